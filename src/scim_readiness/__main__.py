@@ -1,0 +1,3 @@
+from scim_readiness.cli import main
+
+raise SystemExit(main())

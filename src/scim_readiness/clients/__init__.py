@@ -1,0 +1,1 @@
+"""Clients for the outside parties a check talks to: HTTP targets and Scalekit."""

@@ -1,0 +1,75 @@
+"""Test identities that nobody can mistake for people.
+
+Every user, group and event a mutating check creates is named from the run id, a
+configurable prefix and a reserved email domain (``.invalid`` never resolves), so a stray
+record in production is recognisable at a glance and findable by ``cleanup``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+_LABEL = re.compile(r"[^a-z0-9-]+")
+
+
+def new_run_id() -> str:
+    """Short, sortable enough, unique: ``sr`` + 10 hex characters."""
+    return "sr" + secrets.token_hex(5)
+
+
+@dataclass(frozen=True, slots=True)
+class TestIdentity:
+    __test__ = False
+
+    label: str
+    directory_user_id: str  # diruser_…, as Scalekit would name it
+    dp_id: str  # the IdP's own id
+    email: str
+    given_name: str
+    family_name: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def username(self) -> str:
+        return self.email
+
+
+@dataclass(frozen=True, slots=True)
+class TestIdentities:
+    __test__ = False
+
+    run_id: str
+    email_domain: str = "scim-readiness.example.invalid"
+    name_prefix: str = "zz-scim-readiness"
+
+    def user(self, label: str) -> TestIdentity:
+        slug = _LABEL.sub("-", label.lower()).strip("-") or "user"
+        local = f"{self.name_prefix}+{self.run_id}-{slug}"
+        return TestIdentity(
+            label=slug,
+            directory_user_id=f"diruser_{self.run_id}{slug.replace('-', '')}"[:64],
+            dp_id=f"{self.run_id}-{slug}",
+            email=f"{local}@{self.email_domain}",
+            given_name=self.name_prefix,
+            family_name=f"{self.run_id}-{slug}",
+        )
+
+    def group_id(self, label: str) -> str:
+        slug = _LABEL.sub("", label.lower()) or "group"
+        return f"dirgroup_{self.run_id}{slug}"[:64]
+
+    def group_name(self, label: str) -> str:
+        return f"{self.name_prefix}-{self.run_id}-{label}"
+
+    def event_id(self, seq: int) -> str:
+        return f"evt_{self.run_id}{seq:06d}"
+
+    def is_test_email(self, email: str) -> bool:
+        return email.lower().endswith("@" + self.email_domain.lower()) and email.lower().startswith(
+            self.name_prefix.lower() + "+"
+        )

@@ -1,0 +1,137 @@
+"""The ledger: a durable record of every test object a run creates.
+
+An entry is appended and fsynced *before* the request that creates the object, and a
+``removed`` entry after the object is gone, so after any interruption (even ``kill -9``)
+``scim-readiness cleanup`` knows exactly what may still exist. The file is JSON Lines so a
+write torn by a kill loses at most its own last line, which the reader skips.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Kind = Literal["user", "group", "event"]
+Channel = Literal["events", "scim"]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    run_id: str
+    kind: Kind
+    object_id: str  # directory user/group id, or event id
+    channel: Channel
+    check_id: str
+    state: Literal["created", "removed", "unremovable"]
+    at: float
+    details: Mapping[str, Any] = field(default_factory=dict)  # email, org, directory, …
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "run_id": self.run_id,
+                "kind": self.kind,
+                "object_id": self.object_id,
+                "channel": self.channel,
+                "check_id": self.check_id,
+                "state": self.state,
+                "at": self.at,
+                "details": dict(self.details),
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> LedgerEntry:
+        raw = json.loads(line)
+        return cls(
+            run_id=str(raw["run_id"]),
+            kind=raw["kind"],
+            object_id=str(raw["object_id"]),
+            channel=raw["channel"],
+            check_id=str(raw["check_id"]),
+            state=raw["state"],
+            at=float(raw["at"]),
+            details=dict(raw.get("details") or {}),
+        )
+
+
+class Ledger:
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.path = path
+        self.run_id = run_id
+        self._lock = threading.Lock()
+
+    def _append(self, entry: LedgerEntry) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = (entry.to_json() + "\n").encode()
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def created(
+        self,
+        kind: Kind,
+        object_id: str,
+        *,
+        channel: Channel,
+        check_id: str,
+        **details: Any,
+    ) -> None:
+        """Record intent to create; call *before* sending the creating request."""
+        self._append(
+            LedgerEntry(self.run_id, kind, object_id, channel, check_id, "created", time.time(), details)
+        )
+
+    def removed(self, kind: Kind, object_id: str, *, channel: Channel, check_id: str) -> None:
+        self._append(
+            LedgerEntry(self.run_id, kind, object_id, channel, check_id, "removed", time.time())
+        )
+
+    def unremovable(
+        self, kind: Kind, object_id: str, *, channel: Channel, check_id: str, reason: str
+    ) -> None:
+        self._append(
+            LedgerEntry(
+                self.run_id, kind, object_id, channel, check_id, "unremovable", time.time(),
+                {"reason": reason},
+            )
+        )
+
+    def entries(self) -> Iterator[LedgerEntry]:
+        """Every readable entry; a torn last line (killed mid-write) is skipped."""
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                yield LedgerEntry.from_json(line)
+            except (ValueError, KeyError, TypeError):
+                continue
+
+    def outstanding(self, run_id: str | None = None) -> list[LedgerEntry]:
+        """Objects created and not yet removed (by any run, or by one run)."""
+        live: dict[tuple[str, str, str], LedgerEntry] = {}
+        for entry in self.entries():
+            if run_id is not None and entry.run_id != run_id:
+                continue
+            key = (entry.run_id, entry.kind, entry.object_id)
+            if entry.state == "created":
+                live[key] = entry
+            elif entry.state == "removed":
+                live.pop(key, None)
+            # "unremovable" keeps the object outstanding: a later cleanup may succeed.
+        return list(live.values())
