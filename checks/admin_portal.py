@@ -12,7 +12,7 @@ CHECK = CheckInfo(
     id="admin-portal",
     title="Admin portal configuration",
     checklist_item=8,
-    needs=('scalekit',),
+    needs=("scalekit",),
     mutates=False,
     docs_url="https://docs.scalekit.com/guides/integrations/scim-integrations/",
 )

@@ -12,7 +12,7 @@ CHECK = CheckInfo(
     id="bad-data",
     title="Duplicate and invalid data fail safely",
     checklist_item=6,
-    needs=('webhook',),
+    needs=("webhook",),
     mutates=True,
     docs_url="https://docs.scalekit.com/reference/webhooks/overview",
 )

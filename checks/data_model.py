@@ -12,7 +12,7 @@ CHECK = CheckInfo(
     id="data-model",
     title="Alignment with the app's user and organisation model",
     checklist_item=7,
-    needs=('scalekit', 'probe'),
+    needs=("scalekit", "probe"),
     mutates=False,
     docs_url="https://docs.scalekit.com/guides/integrations/scim-integrations/",
 )

@@ -12,7 +12,7 @@ CHECK = CheckInfo(
     id="environment",
     title="Production environment configuration",
     checklist_item=1,
-    needs=('scalekit',),
+    needs=("scalekit",),
     mutates=False,
     docs_url="https://docs.scalekit.com/",
 )

@@ -12,7 +12,7 @@ CHECK = CheckInfo(
     id="group-roles",
     title="Group-based role assignment",
     checklist_item=5,
-    needs=('scalekit', 'roles'),
+    needs=("scalekit", "roles"),
     mutates=True,
     docs_url="https://docs.scalekit.com/guides/integrations/scim-integrations/",
 )

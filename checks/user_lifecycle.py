@@ -12,7 +12,7 @@ CHECK = CheckInfo(
     id="user-lifecycle",
     title="User create, update and deprovision round trips",
     checklist_item=4,
-    needs=('webhook', 'probe'),
+    needs=("webhook", "probe"),
     mutates=True,
     docs_url="https://docs.scalekit.com/reference/webhooks/overview",
 )

@@ -12,7 +12,7 @@ CHECK = CheckInfo(
     id="webhook-endpoint",
     title="Webhook endpoint: HTTPS, domain, reachability",
     checklist_item=2,
-    needs=('webhook',),
+    needs=("webhook",),
     mutates=False,
     docs_url="https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks",
 )

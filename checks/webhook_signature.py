@@ -12,7 +12,7 @@ CHECK = CheckInfo(
     id="webhook-signature",
     title="Webhook signature validation",
     checklist_item=3,
-    needs=('webhook',),
+    needs=("webhook",),
     mutates=True,
     docs_url="https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks",
 )

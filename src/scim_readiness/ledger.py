@@ -90,7 +90,9 @@ class Ledger:
     ) -> None:
         """Record intent to create; call *before* sending the creating request."""
         self._append(
-            LedgerEntry(self.run_id, kind, object_id, channel, check_id, "created", time.time(), details)
+            LedgerEntry(
+                self.run_id, kind, object_id, channel, check_id, "created", time.time(), details
+            )
         )
 
     def removed(self, kind: Kind, object_id: str, *, channel: Channel, check_id: str) -> None:
@@ -103,7 +105,13 @@ class Ledger:
     ) -> None:
         self._append(
             LedgerEntry(
-                self.run_id, kind, object_id, channel, check_id, "unremovable", time.time(),
+                self.run_id,
+                kind,
+                object_id,
+                channel,
+                check_id,
+                "unremovable",
+                time.time(),
                 {"reason": reason},
             )
         )
