@@ -1,0 +1,283 @@
+"""Delivering webhooks to the app as Scalekit would, and capturing what came back.
+
+The webhook checks send many deliveries (valid, forged, malformed); each one goes through
+:class:`Sender`, which builds the envelope and the Standard Webhooks headers with
+``scim_readiness.events`` and returns an :class:`Outcome`: status, latency, redirect target
+and a short, redacted excerpt of the app's answer, ready to quote in a finding.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from scim_readiness.events import HEADER_FAMILIES, build_event, encode_body, signed_headers
+
+if TYPE_CHECKING:
+    import httpx
+
+    from scim_readiness.context import CheckContext
+
+#: Used when the config names no organisation: obviously not a real Scalekit id.
+FAKE_ORGANIZATION_ID = "org_scimreadinessnotconfigured"
+EXCERPT_CHARS = 160
+_REDACTED = "<redacted>"
+# Signing secrets and signatures an app might echo back in an error page.
+_SECRETISH = re.compile(r"whsec_[A-Za-z0-9+/=_-]+|v1,[A-Za-z0-9+/]{20,}={0,2}")
+_SPACES = re.compile(r"\s+")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    return _SECRETISH.sub(_REDACTED, text)
+
+
+def excerpt(body: bytes, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS) -> str:
+    """The start of a response body, on one line, redacted, at most ``limit`` characters."""
+    text = body[: limit * 8].decode("utf-8", errors="replace")
+    text = redact(_SPACES.sub(" ", text).strip(), secrets)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (p95 of three samples is the slowest one)."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one delivery got back. ``status`` is None when no HTTP answer came at all."""
+
+    label: str
+    status: int | None
+    latency_s: float
+    excerpt: str = ""
+    location: str | None = None
+    error: str | None = None
+    event_id: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def rejected(self) -> bool:
+        """A client error: how a receiver must turn away a delivery it will never accept."""
+        return self.status is not None and 400 <= self.status < 500
+
+    @property
+    def server_error(self) -> bool:
+        return self.status is not None and self.status >= 500
+
+    @property
+    def redirected(self) -> bool:
+        return self.status is not None and 300 <= self.status < 400
+
+    def summary(self) -> str:
+        """``HTTP 401 in 12 ms: {"error":"invalid signature"}`` or the connection failure."""
+        millis = f"{self.latency_s * 1000:.0f} ms"
+        if self.status is None:
+            return f"no HTTP answer after {millis} ({self.error or 'connection failed'})"
+        text = f"HTTP {self.status} in {millis}"
+        if self.location:
+            text += f" → {self.location}"
+        if self.excerpt:
+            text += f": {self.excerpt}"
+        else:
+            text += " (empty body)"
+        return text
+
+    def evidence(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "delivery": self.label,
+            "status": self.status,
+            "latency_ms": round(self.latency_s * 1000, 1),
+        }
+        if self.event_id:
+            found["webhook_id"] = self.event_id
+        if self.excerpt:
+            found["body_excerpt"] = self.excerpt
+        if self.location:
+            found["location"] = self.location
+        if self.error:
+            found["error"] = self.error
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class EventTarget:
+    """Where events are addressed: the configured organisation (or a fake one, flagged)."""
+
+    organization_id: str
+    environment_id: str
+    organization_is_fake: bool = False
+
+
+def event_target(ctx: CheckContext) -> EventTarget:
+    org = ctx.config.scalekit.organization_id
+    # The config does not name the environment id; receivers rarely check it, and a run-derived
+    # value keeps test events recognisable.
+    env = str(ctx.option("environment_id", f"env_{ctx.run_id}"))
+    if org:
+        return EventTarget(org, env)
+    return EventTarget(FAKE_ORGANIZATION_ID, env, organization_is_fake=True)
+
+
+def warn_if_fake_organization(ctx: CheckContext, target: EventTarget) -> None:
+    if target.organization_is_fake:
+        ctx.findings.warned(
+            "Events addressed to a placeholder organisation",
+            expected="scalekit.organization_id set to the organisation whose directory "
+            "provisions this app",
+            observed=f"not configured; events carry organization_id {target.organization_id}",
+            why="An app that (rightly) refuses events for organisations it does not know "
+            "will reject these deliveries for that reason alone, which can hide or fake results.",
+            fix="Set scalekit.organization_id (org_…) in the config.",
+        )
+
+
+@dataclass(slots=True)
+class Sender:
+    """Sends deliveries to one webhook URL. Use as ``async with Sender(...) as sender``.
+
+    With ``fresh_connections`` every delivery opens its own connection (TLS handshake
+    included), as an independent sender would; otherwise one connection is reused.
+    """
+
+    ctx: CheckContext
+    url: str
+    secret: str
+    target: EventTarget
+    timeout_s: float
+    fresh_connections: bool = False
+    _client: httpx.AsyncClient | None = field(default=None, init=False)
+    _secrets: tuple[str, ...] = field(default=(), init=False)
+
+    async def __aenter__(self) -> Sender:
+        self._secrets = tuple(self.ctx.config.secret_values())
+        if not self.fresh_connections:
+            self._client = self.ctx.http(timeout_s=self.timeout_s)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def now(self) -> int:
+        return int(self.ctx.clock.now())
+
+    def event(
+        self, event_type: str, data: Mapping[str, Any], *, event_id: str | None = None
+    ) -> dict[str, Any]:
+        return build_event(
+            event_type,
+            data,
+            organization_id=self.target.organization_id,
+            environment_id=self.target.environment_id,
+            event_id=event_id,
+        )
+
+    def headers(
+        self,
+        msg_id: str,
+        body: bytes,
+        *,
+        timestamp: int | None = None,
+        families: Iterable[str] = HEADER_FAMILIES,
+        secret: str | None = None,
+        signature: str | None = None,
+    ) -> dict[str, str]:
+        """Signed headers for ``body``, by default with the configured secret and now."""
+        return signed_headers(
+            secret if secret is not None else self.secret,
+            msg_id,
+            self.now() if timestamp is None else timestamp,
+            body,
+            families=families,
+            signature=signature,
+        )
+
+    async def send_event(self, label: str, event: Mapping[str, Any]) -> Outcome:
+        """A correctly signed delivery of ``event`` as compact JSON, both header families."""
+        body = encode_body(event)
+        event_id = str(event["id"])
+        return await self.post(label, body, self.headers(event_id, body), event_id=event_id)
+
+    async def post(
+        self,
+        label: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        event_id: str | None = None,
+        url: str | None = None,
+        timeout_s: float | None = None,
+    ) -> Outcome:
+        """POST ``body`` as ``application/json`` and capture the answer; never raises for
+        network trouble (that becomes an Outcome with ``status=None``)."""
+        import httpx
+
+        all_headers = {"content-type": "application/json", **headers}
+        client = self._client
+        owned = client is None or timeout_s is not None
+        if owned:
+            client = self.ctx.http(timeout_s=timeout_s or self.timeout_s)
+        assert client is not None  # noqa: S101 - narrowing for the type checker
+        started = time.perf_counter()
+        try:
+            response = await client.post(url or self.url, content=body, headers=all_headers)
+            content = await response.aread()
+        except httpx.TimeoutException:
+            return Outcome(
+                label,
+                None,
+                time.perf_counter() - started,
+                error=f"no answer within {timeout_s or self.timeout_s:g} s",
+                event_id=event_id,
+            )
+        except httpx.HTTPError as exc:
+            return Outcome(
+                label,
+                None,
+                time.perf_counter() - started,
+                error=describe_http_error(exc),
+                event_id=event_id,
+            )
+        finally:
+            if owned:
+                await client.aclose()
+        latency = time.perf_counter() - started
+        location = response.headers.get("location") if response.is_redirect else None
+        return Outcome(
+            label,
+            response.status_code,
+            latency,
+            excerpt=excerpt(content, self._secrets),
+            location=location,
+            event_id=event_id,
+        )
+
+
+def describe_http_error(exc: BaseException) -> str:
+    """A one-line reason for a failed request, without a traceback."""
+    text = str(exc) or type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text} ({cause})"
+    return f"{type(exc).__name__}: {_SPACES.sub(' ', text)}"[:300]
