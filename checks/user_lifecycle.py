@@ -1,25 +1,440 @@
-"""`user-lifecycle`: User create, update and deprovision round trips (checklist item 4).
+"""`user-lifecycle`: user create, update and deprovision round trips (checklist item 4).
 
-Not implemented yet: always SKIP, never PASS.
+One test user goes through six steps; after each change the app is watched through the probe
+(poll with backoff, up to ``options.step_timeout_s``, default 30 s) and the step's propagation
+time goes on the timeline:
+
+1. create → the user exists, active, with the email and name sent;
+2. update the profile (name and the ``department`` attribute) → reflected;
+3. change the email → reflected on the same user, not on a second one;
+4. deactivate (``user_updated`` with ``active: false`` / SCIM PATCH ``active``) → no access;
+5. reactivate → active again;
+6. delete (``user_deleted`` / SCIM DELETE) → deactivated or removed.
+
+Changes are driven as Scalekit would send them (``options.mode: events``, the default: signed
+events straight to the webhook) or as the IdP would (``mode: scim``: SCIM requests to the
+directory's endpoint; Scalekit then delivers the webhooks).
+
+Statuses:
+  PASS  every step showed the expected state in the app within its budget.
+  WARN  the user was removed outright on delete although ``data_model.keep_records_on_delete``
+        says the app keeps records (audit history is lost).
+  FAIL  a step did not show the expected state in time (the step is named, with the last state
+        seen), or the app refused a correctly signed event.
+  SKIP  read-only run, the mode's config is missing, or no probe is configured (the changes are
+        still sent and must be accepted, but nothing can be observed, so nothing passes).
+  ERROR the SCIM endpoint or the probe failed, so the app could not be evaluated.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from scim_readiness.check import CheckInfo
 from scim_readiness.context import CheckContext
+from scim_readiness.model import Status
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from scim_readiness.probe import AppUser
+    from scim_readiness.provisioning import ChangeRejected, ProvisioningDriver
+    from scim_readiness.roundtrip import StepOutcome
 
 CHECK = CheckInfo(
     id="user-lifecycle",
     title="User create, update and deprovision round trips",
     checklist_item=4,
-    needs=("webhook", "probe"),
+    needs=("webhook",),
     mutates=True,
     docs_url="https://docs.scalekit.com/reference/webhooks/overview",
+    description="Creates, updates, deactivates, reactivates and deletes a test user through "
+    "signed events (or the directory's SCIM endpoint) and watches the app through the probe.",
+    default_timeout_s=300.0,
 )
+
+STEPS: tuple[tuple[str, str], ...] = (
+    ("1. create", "user exists, active, with the email and name sent"),
+    ("2. update profile", "new name and department reflected"),
+    ("3. change email", "new email on the same app user, no second user"),
+    ("4. deactivate", "user inactive or removed (no access)"),
+    ("5. reactivate", "user active again"),
+    ("6. delete", "user deactivated or removed"),
+)
+
+_WHY = {
+    "1. create": "Users the directory provisions must be able to sign in; an app that does not "
+    "create them on the current event names leaves every new hire locked out.",
+    "2. update profile": "Profile changes in the IdP must reach the app, or names and "
+    "attributes drift from the source of truth.",
+    "3. change email": "Emails change (marriage, domain moves); keying users on email instead "
+    "of the directory user id duplicates or orphans accounts.",
+    "4. deactivate": "Suspending someone in the IdP arrives as user_updated with active: false; "
+    "an app that ignores it keeps a departed employee's access.",
+    "5. reactivate": "A reinstated user must regain access without a support ticket.",
+    "6. delete": "Deleting a user in the IdP must remove access; a 2xx without effect leaves an "
+    "account nobody controls.",
+}
+_FIX = {
+    "1. create": "Handle organization.directory.user_created (and user_updated) as an upsert "
+    "keyed on data.id; match the current event type names exactly.",
+    "2. update profile": "Apply given_name, family_name and the attributes you store on "
+    "organization.directory.user_updated.",
+    "3. change email": "Look users up by data.id (the directory user id), then update the email.",
+    "4. deactivate": "On user_updated with data.active false, deactivate the user and end "
+    "their sessions.",
+    "5. reactivate": "On user_updated with data.active true, reactivate the user.",
+    "6. delete": "On organization.directory.user_deleted, deactivate (or delete) the user keyed "
+    "on data.id and end their sessions.",
+}
 
 
 async def run(ctx: CheckContext) -> None:
-    ctx.findings.skipped(
-        "User create, update and deprovision round trips: not implemented yet",
-        why="This check has not been built yet, so nothing was observed.",
+    from scim_readiness.provisioning import missing_for_mode, selected_mode
+    from scim_readiness.roundtrip import step_budget
+
+    if ctx.read_only:
+        ctx.findings.skipped(
+            "Not run: read-only mode",
+            why="This check creates and deletes a test user.",
+            fix="Run without --read-only to exercise provisioning.",
+        )
+        return
+    try:
+        mode = selected_mode(ctx)
+        budget_s = step_budget(ctx)
+    except ValueError as exc:
+        ctx.findings.errored(
+            "Invalid user-lifecycle options",
+            observed=str(exc),
+            fix="Set checks.user-lifecycle.options.mode to events or scim and step_timeout_s "
+            "to a number of seconds.",
+        )
+        return
+    missing = missing_for_mode(ctx, mode)
+    if missing:
+        ctx.findings.skipped(
+            f"Not run: mode '{mode}' is not configured",
+            why=missing,
+            fix="Add the missing section to the config, or choose the other mode.",
+        )
+        return
+    ctx.findings.metrics["mode"] = mode
+    from scim_readiness.provisioning import make_driver
+
+    driver = make_driver(ctx, mode)
+    try:
+        await _lifecycle(ctx, driver, budget_s)
+    finally:
+        await driver.aclose()
+
+
+async def cleanup(ctx: CheckContext) -> None:
+    from scim_readiness.provisioning import cleanup_outstanding
+
+    outcome = await cleanup_outstanding(ctx)
+    if outcome.failed:
+        ctx.findings.warned(
+            "Some test objects could not be removed",
+            observed="; ".join(outcome.failed),
+            why="Test users left behind clutter the app and the directory.",
+            fix="Run `scim-readiness cleanup` once the cause is fixed.",
+        )
+
+
+def _same_email(user: AppUser | None, email: str) -> bool:
+    return user is not None and user.email.lower() == email.lower()
+
+
+def _name_matches(user: AppUser, given: str, family: str) -> bool:
+    # Apps store a full name, or only its parts; either way the sent names must be in it.
+    if user.name is None:
+        return True
+    name = user.name.lower()
+    return given.lower() in name and family.lower() in name
+
+
+async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: float) -> None:
+    from scim_readiness.provisioning import PROFILE_ATTRIBUTE, ChangeRejected
+    from scim_readiness.roundtrip import (
+        describe_user,
+        latency_summary,
+        observe_step,
+        record_not_run,
     )
+
+    probe = ctx.probe
+    identity = ctx.identities.user("lifecycle")
+    outcomes: dict[str, StepOutcome] = {}
+
+    def by_email(email: str) -> Callable[[], Awaitable[AppUser | None]]:
+        async def lookup() -> AppUser | None:
+            assert probe is not None  # noqa: S101 - only called when a probe exists
+            return await probe.user_by_email(email)
+
+        return lookup
+
+    async def change(index: int, action: Awaitable[None]) -> float | None:
+        """Send one change; None (and the rest of the steps SKIP) when it was refused."""
+        started = ctx.clock.monotonic()
+        try:
+            await action
+        except ChangeRejected as exc:
+            _refused(ctx, STEPS[index], exc)
+            record_not_run(ctx, STEPS[index + 1 :], f"step {STEPS[index][0]} could not be sent")
+            return None
+        return started
+
+    # 1. create
+    created_at = ctx.clock.monotonic()
+    try:
+        user = await driver.create_user(identity)
+    except ChangeRejected as exc:
+        _refused(ctx, STEPS[0], exc)
+        record_not_run(ctx, STEPS[1:], f"step {STEPS[0][0]} could not be sent")
+        return
+
+    def created(found: AppUser | None) -> bool:
+        return _same_email(found, identity.email) and found is not None and found.active
+
+    first = await observe_step(
+        ctx,
+        step=STEPS[0][0],
+        expected=STEPS[0][1],
+        lookup=by_email(identity.email),
+        settled=created,
+        judge=lambda found: _judge_created(found, identity.given_name, identity.family_name),
+        started_at=created_at,
+        budget_s=budget_s,
+    )
+    outcomes[STEPS[0][0]] = first
+    if first.status in (Status.FAIL, Status.ERROR):
+        _step_failed(ctx, STEPS[0], first)
+        record_not_run(ctx, STEPS[1:], "the user never appeared in the app")
+        return
+    app_id = first.user.id if first.user else None
+
+    started: float | None
+    # 2. update profile
+    new_family = f"{identity.family_name}-renamed"
+    department = f"{ctx.run_id}-dept"
+    required = PROFILE_ATTRIBUTE in (
+        ctx.config.data_model.required_attributes if ctx.config.data_model else ()
+    )
+    started = await change(
+        1,
+        driver.update_user(
+            user, family_name=new_family, attributes={PROFILE_ATTRIBUTE: department}
+        ),
+    )
+    if started is None:
+        return
+
+    def profile_settled(found: AppUser | None) -> bool:
+        return found is not None and _name_matches(found, user.given_name, new_family)
+
+    def profile_judge(found: AppUser | None) -> tuple[Status, str]:
+        assert found is not None  # noqa: S101 - settled implies present
+        text = describe_user(found)
+        stored = found.attributes.get(PROFILE_ATTRIBUTE)
+        if stored is None:
+            if required:
+                return Status.FAIL, f"{text}; {PROFILE_ATTRIBUTE} missing although required"
+            return Status.PASS, f"{text}; {PROFILE_ATTRIBUTE} not stored by the app"
+        if str(stored) != department:
+            return Status.FAIL, f"{text}; {PROFILE_ATTRIBUTE} is {stored!r}, sent {department!r}"
+        return Status.PASS, f"{text}; {PROFILE_ATTRIBUTE} {stored!r}"
+
+    outcomes[STEPS[1][0]] = await observe_step(
+        ctx,
+        step=STEPS[1][0],
+        expected=f"name contains {new_family!r}, {PROFILE_ATTRIBUTE} {department!r}",
+        lookup=by_email(user.email),
+        settled=profile_settled,
+        judge=profile_judge,
+        started_at=started,
+        budget_s=budget_s,
+    )
+
+    # 3. change email
+    new_email = ctx.identities.user("lifecycle-renamed").email
+    started = await change(2, driver.change_email(user, new_email))
+    if started is None:
+        return
+
+    def email_judge(found: AppUser | None) -> tuple[Status, str]:
+        assert found is not None  # noqa: S101 - settled implies present
+        if app_id is not None and found.id != app_id:
+            return (
+                Status.FAIL,
+                f"a second app user (id {found.id}) holds the new email; the original user is "
+                f"id {app_id}",
+            )
+        return Status.PASS, describe_user(found)
+
+    outcomes[STEPS[2][0]] = await observe_step(
+        ctx,
+        step=STEPS[2][0],
+        expected=f"{new_email} on app user {app_id or '(same id)'}",
+        lookup=by_email(new_email),
+        settled=lambda found: _same_email(found, new_email),
+        judge=email_judge,
+        started_at=started,
+        budget_s=budget_s,
+    )
+
+    # 4. deactivate
+    started = await change(3, driver.set_active(user, False))
+    if started is None:
+        return
+
+    def no_access(found: AppUser | None) -> bool:
+        return found is None or not found.active
+
+    outcomes[STEPS[3][0]] = await observe_step(
+        ctx,
+        step=STEPS[3][0],
+        expected=STEPS[3][1],
+        lookup=by_email(user.email),
+        settled=no_access,
+        started_at=started,
+        budget_s=budget_s,
+    )
+
+    # 5. reactivate
+    started = await change(4, driver.set_active(user, True))
+    if started is None:
+        return
+    outcomes[STEPS[4][0]] = await observe_step(
+        ctx,
+        step=STEPS[4][0],
+        expected=STEPS[4][1],
+        lookup=by_email(user.email),
+        settled=lambda found: found is not None and found.active,
+        started_at=started,
+        budget_s=budget_s,
+    )
+
+    # 6. delete
+    keep_records = ctx.config.data_model.keep_records_on_delete if ctx.config.data_model else True
+
+    def delete_judge(found: AppUser | None) -> tuple[Status, str]:
+        if found is None and keep_records:
+            return (
+                Status.WARN,
+                "user removed outright, although the config says the app keeps records",
+            )
+        return Status.PASS, describe_user(found)
+
+    started = await change(5, driver.delete_user(user, mark_removed=False))
+    if started is None:
+        return
+    deleted = await observe_step(
+        ctx,
+        step=STEPS[5][0],
+        expected=STEPS[5][1],
+        lookup=by_email(user.email),
+        settled=no_access,
+        judge=delete_judge,
+        started_at=started,
+        budget_s=budget_s,
+    )
+    outcomes[STEPS[5][0]] = deleted
+    if deleted.status is not Status.FAIL:
+        # Still active in the app means not gone: cleanup deactivates it another way.
+        driver.mark_removed(user)
+
+    _conclude(ctx, outcomes)
+    ctx.findings.metrics["propagation_ms"] = latency_summary(ctx)
+
+
+def _judge_created(found: AppUser | None, given: str, family: str) -> tuple[Status, str]:
+    from scim_readiness.roundtrip import describe_user
+
+    assert found is not None  # noqa: S101 - settled implies present
+    text = describe_user(found)
+    if not _name_matches(found, given, family):
+        return Status.FAIL, f"{text}; expected the name {given} {family}"
+    return Status.PASS, text
+
+
+def _refused(ctx: CheckContext, step: tuple[str, str], exc: ChangeRejected) -> None:
+    from scim_readiness.model import Status
+
+    name, expected = step
+    if exc.by_app:
+        ctx.findings.step(name, expected=expected, observed=str(exc), status=Status.FAIL)
+        ctx.findings.failed(
+            f"Step {name}: the app refused a correctly signed event",
+            expected="2xx for a correctly signed, well-formed directory event",
+            observed=str(exc),
+            why=_WHY[name],
+            fix=_FIX[name],
+            evidence={"step": name, "status": exc.status},
+        )
+    else:
+        ctx.findings.step(name, expected=expected, observed=str(exc), status=Status.ERROR)
+        ctx.findings.errored(
+            f"Step {name}: the directory's SCIM endpoint refused the change",
+            expected="a 2xx answer from the SCIM endpoint",
+            observed=str(exc),
+            why="The change never reached Scalekit, so the app could not be evaluated.",
+            fix="Check scim_idp.url (the directory's SCIM base URL) and scim_idp.token.",
+            evidence={"step": name, "status": exc.status},
+        )
+
+
+def _step_failed(ctx: CheckContext, step: tuple[str, str], outcome: StepOutcome) -> None:
+    name, expected = step
+    if outcome.status is Status.ERROR:
+        ctx.findings.errored(
+            f"Step {name}: the probe could not read the app's state",
+            expected=expected,
+            observed=outcome.observed,
+            why="Without the app's state this step cannot be judged.",
+            fix="Check the probe section of the config against the app.",
+            evidence={"step": name},
+        )
+        return
+    ctx.findings.failed(
+        f"Step {name}: the app did not reach the expected state",
+        expected=expected,
+        observed=outcome.observed,
+        why=_WHY[name],
+        fix=_FIX[name],
+        evidence={"step": name, "waited_s": round(outcome.elapsed_s, 3)},
+    )
+
+
+def _conclude(ctx: CheckContext, outcomes: dict[str, StepOutcome]) -> None:
+    from scim_readiness.roundtrip import NO_PROBE, latency_summary
+
+    for name, expected in STEPS[1:]:
+        outcome = outcomes.get(name)
+        if outcome is not None and outcome.status in (Status.FAIL, Status.ERROR):
+            _step_failed(ctx, (name, expected), outcome)
+    deleted = outcomes.get(STEPS[5][0])
+    if deleted is not None and deleted.status is Status.WARN:
+        ctx.findings.warned(
+            "Step 6. delete: the user was removed outright",
+            expected="user kept and deactivated (data_model.keep_records_on_delete is true)",
+            observed=deleted.observed,
+            why="Hard deletes lose the audit trail of what the user did and owned.",
+            fix="Deactivate and keep the record on user_deleted, or set "
+            "data_model.keep_records_on_delete: false if removal is intended.",
+        )
+    if all(outcome.status is Status.SKIP for outcome in outcomes.values()):
+        ctx.findings.skipped(
+            "App state not observed: no probe configured",
+            observed="every change was accepted with 2xx; " + NO_PROBE,
+            why="Acceptance proves nothing about what the app did with the change.",
+            fix="Configure a probe (http or command) so the check can read the app's users.",
+        )
+        return
+    if all(outcome.status is Status.PASS for outcome in outcomes.values()):
+        ctx.findings.passed(
+            "Create, profile update, email change, deactivation, reactivation and deletion "
+            "all reached the app",
+            observed=", ".join(f"{step} {ms:g} ms" for step, ms in latency_summary(ctx).items()),
+            evidence={"propagation_ms": latency_summary(ctx), "mode": ctx.option("mode", "events")},
+        )

@@ -1,0 +1,138 @@
+"""Observing one round-trip step through the probe and putting it on the check's timeline.
+
+A step is: the checker made a change (through a provisioning driver), then watches the app
+through the probe until the app shows a *settled* state or the step's budget runs out. The
+settled state is then judged (PASS, WARN, FAIL) and recorded with its propagation time, the
+time from sending the change to the observation that showed it. Without a probe nothing can
+be observed, so the step is SKIP with that reason, never PASS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from scim_readiness.errors import ProbeError
+from scim_readiness.model import Status
+from scim_readiness.wait import wait_until
+
+if TYPE_CHECKING:
+    from scim_readiness.context import CheckContext
+    from scim_readiness.probe import AppUser
+
+NO_PROBE = "not observed: no probe is configured, so the app's state cannot be read"
+DEFAULT_STEP_TIMEOUT_S = 30.0
+
+Lookup = Callable[[], Awaitable["AppUser | None"]]
+Judge = Callable[["AppUser | None"], "tuple[Status, str]"]
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """How one step ended. ``user`` is the last state seen (None: absent or never read)."""
+
+    status: Status
+    observed: str
+    user: AppUser | None = None
+    latency_s: float | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (Status.PASS, Status.WARN)
+
+
+def step_budget(ctx: CheckContext) -> float:
+    """The per-step budget (``options.step_timeout_s``, default 30 s); ValueError if invalid."""
+    raw = ctx.option("step_timeout_s", DEFAULT_STEP_TIMEOUT_S)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"step_timeout_s must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= 600:
+        raise ValueError(f"step_timeout_s must be between 0 and 600 seconds, got {value:g}")
+    return value
+
+
+def describe_user(user: AppUser | None) -> str:
+    """A one-line view of what the probe showed, for ``observed`` fields."""
+    if user is None:
+        return "no such user in the app"
+    parts = [
+        f"id {user.id}",
+        user.email,
+        "active" if user.active else "inactive",
+        f"name {user.name!r}" if user.name is not None else "no name",
+        f"roles [{', '.join(user.roles)}]",
+    ]
+    if user.tenant is not None:
+        parts.append(f"tenant {user.tenant}")
+    return ", ".join(parts)
+
+
+def roles_text(roles: Iterable[str]) -> str:
+    names = sorted(roles)
+    return "[" + ", ".join(names) + "]" if names else "no role"
+
+
+async def observe_step(
+    ctx: CheckContext,
+    *,
+    step: str,
+    expected: str,
+    lookup: Lookup,
+    settled: Callable[[AppUser | None], bool],
+    judge: Judge | None = None,
+    started_at: float,
+    budget_s: float,
+) -> StepOutcome:
+    """Poll ``lookup`` until ``settled`` holds or the budget ends, judge, and record the step.
+
+    ``judge`` turns a settled state into a status and an observation (default: PASS with the
+    state described). An unsettled state at the end of the budget is FAIL with the last state
+    seen; a probe that failed on every attempt is ERROR.
+    """
+    if ctx.probe is None:
+        ctx.findings.step(step, expected=expected, observed=NO_PROBE, status=Status.SKIP)
+        return StepOutcome(Status.SKIP, NO_PROBE)
+    outcome = await wait_until(
+        lookup,
+        settled,
+        budget_s=budget_s,
+        clock=ctx.clock,
+        started_at=started_at,
+        retry_on=(ProbeError,),
+    )
+    if outcome.satisfied:
+        status, observed = (
+            judge(outcome.value) if judge else (Status.PASS, describe_user(outcome.value))
+        )
+        latency: float | None = outcome.elapsed_s
+    elif outcome.error is not None and outcome.value is None:
+        status = Status.ERROR
+        observed = f"the probe failed for {outcome.elapsed_s:.1f} s: {outcome.error}"
+        latency = None
+    else:
+        status = Status.FAIL
+        observed = f"after {outcome.elapsed_s:.1f} s: {describe_user(outcome.value)}"
+        latency = None
+    ctx.findings.step(step, expected=expected, observed=observed, status=status, latency_s=latency)
+    return StepOutcome(status, observed, outcome.value, latency, outcome.elapsed_s)
+
+
+def record_not_run(ctx: CheckContext, steps: Iterable[tuple[str, str]], reason: str) -> None:
+    """Put steps that could not run on the timeline as SKIP with the reason."""
+    for step, expected in steps:
+        ctx.findings.step(
+            step, expected=expected, observed=f"not run: {reason}", status=Status.SKIP
+        )
+
+
+def latency_summary(ctx: CheckContext) -> dict[str, float]:
+    """Propagation time per observed step, in milliseconds, for metrics and evidence."""
+    return {
+        item.step: round(item.latency_s * 1000, 1)
+        for item in ctx.findings.timeline
+        if item.latency_s is not None
+    }
