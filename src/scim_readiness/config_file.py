@@ -1,0 +1,402 @@
+"""Loading a readiness config: YAML, ``${ENV}`` interpolation, validation, precise errors.
+
+Every problem becomes one :class:`~scim_readiness.errors.ConfigError` that names the file, the
+line and the key, says what was expected and what was found, and how to fix it. The YAML is
+*composed* (not just parsed) so each value keeps the line it came from.
+
+Interpolation: ``${VAR}`` is the variable's value (an unset variable is an error),
+``${VAR:-default}`` falls back when the variable is unset or empty, ``$${`` is a literal ``${``.
+Secrets belong in the environment, never in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from scim_readiness.config import CheckSettings, ChecksSection, Config
+from scim_readiness.errors import ConfigError
+from scim_readiness.registry import did_you_mean
+
+DEFAULT_CONFIG = "readiness.yaml"
+CONFIG_ENV = "SCIM_READINESS_CONFIG"
+
+# Config keys filled from the environment when the file leaves them empty, so CI can keep
+# every credential in its secret store.
+ENV_FALLBACKS: Mapping[tuple[str, str], str] = {
+    ("scalekit", "environment_url"): "SCALEKIT_ENVIRONMENT_URL",
+    ("scalekit", "client_id"): "SCALEKIT_CLIENT_ID",
+    ("scalekit", "client_secret"): "SCALEKIT_CLIENT_SECRET",
+    ("webhook", "secret"): "SCALEKIT_WEBHOOK_SECRET",
+}
+
+_RUN_WIDE_CHECK_KEYS = ("allow_mutation", "timeout_s")
+_INTERPOLATION = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+Loc = tuple[str | int, ...]
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Source:
+    """The file being loaded plus the line of every key, for messages."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lines: dict[Loc, int] = {}
+
+    def line_of(self, loc: Loc) -> int | None:
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return None
+
+    def error(
+        self, message: str, loc: Loc, *, hint: str = "", line: int | None = None
+    ) -> ConfigError:
+        return ConfigError(
+            message,
+            path=self.path,
+            line=line if line is not None else self.line_of(loc),
+            key=_dotted(loc),
+            hint=hint,
+        )
+
+
+def _interpolate(text: str, source: _Source, loc: Loc, line: int) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$${":
+            return "${"
+        body = match.group(1)
+        name, sep, default = body.partition(":-")
+        if not _VAR_NAME.match(name):
+            raise source.error(
+                f"malformed variable reference ${{{body}}}",
+                loc,
+                line=line,
+                hint="write ${NAME} or ${NAME:-default}; write $${ for a literal ${",
+            )
+        value = os.environ.get(name)
+        if sep:
+            return value if value else default
+        if value is None:
+            raise source.error(
+                f"environment variable {name} is not set",
+                loc,
+                line=line,
+                hint=f"export {name}=… before running, or write ${{{name}:-default}} in the config",
+            )
+        return value
+
+    return _INTERPOLATION.sub(replace, text)
+
+
+def _to_data(node: yaml.Node, source: _Source, loc: Loc, loader: yaml.SafeLoader) -> Any:
+    line = node.start_mark.line + 1
+    source.lines.setdefault(loc, line)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise source.error(
+                    "a key must be a plain word", loc, line=key_node.start_mark.line + 1
+                )
+            key = str(key_node.value)
+            if key == "<<":
+                raise source.error("YAML merge keys (<<) are not supported", loc, line=line)
+            child = (*loc, key)
+            if key in out:
+                raise source.error(
+                    f"key {key!r} appears twice",
+                    child,
+                    line=key_node.start_mark.line + 1,
+                    hint="YAML would silently keep the last one; delete one of them",
+                )
+            source.lines[child] = key_node.start_mark.line + 1
+            out[key] = _to_data(value_node, source, child, loader)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_data(item, source, (*loc, i), loader) for i, item in enumerate(node.value)]
+    # Scalars are typed (ints, bools, null, dates) exactly as yaml.safe_load would.
+    data = loader.construct_object(node, deep=True)
+    if isinstance(data, str):
+        return _interpolate(data, source, loc, line)
+    return data
+
+
+def _compose(text: str, source: _Source) -> Any:
+    loader = yaml.SafeLoader(text)
+    try:
+        return _compose_with(loader, source)
+    finally:
+        loader.dispose()
+
+
+def _compose_with(loader: yaml.SafeLoader, source: _Source) -> Any:
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise ConfigError(
+            f"invalid YAML: {problem}",
+            path=source.path,
+            line=mark.line + 1 if mark is not None else None,
+            hint="check the indentation and quoting around that line",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", path=source.path) from None
+    if node is None:
+        raise ConfigError(
+            "the config file is empty",
+            path=source.path,
+            hint="`scim-readiness config init` writes a commented starter",
+        )
+    try:
+        data = _to_data(node, source, (), loader)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(
+            f"invalid YAML value: {exc.problem}",
+            path=source.path,
+            line=mark.line + 1 if mark is not None else None,
+        ) from None
+    if not isinstance(data, dict):
+        raise source.error(
+            f"expected a mapping of sections (scalekit:, webhook:, …), got {_kind(data)}", ()
+        )
+    return data
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return f"{value!r} (a number)"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "…"
+        return f"{shown!r} (a string)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` → ``X``."""
+    if get_origin(annotation) in (Union, type(int | None)):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return _unwrap(args[0])
+    return annotation
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The config model that owns the keys at ``loc``, for "did you mean"."""
+    current: Any = Config
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if current is ChecksSection and part not in _RUN_WIDE_CHECK_KEYS:
+                current = CheckSettings
+                continue
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return None
+            current = field.annotation
+        elif get_origin(current) in (list, tuple):
+            current = get_args(current)[0]
+        elif get_origin(current) is dict:
+            current = get_args(current)[1]
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+_EXPECTED = {
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "dict_type": "a mapping (key: value lines)",
+    "model_type": "a mapping (key: value lines)",
+    "model_attributes_type": "a mapping (key: value lines)",
+    "list_type": "a list",
+    "tuple_type": "a list",
+}
+
+
+def _message(error: Mapping[str, Any], loc: Loc) -> tuple[str, str]:
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        owner = _model_at(loc[:-1])
+        choices = list(owner.model_fields) if owner is not None else []
+        choices = [c for c in choices if c != "source_path"]
+        hint = f"allowed here: {', '.join(choices)}" if choices else ""
+        return f"unknown key {loc[-1]!r}{did_you_mean(str(loc[-1]), choices)}", hint
+    if kind == "missing":
+        parent = _dotted(loc[:-1]) or "the top level"
+        return "required key is missing", f"add {loc[-1]}: … under {parent}"
+    if kind in ("literal_error", "enum"):
+        return f"expected one of {ctx.get('expected', '?')}, got {_kind(value)}", ""
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {_kind(value)}", ""
+    # Range checks and the rest: pydantic's wording is already precise ("greater than 0").
+    text = str(error.get("msg", "invalid value"))
+    text = text[0].lower() + text[1:] if text else "invalid value"
+    if value is not None and not isinstance(value, dict | list):
+        text += f", got {_kind(value)}"
+    return text, ""
+
+
+def _raise_validation(exc: ValidationError, source: _Source, prefix: Loc = ()) -> None:
+    errors = exc.errors(include_url=False)
+    messages = []
+    for error in errors:
+        loc = prefix + tuple(error["loc"])
+        message, hint = _message(error, loc)
+        messages.append((loc, message, hint))
+    loc, message, hint = messages[0]
+    err = source.error(message, loc, hint=hint)
+    for extra_loc, extra_message, _ in messages[1:4]:
+        where = source.error(extra_message, extra_loc)
+        err.message += f"\n  also {where.message}"
+    if len(messages) > 4:
+        err.message += f"\n  … and {len(messages) - 4} more"
+    err.args = (err.message,)
+    raise err
+
+
+def _apply_env_fallbacks(data: dict[str, Any]) -> None:
+    for (section, key), var in ENV_FALLBACKS.items():
+        value = os.environ.get(var)
+        if not value:
+            continue
+        block = data.get(section)
+        if block is None:
+            block = data[section] = {}
+        if isinstance(block, dict) and not block.get(key):
+            block[key] = value
+
+
+def _check_entries(
+    data: dict[str, Any], source: _Source, check_ids: Collection[str] | None
+) -> None:
+    checks = data.get("checks")
+    if checks is None:
+        return
+    if not isinstance(checks, dict):
+        raise source.error(
+            f"expected a mapping (key: value lines), got {_kind(checks)}", ("checks",)
+        )
+    for key, value in checks.items():
+        if key in _RUN_WIDE_CHECK_KEYS:
+            continue
+        loc: Loc = ("checks", key)
+        if check_ids is not None and key not in check_ids:
+            raise source.error(
+                f"unknown check {key!r}{did_you_mean(key, [*check_ids, *_RUN_WIDE_CHECK_KEYS])}",
+                loc,
+                hint="`scim-readiness checks` lists the check ids",
+            )
+        try:
+            CheckSettings.model_validate(value or {})
+        except ValidationError as exc:
+            _raise_validation(exc, source, loc)
+
+
+def _cross_checks(config: Config, source: _Source) -> None:
+    probe = config.probe
+    if probe is not None and getattr(probe, probe.kind) is None:
+        raise source.error(
+            f"probe.kind is {probe.kind!r} but there is no probe.{probe.kind} section",
+            ("probe", "kind"),
+            hint=f"add a probe.{probe.kind}: block (see readiness.example.yaml)",
+        )
+    if probe is not None:
+        sub = getattr(probe, probe.kind)
+        if not (sub.user_by_email or sub.user_by_id or sub.list_users):
+            raise source.error(
+                f"probe.{probe.kind} defines none of user_by_email, user_by_id, list_users",
+                ("probe", probe.kind),
+                hint="a probe needs at least one way to read users",
+            )
+
+
+def parse_config(
+    text: str, *, path: str = "<string>", check_ids: Collection[str] | None = None
+) -> Config:
+    """Validate config text. ``check_ids`` (when given) are the ids allowed under ``checks:``."""
+    source = _Source(path)
+    data = _compose(text, source)
+    if "source_path" in data:
+        raise source.error("unknown key 'source_path'", ("source_path",))
+    _check_entries(data, source, check_ids)
+    _apply_env_fallbacks(data)
+    data["source_path"] = path
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        _raise_validation(exc, source)
+        raise  # unreachable: _raise_validation always raises
+    _cross_checks(config, source)
+    return config
+
+
+def load_config(
+    path: str | os.PathLike[str], *, check_ids: Collection[str] | None = None
+) -> Config:
+    """Read and validate a config file. Unknown check ids under ``checks:`` are errors; the
+    allowed ids default to the discovered checks."""
+    shown = str(path)
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "config file not found",
+            path=shown,
+            hint="pass -c PATH, set SCIM_READINESS_CONFIG, or create one with "
+            "`scim-readiness config init`",
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError("expected a config file, found a directory", path=shown) from None
+    except UnicodeDecodeError:
+        raise ConfigError("the config file is not UTF-8 text", path=shown) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", path=shown) from None
+    if check_ids is None:
+        from scim_readiness.registry import discover
+
+        check_ids = [spec.info.id for spec in discover()]
+    return parse_config(text, path=shown, check_ids=check_ids)
+
+
+def starter_text() -> str:
+    """The commented starter config that ``config init`` writes."""
+    from importlib.resources import files
+
+    return files("scim_readiness").joinpath("starter.yaml").read_text(encoding="utf-8")

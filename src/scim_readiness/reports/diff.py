@@ -1,0 +1,103 @@
+"""What changed between two saved reports: checks that got worse or better, new findings.
+
+A regression is a check whose status got worse (PASS < SKIP < WARN < ERROR < FAIL), a check
+that disappeared, or a new WARN/FAIL/ERROR finding in a check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scim_readiness.model import Finding, Report, Status
+
+_RANK = {
+    Status.PASS: 0,
+    Status.ATTESTED: 0,
+    Status.SKIP: 1,
+    Status.WARN: 2,
+    Status.ERROR: 3,
+    Status.FAIL: 4,
+}
+_BAD = (Status.WARN, Status.FAIL, Status.ERROR)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    check_id: str
+    old: Status | None  # None: the check is new
+    new: Status | None  # None: the check is gone
+
+    @property
+    def worse(self) -> bool:
+        if self.new is None:
+            return True
+        if self.old is None:
+            return self.new in _BAD
+        return _RANK[self.new] > _RANK[self.old]
+
+
+@dataclass(frozen=True)
+class NewFinding:
+    check_id: str
+    finding: Finding
+
+
+@dataclass(frozen=True)
+class ReportDiff:
+    old_run: str
+    new_run: str
+    changes: tuple[StatusChange, ...]
+    new_findings: tuple[NewFinding, ...]
+
+    @property
+    def regressed(self) -> bool:
+        return any(c.worse for c in self.changes) or any(
+            n.finding.status in _BAD for n in self.new_findings
+        )
+
+
+def _key(f: Finding) -> tuple[str, Status]:
+    return (f.title, f.status)
+
+
+def diff(old: Report, new: Report) -> ReportDiff:
+    before = {c.id: c for c in old.checks}
+    after = {c.id: c for c in new.checks}
+    changes = []
+    found = []
+    for check_id in [*before, *(i for i in after if i not in before)]:
+        was, now = before.get(check_id), after.get(check_id)
+        old_status = was.status if was else None
+        new_status = now.status if now else None
+        if old_status != new_status:
+            changes.append(StatusChange(check_id, old_status, new_status))
+        if now is not None:
+            known = {_key(f) for f in was.findings} if was else set()
+            found += [
+                NewFinding(check_id, f)
+                for f in now.findings
+                if f.status in _BAD and _key(f) not in known
+            ]
+    return ReportDiff(old.run_id, new.run_id, tuple(changes), tuple(found))
+
+
+def render(d: ReportDiff) -> str:
+    lines = [f"comparing run {d.old_run or '?'} -> run {d.new_run or '?'}"]
+    worse = [c for c in d.changes if c.worse]
+    better = [c for c in d.changes if not c.worse]
+    for title, group in (("worse", worse), ("better or neutral", better)):
+        if group:
+            lines.append(f"{title}:")
+            for c in group:
+                old = c.old.value if c.old else "(absent)"
+                new = c.new.value if c.new else "(absent)"
+                lines.append(f"  {c.check_id}: {old} -> {new}")
+    if d.new_findings:
+        lines.append("new findings:")
+        lines += [
+            f"  {n.check_id}: [{n.finding.status.value}] {n.finding.title}" for n in d.new_findings
+        ]
+    if not d.changes and not d.new_findings:
+        lines.append("no changes in check statuses and no new findings")
+    lines.append("REGRESSED" if d.regressed else "no regressions")
+    return "\n".join(lines) + "\n"

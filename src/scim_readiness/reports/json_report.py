@@ -1,0 +1,92 @@
+"""JSON report, ``schema_version`` 1 (documented in the README).
+
+``to_dict`` is the schema; ``render`` is ``to_dict`` as indented JSON. Every string value
+passes through the redactor before encoding, so no escaping can hide a secret from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from scim_readiness.model import CheckResult, Finding, Report, TimelineStep
+from scim_readiness.redact import NO_SECRETS, Redactor
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    return {
+        "title": f.title,
+        "status": f.status.value,
+        "expected": f.expected,
+        "observed": f.observed,
+        "why": f.why,
+        "fix": f.fix,
+        "docs_url": f.docs_url,
+        "severity": f.severity.value,
+        "evidence": dict(f.evidence),
+    }
+
+
+def _step(s: TimelineStep) -> dict[str, Any]:
+    return {
+        "step": s.step,
+        "expected": s.expected,
+        "observed": s.observed,
+        "status": s.status.value,
+        "latency_s": s.latency_s,
+    }
+
+
+def _check(c: CheckResult) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "title": c.title,
+        "checklist_item": c.checklist_item,
+        "status": c.status.value,
+        "findings": [_finding(f) for f in c.findings],
+        "duration_s": c.duration_s,
+        "mutates": c.mutates,
+        "docs_url": c.docs_url,
+        "timeline": [_step(s) for s in c.timeline],
+        "metrics": dict(c.metrics),
+        "interrupted": c.interrupted,
+    }
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    summary = report.summary
+    return {
+        "schema_version": report.schema_version,
+        "tool": "scim-readiness",
+        "tool_version": report.tool_version,
+        "run_id": report.run_id,
+        "target": report.target,
+        "started_at": report.started_at,
+        "duration_s": report.duration_s,
+        "read_only": report.read_only,
+        "interrupted": report.interrupted,
+        "summary": {
+            "verdict": summary.verdict.value,
+            "total": summary.total,
+            "counts": {status.value: n for status, n in summary.counts.items()},
+        },
+        "checks": [_check(c) for c in report.checks],
+    }
+
+
+def _scrub(node: Any, redactor: Redactor) -> Any:
+    if isinstance(node, str):
+        return redactor.text(node)
+    if isinstance(node, Mapping):
+        return {redactor.text(str(k)): _scrub(v, redactor) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_scrub(v, redactor) for v in node]
+    if node is None or isinstance(node, bool | int | float):
+        return node
+    return redactor.text(str(node))  # evidence a check left as an object: its text
+
+
+def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = False) -> str:
+    data = _scrub(to_dict(report), redactor or NO_SECRETS)
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

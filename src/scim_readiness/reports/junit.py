@@ -1,0 +1,104 @@
+"""JUnit XML: one testcase per check, in the shape CI systems read (Jenkins/GitLab/GitHub).
+
+FAIL → ``<failure>``, ERROR → ``<error>``, SKIP → ``<skipped>``; WARN passes with its findings
+in ``<system-out>``. Failure messages carry the headline; the body carries every finding.
+"""
+
+from __future__ import annotations
+
+import socket
+import xml.etree.ElementTree as ET  # noqa: S405 - we only write XML here
+
+from scim_readiness.model import CheckResult, Report, Status
+from scim_readiness.redact import NO_SECRETS, Redactor
+
+SUITE = "scim-readiness"
+# XML 1.0 cannot carry most control characters; a check's evidence might.
+_ILLEGAL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)], "?")
+
+
+def _clean(text: str, r: Redactor) -> str:
+    return r.text(text).translate(_ILLEGAL)
+
+
+def _details(check: CheckResult, r: Redactor) -> str:
+    lines = []
+    for f in check.findings:
+        lines.append(f"[{f.status.value}] {f.title}")
+        for label, value in (
+            ("expected", f.expected),
+            ("observed", f.observed),
+            ("why", f.why),
+            ("fix", f.fix),
+            ("docs", f.docs_url),
+        ):
+            if value:
+                lines.append(f"    {label}: {value}")
+    for step in check.timeline:
+        latency = "" if step.latency_s is None else f" in {step.latency_s:.2f}s"
+        lines.append(
+            f"step [{step.status.value}] {step.step}: expected {step.expected};"
+            f" observed {step.observed}{latency}"
+        )
+    if check.interrupted:
+        lines.append("(interrupted before it finished)")
+    return _clean("\n".join(lines), r)
+
+
+def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = False) -> str:
+    r = redactor or NO_SECRETS
+    counts = report.summary.counts
+    attrs = {
+        "name": SUITE,
+        "tests": str(len(report.checks)),
+        "failures": str(counts[Status.FAIL]),
+        "errors": str(counts[Status.ERROR]),
+        "skipped": str(counts[Status.SKIP]),
+        "time": f"{report.duration_s:.3f}",
+    }
+    root = ET.Element("testsuites", attrs)
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        {
+            **attrs,
+            "timestamp": report.started_at.removesuffix("Z"),
+            "hostname": _clean(socket.gethostname() or "localhost", r),
+            "id": "0",
+            "package": SUITE,
+        },
+    )
+    props = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("run_id", report.run_id),
+        ("tool_version", report.tool_version),
+        ("target", report.target),
+        ("verdict", report.summary.verdict.value),
+        ("read_only", str(report.read_only).lower()),
+        ("interrupted", str(report.interrupted).lower()),
+    ):
+        ET.SubElement(props, "property", {"name": name, "value": _clean(value, r)})
+    for check in report.checks:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            {
+                "name": _clean(f"{check.id}: {check.title}", r),
+                "classname": f"{SUITE}.{check.id}",
+                "time": f"{check.duration_s:.3f}",
+            },
+        )
+        message = _clean(check.headline or check.status.value, r)
+        details = _details(check, r)
+        if check.status is Status.FAIL:
+            ET.SubElement(case, "failure", {"message": message, "type": "FAIL"}).text = details
+        elif check.status is Status.ERROR:
+            ET.SubElement(case, "error", {"message": message, "type": "ERROR"}).text = details
+        elif check.status is Status.SKIP:
+            ET.SubElement(case, "skipped", {"message": message})
+            ET.SubElement(case, "system-out").text = details
+        else:
+            ET.SubElement(case, "system-out").text = details
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

@@ -1,0 +1,62 @@
+"""Markdown report, sized for a CI job summary (``--markdown -`` → ``$GITHUB_STEP_SUMMARY``)."""
+
+from __future__ import annotations
+
+from scim_readiness.model import Report, Status, Verdict
+from scim_readiness.redact import NO_SECRETS, Redactor
+
+ICON = {
+    Status.PASS: "✅",
+    Status.ATTESTED: "📝",
+    Status.WARN: "⚠️",
+    Status.FAIL: "❌",
+    Status.SKIP: "⏭️",
+    Status.ERROR: "💥",
+}
+ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.ATTESTED)
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = False) -> str:
+    r = redactor or NO_SECRETS
+    summary = report.summary
+    counts = ", ".join(f"{n} {s.value}" for s, n in summary.counts.items() if n)
+    mark = {Verdict.READY: "✅", Verdict.NOT_READY: "❌", Verdict.INCOMPLETE: "💥"}[summary.verdict]
+    lines = [
+        f"## {mark} SCIM readiness: {summary.verdict.value}",
+        "",
+        f"Target `{_cell(report.target)}` · run `{report.run_id}` · {report.started_at}"
+        f" · {report.duration_s:.1f}s · {counts or 'no checks ran'}"
+        + (" · read-only" if report.read_only else "")
+        + (" · **interrupted**" if report.interrupted else ""),
+        "",
+        "| Check | # | Status | Time | Result |",
+        "|---|---:|---|---:|---|",
+    ]
+    for c in report.checks:
+        note = " (interrupted)" if c.interrupted else ""
+        lines.append(
+            f"| `{c.id}` | {c.checklist_item or ''} | {ICON[c.status]} {c.status.value} "
+            f"| {c.duration_s:.1f}s | {_cell(c.headline + note)} |"
+        )
+    for c in report.checks:
+        findings = [f for f in c.findings if verbose or f.status in ATTENTION]
+        if not findings:
+            continue
+        lines += ["", f"### {ICON[c.status]} `{c.id}`: {_cell(c.title)}", ""]
+        for f in findings:
+            lines.append(f"- **{f.status.value}** {_cell(f.title)}")
+            for label, value in (
+                ("Expected", f.expected),
+                ("Observed", f.observed),
+                ("Why", f.why),
+                ("Fix", f.fix),
+            ):
+                if value:
+                    lines.append(f"  - {label}: {_cell(value)}")
+            if f.docs_url and f.status is not Status.PASS:
+                lines.append(f"  - Docs: <{f.docs_url}>")
+    return r.text("\n".join(lines) + "\n")

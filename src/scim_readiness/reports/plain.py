@@ -1,0 +1,54 @@
+"""Plain-text report: no colours, no box drawing, stable for logs and pipes."""
+
+from __future__ import annotations
+
+from scim_readiness.model import Report, Status
+from scim_readiness.redact import NO_SECRETS, Redactor
+
+ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.ATTESTED)
+
+
+def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = False) -> str:
+    r = redactor or NO_SECRETS
+    lines = [
+        f"scim-readiness {report.tool_version}  run {report.run_id}  target {report.target}",
+        f"started {report.started_at}  took {report.duration_s:.1f}s"
+        + ("  read-only" if report.read_only else ""),
+        "",
+    ]
+    width = max((len(c.id) for c in report.checks), default=5)
+    for check in report.checks:
+        note = " (interrupted)" if check.interrupted else ""
+        lines.append(
+            f"{check.status.value:<5}  {check.id:<{width}}  {check.duration_s:6.1f}s  "
+            f"{check.headline}{note}"
+        )
+    for check in report.checks:
+        findings = [f for f in check.findings if verbose or f.status in ATTENTION]
+        if findings:
+            lines += ["", f"== {check.status.value} {check.id}: {check.title}"]
+        for f in findings:
+            lines.append(f"  [{f.status.value}] {f.title}")
+            for label, value in (
+                ("expected", f.expected),
+                ("observed", f.observed),
+                ("why", f.why),
+                ("fix", f.fix),
+                ("docs", f.docs_url if f.status is not Status.PASS else ""),
+            ):
+                if value:
+                    lines.append(f"      {label}: {value}")
+        if check.timeline:
+            lines += ["", f"-- {check.id} timeline"]
+            for step in check.timeline:
+                latency = "" if step.latency_s is None else f" in {step.latency_s:.2f}s"
+                lines.append(
+                    f"  [{step.status.value}] {step.step}: expected {step.expected};"
+                    f" observed {step.observed}{latency}"
+                )
+    summary = report.summary
+    counts = ", ".join(f"{n} {s.value}" for s, n in summary.counts.items() if n)
+    lines += ["", f"Verdict: {summary.verdict.value}  ({counts or 'no checks ran'})"]
+    if report.interrupted:
+        lines.append("The run was interrupted; the checks marked interrupted did not finish.")
+    return r.text("\n".join(lines) + "\n")
