@@ -1,0 +1,57 @@
+"""Named flaws: each switches one behaviour of the reference app to a mistake seen in real
+integrations, so every check can be shown to catch the defect it exists for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+FLAWS: Mapping[str, str] = MappingProxyType(
+    {
+        "no-signature-check": "the webhook endpoint never verifies signatures",
+        "skip-verify-when-secret-missing": (
+            "verification is skipped when the app has no webhook secret configured"
+        ),
+        "verify-reserialized-body": (
+            "verifies json.dumps(json.loads(body)) instead of the raw request bytes"
+        ),
+        "accept-stale-timestamp": (
+            "checks the HMAC but not the timestamp tolerance (replays of old deliveries pass)"
+        ),
+        "svix-headers-only": "reads only svix-* headers and ignores webhook-* headers",
+        "create-not-idempotent": (
+            "no event-id deduplication and user_created always inserts a new row"
+        ),
+        "merge-on-email": (
+            "a second directory user with an existing email takes over the first user's record"
+        ),
+        "ignore-deactivation": "user_updated with active:false leaves the user active",
+        "ignore-delete": "user_deleted is acknowledged with 2xx but the user stays active",
+        "roles-ignored": "roles in events are never applied",
+        "first-role-only": "only the first role of an event is applied",
+        "crash-on-unknown-event": "an unknown event type makes the endpoint answer 500",
+        "crash-on-invalid-json": "a body that is not JSON makes the endpoint answer 500",
+        "slow-ack": "the endpoint does its work before answering and answers after a long delay",
+        "portal-link-unauthenticated": (
+            "the admin-portal-link endpoint hands out links without authentication"
+        ),
+        "wrong-tenant-mapping": (
+            "users are filed under the Scalekit organization id instead of the app's tenant"
+        ),
+        "legacy-event-names": (
+            "handles only old event names (scalekit.dir.user.create...) and acknowledges "
+            "current names without acting"
+        ),
+    }
+)
+
+
+def validate_flaws(names: Iterable[str]) -> frozenset[str]:
+    """The flaw names as a set; ValueError listing the valid names for any unknown one."""
+    chosen = frozenset(names)
+    unknown = sorted(chosen - FLAWS.keys())
+    if unknown:
+        raise ValueError(
+            f"unknown flaw(s): {', '.join(unknown)}; valid flaws: {', '.join(sorted(FLAWS))}"
+        )
+    return chosen

@@ -1,0 +1,365 @@
+"""The reference app's state: a real SQLite database, one file per run.
+
+One connection guarded by a lock: every write is a single transaction (an event is applied
+and its id recorded together, or nothing is), so concurrent deliveries cannot interleave.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class UserRow:
+    pk: int
+    id: str
+    directory_user_id: str
+    organization_id: str
+    email: str
+    name: str
+    active: bool
+    roles: tuple[str, ...]
+    tenant: str
+    attributes: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The probe's view of a user (exactly these keys)."""
+        return {
+            "id": self.id,
+            "directory_user_id": self.directory_user_id,
+            "email": self.email,
+            "name": self.name,
+            "active": self.active,
+            "roles": list(self.roles),
+            "tenant": self.tenant,
+            "attributes": self.attributes,
+        }
+
+
+@dataclass(frozen=True)
+class NewUser:
+    directory_user_id: str
+    organization_id: str
+    email: str
+    name: str
+    active: bool
+    roles: tuple[str, ...]
+    tenant: str
+    attributes: Mapping[str, Any]
+
+
+_COLUMNS = (
+    "pk, id, directory_user_id, organization_id, email, name, active, roles, tenant, attributes"
+)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def new_user_id() -> str:
+    return f"usr_{secrets.token_hex(8)}"
+
+
+def _row(values: tuple[Any, ...]) -> UserRow:
+    pk, uid, dir_id, org, email, name, active, roles, tenant, attributes = values
+    return UserRow(
+        pk=pk,
+        id=uid,
+        directory_user_id=dir_id,
+        organization_id=org,
+        email=email,
+        name=name,
+        active=bool(active),
+        roles=tuple(json.loads(roles)),
+        tenant=tenant,
+        attributes=json.loads(attributes),
+    )
+
+
+class Store:
+    """``unique`` False drops the uniqueness constraints (the non-idempotent flaw's schema)."""
+
+    def __init__(self, path: Path, *, unique: bool = True) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(
+                f"""
+                CREATE TABLE IF NOT EXISTS users (
+                    pk INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    directory_user_id TEXT NOT NULL,
+                    organization_id TEXT NOT NULL,
+                    email TEXT NOT NULL,
+                    email_key TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    active INTEGER NOT NULL,
+                    roles TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    attributes TEXT NOT NULL,
+                    updated_at TEXT NOT NULL
+                );
+                CREATE {kind} IF NOT EXISTS users_directory_user_id
+                    ON users(directory_user_id);
+                CREATE {kind} IF NOT EXISTS users_email ON users(email_key);
+                CREATE TABLE IF NOT EXISTS processed_events (
+                    id TEXT PRIMARY KEY, type TEXT NOT NULL, received_at TEXT NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS groups (
+                    id TEXT PRIMARY KEY,
+                    directory_id TEXT,
+                    organization_id TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    display_name TEXT NOT NULL,
+                    external_id TEXT,
+                    deleted INTEGER NOT NULL DEFAULT 0,
+                    updated_at TEXT NOT NULL
+                );
+                CREATE TABLE IF NOT EXISTS directories (
+                    id TEXT PRIMARY KEY,
+                    organization_id TEXT NOT NULL,
+                    enabled INTEGER NOT NULL,
+                    provider TEXT,
+                    updated_at TEXT NOT NULL
+                );
+                """
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One atomic unit of work; an exception rolls everything back."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # Reads (the probe).
+
+    def _select(self, where: str, params: Iterable[Any], tail: str = "") -> list[UserRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM users WHERE {where} ORDER BY pk {tail}",  # noqa: S608
+                tuple(params),
+            ).fetchall()
+        return [_row(row) for row in rows]
+
+    def users_by_email(self, email: str) -> list[UserRow]:
+        return self._select("email_key = ?", [email.strip().lower()])
+
+    def users_by_directory_id(self, directory_user_id: str) -> list[UserRow]:
+        return self._select("directory_user_id = ?", [directory_user_id])
+
+    def list_users(
+        self, *, after: int = 0, limit: int = 100, tenant: str | None = None
+    ) -> list[UserRow]:
+        """Keyset pagination on the row key: constant cost per page at any size."""
+        where, params = "pk > ?", [after]
+        if tenant is not None:
+            where += " AND tenant = ?"
+            params.append(tenant)  # type: ignore[arg-type]
+        return self._select(where, [*params, limit], "LIMIT ?")
+
+    def count_users(self) -> int:
+        with self._lock:
+            (count,) = self._conn.execute("SELECT COUNT(*) FROM users").fetchone()
+        return int(count)
+
+    def groups(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, directory_id, organization_id, tenant, display_name, external_id, "
+                "deleted FROM groups ORDER BY id"
+            ).fetchall()
+        keys = ("id", "directory_id", "organization_id", "tenant", "display_name")
+        return [
+            {
+                **dict(zip(keys, row[:5], strict=True)),
+                "external_id": row[5],
+                "deleted": bool(row[6]),
+            }
+            for row in rows
+        ]
+
+    def processed_event_count(self) -> int:
+        with self._lock:
+            (count,) = self._conn.execute("SELECT COUNT(*) FROM processed_events").fetchone()
+        return int(count)
+
+    def bulk_insert_users(self, users: Iterable[NewUser]) -> int:
+        """Seed many users in one transaction (scale tests); returns how many."""
+        stamp = _now()
+        rows = (
+            (
+                new_user_id(),
+                u.directory_user_id,
+                u.organization_id,
+                u.email,
+                u.email.strip().lower(),
+                u.name,
+                int(u.active),
+                json.dumps(list(u.roles)),
+                u.tenant,
+                json.dumps(dict(u.attributes), sort_keys=True),
+                stamp,
+            )
+            for u in users
+        )
+        with self.transaction() as tx:
+            cursor = tx.conn.executemany(_INSERT, rows)
+            return cursor.rowcount
+
+
+_INSERT = (
+    "INSERT INTO users (id, directory_user_id, organization_id, email, email_key, name, active, "
+    "roles, tenant, attributes, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class Transaction:
+    """The statements the webhook handler needs, all inside one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def event_seen(self, event_id: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM processed_events WHERE id = ?", (event_id,))
+        return row.fetchone() is not None
+
+    def mark_event(self, event_id: str, event_type: str) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO processed_events (id, type, received_at) VALUES (?, ?, ?)",
+            (event_id, event_type, _now()),
+        )
+
+    def _one(self, where: str, value: str) -> UserRow | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM users WHERE {where} ORDER BY pk LIMIT 1",  # noqa: S608
+            (value,),
+        ).fetchone()
+        return _row(row) if row else None
+
+    def user_by_directory_id(self, directory_user_id: str) -> UserRow | None:
+        return self._one("directory_user_id = ?", directory_user_id)
+
+    def user_by_email(self, email: str) -> UserRow | None:
+        return self._one("email_key = ?", email.strip().lower())
+
+    def insert_user(self, user: NewUser) -> str:
+        uid = new_user_id()
+        self.conn.execute(
+            _INSERT,
+            (
+                uid,
+                user.directory_user_id,
+                user.organization_id,
+                user.email,
+                user.email.strip().lower(),
+                user.name,
+                int(user.active),
+                json.dumps(list(user.roles)),
+                user.tenant,
+                json.dumps(dict(user.attributes), sort_keys=True),
+                _now(),
+            ),
+        )
+        return uid
+
+    def update_user(self, pk: int, user: NewUser) -> None:
+        self.conn.execute(
+            "UPDATE users SET directory_user_id = ?, organization_id = ?, email = ?, "
+            "email_key = ?, name = ?, active = ?, roles = ?, tenant = ?, attributes = ?, "
+            "updated_at = ? WHERE pk = ?",
+            (
+                user.directory_user_id,
+                user.organization_id,
+                user.email,
+                user.email.strip().lower(),
+                user.name,
+                int(user.active),
+                json.dumps(list(user.roles)),
+                user.tenant,
+                json.dumps(dict(user.attributes), sort_keys=True),
+                _now(),
+                pk,
+            ),
+        )
+
+    def update_by_directory_id(self, directory_user_id: str, user: NewUser) -> int:
+        """Every row of a directory user (more than one only in the non-idempotent flaw)."""
+        cursor = self.conn.execute(
+            "SELECT pk FROM users WHERE directory_user_id = ?", (directory_user_id,)
+        )
+        pks = [pk for (pk,) in cursor.fetchall()]
+        for pk in pks:
+            self.update_user(pk, user)
+        return len(pks)
+
+    def set_active(self, directory_user_id: str, active: bool) -> int:
+        cursor = self.conn.execute(
+            "UPDATE users SET active = ?, updated_at = ? WHERE directory_user_id = ?",
+            (int(active), _now(), directory_user_id),
+        )
+        return cursor.rowcount
+
+    def upsert_group(
+        self,
+        *,
+        group_id: str,
+        directory_id: str | None,
+        organization_id: str,
+        tenant: str,
+        display_name: str,
+        external_id: str | None,
+        deleted: bool,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO groups (id, directory_id, organization_id, tenant, display_name, "
+            "external_id, deleted, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET directory_id = excluded.directory_id, "
+            "organization_id = excluded.organization_id, tenant = excluded.tenant, "
+            "display_name = excluded.display_name, external_id = excluded.external_id, "
+            "deleted = excluded.deleted, updated_at = excluded.updated_at",
+            (
+                group_id,
+                directory_id,
+                organization_id,
+                tenant,
+                display_name,
+                external_id,
+                int(deleted),
+                _now(),
+            ),
+        )
+
+    def upsert_directory(
+        self, *, directory_id: str, organization_id: str, enabled: bool, provider: str | None
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO directories (id, organization_id, enabled, provider, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+            "organization_id = excluded.organization_id, enabled = excluded.enabled, "
+            "provider = excluded.provider, updated_at = excluded.updated_at",
+            (directory_id, organization_id, int(enabled), provider, _now()),
+        )
