@@ -54,9 +54,14 @@ class Sender:
         *,
         org: str = ORG,
         event_id: str | None = None,
+        secret: str = SECRET,
+        timestamp: int | None = None,
+        families: tuple[str, ...] = ("webhook", "svix"),
         **fields: Any,
     ) -> httpx.Response:
-        return self.event(make_user_event(event_type, org=org, event_id=event_id, **fields))
+        """A user event built from ``fields`` (user_data keywords), signed and sent."""
+        event = make_user_event(event_type, org=org, event_id=event_id, **fields)
+        return self.event(event, secret=secret, timestamp=timestamp, families=families)
 
     def probe(self, path: str, **params: Any) -> httpx.Response:
         return self.client.get(

@@ -1,0 +1,293 @@
+"""Each flaw changes exactly the behaviour it names: the same scenario is run against a clean
+app and against an app with only that flaw, and the observable outcomes differ as described."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from sampleapp_support import ORG, SECRET, TENANT, AppFactory, Sender, make_user_event
+
+from scim_readiness.events import (
+    EventType,
+    build_event,
+    encode_body,
+    signed_headers,
+    user_deleted_data,
+)
+from scim_readiness.sampleapp import FLAWS, RunningApp
+
+Scenario = Callable[[Sender], Any]
+SenderFor = Callable[[RunningApp], Sender]
+
+
+def run(start_app: AppFactory, sender_for: SenderFor, scenario: Scenario, **settings: Any) -> Any:
+    with start_app(**settings) as running:
+        return scenario(sender_for(running))
+
+
+def compare(
+    start_app: AppFactory,
+    sender_for: SenderFor,
+    flaw: str,
+    scenario: Scenario,
+    **settings: Any,
+) -> tuple[Any, Any]:
+    clean = run(start_app, sender_for, scenario, **settings)
+    flawed = run(start_app, sender_for, scenario, flaws={flaw}, **settings)
+    return clean, flawed
+
+
+def state(send: Sender, directory_user_id: str = "diruser_1") -> dict[str, Any] | None:
+    return send.user_state(directory_user_id)
+
+
+def test_every_flaw_has_a_test_below() -> None:
+    tested = {
+        name.removeprefix("test_flaw_").replace("_", "-")
+        for name in globals()
+        if name.startswith("test_flaw_")
+    }
+    assert tested == set(FLAWS)
+    assert all(description.strip() for description in FLAWS.values())
+
+
+def test_flaw_no_signature_check(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def unsigned(send: Sender) -> tuple[int, bool]:
+        body = encode_body(make_user_event())
+        response = send.client.post(send.app.webhook_url, content=body)
+        return response.status_code, state(send) is not None
+
+    clean, flawed = compare(start_app, sender_for, "no-signature-check", unsigned)
+    assert clean == (401, False)
+    assert flawed == (200, True)
+
+
+def test_flaw_skip_verify_when_secret_missing(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def forged(send: Sender) -> tuple[int, bool]:
+        response = send.user(secret="whsec_Zm9yZ2VkIGJ5IGFuIGF0dGFja2VyIGZvcmdlZCBieQ==")
+        return response.status_code, state(send) is not None
+
+    clean, flawed = compare(
+        start_app, sender_for, "skip-verify-when-secret-missing", forged, webhook_secret=None
+    )
+    assert clean == (503, False)  # fails closed: no secret, no processing
+    assert flawed == (200, True)
+    # With its secret configured the flawed app still verifies.
+    configured = run(start_app, sender_for, forged, flaws={"skip-verify-when-secret-missing"})
+    assert configured == (401, False)
+
+
+def test_flaw_verify_reserialized_body(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def compact_then_reformatted(send: Sender) -> tuple[int, int]:
+        compact = send.user().status_code
+        event = make_user_event(id="diruser_2", email="grace@acme.example")
+        pretty = json.dumps(event, indent=2, sort_keys=True).encode()
+        return compact, send.raw(pretty, msg_id=event["id"]).status_code
+
+    clean, flawed = compare(
+        start_app, sender_for, "verify-reserialized-body", compact_then_reformatted
+    )
+    assert clean == (200, 200)
+    assert flawed == (200, 401)
+
+
+def test_flaw_accept_stale_timestamp(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def stale(send: Sender) -> tuple[int, int]:
+        old = send.user(timestamp=int(time.time()) - 10 * 60).status_code
+        forged = send.user(
+            id="diruser_2",
+            email="b@acme.example",
+            timestamp=int(time.time()) - 10 * 60,
+            secret="whsec_Zm9yZ2VkIGJ5IGFuIGF0dGFja2VyIGZvcmdlZCBieQ==",
+        ).status_code
+        return old, forged
+
+    clean, flawed = compare(start_app, sender_for, "accept-stale-timestamp", stale)
+    assert clean == (401, 401)
+    assert flawed == (200, 401)  # the HMAC is still checked
+
+
+def test_flaw_svix_headers_only(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def families(send: Sender) -> tuple[int, int]:
+        webhook_only = send.user(families=("webhook",)).status_code
+        svix_only = send.user(
+            id="diruser_2", email="b@acme.example", families=("svix",)
+        ).status_code
+        return webhook_only, svix_only
+
+    clean, flawed = compare(start_app, sender_for, "svix-headers-only", families)
+    assert clean == (200, 401)  # the SDK reads webhook-* headers
+    assert flawed == (401, 200)
+
+
+def test_flaw_create_not_idempotent(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def twice(send: Sender) -> tuple[int, int]:
+        event = make_user_event()
+        send.event(event)
+        send.event(event)  # the same delivery again
+        send.user()  # the same user under a new event id
+        return len(send.rows("diruser_1")), send.app.store.count_users()
+
+    clean, flawed = compare(start_app, sender_for, "create-not-idempotent", twice)
+    assert clean == (1, 1)
+    assert flawed == (3, 3)
+
+
+def test_flaw_merge_on_email(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def same_email(send: Sender) -> tuple[int, Any, Any]:
+        send.user()
+        status = send.user(id="diruser_2", given_name="Impostor").status_code
+        first = state(send, "diruser_1")
+        second = state(send, "diruser_2")
+        return status, first and first["name"], second and second["name"]
+
+    clean, flawed = compare(start_app, sender_for, "merge-on-email", same_email)
+    assert clean == (409, "Ada Lovelace", None)
+    assert flawed == (200, None, "Impostor Lovelace")
+
+
+def test_flaw_ignore_deactivation(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def deactivate(send: Sender) -> tuple[int, bool]:
+        send.user()
+        response = send.user(EventType.USER_UPDATED, active=False)
+        user = state(send)
+        assert user is not None
+        return response.status_code, user["active"]
+
+    clean, flawed = compare(start_app, sender_for, "ignore-deactivation", deactivate)
+    assert clean == (200, False)
+    assert flawed == (200, True)
+
+
+def test_flaw_ignore_delete(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def delete(send: Sender) -> tuple[int, bool]:
+        send.user()
+        event = build_event(
+            EventType.USER_DELETED,
+            user_deleted_data(id="diruser_1", organization_id=ORG, email="ada@acme.example"),
+            organization_id=ORG,
+            environment_id="env_1",
+        )
+        response = send.event(event)
+        user = state(send)
+        assert user is not None
+        return response.status_code, user["active"]
+
+    clean, flawed = compare(start_app, sender_for, "ignore-delete", delete)
+    assert clean == (200, False)
+    assert flawed == (200, True)
+
+
+def roles_after_two_events(send: Sender) -> tuple[list[str], list[str]]:
+    send.user(roles=["editor", "admin"])
+    created = state(send)
+    send.user(EventType.USER_UPDATED, roles=["viewer", "billing"])
+    updated = state(send)
+    assert created is not None and updated is not None
+    return created["roles"], updated["roles"]
+
+
+def test_flaw_roles_ignored(start_app: AppFactory, sender_for: SenderFor) -> None:
+    clean, flawed = compare(start_app, sender_for, "roles-ignored", roles_after_two_events)
+    assert clean == (["editor", "admin"], ["viewer", "billing"])
+    assert flawed == ([], [])
+
+
+def test_flaw_first_role_only(start_app: AppFactory, sender_for: SenderFor) -> None:
+    clean, flawed = compare(start_app, sender_for, "first-role-only", roles_after_two_events)
+    assert clean == (["editor", "admin"], ["viewer", "billing"])
+    assert flawed == (["editor"], ["viewer"])
+
+
+def test_flaw_crash_on_unknown_event(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def unknown(send: Sender) -> tuple[int, int]:
+        event = build_event(
+            "organization.directory.user_promoted", {}, organization_id=ORG, environment_id="env_1"
+        )
+        return send.event(event).status_code, send.user().status_code
+
+    clean, flawed = compare(start_app, sender_for, "crash-on-unknown-event", unknown)
+    assert clean == (200, 200)
+    assert flawed == (500, 200)
+
+
+def test_flaw_crash_on_invalid_json(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def broken(send: Sender) -> tuple[int, int, int]:
+        not_json = send.raw(b'{"id": "evt_1", "type": ').status_code
+        missing_field = send.raw(encode_body({"type": "x"})).status_code
+        healthy = send.client.get(send.app.health_url).status_code
+        return not_json, missing_field, healthy
+
+    clean, flawed = compare(start_app, sender_for, "crash-on-invalid-json", broken)
+    assert clean == (400, 400, 200)
+    assert flawed == (500, 400, 200)
+
+
+def test_flaw_slow_ack(start_app: AppFactory, sender_for: SenderFor) -> None:
+    # Not a timing assertion: the flawed app is told to hold its answer for far longer than
+    # the client is willing to wait, so it cannot answer in time however fast the machine.
+    def impatient(send: Sender) -> tuple[str, bool]:
+        event = make_user_event()
+        body = encode_body(event)
+        headers = signed_headers(SECRET, event["id"], int(time.time()), body)
+        try:
+            response = send.client.post(
+                send.app.webhook_url,
+                content=body,
+                headers=headers,
+                timeout=httpx.Timeout(10.0, read=1.0),
+            )
+            outcome = str(response.status_code)
+        except httpx.ReadTimeout:
+            outcome = "timeout"
+        return outcome, state(send) is not None
+
+    clean, flawed = compare(start_app, sender_for, "slow-ack", impatient, slow_ack_s=60.0)
+    assert clean == ("200", True)
+    assert flawed == ("timeout", True)  # the work is done, the acknowledgement is late
+
+
+def test_flaw_portal_link_unauthenticated(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def anonymous(send: Sender) -> tuple[int, int]:
+        url = send.app.portal_link_url
+        anonymous = send.client.get(url).status_code
+        authenticated = send.client.get(url, headers=send.app.portal_headers).status_code
+        return anonymous, authenticated
+
+    clean, flawed = compare(start_app, sender_for, "portal-link-unauthenticated", anonymous)
+    # No Scalekit environment here, so an accepted caller gets 503 instead of a link.
+    assert clean == (401, 503)
+    assert flawed == (503, 503)
+
+
+def test_flaw_wrong_tenant_mapping(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def tenant(send: Sender) -> str:
+        send.user()
+        user = state(send)
+        assert user is not None
+        return str(user["tenant"])
+
+    clean, flawed = compare(start_app, sender_for, "wrong-tenant-mapping", tenant)
+    assert clean == TENANT
+    assert flawed == ORG
+
+
+def test_flaw_legacy_event_names(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def current_then_legacy(send: Sender) -> tuple[int, bool, int, bool]:
+        current = send.user()
+        applied = state(send) is not None
+        legacy = send.user("scalekit.dir.user.create", id="diruser_2", email="b@acme.example")
+        return (
+            current.status_code,
+            applied,
+            legacy.status_code,
+            state(send, "diruser_2") is not None,
+        )
+
+    clean, flawed = compare(start_app, sender_for, "legacy-event-names", current_then_legacy)
+    assert clean == (200, True, 200, False)  # an unknown (old) name is ignored
+    assert flawed == (200, False, 200, True)
