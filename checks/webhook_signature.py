@@ -1,12 +1,48 @@
-"""`webhook-signature`: Webhook signature validation (checklist item 3).
+"""`webhook-signature`: only Scalekit can trigger provisioning (checklist item 3).
 
-Not implemented yet: always SKIP, never PASS.
+The check plays Scalekit and an attacker at the app's webhook URL. Deliveries:
+
+- **must be accepted (2xx)**: a correctly signed event; the valid signature as the second of
+  two space-separated signatures (key rotation); a valid signature over a body whose
+  whitespace and key order differ from compact JSON (catches verification of re-serialised
+  JSON); only the ``webhook-*`` headers (what Scalekit's SDKs and docs use);
+- **must be rejected with 4xx**: no signature headers; signed with the wrong secret; body
+  changed after signing; timestamp 6 minutes old; timestamp 6 minutes ahead; a signature
+  without the ``v1,`` prefix; a signature that is not base64;
+- **either 2xx or 4xx**: only the ``svix-*`` headers (reported: which header families the
+  app honours); a replay of an already-delivered ``webhook-id`` with a fresh timestamp and a
+  valid signature (as a late Scalekit retry looks).
+
+Every delivery that must be rejected carries a ``user_created`` for its own unmistakable test
+user. With a probe, once a control event is visible in the app, each of those users is looked
+up: any trace is FAIL. The replay must have no visible second effect. (Whether the *same
+event twice* creates duplicates is judged by ``bad-data``.)
+
+Statuses: FAIL when a forged delivery is accepted, answered with 5xx (Scalekit would retry
+it) or left a trace, when a valid variant is refused, or when ``webhook-*`` headers alone are
+not honoured. SKIP when ``webhook.url``/``webhook.secret`` are missing, and for the trace and
+replay findings without a probe or with ``--read-only`` (then harmless
+``directory_enabled`` events are sent instead of user events). ERROR when a delivery got no
+answer at all. PASS otherwise.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
 from scim_readiness.check import CheckInfo
 from scim_readiness.context import CheckContext
+
+if TYPE_CHECKING:
+    from scim_readiness.delivery import Outcome, Sender
+    from scim_readiness.identities import TestIdentity
+    from scim_readiness.probe import AppUser
 
 CHECK = CheckInfo(
     id="webhook-signature",
@@ -15,11 +51,719 @@ CHECK = CheckInfo(
     needs=("webhook",),
     mutates=True,
     docs_url="https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks",
+    description="forged, stale, tampered and malformed deliveries get 4xx and leave no trace; "
+    "key rotation and non-compact JSON still verify; which header families are honoured",
 )
+
+_TOLERANCE_OFFSET_S = 6 * 60
+_SIGNING_DOCS = "https://www.standardwebhooks.com/"
+
+Expect = Literal["reject", "accept", "either"]
+Build = Callable[["Sender", dict[str, Any]], tuple[bytes, dict[str, str]]]
+
+
+@dataclass(slots=True)
+class Case:
+    """One delivery: what it is, what the app must do with it, and what it got."""
+
+    key: str
+    name: str  # "a timestamp 6 minutes old"
+    expect: Expect
+    build: Build
+    identity: TestIdentity | None = None
+    event: dict[str, Any] = field(default_factory=dict)
+    outcome: Outcome | None = None
+    why: str = ""
+    fix: str = ""
+
+
+# ---------------------------------------------------------------------------- deliveries
+
+
+def _body(event: dict[str, Any]) -> bytes:
+    from scim_readiness.events import encode_body
+
+    return encode_body(event)
+
+
+def _signed(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = _body(event)
+    return body, sender.headers(event["id"], body)
+
+
+def _unsigned(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    return _body(event), {}
+
+
+def _other_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _wrong_secret(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = _body(event)
+    return body, sender.headers(event["id"], body, secret=_other_secret())
+
+
+def _tampered(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    original = _body(event)
+    headers = sender.headers(event["id"], original)
+    changed = json.loads(original)
+    # What an attacker on the path would do: keep the signature, escalate the payload.
+    changed["data"]["roles"] = [{"role_name": "admin"}]
+    changed["data"]["title"] = "tampered after signing"
+    return _body(changed), headers
+
+
+def _stale(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = _body(event)
+    return body, sender.headers(event["id"], body, timestamp=sender.now() - _TOLERANCE_OFFSET_S)
+
+
+def _future(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = _body(event)
+    return body, sender.headers(event["id"], body, timestamp=sender.now() + _TOLERANCE_OFFSET_S)
+
+
+def _no_prefix(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    from scim_readiness.events import sign
+
+    body = _body(event)
+    now = sender.now()
+    valid = sign(sender.secret, event["id"], now, body)
+    return body, sender.headers(
+        event["id"], body, timestamp=now, signature=valid.removeprefix("v1,")
+    )
+
+
+def _bad_base64(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = _body(event)
+    return body, sender.headers(event["id"], body, signature="v1,@@not*base64@@")
+
+
+def _rotation(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    from scim_readiness.events import sign
+
+    body = _body(event)
+    now = sender.now()
+    both = (
+        f"{sign(_other_secret(), event['id'], now, body)} "
+        f"{sign(sender.secret, event['id'], now, body)}"
+    )
+    return body, sender.headers(event["id"], body, timestamp=now, signature=both)
+
+
+def _reordered(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _reordered(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reordered(item) for item in value]
+    return value
+
+
+def _reformatted(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    # Same JSON value, other bytes: indented, keys in reverse order, trailing newline.
+    body = (json.dumps(_reordered(event), indent=2, ensure_ascii=False) + "\n").encode()
+    return body, sender.headers(event["id"], body)
+
+
+def _family(name: str) -> Build:
+    def build(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        body = _body(event)
+        return body, sender.headers(event["id"], body, families=(name,))
+
+    return build
+
+
+def _cases() -> list[Case]:
+    forged_fix = (
+        "Verify every request with the SDK (verify_webhook_payload) or a Standard Webhooks "
+        "library on the raw body before doing anything else, and answer 401 when it fails."
+    )
+    return [
+        Case(
+            "unsigned",
+            "no signature headers",
+            "reject",
+            _unsigned,
+            why="Without verification anyone who finds the URL can create, change or "
+            "deprovision users.",
+            fix=forged_fix,
+        ),
+        Case(
+            "wrong-secret",
+            "a signature made with the wrong secret",
+            "reject",
+            _wrong_secret,
+            why="A signature is only proof if it is checked against this endpoint's secret.",
+            fix=forged_fix + " Check the secret is the one shown for this endpoint.",
+        ),
+        Case(
+            "tampered",
+            "a body changed after signing",
+            "reject",
+            _tampered,
+            why="An attacker who can alter a captured delivery (here: granting admin) "
+            "must not get it applied.",
+            fix="Compute the signature over the exact raw bytes received and compare it "
+            "with a constant-time comparison.",
+        ),
+        Case(
+            "stale",
+            "a timestamp 6 minutes old",
+            "reject",
+            _stale,
+            why="Without the 5-minute tolerance, a captured delivery can be replayed later "
+            "(e.g. re-activating a user who was just deprovisioned).",
+            fix="Reject webhook-timestamp values more than 5 minutes from now (the SDK's "
+            "verify_webhook_payload does this).",
+        ),
+        Case(
+            "future",
+            "a timestamp 6 minutes in the future",
+            "reject",
+            _future,
+            why="Future timestamps let a captured delivery stay replayable for longer.",
+            fix="Reject webhook-timestamp values more than 5 minutes ahead of now.",
+        ),
+        Case(
+            "no-prefix",
+            "a signature without the v1, prefix",
+            "reject",
+            _no_prefix,
+            why="A malformed signature header must fail verification cleanly, not crash "
+            "the handler or be skipped.",
+            fix="Treat any header that does not parse as 'v1,<base64>' as a failed "
+            "verification (401), and catch parse errors as verification errors.",
+        ),
+        Case(
+            "bad-base64",
+            "a signature that is not base64",
+            "reject",
+            _bad_base64,
+            why="A malformed signature header must fail verification cleanly, not crash "
+            "the handler or be skipped.",
+            fix="Catch decoding errors during verification and answer 401.",
+        ),
+        Case(
+            "rotation",
+            "the valid signature second of two (key rotation)",
+            "accept",
+            _rotation,
+            why="During secret rotation Scalekit sends several space-separated signatures; "
+            "a receiver must accept if any v1 signature matches.",
+            fix="Split webhook-signature on spaces and accept when any v1 entry matches "
+            "(the SDK does).",
+        ),
+        Case(
+            "reformatted",
+            "a valid signature over indented JSON with other key order",
+            "accept",
+            _reformatted,
+            why="Scalekit does not promise compact JSON; verifying a re-serialisation of the "
+            "parsed body instead of the raw bytes rejects genuine events.",
+            fix="Verify the raw request bytes (request.body() before any JSON parsing), "
+            "never json.dumps(json.loads(body)).",
+        ),
+        Case(
+            "webhook-only",
+            "only the webhook-* headers",
+            "accept",
+            _family("webhook"),
+            why="Scalekit's SDKs and docs use webhook-id, webhook-timestamp and "
+            "webhook-signature; an app that ignores them rejects genuine deliveries.",
+            fix="Read webhook-id, webhook-timestamp and webhook-signature (svix-* may be "
+            "accepted as well).",
+        ),
+        Case(
+            "svix-only",
+            "only the svix-* headers",
+            "either",
+            _family("svix"),
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------- the check
+
+
+def _number(ctx: CheckContext, name: str, default: float, minimum: float) -> float:
+    raw = ctx.option(name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"checks.{CHECK.id}.options.{name} must be a number, got {raw!r}"
+        ) from None
+    if value < minimum:
+        raise ValueError(f"checks.{CHECK.id}.options.{name} must be at least {minimum:g}")
+    return value
 
 
 async def run(ctx: CheckContext) -> None:
-    ctx.findings.skipped(
-        "Webhook signature validation: not implemented yet",
-        why="This check has not been built yet, so nothing was observed.",
+    from scim_readiness.delivery import Sender, event_target, warn_if_fake_organization
+
+    webhook = ctx.config.webhook
+    if not webhook.url:
+        ctx.findings.skipped(
+            "Signature validation not tested: no webhook URL configured",
+            fix="Set webhook.url in the config.",
+        )
+        return
+    if webhook.secret is None or not webhook.secret.get_secret_value():
+        ctx.findings.skipped(
+            "Signature validation not tested: no webhook secret configured",
+            expected="webhook.secret set to the endpoint's signing secret (whsec_…)",
+            observed="webhook.secret is empty",
+            why="A valid signature is needed to tell forged deliveries from genuine ones; "
+            "without it nothing can be concluded.",
+            fix="Set webhook.secret (as ${SCALEKIT_WEBHOOK_SECRET}) in the config.",
+        )
+        return
+    target = event_target(ctx)
+    warn_if_fake_organization(ctx, target)
+    mutate = not ctx.read_only
+    trace_probe = ctx.probe if mutate else None
+    concurrency = int(_number(ctx, "concurrency", 4, 1))
+    async with Sender(
+        ctx, webhook.url, webhook.secret.get_secret_value(), target, webhook.timeout_s
+    ) as sender:
+        seq = iter(range(1, 10_000))
+
+        def event_for(case: Case) -> dict[str, Any]:
+            event_id = ctx.identities.event_id(next(seq))
+            if not mutate:
+                return sender.event(
+                    _HARMLESS, _harmless_data(ctx, target.organization_id), event_id=event_id
+                )
+            from scim_readiness.delivery import record_test_user, user_event_data
+            from scim_readiness.events import EventType
+
+            case.identity = ctx.identities.user(f"sig-{case.key}")
+            record_test_user(ctx, case.identity, expect_applied=case.expect != "reject")
+            return sender.event(
+                EventType.USER_CREATED,
+                user_event_data(case.identity, target.organization_id),
+                event_id=event_id,
+            )
+
+        control = Case("valid", "a correct signature", "accept", _signed)
+        await _deliver(sender, control, event_for(control))
+        if not control.outcome or not control.outcome.accepted:
+            _control_refused(ctx, control)
+            return
+        ctx.findings.passed(
+            "Correctly signed delivery accepted",
+            expected="2xx",
+            observed=control.outcome.summary(),
+            evidence=control.outcome.evidence(),
+        )
+
+        cases = _cases()
+        gate = asyncio.Semaphore(concurrency)
+
+        async def bounded(case: Case) -> None:
+            async with gate:
+                await _deliver(sender, case, event_for(case))
+
+        await asyncio.gather(*(bounded(case) for case in cases))
+        _judge_statuses(ctx, cases)
+        _judge_families(ctx, {case.key: case for case in cases})
+
+        replay = await _replay(ctx, sender, control, target.organization_id, trace_probe)
+        if trace_probe is None:
+            ctx.findings.skipped(
+                "Replay effect not checked",
+                observed="--read-only" if not mutate else "no probe is configured",
+                why="Whether a replay was applied twice can only be seen in the app's state.",
+            )
+            why = (
+                "--read-only: harmless events were sent instead of user events"
+                if not mutate
+                else "no probe is configured"
+            )
+            ctx.findings.skipped(
+                "Traces of rejected deliveries not checked",
+                observed=why,
+                why="A 4xx only says the app answered no; without reading the app's state it "
+                "cannot be shown that nothing was written before the refusal.",
+                fix="Configure a probe (see 'Observing the app') so the check can look.",
+            )
+            return
+        await _judge_traces(ctx, sender, control, cases, replay, target.organization_id)
+
+
+_HARMLESS = "organization.directory_enabled"
+
+
+def _harmless_data(ctx: CheckContext, organization_id: str) -> dict[str, Any]:
+    from scim_readiness.events import directory_data
+
+    return directory_data(
+        id=ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}",
+        organization_id=organization_id,
     )
+
+
+async def _deliver(sender: Sender, case: Case, event: dict[str, Any]) -> None:
+    case.event = event
+    body, headers = case.build(sender, event)
+    case.outcome = await sender.post(case.name, body, headers, event_id=str(event["id"]))
+
+
+def _control_refused(ctx: CheckContext, control: Case) -> None:
+    outcome = control.outcome
+    assert outcome is not None  # noqa: S101 - set by _deliver
+    kw: dict[str, Any] = {
+        "expected": "2xx for a delivery signed with webhook.secret",
+        "observed": outcome.summary(),
+        "evidence": outcome.evidence(),
+    }
+    if outcome.status is None:
+        ctx.findings.errored(
+            "Webhook endpoint did not answer a correctly signed delivery",
+            why="Nothing about signature handling can be concluded without an answer.",
+            fix="Check that webhook.url is reachable from here (see webhook-endpoint).",
+            **kw,
+        )
+        return
+    ctx.findings.failed(
+        "Correctly signed delivery refused",
+        why="If the app refuses genuine deliveries, no user is ever provisioned; and the "
+        "forged deliveries below could not be told apart from it.",
+        fix="Check that webhook.secret is the secret Scalekit shows for this endpoint and "
+        "that the app verifies the raw body of the webhook-* headers.",
+        **kw,
+    )
+
+
+def _judge_statuses(ctx: CheckContext, cases: list[Case]) -> None:
+    rejected: list[str] = []
+    for case in cases:
+        outcome = case.outcome
+        assert outcome is not None  # noqa: S101 - set by _deliver
+        evidence = outcome.evidence()
+        if outcome.status is None:
+            ctx.findings.errored(
+                f"No answer to a delivery with {case.name}",
+                observed=outcome.summary(),
+                evidence=evidence,
+            )
+        elif case.expect == "reject":
+            if outcome.rejected:
+                rejected.append(f"{case.name}: HTTP {outcome.status}")
+            elif outcome.server_error:
+                ctx.findings.failed(
+                    f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx",
+                    expected="4xx (401)",
+                    observed=outcome.summary(),
+                    why="A 5xx tells Scalekit (and an attacker) to try again: forged traffic "
+                    "is retried and the handler is crashing on hostile input. " + case.why,
+                    fix=case.fix,
+                    evidence=evidence,
+                )
+            else:
+                ctx.findings.failed(
+                    f"Accepted a delivery with {case.name}",
+                    expected="4xx (401), nothing applied",
+                    observed=outcome.summary(),
+                    why=case.why,
+                    fix=case.fix,
+                    docs_url=_SIGNING_DOCS,
+                    evidence=evidence,
+                )
+        elif case.expect == "accept":
+            if outcome.accepted:
+                continue
+            title = (
+                "Valid signature over re-formatted JSON rejected (the app verifies "
+                "re-serialised JSON, not the raw body)"
+                if case.key == "reformatted"
+                else f"Refused a valid delivery with {case.name}"
+            )
+            if case.key == "webhook-only":
+                continue  # judged with the header families
+            ctx.findings.failed(
+                title,
+                expected="2xx",
+                observed=outcome.summary(),
+                why=case.why,
+                fix=case.fix,
+                evidence=evidence,
+            )
+        elif outcome.server_error:
+            ctx.findings.failed(
+                f"Delivery with {case.name} answered with HTTP {outcome.status}",
+                expected="2xx or 4xx",
+                observed=outcome.summary(),
+                why="A 5xx makes Scalekit retry and shows the handler crashing on input it "
+                "should either verify or refuse.",
+                fix="Refuse with 401 what cannot be verified.",
+                evidence=evidence,
+            )
+    expected_rejections = [case for case in cases if case.expect == "reject"]
+    if len(rejected) == len(expected_rejections):
+        ctx.findings.passed(
+            f"All {len(rejected)} forged or malformed deliveries rejected with 4xx",
+            expected="4xx for each",
+            observed="; ".join(rejected),
+        )
+    accepted = [c.name for c in cases if c.expect == "accept" and c.outcome and c.outcome.accepted]
+    if accepted:
+        ctx.findings.passed(
+            "Valid variants accepted: " + "; ".join(accepted),
+            expected="2xx for each",
+        )
+
+
+def _judge_families(ctx: CheckContext, cases: dict[str, Case]) -> None:
+    webhook_only = cases["webhook-only"].outcome
+    svix_only = cases["svix-only"].outcome
+    assert webhook_only is not None and svix_only is not None  # noqa: S101 - delivered above
+    honoured = [
+        family
+        for family, outcome in (("webhook-*", webhook_only), ("svix-*", svix_only))
+        if outcome.accepted
+    ]
+    ctx.findings.metrics["header_families_honoured"] = honoured
+    observed = f"webhook-* only: {webhook_only.summary()}; svix-* only: {svix_only.summary()}"
+    evidence = {"webhook_only": webhook_only.evidence(), "svix_only": svix_only.evidence()}
+    if webhook_only.accepted:
+        ctx.findings.passed(
+            "Honours the webhook-* headers"
+            + (" (and svix-*)" if svix_only.accepted else " (svix-* alone is not accepted)"),
+            expected="a valid signature in the webhook-* headers alone is accepted",
+            observed=observed,
+            evidence=evidence,
+        )
+        return
+    if svix_only.accepted:
+        ctx.findings.failed(
+            "Valid webhook-* signature ignored: the app honours only svix-* headers",
+            expected="a valid signature in the webhook-* headers alone is accepted",
+            observed=observed,
+            why="Scalekit's SDKs and documentation use the webhook-* headers; an app that "
+            "reads only svix-* depends on a second header family being sent and breaks "
+            "when it is not.",
+            fix="Read webhook-id, webhook-timestamp and webhook-signature (the SDK's "
+            "verify_webhook_payload does); keep svix-* only as a fallback.",
+            evidence=evidence,
+        )
+        return
+    ctx.findings.failed(
+        "Accepts neither header family on its own",
+        expected="a valid signature in the webhook-* headers alone is accepted",
+        observed=observed,
+        why="Genuine deliveries carrying one header family would be refused.",
+        fix="Read the webhook-* headers (svix-* may be accepted as well).",
+        evidence=evidence,
+    )
+
+
+@dataclass(slots=True)
+class Replay:
+    outcome: Outcome
+    before: AppUser | None = None  # the control's record just before the replay
+
+
+async def _replay(
+    ctx: CheckContext,
+    sender: Sender,
+    control: Case,
+    organization_id: str,
+    probe: Any,
+) -> Replay | None:
+    """Apply an update to the control user, then redeliver that update's webhook-id with a
+    fresh timestamp and signature (what a late Scalekit retry looks like).
+
+    Replaying the latest update keeps this about replays: an app that lacks event-id
+    deduplication but upserts idempotently shows no second effect here (duplicate
+    *creation* is bad-data's subject).
+    """
+    from scim_readiness.delivery import user_event_data
+    from scim_readiness.events import EventType
+    from scim_readiness.traces import wait_visible
+
+    if control.identity is None:  # --read-only: the control was a harmless directory event
+        event = control.event
+    else:
+        renamed = f"{control.identity.family_name}-renamed"
+        event = sender.event(
+            EventType.USER_UPDATED,
+            user_event_data(control.identity, organization_id, family_name=renamed),
+            event_id=ctx.identities.event_id(9_000),
+        )
+        update = await sender.send_event("user_updated before the replay", event)
+        if not update.accepted:
+            ctx.findings.skipped(
+                "Replay not tested: the update to replay was refused",
+                observed=update.summary(),
+                why="Only an update the app applied can show whether a replay applies it "
+                "again (a refused update is user-lifecycle's subject).",
+                evidence=update.evidence(),
+            )
+            return None
+    before = None
+    if probe is not None and control.identity is not None:
+        budget = _number(ctx, "propagation_timeout_s", 10.0, 0.0)
+        expected_name = f"{control.identity.given_name} {control.identity.family_name}-renamed"
+        before = await wait_visible(
+            probe,
+            control.identity,
+            budget_s=budget,
+            clock=ctx.clock,
+            until=lambda user: user.name == expected_name,
+        )
+    body = _body(event)
+    outcome = await sender.post(
+        "replay of an already-delivered webhook-id",
+        body,
+        sender.headers(event["id"], body),
+        event_id=str(event["id"]),
+    )
+    evidence = outcome.evidence()
+    if outcome.server_error or outcome.status is None or outcome.redirected:
+        record = ctx.findings.errored if outcome.status is None else ctx.findings.failed
+        record(
+            "Replay of an already-delivered event not answered with 2xx or 4xx",
+            expected="2xx (already processed) or 4xx",
+            observed=outcome.summary(),
+            why="Scalekit delivers at least once: retries reuse the webhook-id with a fresh "
+            "timestamp and signature. A 5xx on a duplicate starts a retry loop.",
+            fix="Record processed webhook-ids and answer duplicates with 2xx without "
+            "applying them again.",
+            evidence=evidence,
+        )
+    else:
+        ctx.findings.passed(
+            "Replay of an already-delivered webhook-id answered "
+            + ("2xx" if outcome.accepted else f"HTTP {outcome.status}"),
+            expected="2xx (already processed) or 4xx",
+            observed=outcome.summary(),
+            evidence=evidence,
+        )
+    return Replay(outcome, before)
+
+
+async def _judge_traces(
+    ctx: CheckContext,
+    sender: Sender,
+    control: Case,
+    cases: list[Case],
+    replay: Replay | None,
+    organization_id: str,
+) -> None:
+    from scim_readiness.delivery import record_test_user, user_event_data
+    from scim_readiness.errors import ProbeError
+    from scim_readiness.events import EventType
+    from scim_readiness.traces import describe, find_trace, wait_visible
+
+    probe = ctx.probe
+    assert probe is not None and control.identity is not None  # noqa: S101 - caller checks
+    budget = _number(ctx, "propagation_timeout_s", 10.0, 0.0)
+    # A last genuine event: once the app shows it, everything sent before it has been
+    # handled too (for apps that queue work in order).
+    sentinel = ctx.identities.user("sig-sentinel")
+    record_test_user(ctx, sentinel, expect_applied=True)
+    sent = await sender.send_event(
+        "sentinel",
+        sender.event(
+            EventType.USER_CREATED,
+            user_event_data(sentinel, organization_id),
+            event_id=ctx.identities.event_id(9_999),
+        ),
+    )
+    try:
+        seen = (
+            await wait_visible(probe, sentinel, budget_s=budget, clock=ctx.clock)
+            if sent.accepted
+            else None
+        )
+        control_seen = await find_trace(probe, control.identity) if seen else None
+        if seen is None or control_seen is None:
+            ctx.findings.skipped(
+                "Traces of rejected deliveries not checked",
+                observed=f"genuine test users did not appear through the probe within "
+                f"{budget:g} s (control: {'seen' if control_seen else 'not seen'}; last "
+                f"delivery: {sent.summary()})",
+                why="Until accepted events are visible, the absence of rejected ones proves "
+                "nothing. (Whether accepted events are applied is user-lifecycle's subject.)",
+                fix="Check the probe configuration, or raise the option "
+                "propagation_timeout_s if the app processes events slowly.",
+            )
+            return
+        traces: list[str] = []
+        looked = 0
+        for case in cases:
+            if case.expect != "reject" or case.identity is None:
+                continue
+            looked += 1
+            found = await find_trace(probe, case.identity)
+            if found is not None:
+                assert case.outcome is not None  # noqa: S101 - delivered above
+                traces.append(f"{case.name} (answered {case.outcome.summary()}): {describe(found)}")
+        after = await find_trace(probe, control.identity)
+    except ProbeError as exc:
+        ctx.findings.errored(
+            "Could not read the app's state through the probe",
+            observed=exc.message,
+            fix="Check the probe section of the config.",
+        )
+        return
+    if traces:
+        ctx.findings.failed(
+            f"{len(traces)} refused or forged deliveries left a trace in the app",
+            expected="no record for any user carried by a delivery that must be rejected",
+            observed="; ".join(traces),
+            why="Whatever the status code said, forged data reached the app's database.",
+            fix="Verify the signature before parsing or writing anything, and do the write "
+            "in the same transaction that can still be rolled back.",
+        )
+    else:
+        ctx.findings.passed(
+            f"No trace of the {looked} rejected deliveries in the app",
+            expected="no record for any of their test users",
+            observed=f"looked up {looked} test users by directory id and email: none found",
+        )
+    _judge_replay_effect(ctx, replay, after)
+
+
+def _judge_replay_effect(ctx: CheckContext, replay: Replay | None, after: AppUser | None) -> None:
+    from scim_readiness.traces import describe
+
+    if replay is None:
+        return  # the update to replay was refused; already reported
+    before = replay.before
+    if before is None:
+        ctx.findings.skipped(
+            "Replay effect not checked",
+            observed="the update before the replay never became visible through the probe",
+            why="Without the state before the replay there is nothing to compare with.",
+        )
+        return
+
+    def state(user: AppUser | None) -> tuple[Any, ...] | None:
+        if user is None:
+            return None
+        return (user.id, user.email, user.name, user.active, tuple(sorted(user.roles)))
+
+    if state(before) == state(after):
+        ctx.findings.passed(
+            "Replay had no visible second effect",
+            observed=f"before and after the replay: {describe(before)}",
+        )
+        return
+    ctx.findings.failed(
+        "Replay of an already-delivered event changed the app's record",
+        expected=f"unchanged: {describe(before)}",
+        observed=f"after the replay: {describe(after) if after else 'record gone'}",
+        why="A late retry applied twice can roll back later changes (re-activating a "
+        "deprovisioned user) or duplicate data.",
+        fix="Record processed webhook-ids and answer duplicates with 2xx without applying "
+        "them again; make every handler an idempotent upsert.",
+    )
+
+
+async def cleanup(ctx: CheckContext) -> None:
+    from scim_readiness.delivery import remove_test_users
+
+    await remove_test_users(ctx)

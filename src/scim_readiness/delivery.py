@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import httpx
 
     from scim_readiness.context import CheckContext
+    from scim_readiness.identities import TestIdentity
 
 #: Used when the config names no organisation: obviously not a real Scalekit id.
 FAKE_ORGANIZATION_ID = "org_scimreadinessnotconfigured"
@@ -281,3 +282,115 @@ def describe_http_error(exc: BaseException) -> str:
     if cause is not None and str(cause) and str(cause) not in text:
         text = f"{text} ({cause})"
     return f"{type(exc).__name__}: {_SPACES.sub(' ', text)}"[:300]
+
+
+# ---------------------------------------------------------------------------- test users
+
+
+def record_test_user(ctx: CheckContext, identity: TestIdentity, *, expect_applied: bool) -> None:
+    """Ledger entry for a user a delivery may create; call *before* sending it.
+
+    ``expect_applied`` says whether the delivery is one the app should apply (cleanup then
+    deactivates and deletes) or one it should refuse (cleanup only sends ``user_deleted``,
+    which a correct app answers without creating anything).
+    """
+    ctx.ledger.created(
+        "user",
+        identity.directory_user_id,
+        channel="events",
+        check_id=ctx.info.id,
+        email=identity.email,
+        dp_id=identity.dp_id,
+        given_name=identity.given_name,
+        family_name=identity.family_name,
+        organization_id=ctx.config.scalekit.organization_id,
+        expect_applied=expect_applied,
+    )
+
+
+def user_event_data(identity: TestIdentity, organization_id: str, **fields: Any) -> dict[str, Any]:
+    """``user_created``/``user_updated`` data for a test identity."""
+    from scim_readiness.events import user_data
+
+    values: dict[str, Any] = {
+        "id": identity.directory_user_id,
+        "organization_id": organization_id,
+        "email": identity.email,
+        "given_name": identity.given_name,
+        "family_name": identity.family_name,
+        "dp_id": identity.dp_id,
+    }
+    values.update(fields)
+    return user_data(**values)
+
+
+async def remove_test_users(ctx: CheckContext) -> tuple[list[str], list[str]]:
+    """Remove the users this check recorded in this run and has not removed yet, through
+    signed events (``user_updated active:false`` for applied ones, then ``user_deleted``).
+
+    Returns (removed, failed) descriptions; failures stay in the ledger as unremovable so
+    ``scim-readiness cleanup`` can retry them.
+    """
+    from scim_readiness.events import EventType, user_deleted_data
+    from scim_readiness.identities import TestIdentity
+
+    entries = [
+        entry
+        for entry in ctx.ledger.outstanding(ctx.run_id)
+        if entry.check_id == ctx.info.id and entry.kind == "user" and entry.channel == "events"
+    ]
+    url, secret = ctx.config.webhook.url, ctx.config.webhook.secret
+    if not entries or not url or secret is None:
+        return [], [e.object_id for e in entries]
+    target = event_target(ctx)
+    removed: list[str] = []
+    failed: list[str] = []
+    async with Sender(
+        ctx, url, secret.get_secret_value(), target, ctx.config.webhook.timeout_s
+    ) as sender:
+        for entry in entries:
+            details = entry.details
+            org = str(details.get("organization_id") or target.organization_id)
+            identity = TestIdentity(
+                label="cleanup",
+                directory_user_id=entry.object_id,
+                dp_id=str(details.get("dp_id") or ""),
+                email=str(details.get("email") or ""),
+                given_name=str(details.get("given_name") or ""),
+                family_name=str(details.get("family_name") or ""),
+            )
+            if details.get("expect_applied", True):
+                # Deactivate first: an app that ignores deletions still ends with no active
+                # test user.
+                await sender.send_event(
+                    "cleanup deactivate",
+                    sender.event(
+                        EventType.USER_UPDATED,
+                        user_event_data(identity, org, active=False),
+                    ),
+                )
+            outcome = await sender.send_event(
+                "cleanup delete",
+                sender.event(
+                    EventType.USER_DELETED,
+                    user_deleted_data(
+                        id=identity.directory_user_id,
+                        organization_id=org,
+                        email=identity.email,
+                        dp_id=identity.dp_id or None,
+                    ),
+                ),
+            )
+            if outcome.accepted:
+                ctx.ledger.removed("user", entry.object_id, channel="events", check_id=ctx.info.id)
+                removed.append(entry.object_id)
+            else:
+                ctx.ledger.unremovable(
+                    "user",
+                    entry.object_id,
+                    channel="events",
+                    check_id=ctx.info.id,
+                    reason=f"user_deleted answered {outcome.summary()}",
+                )
+                failed.append(f"{entry.object_id}: {outcome.summary()}")
+    return removed, failed

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -10,10 +12,13 @@ from typing import Any
 import pytest
 
 from scim_readiness.check import FindingRecorder
-from scim_readiness.config import CheckSettings, Config
+from scim_readiness.config import CheckSettings, Config, ProbeSection
 from scim_readiness.context import CheckContext, SharedClients, TlsSettings
 from scim_readiness.identities import TestIdentities, new_run_id
 from scim_readiness.ledger import Ledger
+from scim_readiness.model import Finding, Status, fold_status
+from scim_readiness.probe import build_probe
+from scim_readiness.sampleapp import AppSettings, RunningApp, serve_app
 from scim_readiness.tls_ca import LocalCA, ServerCert
 
 ORG_ID = "org_60219377000000001"
@@ -78,3 +83,69 @@ def make_context(tmp_path: Path, ca: LocalCA, webhook_secret: str) -> MakeContex
         )
 
     return build
+
+
+# ---------------------------------------------------------------------------- reference app
+
+TENANT = "tenant-acme"
+
+
+@pytest.fixture
+def start_app(
+    loopback_cert: ServerCert, webhook_secret: str, tmp_path: Path
+) -> Iterator[Callable[..., RunningApp]]:
+    """``start_app("flaw", ...)``: the reference app over HTTPS on loopback, stopped at the end
+    of the test. ``app_secret=None`` starts it without a webhook secret."""
+    stack = ExitStack()
+    started = 0
+
+    def start(*flaws: str, app_secret: str | None = "default", **settings: Any) -> RunningApp:
+        nonlocal started
+        started += 1
+        app_settings = AppSettings(
+            webhook_secret=webhook_secret if app_secret == "default" else app_secret,
+            flaws=frozenset(flaws),
+            tenant_by_org={ORG_ID: TENANT},
+            db_path=tmp_path / f"app-{started}.sqlite3",
+            **settings,
+        )
+        return stack.enter_context(serve_app(app_settings, loopback_cert))
+
+    with stack:
+        yield start
+
+
+def probe_section(app: RunningApp) -> ProbeSection:
+    return ProbeSection.model_validate(
+        {"kind": "http", "http": {**app.probe, "headers": app.probe_headers}}
+    )
+
+
+def run_check(check: ModuleType, ctx: CheckContext, app: RunningApp | None = None) -> Status:
+    """Run ``check`` (and its cleanup) as the runner would, with the app's probe when ``app``
+    is given; the status folded from the findings."""
+
+    async def go() -> None:
+        probe = build_probe(probe_section(app), ctx.tls) if app is not None else None
+        ctx.probe = probe
+        try:
+            await check.run(ctx)
+        finally:
+            cleanup = getattr(check, "cleanup", None)
+            if cleanup is not None:
+                await cleanup(ctx)
+            if probe is not None:
+                await probe.aclose()
+
+    asyncio.run(go())
+    return fold_status(f.status for f in ctx.findings.items)
+
+
+def titles(ctx: CheckContext, status: Status | None = None) -> list[str]:
+    return [f.title for f in ctx.findings.items if status is None or f.status is status]
+
+
+def finding(ctx: CheckContext, title_part: str) -> Finding:
+    matches = [f for f in ctx.findings.items if title_part in f.title]
+    assert matches, f"no finding {title_part!r} in {titles(ctx)}"
+    return matches[0]

@@ -1,0 +1,97 @@
+"""What test deliveries left behind in the app, seen through the probe.
+
+The webhook checks send deliveries that *would* create a distinctive test user if the app
+applied them. Whether one did is only meaningful once a delivery the app certainly applied
+(a *control*) is visible: an app that queues work shows nothing for a while, and silence
+would then prove nothing. :func:`wait_visible` establishes that; :func:`find_trace` and
+:func:`count_records` then look for what should (not) be there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from scim_readiness.errors import ProbeError
+from scim_readiness.wait import wait_until
+
+if TYPE_CHECKING:
+    from scim_readiness.check import Clock
+    from scim_readiness.identities import TestIdentity
+    from scim_readiness.probe import AppUser, Probe
+
+
+async def find_trace(probe: Probe, identity: TestIdentity) -> AppUser | None:
+    """The app's record for ``identity``, looked up by directory user id, then by email."""
+    found = await probe.user_by_id(identity.directory_user_id)
+    if found is None:
+        found = await probe.user_by_email(identity.email)
+    return found
+
+
+async def wait_visible(
+    probe: Probe,
+    identity: TestIdentity,
+    *,
+    budget_s: float,
+    clock: Clock,
+    until: Callable[[AppUser], bool] = lambda user: True,
+) -> AppUser | None:
+    """Poll until the app shows ``identity`` (and ``until`` holds for it), or the budget
+    ends (then None); probe errors propagate once the budget is spent."""
+    outcome = await wait_until(
+        lambda: probe.user_by_id(identity.directory_user_id),
+        lambda user: user is not None and until(user),
+        budget_s=budget_s,
+        clock=clock,
+        retry_on=(ProbeError,),
+    )
+    if outcome.error is not None and not outcome.satisfied:
+        raise outcome.error
+    return outcome.value if outcome.satisfied else None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCount:
+    """How many app records match each directory user id and each email."""
+
+    by_directory_id: dict[str, int]
+    by_email: dict[str, int]
+    scanned: int
+    complete: bool  # False when the scan stopped at the limit
+
+
+async def count_records(
+    probe: Probe,
+    *,
+    directory_user_ids: Collection[str],
+    emails: Collection[str],
+    limit: int,
+) -> RecordCount:
+    """Scan the probe's user list once (at most ``limit`` users) and count matches."""
+    by_id = dict.fromkeys(directory_user_ids, 0)
+    wanted_emails = {email.lower(): email for email in emails}
+    by_email = dict.fromkeys(emails, 0)
+    scanned = 0
+    complete = True
+    async for user in probe.list_users():
+        if scanned >= limit:
+            complete = False
+            break
+        scanned += 1
+        if user.directory_user_id in by_id:
+            by_id[user.directory_user_id] += 1
+        original = wanted_emails.get(user.email.lower())
+        if original is not None:
+            by_email[original] += 1
+    return RecordCount(by_id, by_email, scanned, complete)
+
+
+def describe(user: AppUser) -> str:
+    """A short description of an app record for a finding (no secrets in a user record)."""
+    state = "active" if user.active else "inactive"
+    return (
+        f"app user {user.id} ({user.email}, directory id {user.directory_user_id or '-'}, "
+        f"name {user.name or '-'}, {state})"
+    )

@@ -1,0 +1,167 @@
+"""`webhook-signature` against the reference app over HTTPS on loopback, clean and flawed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from scim_readiness.checks import webhook_signature
+
+from scim_readiness.model import Status
+from scim_readiness.sampleapp import RunningApp
+
+from .conftest import MakeContext, finding, run_check, titles
+
+StartApp = Callable[..., RunningApp]
+
+FORGED = (
+    "no signature headers",
+    "a signature made with the wrong secret",
+    "a body changed after signing",
+    "a timestamp 6 minutes old",
+    "a timestamp 6 minutes in the future",
+    "a signature without the v1, prefix",
+    "a signature that is not base64",
+)
+
+
+def test_clean_app_passes_with_every_delivery_observed(
+    make_context: MakeContext, start_app: StartApp, webhook_secret: str
+) -> None:
+    app = start_app()
+    ctx = make_context(webhook_signature, url=app.webhook_url)
+    assert run_check(webhook_signature, ctx, app) is Status.PASS, titles(ctx)
+    rejected = finding(ctx, "forged or malformed deliveries rejected with 4xx")
+    assert rejected.title.startswith("All 7 ")
+    for name in FORGED:
+        assert f"{name}: HTTP 401" in rejected.observed
+    assert "rotation" in finding(ctx, "Valid variants accepted").title
+    assert "indented JSON" in finding(ctx, "Valid variants accepted").title
+    # The reference app verifies with the SDK, which reads only webhook-*: that is fine.
+    families = finding(ctx, "Honours the webhook-* headers (svix-* alone is not accepted)")
+    assert families.status is Status.PASS and "svix-* only: HTTP 401" in families.observed
+    assert ctx.findings.metrics["header_families_honoured"] == ["webhook-*"]
+    assert finding(ctx, "No trace of the 7 rejected deliveries").status is Status.PASS
+    replay = finding(ctx, "Replay of an already-delivered webhook-id answered 2xx")
+    assert '"status":"duplicate"' in replay.observed  # the app's own words, quoted
+    assert finding(ctx, "Replay had no visible second effect").status is Status.PASS
+    assert webhook_secret not in repr(ctx.findings.items)
+    # Every test user was recorded before it was sent and removed by cleanup.
+    assert ctx.ledger.outstanding(ctx.run_id) == []
+    assert not [u for u in app.store.list_users(after=0, limit=1000) if u.active]
+
+
+@pytest.mark.parametrize("flaw", ["no-signature-check", "skip-verify-when-secret-missing"])
+def test_app_that_does_not_verify_fails_on_every_forgery(
+    make_context: MakeContext, start_app: StartApp, flaw: str
+) -> None:
+    app = start_app(flaw, app_secret=None if flaw.startswith("skip") else "default")
+    ctx = make_context(webhook_signature, url=app.webhook_url)
+    assert run_check(webhook_signature, ctx, app) is Status.FAIL
+    failed = titles(ctx, Status.FAIL)
+    for name in FORGED:
+        assert f"Accepted a delivery with {name}" in failed
+    trace = finding(ctx, "refused or forged deliveries left a trace in the app")
+    assert trace.title.startswith("7 ")
+    assert "zz-scim-readiness+" in trace.observed  # the distinctive test users, named
+
+
+def test_reserialising_app_fails_on_reformatted_json(
+    make_context: MakeContext, start_app: StartApp
+) -> None:
+    app = start_app("verify-reserialized-body")
+    ctx = make_context(webhook_signature, url=app.webhook_url)
+    assert run_check(webhook_signature, ctx, app) is Status.FAIL
+    assert titles(ctx, Status.FAIL) == [
+        "Valid signature over re-formatted JSON rejected (the app verifies re-serialised "
+        "JSON, not the raw body)"
+    ]
+    assert "HTTP 401" in finding(ctx, "re-formatted JSON").observed
+
+
+def test_app_without_timestamp_tolerance_fails_on_stale_and_future(
+    make_context: MakeContext, start_app: StartApp
+) -> None:
+    app = start_app("accept-stale-timestamp")
+    ctx = make_context(webhook_signature, url=app.webhook_url)
+    assert run_check(webhook_signature, ctx, app) is Status.FAIL
+    assert titles(ctx, Status.FAIL) == [
+        "Accepted a delivery with a timestamp 6 minutes old",
+        "Accepted a delivery with a timestamp 6 minutes in the future",
+        "2 refused or forged deliveries left a trace in the app",
+    ]
+
+
+def test_svix_only_app_fails_for_ignoring_webhook_headers(
+    make_context: MakeContext, start_app: StartApp
+) -> None:
+    app = start_app("svix-headers-only")
+    ctx = make_context(webhook_signature, url=app.webhook_url)
+    assert run_check(webhook_signature, ctx, app) is Status.FAIL
+    assert titles(ctx, Status.FAIL) == [
+        "Valid webhook-* signature ignored: the app honours only svix-* headers"
+    ]
+    f = finding(ctx, "honours only svix-*")
+    assert "webhook-* only: HTTP 401" in f.observed and "svix-* only: HTTP 200" in f.observed
+    assert ctx.findings.metrics["header_families_honoured"] == ["svix-*"]
+
+
+@pytest.mark.parametrize(
+    "flaw",
+    [
+        "slow-ack",
+        "create-not-idempotent",
+        "merge-on-email",
+        "crash-on-unknown-event",
+        "crash-on-invalid-json",
+    ],
+)
+def test_other_checks_flaws_do_not_change_this_verdict(
+    make_context: MakeContext, start_app: StartApp, flaw: str
+) -> None:
+    app = start_app(flaw, slow_ack_s=0.05)
+    ctx = make_context(webhook_signature, url=app.webhook_url)
+    assert run_check(webhook_signature, ctx, app) is Status.PASS, titles(ctx, Status.FAIL)
+
+
+def test_without_a_probe_traces_are_skipped_not_passed(
+    make_context: MakeContext, start_app: StartApp
+) -> None:
+    app = start_app("no-signature-check")
+    ctx = make_context(webhook_signature, url=app.webhook_url)
+    assert run_check(webhook_signature, ctx) is Status.FAIL  # the status codes alone suffice
+    assert finding(ctx, "Traces of rejected deliveries not checked").status is Status.SKIP
+    assert "no probe is configured" in finding(ctx, "Traces of rejected").observed
+    assert finding(ctx, "Replay effect not checked").status is Status.SKIP
+    clean = start_app()
+    ctx = make_context(webhook_signature, url=clean.webhook_url)
+    assert run_check(webhook_signature, ctx) is Status.PASS
+    assert not [t for t in titles(ctx, Status.PASS) if "trace" in t.lower()]
+
+
+def test_read_only_sends_only_harmless_events(
+    make_context: MakeContext, start_app: StartApp
+) -> None:
+    app = start_app("no-signature-check")
+    ctx = make_context(webhook_signature, url=app.webhook_url, read_only=True)
+    assert run_check(webhook_signature, ctx, app) is Status.FAIL
+    assert "Accepted a delivery with no signature headers" in titles(ctx, Status.FAIL)
+    assert app.store.count_users() == 0
+    assert list(ctx.ledger.entries()) == []
+
+
+def test_no_secret_is_skip_with_reason(make_context: MakeContext, start_app: StartApp) -> None:
+    app = start_app()
+    ctx = make_context(webhook_signature, url=app.webhook_url, secret=None)
+    assert run_check(webhook_signature, ctx, app) is Status.SKIP
+    assert "no webhook secret configured" in titles(ctx)[0]
+
+
+def test_wrong_configured_secret_fails_on_the_control(
+    make_context: MakeContext, start_app: StartApp
+) -> None:
+    app = start_app(app_secret="whsec_" + "QUJD" * 8)
+    ctx = make_context(webhook_signature, url=app.webhook_url)
+    assert run_check(webhook_signature, ctx, app) is Status.FAIL
+    assert titles(ctx, Status.FAIL) == ["Correctly signed delivery refused"]
+    assert "HTTP 401" in finding(ctx, "Correctly signed delivery refused").observed
