@@ -320,13 +320,14 @@ async def _membership_steps(
     groups: list[GroupRef],
     budget_s: float,
 ) -> None:
-    from scim_readiness.provisioning import ChangeRejected
+    from scim_readiness.provisioning import ChangeRejected, retire_user
     from scim_readiness.role_mapping import expected_app_roles
     from scim_readiness.roundtrip import (
         describe_user,
         latency_summary,
         observe_step,
         record_not_run,
+        restate_last_step,
         roles_text,
     )
 
@@ -344,8 +345,8 @@ async def _membership_steps(
         plan.append((f"3. join {second.display_name}", f"roles combined ({roles_cfg.combine})"))
         plan.append((f"4. leave {first.display_name}", "only the remaining group's role"))
     plan += [
-        (f"5. join test group {test_name}", "roles recalculated with the test group"),
-        (f"6. delete test group {test_name}", "roles recalculated without it"),
+        ("5. join test group", f"roles recalculated with {test_name}"),
+        ("6. delete test group", f"roles recalculated without {test_name}"),
         ("7. leave every mapped group", "the default role, or none"),
     ]
     failures: list[tuple[str, str, str, float]] = []
@@ -358,16 +359,14 @@ async def _membership_steps(
         assert user is not None  # noqa: S101 - set before the first observation
         return await probe.user_by_email(user.email)
 
-    async def observe(index: int, started: float, member_of: list[GroupRef]) -> bool:
+    async def observe(index: int, started: float, member_of: list[GroupRef]) -> StepOutcome:
         step, _ = plan[index]
         event_roles = assignments.roles_for(member_of)
         want = expected_app_roles(event_roles, roles_cfg)
-        expected = f"roles {roles_text(want)}"
-        if not event_roles:
-            expected += " (no mapped group)"
+        expected = roles_text(want) + ("" if event_roles else " (in no mapped group)")
 
         def judge(found: AppUser | None) -> tuple[Status, str]:
-            return Status.PASS, f"roles {roles_text(found.roles if found else ())}"
+            return Status.PASS, roles_text(found.roles if found else ())
 
         outcome = await observe_step(
             ctx,
@@ -389,15 +388,23 @@ async def _membership_steps(
                     observed=outcome.observed,
                     fix="Check the probe section of the config against the app.",
                 )
-        return outcome.user is not None or outcome.status is Status.SKIP
+        return outcome
 
     index = 0
     try:
         started = ctx.clock.monotonic()
         user = await driver.create_user(identity)
-        appeared = await observe(index, started, [])
-        if not appeared:
+        first_look = await observe(index, started, [])
+        if first_look.status is Status.ERROR:
+            record_not_run(ctx, plan[1:], "the probe could not read the app's state")
+            return
+        if first_look.status is Status.FAIL and first_look.user is None:
             failures.clear()
+            restate_last_step(
+                ctx,
+                Status.SKIP,
+                "not observed: the test user never appeared in the app (see user-lifecycle)",
+            )
             ctx.findings.skipped(
                 "App side not evaluated: the test user never appeared in the app",
                 observed=describe_user(None),
@@ -445,7 +452,7 @@ async def _membership_steps(
     finally:
         if user is not None:
             try:
-                await driver.delete_user(user)
+                await retire_user(driver, user)
             except ChangeRejected:
                 pass  # cleanup() retries whatever the ledger still holds
     for step, expected, observed, waited in failures:

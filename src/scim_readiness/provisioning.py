@@ -643,6 +643,14 @@ class ScimDriver:
 # cleanup
 
 
+async def retire_user(driver: ProvisioningDriver, user: DirectoryUser) -> None:
+    """Deactivate, then delete, as IdPs deprovision: an app that ignores deletions still ends
+    with the test user inactive."""
+    if user.active:
+        await driver.set_active(user, False)
+    await driver.delete_user(user)
+
+
 @dataclass(frozen=True, slots=True)
 class CleanupOutcome:
     removed: tuple[str, ...] = ()

@@ -72,8 +72,9 @@ def describe_user(user: AppUser | None) -> str:
 
 
 def roles_text(roles: Iterable[str]) -> str:
+    """``roles [admin, editor]`` or ``no role``."""
     names = sorted(roles)
-    return "[" + ", ".join(names) + "]" if names else "no role"
+    return "roles [" + ", ".join(names) + "]" if names else "no role"
 
 
 async def observe_step(
@@ -127,6 +128,15 @@ def record_not_run(ctx: CheckContext, steps: Iterable[tuple[str, str]], reason: 
         ctx.findings.step(
             step, expected=expected, observed=f"not run: {reason}", status=Status.SKIP
         )
+
+
+def restate_last_step(ctx: CheckContext, status: Status, observed: str) -> None:
+    """Change the verdict of the step just recorded (when a later insight explains it)."""
+    from dataclasses import replace
+
+    timeline = ctx.findings.timeline
+    if timeline:
+        timeline[-1] = replace(timeline[-1], status=status, observed=observed, latency_s=None)
 
 
 def latency_summary(ctx: CheckContext) -> dict[str, float]:

@@ -1,0 +1,80 @@
+"""Each flaw of the reference app is caught by the check that exists for it, at the step that
+broke, and leaves the other round-trip check's verdict alone; nothing test-made survives."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks_roundtrip.stack import Stack, StackFactory, result_of, steps_by_status
+from scim_readiness.emulator import default_seed
+from scim_readiness.ledger import Ledger
+from scim_readiness.model import Report, Status
+
+MODES = ["events"]
+
+# flaw -> (check that must FAIL, the step that must FAIL, the other check's status)
+FLAWS = {
+    "ignore-deactivation": ("user-lifecycle", "4. deactivate", Status.PASS),
+    "ignore-delete": ("user-lifecycle", "6. delete", Status.PASS),
+    # group-roles passes on the role assignments it read; its app side is SKIP (a user the
+    # app never creates has no roles to observe), never PASS: asserted below.
+    "legacy-event-names": ("user-lifecycle", "1. create", Status.PASS),
+    "roles-ignored": ("group-roles", "2. join Engineering", Status.PASS),
+    "first-role-only": ("group-roles", "3. join Admins", Status.PASS),
+}
+OTHER = {"user-lifecycle": "group-roles", "group-roles": "user-lifecycle"}
+
+
+def assert_nothing_left(stack: Stack, report: Report) -> None:
+    assert Ledger(stack.ledger_path, report.run_id).outstanding(report.run_id) == []
+    assert stack.active_test_users() == []
+    assert stack.directory_test_users() == []
+
+
+def explain(report: Report) -> list[str]:
+    return [
+        f"{check.id} {check.status}: {f.status} {f.title}: {f.observed}"
+        for check in report.checks
+        for f in check.findings
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("flaw", sorted(FLAWS))
+def test_flaw_fails_its_check_at_its_step(
+    stack_factory: StackFactory, flaw: str, mode: str
+) -> None:
+    check_id, step, other_status = FLAWS[flaw]
+    with stack_factory(flaws=(flaw,)) as stack:
+        report = stack.run(stack.config(mode=mode))
+        result = result_of(report, check_id)
+        assert result.status is Status.FAIL, explain(report)
+        assert steps_by_status(result)[step] == "FAIL", result.timeline
+        # The failing step is named in a FAIL finding, so the report says where it broke.
+        assert any(f.status is Status.FAIL and step in f.title for f in result.findings), explain(
+            report
+        )
+        other = result_of(report, OTHER[check_id])
+        assert other.status is other_status, explain(report)
+        if flaw == "legacy-event-names":
+            assert {step.status for step in other.timeline} == {Status.SKIP}
+            assert not any(f.status is Status.PASS and "app" in f.title for f in other.findings)
+        assert_nothing_left(stack, report)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_missing_role_assignment_fails_group_roles_only(
+    stack_factory: StackFactory, mode: str
+) -> None:
+    seed = default_seed()
+    directory = seed.directories[0]
+    lacking = directory.model_copy(update={"role_assignments": {"Engineering": "editor"}})
+    seed = seed.model_copy(update={"directories": [lacking]})
+    with stack_factory(seed=seed) as stack:
+        report = stack.run(stack.config(mode=mode))
+        roles = result_of(report, "group-roles")
+        assert roles.status is Status.FAIL, explain(report)
+        titles = [f.title for f in roles.findings if f.status is Status.FAIL]
+        assert titles == ["Configured group 'Admins' has no role assignment"], explain(report)
+        assert result_of(report, "user-lifecycle").status is Status.PASS, explain(report)
+        assert_nothing_left(stack, report)
