@@ -75,8 +75,11 @@ class Emulator:
         delivery_attempts: int,
         attempt_timeout_s: float,
         max_in_flight: int,
+        webhook_ca: str | Path | None = None,
     ) -> None:
         from scim_readiness.emulator.state import EmulatorState
+
+        self.webhook_ca = webhook_ca
 
         self.seed = seed
         self.host = host
@@ -237,6 +240,8 @@ class Emulator:
 
         context = ssl.create_default_context(cafile=certifi.where())
         context.load_verify_locations(cafile=str(self.ca_path))
+        if self.webhook_ca:
+            context.load_verify_locations(cafile=str(self.webhook_ca))
         with contextlib.suppress(ssl.SSLError, OSError):
             context.load_default_certs()
         return context
@@ -325,11 +330,14 @@ def start_emulator(
     delivery_attempts: int = 8,
     attempt_timeout_s: float = 15.0,
     max_in_flight: int = 1,
+    webhook_ca: str | Path | None = None,
 ) -> Iterator[Emulator]:
     """Run an emulator for the duration of the ``with`` block.
 
     ``delivery_delay_scale`` multiplies the webhook retry delays (0.001 turns seconds into
-    milliseconds for tests). The caller must trust ``emulator.ca_path`` (see ``trust_env``).
+    milliseconds for tests). Webhook receivers over HTTPS must present a certificate from
+    the system store, from ``process_ca()``, or from ``webhook_ca``. The caller must trust
+    ``emulator.ca_path`` (see ``trust_env``).
     """
     emulator = Emulator(
         seed or default_seed(),
@@ -339,6 +347,7 @@ def start_emulator(
         delivery_attempts=delivery_attempts,
         attempt_timeout_s=attempt_timeout_s,
         max_in_flight=max_in_flight,
+        webhook_ca=webhook_ca,
     )
     emulator.start()
     try:
