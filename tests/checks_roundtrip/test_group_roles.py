@@ -20,3 +20,58 @@ def test_clean_app_passes(stack: Stack, mode: str) -> None:
         print(step)
     assert Ledger(stack.ledger_path, report.run_id).outstanding(report.run_id) == []
     assert stack.active_test_users() == []
+
+
+def test_without_probe_app_steps_are_skip_never_pass(stack: Stack) -> None:
+    report = stack.run(stack.config(probe=False), "group-roles")
+    result = result_of(report, "group-roles")
+    assert result.timeline and {step.status for step in result.timeline} == {Status.SKIP}
+    passed = [f.title for f in result.findings if f.status is Status.PASS]
+    # Only what was observed passes: the role assignments read from Scalekit.
+    assert passed == ["Role assignments cover all 2 configured groups"]
+    assert any("no probe configured" in f.title for f in result.findings)
+    assert stack.active_test_users() == []
+
+
+def test_without_probe_or_scalekit_nothing_passes(stack: Stack) -> None:
+    report = stack.run(stack.config(probe=False, scalekit=False), "group-roles")
+    result = result_of(report, "group-roles")
+    assert result.status is Status.SKIP
+    assert not [f for f in result.findings if f.status is Status.PASS]
+
+
+def test_without_scalekit_roles_come_from_the_config_map(stack: Stack) -> None:
+    report = stack.run(stack.config(scalekit=False), "group-roles")
+    result = result_of(report, "group-roles")
+    assert result.status is Status.PASS
+    assert any("from the config map" in f.title for f in result.findings)
+    assert {step.status for step in result.timeline} == {Status.PASS}
+    assert stack.active_test_users() == []
+
+
+def test_highest_precedence_is_expected_when_configured(stack: Stack) -> None:
+    # The reference app applies every role; a config that promises only the highest one
+    # must see that difference at the step where a second group is joined.
+    roles = {
+        "map": {"Engineering": "editor", "Admins": "admin"},
+        "combine": "highest",
+        "precedence": ["admin", "editor"],
+    }
+    report = stack.run(stack.config(roles=roles), "group-roles")
+    result = result_of(report, "group-roles")
+    assert result.status is Status.FAIL
+    failed = [step.step for step in result.timeline if step.status is Status.FAIL]
+    assert failed[0] == "3. join Admins"
+    assert "roles [admin]" in next(s.expected for s in result.timeline if s.step == failed[0])
+
+
+def test_default_role_expected_in_no_mapped_group(stack: Stack) -> None:
+    # The reference app has no default role: a config promising one fails at step 1.
+    roles = {"map": {"Engineering": "editor", "Admins": "admin"}, "default_role": "viewer"}
+    report = stack.run(stack.config(roles=roles), "group-roles")
+    result = result_of(report, "group-roles")
+    steps = {step.step: step for step in result.timeline}
+    assert steps["1. no mapped group"].status is Status.FAIL
+    assert steps["1. no mapped group"].expected.startswith("roles [viewer]")
+    assert steps["2. join Engineering"].status is Status.PASS
+    assert stack.active_test_users() == []

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from collections.abc import AsyncIterator
 
-from checks_roundtrip.stack import Stack, result_of
+import pytest
+from pydantic import SecretStr
+
+from checks_roundtrip.stack import Stack, StackFactory, result_of, steps_by_status
+from scim_readiness.context import TlsSettings
 from scim_readiness.ledger import Ledger
-from scim_readiness.model import Status
+from scim_readiness.model import Report, Status
+from scim_readiness.probe import AppUser, Probe, build_probe
+from scim_readiness.runner import RunOptions, run_suite
 
 
 @pytest.mark.parametrize("mode", ["events"])
@@ -32,3 +39,93 @@ def test_clean_app_passes_every_step(stack: Stack, mode: str) -> None:
     )
     assert Ledger(stack.ledger_path, report.run_id).outstanding(report.run_id) == []
     assert stack.active_test_users() == []
+
+
+def test_without_probe_steps_are_skip_never_pass(stack: Stack) -> None:
+    report = stack.run(stack.config(probe=False), "user-lifecycle")
+    result = result_of(report, "user-lifecycle")
+    assert result.status is Status.SKIP
+    assert len(result.timeline) == 6
+    assert {step.status for step in result.timeline} == {Status.SKIP}
+    assert all("no probe" in step.observed for step in result.timeline)
+    assert not [f for f in result.findings if f.status is Status.PASS]
+    assert any("no probe configured" in f.title for f in result.findings)
+    # The changes were still sent (and accepted), and the test user is gone again.
+    assert stack.app.store.users_by_email(stack_email(report.run_id, "lifecycle-renamed")), (
+        "the changes should still reach the app"
+    )
+    assert stack.active_test_users() == []
+    assert Ledger(stack.ledger_path, report.run_id).outstanding(report.run_id) == []
+
+
+class RemovingApp:
+    """The reference app's probe, seen as an app that removes users instead of deactivating
+    them: inactive users are reported absent."""
+
+    def __init__(self, inner: Probe) -> None:
+        self.inner = inner
+
+    async def user_by_email(self, email: str) -> AppUser | None:
+        user = await self.inner.user_by_email(email)
+        return user if user is None or user.active else None
+
+    async def user_by_id(self, directory_user_id: str) -> AppUser | None:
+        user = await self.inner.user_by_id(directory_user_id)
+        return user if user is None or user.active else None
+
+    def list_users(self) -> AsyncIterator[AppUser]:
+        return self.inner.list_users()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize(("keep", "status"), [(True, Status.WARN), (False, Status.PASS)])
+def test_hard_delete_warns_only_when_records_should_be_kept(
+    stack: Stack, keep: bool, status: Status
+) -> None:
+    config = stack.config(keep_records_on_delete=keep)
+    assert config.probe is not None
+    tls = TlsSettings(ca_bundle=str(stack.emulator.ca_path))
+    options = RunOptions(only=("user-lifecycle",), ca_bundle=tls.ca_bundle)
+
+    async def run() -> Report:
+        assert config.probe is not None
+        probe = RemovingApp(build_probe(config.probe, tls))
+        try:
+            return await run_suite(config, options, probe=probe)
+        finally:
+            await probe.aclose()
+
+    report = asyncio.run(run())
+    result = result_of(report, "user-lifecycle")
+    assert result.status is status, [f.title for f in result.findings]
+    assert steps_by_status(result)["6. delete"] == str(status)
+    assert steps_by_status(result)["4. deactivate"] == "PASS"
+
+
+def test_refused_event_fails_the_step_that_sent_it(stack_factory: StackFactory) -> None:
+    with stack_factory() as stack:
+        config = stack.config()
+        wrong = config.model_copy(
+            update={
+                "webhook": config.webhook.model_copy(
+                    update={"secret": SecretStr("whsec_" + "QUJD" * 8)}
+                )
+            }
+        )
+        report = stack.run(wrong, "user-lifecycle")
+        result = result_of(report, "user-lifecycle")
+        assert result.status is Status.FAIL
+        assert steps_by_status(result)["1. create"] == "FAIL"
+        assert steps_by_status(result)["6. delete"] == "SKIP"
+        finding = next(f for f in result.findings if f.status is Status.FAIL)
+        assert "refused a correctly signed" in finding.title
+        assert "HTTP 401" in finding.observed
+        assert "whsec_" not in finding.observed
+
+
+def stack_email(run_id: str, label: str) -> str:
+    from scim_readiness.identities import TestIdentities
+
+    return TestIdentities(run_id).user(label).email
