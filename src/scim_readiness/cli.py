@@ -353,14 +353,65 @@ def emulate() -> None:
     _not_available("emulate")
 
 
-events_app = typer.Typer(help="Send realistic signed events to an endpoint.", hidden=True)
+events_app = typer.Typer(help="Send realistic signed events to an endpoint.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 
 
 @events_app.command("send")
-def events_send() -> None:
-    """Send one signed event (not available yet)."""
-    _not_available("events send")
+def events_send(
+    event_type: Annotated[
+        str, typer.Argument(metavar="TYPE", help="user_created, user_deleted, group_updated, ...")
+    ],
+    to: Annotated[str, typer.Option("--to", metavar="URL", help="The webhook endpoint.")],
+    secret: Annotated[
+        str,
+        typer.Option(
+            "--secret", metavar="ENV", help="NAME of the env var holding the whsec_ secret."
+        ),
+    ],
+    mutate: Annotated[
+        str | None,
+        typer.Option(
+            "--mutate",
+            metavar="HOW",
+            help="Break the delivery: unsigned, wrong-secret, tampered, stale, future, "
+            "malformed, svix-only, webhook-only, rotated, reformatted.",
+        ),
+    ] = None,
+    organization_id: Annotated[
+        str, typer.Option("--org", metavar="ORG_ID", help="organization_id in the event.")
+    ] = "org_60219377000000001",
+    environment_id: Annotated[
+        str, typer.Option("--env", metavar="ENV_ID", help="environment_id in the event.")
+    ] = "env_60219376000000001",
+    ca_bundle: Annotated[
+        str | None,
+        typer.Option("--ca-bundle", metavar="PATH", help="Also trust this CA (PEM)."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Answer deadline.")
+    ] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> int:
+    """Send one signed event (or a deliberately broken one) and show the answer.
+
+    Exit 0 when the endpoint answers as a correct receiver would, 1 when not.
+    """
+    from scim_readiness.cli_run import check_ca_bundle
+    from scim_readiness.events.send import run_send_command
+
+    check_ca_bundle(ca_bundle)
+    return run_send_command(
+        event_type,
+        to=to,
+        secret_env=secret,
+        mutate=mutate,
+        ca_bundle=ca_bundle,
+        timeout_s=timeout,
+        organization_id=organization_id,
+        environment_id=environment_id,
+        as_json=as_json,
+    )
 
 
 # The edge: every error ends here as one message and an exit code.

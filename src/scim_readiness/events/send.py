@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -306,3 +307,86 @@ async def send_event(
         mutation=mutate,
         url=url,
     )
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def secret_from_env(name: str) -> str:
+    """The webhook secret held by environment variable ``name`` (never echoed)."""
+    import os
+
+    if not _ENV_NAME.fullmatch(name):
+        hint = "e.g. --secret SCALEKIT_WEBHOOK_SECRET"
+        if name.startswith("whsec_"):
+            # Never repeat the value: it just went through the shell history already.
+            raise UsageError(
+                "--secret takes the NAME of an environment variable, not the secret itself",
+                hint=f"export the secret and pass its variable name ({hint}); "
+                "consider rotating a secret that was typed on a command line",
+            )
+        raise UsageError(f"--secret {name!r} is not an environment variable name", hint=hint)
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise UsageError(
+            f"environment variable {name} is not set or empty",
+            hint=f"export {name}=whsec_... (the endpoint's signing secret)",
+        )
+    return value
+
+
+def _describe(result: SendResult) -> str:
+    wanted = {"reject": "rejected (4xx)", "accept": "accepted (2xx)", "either": "not a 5xx"}
+    verdict = "as expected" if result.as_expected else "NOT as expected"
+    mutation = (
+        f" [{result.mutation}: {MUTATIONS[result.mutation].description}]"
+        if result.mutation
+        else ""
+    )
+    lines = [
+        f"POST {result.url}",
+        f"event {result.event_type} {result.event_id}{mutation}",
+        f"status {result.status} in {result.latency_s * 1000:.1f} ms; a correct receiver: "
+        f"{wanted[result.expected]}; {verdict}",
+        "headers sent:",
+        *(f"  {name}: {value}" for name, value in result.headers_sent.items()),
+        "response body:" if result.body_excerpt else "response body: (empty)",
+    ]
+    if result.body_excerpt:
+        lines.extend(f"  {line}" for line in result.body_excerpt.splitlines()[:20])
+    return "\n".join(lines)
+
+
+def run_send_command(
+    event_type: str,
+    *,
+    to: str,
+    secret_env: str,
+    mutate: str | None,
+    ca_bundle: str | None,
+    timeout_s: float,
+    organization_id: str,
+    environment_id: str,
+    as_json: bool,
+) -> int:
+    """``scim-readiness events send``: print the exchange; 0 when the answer is what a correct
+    receiver gives (2xx for valid deliveries, 4xx for broken ones), 1 otherwise."""
+    import asyncio
+
+    from scim_readiness.context import TlsSettings
+
+    secret = secret_from_env(secret_env)
+    result = asyncio.run(
+        send_event(
+            event_type,
+            to,
+            secret,
+            mutate=mutate,
+            tls=TlsSettings(ca_bundle=ca_bundle),
+            timeout_s=timeout_s,
+            organization_id=organization_id,
+            environment_id=environment_id,
+        )
+    )
+    print(json.dumps(result.to_json(), indent=2) if as_json else _describe(result))
+    return 0 if result.as_expected else 1
