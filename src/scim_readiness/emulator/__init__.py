@@ -14,7 +14,21 @@ Importing this package is cheap; grpc, uvicorn and the SDK load when an emulator
 
 from __future__ import annotations
 
-from scim_readiness.emulator.launcher import Emulator, process_ca, start_emulator, trust_env
+from scim_readiness.emulator.launcher import (
+    Emulator,
+    EmulatorStartError,
+    process_ca,
+    start_emulator,
+    trust_env,
+)
 from scim_readiness.emulator.seed import Seed, default_seed
 
-__all__ = ["Emulator", "Seed", "default_seed", "process_ca", "start_emulator", "trust_env"]
+__all__ = [
+    "Emulator",
+    "EmulatorStartError",
+    "Seed",
+    "default_seed",
+    "process_ca",
+    "start_emulator",
+    "trust_env",
+]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scim_readiness.emulator.seed import Seed, default_seed
+from scim_readiness.errors import ReadinessError
 
 if TYPE_CHECKING:
     from scim_readiness.emulator.delivery import DeliveryLog, Dispatcher
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
     from scim_readiness.tls_ca import LocalCA
 
 START_TIMEOUT_S = 15.0
+
+
+class EmulatorStartError(ReadinessError):
+    """The emulator could not start (port in use, bad seed reference, …)."""
+
 
 _ca_lock = threading.Lock()
 _process_ca: LocalCA | None = None
@@ -179,6 +185,10 @@ class Emulator:
         self._dispatcher.add_endpoint(url, secret)
         return secret
 
+    def webhook_urls(self) -> list[str]:
+        assert self._dispatcher is not None  # noqa: S101
+        return [url for url, _ in self._dispatcher.endpoints()]
+
     def generate_users(self, directory_id: str | None = None, n: int = 1000, **kw: Any) -> int:
         return self.state.generate_users(directory_id or self.directory_id, n, **kw)
 
@@ -192,10 +202,17 @@ class Emulator:
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_S):
             self.stop()
-            raise RuntimeError(f"the emulator did not start within {START_TIMEOUT_S:.0f} s")
+            raise EmulatorStartError(f"the emulator did not start within {START_TIMEOUT_S:.0f} s")
         if self._error is not None:
             self.stop()
-            raise RuntimeError(f"the emulator could not start: {self._error}") from self._error
+            error = self._error
+            if isinstance(error, OSError):
+                raise EmulatorStartError(
+                    f"the emulator could not listen on {self.host}:{self._requested_port}: "
+                    f"{error.strerror or error}",
+                    hint="pick another --port, or 0 for any free port",
+                ) from None
+            raise EmulatorStartError(f"the emulator could not start: {error}") from error
         self.started_in_s = time.perf_counter() - began
         return self
 

@@ -119,8 +119,11 @@ class Seed(_Part):
             raw = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None)
             raise ConfigError(
-                "the seed file is not valid YAML",
+                f"the seed file is not valid YAML ({problem})"
+                if problem
+                else "the seed file is not valid YAML",
                 path=str(path),
                 line=mark.line + 1 if mark is not None else None,
             ) from exc

@@ -1,0 +1,139 @@
+"""``scim-readiness emulate``: run the emulator in the foreground for a local app.
+
+It prints the settings the app needs, secrets included: they are the emulator's own, open
+nothing real, and the developer must paste them into the app's environment. Nothing else in
+the tool ever prints a secret.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlparse
+
+from scim_readiness.errors import UsageError
+
+
+def _check_url(url: str) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UsageError(
+            f"--webhook-url {url!r} is not an http(s) URL",
+            hint="e.g. --webhook-url http://localhost:8000/webhooks/scalekit",
+        )
+
+
+def settings_lines(emu: object, webhook_secret: str | None) -> list[str]:
+    """``export NAME=value`` lines for a shell (values quoted)."""
+    from scim_readiness.emulator.launcher import Emulator
+
+    assert isinstance(emu, Emulator)  # noqa: S101 - typed loosely to keep imports lazy
+    values = [
+        ("SCALEKIT_ENVIRONMENT_URL", emu.env_url),
+        ("SCALEKIT_CLIENT_ID", emu.client_id),
+        ("SCALEKIT_CLIENT_SECRET", emu.client_secret),
+    ]
+    if webhook_secret:
+        values.append(("SCALEKIT_WEBHOOK_SECRET", webhook_secret))
+    values += [
+        ("SCALEKIT_ORGANIZATION_ID", emu.organization_id),
+        ("SCALEKIT_DIRECTORY_ID", emu.directory_id),
+        ("SCIM_BASE_URL", emu.scim_url()),
+        ("SCIM_TOKEN", emu.scim_token()),
+        # Trust for the emulator's certificate: Python requests, grpc, Node, curl/OpenSSL.
+        ("REQUESTS_CA_BUNDLE", str(emu.ca_path)),
+        ("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", str(emu.ca_path)),
+        ("NODE_EXTRA_CA_CERTS", str(emu.ca_path)),
+        ("NO_PROXY", "localhost,127.0.0.1"),
+    ]
+    return [f"export {name}={shlex.quote(value)}" for name, value in values]
+
+
+def serve_forever(
+    seed_path: str | Path | None = None,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    out: TextIO | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Run until Ctrl-C (or until ``stop`` is set), printing settings, then each delivery.
+
+    Returns the exit code (0). Bad input raises UsageError/ConfigError with a clear message.
+    """
+    from scim_readiness.emulator.launcher import EmulatorStartError, start_emulator
+    from scim_readiness.emulator.seed import Seed, default_seed
+
+    out = out or sys.stdout
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)")
+    if webhook_url is not None:
+        _check_url(webhook_url)
+    seed = Seed.from_yaml(seed_path) if seed_path else default_seed()
+    try:
+        with start_emulator(seed, host=host, port=port) as emu:
+            secret = None
+            if webhook_url is not None:
+                try:
+                    secret = emu.register_webhook(webhook_url, webhook_secret)
+                except ValueError as exc:
+                    raise UsageError(
+                        f"--webhook-secret: {exc}", hint="a secret looks like whsec_<base64>"
+                    ) from None
+            elif seed.webhooks:
+                secret = seed.webhooks[0].secret
+            print(
+                f"Scalekit emulator on {emu.env_url} (started in {emu.started_in_s:.2f} s).",
+                file=out,
+            )
+            print(
+                "Settings for your local app. These are emulator-only credentials, shown "
+                "on purpose so you can configure the app:",
+                file=out,
+            )
+            print("", file=out)
+            for line in settings_lines(emu, secret):
+                print(line, file=out)
+            print("", file=out)
+            endpoints = emu.webhook_urls()
+            if endpoints:
+                print("Webhooks go to: " + ", ".join(endpoints), file=out)
+            else:
+                print(
+                    "No webhook endpoint registered (pass --webhook-url to receive events).",
+                    file=out,
+                )
+            print("Press Ctrl-C to stop.", file=out, flush=True)
+            _follow(emu, out, stop or threading.Event())
+    except EmulatorStartError as exc:
+        raise UsageError(str(exc.message), hint=exc.hint) from None
+    except KeyboardInterrupt:
+        print("\nstopped.", file=out)
+    return 0
+
+
+def _follow(emu: object, out: TextIO, stop: threading.Event) -> None:
+    """Print one line per delivery attempt as they happen."""
+    from scim_readiness.emulator.launcher import Emulator
+
+    assert isinstance(emu, Emulator)  # noqa: S101
+    shown: dict[int, int] = {}
+    while not stop.wait(0.25):
+        for index, delivery in enumerate(emu.deliveries.all()):
+            for number in range(shown.get(index, 0), len(delivery.attempts)):
+                attempt = delivery.attempts[number]
+                outcome = str(attempt.status) if attempt.error is None else attempt.error
+                stamp = time.strftime("%H:%M:%S", time.localtime(attempt.at))
+                print(
+                    f"{stamp}  {delivery.event_type}  {delivery.event_id}  attempt {number + 1}: "
+                    f"{outcome} ({attempt.latency_s * 1000:.0f} ms)",
+                    file=out,
+                    flush=True,
+                )
+            shown[index] = len(delivery.attempts)

@@ -1,0 +1,214 @@
+"""Seeds from YAML (and their errors), large generated directories, and `emulate`."""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from scim_readiness.emulator import Emulator, Seed, start_emulator
+from scim_readiness.emulator.serve import serve_forever
+from scim_readiness.errors import ConfigError, UsageError
+
+from .conftest import run, section_for, tls_for
+
+SEED_YAML = """
+environment_id: env_1
+client_id: skc_custom
+client_secret: custom-secret
+roles:
+  - {name: owner}
+  - {name: member}
+portal:
+  frame_ancestors: ["https://app.example"]
+  link_lifetime_s: 30
+organizations:
+  - id: org_a
+    display_name: Initech
+    external_id: tenant-initech
+    features: {dir_sync: false}
+directories:
+  - id: dir_a
+    organization_id: org_a
+    provider: MICROSOFT_AD
+    enabled: false
+    scim_token: tok-a
+    secrets:
+      - {status: INACTIVE, expire_time: 2020-01-01T00:00:00Z}
+    role_assignments: {Owners: owner}
+    groups: [{display_name: Owners}]
+    users:
+      - {user_name: peter@initech.example, given_name: Peter, family_name: Gibbons,
+         groups: [Owners], attributes: {department: TPS}}
+"""
+
+
+def test_yaml_seed_drives_what_the_sdk_sees(tmp_path: Path) -> None:
+    path = tmp_path / "seed.yaml"
+    path.write_text(SEED_YAML)
+    seed = Seed.from_yaml(path)
+    with start_emulator(seed) as emu:
+        assert emu.client_id == "skc_custom"
+
+        async def scenario() -> None:
+            from scim_readiness.clients.scalekit import connect
+
+            gw = await connect(section_for(emu), tls_for(emu))
+            try:
+                org = await gw.get_organization_by_external_id("tenant-initech")
+                assert org.features == {"dir_sync": False}
+                (directory,) = await gw.list_directories("org_a")
+                assert (directory.provider, directory.enabled) == ("MICROSOFT_AD", False)
+                assert [s.status for s in directory.secrets] == ["INACTIVE"]
+                assert [r.name for r in await gw.list_roles()] == ["owner", "member"]
+                users = [u async for p in gw.iter_directory_users("org_a", "dir_a") for u in p]
+                assert [(u.given_name, u.roles) for u in users] == [("Peter", ("owner",))]
+                assert users[0].detail["department"] == "TPS"
+            finally:
+                await gw.aclose()
+
+        run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("organizations: [\n  - id: x\n   bad", r"seed\.yaml:\d+: .*not valid YAML"),
+        ("colour: blue", "colour"),
+        (
+            "organizations: [{id: o, display_name: O}]\n"
+            "directories: [{id: d, organization_id: nope}]",
+            "nope",
+        ),
+        (
+            "organizations: [{id: o, display_name: O}]\n"
+            "directories: [{id: d, organization_id: o, provider: OKTAA}]",
+            "OKTAA",
+        ),
+        ("- just\n- a list", "mapping"),
+    ],
+)
+def test_bad_seed_files_are_config_errors(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "seed.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=expected) as info:
+        Seed.from_yaml(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_seed_file() -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        Seed.from_yaml("/nonexistent/seed.yaml")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_pages_100000_users_through_the_sdk(emulator: Emulator) -> None:
+    emulator.generate_users(n=99_995)
+
+    async def scenario() -> int:
+        from scim_readiness.clients.scalekit import connect
+
+        gw = await connect(section_for(emulator, timeout_s=30), tls_for(emulator))
+        try:
+            ids: set[str] = set()
+            async for page in gw.iter_directory_users(
+                emulator.organization_id, emulator.directory_id
+            ):
+                ids.update(u.id for u in page)
+            return len(ids)
+        finally:
+            await gw.aclose()
+
+    assert run(scenario()) == 100_000
+
+
+def _serve(**kwargs: object) -> tuple[threading.Thread, io.StringIO, threading.Event, list]:  # type: ignore[type-arg]
+    out = io.StringIO()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            serve_forever(out=out, stop=stop, **kwargs)  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, out, stop, errors
+
+
+def _exports(out: io.StringIO) -> dict[str, str]:
+    deadline = time.monotonic() + 10
+    while "Ctrl-C" not in out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    values = {}
+    for line in out.getvalue().splitlines():
+        if line.startswith("export "):
+            name, _, value = line[len("export ") :].partition("=")
+            values[name] = shlex.split(value)[0]
+    return values
+
+
+def test_emulate_prints_working_settings_and_follows_deliveries() -> None:
+    from .receiver import run_receiver
+
+    with run_receiver() as receiver:
+        thread, out, stop, errors = _serve(webhook_url=receiver.url)
+        try:
+            env = _exports(out)
+            assert env["SCALEKIT_WEBHOOK_SECRET"].startswith("whsec_")
+            assert env["SCALEKIT_ENVIRONMENT_URL"].startswith("https://localhost:")
+            assert Path(env["REQUESTS_CA_BUNDLE"]).is_file()
+            import httpx
+
+            from scim_readiness.emulator import process_ca
+
+            with httpx.Client(verify=process_ca().client_context(), trust_env=False) as client:
+                token = client.post(
+                    env["SCALEKIT_ENVIRONMENT_URL"] + "/oauth/token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": env["SCALEKIT_CLIENT_ID"],
+                        "client_secret": env["SCALEKIT_CLIENT_SECRET"],
+                    },
+                )
+                assert token.status_code == 200
+                created = client.post(
+                    env["SCIM_BASE_URL"] + "/Users",
+                    headers={"authorization": f"Bearer {env['SCIM_TOKEN']}"},
+                    json={"userName": "dev@local.example", "active": True},
+                )
+                assert created.status_code == 201
+            deadline = time.monotonic() + 10
+            while "user_created" not in out.getvalue() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert re.search(r"user_created\s+evt_\d+\s+attempt 1: 200", out.getvalue())
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+    assert not errors and not thread.is_alive()
+
+
+def test_emulate_refuses_bad_input() -> None:
+    with pytest.raises(UsageError, match="not an http"):
+        serve_forever(webhook_url="ftp://x", stop=threading.Event(), out=io.StringIO())
+    with pytest.raises(UsageError, match="not a TCP port"):
+        serve_forever(port=70000, out=io.StringIO())
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(UsageError, match="webhook-secret"):
+        serve_forever(
+            webhook_url="http://127.0.0.1:9/x",
+            webhook_secret="whsec_",
+            stop=stop,
+            out=io.StringIO(),
+        )
+    with start_emulator() as busy, pytest.raises(UsageError, match="could not listen"):
+        serve_forever(port=busy.port, stop=stop, out=io.StringIO())
