@@ -310,13 +310,3 @@ def test_cleanup_lists_outstanding_ledger_entries(
     assert "1 test object(s) recorded in" in out
     assert "srabc  user   diruser_1  via events  (user-lifecycle) a@b.invalid" in out
     assert "Automatic removal is not available in this version" in err
-
-
-def test_placeholders_for_commands_that_arrive_later(
-    cli: Callable[..., tuple[int, str, str]],
-) -> None:
-    for args in (("demo",), ("emulate",), ("events", "send")):
-        code, _, err = cli(*args)
-        if code != 2:  # wired in by now: not a placeholder any more
-            continue
-        assert "not available in this version yet" in err

@@ -56,11 +56,15 @@ def _summary(report: Report, r: Redactor) -> Table:
     return table
 
 
-def _finding(f: Finding, r: Redactor) -> Text:
-    text = Text("  ")
-    text.append(f"[{f.status.value}]", style=STYLE[f.status])
-    text.append(
-        " " + r.text(f.title), style="bold" if f.status in (Status.FAIL, Status.ERROR) else ""
+def _finding(f: Finding, r: Redactor) -> Table:
+    # A grid keeps wrapped lines under their own column instead of at the left margin.
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=1)
+    grid.add_column(no_wrap=True, justify="right", width=9)
+    grid.add_column(ratio=1)
+    strong = "bold" if f.status in (Status.FAIL, Status.ERROR) else ""
+    grid.add_row(
+        "", Text(f"[{f.status.value}]", style=STYLE[f.status]), Text(r.text(f.title), style=strong)
     )
     for label, value in (
         ("expected", f.expected),
@@ -70,9 +74,8 @@ def _finding(f: Finding, r: Redactor) -> Text:
         ("docs", f.docs_url if f.status is not Status.PASS else ""),
     ):
         if value:
-            text.append(f"\n      {label}: ", style="dim")
-            text.append(r.text(value))
-    return text
+            grid.add_row("", Text(label, style="dim"), Text(r.text(value)))
+    return grid
 
 
 def _timeline(check: CheckResult, r: Redactor) -> Table:
