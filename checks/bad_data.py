@@ -1,12 +1,45 @@
-"""`bad-data`: Duplicate and invalid data fail safely (checklist item 6).
+"""`bad-data`: duplicate and invalid data fail safely, with actionable errors (checklist
+item 6).
 
-Not implemented yet: always SKIP, never PASS.
+Every delivery is correctly signed, so what is tested is the app's handling of the data,
+not its signature check. Deliveries, in order:
+
+- **the same event twice** (same ``webhook-id``): both answered 2xx (or the second 4xx), one
+  user in the app;
+- **two ``user_created`` with different event ids for the same directory user**: both 2xx,
+  one user (``user_created`` is an upsert: Scalekit re-sends it);
+- **two directory users with the same email**: the second is refused (4xx) and the first keeps
+  its identity. FAIL when the first record was taken over or merged (an account-takeover
+  risk); WARN when the second was stored as a separate account;
+- **invalid payloads**: invalid JSON, no ``data``, no ``email``, wrong types
+  (``active: "yes"``), non-UTF-8 bytes → 4xx; a 1 MiB body → 4xx (WARN if accepted); deeply
+  nested JSON → 4xx or a 2xx that stores nothing broken; an unknown event type → 2xx and
+  ignored (WARN for 4xx: Scalekit would retry it). 5xx is always FAIL (the handler crashed,
+  and Scalekit retries it for hours); a record left by any of them is FAIL (a partial record);
+- **after the barrage** the health URL (``webhook.health_url``), or the webhook itself with a
+  harmless event, still answers 2xx.
+
+Findings quote the status and body excerpt the app returned, so an engineer sees whether
+its errors are actionable. Without a probe, the record-count findings are SKIP (never PASS);
+the status-code findings stand. The check is SKIP with ``--read-only`` (it creates test
+users) and without ``webhook.url``/``webhook.secret``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
 from scim_readiness.check import CheckInfo
 from scim_readiness.context import CheckContext
+
+if TYPE_CHECKING:
+    from scim_readiness.delivery import Outcome, Sender
+    from scim_readiness.identities import TestIdentity
+    from scim_readiness.probe import AppUser
+    from scim_readiness.traces import RecordCount
 
 CHECK = CheckInfo(
     id="bad-data",
@@ -15,11 +48,727 @@ CHECK = CheckInfo(
     needs=("webhook",),
     mutates=True,
     docs_url="https://docs.scalekit.com/reference/webhooks/overview",
+    description="duplicate events and users, conflicting emails, invalid and hostile payloads: "
+    "4xx (or 2xx-ignore), never 5xx, never a partial record, app stays healthy",
 )
+
+_ONE_MIB = 1024 * 1024
+_NESTING = 20_000
+_ACTIONABLE = (
+    "Answer invalid payloads with 400 and a body naming the problem (which field, what was "
+    "expected), validate the whole event before writing anything, and keep the handler from "
+    "raising on any input."
+)
+
+Rule = Literal["reject", "ignore", "size", "depth"]
+
+
+@dataclass(slots=True)
+class Invalid:
+    """One invalid or hostile delivery and the rule its answer is judged by."""
+
+    key: str
+    name: str
+    rule: Rule
+    identity: TestIdentity | None = None
+    body: bytes = b""
+    outcome: Outcome | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(ctx: CheckContext, name: str, default: float, minimum: float) -> float:
+    raw = ctx.option(name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"checks.{CHECK.id}.options.{name} must be a number, got {raw!r}"
+        ) from None
+    if value < minimum:
+        raise ValueError(f"checks.{CHECK.id}.options.{name} must be at least {minimum:g}")
+    return value
+
+
+class _Run:
+    """State of one run of the check: the sender, identities and what came back."""
+
+    def __init__(self, ctx: CheckContext, sender: Sender, organization_id: str) -> None:
+        self.ctx = ctx
+        self.sender = sender
+        self.org = organization_id
+        self.seq = 0
+        self.identities: list[TestIdentity] = []
+
+    def event_id(self) -> str:
+        self.seq += 1
+        return self.ctx.identities.event_id(self.seq)
+
+    def identity(self, label: str, *, expect_applied: bool = True) -> TestIdentity:
+        from scim_readiness.delivery import record_test_user
+
+        identity = self.ctx.identities.user(f"bad-{label}")
+        record_test_user(self.ctx, identity, expect_applied=expect_applied)
+        self.identities.append(identity)
+        return identity
+
+    def user_event(
+        self,
+        identity: TestIdentity,
+        *,
+        event_type: str = "organization.directory.user_created",
+        event_id: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        from scim_readiness.delivery import user_event_data
+
+        return self.sender.event(
+            event_type,
+            user_event_data(identity, self.org, **fields),
+            event_id=event_id or self.event_id(),
+        )
+
+    async def post(self, label: str, body: bytes, msg_id: str) -> Outcome:
+        return await self.sender.post(
+            label, body, self.sender.headers(msg_id, body), event_id=msg_id
+        )
 
 
 async def run(ctx: CheckContext) -> None:
-    ctx.findings.skipped(
-        "Duplicate and invalid data fail safely: not implemented yet",
-        why="This check has not been built yet, so nothing was observed.",
+    from scim_readiness.delivery import Sender, event_target, warn_if_fake_organization
+
+    webhook = ctx.config.webhook
+    if ctx.read_only:
+        ctx.findings.skipped(
+            "Duplicate and invalid data not tested: --read-only",
+            why="This check creates test users in the app.",
+        )
+        return
+    if not webhook.url or webhook.secret is None or not webhook.secret.get_secret_value():
+        missing = "webhook.url" if not webhook.url else "webhook.secret"
+        ctx.findings.skipped(
+            f"Duplicate and invalid data not tested: no {missing} configured",
+            why="Every delivery must be correctly signed so the app judges the data, not "
+            "the signature.",
+            fix=f"Set {missing} in the config.",
+        )
+        return
+    target = event_target(ctx)
+    warn_if_fake_organization(ctx, target)
+    async with Sender(
+        ctx,
+        webhook.url,
+        webhook.secret.get_secret_value(),
+        target,
+        max(webhook.timeout_s, 1.0),
+        # A refusal sent before the body is read (413) closes the connection; a pooled one
+        # would make the next delivery fail for the client's reasons, not the app's.
+        fresh_connections=True,
+    ) as sender:
+        state = _Run(ctx, sender, target.organization_id)
+        twice = await _same_event_twice(state)
+        reissued = await _same_user_two_events(state)
+        conflict = await _email_conflict(state)
+        invalid = await _invalid_payloads(state)
+        await _still_healthy(state)
+        if ctx.probe is None:
+            ctx.findings.skipped(
+                "Records in the app not checked: no probe is configured",
+                why="Status codes alone cannot show duplicates, merged accounts or partial "
+                "records; only the app's state can.",
+                fix="Configure a probe (see 'Observing the app') so the check can look.",
+            )
+            return
+        await _judge_records(state, twice, reissued, conflict, invalid)
+
+
+# ---------------------------------------------------------------------------- duplicates
+
+
+@dataclass(slots=True)
+class Pair:
+    identity: TestIdentity
+    first: Outcome
+    second: Outcome
+
+
+async def _same_event_twice(state: _Run) -> Pair:
+    identity = state.identity("same-event")
+    event = state.user_event(identity)
+    first = await state.sender.send_event("user_created", event)
+    second = await state.sender.send_event("the same user_created again (same id)", event)
+    _judge_pair(
+        state.ctx,
+        "The same event delivered twice",
+        first,
+        second,
+        second_may_be_4xx=True,
+        fix="Record processed webhook-ids and answer a repeat with 2xx without applying it "
+        "again; make user_created an upsert keyed on the directory user id.",
     )
+    return Pair(identity, first, second)
+
+
+async def _same_user_two_events(state: _Run) -> Pair:
+    identity = state.identity("same-user")
+    first = await state.sender.send_event("user_created", state.user_event(identity))
+    second = await state.sender.send_event(
+        "user_created again with a new event id", state.user_event(identity)
+    )
+    _judge_pair(
+        state.ctx,
+        "Two user_created events for the same directory user",
+        first,
+        second,
+        second_may_be_4xx=False,
+        fix="Treat user_created as an upsert keyed on the directory user id (data.id): "
+        "Scalekit re-sends it, e.g. after a resync.",
+    )
+    return Pair(identity, first, second)
+
+
+def _judge_pair(
+    ctx: CheckContext,
+    what: str,
+    first: Outcome,
+    second: Outcome,
+    *,
+    second_may_be_4xx: bool,
+    fix: str,
+) -> None:
+    observed = f"first: {first.summary()}; second: {second.summary()}"
+    evidence = {"first": first.evidence(), "second": second.evidence()}
+    if not first.accepted:
+        ctx.findings.failed(
+            f"{what}: the first delivery was refused",
+            expected="2xx for a well-formed, correctly signed user_created",
+            observed=observed,
+            why="A genuine new user was not provisioned.",
+            fix="Accept well-formed user_created events for the configured organisation.",
+            evidence=evidence,
+        )
+        return
+    acceptable = second.accepted or (second_may_be_4xx and second.rejected)
+    if acceptable:
+        ctx.findings.passed(
+            f"{what}: answered without error",
+            expected="2xx" + (" (or 4xx) for the repeat" if second_may_be_4xx else " twice"),
+            observed=observed,
+            evidence=evidence,
+        )
+        return
+    ctx.findings.failed(
+        f"{what}: the repeat was answered with "
+        + (f"HTTP {second.status}" if second.status else "no answer"),
+        expected="2xx" + (" or 4xx" if second_may_be_4xx else ""),
+        observed=observed,
+        why="Scalekit delivers at least once and re-sends user_created; "
+        + (
+            "a 5xx makes it retry the duplicate for hours."
+            if second.server_error
+            else "refusing a repeat leaves the directory and the app disagreeing."
+        ),
+        fix=fix,
+        evidence=evidence,
+    )
+
+
+# ---------------------------------------------------------------------------- conflict
+
+
+@dataclass(slots=True)
+class Conflict:
+    first: TestIdentity
+    second: TestIdentity
+    first_outcome: Outcome
+    second_outcome: Outcome
+
+
+async def _email_conflict(state: _Run) -> Conflict:
+    first = state.identity("email-owner")
+    # Another directory user (another IdP account) claiming the same email address.
+    second = dataclasses.replace(state.ctx.identities.user("bad-email-claimant"), email=first.email)
+    from scim_readiness.delivery import record_test_user
+
+    record_test_user(state.ctx, second, expect_applied=False)
+    state.identities.append(second)
+    first_outcome = await state.sender.send_event("user_created", state.user_event(first))
+    second_outcome = await state.sender.send_event(
+        "user_created for another directory user with the same email",
+        state.user_event(second, title="claimant"),
+    )
+    ctx = state.ctx
+    observed = f"first user: {first_outcome.summary()}; second: {second_outcome.summary()}"
+    evidence = {"first": first_outcome.evidence(), "second": second_outcome.evidence()}
+    if second_outcome.rejected:
+        ctx.findings.passed(
+            "Second directory user with an existing email refused",
+            expected="4xx naming the conflict, first user unchanged",
+            observed=observed,
+            evidence=evidence,
+        )
+    elif second_outcome.server_error or second_outcome.status is None:
+        ctx.findings.failed(
+            "Email conflict answered with "
+            + (f"HTTP {second_outcome.status}" if second_outcome.status else "no answer"),
+            expected="4xx naming the conflict",
+            observed=observed,
+            why="The conflict is a data problem a directory admin must fix; a 5xx hides it "
+            "and makes Scalekit retry for hours.",
+            fix="Detect the existing email before writing and answer 409 with a body that "
+            "names both directory user ids.",
+            evidence=evidence,
+        )
+    # A 2xx is judged with the probe (merged, overwritten or kept apart?).
+    return Conflict(first, second, first_outcome, second_outcome)
+
+
+# ---------------------------------------------------------------------------- invalid
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+async def _invalid_payloads(state: _Run) -> list[Invalid]:
+    from scim_readiness.events import encode_body
+
+    cases: list[Invalid] = []
+
+    def add(key: str, name: str, rule: Rule, body: bytes, identity: TestIdentity | None) -> None:
+        cases.append(Invalid(key, name, rule, identity, body))
+
+    who = state.identity("invalid-json", expect_applied=False)
+    complete = encode_body(state.user_event(who))
+    add("invalid-json", "invalid JSON", "reject", complete[: len(complete) // 2], who)
+
+    no_data = state.user_event(state.identity("no-data", expect_applied=False))
+    no_data.pop("data")
+    add("no-data", "an event without data", "reject", encode_body(no_data), None)
+
+    who = state.identity("no-email", expect_applied=False)
+    event = state.user_event(who)
+    event["data"].pop("email")
+    add("no-email", "a user without email", "reject", encode_body(event), who)
+
+    who = state.identity("wrong-types", expect_applied=False)
+    add(
+        "wrong-types",
+        'wrong types (active: "yes")',
+        "reject",
+        encode_body(state.user_event(who, active="yes")),
+        who,
+    )
+
+    who = state.identity("not-utf8", expect_applied=False)
+    body = encode_body(state.user_event(who))
+    # The family name's first byte becomes 0xFF: no UTF-8 text contains it.
+    marker = who.family_name.encode()
+    add(
+        "not-utf8",
+        "non-UTF-8 bytes",
+        "reject",
+        body.replace(marker, b"\xff" + marker[1:], 1),
+        who,
+    )
+
+    who = state.identity("huge", expect_applied=False)
+    add(
+        "huge",
+        "a 1 MiB body",
+        "size",
+        encode_body(state.user_event(who, raw_attributes={"padding": "x" * _ONE_MIB})),
+        who,
+    )
+
+    who = state.identity("deep", expect_applied=False)
+    shell = encode_body(state.user_event(who, custom_attributes={"nested": "@@NEST@@"}))
+    add(
+        "deep",
+        f"JSON nested {_NESTING:,} levels deep",
+        "depth",
+        shell.replace(b'"@@NEST@@"', _nested(_NESTING).encode()),
+        who,
+    )
+
+    who = state.identity("unknown-type", expect_applied=False)
+    add(
+        "unknown-type",
+        "an unknown event type",
+        "ignore",
+        encode_body(state.user_event(who, event_type="organization.directory.user_teleported")),
+        who,
+    )
+
+    concurrency = int(_number(state.ctx, "concurrency", 4, 1))
+    gate = asyncio.Semaphore(concurrency)
+
+    async def send(case: Invalid) -> None:
+        async with gate:
+            case.outcome = await state.post(case.name, case.body, state.event_id())
+
+    await asyncio.gather(*(send(case) for case in cases))
+    for case in cases:
+        _judge_invalid(state.ctx, case)
+    return cases
+
+
+def _judge_invalid(ctx: CheckContext, case: Invalid) -> None:
+    outcome = case.outcome
+    assert outcome is not None  # noqa: S101 - sent above
+    evidence = outcome.evidence()
+    observed = outcome.summary()
+    if outcome.server_error:
+        ctx.findings.failed(
+            f"{case.name[0].upper()}{case.name[1:]} answered with HTTP {outcome.status}",
+            expected="4xx" + (" or a 2xx that ignores it" if case.rule == "ignore" else ""),
+            observed=observed,
+            why="The handler crashed on input it should refuse; Scalekit retries a 5xx with "
+            "backoff for hours and the admin never sees an actionable error.",
+            fix=_ACTIONABLE
+            if case.rule != "ignore"
+            else "Answer unknown event types with 2xx and ignore them: Scalekit adds new types.",
+            evidence=evidence,
+        )
+        return
+    if outcome.status is None:
+        record = ctx.findings.warned if case.rule in ("size", "depth") else ctx.findings.errored
+        record(
+            f"No answer to {case.name}",
+            expected="4xx",
+            observed=observed,
+            why="A dropped connection is retried by Scalekit like a 5xx.",
+            fix="Enforce a body size and nesting limit that answers 413/400 instead of "
+            "dropping the connection.",
+            evidence=evidence,
+        )
+        return
+    if case.rule == "ignore":
+        if outcome.accepted:
+            ctx.findings.passed(
+                "Unknown event type acknowledged with 2xx",
+                expected="2xx (ignored)",
+                observed=observed,
+                evidence=evidence,
+            )
+        else:
+            ctx.findings.warned(
+                f"Unknown event type refused with HTTP {outcome.status}",
+                expected="2xx (ignored)",
+                observed=observed,
+                why="Scalekit adds event types; refusing them makes every new event retry "
+                "until it is dropped, and can get the endpoint disabled.",
+                fix="Answer unknown event types with 2xx and ignore them.",
+                evidence=evidence,
+            )
+        return
+    if outcome.rejected:
+        ctx.findings.passed(
+            f"{case.name[0].upper()}{case.name[1:]} refused with HTTP {outcome.status}",
+            expected="4xx",
+            observed=observed,
+            evidence=evidence,
+        )
+        return
+    if case.rule == "depth" and outcome.accepted:
+        ctx.findings.passed(
+            f"{case.name[0].upper()}{case.name[1:]} handled without error",
+            expected="4xx, or 2xx with nothing broken stored",
+            observed=observed,
+            evidence=evidence,
+        )
+        return
+    if case.rule == "size" and outcome.accepted:
+        ctx.findings.warned(
+            "A 1 MiB body was accepted",
+            expected="413 (a body limit well above real events, which are a few KiB)",
+            observed=observed,
+            why="Without a body limit, anyone can make the endpoint buffer and parse "
+            "arbitrarily large requests (signature checks run after reading the body).",
+            fix="Cap webhook request bodies (e.g. 256 KiB) in the app or the proxy.",
+            evidence=evidence,
+        )
+        return
+    ctx.findings.failed(
+        f"{case.name[0].upper()}{case.name[1:]} answered with HTTP {outcome.status}",
+        expected="4xx",
+        observed=observed,
+        why="An invalid event was acknowledged: Scalekit considers it delivered, and "
+        "whatever the app did with it is not what the directory says.",
+        fix=_ACTIONABLE,
+        evidence=evidence,
+    )
+
+
+# ---------------------------------------------------------------------------- health
+
+
+async def _still_healthy(state: _Run) -> None:
+    from scim_readiness.delivery import excerpt
+    from scim_readiness.events import directory_data
+
+    ctx = state.ctx
+    health_url = ctx.config.webhook.health_url
+    if health_url:
+        import httpx
+
+        try:
+            async with ctx.http(timeout_s=5.0) as client:
+                response = await client.get(health_url)
+            observed = f"GET {health_url}: HTTP {response.status_code}: " + excerpt(
+                response.content
+            )
+            healthy = response.is_success
+        except httpx.HTTPError as exc:
+            from scim_readiness.delivery import describe_http_error
+
+            observed = f"GET {health_url}: {describe_http_error(exc)}"
+            healthy = False
+    else:
+        outcome = await state.sender.send_event(
+            "harmless event after the barrage",
+            state.sender.event(
+                "organization.directory_enabled",
+                directory_data(
+                    id=ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}",
+                    organization_id=state.org,
+                ),
+                event_id=state.event_id(),
+            ),
+        )
+        observed = f"signed directory_enabled to the webhook: {outcome.summary()}"
+        healthy = outcome.accepted
+    if healthy:
+        ctx.findings.passed(
+            "App still healthy after the invalid deliveries",
+            expected="2xx",
+            observed=observed,
+        )
+    else:
+        ctx.findings.failed(
+            "App unhealthy after the invalid deliveries",
+            expected="2xx",
+            observed=observed,
+            why="A few malformed requests took the endpoint down: every later event is "
+            "retried and provisioning stops.",
+            fix="Bound body size and parsing depth, catch every error per request, and "
+            "never let one request poison shared state.",
+        )
+
+
+# ---------------------------------------------------------------------------- records
+
+
+async def _judge_records(
+    state: _Run,
+    twice: Pair,
+    reissued: Pair,
+    conflict: Conflict,
+    invalid: list[Invalid],
+) -> None:
+    from scim_readiness.delivery import record_test_user
+    from scim_readiness.errors import ProbeError
+    from scim_readiness.traces import count_records, describe, find_trace, wait_visible
+
+    ctx = state.ctx
+    probe = ctx.probe
+    assert probe is not None  # noqa: S101 - caller checks
+    budget = _number(ctx, "propagation_timeout_s", 10.0, 0.0)
+    limit = int(_number(ctx, "max_scan_users", 50_000, 1))
+    sentinel = ctx.identities.user("bad-sentinel")
+    record_test_user(ctx, sentinel, expect_applied=True)
+    sent = await state.sender.send_event("sentinel", state.user_event(sentinel))
+    try:
+        seen = (
+            await wait_visible(probe, sentinel, budget_s=budget, clock=ctx.clock)
+            if sent.accepted
+            else None
+        )
+        if seen is None:
+            ctx.findings.skipped(
+                "Records in the app not checked",
+                observed=f"a genuine test user did not appear through the probe within "
+                f"{budget:g} s (its delivery: {sent.summary()})",
+                why="Until accepted events are visible, counting records proves nothing. "
+                "(Whether accepted events are applied is user-lifecycle's subject.)",
+                fix="Check the probe configuration, or raise the option propagation_timeout_s.",
+            )
+            return
+        counts = await count_records(
+            probe,
+            directory_user_ids=[i.directory_user_id for i in state.identities],
+            emails=[i.email for i in state.identities],
+            limit=limit,
+        )
+        owner = await probe.user_by_id(conflict.first.directory_user_id)
+        claimant = await probe.user_by_id(conflict.second.directory_user_id)
+        by_email = await probe.user_by_email(conflict.first.email)
+        traces = {
+            case.key: await find_trace(probe, case.identity)
+            for case in invalid
+            if case.identity is not None
+        }
+    except ProbeError as exc:
+        ctx.findings.errored(
+            "Could not read the app's state through the probe",
+            observed=exc.message,
+            fix="Check the probe section of the config.",
+        )
+        return
+    _judge_duplicates(ctx, "The same event delivered twice", twice, counts)
+    _judge_duplicates(ctx, "Two user_created events for the same directory user", reissued, counts)
+    _judge_conflict(ctx, conflict, owner, claimant, by_email, counts)
+    _judge_partial_records(ctx, invalid, traces, describe)
+
+
+def _judge_duplicates(ctx: CheckContext, what: str, pair: Pair, counts: RecordCount) -> None:
+    if not pair.first.accepted:
+        return  # already FAIL: nothing was provisioned to count
+    n = counts.by_directory_id.get(pair.identity.directory_user_id, 0)
+    observed = (
+        f"{n} app record(s) with directory user id {pair.identity.directory_user_id} "
+        f"(scanned {counts.scanned} users{'' if counts.complete else ', stopped at the limit'})"
+    )
+    if n == 1:
+        ctx.findings.passed(f"{what}: one user in the app", expected="1 record", observed=observed)
+    elif n > 1:
+        ctx.findings.failed(
+            f"{what}: {n} users in the app",
+            expected="exactly 1 record",
+            observed=observed,
+            why="Duplicate accounts for one person: deprovisioning disables one and leaves "
+            "the other active, and roles drift apart.",
+            fix="Make user_created an upsert keyed on the directory user id (a unique index "
+            "on it) and skip already-processed webhook-ids.",
+        )
+    elif counts.complete:
+        ctx.findings.skipped(
+            f"{what}: no record found to count",
+            observed=observed,
+            why="The user was acknowledged but is not listed by the probe; whether accepted "
+            "events are applied is user-lifecycle's subject.",
+        )
+    else:
+        ctx.findings.skipped(
+            f"{what}: records not counted",
+            observed=observed,
+            fix="Raise the option max_scan_users.",
+        )
+
+
+def _judge_conflict(
+    ctx: CheckContext,
+    conflict: Conflict,
+    owner: AppUser | None,
+    claimant: AppUser | None,
+    by_email: AppUser | None,
+    counts: RecordCount,
+) -> None:
+    from scim_readiness.traces import describe
+
+    first, second = conflict.first, conflict.second
+    if not conflict.first_outcome.accepted:
+        ctx.findings.failed(
+            "Email conflict not tested: the first user was refused",
+            observed=conflict.first_outcome.summary(),
+            why="A genuine new user was not provisioned.",
+            fix="Accept well-formed user_created events for the configured organisation.",
+        )
+        return
+    if owner is None and claimant is None and by_email is None:
+        ctx.findings.skipped(
+            "Email conflict: neither user is visible in the app",
+            observed=f"first delivery: {conflict.first_outcome.summary()}; second: "
+            f"{conflict.second_outcome.summary()}",
+            why="The first user was acknowledged but not applied; whether accepted events "
+            "are applied is user-lifecycle's subject.",
+        )
+        return
+    described = (
+        f"record for {first.directory_user_id}: {describe(owner) if owner else 'none'}; "
+        f"record for {second.directory_user_id}: {describe(claimant) if claimant else 'none'}; "
+        f"by email: {describe(by_email) if by_email else 'none'}; "
+        f"second delivery: {conflict.second_outcome.summary()}"
+    )
+    taken_over = (
+        owner is None
+        or owner.directory_user_id not in (None, first.directory_user_id)
+        or (claimant is not None and claimant.id == (owner.id if owner else None))
+        or (by_email is not None and by_email.directory_user_id == second.directory_user_id)
+        or (owner.name is not None and second.family_name in owner.name)
+    )
+    if taken_over:
+        ctx.findings.failed(
+            "Second directory user with the same email took over the first user's record",
+            expected=f"the record of {first.directory_user_id} unchanged and not shared",
+            observed=described,
+            why="Account takeover: whoever controls the second directory account now signs "
+            "in as (or changes) the first user.",
+            fix="Key users on the directory user id; when an email already belongs to "
+            "another directory user, refuse with 409 and record nothing.",
+        )
+        return
+    if claimant is not None:
+        ctx.findings.warned(
+            "Second directory user with the same email stored as a separate account",
+            expected="4xx, or a conflict the admin can see",
+            observed=described,
+            why="Two accounts share an email: sign-in or invitations by email may reach the "
+            "wrong one.",
+            fix="Refuse the second user with 409 naming both directory ids, or flag the "
+            "conflict for an admin.",
+        )
+        return
+    if counts.by_email.get(first.email, 0) > 1:
+        ctx.findings.failed(
+            f"{counts.by_email[first.email]} records share the email {first.email}",
+            expected="one record",
+            observed=described,
+            why="Two accounts share an email: sign-in by email may reach the wrong one.",
+            fix="Refuse the second user with 409 naming both directory ids.",
+        )
+        return
+    ctx.findings.passed(
+        "First user kept its identity after the email conflict",
+        expected=f"the record of {first.directory_user_id} unchanged, none for "
+        f"{second.directory_user_id}",
+        observed=described,
+    )
+
+
+def _judge_partial_records(
+    ctx: CheckContext,
+    invalid: list[Invalid],
+    traces: dict[str, AppUser | None],
+    describe: Any,
+) -> None:
+    left: list[str] = []
+    for case in invalid:
+        found = traces.get(case.key)
+        if found is None or case.outcome is None:
+            continue
+        # A valid-but-huge or deeply nested event that was accepted may be stored whole;
+        # anything else that left a record stored invalid or ignored data.
+        if case.rule in ("size", "depth") and case.outcome.accepted:
+            continue
+        left.append(f"{case.name} (answered {case.outcome.summary()}): {describe(found)}")
+    looked = sum(1 for case in invalid if case.identity is not None)
+    if left:
+        ctx.findings.failed(
+            f"{len(left)} invalid deliveries left a record in the app",
+            expected="no record for the users carried by invalid deliveries",
+            observed="; ".join(left),
+            why="Partial or invalid records (no email, a string for a boolean, an event type "
+            "the app does not know) break sign-in, roles and later updates.",
+            fix=_ACTIONABLE,
+        )
+    else:
+        ctx.findings.passed(
+            "No record left by the invalid deliveries",
+            observed=f"looked up {looked} test users by directory id and email: none found",
+        )
+
+
+async def cleanup(ctx: CheckContext) -> None:
+    from scim_readiness.delivery import remove_test_users
+
+    await remove_test_users(ctx)

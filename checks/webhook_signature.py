@@ -325,7 +325,12 @@ async def run(ctx: CheckContext) -> None:
     trace_probe = ctx.probe if mutate else None
     concurrency = int(_number(ctx, "concurrency", 4, 1))
     async with Sender(
-        ctx, webhook.url, webhook.secret.get_secret_value(), target, webhook.timeout_s
+        ctx,
+        webhook.url,
+        webhook.secret.get_secret_value(),
+        target,
+        webhook.timeout_s,
+        fresh_connections=True,  # an app may close the connection after a refusal
     ) as sender:
         seq = iter(range(1, 10_000))
 
