@@ -229,18 +229,13 @@ def list_checks(
 def config_validate(config: ConfigOpt = Path("readiness.yaml")) -> int:
     """Validate a config file without touching the network."""
     from scim_readiness.registry import discover
-    from scim_readiness.runner import RunOptions, _Run
+    from scim_readiness.runner import RunOptions, plan
 
     loaded = _load(config)
-    specs = discover()
     print(f"{config}: valid")
-    # Which checks would run, and why the others would not, as `run` would decide.
-    from scim_readiness.context import SharedClients, TlsSettings
-
-    plan = _Run(loaded, RunOptions(), specs, SharedClients(loaded, TlsSettings()), None, None)
-    for spec in specs:
-        reason = plan.skip_reason(spec)
-        state = "would run" if reason is None else f"would SKIP: {reason[0]}"
+    # Which checks would run, and why the others would not, exactly as `run` decides.
+    for spec, reason in plan(loaded, RunOptions(), discover()):
+        state = "would run" if reason is None else f"would SKIP: {reason}"
         print(f"  {spec.info.id:<18} {state}")
     return 0
 

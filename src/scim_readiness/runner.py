@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as _dt
 import sys
 import time
@@ -454,5 +453,9 @@ async def run_suite(
     )
 
 
-def replace_options(options: RunOptions, **changes: Any) -> RunOptions:
-    return dataclasses.replace(options, **changes)
+def plan(
+    config: Config, options: RunOptions, specs: Sequence[CheckSpec]
+) -> list[tuple[CheckSpec, str | None]]:
+    """For each check, why ``run`` would skip it (``None``: it would run). No network."""
+    run = _Run(config, options, specs, SharedClients(config, TlsSettings()), None, None)
+    return [(spec, None if (r := run.skip_reason(spec)) is None else r[0]) for spec in specs]
