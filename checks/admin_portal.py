@@ -514,10 +514,14 @@ def _judge_authenticated(
         )
         return
     if str(reported_org) != org_id:
+        shown_org = str(reported_org)
+        if "://" in shown_org:  # whatever sits there, a URL in a link answer may be a link
+            shown_org = link_shape(shown_org)
+        shown_org = shown_org[:120]
         ctx.findings.failed(
             "App hands out a portal link for another organisation",
             expected=org_id,
-            observed=f"{reported_org} ({shape})",
+            observed=f"{shown_org} ({shape})",
             why=_WHY_LINKS_MATTER + " A link for the wrong organisation lets one customer's admin "
             "reconfigure another customer's SCIM.",
             fix="Derive the organisation from the signed-in user's tenant, never from a "

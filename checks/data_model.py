@@ -268,10 +268,11 @@ async def _directory_records(
     mapper: RoleMapper,
     coverage: AttributeCoverage,
 ) -> AsyncIterator[Sequence[DirectoryRecord]]:
-    from scim_readiness.reconcile import DirectoryRecord
+    from scim_readiness.reconcile import DirectoryRecord, prefetched
 
     use_mapper = mapper.active
-    async for page in gateway.iter_directory_users(org_id, directory_id, page_size=30):
+    pages = gateway.iter_directory_users(org_id, directory_id, page_size=30)
+    async for page in prefetched(pages, depth=2):
         records = []
         for user in page:
             detail = _detail(user)

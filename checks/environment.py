@@ -263,7 +263,7 @@ async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> Any:
         ctx.findings.failed(
             "Client credentials are refused",
             expected="an access token from the client-credentials exchange",
-            observed=f"{host} answered: {exc.message}",
+            observed=exc.message if host in exc.message else f"{host}: {exc.message}",
             why="Every API call and the app's own SDK client fail with these credentials.",
             fix=f"Check that client id {client_id} and its secret come from the same "
             "environment as the URL; rotate the secret if it was revoked.",
@@ -274,7 +274,7 @@ async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> Any:
         ctx.findings.errored(
             "Scalekit environment could not be reached",
             expected="the token endpoint answers",
-            observed=f"{host}: {exc.message}",
+            observed=exc.message if host in exc.message else f"{host}: {exc.message}",
             fix="Check the URL, DNS, firewall and proxy settings, then run again.",
         )
         return None

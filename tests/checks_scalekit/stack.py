@@ -138,6 +138,7 @@ def start_stack(
     seed: Seed | None = None,
     frame_ancestors: tuple[str, ...] = ("'self'", EMBEDDING_ORIGIN),
     custom_domain: bool = True,
+    extra_tenants: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     cert = process_ca().issue("127.0.0.1", "localhost")
@@ -154,7 +155,10 @@ def start_stack(
             probe_token=secrets.token_urlsafe(16),
             portal_token=secrets.token_urlsafe(16),
             flaws=frozenset(flaws),
-            tenant_by_org={emu.organization_id: emu.organization_external_id},
+            tenant_by_org={
+                emu.organization_id: emu.organization_external_id,
+                **(extra_tenants or {}),
+            },
             scalekit_env_url=emu.env_url,
             scalekit_client_id=emu.client_id,
             scalekit_client_secret=emu.client_secret,
@@ -178,3 +182,13 @@ def finding(result: CheckResult, fragment: str) -> Any:
     found = [f for f in result.findings if fragment in f.title]
     assert len(found) == 1, f"{fragment!r} in {[f.title for f in result.findings]}"
     return found[0]
+
+
+def raw_text(report: Report) -> str:
+    """Every field of every finding and metric, unredacted: what a check itself produced."""
+    parts: list[str] = []
+    for check in report.checks:
+        parts.append(repr(dict(check.metrics)))
+        for f in check.findings:
+            parts += [f.title, f.expected, f.observed, f.why, f.fix, repr(dict(f.evidence))]
+    return "\n".join(parts)

@@ -218,3 +218,44 @@ def test_a_broken_stream_raises_its_own_error() -> None:
 
     with pytest.raises(RuntimeError, match="stream broke"):
         asyncio.run(run())
+
+
+def test_a_stream_far_ahead_waits_for_the_other() -> None:
+    # The app pages 500 at a time, the directory 30: without pacing the app side would hold
+    # every record before the directory caught up.
+    n = 3_000
+    result = asyncio.run(
+        reconcile_streams(
+            reconciler(),
+            directory_pages=pages([d(i) for i in range(n)], 30),  # type: ignore[arg-type]
+            app_pages=pages([a(i) for i in range(n)], 500),  # type: ignore[arg-type]
+            window=200,
+        )
+    )
+    assert result.matched == n and result.drift_total == 0
+    assert result.peak_waiting <= 200 + 500 + 30
+
+
+def test_pacing_never_deadlocks_when_orders_differ() -> None:
+    n = 2_000
+    result = asyncio.run(
+        reconcile_streams(
+            reconciler(),
+            directory_pages=pages([d(i) for i in range(n)], 30),  # type: ignore[arg-type]
+            app_pages=pages([a(i) for i in reversed(range(n))], 100),  # type: ignore[arg-type]
+            window=50,
+        )
+    )
+    assert result.matched == n and result.drift_total == 0
+
+
+def test_prefetched_keeps_order_and_surfaces_errors() -> None:
+    from scim_readiness.reconcile import prefetched
+
+    async def collect(fail_at: int | None) -> list[object]:
+        source = prefetched(pages(list(range(10)), 3, fail_at=fail_at), depth=2)
+        return [list(page) async for page in source]
+
+    assert asyncio.run(collect(None)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    with pytest.raises(RuntimeError, match="stream broke"):
+        asyncio.run(collect(6))

@@ -1,0 +1,248 @@
+"""How the `data-model` reconciliation scales: 1k, 10k and 100k directory users.
+
+For each size the emulator (Scalekit) and the reference app (with the same users, mirrored
+into its database) run in this process; the measured work runs in fresh child processes so
+their peak RSS is their own:
+
+* ``raw``: the Scalekit SDK alone paging the whole directory (30 users per call, with the
+  user detail), the floor any reconciliation pays;
+* ``reconcile``: the whole `data-model` check through the runner (SDK paging through the
+  gateway, the app's users through the HTTP probe, the streaming join, the findings);
+* ``idle``: a child that only imports the SDK and the project, the RSS floor.
+
+Run: ``python bench/reconcile_bench.py`` (``--sizes 1000,10000`` for a quicker run).
+Prints one table and the ratios; ``--json`` prints the raw figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+
+
+# -- children ----------------------------------------------------------------------------------
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_idle(_: dict[str, Any]) -> dict[str, Any]:
+    import scalekit  # noqa: F401
+    import scim_readiness.checks.data_model  # noqa: F401
+
+    import scim_readiness.clients.scalekit  # noqa: F401
+    import scim_readiness.probe  # noqa: F401
+    import scim_readiness.runner  # noqa: F401
+
+    return {"wall_s": 0.0, "peak_rss_mb": _peak_rss_mb()}
+
+
+def child_raw(target: dict[str, Any]) -> dict[str, Any]:
+    from scalekit import ScalekitClient
+    from scalekit.v1.directories import directories_pb2 as dpb
+
+    client = ScalekitClient(target["env_url"], target["client_id"], target["client_secret"])
+    stub = client.directory.directory_service.ListDirectoryUsers
+    started = time.perf_counter()
+    token, users, calls = "", 0, 0
+    while True:
+        request = dpb.ListDirectoryUsersRequest(
+            organization_id=target["organization_id"],
+            directory_id=target["directory_id"],
+            page_size=30,
+            page_token=token,
+            include_detail=True,
+        )
+        response, _ = client.core_client.grpc_exec(stub.with_call, request)
+        users += len(response.users)
+        calls += 1
+        token = response.next_page_token
+        if not token:
+            break
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, "peak_rss_mb": _peak_rss_mb(), "users": users, "calls": calls}
+
+
+def child_reconcile(target: dict[str, Any]) -> dict[str, Any]:
+    import asyncio
+
+    import scalekit  # noqa: F401 - imported before the clock starts, as in child_raw
+    import scim_readiness.checks.data_model  # noqa: F401
+
+    from scim_readiness.config import Config
+    from scim_readiness.runner import RunOptions, run_suite
+
+    config = Config.model_validate(
+        {
+            "scalekit": {
+                "environment_url": target["env_url"],
+                "client_id": target["client_id"],
+                "client_secret": target["client_secret"],
+                "organization_id": target["organization_id"],
+                "directory_id": target["directory_id"],
+                "expect": "development",
+                "timeout_s": 30,
+            },
+            "probe": {
+                "kind": "http",
+                "http": {
+                    "list_users": target["list_users"],
+                    "headers": {"Authorization": target["probe_auth"]},
+                },
+            },
+            "roles": {"map": {"Engineering": "editor", "Admins": "admin"}},
+            "checks": {"timeout_s": 1800, "data-model": {"timeout_s": 1800}},
+            "ledger_path": str(Path(tempfile.gettempdir()) / "reconcile-bench-ledger.jsonl"),
+        }
+    )
+    options = RunOptions(only=("data-model",), ca_bundle=target["ca_path"])
+    started = time.perf_counter()
+    if os.environ.get("RECONCILE_BENCH_PROFILE"):
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        report = profiler.runcall(asyncio.run, run_suite(config, options))
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+    else:
+        report = asyncio.run(run_suite(config, options))
+    wall = time.perf_counter() - started
+    (check,) = report.checks
+    return {
+        "wall_s": wall,
+        "peak_rss_mb": _peak_rss_mb(),
+        "status": check.status.value,
+        "findings": [f"{f.status.value} {f.title}" for f in check.findings],
+        "metrics": dict(check.metrics),
+    }
+
+
+CHILDREN = {"idle": child_idle, "raw": child_raw, "reconcile": child_reconcile}
+
+
+# -- the driver -------------------------------------------------------------------------------
+
+
+def run_child(mode: str, target: dict[str, Any]) -> dict[str, Any]:
+    env = dict(os.environ)
+    env["REQUESTS_CA_BUNDLE"] = target["ca_path"]
+    env["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = target["ca_path"]
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost,::1"
+    done = subprocess.run(
+        [sys.executable, str(HERE), "--child", mode],
+        input=json.dumps(target),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+        check=False,
+    )
+    if os.environ.get("RECONCILE_BENCH_PROFILE"):
+        print(done.stderr, file=sys.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"{mode} child failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(size: int) -> dict[str, Any]:
+    import base64
+    import secrets
+
+    from scim_readiness.emulator import default_seed, process_ca, start_emulator, trust_env
+    from scim_readiness.sampleapp import AppSettings, serve_app
+    from scim_readiness.sampleapp.store import NewUser
+
+    ca = process_ca()
+    trust_env(ca.ca_path)
+    seed = default_seed()
+    with start_emulator(seed, delivery_delay_scale=0.001) as emu:
+        directory = emu.state.directory(emu.directory_id)
+        emu.generate_users(n=size - len(directory.users))
+        settings = AppSettings(
+            webhook_secret="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+            tenant_by_org={emu.organization_id: emu.organization_external_id},
+        )
+        with serve_app(settings, ca.issue("127.0.0.1", "localhost")) as app:
+            app.store.bulk_insert_users(
+                NewUser(
+                    u.id,
+                    emu.organization_id,
+                    u.email,
+                    u.name,
+                    u.active,
+                    tuple(directory.roles_of(u)),
+                    emu.organization_external_id,
+                    {},
+                )
+                for u in list(directory.users.values())
+            )
+            target = {
+                "env_url": emu.env_url,
+                "client_id": emu.client_id,
+                "client_secret": emu.client_secret,
+                "organization_id": emu.organization_id,
+                "directory_id": emu.directory_id,
+                "ca_path": str(ca.ca_path),
+                "list_users": app.probe["list_users"],
+                "probe_auth": app.probe_headers["Authorization"],
+            }
+            return {
+                "users": size,
+                "idle": run_child("idle", target),
+                "raw": run_child("raw", target),
+                "reconcile": run_child("reconcile", target),
+            }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(CHILDREN[args.child](json.loads(sys.stdin.read()))))
+        return 0
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        print(f"measuring {size:,} users …", file=sys.stderr, flush=True)
+        rows.append(measure(size))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = (
+        f"{'users':>8}  {'raw paging':>10}  {'reconcile':>9}  {'ratio':>5}  "
+        f"{'idle RSS':>8}  {'raw RSS':>8}  {'reconcile RSS':>13}  {'peak waiting':>12}  status"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        raw, rec, idle = row["raw"], row["reconcile"], row["idle"]
+        print(
+            f"{row['users']:>8,}  {raw['wall_s']:>9.2f}s  {rec['wall_s']:>8.2f}s  "
+            f"{rec['wall_s'] / raw['wall_s']:>4.2f}x  {idle['peak_rss_mb']:>6.0f}MB  "
+            f"{raw['peak_rss_mb']:>6.0f}MB  {rec['peak_rss_mb']:>11.0f}MB  "
+            f"{rec['metrics'].get('peak_waiting_records', '?'):>12}  {rec['status']}"
+        )
+    print(
+        "\nratio = reconcile wall time / raw SDK paging wall time of the same directory; "
+        "RSS = peak resident set of the measuring process (idle = imports only)."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

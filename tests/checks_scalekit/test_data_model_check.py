@@ -1,0 +1,166 @@
+"""`data-model`: the directory (emulator, real SDK paging) against the app (real HTTP probe)."""
+
+from __future__ import annotations
+
+import pytest
+
+from checks_scalekit.conftest import StackFactory
+from checks_scalekit.stack import Stack, finding, result_of, titles
+from scim_readiness.config import Config
+from scim_readiness.model import CheckResult, Severity, Status
+from scim_readiness.sampleapp.store import NewUser
+
+
+def data_model(stack: Stack, config: Config | None = None) -> CheckResult:
+    return result_of(stack.run(config, "data-model"), "data-model")
+
+
+def test_clean_setup_passes(stack: Stack) -> None:
+    result = data_model(stack)
+    assert result.status is Status.PASS, [(f.status, f.title, f.observed) for f in result.findings]
+    assert "5 matched" in finding(result, "reconciles").observed
+    assert finding(result, "maps to the app's tenant").observed == (
+        "all 5 matched users are in tenant 'tenant-acme'"
+    )
+    assert result.metrics["directory_users"] == 5
+
+
+def test_wrong_tenant_mapping_fails(stack_factory: StackFactory) -> None:
+    with stack_factory(flaws=("wrong-tenant-mapping",)) as stack:
+        stack.sync()
+        result = data_model(stack)
+        org_id = stack.emulator.organization_id
+    assert result.status is Status.FAIL
+    failed = finding(result, "under another tenant")
+    assert failed.severity is Severity.CRITICAL
+    assert f"5 of 5 matched users in another tenant ('{org_id}': 5)" in failed.observed
+    # The wrong tenant is the only defect: users themselves reconcile.
+    assert "reconciles" in " ".join(titles(result, Status.PASS))
+
+
+def test_user_deactivated_in_directory_but_active_in_app_fails(stack: Stack) -> None:
+    emu = stack.emulator
+    directory = emu.state.directory(emu.directory_id)
+    user = next(u for u in directory.users.values() if u.user_name.startswith("alan"))
+    user.active = False  # drift: the deactivation never reached the app
+    result = data_model(stack)
+    assert result.status is Status.FAIL
+    failed = finding(result, "deactivated in the directory are still active")
+    assert failed.title.endswith(": 1")
+    assert failed.severity is Severity.CRITICAL
+    assert f"{user.id} <{user.email}>" in failed.observed
+    assert failed.evidence["samples"][0]["directory_user_id"] == user.id
+
+
+def test_missing_extra_email_and_role_drift_are_all_reported(stack: Stack) -> None:
+    emu, store = stack.emulator, stack.app.store
+    directory = emu.state.directory(emu.directory_id)
+    users = {u.user_name.split(".")[0]: u for u in directory.users.values()}
+    users["ada"].email = "ada.byron@acme-corp.example"  # renamed without an event
+    admins = next(g for g in directory.groups.values() if g.display_name == "Admins")
+    emu.state._join(directory, users["alan"], admins)  # joined Admins, app never told
+    # A user the app never heard of (a bulk import sends no events), and an app user whose
+    # directory user is gone.
+    emu.generate_users(n=1, domain="new-hires.example")
+    newcomer = next(u for u in directory.users.values() if u.email.endswith("new-hires.example"))
+    store.bulk_insert_users(
+        [
+            NewUser(
+                "diruser_gone0000000000001",
+                emu.organization_id,
+                "left@acme-corp.example",
+                "Left Company",
+                True,
+                ("editor",),
+                "tenant-acme",
+                {},
+            ),
+        ]
+    )
+
+    result = data_model(stack)
+    assert result.status is Status.FAIL
+    counts = {
+        f.title.split(": ")[0]: f.evidence.get("count")
+        for f in result.findings
+        if f.status is Status.FAIL
+    }
+    assert counts == {
+        "Active directory users are missing in the app": 1,
+        "Active app users are no longer in the directory": 1,
+        "App users have a different email than the directory": 1,
+        "App roles differ from what the directory's groups grant": 1,
+    }
+    assert f"{newcomer.id} <{newcomer.email}>" in finding(result, "missing in the app").observed
+    assert "diruser_gone0000000000001" in finding(result, "no longer in the directory").observed
+    assert finding(result, "no longer in the directory").severity is Severity.CRITICAL
+    role = finding(result, "App roles differ").observed
+    assert "app roles {editor}, directory implies {admin, editor}" in role
+
+
+def test_required_attributes_warn_with_the_share_lacking(stack: Stack) -> None:
+    config = stack.config(data_model={"required_attributes": ["given_name", "department"]})
+    result = data_model(stack, config)
+    assert result.status is Status.WARN
+    assert (
+        finding(result, "lack 'department'").title == "100.0% of directory users lack 'department'"
+    )
+    assert not [t for t in titles(result) if "given_name" in t and "lack" in t]
+
+
+def test_without_a_probe_nothing_is_claimed(stack: Stack) -> None:
+    result = data_model(stack, stack.config(probe=None))
+    assert result.status is Status.SKIP
+    assert "probe" in result.findings[0].title + result.findings[0].observed + " ".join(
+        f.title for f in result.findings
+    )
+
+
+def test_organisation_without_external_id_fails(stack_factory: StackFactory) -> None:
+    from scim_readiness.emulator import default_seed
+
+    seed = default_seed()
+    org = seed.organizations[0].model_copy(update={"external_id": ""})
+    with stack_factory(seed=seed.model_copy(update={"organizations": [org]})) as stack:
+        stack.sync()
+        config = stack.config(scalekit={"organization_external_id": None})
+        result = data_model(stack, config)
+    assert result.status is Status.FAIL
+    assert finding(result, "no external id").status is Status.FAIL
+
+
+@pytest.mark.slow
+def test_100k_users_with_three_planted_mismatches(stack_factory: StackFactory) -> None:
+    with stack_factory() as stack:
+        emu, store = stack.emulator, stack.app.store
+        stack.sync()
+        emu.generate_users(n=100_000 - 5)
+        directory = emu.state.directory(emu.directory_id)
+        generated = [u for u in directory.users.values() if u.user_name.startswith("user")]
+        assert len(generated) == 99_995
+        missing, deactivated, renamed = generated[11_111], generated[55_555], generated[99_000]
+        deactivated.active = False  # the app below still holds this user as active
+
+        def mirror(user):  # noqa: ANN001, ANN202
+            email = "stale@bulk.example" if user is renamed else user.email
+            return NewUser(
+                user.id, emu.organization_id, email, user.name, True, (), "tenant-acme", {}
+            )
+
+        store.bulk_insert_users(mirror(u) for u in generated if u is not missing)
+        assert store.count_users() == 100_000 - 1
+
+        config = stack.config(checks={"data-model": {"timeout_s": 600}})
+        result = data_model(stack, config)
+
+    failed = {f.title: f for f in result.findings if f.status is Status.FAIL}
+    assert set(failed) == {
+        "Active directory users are missing in the app: 1",
+        "Users deactivated in the directory are still active in the app: 1",
+        "App users have a different email than the directory: 1",
+    }, [(f.status, f.title) for f in result.findings]
+    samples = {f.evidence["samples"][0]["directory_user_id"] for f in failed.values()}
+    assert samples == {missing.id, deactivated.id, renamed.id}
+    assert result.metrics["directory_users"] == 100_000
+    # Streaming, not holding both sides: the join never waited on more than a window.
+    assert result.metrics["peak_waiting_records"] < 20_000

@@ -1,0 +1,199 @@
+"""`environment` against the emulator through the real SDK and the runner."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import socket
+
+from checks_scalekit.conftest import StackFactory
+from checks_scalekit.stack import Stack, finding, raw_text, result_of, titles
+from scim_readiness.clients.scalekit import connect
+from scim_readiness.config import Config
+from scim_readiness.context import TlsSettings
+from scim_readiness.emulator import default_seed
+from scim_readiness.emulator.seed import SecretSeed
+from scim_readiness.model import Severity, Status
+from scim_readiness.runner import RunOptions, run_suite
+
+
+def environment(stack: Stack, config: Config | None = None):  # noqa: ANN201 - CheckResult
+    return result_of(stack.run(config, "environment"), "environment")
+
+
+def secret_free(stack: Stack, *texts: str) -> None:
+    for text in texts:
+        assert stack.emulator.client_secret not in text
+        assert stack.emulator.scim_token() not in text
+
+
+def test_clean_setup_passes_and_shows_no_secret(stack: Stack) -> None:
+    report = stack.run(None, "environment")
+    result = result_of(report, "environment")
+    assert result.status is Status.PASS, titles(result)
+    assert "Client-credentials exchange succeeds" in titles(result)
+    assert "Directory sync is enabled for the organisation" in titles(result)
+    suffix = finding(result, "not about to expire").observed
+    assert suffix.startswith("…") and stack.emulator.scim_token()[-4:] in suffix
+    secret_free(stack, raw_text(report))
+
+
+def test_local_url_when_production_is_expected_fails(stack: Stack) -> None:
+    result = environment(stack, stack.config(scalekit={"expect": "production"}))
+    assert result.status is Status.FAIL
+    failed = finding(result, "not a production environment")
+    assert failed.status is Status.FAIL and failed.severity is Severity.CRITICAL
+    assert "localhost" in failed.observed
+    # Everything else about the environment still works and is still reported.
+    assert finding(result, "exchange succeeds").status is Status.PASS
+
+
+def test_development_url_when_production_is_expected_fails(stack: Stack) -> None:
+    # The config names a *.scalekit.dev environment; the connection itself is made to the
+    # emulator (nothing may leave loopback), so only the URL rule decides.
+    emu = stack.emulator
+    config = stack.config(
+        scalekit={"environment_url": "https://acme-dev.scalekit.dev", "expect": "production"}
+    )
+    real = stack.config().scalekit
+
+    async def gateway():  # noqa: ANN202
+        return await connect(real, TlsSettings(ca_bundle=str(emu.ca_path)))
+
+    options = RunOptions(only=("environment",), ca_bundle=str(emu.ca_path))
+    report = asyncio.run(run_suite(config, options, scalekit_factory=gateway))
+    result = result_of(report, "environment")
+    assert result.status is Status.FAIL
+    failed = finding(result, "not a production environment")
+    assert "acme-dev.scalekit.dev is a *.scalekit.dev host" in failed.observed
+
+
+def test_wrong_client_secret_fails_with_the_servers_reason(stack: Stack) -> None:
+    wrong = "wrong_secret_0123456789abcdef"
+    report = stack.run(stack.config(scalekit={"client_secret": wrong}), "environment")
+    result = result_of(report, "environment")
+    assert result.status is Status.FAIL
+    refused = finding(result, "Client credentials are refused")
+    assert "invalid_client" in refused.observed or "client" in refused.observed.lower()
+    assert "localhost" in refused.observed
+    # Nothing after the exchange is claimed.
+    assert not [t for t in titles(result) if "organisation" in t.lower()]
+    text = raw_text(report)
+    assert wrong not in text
+    secret_free(stack, text)
+
+
+def test_placeholder_secret_fails_without_trying_it(stack: Stack) -> None:
+    result = environment(stack, stack.config(scalekit={"client_secret": "changeme"}))
+    assert result.status is Status.FAIL
+    assert "placeholder" in finding(result, "is not a real secret").observed
+    assert finding(result, "not attempted").status is Status.SKIP
+    assert "changeme" not in json.dumps([f.observed for f in result.findings])
+
+
+def test_unreachable_environment_is_an_error_naming_host_and_cause(stack: Stack) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = stack.config(scalekit={"environment_url": f"https://127.0.0.1:{port}"})
+    result = environment(stack, config)
+    assert result.status is Status.ERROR
+    error = finding(result, "could not be reached")
+    assert f"127.0.0.1:{port}" in error.observed
+    assert "refused" in error.observed
+
+
+def test_malformed_values_are_explained(stack: Stack) -> None:
+    config = stack.config(
+        scalekit={"environment_url": "http://localhost/api", "client_id": "58327482062864390"}
+    )
+    result = environment(stack, config)
+    assert result.status is Status.FAIL
+    url = finding(result, "SCALEKIT_ENVIRONMENT_URL is malformed")
+    assert "https://" in url.observed and "path" in url.observed
+    assert "skc_" in finding(result, "SCALEKIT_CLIENT_ID is malformed").observed
+
+
+def test_organisation_by_external_id_and_unknown_organisation(stack: Stack) -> None:
+    emu = stack.emulator
+    by_external = stack.config(
+        scalekit={"organization_id": None, "organization_external_id": "tenant-acme"}
+    )
+    result = environment(stack, by_external)
+    assert result.status is Status.PASS, titles(result)
+    assert "external id 'tenant-acme'" in finding(result, "organisation is readable").observed
+
+    unknown = stack.config(scalekit={"organization_id": "org_99999999999999999"})
+    result = environment(stack, unknown)
+    assert result.status is Status.FAIL
+    assert "does not exist" in finding(result, "not readable").observed
+    assert emu.organization_id not in finding(result, "not readable").observed
+
+
+def seed_tweak(**directory_changes: object) -> object:
+    seed = default_seed()
+    directory = seed.directories[0].model_copy(update=directory_changes)
+    return seed.model_copy(update={"directories": [directory]})
+
+
+def test_organisation_without_dir_sync_fails(stack_factory: StackFactory) -> None:
+    seed = default_seed()
+    org = seed.organizations[0].model_copy(update={"features": {"dir_sync": False, "sso": True}})
+    with stack_factory(seed=seed.model_copy(update={"organizations": [org]})) as stack:
+        result = environment(stack)
+    assert result.status is Status.FAIL
+    assert finding(result, "not enabled").observed == "dir_sync disabled"
+
+
+def _secret(**changes: object) -> SecretSeed:
+    now = dt.datetime.now(dt.UTC)
+    base = {
+        "id": "dirsecret_1",
+        "create_time": now - dt.timedelta(days=30),
+        "expire_time": now + dt.timedelta(days=200),
+        "last_used_time": now - dt.timedelta(hours=1),
+    }
+    return SecretSeed(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_directory_secret_expiring_in_three_days_fails(stack_factory: StackFactory) -> None:
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    with stack_factory(seed=seed_tweak(secrets=[_secret(expire_time=soon)])) as stack:
+        result = environment(stack)
+    assert result.status is Status.FAIL
+    failed = finding(result, "expires in")
+    assert failed.status is Status.FAIL
+    assert "3.0 days" in failed.title or "2.9 days" in failed.title
+
+
+def test_expiry_threshold_is_an_option(stack_factory: StackFactory) -> None:
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    with stack_factory(seed=seed_tweak(secrets=[_secret(expire_time=soon)])) as stack:
+        config = stack.config(checks={"environment": {"options": {"secret_expiry_warn_days": 2}}})
+        result = environment(stack, config)
+    assert result.status is Status.PASS, titles(result)
+
+
+def test_one_long_lived_active_secret_is_enough(stack_factory: StackFactory) -> None:
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    secrets = [_secret(expire_time=soon), _secret(id="dirsecret_2", suffix="zz99")]
+    with stack_factory(seed=seed_tweak(secrets=secrets)) as stack:
+        result = environment(stack)
+    assert finding(result, "not about to expire").status is Status.PASS
+
+
+def test_directory_never_used_warns(stack_factory: StackFactory) -> None:
+    with stack_factory(seed=seed_tweak(secrets=[_secret(last_used_time=None)])) as stack:
+        result = environment(stack)
+    assert result.status is Status.WARN
+    assert finding(result, "never been used").status is Status.WARN
+
+
+def test_disabled_directory_and_no_active_secret_fail(stack_factory: StackFactory) -> None:
+    seed = seed_tweak(enabled=False, secrets=[_secret(status="INACTIVE")])
+    with stack_factory(seed=seed) as stack:
+        result = environment(stack)
+    assert result.status is Status.FAIL
+    assert finding(result, "Directory is disabled").status is Status.FAIL
+    assert finding(result, "no active SCIM secret").status is Status.FAIL
