@@ -336,10 +336,62 @@ def _not_available(name: str) -> NoReturn:
     raise UsageError(f"`scim-readiness {name}` is not available in this version yet")
 
 
-@app.command(hidden=True)
-def demo() -> None:
-    """Run the whole suite against a local emulator and reference app (not available yet)."""
-    _not_available("demo")
+@app.command()
+def demo(
+    flaw: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--flaw", metavar="NAME", help="Switch on a named flaw (repeatable); see --list."
+        ),
+    ] = None,
+    list_flaws: Annotated[
+        bool, typer.Option("--list", help="List the flaws and the check meant to catch each.")
+    ] = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", metavar="ID", help="Run only this check.")
+    ] = None,
+    skip: Annotated[
+        list[str] | None, typer.Option("--skip", metavar="ID", help="Do not run this check.")
+    ] = None,
+    json_path: Annotated[
+        str | None, typer.Option("--json", metavar="PATH", help="Write the JSON report here.")
+    ] = None,
+    junit_path: Annotated[
+        str | None, typer.Option("--junit", metavar="PATH", help="Write a JUnit XML report here.")
+    ] = None,
+    markdown_path: Annotated[
+        str | None, typer.Option("--markdown", metavar="PATH", help="Write a Markdown report.")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="stdout format: rich, plain or json.")
+    ] = "rich",
+    show_config: Annotated[
+        bool, typer.Option("--show-config", help="Print the config used (secrets as ${VAR}).")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Show passing findings and progress.")
+    ] = False,
+) -> int:
+    """Run the whole suite against a local Scalekit emulator and the reference app, offline."""
+    from scim_readiness.cli_run import OutputOptions, check_outputs
+    from scim_readiness.demo import list_flaws as print_flaws
+    from scim_readiness.demo import run_demo
+    from scim_readiness.runner import RunOptions
+
+    if list_flaws:
+        return print_flaws(sys.stdout)
+    try:
+        out_format = Format(fmt)
+    except ValueError:
+        raise UsageError(f"--format {fmt}: use rich, plain or json") from None
+    outputs = OutputOptions(
+        format=out_format, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path
+    )
+    check_outputs(outputs)
+    options = RunOptions(
+        only=tuple(only or ()), skip=tuple(skip or ()), progress=True, verbose=verbose, yes=True
+    )
+    return run_demo(tuple(flaw or ()), options, outputs, show_config=show_config)
 
 
 @app.command(hidden=True)
