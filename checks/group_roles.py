@@ -500,6 +500,8 @@ def _refused(ctx: CheckContext, step: str, exc: ChangeRejected) -> None:
             expected="a 2xx answer from the SCIM endpoint",
             observed=str(exc),
             why="The change never reached Scalekit, so the app could not be evaluated.",
-            fix="Check scim_idp.url (the directory's SCIM base URL) and scim_idp.token.",
+            fix="Check scim_idp.url (the directory's SCIM base URL) and scim_idp.token; if the "
+            "endpoint refuses the test email address, set test_identities.email_domain to a "
+            "domain it accepts.",
             evidence={"step": step, "status": exc.status},
         )

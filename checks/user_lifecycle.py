@@ -379,7 +379,9 @@ def _refused(ctx: CheckContext, step: tuple[str, str], exc: ChangeRejected) -> N
             expected="a 2xx answer from the SCIM endpoint",
             observed=str(exc),
             why="The change never reached Scalekit, so the app could not be evaluated.",
-            fix="Check scim_idp.url (the directory's SCIM base URL) and scim_idp.token.",
+            fix="Check scim_idp.url (the directory's SCIM base URL) and scim_idp.token; if the "
+            "endpoint refuses the test email address, set test_identities.email_domain to a "
+            "domain it accepts.",
             evidence={"step": name, "status": exc.status},
         )
 

@@ -549,6 +549,14 @@ class ScimDriver:
         await self._put_user(user)
 
     async def change_email(self, user: DirectoryUser, email: str) -> None:
+        # Later cleanup (and the sweep through the app) must know the current email.
+        self.ctx.ledger.created(
+            "user",
+            user.handle,
+            channel="scim",
+            check_id=self.ctx.info.id,
+            **_details(self.ctx, email=email),
+        )
         user.email = email
         await self._put_user(user)
 
@@ -657,7 +665,7 @@ class CleanupOutcome:
     failed: tuple[str, ...] = ()
 
 
-def _identity_from_entry(ctx: CheckContext, entry: LedgerEntry) -> TestIdentity:
+def _identity_from_entry(ctx: CheckContext, entry: LedgerEntry | _SweepEntry) -> TestIdentity:
     from scim_readiness.identities import TestIdentity
 
     details = entry.details
@@ -755,7 +763,77 @@ async def cleanup_outstanding(
                     reason=str(exc),
                 )
                 failed.append(f"{label}: {exc}")
+        if ctx.probe is not None and any(entry.channel == "scim" for entry in entries):
+            await _sweep_app(ctx, drivers, roles, removed, failed)
     finally:
         for driver in drivers.values():
             await driver.aclose()
     return CleanupOutcome(tuple(removed), tuple(failed))
+
+
+def _scim_user_emails(ctx: CheckContext) -> set[str]:
+    """Every email a SCIM-created test user of this check and run has had."""
+    return {
+        str(entry.details["email"])
+        for entry in ctx.ledger.entries()
+        if entry.run_id == ctx.run_id
+        and entry.check_id == ctx.info.id
+        and entry.kind == "user"
+        and entry.channel == "scim"
+        and entry.state == "created"
+        and entry.details.get("email")
+    }
+
+
+async def _sweep_app(
+    ctx: CheckContext,
+    drivers: dict[str, ProvisioningDriver],
+    roles: RoleAssignments | None,
+    removed: list[str],
+    failed: list[str],
+) -> None:
+    """Once a SCIM user is gone from the directory, the IdP has no way left to reach the app:
+    if the app still shows it active (it ignored the deletion), deprovision it there directly
+    with signed events, when the webhook is configured."""
+    from scim_readiness.errors import ProbeError
+
+    probe = ctx.probe
+    if probe is None or missing_for_mode(ctx, "events") is not None:
+        return
+    for email in sorted(_scim_user_emails(ctx)):
+        try:
+            found = await probe.user_by_email(email)
+        except ProbeError as exc:
+            failed.append(f"user {email}: could not be looked up in the app ({exc})")
+            continue
+        if found is None or not found.active:
+            continue
+        events = drivers.get("events")
+        if events is None:
+            events = drivers["events"] = EventsDriver(ctx, roles or RoleAssignments())
+        identity = _identity_from_entry(
+            ctx, _SweepEntry(found.directory_user_id or found.id, email)
+        )
+        user = DirectoryUser(
+            identity=identity,
+            handle=identity.directory_user_id,
+            email=email,
+            given_name=identity.given_name,
+            family_name=identity.family_name,
+        )
+        try:
+            await events.set_active(user, False)
+            await events.delete_user(user, mark_removed=False)
+            removed.append(f"user {email} (still active in the app; deprovisioned by event)")
+        except ChangeRejected as exc:
+            failed.append(f"user {email}: still active in the app, and {exc}")
+
+
+@dataclass(frozen=True, slots=True)
+class _SweepEntry:
+    object_id: str
+    email: str
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        return {"email": self.email}

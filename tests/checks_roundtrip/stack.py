@@ -21,6 +21,7 @@ from scim_readiness.sampleapp import AppSettings, RunningApp, serve_app
 ROUNDTRIP_CHECKS = ("user-lifecycle", "group-roles")
 # Failing steps wait out their whole budget: keep it small, the app answers in milliseconds.
 STEP_TIMEOUT_S = 1.0
+SCIM_TEST_DOMAIN = "scim-readiness.example.com"
 ROLE_MAP = {"Engineering": "editor", "Admins": "admin"}
 
 
@@ -64,6 +65,11 @@ class Stack:
             "checks": {check: {"options": dict(options)} for check in ROUNDTRIP_CHECKS},
             "ledger_path": str(self.ledger_path),
         }
+        if mode == "scim":
+            # The emulator validates SCIM emails with scim2-models, which refuses reserved
+            # domains such as the default .invalid one; example.com is reserved too, but for
+            # documentation, and passes.
+            raw["test_identities"] = {"email_domain": SCIM_TEST_DOMAIN}
         if probe:
             raw["probe"] = {
                 "kind": "http",

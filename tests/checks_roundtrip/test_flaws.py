@@ -10,7 +10,7 @@ from scim_readiness.emulator import default_seed
 from scim_readiness.ledger import Ledger
 from scim_readiness.model import Report, Status
 
-MODES = ["events"]
+MODES = ["events", "scim"]
 
 # flaw -> (check that must FAIL, the step that must FAIL, the other check's status)
 FLAWS = {

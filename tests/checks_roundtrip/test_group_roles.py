@@ -9,7 +9,7 @@ from scim_readiness.ledger import Ledger
 from scim_readiness.model import Status
 
 
-@pytest.mark.parametrize("mode", ["events"])
+@pytest.mark.parametrize("mode", ["events", "scim"])
 def test_clean_app_passes(stack: Stack, mode: str) -> None:
     report = stack.run(stack.config(mode=mode), "group-roles")
     result = result_of(report, "group-roles")

@@ -16,7 +16,7 @@ from scim_readiness.probe import AppUser, Probe, build_probe
 from scim_readiness.runner import RunOptions, run_suite
 
 
-@pytest.mark.parametrize("mode", ["events"])
+@pytest.mark.parametrize("mode", ["events", "scim"])
 def test_clean_app_passes_every_step(stack: Stack, mode: str) -> None:
     report = stack.run(stack.config(mode=mode), "user-lifecycle")
     result = result_of(report, "user-lifecycle")
