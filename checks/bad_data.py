@@ -96,12 +96,10 @@ class _Run:
         self.ctx = ctx
         self.sender = sender
         self.org = organization_id
-        self.seq = 0
         self.identities: list[TestIdentity] = []
 
     def event_id(self) -> str:
-        self.seq += 1
-        return self.ctx.identities.event_id(self.seq)
+        return self.sender.next_event_id()
 
     def identity(self, label: str, *, expect_applied: bool = True) -> TestIdentity:
         from scim_readiness.delivery import record_test_user

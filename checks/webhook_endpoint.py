@@ -446,7 +446,7 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
         fresh_connections=True,
     ) as sender:
         for n in range(count):
-            event = sender.event(event_type, data, event_id=ctx.identities.event_id(900 + n))
+            event = sender.event(event_type, data)
             outcome = await sender.send_event(f"harmless {event_type} #{n + 1}", event)
             outcomes.append(outcome)
             if outcome.status is None:

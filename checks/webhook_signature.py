@@ -332,10 +332,9 @@ async def run(ctx: CheckContext) -> None:
         webhook.timeout_s,
         fresh_connections=True,  # an app may close the connection after a refusal
     ) as sender:
-        seq = iter(range(1, 10_000))
 
         def event_for(case: Case) -> dict[str, Any]:
-            event_id = ctx.identities.event_id(next(seq))
+            event_id = sender.next_event_id()
             if not mutate:
                 return sender.event(
                     _HARMLESS, _harmless_data(ctx, target.organization_id), event_id=event_id
@@ -595,7 +594,6 @@ async def _replay(
         event = sender.event(
             EventType.USER_UPDATED,
             user_event_data(control.identity, organization_id, family_name=renamed),
-            event_id=ctx.identities.event_id(9_000),
         )
         update = await sender.send_event("user_updated before the replay", event)
         if not update.accepted:
@@ -674,7 +672,6 @@ async def _judge_traces(
         sender.event(
             EventType.USER_CREATED,
             user_event_data(sentinel, organization_id),
-            event_id=ctx.identities.event_id(9_999),
         ),
     )
     try:

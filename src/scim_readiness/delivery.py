@@ -8,6 +8,7 @@ and a short, redacted excerpt of the app's answer, ready to quote in a finding.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +31,9 @@ _REDACTED = "<redacted>"
 # Signing secrets and signatures an app might echo back in an error page.
 _SECRETISH = re.compile(r"whsec_[A-Za-z0-9+/=_-]+|v1,[A-Za-z0-9+/]{20,}={0,2}")
 _SPACES = re.compile(r"\s+")
+# One sequence for the whole process: every check of a run shares the run id, and an app that
+# deduplicates webhook-ids must never see two different test events with the same id.
+_EVENT_SEQUENCE = itertools.count(1)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -183,15 +187,20 @@ class Sender:
     def now(self) -> int:
         return int(self.ctx.clock.now())
 
+    def next_event_id(self) -> str:
+        """A webhook-id unique in this run, recognisable as a test event (``evt_<run id>…``)."""
+        return self.ctx.identities.event_id(next(_EVENT_SEQUENCE))
+
     def event(
         self, event_type: str, data: Mapping[str, Any], *, event_id: str | None = None
     ) -> dict[str, Any]:
+        """An envelope for the configured organisation; a fresh id unless ``event_id``."""
         return build_event(
             event_type,
             data,
             organization_id=self.target.organization_id,
             environment_id=self.target.environment_id,
-            event_id=event_id,
+            event_id=event_id or self.next_event_id(),
         )
 
     def headers(

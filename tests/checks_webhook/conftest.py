@@ -56,6 +56,7 @@ def make_context(tmp_path: Path, ca: LocalCA, webhook_secret: str) -> MakeContex
         options: dict[str, Any] | None = None,
         probe: Any = None,
         read_only: bool = False,
+        run_id: str | None = None,
         **webhook: Any,
     ) -> CheckContext:
         config = Config.model_validate(
@@ -68,7 +69,7 @@ def make_context(tmp_path: Path, ca: LocalCA, webhook_secret: str) -> MakeContex
                 },
             }
         )
-        run_id = new_run_id()
+        run_id = run_id or new_run_id()
         return CheckContext(
             info=check.CHECK,
             config=config,

@@ -147,3 +147,21 @@ def test_reference_app_refuses_deeply_nested_json(
     run_check(bad_data, ctx, app)
     assert DEEP_NESTING_500 not in titles(ctx, Status.FAIL)
     assert "JSON nested 20,000 levels deep refused with HTTP 400" in titles(ctx, Status.PASS)
+
+
+def test_checks_of_one_run_never_reuse_a_webhook_id(
+    make_context: MakeContext, start_app: StartApp
+) -> None:
+    """All checks of a run share its run id; the app deduplicates webhook-ids, so an id
+    reused by a later check would be acknowledged as a duplicate and silently not applied."""
+    from scim_readiness.checks import webhook_endpoint, webhook_signature
+
+    app = start_app()
+    first = make_context(webhook_signature, url=app.webhook_url)
+    run_check(webhook_signature, first, app)
+    endpoint = make_context(webhook_endpoint, url=app.webhook_url, run_id=first.run_id)
+    run_check(webhook_endpoint, endpoint, app)
+    ctx = make_context(bad_data, url=app.webhook_url, run_id=first.run_id)
+    run_check(bad_data, ctx, app)
+    assert "The same event delivered twice: one user in the app" in titles(ctx, Status.PASS)
+    assert verdict_failures(ctx) == []

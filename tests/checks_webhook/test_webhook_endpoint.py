@@ -7,29 +7,27 @@ import asyncio
 import datetime as dt
 import ssl
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import pytest
 from scim_readiness.checks import webhook_endpoint
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from scim_readiness.context import CheckContext
-from scim_readiness.model import Finding, Status, fold_status
+from scim_readiness.model import Status, fold_status
+from scim_readiness.sampleapp import AppSettings, RunningApp, serve_app
 from scim_readiness.tls_ca import LocalCA, ServerCert
 
-from .conftest import ORG_ID, MakeContext
+from .conftest import ORG_ID, MakeContext, finding
 from .receiver import Received, serve
+
+StartApp = Callable[..., RunningApp]
 
 
 def run(ctx: CheckContext) -> Status:
     asyncio.run(webhook_endpoint.run(ctx))
     return fold_status(f.status for f in ctx.findings.items)
-
-
-def finding(ctx: CheckContext, title_part: str) -> Finding:
-    matches = [f for f in ctx.findings.items if title_part in f.title]
-    assert matches, f"no finding {title_part!r} in {[f.title for f in ctx.findings.items]}"
-    return matches[0]
 
 
 def verifying(secret: str):  # type: ignore[no-untyped-def]
@@ -276,3 +274,69 @@ def test_missing_organisation_is_flagged(
 def test_no_url_is_skip(make_context: MakeContext) -> None:
     ctx = make_context(webhook_endpoint, url="")
     assert run(ctx) is Status.SKIP
+
+
+# ---------------------------------------------------------------------------- reference app
+
+ALL_APP_FLAWS_BUT_SLOW_ACK = (
+    "no-signature-check",
+    "verify-reserialized-body",
+    "accept-stale-timestamp",
+    "svix-headers-only",
+    "create-not-idempotent",
+    "merge-on-email",
+    "crash-on-unknown-event",
+    "crash-on-invalid-json",
+)
+
+
+def test_reference_app_passes(make_context: MakeContext, start_app: StartApp) -> None:
+    app = start_app()
+    ctx = make_context(webhook_endpoint, url=app.webhook_url)
+    assert run(ctx) is Status.PASS
+    ack = finding(ctx, "acknowledged within the latency budget")
+    assert '"status":"directory_saved"' in ack.observed  # the app's answer, quoted
+
+
+def test_reference_app_slow_ack_fails(make_context: MakeContext, start_app: StartApp) -> None:
+    app = start_app("slow-ack", slow_ack_s=0.3)
+    ctx = make_context(
+        webhook_endpoint, url=app.webhook_url, latency_budget_s=0.2, options={"deliveries": 2}
+    )
+    assert run(ctx) is Status.FAIL
+    assert [f.title for f in ctx.findings.items if f.status is Status.FAIL] == [
+        "Webhook acknowledged slower than the latency budget"
+    ]
+
+
+@pytest.mark.parametrize("flaw", ALL_APP_FLAWS_BUT_SLOW_ACK)
+def test_other_flaws_do_not_change_this_verdict(
+    make_context: MakeContext, start_app: StartApp, flaw: str
+) -> None:
+    app = start_app(flaw)
+    ctx = make_context(webhook_endpoint, url=app.webhook_url, options={"deliveries": 1})
+    assert run(ctx) is Status.PASS
+
+
+def test_app_started_without_secret_that_skips_verification_still_acknowledges(
+    make_context: MakeContext, start_app: StartApp
+) -> None:
+    app = start_app("skip-verify-when-secret-missing", app_secret=None)
+    ctx = make_context(webhook_endpoint, url=app.webhook_url, options={"deliveries": 1})
+    assert run(ctx) is Status.PASS
+
+
+def test_reference_app_http_redirect_twin_passes(
+    make_context: MakeContext, loopback_cert: ServerCert, webhook_secret: str, tmp_path: Path
+) -> None:
+    settings = AppSettings(
+        webhook_secret=webhook_secret,
+        tenant_by_org={ORG_ID: "tenant-acme"},
+        db_path=tmp_path / "app.sqlite3",
+    )
+    with serve_app(settings, loopback_cert, http_redirect=True) as app:
+        assert app.http_url is not None
+        twin_port = int(app.http_url.rsplit(":", 1)[1])
+        ctx = make_context(webhook_endpoint, url=app.webhook_url, options={"http_port": twin_port})
+        assert run(ctx) is Status.PASS
+    assert finding(ctx, "redirects to HTTPS").status is Status.PASS
