@@ -6,6 +6,7 @@ import concurrent.futures
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -224,6 +225,7 @@ def test_tenant_comes_from_the_organization_map(send: Sender, start_app: AppFact
         ("not json", b'{"spec_version": "1", "id": ', None),
         ("not an object", b"[1, 2]", None),
         ("not utf-8", b"\xff\xfe\x00", None),
+        ("nested 20,000 deep", b"[" * 20_000 + b"]" * 20_000, None),
         ("missing id", encode_body({"type": "organization.directory.user_created"}), "id"),
         ("missing data", None, "data"),
         ("missing email", None, "data.email"),
@@ -300,6 +302,29 @@ def test_bad_signatures_get_401_and_leave_no_trace(
     assert "link" not in response.text
     assert app.store.count_users() == 0
     assert app.store.processed_event_count() == 0
+
+
+def test_oversized_chunked_body_is_refused_while_streaming(send: Sender, app: RunningApp) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"id": "evt_1", "data": "'
+        for _ in range(64):
+            yield b"x" * 8192
+        yield b'"}'
+
+    response = send.client.post(app.webhook_url, content=chunks())
+    assert response.status_code == 413
+    assert "262144" in response.json()["detail"]
+    assert app.store.processed_event_count() == 0
+
+
+def test_racing_directory_users_with_one_email_leave_exactly_one(
+    send: Sender, app: RunningApp
+) -> None:
+    rivals = [make_user_event(id=f"diruser_r{n}", email="shared@acme.example") for n in range(12)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = sorted(pool.map(lambda e: send.event(e).status_code, rivals))
+    assert statuses == [200] + [409] * 11
+    assert len(send.probe("/probe/users", email="shared@acme.example").json()["users"]) == 1
 
 
 def test_rotated_and_reformatted_signatures_verify(send: Sender, app: RunningApp) -> None:

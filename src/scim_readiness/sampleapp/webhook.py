@@ -200,6 +200,11 @@ class WebhookHandler:
             if self.settings.has("crash-on-invalid-json"):
                 raise Refused(Reply(500, INTERNAL_ERROR)) from None
             raise invalid(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+        except RecursionError:
+            # Thousands of nested brackets exhaust the parser's stack: bad input, not a crash.
+            raise invalid(
+                400, "invalid_json", "the body nests JSON too deeply to be an event"
+            ) from None
         if not isinstance(event, dict):
             raise invalid(
                 400, "invalid_event", f"the body must be a JSON object, got {_type_name(event)}"
