@@ -117,6 +117,11 @@ async def run(ctx: CheckContext) -> None:
 
     mapper = await _role_mapper(ctx, gateway, str(org.id), directory)
     known_roles = mapper.known_roles | await _environment_roles(gateway)
+    try:
+        groups = await _directory_groups(gateway, str(org.id), str(directory.id), mapper)
+    except ScalekitError as exc:
+        ctx.findings.errored("Directory groups could not be listed", observed=exc.message)
+        return
     coverage = AttributeCoverage(section.required_attributes)
     reconciler = Reconciler(
         expected_tenant=expected_tenant,
@@ -124,6 +129,9 @@ async def run(ctx: CheckContext) -> None:
         sample_limit=int(ctx.option("samples", 5)),
     )
     stats = getattr(directory, "stats", None)
+    # The checker's own test identities (this run's, or left by an interrupted one) come and
+    # go while mutating checks run; they are not the customer's data model.
+    ignored = _TestIdentityFilter(ctx.identities.is_test_email)
     total = _int_or_none(
         getattr(stats, "total_users", None) or getattr(directory, "total_users", None)
     )
@@ -132,9 +140,9 @@ async def run(ctx: CheckContext) -> None:
         result = await reconcile_streams(
             reconciler,
             directory_pages=_directory_records(
-                gateway, str(org.id), str(directory.id), mapper, coverage
+                gateway, str(org.id), str(directory.id), mapper, coverage, ignored, groups.names
             ),
-            app_pages=_app_records(probe),
+            app_pages=_app_records(probe, ignored),
             progress=progress,
             expected_total=total,
         )
@@ -161,10 +169,11 @@ async def run(ctx: CheckContext) -> None:
             "app_users": result.app_users,
             "matched": result.matched,
             "peak_waiting_records": result.peak_waiting,
+            "directory_groups": len(groups.names),
         }
     )
     _report_tenant(ctx, result, expected_tenant)
-    _report_drift(ctx, result, str(directory.id))
+    _report_drift(ctx, result, str(directory.id), ignored, groups)
     _report_attributes(ctx, coverage)
 
 
@@ -226,12 +235,34 @@ def _active(user: Any, detail: dict[str, Any]) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _groups(user: Any) -> list[tuple[str, str]]:
+class _Groups:
+    """The directory's groups: names by id (a user's group list may carry ids only) and how
+    many map to a role."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.mapped = 0
+
+
+async def _directory_groups(
+    gateway: Any, org_id: str, directory_id: str, mapper: RoleMapper
+) -> _Groups:
+    groups = _Groups()
+    async for page in gateway.iter_directory_groups(org_id, directory_id, page_size=30):
+        for group in page:
+            group_id, name = str(_field(group, "id")), str(_field(group, "display_name") or "")
+            groups.names[group_id] = name
+            if mapper.roles_for([(group_id, name)]) - mapper.roles_for([]):
+                groups.mapped += 1
+    return groups
+
+
+def _groups(user: Any, names: Mapping[str, str]) -> list[tuple[str, str]]:
     pairs = []
     for group in _field(user, "groups") or ():
-        group_id = _field(group, "id") or ""
-        name = _field(group, "display_name") or _field(group, "name") or ""
-        pairs.append((str(group_id), str(name)))
+        group_id = str(_field(group, "id") or "")
+        name = _field(group, "display_name") or _field(group, "name") or names.get(group_id, "")
+        pairs.append((group_id, str(name)))
     return pairs
 
 
@@ -261,12 +292,21 @@ def _presence(user: Any, detail: dict[str, Any]) -> Callable[[str], bool]:
     return lambda name: _has_attribute(user, detail, name)
 
 
+class _TestIdentityFilter:
+    def __init__(self, is_test_email: Callable[[str], bool]) -> None:
+        self.is_test_email = is_test_email
+        self.directory = 0
+        self.app = 0
+
+
 async def _directory_records(
     gateway: Any,
     org_id: str,
     directory_id: str,
     mapper: RoleMapper,
     coverage: AttributeCoverage,
+    ignored: _TestIdentityFilter,
+    group_names: Mapping[str, str],
 ) -> AsyncIterator[Sequence[DirectoryRecord]]:
     from scim_readiness.reconcile import DirectoryRecord, prefetched
 
@@ -276,14 +316,18 @@ async def _directory_records(
         records = []
         for user in page:
             detail = _detail(user)
+            email = str(_field(user, "email") or detail.get("email") or "")
+            if ignored.is_test_email(email):
+                ignored.directory += 1
+                continue
             if coverage.required:
                 coverage.add(_presence(user, detail))
             records.append(
                 DirectoryRecord(
                     str(_field(user, "id")),
-                    str(_field(user, "email") or detail.get("email") or ""),
+                    email,
                     _active(user, detail),
-                    mapper.roles_for(_groups(user)) if use_mapper else _roles_of(user),
+                    mapper.roles_for(_groups(user, group_names)) if use_mapper else _roles_of(user),
                 )
             )
         yield records
@@ -302,9 +346,14 @@ def _to_app_record(user: AppUser) -> AppRecord:
     )
 
 
-async def _app_records(probe: Probe) -> AsyncIterator[Sequence[AppRecord]]:
+async def _app_records(
+    probe: Probe, ignored: _TestIdentityFilter
+) -> AsyncIterator[Sequence[AppRecord]]:
     batch: list[AppRecord] = []
     async for user in probe.list_users():
+        if ignored.is_test_email(user.email):
+            ignored.app += 1
+            continue
         batch.append(_to_app_record(user))
         if len(batch) >= _APP_BATCH:
             yield batch
@@ -436,17 +485,30 @@ _DRIFT_TEXT: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _report_drift(ctx: CheckContext, result: ReconcileResult, directory_id: str) -> None:
+def _report_drift(
+    ctx: CheckContext,
+    result: ReconcileResult,
+    directory_id: str,
+    ignored: _TestIdentityFilter,
+    groups: _Groups,
+) -> None:
     from scim_readiness.reconcile import OFFBOARDING_HOLES, Drift
 
     summary = (
         f"{result.directory_users} directory users ({result.directory_active} active), "
-        f"{result.app_users} app users read, {result.matched} matched"
+        f"{result.app_users} app users read, {result.matched} matched; "
+        f"{len(groups.names)} groups, {groups.mapped} mapped to roles"
     )
     if result.unlinked_app_users:
         summary += f", {result.unlinked_app_users} app users not linked to any directory user"
+    if ignored.directory or ignored.app:
+        summary += (
+            f"; scim-readiness test identities left out ({ignored.directory} in the directory, "
+            f"{ignored.app} in the app)"
+        )
     if result.out_of_scope_app_users:
         summary += f", {result.out_of_scope_app_users} of other tenants ignored"
+    ctx.findings.metrics["summary"] = summary
     any_drift = False
     for drift in Drift:
         if drift is Drift.TENANT_MISMATCH:

@@ -18,7 +18,7 @@ def data_model(stack: Stack, config: Config | None = None) -> CheckResult:
 def test_clean_setup_passes(stack: Stack) -> None:
     result = data_model(stack)
     assert result.status is Status.PASS, [(f.status, f.title, f.observed) for f in result.findings]
-    assert "5 matched" in finding(result, "reconciles").observed
+    assert "5 matched; 2 groups, 2 mapped to roles" in finding(result, "reconciles").observed
     assert finding(result, "maps to the app's tenant").observed == (
         "all 5 matched users are in tenant 'tenant-acme'"
     )
@@ -96,6 +96,30 @@ def test_missing_extra_email_and_role_drift_are_all_reported(stack: Stack) -> No
     assert finding(result, "no longer in the directory").severity is Severity.CRITICAL
     role = finding(result, "App roles differ").observed
     assert "app roles {editor}, directory implies {admin, editor}" in role
+
+
+def test_the_checkers_own_test_identities_are_left_out(stack: Stack) -> None:
+    from scim_readiness.identities import TestIdentities
+
+    emu = stack.emulator
+    directory = emu.state.directory(emu.directory_id)
+    # A test user of another (interrupted) run, mid-way through a lifecycle round trip:
+    # deactivated in the directory, the app not told yet.
+    identity = TestIdentities(run_id="sr0123456789").user("lifecycle")
+    user = emu.state.create_user(
+        directory,
+        user_name=identity.email,
+        email=identity.email,
+        given_name=identity.given_name,
+        family_name=identity.family_name,
+    )
+    stack.wait_for_app_users(6)
+    user.active = False
+    result = data_model(stack)
+    assert result.status is Status.PASS, [(f.status, f.title) for f in result.findings]
+    assert "test identities left out (1 in the directory, 1 in the app)" in (
+        finding(result, "reconciles").observed
+    )
 
 
 def test_required_attributes_warn_with_the_share_lacking(stack: Stack) -> None:
