@@ -19,7 +19,7 @@ def _trust_process_ca() -> None:
 
 @pytest.fixture
 def stack_factory(tmp_path: Path) -> StackFactory:
-    return lambda **kw: start_stack(tmp_path / "ledger.jsonl", **kw)
+    return lambda **kw: start_stack(tmp_path, **kw)
 
 
 @pytest.fixture

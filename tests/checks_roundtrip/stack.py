@@ -1,36 +1,45 @@
-"""A complete stack on loopback for the round-trip checks: the emulator (Scalekit, SCIM and
-webhook delivery), the reference app with chosen flaws, and a config wired to both."""
+"""The demo's stack (emulator + reference app on loopback, see ``scim_readiness.demo_stack``),
+with the knobs the round-trip tests turn: mode, probe, roles, budgets."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from scim_readiness.config import Config
-from scim_readiness.emulator import Emulator, Seed, default_seed, process_ca, start_emulator
+from scim_readiness.demo_stack import Stack as DemoStack
+from scim_readiness.demo_stack import start_stack as start_demo_stack
 from scim_readiness.model import CheckResult, Report
 from scim_readiness.runner import RunOptions, run_suite
-from scim_readiness.sampleapp import AppSettings, RunningApp, serve_app
 
 ROUNDTRIP_CHECKS = ("user-lifecycle", "group-roles")
 # Failing steps wait out their whole budget: keep it small, the app answers in milliseconds.
 STEP_TIMEOUT_S = 1.0
+# The emulator validates SCIM emails with scim2-models, which refuses reserved domains such
+# as the default .invalid one; example.com is reserved too (for documentation) and passes.
 SCIM_TEST_DOMAIN = "scim-readiness.example.com"
-ROLE_MAP = {"Engineering": "editor", "Admins": "admin"}
+TEST_PREFIX = "zz-scim-readiness+"
 
 
 @dataclass
 class Stack:
-    emulator: Emulator
-    app: RunningApp
-    webhook_secret: str
-    ledger_path: Path
+    demo: DemoStack
+
+    @property
+    def emulator(self) -> Any:
+        return self.demo.emulator
+
+    @property
+    def app(self) -> Any:
+        return self.demo.app
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.demo.workdir / "ledger.jsonl"
 
     def config(
         self,
@@ -41,50 +50,35 @@ class Stack:
         step_timeout_s: float = STEP_TIMEOUT_S,
         keep_records_on_delete: bool = True,
         scalekit: bool = True,
-        **extra: Any,
     ) -> Config:
-        emu, app = self.emulator, self.app
         options = {"mode": mode, "step_timeout_s": step_timeout_s}
-        raw: dict[str, Any] = {
-            "scalekit": {
-                "environment_url": emu.env_url,
-                "client_id": emu.client_id,
-                "client_secret": emu.client_secret,
-                "organization_id": emu.organization_id,
-                "organization_external_id": emu.organization_external_id,
-                "directory_id": emu.directory_id,
-                "expect": "development",
-                "timeout_s": 5,
-            }
-            if scalekit
-            else {"expect": "development", "organization_id": emu.organization_id},
-            "webhook": {"url": app.webhook_url, "secret": self.webhook_secret},
-            "scim_idp": {"url": emu.scim_url(), "token": emu.scim_token()},
-            "roles": roles if roles is not None else {"map": dict(ROLE_MAP)},
+        sections: dict[str, Any] = {
+            "checks": {
+                "allow_mutation": True,
+                **{check: {"options": dict(options)} for check in ROUNDTRIP_CHECKS},
+            },
             "data_model": {"keep_records_on_delete": keep_records_on_delete},
-            "checks": {check: {"options": dict(options)} for check in ROUNDTRIP_CHECKS},
-            "ledger_path": str(self.ledger_path),
         }
         if mode == "scim":
-            # The emulator validates SCIM emails with scim2-models, which refuses reserved
-            # domains such as the default .invalid one; example.com is reserved too, but for
-            # documentation, and passes.
-            raw["test_identities"] = {"email_domain": SCIM_TEST_DOMAIN}
-        if probe:
-            raw["probe"] = {
-                "kind": "http",
-                "http": {
-                    "user_by_email": app.probe["user_by_email"],
-                    "user_by_id": app.probe["user_by_id"],
-                    "list_users": app.probe["list_users"],
-                    "headers": dict(app.probe_headers),
-                },
-            }
-        raw.update(extra)
-        return Config.model_validate(raw)
+            sections["test_identities"] = {"email_domain": SCIM_TEST_DOMAIN}
+        if not probe:
+            sections["probe"] = None
+        if roles is not None:
+            sections["roles"] = roles
+        if not scalekit:
+            emu = self.emulator
+            sections["scalekit"] = {"expect": "development", "organization_id": emu.organization_id}
+        config = self.demo.config(**sections)
+        if not scalekit:
+            # demo_stack.config merges sections: drop the credentials it kept.
+            trimmed = config.scalekit.model_copy(
+                update={"environment_url": None, "client_id": None, "client_secret": None}
+            )
+            config = config.model_copy(update={"scalekit": trimmed})
+        return config
 
     def run(self, config: Config, *only: str) -> Report:
-        options = RunOptions(only=only or ROUNDTRIP_CHECKS, ca_bundle=str(self.emulator.ca_path))
+        options = RunOptions(only=only or ROUNDTRIP_CHECKS, ca_bundle=self.demo.ca_path)
         return asyncio.run(run_suite(config, options))
 
     def active_test_users(self) -> list[str]:
@@ -92,15 +86,21 @@ class Stack:
         return [
             user.email
             for user in self.app.store.list_users(limit=100_000)
-            if user.active and user.email.startswith("zz-scim-readiness+")
+            if user.active and user.email.startswith(TEST_PREFIX)
         ]
 
     def directory_test_users(self) -> list[str]:
         directory = self.emulator.state.directory(self.emulator.directory_id)
         return [
-            user.email
-            for user in directory.users.values()
-            if user.email.startswith("zz-scim-readiness+")
+            user.email for user in directory.users.values() if user.email.startswith(TEST_PREFIX)
+        ]
+
+    def directory_test_groups(self) -> list[str]:
+        directory = self.emulator.state.directory(self.emulator.directory_id)
+        return [
+            group.display_name
+            for group in directory.groups.values()
+            if group.display_name.startswith("zz-scim-readiness-")
         ]
 
 
@@ -108,23 +108,14 @@ StackFactory = Callable[..., contextlib.AbstractContextManager[Stack]]
 
 
 @contextlib.contextmanager
-def start_stack(
-    ledger_path: Path, *, flaws: tuple[str, ...] = (), seed: Seed | None = None
-) -> Iterator[Stack]:
-    """Emulator + reference app (with ``flaws``), the app registered for webhook delivery."""
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    cert = process_ca().issue("127.0.0.1", "localhost")
-    with start_emulator(seed or default_seed(), delivery_delay_scale=0.001) as emu:
-        settings = AppSettings(
-            webhook_secret=secret,
-            probe_token=secrets.token_urlsafe(16),
-            portal_token=secrets.token_urlsafe(16),
-            flaws=frozenset(flaws),
-            tenant_by_org={emu.organization_id: emu.organization_external_id},
-        )
-        with serve_app(settings, cert) as app:
-            emu.register_webhook(app.webhook_url, secret)
-            yield Stack(emu, app, secret, ledger_path)
+def start_stack(workdir: Path, *, flaws: tuple[str, ...] = ()) -> Iterator[Stack]:
+    """The demo stack with ``flaws`` (app flaws and Scalekit-side ones such as
+    ``role-mapping-missing``), webhook retries scaled down for tests."""
+    # The initial sync waits for the app to hold every directory user, which an app that
+    # ignores current event names never does.
+    sync = "legacy-event-names" not in flaws
+    with start_demo_stack(flaws, workdir=workdir, delivery_delay_scale=0.001, sync=sync) as demo:
+        yield Stack(demo)
 
 
 def result_of(report: Report, check_id: str) -> CheckResult:
