@@ -165,12 +165,23 @@ def _time(message: Any, name: str) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(value.seconds + value.nanos / 1e9, dt.UTC)
 
 
+def _value(value: Any) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return {key: _value(item) for key, item in value.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_value(item) for item in value.list_value.values]
+    if kind == "null_value" or kind is None:
+        return None
+    return getattr(value, kind)
+
+
 def _struct(message: Any, name: str) -> dict[str, Any]:
+    # A direct walk: json_format.MessageToDict costs several times more per user, which
+    # shows when paging 100,000 of them.
     if not message.HasField(name):
         return {}
-    from google.protobuf.json_format import MessageToDict
-
-    return dict(MessageToDict(getattr(message, name)))
+    return {key: _value(item) for key, item in getattr(message, name).fields.items()}
 
 
 def _org_view(org: Any) -> OrganizationView:

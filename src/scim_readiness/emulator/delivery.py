@@ -55,14 +55,20 @@ class DeliveryLog:
     def __init__(self) -> None:
         self._items: list[Delivery] = []
         self._changed = threading.Condition()
+        self.delivered_count = 0
+        self.finished_count = 0
 
     def _add(self, delivery: Delivery) -> None:
         with self._changed:
             self._items.append(delivery)
             self._changed.notify_all()
 
-    def _update(self) -> None:
+    def _update(self, delivery: Delivery, *, finished: bool) -> None:
         with self._changed:
+            if finished and not delivery.finished:
+                delivery.finished = True
+                self.finished_count += 1
+                self.delivered_count += delivery.delivered
             self._changed.notify_all()
 
     def all(self) -> list[Delivery]:
@@ -82,26 +88,31 @@ class DeliveryLog:
         return [d for d in self.all() if d.event_id == event_id]
 
     def pending(self) -> int:
-        return sum(1 for d in self.all() if not d.finished)
+        return len(self._items) - self.finished_count
 
-    def wait_for(self, condition: Callable[[list[Delivery]], bool], timeout: float = 10.0) -> bool:
-        """True once ``condition(all deliveries)`` holds; False after ``timeout`` seconds."""
+    def _wait(self, ready: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._changed:
-            while not condition(list(self._items)):
+            while not ready():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
                 self._changed.wait(remaining)
             return True
 
+    def wait_delivered(self, count: int, timeout: float = 10.0) -> bool:
+        """True once at least ``count`` deliveries succeeded; False after ``timeout`` s."""
+        return self._wait(lambda: self.delivered_count >= count, timeout)
+
+    def wait_for(self, condition: Callable[[list[Delivery]], bool], timeout: float = 10.0) -> bool:
+        """True once ``condition(all deliveries)`` holds; False after ``timeout`` seconds.
+        (The condition runs on every change: for thousands of deliveries prefer
+        ``wait_delivered`` / ``wait_idle``.)"""
+        return self._wait(lambda: condition(list(self._items)), timeout)
+
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """True once every delivery so far has finished (delivered or given up)."""
-        return self.wait_for(lambda items: all(d.finished for d in items), timeout)
-
-    def clear(self) -> None:
-        with self._changed:
-            self._items.clear()
+        return self._wait(lambda: self.finished_count == len(self._items), timeout)
 
 
 @dataclass(slots=True)
@@ -216,8 +227,7 @@ class Dispatcher:
 
     def _schedule_retry(self, endpoint: Endpoint, delivery: Delivery) -> None:
         if len(delivery.attempts) >= self.attempts:
-            delivery.finished = True
-            self.log._update()
+            self.log._update(delivery, finished=True)
             return
         delay = min(BACKOFF_BASE_S * BACKOFF_FACTOR ** (len(delivery.attempts) - 1), BACKOFF_MAX_S)
 
@@ -249,10 +259,9 @@ class Dispatcher:
             error = _describe(exc)
         latency = time.perf_counter() - clock
         delivery.attempts.append(Attempt(status, error, latency, started))
-        if error is None:
-            delivery.delivered = delivery.finished = True
-        self.log._update()
-        return error is None
+        delivery.delivered = error is None
+        self.log._update(delivery, finished=delivery.delivered)
+        return delivery.delivered
 
     async def aclose(self) -> None:
         self._closed = True
