@@ -394,10 +394,48 @@ def demo(
     return run_demo(tuple(flaw or ()), options, outputs, show_config=show_config)
 
 
-@app.command(hidden=True)
-def emulate() -> None:
-    """Run the local Scalekit emulator (not available yet)."""
-    _not_available("emulate")
+@app.command()
+def emulate(
+    seed: Annotated[
+        Path | None,
+        typer.Option("--seed", metavar="FILE", help="Seed (YAML); default: the embedded one."),
+    ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option("--webhook-url", metavar="URL", help="Deliver signed events here."),
+    ] = None,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-secret",
+            metavar="ENV",
+            help="NAME of the env var holding the whsec_ secret (default: a fresh one).",
+        ),
+    ] = None,
+    port: Annotated[
+        int, typer.Option("--port", metavar="N", help="TCP port on 127.0.0.1 (0: any free one).")
+    ] = 0,
+    ca_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-bundle", metavar="PATH", help="Also trust this CA for the webhook endpoint."
+        ),
+    ] = None,
+) -> int:
+    """Run a local Scalekit emulator in the foreground until Ctrl-C.
+
+    Prints the settings your app needs: environment URL, client id and secret, webhook
+    secret, SCIM base URL and token, CA file. These secrets are the emulator's own and are
+    shown on purpose, so you can configure your local app; they open nothing real.
+    """
+    from scim_readiness.emulator.serve import serve_forever
+
+    secret = None
+    if webhook_secret is not None:
+        secret = os.environ.get(webhook_secret)
+        if not secret:
+            raise UsageError(f"--webhook-secret: the env var {webhook_secret} is not set")
+    return serve_forever(seed, webhook_url, secret, port, webhook_ca=ca_bundle)
 
 
 events_app = typer.Typer(help="Send realistic signed events to an endpoint.", no_args_is_help=True)
