@@ -60,10 +60,14 @@ def serve_forever(
     port: int = 0,
     *,
     host: str = "127.0.0.1",
+    webhook_ca: str | Path | None = None,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
 ) -> int:
     """Run until Ctrl-C (or until ``stop`` is set), printing settings, then each delivery.
+
+    ``webhook_ca`` names a CA (PEM) the webhook receiver's certificate chains to, beyond the
+    system store and this process's CA.
 
     Returns the exit code (0). Bad input raises UsageError/ConfigError with a clear message.
     """
@@ -75,9 +79,11 @@ def serve_forever(
         raise UsageError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)")
     if webhook_url is not None:
         _check_url(webhook_url)
+    if webhook_ca is not None and not Path(webhook_ca).is_file():
+        raise UsageError(f"--ca-bundle {webhook_ca}: no such file")
     seed = Seed.from_yaml(seed_path) if seed_path else default_seed()
     try:
-        with start_emulator(seed, host=host, port=port) as emu:
+        with start_emulator(seed, host=host, port=port, webhook_ca=webhook_ca) as emu:
             secret = None
             if webhook_url is not None:
                 try:
