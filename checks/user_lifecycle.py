@@ -157,7 +157,6 @@ def _name_matches(user: AppUser, given: str, family: str) -> bool:
 async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: float) -> None:
     from scim_readiness.provisioning import PROFILE_ATTRIBUTE, ChangeRejected
     from scim_readiness.roundtrip import (
-        describe_user,
         latency_summary,
         observe_step,
         record_not_run,
@@ -235,7 +234,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
 
     def profile_judge(found: AppUser | None) -> tuple[Status, str]:
         assert found is not None  # noqa: S101 - settled implies present
-        text = describe_user(found)
+        text = f"name {found.name!r}"
         stored = found.attributes.get(PROFILE_ATTRIBUTE)
         if stored is None:
             if required:
@@ -270,7 +269,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
                 f"a second app user (id {found.id}) holds the new email; the original user is "
                 f"id {app_id}",
             )
-        return Status.PASS, describe_user(found)
+        return Status.PASS, f"{found.email} on app user {found.id}"
 
     outcomes[STEPS[2][0]] = await observe_step(
         ctx,
@@ -297,6 +296,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         expected=STEPS[3][1],
         lookup=by_email(user.email),
         settled=no_access,
+        judge=lambda found: (Status.PASS, _access(found)),
         started_at=started,
         budget_s=budget_s,
     )
@@ -311,6 +311,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         expected=STEPS[4][1],
         lookup=by_email(user.email),
         settled=lambda found: found is not None and found.active,
+        judge=lambda found: (Status.PASS, _access(found)),
         started_at=started,
         budget_s=budget_s,
     )
@@ -324,7 +325,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
                 Status.WARN,
                 "user removed outright, although the config says the app keeps records",
             )
-        return Status.PASS, describe_user(found)
+        return Status.PASS, _access(found)
 
     started = await change(5, driver.delete_user(user, mark_removed=False))
     if started is None:
@@ -348,11 +349,15 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
     ctx.findings.metrics["propagation_ms"] = latency_summary(ctx)
 
 
-def _judge_created(found: AppUser | None, given: str, family: str) -> tuple[Status, str]:
-    from scim_readiness.roundtrip import describe_user
+def _access(found: AppUser | None) -> str:
+    if found is None:
+        return "removed from the app"
+    return "active" if found.active else "inactive (record kept)"
 
+
+def _judge_created(found: AppUser | None, given: str, family: str) -> tuple[Status, str]:
     assert found is not None  # noqa: S101 - settled implies present
-    text = describe_user(found)
+    text = f"{_access(found)}, {found.email}, name {found.name!r}"
     if not _name_matches(found, given, family):
         return Status.FAIL, f"{text}; expected the name {given} {family}"
     return Status.PASS, text
