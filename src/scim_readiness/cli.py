@@ -161,6 +161,7 @@ def run(
         yes=yes,
         progress=True,  # shown only when stderr is a terminal
         verbose=verbose,
+        debug=_debug(()),
     )
     outputs = OutputOptions(
         format=out_format, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path

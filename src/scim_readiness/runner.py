@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as _dt
 import sys
 import time
@@ -68,6 +69,7 @@ class RunOptions:
     yes: bool = False
     progress: bool = False  # live progress on stderr (a TTY)
     verbose: bool = False  # one line per finished check on stderr
+    debug: bool = False  # a (redacted) traceback on stderr for each check that raised
 
 
 ScalekitFactory = Callable[[], Awaitable["ScalekitGateway"]]
@@ -107,6 +109,60 @@ def _uncancel() -> None:
 def _one_line(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= 300 else line[:297] + "…"
+
+
+def _status(value: object) -> Status | None:
+    if isinstance(value, Status):
+        return value
+    try:
+        return Status(str(value).upper())
+    except ValueError:
+        return None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _sane_finding(item: object) -> Finding | None:
+    """A finding as the renderers need it; a status given as text ("FAIL") is forgiven,
+    anything else that is not a finding is garbage."""
+    if not isinstance(item, Finding):
+        return None
+    status = _status(item.status)
+    if status is None:
+        return None
+    try:
+        severity = Severity(item.severity)
+    except ValueError:
+        severity = Severity.MEDIUM
+    return dataclasses.replace(
+        item,
+        status=status,
+        severity=severity,
+        title=_text(item.title),
+        expected=_text(item.expected),
+        observed=_text(item.observed),
+        why=_text(item.why),
+        fix=_text(item.fix),
+        docs_url=_text(item.docs_url),
+    )
+
+
+def _sane_step(item: object) -> TimelineStep | None:
+    if not isinstance(item, TimelineStep):
+        return None
+    status = _status(item.status)
+    if status is None:
+        return None
+    latency = item.latency_s if isinstance(item.latency_s, int | float) else None
+    return TimelineStep(
+        step=_text(item.step),
+        expected=_text(item.expected),
+        observed=_text(item.observed),
+        status=status,
+        latency_s=latency,
+    )
 
 
 class _Run:
@@ -275,10 +331,8 @@ class _Run:
                 why="The check itself failed, so this item could not be evaluated.",
                 fix="rerun with --debug for a traceback and report it to the check's author",
             )
-            if self.options.verbose:
-                import traceback
-
-                traceback.print_exception(exc, file=sys.stderr)
+            if self.options.debug:
+                self.print_traceback(check_id, exc)
             return
         if returned is not None:
             recorder.errored(
@@ -286,6 +340,17 @@ class _Run:
                 f"{type(returned).__name__} instead of None",
                 fix="a check records findings on ctx.findings and returns nothing",
             )
+
+    def print_traceback(self, check_id: str, exc: BaseException) -> None:
+        import os
+        import traceback
+
+        from scim_readiness.redact import Redactor
+
+        env = [os.environ.get(v, "") for v in ("SCALEKIT_CLIENT_SECRET", "SCALEKIT_WEBHOOK_SECRET")]
+        redactor = Redactor([*self.config.secret_values(), *env])
+        text = "".join(traceback.format_exception(exc))
+        print(f"--- traceback of check {check_id}\n{redactor.text(text)}", file=sys.stderr, end="")
 
     async def clean(self, spec: CheckSpec, ctx: CheckContext) -> None:
         assert spec.cleanup is not None  # noqa: S101 - only called when there is one
@@ -318,17 +383,25 @@ class _Run:
         findings: list[Finding] = []
         garbage = 0
         for item in recorder.items:
-            if isinstance(item, Finding) and isinstance(item.status, Status):
-                findings.append(item)
-            else:
+            finding = _sane_finding(item)
+            if finding is None:
                 garbage += 1
+            else:
+                findings.append(finding)
+        timeline = []
+        for raw in recorder.timeline:
+            step = _sane_step(raw)
+            if step is None:
+                garbage += 1
+            else:
+                timeline.append(step)
         if garbage:
             findings.append(
                 Finding(
                     title=f"internal error in check {info.id}: {garbage} recorded item(s) "
-                    "are not findings",
+                    "are not valid findings or timeline steps",
                     status=Status.ERROR,
-                    fix="record findings through ctx.findings.passed()/failed()/…",
+                    fix="record through ctx.findings.passed()/failed()/…/step() with a Status",
                 )
             )
         if not findings:
@@ -340,7 +413,6 @@ class _Run:
                     docs_url=info.docs_url,
                 )
             )
-        timeline = tuple(s for s in recorder.timeline if isinstance(s, TimelineStep))
         return CheckResult(
             id=info.id,
             title=info.title,
@@ -350,7 +422,7 @@ class _Run:
             duration_s=round(duration, 3),
             mutates=info.mutates,
             docs_url=info.docs_url,
-            timeline=timeline,
+            timeline=tuple(timeline),
             metrics=dict(recorder.metrics) if isinstance(recorder.metrics, dict) else {},
             interrupted=interrupted,
         )
@@ -433,6 +505,11 @@ async def run_suite(
     run = _Run(config, options, selected, shared, probe, progress)
     try:
         results, interrupted = await run.all()
+        # Safety net behind each check's own cleanup (failed, timed out, interrupted):
+        # remove what this run's ledger still holds; leftovers become ERROR findings.
+        from scim_readiness.cleanup import sweep_run
+
+        results = await sweep_run(config, run.ledger, results, tls=tls, probe=probe)
     finally:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(10):

@@ -310,3 +310,77 @@ def test_cleanup_lists_outstanding_ledger_entries(
     assert "1 test object(s) recorded in" in out
     assert "srabc  user   diruser_1  via events  (user-lifecycle) a@b.invalid" in out
     assert "Automatic removal is not available in this version" in err
+
+
+LEAKY_CHECK = """
+    from scim_readiness.check import CheckInfo
+    CHECK = CheckInfo(id="leaky", title="Leaks on purpose", checklist_item=0)
+    async def run(ctx):
+        sk = ctx.config.scalekit.client_secret.get_secret_value()
+        wh = ctx.config.webhook.secret.get_secret_value()
+        token = ctx.config.probe.http.headers["Authorization"].get_secret_value()
+        ctx.findings.failed(f"leaked {sk}", observed=f"{wh} and {token}", evidence={"k": sk})
+        ctx.findings.step("s", expected=wh, observed=token, status="FAIL")
+        raise RuntimeError(f"crashed holding {sk}")
+"""
+
+
+def test_no_secret_reaches_any_output_end_to_end(
+    tmp_path: Path,
+    plugin_site: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    canaries = {
+        "SCALEKIT_CLIENT_SECRET": "sk-canary-client-secret-0042",
+        "SCALEKIT_WEBHOOK_SECRET": "whsec_Y2FuYXJ5LXdlYmhvb2s=",
+        "APP_PROBE_TOKEN": "probe-canary-token-0043",
+    }
+    for name, value in canaries.items():
+        monkeypatch.setenv(name, value)
+    plugin_site({"leaky_check": LEAKY_CHECK})
+    write_config(
+        tmp_path,
+        """
+        scalekit:
+          expect: staging
+          client_secret: ${SCALEKIT_CLIENT_SECRET}
+        probe:
+          kind: http
+          http:
+            user_by_email: http://127.0.0.1:9/probe?email={email}
+            headers:
+              Authorization: Bearer ${APP_PROBE_TOKEN}
+        """,
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    seen = []
+    for fmt in ("rich", "plain", "json"):
+        code = main(
+            [
+                "--debug",
+                "run",
+                "--only",
+                "leaky",
+                "--format",
+                fmt,
+                "-v",
+                "--json",
+                "r.json",
+                "--junit",
+                "r.xml",
+                "--markdown",
+                "-",
+            ]
+        )
+        assert code == 1
+        out, err = capsys.readouterr()
+        assert "--- traceback of check leaky" in err  # --debug shows the check's traceback
+        seen += [out, err]
+        seen += [(tmp_path / n).read_text(encoding="utf-8") for n in ("r.json", "r.xml")]
+    seen.append((tmp_path / "summary.md").read_text(encoding="utf-8"))
+    for text in seen:
+        for value in (*canaries.values(), "Y2FuYXJ5LXdlYmhvb2s="):
+            assert value not in text
+    assert any("leaked ***" in text for text in seen)

@@ -331,3 +331,21 @@ def test_ledger_defaults_next_to_the_config(tmp_path: Path) -> None:
     assert default_ledger_path(cfg) == tmp_path / ".scim-readiness" / "ledger.jsonl"
     cfg = parse_config("ledger_path: l/x.jsonl\n", path=str(tmp_path / "r.yaml"), check_ids=())
     assert default_ledger_path(cfg) == tmp_path / "l" / "x.jsonl"
+
+
+def test_garbage_findings_become_an_error_and_text_statuses_are_forgiven() -> None:
+    async def sloppy(ctx: CheckContext) -> None:
+        ctx.findings.record("PASS", "status given as text")  # type: ignore[arg-type]
+        ctx.findings.items.append("not a finding")  # type: ignore[arg-type]
+        ctx.findings.step("s", expected="a", observed="b", status="maybe")  # type: ignore[arg-type]
+
+    (check,) = run(config(), [spec("sloppy", sloppy)]).checks
+    assert [(f.status, f.title) for f in check.findings] == [
+        (Status.PASS, "status given as text"),
+        (
+            Status.ERROR,
+            "internal error in check sloppy: 2 recorded item(s) are not valid findings or "
+            "timeline steps",
+        ),
+    ]
+    assert check.status is Status.ERROR and check.timeline == ()
