@@ -292,24 +292,13 @@ def test_report_show_and_diff(cli: Callable[..., tuple[int, str, str]], tmp_path
     assert code == 1 and "  fake-fail: FAIL -> (absent)" in out
 
 
-def test_cleanup_lists_outstanding_ledger_entries(
+def test_cleanup_with_an_empty_ledger_succeeds(
     cli: Callable[..., tuple[int, str, str]], tmp_path: Path
 ) -> None:
-    from scim_readiness.ledger import Ledger
-
+    # Removal itself is tested with the cleanup module; here only the CLI wiring.
     code, out, _ = cli("cleanup")
-    assert code == 0 and out.startswith("nothing outstanding in")
-    ledger = Ledger(tmp_path / ".scim-readiness" / "ledger.jsonl", "srabc")
-    ledger.created(
-        "user", "diruser_1", channel="events", check_id="user-lifecycle", email="a@b.invalid"
-    )
-    ledger.created("user", "diruser_2", channel="events", check_id="user-lifecycle")
-    ledger.removed("user", "diruser_2", channel="events", check_id="user-lifecycle")
-    code, out, err = cli("cleanup")
-    assert code == 1
-    assert "1 test object(s) recorded in" in out
-    assert "srabc  user   diruser_1  via events  (user-lifecycle) a@b.invalid" in out
-    assert "Automatic removal is not available in this version" in err
+    assert code == 0
+    assert out == f"nothing outstanding in {tmp_path / '.scim-readiness' / 'ledger.jsonl'}\n"
 
 
 LEAKY_CHECK = """
