@@ -180,7 +180,7 @@ class _LiveProgress:
 
         self.total = total
         self.done = 0
-        self.console = Console(stderr=True)
+        self.console = Console(stderr=True, highlight=False)
         self.status = self.console.status(self._text())
 
     def _text(self) -> str:
@@ -189,7 +189,13 @@ class _LiveProgress:
     def __call__(self, check_id: str, result: CheckResult | None) -> None:
         self.done += 1
         if result is not None:
-            self.console.log(f"{result.status.value:<5} {check_id} ({result.duration_s:.1f}s)")
+            from rich.text import Text
+
+            from scim_readiness.reports.console import STYLE
+
+            line = Text(f"{result.status.value:<5}", style=STYLE[result.status])
+            line.append(f" {check_id} ({result.duration_s:.1f}s)")
+            self.console.print(line)
         self.status.update(self._text())
 
 

@@ -373,3 +373,20 @@ def test_no_secret_reaches_any_output_end_to_end(
         for value in (*canaries.values(), "Y2FuYXJ5LXdlYmhvb2s="):
             assert value not in text
     assert any("leaked ***" in text for text in seen)
+
+
+def test_verbose_reports_each_finished_check_on_stderr_only(
+    cli: Callable[..., tuple[int, str, str]],
+) -> None:
+    code, out, err = cli("run", "--only", "fake-pass", "--format", "json", "-v")
+    assert code == 0
+    assert err.splitlines()[0].startswith("PASS  fake-pass (")
+    assert json.loads(out)["checks"][0]["findings"][0]["title"] == "all good"  # stdout stays JSON
+
+
+def test_markdown_dash_without_a_step_summary_says_so(
+    cli: Callable[..., tuple[int, str, str]],
+) -> None:
+    code, _, err = cli("run", "--only", "fake-pass", "--format", "plain", "--markdown", "-")
+    assert code == 0
+    assert "note: --markdown -: GITHUB_STEP_SUMMARY is not set" in err
