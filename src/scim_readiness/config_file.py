@@ -37,6 +37,8 @@ ENV_FALLBACKS: Mapping[tuple[str, str], str] = {
 }
 
 _RUN_WIDE_CHECK_KEYS = ("allow_mutation", "timeout_s")
+MAX_NODES = 100_000
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _INTERPOLATION = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -56,6 +58,7 @@ class _Source:
     def __init__(self, path: str) -> None:
         self.path = path
         self.lines: dict[Loc, int] = {}
+        self.nodes = 0
 
     def line_of(self, loc: Loc) -> int | None:
         for end in range(len(loc), -1, -1):
@@ -107,6 +110,12 @@ def _interpolate(text: str, source: _Source, loc: Loc, line: int) -> str:
 def _to_data(node: yaml.Node, source: _Source, loc: Loc, loader: yaml.SafeLoader) -> Any:
     line = node.start_mark.line + 1
     source.lines.setdefault(loc, line)
+    source.nodes += 1
+    if source.nodes > MAX_NODES:
+        # YAML aliases can make a few lines expand into billions of values.
+        raise source.error(f"the config expands to more than {MAX_NODES} values", loc, line=line)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+        raise source.error(f"unsupported YAML tag {node.tag}", loc, line=line)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:

@@ -127,6 +127,21 @@ def test_exact_messages(text: str, message: str) -> None:
     assert error_of(text) == message
 
 
+def test_alias_bombs_and_python_tags_are_refused() -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in "bcdefgh":
+        previous = chr(ord(level) - 1)
+        bomb += f"{level}: &{level} [" + ", ".join([f"*{previous}"] * 10) + "]\n"
+    assert "expands to more than 100000 values" in error_of(bomb)
+    assert error_of("scalekit: !!python/object:os.system {}\n") == (
+        "readiness.yaml:1 (scalekit): unsupported YAML tag "
+        "tag:yaml.org,2002:python/object:os.system"
+    )
+    assert error_of("webhook:\n  url: !!python/name:os.system x\n").startswith(
+        "readiness.yaml:2: invalid YAML value: could not determine a constructor"
+    )
+
+
 def test_interpolation_defaults_and_escapes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOK_HOST", "app.example.com")
     monkeypatch.setenv("EMPTY", "")
