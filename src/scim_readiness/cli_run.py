@@ -238,6 +238,13 @@ async def _run_with_signals(
             loop.remove_signal_handler(signal.SIGTERM)
 
 
+def _silence_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def execute(
     config: Config,
     options: RunOptions,
@@ -276,8 +283,12 @@ def execute(
         report = asyncio.run(coro)
 
     files_ok = write_files(report, outputs, redactor, err)
-    out.write(render_stdout(report, outputs, redactor, options.verbose))
-    out.flush()
+    try:
+        out.write(render_stdout(report, outputs, redactor, options.verbose))
+        out.flush()
+    except BrokenPipeError:
+        # `run | head`: the reader left; the verdict still belongs in the exit code.
+        _silence_stdout()
     if report.interrupted:
         print(
             "interrupted: cleanup ran and the partial report was written; "
