@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scim_readiness.check import FindingRecorder
+from scim_readiness.config import CheckSettings, Config
+from scim_readiness.context import CheckContext, SharedClients, TlsSettings
+from scim_readiness.identities import TestIdentities, new_run_id
+from scim_readiness.ledger import Ledger
+from scim_readiness.tls_ca import LocalCA, ServerCert
+
+ORG_ID = "org_60219377000000001"
+
+
+@pytest.fixture(scope="session")
+def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
+    return LocalCA(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="session")
+def loopback_cert(ca: LocalCA) -> ServerCert:
+    return ca.issue("127.0.0.1", "localhost")
+
+
+@pytest.fixture(scope="session")
+def secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+MakeContext = Callable[..., CheckContext]
+
+
+@pytest.fixture
+def make_context(tmp_path: Path, ca: LocalCA, secret: str) -> MakeContext:
+    """A webhook-endpoint CheckContext built as the runner would, with ``options``."""
+
+    def build(
+        *, url: str, options: dict[str, Any] | None = None, use_secret: bool = True, **webhook: Any
+    ) -> CheckContext:
+        from scim_readiness.checks import webhook_endpoint
+
+        config = Config.model_validate(
+            {
+                "scalekit": {"expect": "development", "organization_id": ORG_ID},
+                "webhook": {"url": url, "secret": secret if use_secret else None, **webhook},
+            }
+        )
+        run_id = new_run_id()
+        return CheckContext(
+            info=webhook_endpoint.CHECK,
+            config=config,
+            settings=CheckSettings(options=options or {}),
+            run_id=run_id,
+            read_only=False,
+            findings=FindingRecorder(webhook_endpoint.CHECK.docs_url),
+            ledger=Ledger(tmp_path / "ledger.jsonl", run_id),
+            identities=TestIdentities(run_id),
+            shared=SharedClients(config, TlsSettings(ca_bundle=str(ca.ca_path))),
+        )
+
+    return build
