@@ -171,7 +171,11 @@ def run(
     # Flags first: a bad flag should not wait for a config to be fixed.
     check_ca_bundle(ca_bundle)
     check_outputs(outputs)
-    return execute(_load(config), options, outputs)
+    loaded = _load(config)
+    from scim_readiness.guards import confirm_mutation
+
+    # expect: production: ask on a terminal before any check changes data.
+    return execute(loaded, confirm_mutation(loaded, options), outputs)
 
 
 @app.command("checks")
@@ -307,27 +311,35 @@ def cleanup(
     ledger: Annotated[
         Path | None, typer.Option("--ledger", help="Ledger file (default: from the config).")
     ] = None,
+    list_only: Annotated[
+        bool, typer.Option("--list", help="Only list what may be left; remove nothing.")
+    ] = False,
+    run_id: Annotated[
+        str | None, typer.Option("--run", metavar="RUN_ID", help="Only this run's test data.")
+    ] = None,
+    ca_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-bundle", metavar="PATH", help="Also trust this CA (PEM) for HTTPS and gRPC."
+        ),
+    ] = None,
 ) -> int:
-    """List test users/groups an interrupted run may have left behind (from the ledger)."""
-    from scim_readiness.ledger import Ledger
+    """Remove the test users/groups a run left behind (from the ledger), through the channel
+    that created each; report what was removed and what could not be."""
+    from scim_readiness.cleanup import list_outstanding, run_cleanup_command
+    from scim_readiness.cli_run import check_ca_bundle
     from scim_readiness.runner import default_ledger_path
 
-    if ledger is None:
-        ledger = default_ledger_path(_load(config))
-    entries = Ledger(ledger, run_id="").outstanding()
-    if not entries:
-        print(f"nothing outstanding in {ledger}")
-        return 0
-    print(f"{len(entries)} test object(s) recorded in {ledger} may still exist:")
-    for e in entries:
-        email = e.details.get("email", "")
-        print(f"  {e.run_id}  {e.kind:<5}  {e.object_id}  via {e.channel}  ({e.check_id}) {email}")
-    print(
-        "Automatic removal is not available in this version: remove these objects by hand "
-        "(they are named with the run id shown), then delete the ledger file.",
-        file=sys.stderr,
+    check_ca_bundle(ca_bundle)
+    if list_only and ledger is not None:
+        return list_outstanding(ledger, sys.stdout)
+    loaded = _load(config)
+    ledger = ledger or default_ledger_path(loaded)
+    if list_only:
+        return list_outstanding(ledger, sys.stdout)
+    return run_cleanup_command(
+        loaded, ledger, ca_bundle=ca_bundle, run_id=run_id, out=sys.stdout, err=sys.stderr
     )
-    return int(ExitCode.NOT_READY)
 
 
 # Commands other modules provide. Each imports its module lazily when wired in.
