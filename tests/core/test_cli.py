@@ -175,6 +175,16 @@ def test_a_bad_ca_bundle_is_refused(
     assert err.startswith("error: --ca-bundle junk.pem: no PEM certificates in it")
 
 
+def test_a_real_ca_bundle_is_accepted(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    from scim_readiness.tls_ca import LocalCA
+
+    ca = LocalCA(tmp_path / "ca")
+    code, _, err = cli("run", "--ca-bundle", str(ca.ca_path), "--only", "fake-pass")
+    assert code == 0, err
+
+
 def test_debug_shows_a_redacted_traceback(
     cli: Callable[..., tuple[int, str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

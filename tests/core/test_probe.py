@@ -314,3 +314,44 @@ def test_command_probe_reports_a_missing_program(tmp_path: Path) -> None:
     probe = build_probe(section, TlsSettings())
     with pytest.raises(ProbeError, match="could not start"):
         asyncio.run(probe.user_by_email("a@example.com"))
+
+
+def test_http_probe_over_https_trusts_exactly_the_ca_bundle(tmp_path: Path) -> None:
+    from scim_readiness.tls_ca import LocalCA
+
+    ca = LocalCA(tmp_path / "ca")
+    cert = ca.issue("127.0.0.1")
+    AppHandler.release.clear()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AppHandler)
+    server.socket = cert.server_context().wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    base = f"https://127.0.0.1:{server.server_address[1]}"
+    section = ProbeSection.model_validate(
+        {
+            "kind": "http",
+            "http": {
+                "user_by_id": f"{base}/probe/users/{{directory_user_id}}",
+                "headers": {"Authorization": f"Bearer {TOKEN}"},
+                "timeout_s": 5,
+            },
+        }
+    )
+
+    async def lookup(tls: TlsSettings) -> AppUser | None:
+        probe = build_probe(section, tls)
+        try:
+            return await probe.user_by_id("diruser_3")
+        finally:
+            await probe.aclose()
+
+    try:
+        trusted = asyncio.run(lookup(TlsSettings(ca_bundle=str(ca.ca_path))))
+        with pytest.raises(ProbeError, match="CERTIFICATE_VERIFY_FAILED"):
+            asyncio.run(lookup(TlsSettings()))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert trusted is not None and trusted.id == "u3"
