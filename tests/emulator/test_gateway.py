@@ -4,6 +4,7 @@ failure modes every check must survive: bad secret, server gone, hung method."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +217,18 @@ def test_missing_settings_are_named() -> None:
                 TlsSettings(),
             )
         )
+
+
+def test_untrusted_certificate_is_named_as_such(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scim_readiness.context import TlsSettings
+    from scim_readiness.tls_ca import LocalCA
+
+    # connect() points requests at a bundle without the emulator's CA; restore afterwards.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emulator.ca_path))
+    monkeypatch.setenv("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", str(emulator.ca_path))
+    stranger = LocalCA(tmp_path)
+    with pytest.raises(ScalekitError) as info:
+        run(connect(section_for(emulator), TlsSettings(ca_bundle=str(stranger.ca_path))))
+    assert "TLS certificate is not trusted" in str(info.value)

@@ -353,3 +353,30 @@ def test_scim_use_marks_the_secret_as_used(emulator: Emulator, scim: httpx.Clien
     assert scim.get("/Users").status_code == 200
     assert directory.secrets[0].last_used_time is not None
     assert before is None or directory.secrets[0].last_used_time > before
+
+
+def test_passwords_never_reach_events_and_optional_attributes_can_be_removed(
+    wired: Emulator, scim: httpx.Client
+) -> None:
+    created = scim.post(
+        "/Users", json=new_user("pw@acme-corp.example", password="hunter2", title="Engineer")
+    )
+    assert created.status_code == 201
+    user_id = created.json()["id"]
+    dropped = scim.patch(f"/Users/{user_id}", json=patch({"op": "remove", "path": "title"}))
+    assert dropped.status_code == 200 and "title" not in dropped.json()
+    refused = scim.patch(f"/Users/{user_id}", json=patch({"op": "remove", "path": "userName"}))
+    assert refused.status_code == 400 and refused.json()["scimType"] == "mutability"
+    events = delivered(wired, 2)
+    assert events[0]["data"]["title"] == "Engineer"
+    assert "title" not in events[1]["data"]
+    for event in events:
+        assert "hunter2" not in json.dumps(event)
+
+
+def test_state_changes_after_stop_are_harmless() -> None:
+    with start_emulator() as emu:
+        emu.register_webhook("http://127.0.0.1:9/never", SECRET)
+    directory = emu.state.directory(emu.directory_id)
+    emu.state.set_directory_enabled(directory, False)  # no loop any more: must not raise
+    assert emu.events[-1]["type"] == "organization.directory_disabled"

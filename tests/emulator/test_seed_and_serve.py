@@ -212,3 +212,49 @@ def test_emulate_refuses_bad_input() -> None:
         )
     with start_emulator() as busy, pytest.raises(UsageError, match="could not listen"):
         serve_forever(port=busy.port, stop=stop, out=io.StringIO())
+
+
+def test_example_seed_file_loads_and_serves() -> None:
+    from scim_readiness.emulator.seed import example_seed_path
+
+    seed = Seed.from_yaml(example_seed_path())
+    with start_emulator(seed) as emu:
+        directory = emu.state.directory(emu.directory_id)
+        grace = next(u for u in directory.users.values() if u.given_name == "Grace")
+        assert directory.roles_of(grace) == ["editor", "admin"]
+        assert emu.webhook_urls() == ["http://localhost:8000/webhooks/scalekit"]
+
+
+def test_emulate_command_runs_until_interrupted() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scim_readiness", "emulate"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        lines = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    text = "".join(lines)
+    assert "export SCALEKIT_ENVIRONMENT_URL=https://localhost:" in text
+    assert "export SCIM_TOKEN=" in text
+    assert "stopped." in rest
+    assert proc.returncode == 0, err

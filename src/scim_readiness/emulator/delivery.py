@@ -183,11 +183,16 @@ class Dispatcher:
         with self._lock:
             self.events.append(event)
             targets = list(self._endpoints)
+        if self._closed:
+            return event  # state changed after the emulator stopped: nothing to deliver
         body = events.encode_body(event)
         for endpoint in targets:
             delivery = Delivery(event["id"], event["type"], endpoint.url, event, body)
             self.log._add(delivery)
-            self.loop.call_soon_threadsafe(self._enqueue, endpoint, delivery)
+            try:
+                self.loop.call_soon_threadsafe(self._enqueue, endpoint, delivery)
+            except RuntimeError:  # the loop closed meanwhile
+                self.log._update(delivery, finished=True)
         return event
 
     # -- event loop ------------------------------------------------------------------------

@@ -293,7 +293,7 @@ class ScimApi:
         data = await _json(request)
         fields = _user_fields(data)
         try:
-            user = self.state.create_user(directory, raw=data, **fields)
+            user = self.state.create_user(directory, raw=_without_password(data), **fields)
         except Conflict as exc:
             raise ScimError(409, str(exc), "uniqueness") from None
         with self.state.lock:
@@ -310,7 +310,7 @@ class ScimApi:
             fields["dp_id"] = external_id
         fields["attributes"] = fields["attributes"] or None
         try:
-            self.state.update_user(directory, user, raw=data, **fields)
+            self.state.update_user(directory, user, raw=_without_password(data), **fields)
         except Conflict as exc:
             raise ScimError(409, str(exc), "uniqueness") from None
         with self.state.lock:
@@ -323,9 +323,8 @@ class ScimApi:
         attributes = dict(user.attributes or {})
         for op, path, value in _operations(await _json(request)):
             if op == "remove":
-                raise ScimError(
-                    400, f"removing {path or 'attributes'} is not supported", "mutability"
-                )
+                _remove_user_attribute(path, attributes)
+                continue
             updates = {path: value} if path else value
             if not isinstance(updates, dict):
                 raise ScimError(400, "a PATCH without a path needs an object value", "invalidValue")
@@ -523,6 +522,28 @@ def _flatten(updates: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+_REMOVABLE = {
+    "title": "title",
+    f"{ENTERPRISE.lower()}:department": "department",
+    f"{ENTERPRISE.lower()}:employeenumber": "employee_id",
+}
+_REQUIRED = ("username", "active", "emails", "id", "externalid")
+
+
+def _remove_user_attribute(path: str, attributes: dict[str, Any]) -> None:
+    lowered = path.strip().lower()
+    if not lowered or lowered.split("[")[0].split(".")[0] in _REQUIRED:
+        raise ScimError(400, f"{path or 'the user'} cannot be removed", "mutability")
+    if lowered in _REMOVABLE:
+        attributes.pop(_REMOVABLE[lowered], None)
+    # Removing an attribute the directory does not model (manager, phoneNumbers…) is a no-op.
+
+
+def _without_password(data: dict[str, Any]) -> dict[str, Any]:
+    # IdPs may send a password on create; it must never travel on in raw_attributes.
+    return {key: value for key, value in data.items() if key.lower() != "password"}
 
 
 def _apply_user_change(

@@ -1,6 +1,7 @@
 """What the emulator starts with: one environment, its organisations, directories and roles.
 
-A seed is plain data, loaded from YAML (``Seed.from_yaml``) or taken from ``default_seed()``.
+A seed is plain data, loaded from YAML (``Seed.from_yaml``) or taken from ``default_seed()``;
+``example_seed_path()`` is a commented file showing every option.
 Unknown keys are errors, so a typo in a seed file is reported instead of silently ignored.
 """
 
@@ -160,6 +161,11 @@ class Seed(_Part):
                     path=source,
                     key=f"directories.{index}.provider",
                 )
+
+
+def example_seed_path() -> Path:
+    """A commented seed file showing every option (a starting point for ``--seed``)."""
+    return Path(__file__).with_name("example-seed.yaml")
 
 
 def default_seed() -> Seed:
