@@ -244,3 +244,21 @@ def test_sdk_list_directory_users_defect_still_present(sdk, emulator: Emulator) 
         sdk.directory.list_directory_users(emulator.organization_id, emulator.directory_id)
     with pytest.raises(AttributeError, match="groups"):
         sdk.directory.list_directory_groups(emulator.organization_id, emulator.directory_id)
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [(["h2"], "h2"), (["h2", "http/1.1"], "http/1.1"), (["http/1.1"], "http/1.1")],
+)
+def test_alpn_gives_h2_only_to_clients_that_offer_nothing_else(
+    emulator: Emulator, offered: list[str], chosen: str
+) -> None:
+    import socket
+
+    context = emulator.ca.client_context()
+    context.set_alpn_protocols(offered)
+    with (
+        socket.create_connection(("127.0.0.1", emulator.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert tls.selected_alpn_protocol() == chosen

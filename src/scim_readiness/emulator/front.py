@@ -16,7 +16,9 @@ _CHUNK = 256 * 1024
 
 class AlpnFront:
     def __init__(self, context: ssl.SSLContext, *, h2_port: int, http_port: int) -> None:
-        context.set_alpn_protocols(["h2", "http/1.1"])
+        # Server preference order: a client offering both (curl, Go, browsers) gets HTTP/1.1
+        # and reaches the HTTP app; gRPC offers only h2 and gets it.
+        context.set_alpn_protocols(["http/1.1", "h2"])
         self.context = context
         self.h2_port = h2_port
         self.http_port = http_port
