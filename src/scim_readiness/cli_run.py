@@ -97,6 +97,22 @@ def check_outputs(outputs: OutputOptions) -> None:
             "--json and --junit take a file path ('-' is not supported)",
             hint="for JSON on stdout use --format json",
         )
+    named = [
+        (flag, path)
+        for flag, path in (
+            ("--json", outputs.json_path),
+            ("--junit", outputs.junit_path),
+            ("--markdown", outputs.markdown_path),
+        )
+        if path is not None and path != "-"
+    ]
+    for i, (flag, path) in enumerate(named):
+        for other_flag, other in named[i + 1 :]:
+            if Path(path).resolve() == Path(other).resolve():
+                raise UsageError(
+                    f"conflicting flags: {flag} and {other_flag} both write {path}",
+                    hint="give each report format its own file",
+                )
     _check_output_path("--json", outputs.json_path)
     _check_output_path("--junit", outputs.junit_path)
     _check_output_path("--markdown", outputs.markdown_path)

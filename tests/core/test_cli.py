@@ -153,6 +153,10 @@ def test_report_files_are_written_and_consistent(
             "error: --json no/such/dir/r.json: the directory",
         ),
         (("run", "--bogus"), "error: No such option: --bogus"),
+        (
+            ("run", "--json", "r.out", "--junit", "./r.out"),
+            "error: conflicting flags: --json and --junit both write r.out",
+        ),
         (("report", "show", "nope.json"), "error: nope.json: report file not found"),
         (("nonsense",), "error: No such command 'nonsense'"),
     ],
