@@ -453,3 +453,23 @@ def test_start_and_stop_are_clean(server_cert: ServerCert, local_ca: LocalCA) ->
 def test_unknown_flaw_is_refused_with_the_valid_names() -> None:
     with pytest.raises(ValueError, match="unknown flaw.*valid flaws: accept-stale-timestamp"):
         AppSettings(webhook_secret=SECRET, flaws=frozenset({"typo-flaw"}))
+
+
+def test_busy_port_is_a_clear_error(server_cert: ServerCert, app: RunningApp) -> None:
+    settings = AppSettings(webhook_secret=SECRET)
+    with pytest.raises(RuntimeError, match="cannot listen on 127.0.0.1"):
+        with serve_app(settings, server_cert, port=app.port):
+            pass
+
+
+def test_importing_the_package_is_light() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, scim_readiness.sampleapp;"
+        "mods = ('scalekit', 'starlette', 'uvicorn', 'grpc');"
+        "print([m for m in mods if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -63,11 +63,16 @@ class RunningApp:
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.setblocking(False)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Without it, a response's head and body wait on the client's delayed ACK (~40 ms).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
@@ -102,6 +107,8 @@ def serve_app(
 ) -> Iterator[RunningApp]:
     """Start the app (HTTPS with ``cert``) and stop it on exit.
 
+    Raises RuntimeError (with the reason) when it cannot listen or start within 10 s.
+
     ``http_redirect`` also serves plain HTTP on ``http_redirect_port`` answering 301 to the
     HTTPS URL (``RunningApp.http_url``), like a production load balancer.
     """
@@ -119,7 +126,13 @@ def serve_app(
         db_path = scratch / "app.sqlite3"
     store = Store(db_path, unique=not settings.has("create-not-idempotent"))
     portal = PortalLinks(settings)
-    sockets = [_bind(host, port)]
+    try:
+        sockets = [_bind(host, port)]
+    except OSError as exc:
+        store.close()
+        raise RuntimeError(
+            f"the reference app cannot listen on {host}:{port}: {exc.strerror}"
+        ) from exc
     actual_port = sockets[0].getsockname()[1]
     url_host = f"[{host}]" if ":" in host else host
     base_url = f"https://{url_host}:{actual_port}"
@@ -142,7 +155,14 @@ def serve_app(
     ]
     http_url = None
     if http_redirect:
-        sockets.append(_bind(host, http_redirect_port))
+        try:
+            sockets.append(_bind(host, http_redirect_port))
+        except OSError as exc:
+            sockets[0].close()
+            store.close()
+            raise RuntimeError(
+                f"the reference app cannot listen on {host}:{http_redirect_port}: {exc.strerror}"
+            ) from exc
         http_url = f"http://{url_host}:{sockets[1].getsockname()[1]}"
         servers.append(PromptServer(uvicorn.Config(_redirect_app(base_url), **common)))
 
