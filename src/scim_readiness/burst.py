@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +38,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    import ssl
+
     from scim_readiness.context import CheckContext
 
 OPTION = "burst"
@@ -229,6 +230,8 @@ class _Connection:
 
     @classmethod
     async def connect(cls, target: _Target, context: ssl.SSLContext | None) -> _Connection:
+        import ssl
+
         use_tls = target.scheme == "https"
         reader, writer = await asyncio.open_connection(
             target.host,
@@ -323,6 +326,8 @@ class _Connection:
 
 
 def _reason(exc: BaseException, timeout_s: float) -> str:
+    import ssl
+
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout_s:g} s"
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -419,7 +424,7 @@ async def send_burst(
                         sent_at = time.perf_counter()
                         status, body = await conn.request(data)
                     latency = time.perf_counter() - sent_at
-                except (OSError, TimeoutError, _HttpError, ssl.SSLError) as exc:
+                except (OSError, TimeoutError, _HttpError) as exc:  # ssl.SSLError is an OSError
                     tally.no_answer += 1
                     tally.dead_streak += 1
                     if len(tally.errors) < _KEEP:
