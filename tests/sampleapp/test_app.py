@@ -217,6 +217,15 @@ def test_tenant_comes_from_the_organization_map(send: Sender, start_app: AppFact
     assert unknown.status_code == 422
     assert unknown.json()["field"] == "organization_id"
     assert send.user_state("diruser_8") is None
+    foreign_delete = build_event(
+        EventType.USER_DELETED,
+        user_deleted_data(id="diruser_7", organization_id="org_99", email="g@globex.example"),
+        organization_id="org_99",
+        environment_id=ENV,
+    )
+    assert send.event(foreign_delete).status_code == 422
+    still = send.user_state("diruser_7")
+    assert still is not None and still["active"] is True
 
 
 @pytest.mark.parametrize(

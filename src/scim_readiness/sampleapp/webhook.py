@@ -241,10 +241,11 @@ class WebhookHandler:
         if event_type in (EventType.USER_CREATED, EventType.USER_UPDATED):
             user = self._user(data, organization_id)
             created = event_type is EventType.USER_CREATED
-            return lambda tx: self._upsert_user(tx, user, data, created=created)
+            return lambda tx: self._upsert_user(tx, user, created=created)
         if event_type is EventType.USER_DELETED:
             user_id = _field(data, "id", str, where)
             _optional(data, "email", str, where, None)
+            self._tenant(organization_id)  # only linked organisations may change users
             return lambda tx: self._delete_user(tx, user_id)
         if event_type.object == "DirectoryGroup":
             group_id = _field(data, "id", str, where)
@@ -321,9 +322,7 @@ class WebhookHandler:
             attributes={k: v for k, v in data.items() if k not in _CORE_FIELDS},
         )
 
-    def _upsert_user(
-        self, tx: Transaction, user: NewUser, data: Mapping[str, Any], *, created: bool
-    ) -> str:
+    def _upsert_user(self, tx: Transaction, user: NewUser, *, created: bool) -> str:
         flaws = self.settings.flaws
         holder = tx.user_by_email(user.email)
         if holder is not None and holder.directory_user_id != user.directory_user_id:
