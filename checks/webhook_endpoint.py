@@ -18,7 +18,10 @@ Steps, each recorded as its own finding:
   for the configured organisation, option ``harmless_event_type``) each get a 2xx within
   ``webhook.latency_budget_s``; p50/p95 are reported. A redirect is WARN (Scalekit does not
   follow redirects blindly); a non-2xx or a slow answer is FAIL. Without ``webhook.secret``
-  this step is ERROR: nothing signed can be sent.
+  this step is ERROR: nothing signed can be sent;
+- optionally (``burst: {events: N, concurrency: C}``) a burst of N signed harmless events at
+  concurrency C, with throughput and p50/p95/p99: FAIL on any non-2xx or a p95 over the
+  budget (see ``scim_readiness.burst``).
 
 PASS means every step passed; this check changes nothing in the app.
 """
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from scim_readiness.burst import burst_step
 from scim_readiness.check import CheckInfo
 from scim_readiness.config import Expect
 from scim_readiness.context import CheckContext
@@ -504,8 +508,6 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
         )
 
 
-# The burst/throughput measurement (a later performance step) plugs in here, after
-# `_acknowledgement`, as another `Step`: it receives the same parsed Endpoint and context.
 STEPS: tuple[Step, ...] = (
     _scheme,
     _allowed_host,
@@ -514,4 +516,5 @@ STEPS: tuple[Step, ...] = (
     _legacy_tls,
     _plain_http_twin,
     _acknowledgement,
+    burst_step,  # records nothing unless options.burst is set
 )

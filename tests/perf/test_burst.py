@@ -278,3 +278,29 @@ def test_reference_app_under_a_burst(
     item = only(ctx)
     assert "HTTP 2" in item.observed  # the app verified and acknowledged the signed events
     assert "not acknowledged" not in item.title
+
+
+def test_webhook_endpoint_check_runs_the_burst_only_when_configured(
+    make_context: MakeContext, secret: str, loopback_cert: ServerCert, tmp_path: Path
+) -> None:
+    from scim_readiness.checks import webhook_endpoint
+
+    settings = AppSettings(
+        webhook_secret=secret,
+        tenant_by_org={ORG_ID: "tenant-acme"},
+        db_path=tmp_path / "app.sqlite3",
+    )
+    with serve_app(settings, loopback_cert) as app:
+        plain = make_context(url=app.webhook_url, latency_budget_s=30)
+        asyncio.run(webhook_endpoint.run(plain))
+        burst = make_context(
+            url=app.webhook_url,
+            options={"burst": {"events": 10, "concurrency": 2}},
+            latency_budget_s=30,
+        )
+        asyncio.run(webhook_endpoint.run(burst))
+    assert not [f for f in plain.findings.items if "Burst" in f.title]
+    (found,) = [f for f in burst.findings.items if "Burst" in f.title]
+    assert found.status is Status.PASS
+    assert found.title.startswith("Burst of 10 signed events at concurrency 2")
+    assert burst.findings.metrics["burst_events"] == 10
