@@ -388,9 +388,13 @@ async def _membership_steps(
                     observed=outcome.observed,
                     fix="Check the probe section of the config against the app.",
                 )
+            if index > 0:
+                # Later steps build on this state; each would wait out its budget for nothing.
+                raise _StopSteps(index)
         return outcome
 
     index = 0
+    test_group: GroupRef | None = None
     try:
         started = ctx.clock.monotonic()
         user = await driver.create_user(identity)
@@ -449,7 +453,18 @@ async def _membership_steps(
     except ChangeRejected as exc:
         _refused(ctx, plan[index][0], exc)
         record_not_run(ctx, plan[index + 1 :], f"step {plan[index][0]} could not be sent")
+    except _StopSteps as stop:
+        record_not_run(
+            ctx,
+            plan[stop.index + 1 :],
+            f"step {plan[stop.index][0]} failed and later steps build on it",
+        )
     finally:
+        if test_group is not None and user is not None and test_group in user.groups:
+            try:
+                await driver.delete_group(test_group, [user])
+            except ChangeRejected:
+                pass  # cleanup() retries whatever the ledger still holds
         if user is not None:
             try:
                 await retire_user(driver, user)
@@ -480,6 +495,14 @@ async def _membership_steps(
             fix="Configure a probe (http or command) so the check can read the app's users.",
         )
     ctx.findings.metrics["propagation_ms"] = latency_summary(ctx)
+
+
+class _StopSteps(Exception):
+    """Control flow: a step failed, so the steps built on it are not run."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
 
 
 def _refused(ctx: CheckContext, step: str, exc: ChangeRejected) -> None:

@@ -157,6 +157,7 @@ def _name_matches(user: AppUser, given: str, family: str) -> bool:
 async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: float) -> None:
     from scim_readiness.provisioning import PROFILE_ATTRIBUTE, ChangeRejected
     from scim_readiness.roundtrip import (
+        budget_after_failure,
         latency_summary,
         observe_step,
         record_not_run,
@@ -165,6 +166,11 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
     probe = ctx.probe
     identity = ctx.identities.user("lifecycle")
     outcomes: dict[str, StepOutcome] = {}
+
+    def budget() -> float:
+        if any(o.status in (Status.FAIL, Status.ERROR) for o in outcomes.values()):
+            return budget_after_failure(ctx, budget_s)
+        return budget_s
 
     def by_email(email: str) -> Callable[[], Awaitable[AppUser | None]]:
         async def lookup() -> AppUser | None:
@@ -204,7 +210,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         settled=created,
         judge=lambda found: _judge_created(found, identity.given_name, identity.family_name),
         started_at=created_at,
-        budget_s=budget_s,
+        budget_s=budget(),
     )
     outcomes[STEPS[0][0]] = first
     if first.status in (Status.FAIL, Status.ERROR):
@@ -252,7 +258,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         settled=profile_settled,
         judge=profile_judge,
         started_at=started,
-        budget_s=budget_s,
+        budget_s=budget(),
     )
 
     # 3. change email
@@ -279,7 +285,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         settled=lambda found: _same_email(found, new_email),
         judge=email_judge,
         started_at=started,
-        budget_s=budget_s,
+        budget_s=budget(),
     )
 
     # 4. deactivate
@@ -298,7 +304,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         settled=no_access,
         judge=lambda found: (Status.PASS, _access(found)),
         started_at=started,
-        budget_s=budget_s,
+        budget_s=budget(),
     )
 
     # 5. reactivate
@@ -313,7 +319,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         settled=lambda found: found is not None and found.active,
         judge=lambda found: (Status.PASS, _access(found)),
         started_at=started,
-        budget_s=budget_s,
+        budget_s=budget(),
     )
 
     # 6. delete
@@ -338,7 +344,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         settled=no_access,
         judge=delete_judge,
         started_at=started,
-        budget_s=budget_s,
+        budget_s=budget(),
     )
     outcomes[STEPS[5][0]] = deleted
     if deleted.status is not Status.FAIL:

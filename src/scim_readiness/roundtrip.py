@@ -55,6 +55,22 @@ def step_budget(ctx: CheckContext) -> float:
     return value
 
 
+#: After a step has failed, later steps wait at most this long, or ten times the slowest step
+#: seen to pass, whichever is longer (and never longer than the configured budget).
+AFTER_FAILURE_FLOOR_S = 5.0
+
+
+def budget_after_failure(ctx: CheckContext, budget_s: float) -> float:
+    """A shorter budget once one step has used up its own: the app has shown how fast it
+    is, and a second defect should not cost another full budget (the run has one too)."""
+    passed = [
+        step.latency_s
+        for step in ctx.findings.timeline
+        if step.status is Status.PASS and step.latency_s is not None
+    ]
+    return min(budget_s, max(AFTER_FAILURE_FLOOR_S, 10 * max(passed, default=0.0)))
+
+
 def describe_user(user: AppUser | None) -> str:
     """A one-line view of what the probe showed, for ``observed`` fields."""
     if user is None:

@@ -17,8 +17,11 @@ from scim_readiness.model import CheckResult, Report
 from scim_readiness.runner import RunOptions, run_suite
 
 ROUNDTRIP_CHECKS = ("user-lifecycle", "group-roles")
-# Failing steps wait out their whole budget: keep it small, the app answers in milliseconds.
-STEP_TIMEOUT_S = 1.0
+# A step that passes returns as soon as the app shows the state, so its budget costs nothing
+# and is generous (a loaded CI machine must not turn a slow pass into a FAIL); tests that
+# expect a step to FAIL pay its whole budget, so they use the tighter FAILING_STEP_S.
+STEP_TIMEOUT_S = 10.0
+FAILING_STEP_S = 3.0
 # The emulator validates SCIM emails with scim2-models, which refuses reserved domains such
 # as the default .invalid one; example.com is reserved too (for documentation) and passes.
 SCIM_TEST_DOMAIN = "scim-readiness.example.com"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from checks_roundtrip.stack import Stack, StackFactory, result_of, steps_by_status
+from checks_roundtrip.stack import FAILING_STEP_S, Stack, StackFactory, result_of, steps_by_status
 from scim_readiness.ledger import Ledger
 from scim_readiness.model import Report, Status
 
@@ -46,7 +46,7 @@ def test_flaw_fails_its_check_at_its_step(
 ) -> None:
     check_id, step, other_status = FLAWS[flaw]
     with stack_factory(flaws=(flaw,)) as stack:
-        report = stack.run(stack.config(mode=mode))
+        report = stack.run(stack.config(mode=mode, step_timeout_s=FAILING_STEP_S))
         result = result_of(report, check_id)
         assert result.status is Status.FAIL, explain(report)
         assert steps_by_status(result)[step] == "FAIL", result.timeline
@@ -67,7 +67,7 @@ def test_missing_role_assignment_fails_group_roles_only(
     stack_factory: StackFactory, mode: str
 ) -> None:
     with stack_factory(flaws=("role-mapping-missing",)) as stack:
-        report = stack.run(stack.config(mode=mode))
+        report = stack.run(stack.config(mode=mode, step_timeout_s=FAILING_STEP_S))
         roles = result_of(report, "group-roles")
         assert roles.status is Status.FAIL, explain(report)
         titles = [f.title for f in roles.findings if f.status is Status.FAIL]

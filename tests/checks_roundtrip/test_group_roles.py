@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from checks_roundtrip.stack import Stack, result_of
+from checks_roundtrip.stack import FAILING_STEP_S, Stack, result_of
 from scim_readiness.ledger import Ledger
 from scim_readiness.model import Status
 
@@ -57,7 +57,7 @@ def test_highest_precedence_is_expected_when_configured(stack: Stack) -> None:
         "combine": "highest",
         "precedence": ["admin", "editor"],
     }
-    report = stack.run(stack.config(roles=roles), "group-roles")
+    report = stack.run(stack.config(roles=roles, step_timeout_s=FAILING_STEP_S), "group-roles")
     result = result_of(report, "group-roles")
     assert result.status is Status.FAIL
     failed = [step.step for step in result.timeline if step.status is Status.FAIL]
@@ -68,7 +68,7 @@ def test_highest_precedence_is_expected_when_configured(stack: Stack) -> None:
 def test_default_role_expected_in_no_mapped_group(stack: Stack) -> None:
     # The reference app has no default role: a config promising one fails at step 1.
     roles = {"map": {"Engineering": "editor", "Admins": "admin"}, "default_role": "viewer"}
-    report = stack.run(stack.config(roles=roles), "group-roles")
+    report = stack.run(stack.config(roles=roles, step_timeout_s=FAILING_STEP_S), "group-roles")
     result = result_of(report, "group-roles")
     steps = {step.step: step for step in result.timeline}
     assert steps["1. no mapped group"].status is Status.FAIL
