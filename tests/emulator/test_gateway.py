@@ -3,6 +3,7 @@ failure modes every check must survive: bad secret, server gone, hung method."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -98,10 +99,20 @@ def test_users_and_groups_carry_groups_roles_and_active(emulator: Emulator) -> N
     assert {grp.display_name: grp.total_users for grp in groups} == {"Engineering": 3, "Admins": 2}
 
 
-def test_pages_a_10000_user_directory(emulator: Emulator) -> None:
-    emulator.generate_users(n=9_995)
+def test_pages_a_10000_user_directory(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
 
-    async def scenario() -> tuple[int, set[str], int]:
+    emulator.generate_users(n=9_995)
+    started: list[str] = []
+    original_start = threading.Thread.start
+
+    def counting_start(self: threading.Thread) -> None:
+        started.append(self.name)
+        original_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+
+    async def scenario() -> tuple[int, set[str], int, int]:
         gw = await _connect(emulator)
         try:
             ids: set[str] = set()
@@ -113,14 +124,16 @@ def test_pages_a_10000_user_directory(emulator: Emulator) -> None:
                 pages += 1
                 count += len(page)
                 ids.update(u.id for u in page)
-            return pages, ids, count
+            return pages, ids, count, started.count("scalekit-sdk")
         finally:
             await gw.aclose()
 
-    pages, ids, count = run(scenario())
+    pages, ids, count, sdk_threads = run(scenario())
     assert count == len(ids) == 10_000
     assert pages == 334  # 30 per page: the API's cap
     assert ids == set(emulator.state.directory(emulator.directory_id).users)
+    # 334 sequential calls shared one reused thread, not one new thread each
+    assert sdk_threads == 1
 
 
 def test_page_size_above_cap_is_refused_before_calling() -> None:
@@ -189,8 +202,14 @@ def test_hung_method_is_cut_off_at_the_timeout(emulator: Emulator) -> None:
         try:
             with pytest.raises(ScalekitError, match=r"no answer from localhost:\d+ within 1 s"):
                 await gw.get_organization(emulator.organization_id)
-            # the connection stays usable for other calls
-            assert [r.name for r in await gw.list_roles()] == ["admin", "editor", "viewer"]
+            # the connection stays usable for other calls, even while one is stuck
+            stuck, roles = await asyncio.gather(
+                gw.get_organization(emulator.organization_id),
+                gw.list_roles(),
+                return_exceptions=True,
+            )
+            assert isinstance(stuck, ScalekitError)
+            assert [r.name for r in roles] == ["admin", "editor", "viewer"]  # type: ignore[union-attr]
         finally:
             await gw.aclose()
 

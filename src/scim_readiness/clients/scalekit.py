@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import os
+import queue
 import socket
 import ssl
 import tempfile
@@ -381,24 +382,83 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
+def _outcome(fn: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+    try:
+        return fn(), None
+    except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+        return None, exc
+
+
+def _hand_over(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], outcome: tuple[Any, Any]
+) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop may be gone by now
+        loop.call_soon_threadsafe(_settle, future, *outcome)
+
+
 async def _in_thread(fn: Callable[[], T], timeout_s: float, name: str) -> T:
-    """Run ``fn`` in a daemon thread (a hung SDK call must not keep the process alive) and
-    wait at most ``timeout_s`` for it."""
+    """Run ``fn`` in a fresh daemon thread (a hung SDK call must not keep the process alive)
+    and wait at most ``timeout_s`` for it."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
-
-    def target() -> None:
-        result: Any = None
-        error: BaseException | None = None
-        try:
-            result = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop may be gone by now
-            loop.call_soon_threadsafe(_settle, future, result, error)
-
-    threading.Thread(target=target, name=f"scalekit-{name}", daemon=True).start()
+    threading.Thread(
+        target=lambda: _hand_over(loop, future, _outcome(fn)),
+        name=f"scalekit-{name}",
+        daemon=True,
+    ).start()
     return await asyncio.wait_for(future, timeout_s)
+
+
+class _Threads:
+    """Daemon threads for the SDK's blocking calls.
+
+    An idle thread is reused (paging 100,000 users is 3,334 calls; a new thread each costs
+    seconds), a busy or hung one never delays another call: that call gets a new thread.
+    Daemon threads, because a hung call must not keep the process from exiting.
+    """
+
+    def __init__(self, keep: int = 4) -> None:
+        self._idle: list[queue.SimpleQueue[tuple[Any, ...] | None]] = []
+        self._lock = threading.Lock()
+        self._keep = keep
+        self._closed = False
+
+    def _release(self, inbox: queue.SimpleQueue[tuple[Any, ...] | None]) -> bool:
+        with self._lock:
+            if self._closed or len(self._idle) >= self._keep:
+                return False
+            self._idle.append(inbox)
+            return True
+
+    def _serve(self, inbox: queue.SimpleQueue[tuple[Any, ...] | None]) -> None:
+        while (job := inbox.get()) is not None:
+            fn, loop, future = job
+            outcome = _outcome(fn)
+            # Back in the pool before the caller wakes, so its next call reuses this thread.
+            keep = self._release(inbox)
+            _hand_over(loop, future, outcome)
+            if not keep:
+                return
+
+    async def run(self, fn: Callable[[], T], timeout_s: float) -> T:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(
+                target=self._serve, args=(inbox,), name="scalekit-sdk", daemon=True
+            ).start()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        inbox.put((fn, loop, future))
+        return await asyncio.wait_for(future, timeout_s)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for inbox in idle:
+            inbox.put(None)
 
 
 class ScalekitGateway:
@@ -413,6 +473,7 @@ class ScalekitGateway:
         self.token_latency_s = token_latency_s
         self._secret = secret
         self._closed = False
+        self._threads = _Threads()
 
     def __repr__(self) -> str:
         return f"ScalekitGateway(host={self.host!r})"
@@ -426,7 +487,7 @@ class ScalekitGateway:
         if self._closed:
             raise ScalekitError("the Scalekit client is closed")
         try:
-            return await _in_thread(fn, self.timeout_s, what)
+            return await self._threads.run(fn, self.timeout_s)
         except TimeoutError:
             raise ScalekitError(
                 f"no answer from {self.host} within {self.timeout_s:g} s ({what})",
@@ -465,21 +526,32 @@ class ScalekitGateway:
         return _directory_view(response.directory)
 
     async def _pages(
-        self, what: str, method: str, request_type: str, items: str, **fields: Any
-    ) -> AsyncIterator[list[Any]]:
+        self,
+        what: str,
+        method: str,
+        request_type: str,
+        items: str,
+        convert: Callable[[Any], T],
+        **fields: Any,
+    ) -> AsyncIterator[list[T]]:
         from scalekit.v1.directories import directories_pb2 as dpb
 
         stub = getattr(self._client.directory.directory_service, method)
         request_cls = getattr(dpb, request_type)
         core = self._client.core_client
+
+        def fetch(token: str) -> tuple[list[T], str]:
+            # Not the SDK's list_directory_users/groups: they fail on any non-empty page
+            # (see the module docstring). Views are built here, off the event loop.
+            request = request_cls(page_token=token, include_detail=True, **fields)
+            response, _ = core.grpc_exec(stub.with_call, request)
+            return [convert(item) for item in getattr(response, items)], response.next_page_token
+
         token = ""
         seen: set[str] = set()
         while True:
-            request = request_cls(page_token=token, include_detail=True, **fields)
-            call: Callable[[], Any] = functools.partial(core.grpc_exec, stub.with_call, request)
-            response, _ = await self._call(what, call)
-            yield list(getattr(response, items))
-            token = response.next_page_token
+            page, token = await self._call(what, functools.partial(fetch, token))
+            yield page
             if not token:
                 return
             if token in seen:
@@ -496,11 +568,12 @@ class ScalekitGateway:
             "ListDirectoryUsers",
             "ListDirectoryUsersRequest",
             "users",
+            _user_view,
             organization_id=organization_id,
             directory_id=directory_id,
             page_size=page_size,
         ):
-            yield [_user_view(u) for u in page]
+            yield page
 
     async def iter_directory_groups(
         self, organization_id: str, directory_id: str, page_size: int = MAX_PAGE_SIZE
@@ -512,11 +585,12 @@ class ScalekitGateway:
             "ListDirectoryGroups",
             "ListDirectoryGroupsRequest",
             "groups",
+            _group_view,
             organization_id=organization_id,
             directory_id=directory_id,
             page_size=page_size,
         ):
-            yield [_group_view(g) for g in page]
+            yield page
 
     async def list_roles(self) -> list[RoleView]:
         response, _ = await self._call("list roles", lambda: self._client.roles.list_roles())
@@ -541,6 +615,7 @@ class ScalekitGateway:
         if self._closed:
             return
         self._closed = True
+        self._threads.close()
         channel = getattr(self._client.core_client, "grpc_secure_channel", None)
         if channel is not None:
             with contextlib.suppress(Exception):
