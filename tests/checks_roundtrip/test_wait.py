@@ -1,0 +1,94 @@
+"""wait_until: bounded polling with backoff, on a clock that only moves when slept on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from scim_readiness.errors import ProbeError
+from scim_readiness.wait import wait_until
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.t = 100.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        self.t += seconds
+
+
+def test_first_look_is_immediate_and_counts_from_the_change() -> None:
+    clock = ManualClock()
+    started = clock.t - 0.5  # the change was sent half a second before the first look
+
+    async def observe() -> int:
+        return 7
+
+    outcome = asyncio.run(
+        wait_until(observe, lambda v: v == 7, budget_s=5, clock=clock, started_at=started)
+    )
+    assert outcome.satisfied and outcome.value == 7 and outcome.attempts == 1
+    assert outcome.elapsed_s == pytest.approx(0.5)
+    assert clock.sleeps == []
+
+
+def test_backoff_doubles_from_20ms_and_stops_at_the_budget() -> None:
+    clock = ManualClock()
+    seen: list[int] = []
+
+    async def observe() -> int:
+        seen.append(len(seen))
+        return seen[-1]
+
+    outcome = asyncio.run(
+        wait_until(observe, lambda v: False, budget_s=2.0, clock=clock, max_delay_s=0.5)
+    )
+    assert not outcome.satisfied
+    assert outcome.value == seen[-1]  # the last state seen is reported
+    assert clock.sleeps[:5] == [0.02, 0.04, 0.08, 0.16, 0.32]
+    assert max(clock.sleeps) == 0.5
+    assert sum(clock.sleeps) == pytest.approx(2.0)
+    assert outcome.elapsed_s == pytest.approx(2.0)
+
+
+def test_listed_errors_mean_not_yet_and_the_last_one_is_kept() -> None:
+    clock = ManualClock()
+    calls = 0
+
+    async def observe() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise ProbeError(f"probe down ({calls})")
+        return "up"
+
+    outcome = asyncio.run(
+        wait_until(observe, lambda v: v == "up", budget_s=1, clock=clock, retry_on=(ProbeError,))
+    )
+    assert outcome.satisfied and outcome.attempts == 3 and outcome.error is None
+
+    async def always_down() -> str:
+        raise ProbeError("probe down")
+
+    failed = asyncio.run(
+        wait_until(always_down, bool, budget_s=0.1, clock=clock, retry_on=(ProbeError,))
+    )
+    assert not failed.satisfied and failed.value is None
+    assert isinstance(failed.error, ProbeError)
+
+
+def test_other_errors_propagate() -> None:
+    async def broken() -> int:
+        raise KeyError("bug")
+
+    with pytest.raises(KeyError):
+        asyncio.run(wait_until(broken, bool, budget_s=1, clock=ManualClock()))
