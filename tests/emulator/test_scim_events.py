@@ -144,6 +144,10 @@ def test_lifecycle_emits_exactly_the_expected_events(
         "organization_id": wired.organization_id,
     }
 
+    (gone,) = wired.deliveries.of_type("organization.directory.user_deleted")
+    assert wired.deliveries.for_event(gone.event_id) == [gone]
+    assert gone.delivered and gone.status_codes == [200]
+
     # Same envelope and field names as the documented events.
     for event, name in (
         (c, "user_created"),

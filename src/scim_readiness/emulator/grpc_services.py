@@ -78,10 +78,8 @@ class Services:
         self.stopping = stopping
         # method name -> seconds to stall before answering (tests of "a hung method")
         self.delays: dict[str, float] = {}
-        self.calls: dict[str, int] = {}
 
     def guard(self, name: str, context: grpc.ServicerContext) -> None:
-        self.calls[name] = self.calls.get(name, 0) + 1
         tokens = [
             str(value)
             for key, value in context.invocation_metadata()

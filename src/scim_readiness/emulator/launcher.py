@@ -168,11 +168,6 @@ class Emulator:
         assert self._services is not None  # noqa: S101
         return self._services.delays
 
-    @property
-    def grpc_calls(self) -> dict[str, int]:
-        assert self._services is not None  # noqa: S101
-        return dict(self._services.calls)
-
     def register_webhook(self, url: str, secret: str | None = None) -> str:
         """Deliver every future event to ``url``, signed with ``secret`` (a fresh ``whsec_``
         secret when omitted). Returns the secret."""

@@ -17,7 +17,7 @@ import itertools
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -701,6 +701,3 @@ class EmulatorState:
             self.emit(
                 f"organization.{kind}", directory.organization_id, self.directory_data(directory)
             )
-
-    def iter_users(self, directory: Directory) -> Iterator[DirUser]:
-        return iter(list(directory.users.values()))
