@@ -262,3 +262,11 @@ def test_alpn_gives_h2_only_to_clients_that_offer_nothing_else(
         context.wrap_socket(raw, server_hostname="localhost") as tls,
     ):
         assert tls.selected_alpn_protocol() == chosen
+
+
+def test_portal_without_allowed_ancestors_forbids_framing(emulator: Emulator) -> None:
+    emulator.state.seed.portal.frame_ancestors = []
+    link = emulator.state.new_portal_link(emulator.organization_id, ("dir_sync",))
+    with _client(emulator) as client:
+        page = client.get(f"{emulator.env_url}/portal/{link.token}")
+    assert page.headers["content-security-policy"] == "frame-ancestors 'none'"

@@ -80,7 +80,7 @@ def build_app(state: EmulatorState) -> Starlette:
 
     async def portal(request: Request) -> Response:
         link = state.portal_links.get(request.path_params["token"])
-        frame = "frame-ancestors " + " ".join(state.seed.portal.frame_ancestors)
+        frame = "frame-ancestors " + (" ".join(state.seed.portal.frame_ancestors) or "'none'")
         headers = {
             "content-security-policy": frame,
             "cache-control": "no-store",
