@@ -32,10 +32,11 @@ class PortalLinks:
             if self._client is None:
                 s = self.settings
                 if s.scalekit_ca_path is not None:
-                    # requests and grpc read their trust from these; grpc caches its file per
-                    # process, so a test session uses one CA for everything.
-                    os.environ["REQUESTS_CA_BUNDLE"] = str(s.scalekit_ca_path)
-                    os.environ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = str(s.scalekit_ca_path)
+                    # requests and grpc read their trust from these (grpc once per process).
+                    # Trust the process already set up (the demo, a test session) wins: the
+                    # app shares the process and must not swap it under the checker.
+                    for name in ("REQUESTS_CA_BUNDLE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"):
+                        os.environ.setdefault(name, str(s.scalekit_ca_path))
                 from scalekit import ScalekitClient
 
                 self._client = ScalekitClient(
