@@ -339,7 +339,8 @@ async def _invalid_payloads(state: _Run) -> list[Invalid]:
     complete = encode_body(state.user_event(who))
     add("invalid-json", "invalid JSON", "reject", complete[: len(complete) // 2], who)
 
-    no_data = state.user_event(state.identity("no-data", expect_applied=False))
+    # Nothing about a user is sent, so nothing is recorded in the ledger for it.
+    no_data = state.user_event(state.ctx.identities.user("bad-no-data"))
     no_data.pop("data")
     add("no-data", "an event without data", "reject", encode_body(no_data), None)
 
@@ -605,6 +606,13 @@ async def _judge_records(
             for case in invalid
             if case.identity is not None
         }
+        absent = [
+            case.identity
+            for case in invalid
+            if case.identity is not None and traces.get(case.key) is None
+        ]
+        if claimant is None and counts.by_email.get(conflict.first.email, 0) <= 1:
+            absent.append(conflict.second)
     except ProbeError as exc:
         ctx.findings.errored(
             "Could not read the app's state through the probe",
@@ -612,6 +620,9 @@ async def _judge_records(
             fix="Check the probe section of the config.",
         )
         return
+    for identity in absent:
+        # Verified absent: nothing for cleanup to remove.
+        ctx.ledger.removed("user", identity.directory_user_id, channel="events", check_id=CHECK.id)
     _judge_duplicates(ctx, "The same event delivered twice", twice, counts)
     _judge_duplicates(ctx, "Two user_created events for the same directory user", reissued, counts)
     _judge_conflict(ctx, conflict, owner, claimant, by_email, counts)

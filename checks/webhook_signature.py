@@ -700,7 +700,12 @@ async def _judge_traces(
                 continue
             looked += 1
             found = await find_trace(probe, case.identity)
-            if found is not None:
+            if found is None:
+                # Verified absent: nothing for cleanup to remove.
+                ctx.ledger.removed(
+                    "user", case.identity.directory_user_id, channel="events", check_id=CHECK.id
+                )
+            else:
                 assert case.outcome is not None  # noqa: S101 - delivered above
                 traces.append(f"{case.name} (answered {case.outcome.summary()}): {describe(found)}")
         after = await find_trace(probe, control.identity)

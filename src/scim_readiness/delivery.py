@@ -8,6 +8,7 @@ and a short, redacted excerpt of the app's answer, ready to quote in a finding.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import time
@@ -23,10 +24,12 @@ if TYPE_CHECKING:
 
     from scim_readiness.context import CheckContext
     from scim_readiness.identities import TestIdentity
+    from scim_readiness.ledger import LedgerEntry
 
 #: Used when the config names no organisation: obviously not a real Scalekit id.
 FAKE_ORGANIZATION_ID = "org_scimreadinessnotconfigured"
 EXCERPT_CHARS = 160
+CLEANUP_CONCURRENCY = 8
 _REDACTED = "<redacted>"
 # Signing secrets and signatures an app might echo back in an error page.
 _SECRETISH = re.compile(r"whsec_[A-Za-z0-9+/=_-]+|v1,[A-Za-z0-9+/]{20,}={0,2}")
@@ -354,52 +357,65 @@ async def remove_test_users(ctx: CheckContext) -> tuple[list[str], list[str]]:
     target = event_target(ctx)
     removed: list[str] = []
     failed: list[str] = []
-    async with Sender(
-        ctx, url, secret.get_secret_value(), target, ctx.config.webhook.timeout_s
-    ) as sender:
-        for entry in entries:
-            details = entry.details
-            org = str(details.get("organization_id") or target.organization_id)
-            identity = TestIdentity(
-                label="cleanup",
-                directory_user_id=entry.object_id,
-                dp_id=str(details.get("dp_id") or ""),
-                email=str(details.get("email") or ""),
-                given_name=str(details.get("given_name") or ""),
-                family_name=str(details.get("family_name") or ""),
+
+    async def remove(sender: Sender, entry: LedgerEntry) -> None:
+        details = entry.details
+        org = str(details.get("organization_id") or target.organization_id)
+        identity = TestIdentity(
+            label="cleanup",
+            directory_user_id=entry.object_id,
+            dp_id=str(details.get("dp_id") or ""),
+            email=str(details.get("email") or ""),
+            given_name=str(details.get("given_name") or ""),
+            family_name=str(details.get("family_name") or ""),
+        )
+        if details.get("expect_applied", True):
+            # Deactivate first: an app that ignores deletions still ends with no active
+            # test user.
+            await sender.send_event(
+                "cleanup deactivate",
+                sender.event(EventType.USER_UPDATED, user_event_data(identity, org, active=False)),
             )
-            if details.get("expect_applied", True):
-                # Deactivate first: an app that ignores deletions still ends with no active
-                # test user.
-                await sender.send_event(
-                    "cleanup deactivate",
-                    sender.event(
-                        EventType.USER_UPDATED,
-                        user_event_data(identity, org, active=False),
-                    ),
-                )
-            outcome = await sender.send_event(
-                "cleanup delete",
-                sender.event(
-                    EventType.USER_DELETED,
-                    user_deleted_data(
-                        id=identity.directory_user_id,
-                        organization_id=org,
-                        email=identity.email,
-                        dp_id=identity.dp_id or None,
-                    ),
+        outcome = await sender.send_event(
+            "cleanup delete",
+            sender.event(
+                EventType.USER_DELETED,
+                user_deleted_data(
+                    id=identity.directory_user_id,
+                    organization_id=org,
+                    email=identity.email,
+                    dp_id=identity.dp_id or None,
                 ),
+            ),
+        )
+        if outcome.accepted:
+            ctx.ledger.removed("user", entry.object_id, channel="events", check_id=ctx.info.id)
+            removed.append(entry.object_id)
+        else:
+            ctx.ledger.unremovable(
+                "user",
+                entry.object_id,
+                channel="events",
+                check_id=ctx.info.id,
+                reason=f"user_deleted answered {outcome.summary()}",
             )
-            if outcome.accepted:
-                ctx.ledger.removed("user", entry.object_id, channel="events", check_id=ctx.info.id)
-                removed.append(entry.object_id)
-            else:
-                ctx.ledger.unremovable(
-                    "user",
-                    entry.object_id,
-                    channel="events",
-                    check_id=ctx.info.id,
-                    reason=f"user_deleted answered {outcome.summary()}",
-                )
-                failed.append(f"{entry.object_id}: {outcome.summary()}")
+            failed.append(f"{entry.object_id}: {outcome.summary()}")
+
+    # Users are independent of each other: remove a few at a time, so a slow app costs
+    # seconds, not minutes.
+    gate = asyncio.Semaphore(CLEANUP_CONCURRENCY)
+
+    async def bounded(sender: Sender, entry: LedgerEntry) -> None:
+        async with gate:
+            await remove(sender, entry)
+
+    async with Sender(
+        ctx,
+        url,
+        secret.get_secret_value(),
+        target,
+        ctx.config.webhook.timeout_s,
+        fresh_connections=True,
+    ) as sender:
+        await asyncio.gather(*(bounded(sender, entry) for entry in entries))
     return removed, failed
