@@ -117,6 +117,7 @@ async def run(ctx: CheckContext) -> None:
 
     mapper = await _role_mapper(ctx, gateway, str(org.id), directory)
     known_roles = mapper.known_roles | await _environment_roles(gateway)
+    compare_roles = bool(ctx.option("compare_roles", True))
     try:
         groups = await _directory_groups(gateway, str(org.id), str(directory.id), mapper)
     except ScalekitError as exc:
@@ -125,7 +126,7 @@ async def run(ctx: CheckContext) -> None:
     coverage = AttributeCoverage(section.required_attributes)
     reconciler = Reconciler(
         expected_tenant=expected_tenant,
-        known_roles=known_roles or None,
+        known_roles=(known_roles or None) if compare_roles else None,
         sample_limit=int(ctx.option("samples", 5)),
     )
     stats = getattr(directory, "stats", None)
@@ -288,6 +289,15 @@ def _roles_of(user: Any) -> frozenset[str] | None:
     return frozenset(str(r) for r in roles if r)
 
 
+def _expected_roles(
+    user: Any, mapper: RoleMapper, group_names: Mapping[str, str], use_mapper: bool
+) -> frozenset[str] | None:
+    reported = _roles_of(user)
+    if reported is not None:
+        return mapper.finalise(reported)
+    return mapper.roles_for(_groups(user, group_names)) if use_mapper else None
+
+
 def _presence(user: Any, detail: dict[str, Any]) -> Callable[[str], bool]:
     return lambda name: _has_attribute(user, detail, name)
 
@@ -311,6 +321,9 @@ async def _directory_records(
     from scim_readiness.reconcile import DirectoryRecord, prefetched
 
     use_mapper = mapper.active
+    # The roles Scalekit itself reports for a user (what its events carry) are the truth the
+    # app must mirror; the group→role map only stands in when the directory does not say.
+    # Whether the map itself is right is the group-roles check's question, not this one's.
     pages = gateway.iter_directory_users(org_id, directory_id, page_size=30)
     async for page in prefetched(pages, depth=2):
         records = []
@@ -327,7 +340,7 @@ async def _directory_records(
                     str(_field(user, "id")),
                     email,
                     _active(user, detail),
-                    mapper.roles_for(_groups(user, group_names)) if use_mapper else _roles_of(user),
+                    _expected_roles(user, mapper, group_names, use_mapper),
                 )
             )
         yield records

@@ -293,15 +293,21 @@ class RoleMapper:
             role = self._by_id.get(group_id) or self._by_name.get(name.lower())
             if role:
                 roles.add(role)
-        if not roles and self._default:
-            roles.add(self._default)
-        if self._combine == "highest" and len(roles) > 1:
-            ranked = [r for r in self._precedence if r in roles]
-            roles = {ranked[0]} if ranked else roles
-        result = frozenset(roles)
+        result = self.finalise(roles)
         if len(self._cache) < 4096:
             self._cache[key] = result
         return result
+
+    def finalise(self, roles: Iterable[str]) -> frozenset[str]:
+        """Apply the app's policy to a set of granted roles: the default role when none is
+        granted, and only the highest one with ``combine="highest"``."""
+        chosen = set(roles)
+        if not chosen and self._default:
+            chosen.add(self._default)
+        if self._combine == "highest" and len(chosen) > 1:
+            ranked = [r for r in self._precedence if r in chosen]
+            chosen = {ranked[0]} if ranked else chosen
+        return frozenset(chosen)
 
 
 class AttributeCoverage:

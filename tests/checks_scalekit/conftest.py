@@ -1,32 +1,32 @@
-"""Fixtures for the checks that read Scalekit: one process CA, a fresh stack per test."""
+"""Fixtures for the checks that read Scalekit: the demo stack, fresh per test.
+
+``start_stack`` makes the process trust the emulator's CA (one per process: grpc reads its
+roots file once), so every stack in the session shares it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from checks_scalekit.stack import Stack, start_stack
-from scim_readiness.emulator import process_ca, trust_env
+from scim_readiness.demo_stack import Stack, start_stack
 
 StackFactory = Callable[..., AbstractContextManager[Stack]]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _trust_process_ca() -> None:
-    # grpc reads its roots file once per process: set it before any handshake.
-    trust_env(process_ca().ca_path)
-
-
 @pytest.fixture
 def stack_factory(tmp_path: Path) -> StackFactory:
-    return lambda **kw: start_stack(tmp_path / "ledger.jsonl", **kw)
+    def factory(flaws: tuple[str, ...] = (), **kw: Any) -> AbstractContextManager[Stack]:
+        return start_stack(flaws, workdir=tmp_path, delivery_delay_scale=0.001, **kw)
+
+    return factory
 
 
 @pytest.fixture
 def stack(stack_factory: StackFactory) -> Iterator[Stack]:
     with stack_factory() as running:
-        running.sync()
         yield running

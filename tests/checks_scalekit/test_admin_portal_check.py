@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from checks_scalekit.conftest import StackFactory
-from checks_scalekit.stack import EMBEDDING_ORIGIN, Stack, finding, raw_text, result_of, titles
+from checks_scalekit.stack import (
+    EMBEDDING_ORIGIN,
+    Stack,
+    check,
+    finding,
+    raw_text,
+    result_of,
+    run,
+    titles,
+)
 from scim_readiness.config import Config
 from scim_readiness.emulator import default_seed
 from scim_readiness.model import CheckResult, Severity, Status
 
 
 def portal(stack: Stack, config: Config | None = None) -> CheckResult:
-    return result_of(stack.run(config, "admin-portal"), "admin-portal")
+    return check(stack, "admin-portal", config)
 
 
 def links_issued(stack: Stack) -> list[str]:
@@ -18,7 +27,7 @@ def links_issued(stack: Stack) -> list[str]:
 
 
 def test_clean_setup_passes_without_showing_a_link(stack: Stack) -> None:
-    report = stack.run(None, "admin-portal")
+    report = run(stack, None, "admin-portal")
     result = result_of(report, "admin-portal")
     assert result.status is Status.PASS, [(f.status, f.title, f.observed) for f in result.findings]
     assert finding(result, "custom domain").observed.startswith(
@@ -36,7 +45,7 @@ def test_clean_setup_passes_without_showing_a_link(stack: Stack) -> None:
 
 
 def test_app_endpoint_without_authentication_fails(stack_factory: StackFactory) -> None:
-    with stack_factory(flaws=("portal-link-unauthenticated",)) as stack:
+    with stack_factory(("portal-link-unauthenticated",)) as stack:
         result = portal(stack)
         issued = links_issued(stack)
     assert result.status is Status.FAIL
@@ -57,7 +66,7 @@ def raw_text_of(result: CheckResult) -> str:
 def test_csp_without_the_embedding_origin_fails_with_the_header(
     stack_factory: StackFactory,
 ) -> None:
-    with stack_factory(frame_ancestors=("'self'",)) as stack:
+    with stack_factory(("csp-missing-origin",)) as stack:
         result = portal(stack)
     assert result.status is Status.FAIL
     failed = finding(result, "refuses to be framed")
@@ -69,7 +78,7 @@ def test_csp_without_the_embedding_origin_fails_with_the_header(
 def test_link_on_the_scalekit_domain_when_a_custom_domain_is_expected(
     stack_factory: StackFactory,
 ) -> None:
-    with stack_factory(custom_domain=False) as stack:
+    with stack_factory(("portal-on-scalekit-domain",)) as stack:
         result = portal(stack)
         env_host = stack.emulator.env_url.removeprefix("https://")
     assert result.status is Status.FAIL
@@ -81,7 +90,7 @@ def test_link_on_the_scalekit_domain_when_a_custom_domain_is_expected(
 def test_without_a_custom_domain_the_environments_domain_is_right(
     stack_factory: StackFactory,
 ) -> None:
-    with stack_factory(custom_domain=False) as stack:
+    with stack_factory(("portal-on-scalekit-domain",)) as stack:
         result = portal(stack, stack.config(admin_portal={"expected_domain": None}))
     assert result.status is Status.PASS, titles(result)
     assert finding(result, "environment's domain").status is Status.PASS
@@ -114,7 +123,8 @@ def test_link_for_another_organisation_fails(stack_factory: StackFactory) -> Non
         update={"id": "org_60219377000000002", "display_name": "Other", "external_id": "t-2"}
     )
     seed = seed.model_copy(update={"organizations": [*seed.organizations, other]})
-    with stack_factory(seed=seed, extra_tenants={other.id: other.external_id}) as stack:
+    with stack_factory(seed=seed) as stack:
+        stack.app.settings.tenant_by_org[other.id] = other.external_id
         url = f"{stack.app.portal_link_url}?organization_id={other.id}"
         endpoint = {"url": url, "headers": dict(stack.app.portal_headers)}
         result = portal(stack, stack.config(admin_portal={"app_link_endpoint": endpoint}))

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from checks_scalekit.conftest import StackFactory
-from checks_scalekit.stack import Stack, finding, result_of, titles
+from checks_scalekit.stack import Stack, check, finding, titles, wait_for_app_users
 from scim_readiness.config import Config
 from scim_readiness.model import CheckResult, Severity, Status
 from scim_readiness.sampleapp.store import NewUser
 
 
 def data_model(stack: Stack, config: Config | None = None) -> CheckResult:
-    return result_of(stack.run(config, "data-model"), "data-model")
+    return check(stack, "data-model", config)
 
 
 def test_clean_setup_passes(stack: Stack) -> None:
@@ -26,8 +26,7 @@ def test_clean_setup_passes(stack: Stack) -> None:
 
 
 def test_wrong_tenant_mapping_fails(stack_factory: StackFactory) -> None:
-    with stack_factory(flaws=("wrong-tenant-mapping",)) as stack:
-        stack.sync()
+    with stack_factory(("wrong-tenant-mapping",)) as stack:
         result = data_model(stack)
         org_id = stack.emulator.organization_id
     assert result.status is Status.FAIL
@@ -113,7 +112,7 @@ def test_the_checkers_own_test_identities_are_left_out(stack: Stack) -> None:
         given_name=identity.given_name,
         family_name=identity.family_name,
     )
-    stack.wait_for_app_users(6)
+    wait_for_app_users(stack, 6)
     user.active = False
     result = data_model(stack)
     assert result.status is Status.PASS, [(f.status, f.title) for f in result.findings]
@@ -146,7 +145,6 @@ def test_organisation_without_external_id_fails(stack_factory: StackFactory) -> 
     seed = default_seed()
     org = seed.organizations[0].model_copy(update={"external_id": ""})
     with stack_factory(seed=seed.model_copy(update={"organizations": [org]})) as stack:
-        stack.sync()
         config = stack.config(scalekit={"organization_external_id": None})
         result = data_model(stack, config)
     assert result.status is Status.FAIL
@@ -157,7 +155,6 @@ def test_organisation_without_external_id_fails(stack_factory: StackFactory) -> 
 def test_100k_users_with_three_planted_mismatches(stack_factory: StackFactory) -> None:
     with stack_factory() as stack:
         emu, store = stack.emulator, stack.app.store
-        stack.sync()
         emu.generate_users(n=100_000 - 5)
         directory = emu.state.directory(emu.directory_id)
         generated = [u for u in directory.users.values() if u.user_name.startswith("user")]
@@ -188,3 +185,21 @@ def test_100k_users_with_three_planted_mismatches(stack_factory: StackFactory) -
     assert result.metrics["directory_users"] == 100_000
     # Streaming, not holding both sides: the join never waited on more than a window.
     assert result.metrics["peak_waiting_records"] < 20_000
+
+
+def test_a_wrong_role_map_is_not_data_drift(stack_factory: StackFactory) -> None:
+    # The directory no longer assigns Admins a role although the config maps it: the app,
+    # mirroring Scalekit's own role data, is in sync. Judging the map is group-roles' job.
+    with stack_factory(("role-mapping-missing",)) as stack:
+        result = data_model(stack)
+    assert result.status is Status.PASS, [(f.status, f.title) for f in result.findings]
+
+
+def test_role_drift_and_its_switch(stack_factory: StackFactory) -> None:
+    with stack_factory(("roles-ignored",)) as stack:
+        result = data_model(stack)
+        assert result.status is Status.FAIL
+        drift = finding(result, "App roles differ")
+        assert drift.evidence["count"] == 4  # every user in a mapped group
+        off = stack.config(checks={"data-model": {"options": {"compare_roles": False}}})
+        assert data_model(stack, off).status is Status.PASS

@@ -8,18 +8,18 @@ import json
 import socket
 
 from checks_scalekit.conftest import StackFactory
-from checks_scalekit.stack import Stack, finding, raw_text, result_of, titles
+from checks_scalekit.stack import Stack, check, finding, raw_text, result_of, run, titles
 from scim_readiness.clients.scalekit import connect
 from scim_readiness.config import Config
 from scim_readiness.context import TlsSettings
 from scim_readiness.emulator import default_seed
 from scim_readiness.emulator.seed import SecretSeed
-from scim_readiness.model import Severity, Status
+from scim_readiness.model import CheckResult, Severity, Status
 from scim_readiness.runner import RunOptions, run_suite
 
 
-def environment(stack: Stack, config: Config | None = None):  # noqa: ANN201 - CheckResult
-    return result_of(stack.run(config, "environment"), "environment")
+def environment(stack: Stack, config: Config | None = None) -> CheckResult:
+    return check(stack, "environment", config)
 
 
 def secret_free(stack: Stack, *texts: str) -> None:
@@ -29,7 +29,7 @@ def secret_free(stack: Stack, *texts: str) -> None:
 
 
 def test_clean_setup_passes_and_shows_no_secret(stack: Stack) -> None:
-    report = stack.run(None, "environment")
+    report = run(stack, None, "environment")
     result = result_of(report, "environment")
     assert result.status is Status.PASS, titles(result)
     assert "Client-credentials exchange succeeds" in titles(result)
@@ -61,7 +61,7 @@ def test_development_url_when_production_is_expected_fails(stack: Stack) -> None
     async def gateway():  # noqa: ANN202
         return await connect(real, TlsSettings(ca_bundle=str(emu.ca_path)))
 
-    options = RunOptions(only=("environment",), ca_bundle=str(emu.ca_path))
+    options = RunOptions(only=("environment",), ca_bundle=stack.ca_path)
     report = asyncio.run(run_suite(config, options, scalekit_factory=gateway))
     result = result_of(report, "environment")
     assert result.status is Status.FAIL
@@ -71,7 +71,7 @@ def test_development_url_when_production_is_expected_fails(stack: Stack) -> None
 
 def test_wrong_client_secret_fails_with_the_servers_reason(stack: Stack) -> None:
     wrong = "wrong_secret_0123456789abcdef"
-    report = stack.run(stack.config(scalekit={"client_secret": wrong}), "environment")
+    report = run(stack, stack.config(scalekit={"client_secret": wrong}), "environment")
     result = result_of(report, "environment")
     assert result.status is Status.FAIL
     refused = finding(result, "Client credentials are refused")

@@ -259,3 +259,15 @@ def test_prefetched_keeps_order_and_surfaces_errors() -> None:
     assert asyncio.run(collect(None)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
     with pytest.raises(RuntimeError, match="stream broke"):
         asyncio.run(collect(6))
+
+
+def test_role_mapper_finalise_applies_default_and_precedence() -> None:
+    mapper = RoleMapper(
+        by_group_id={},
+        by_group_name={},
+        default_role="viewer",
+        combine="highest",
+        precedence=("admin", "editor"),
+    )
+    assert mapper.finalise([]) == {"viewer"}
+    assert mapper.finalise(["editor", "admin"]) == {"admin"}
