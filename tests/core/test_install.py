@@ -97,6 +97,8 @@ def test_pip_installed_project_ships_its_checks_and_finds_an_installed_plugin(
     pip_install(source, project_site)
     pip_install(plugin, plugin_site)
     assert (project_site / "scim_readiness" / "checks" / "webhook_signature.py").is_file()
+    assert (project_site / "scim_readiness" / "reports" / "json_schema_v1.json").is_file()
+    assert (project_site / "scim_readiness" / "starter.yaml").is_file()
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCALEKIT_", "SCIM_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(plugin_site), str(project_site)])

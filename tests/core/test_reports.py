@@ -356,3 +356,33 @@ def test_json_round_trip_through_from_dict_keeps_attested_findings() -> None:
     attested = Finding(title="branding attested by jane", status=Status.ATTESTED)
     report = sample(checks=(CheckResult("admin-portal", "Portal", 8, Status.PASS, (attested,)),))
     assert from_dict(to_dict(report)) == report
+
+
+def _schema() -> dict:
+    from importlib.resources import files
+
+    text = files("scim_readiness.reports").joinpath("json_schema_v1.json").read_text("utf-8")
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def test_reports_match_the_published_json_schema() -> None:
+    import asyncio
+
+    import jsonschema
+
+    from scim_readiness.config_file import parse_config
+    from scim_readiness.runner import RunOptions, run_suite
+
+    from .conftest import spec
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    validator.check_schema(_schema())
+    cfg = parse_config("scalekit:\n  expect: staging\n", path="r.yaml", check_ids=())
+    live = asyncio.run(run_suite(cfg, RunOptions(), specs=[spec("a"), spec("b", needs=("probe",))]))
+    for report in (sample(), sample(interrupted=True), live):
+        validator.validate(json.loads(renderer(Format.JSON)(report)))
+    broken = json.loads(renderer(Format.JSON)(sample()))
+    broken["checks"][0]["status"] = "ATTESTED"  # a finding status, never a check's
+    assert not validator.is_valid(broken)
+    del broken["checks"][0]["status"]
+    assert "'status' is a required property" in [e.message for e in validator.iter_errors(broken)]
