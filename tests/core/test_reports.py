@@ -386,3 +386,21 @@ def test_reports_match_the_published_json_schema() -> None:
     assert not validator.is_valid(broken)
     del broken["checks"][0]["status"]
     assert "'status' is a required property" in [e.message for e in validator.iter_errors(broken)]
+
+
+def test_junit_is_valid_against_the_schema_ci_systems_read() -> None:
+    import xmlschema
+
+    schema = xmlschema.XMLSchema(str(Path(__file__).with_name("junit.xsd")))
+    control = CheckResult(
+        "odd", "Odd \x07 bytes", 0, Status.WARN, (Finding("bell \x07", Status.WARN),)
+    )
+    for report in (
+        sample(),
+        sample(interrupted=True),
+        sample(checks=(control,)),
+        sample(checks=()),
+    ):
+        schema.validate(renderer(Format.JUNIT)(report))
+    with pytest.raises(xmlschema.XMLSchemaValidationError):  # the schema is not a rubber stamp
+        schema.validate(renderer(Format.JUNIT)(sample()).replace('classname="', 'klass="'))
