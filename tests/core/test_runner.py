@@ -349,3 +349,18 @@ def test_garbage_findings_become_an_error_and_text_statuses_are_forgiven() -> No
         ),
     ]
     assert check.status is Status.ERROR and check.timeline == ()
+
+
+def test_a_check_still_waiting_for_its_turn_when_the_budget_runs_out_is_an_error() -> None:
+    async def hang(ctx: CheckContext) -> None:
+        await asyncio.Event().wait()
+
+    specs = [spec("first", hang, mutates=True), spec("second", mutates=True)]
+    report = run(config(), specs, timeout_s=0.3)
+    checks = by_id(report)
+    assert checks["first"].findings[0].title == "timed out: the run's time budget of 0.3 s ran out"
+    assert checks["second"].status is Status.ERROR
+    assert checks["second"].findings[0].title == (
+        "not started: the run's time budget of 0.3 s was used up"
+    )
+    assert report.exit_code() == 3
