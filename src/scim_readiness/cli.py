@@ -226,7 +226,8 @@ def list_checks(
             "yes" if s.info.mutates else "no",
             s.info.title + ("" if s.origin.startswith("scim_readiness.") else f" [{s.origin}]"),
         )
-    Console(highlight=False).print(table)
+    # Not a terminal (a pipe, CI logs): a fixed, readable width instead of Rich's 80.
+    Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(table)
     return 0
 
 
