@@ -55,7 +55,10 @@ _QUERY_TOKEN = re.compile(
 _MAGIC_PATH = re.compile(r"(?P<lead>/magic-?link/)(?P<value>[A-Za-z0-9._~%+=-]{8,})", re.IGNORECASE)
 # Authorization headers that slipped into a message.
 _BEARER = re.compile(
-    r"(?P<lead>\b(?:bearer|basic)\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE
+    # A credential has a digit or punctuation in it; "Basic authentication" stays readable.
+    r"(?P<lead>\b(?:bearer|basic)\s+)(?P<value>(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])"
+    r"[A-Za-z0-9._~+/=-]{8,})",
+    re.IGNORECASE,
 )
 
 
