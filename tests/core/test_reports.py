@@ -352,6 +352,17 @@ def test_diff_finds_regressions_and_new_findings() -> None:
     assert [c.worse for c in back.changes] == [False, True]
 
 
+def test_json_stays_json_whatever_a_check_left_in_evidence() -> None:
+    odd = Finding(
+        title="odd evidence",
+        status=Status.WARN,
+        evidence={"nan": float("nan"), "inf": float("inf"), "obj": object, 3: (1, 2)},
+    )
+    report = sample(checks=(CheckResult("odd", "Odd", 0, Status.WARN, (odd,)),))
+    evidence = json.loads(renderer(Format.JSON)(report))["checks"][0]["findings"][0]["evidence"]
+    assert evidence == {"nan": "nan", "inf": "inf", "obj": "<class 'object'>", "3": [1, 2]}
+
+
 def test_json_round_trip_through_from_dict_keeps_attested_findings() -> None:
     attested = Finding(title="branding attested by jane", status=Status.ATTESTED)
     report = sample(checks=(CheckResult("admin-portal", "Portal", 8, Status.PASS, (attested,)),))

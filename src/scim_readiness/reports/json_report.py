@@ -7,6 +7,7 @@ passes through the redactor before encoding, so no escaping can hide a secret fr
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,6 +83,8 @@ def _scrub(node: Any, redactor: Redactor) -> Any:
         return {redactor.text(str(k)): _scrub(v, redactor) for k, v in node.items()}
     if isinstance(node, list | tuple):
         return [_scrub(v, redactor) for v in node]
+    if isinstance(node, float) and not math.isfinite(node):
+        return str(node)  # NaN and Infinity are not JSON
     if node is None or isinstance(node, bool | int | float):
         return node
     return redactor.text(str(node))  # evidence a check left as an object: its text
@@ -89,4 +92,4 @@ def _scrub(node: Any, redactor: Redactor) -> Any:
 
 def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = False) -> str:
     data = _scrub(to_dict(report), redactor or NO_SECRETS)
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
