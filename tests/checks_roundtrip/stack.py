@@ -53,12 +53,16 @@ class Stack:
         step_timeout_s: float = STEP_TIMEOUT_S,
         keep_records_on_delete: bool = True,
         scalekit: bool = True,
+        check_timeout_s: float | None = None,
     ) -> Config:
         options = {"mode": mode, "step_timeout_s": step_timeout_s}
+        per_check: dict[str, Any] = {"options": options}
+        if check_timeout_s is not None:
+            per_check["timeout_s"] = check_timeout_s
         sections: dict[str, Any] = {
             "checks": {
                 "allow_mutation": True,
-                **{check: {"options": dict(options)} for check in ROUNDTRIP_CHECKS},
+                **{check: dict(per_check) for check in ROUNDTRIP_CHECKS},
             },
             "data_model": {"keep_records_on_delete": keep_records_on_delete},
         }
