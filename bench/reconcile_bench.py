@@ -1,8 +1,9 @@
 """How the `data-model` reconciliation scales: 1k, 10k and 100k directory users.
 
-For each size the emulator (Scalekit) and the reference app (with the same users, mirrored
-into its database) run in this process; the measured work runs in fresh child processes so
-their peak RSS is their own:
+For each size the emulator (Scalekit) runs in this process and the reference app (with the
+same users, mirrored into its database) in a process of its own, as the two would on
+different machines; the measured work runs in fresh child processes so their peak RSS is
+their own:
 
 * ``raw``: the Scalekit SDK alone paging the whole directory (30 users per call, with the
   user detail), the floor any reconciliation pays;
@@ -113,6 +114,37 @@ def child_gateway(target: dict[str, Any]) -> dict[str, Any]:
     return {"wall_s": wall, "peak_rss_mb": _peak_rss_mb(), "users": users}
 
 
+def child_probe(target: dict[str, Any]) -> dict[str, Any]:
+    import asyncio
+
+    from scim_readiness.config import ProbeSection
+    from scim_readiness.context import TlsSettings
+    from scim_readiness.probe import build_probe
+
+    section = ProbeSection.model_validate(
+        {
+            "kind": "http",
+            "http": {
+                "list_users": target["list_users"],
+                "headers": {"Authorization": target["probe_auth"]},
+            },
+        }
+    )
+
+    async def list_all() -> tuple[float, int]:
+        probe = build_probe(section, TlsSettings(ca_bundle=target["ca_path"]))
+        started = time.perf_counter()
+        users = 0
+        async for _ in probe.list_users():
+            users += 1
+        wall = time.perf_counter() - started
+        await probe.aclose()
+        return wall, users
+
+    wall, users = asyncio.run(list_all())
+    return {"wall_s": wall, "peak_rss_mb": _peak_rss_mb(), "users": users}
+
+
 def child_reconcile(target: dict[str, Any]) -> dict[str, Any]:
     import asyncio
 
@@ -167,10 +199,34 @@ def child_reconcile(target: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def serve_app_process(spec: dict[str, Any]) -> None:
+    """The reference app in a process of its own (as it would run beside a real Scalekit):
+    prints its list URL, serves until stdin closes."""
+    from scim_readiness.sampleapp import AppSettings, serve_app
+    from scim_readiness.tls_ca import ServerCert
+
+    cert = ServerCert(
+        Path(spec["cert_path"]).read_bytes(),
+        Path(spec["key_path"]).read_bytes(),
+        Path(spec["cert_path"]),
+        Path(spec["key_path"]),
+    )
+    settings = AppSettings(
+        webhook_secret=spec["webhook_secret"],
+        probe_token=spec["probe_token"],
+        tenant_by_org=spec["tenant_by_org"],
+        db_path=Path(spec["db_path"]),
+    )
+    with serve_app(settings, cert) as app:
+        print(json.dumps({"list_users": app.probe["list_users"]}), flush=True)
+        sys.stdin.read()
+
+
 CHILDREN = {
     "idle": child_idle,
     "raw": child_raw,
     "gateway": child_gateway,
+    "probe": child_probe,
     "reconcile": child_reconcile,
 }
 
@@ -205,33 +261,52 @@ def measure(size: int) -> dict[str, Any]:
     import secrets
 
     from scim_readiness.emulator import default_seed, process_ca, start_emulator, trust_env
-    from scim_readiness.sampleapp import AppSettings, serve_app
-    from scim_readiness.sampleapp.store import NewUser
+    from scim_readiness.sampleapp.store import NewUser, Store
 
     ca = process_ca()
     trust_env(ca.ca_path)
-    seed = default_seed()
-    with start_emulator(seed, delivery_delay_scale=0.001) as emu:
+    workdir = Path(tempfile.mkdtemp(prefix="reconcile-bench-"))
+    with start_emulator(default_seed(), delivery_delay_scale=0.001) as emu:
         directory = emu.state.directory(emu.directory_id)
         emu.generate_users(n=size - len(directory.users))
-        settings = AppSettings(
-            webhook_secret="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
-            tenant_by_org={emu.organization_id: emu.organization_external_id},
-        )
-        with serve_app(settings, ca.issue("127.0.0.1", "localhost")) as app:
-            app.store.bulk_insert_users(
-                NewUser(
-                    u.id,
-                    emu.organization_id,
-                    u.email,
-                    u.name,
-                    u.active,
-                    tuple(directory.roles_of(u)),
-                    emu.organization_external_id,
-                    {},
-                )
-                for u in list(directory.users.values())
+        # The app's database, filled as if every user had been provisioned.
+        db_path = workdir / "app.sqlite3"
+        store = Store(db_path)
+        store.bulk_insert_users(
+            NewUser(
+                u.id,
+                emu.organization_id,
+                u.email,
+                u.name,
+                u.active,
+                tuple(directory.roles_of(u)),
+                emu.organization_external_id,
+                {},
             )
+            for u in list(directory.users.values())
+        )
+        store.close()
+        cert = ca.issue("127.0.0.1", "localhost")
+        probe_token = secrets.token_urlsafe(16)
+        spec = {
+            "cert_path": str(cert.cert_path),
+            "key_path": str(cert.key_path),
+            "webhook_secret": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+            "probe_token": probe_token,
+            "tenant_by_org": {emu.organization_id: emu.organization_external_id},
+            "db_path": str(db_path),
+        }
+        app = subprocess.Popen(
+            [sys.executable, str(HERE), "--serve-app"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert app.stdin is not None and app.stdout is not None
+            app.stdin.write(json.dumps(spec) + "\n")
+            app.stdin.flush()
+            started = json.loads(app.stdout.readline())
             target = {
                 "env_url": emu.env_url,
                 "client_id": emu.client_id,
@@ -239,16 +314,21 @@ def measure(size: int) -> dict[str, Any]:
                 "organization_id": emu.organization_id,
                 "directory_id": emu.directory_id,
                 "ca_path": str(ca.ca_path),
-                "list_users": app.probe["list_users"],
-                "probe_auth": app.probe_headers["Authorization"],
+                "list_users": started["list_users"],
+                "probe_auth": f"Bearer {probe_token}",
             }
             return {
                 "users": size,
                 "idle": run_child("idle", target),
                 "raw": run_child("raw", target),
                 "gateway": run_child("gateway", target),
+                "probe": run_child("probe", target),
                 "reconcile": run_child("reconcile", target),
             }
+        finally:
+            if app.stdin is not None:
+                app.stdin.close()
+            app.wait(timeout=30)
 
 
 def main() -> int:
@@ -256,7 +336,11 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--serve-app", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_app:
+        serve_app_process(json.loads(sys.stdin.readline()))
+        return 0
     if args.child:
         print(json.dumps(CHILDREN[args.child](json.loads(sys.stdin.read()))))
         return 0
@@ -268,7 +352,8 @@ def main() -> int:
         print(json.dumps(rows, indent=2))
         return 0
     header = (
-        f"{'users':>8}  {'SDK paging':>10}  {'gateway':>8}  {'reconcile':>9}  {'ratio':>5}  "
+        f"{'users':>8}  {'SDK paging':>10}  {'gateway':>8}  {'app probe':>9}  {'reconcile':>9}  "
+        f"{'ratio':>5}  "
         f"{'idle RSS':>8}  {'SDK RSS':>8}  {'reconcile RSS':>13}  {'peak waiting':>12}  status"
     )
     print(header)
@@ -277,6 +362,7 @@ def main() -> int:
         raw, gw, rec, idle = row["raw"], row["gateway"], row["reconcile"], row["idle"]
         print(
             f"{row['users']:>8,}  {raw['wall_s']:>9.2f}s  {gw['wall_s']:>7.2f}s  "
+            f"{row['probe']['wall_s']:>8.2f}s  "
             f"{rec['wall_s']:>8.2f}s  {rec['wall_s'] / raw['wall_s']:>4.2f}x  "
             f"{idle['peak_rss_mb']:>6.0f}MB  {raw['peak_rss_mb']:>6.0f}MB  "
             f"{rec['peak_rss_mb']:>11.0f}MB  "
@@ -285,6 +371,7 @@ def main() -> int:
     print(
         "\nSDK paging = the SDK alone paging the directory (30 per call, with user detail); "
         "gateway = the same through the project's Scalekit gateway (views, bounded calls); "
+        "app probe = listing the app's users through the HTTP probe alone; "
         "reconcile = the whole data-model check (directory and app streams, join, findings); "
         "ratio = reconcile / SDK paging. RSS = peak resident set of the measuring process "
         "(idle = imports only)."

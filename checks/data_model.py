@@ -23,6 +23,8 @@ Statuses:
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,7 @@ from scim_readiness.errors import ProbeError, ScalekitAuthError, ScalekitError
 from scim_readiness.model import Severity
 
 if TYPE_CHECKING:
+    from scim_readiness.directory_stream import LeanUser
     from scim_readiness.probe import AppUser, Probe
     from scim_readiness.reconcile import (
         AppRecord,
@@ -60,7 +63,7 @@ CHECK = CheckInfo(
 )
 
 _SAMPLES_SHOWN = 3
-_APP_BATCH = 500
+_APP_BATCH = 100
 
 
 async def run(ctx: CheckContext) -> None:
@@ -79,6 +82,16 @@ async def run(ctx: CheckContext) -> None:
             "this is not a pass.",
             fix="Configure probe (http list_users URL or a command) so the app's users can be "
             "listed.",
+        )
+        return
+    if not _probe_can_list(ctx):
+        ctx.findings.skipped(
+            "Data model not compared",
+            observed="the probe has no list_users setting",
+            why="Reconciling a whole directory needs the app's users as a list; asking for "
+            "them one by one would not scale and is not done.",
+            fix="Set probe.http.list_users (a URL template with {cursor}) or "
+            "probe.command.list_users.",
         )
         return
     section = ctx.config.data_model or DataModelSection()
@@ -178,6 +191,14 @@ async def run(ctx: CheckContext) -> None:
     _report_attributes(ctx, coverage)
 
 
+def _probe_can_list(ctx: CheckContext) -> bool:
+    section = ctx.config.probe
+    if section is None:
+        return True  # a probe handed in by the caller (tests, plugins): let it answer
+    chosen = section.http if section.kind == "http" else section.command
+    return chosen is not None and bool(chosen.list_users)
+
+
 # -- inputs -------------------------------------------------------------------------------------
 
 
@@ -222,20 +243,6 @@ async def _environment_roles(gateway: Any) -> frozenset[str]:
         return frozenset()
 
 
-def _detail(user: Any) -> dict[str, Any]:
-    detail = _field(user, "detail") or _field(user, "user_detail")
-    if isinstance(detail, dict):
-        return detail
-    return dict(detail) if isinstance(detail, Mapping) else {}
-
-
-def _active(user: Any, detail: dict[str, Any]) -> bool | None:
-    value = _field(user, "active")
-    if value is None:
-        value = detail.get("active")
-    return value if isinstance(value, bool) else None
-
-
 class _Groups:
     """The directory's groups: names by id (a user's group list may carry ids only) and how
     many map to a role."""
@@ -258,48 +265,19 @@ async def _directory_groups(
     return groups
 
 
-def _groups(user: Any, names: Mapping[str, str]) -> list[tuple[str, str]]:
-    pairs = []
-    for group in _field(user, "groups") or ():
-        group_id = str(_field(group, "id") or "")
-        name = _field(group, "display_name") or _field(group, "name") or names.get(group_id, "")
-        pairs.append((group_id, str(name)))
-    return pairs
-
-
-def _has_attribute(user: Any, detail: dict[str, Any], name: str) -> bool:
-    """A required attribute is present when the user, its detail, or the detail's custom or
-    raw attributes carry a non-empty value under that name (dotted paths allowed)."""
-    from scim_readiness.portal_link import find_path
-
-    for source in (user, detail, detail.get("custom_attributes"), detail.get("raw_attributes")):
-        if source is None:
-            continue
-        value = find_path(source, name) if isinstance(source, dict) else _field(source, name)
-        if value not in (None, "", [], {}):
-            return True
-    return False
-
-
-def _roles_of(user: Any) -> frozenset[str] | None:
-    """The roles the directory itself reports for the user (None when it does not say)."""
-    roles = _field(user, "roles")
-    if roles is None:
-        return None
-    return frozenset(str(r) for r in roles if r)
-
-
 def _expected_roles(
-    user: Any, mapper: RoleMapper, group_names: Mapping[str, str], use_mapper: bool
+    user: LeanUser, mapper: RoleMapper, group_names: Mapping[str, str], use_mapper: bool
 ) -> frozenset[str] | None:
-    reported = _roles_of(user)
-    if reported is not None:
-        return mapper.finalise(reported)
-    return mapper.roles_for(_groups(user, group_names)) if use_mapper else None
-
-
-def _presence(user: Any, detail: dict[str, Any]) -> Callable[[str], bool]:
-    return lambda name: _has_attribute(user, detail, name)
+    # The roles Scalekit itself reports for a user (what its events carry) are the truth the
+    # app must mirror; the group→role map only stands in when the directory does not say.
+    # Whether the map itself is right is the group-roles check's question, not this one's.
+    if user.roles is not None:
+        return mapper.finalise(r for r in user.roles if r)
+    if not use_mapper:
+        return None
+    return mapper.roles_for(
+        (group_id, name or group_names.get(group_id, "")) for group_id, name in user.groups
+    )
 
 
 class _TestIdentityFilter:
@@ -318,28 +296,24 @@ async def _directory_records(
     ignored: _TestIdentityFilter,
     group_names: Mapping[str, str],
 ) -> AsyncIterator[Sequence[DirectoryRecord]]:
-    from scim_readiness.reconcile import DirectoryRecord, prefetched
+    from scim_readiness.directory_stream import has_attribute, iter_user_pages, lean_user
+    from scim_readiness.reconcile import DirectoryRecord
 
     use_mapper = mapper.active
-    # The roles Scalekit itself reports for a user (what its events carry) are the truth the
-    # app must mirror; the group→role map only stands in when the directory does not say.
-    # Whether the map itself is right is the group-roles check's question, not this one's.
-    pages = gateway.iter_directory_users(org_id, directory_id, page_size=30)
-    async for page in prefetched(pages, depth=2):
+    async for page in iter_user_pages(gateway, org_id, directory_id):
         records = []
-        for user in page:
-            detail = _detail(user)
-            email = str(_field(user, "email") or detail.get("email") or "")
-            if ignored.is_test_email(email):
+        for message in page:
+            user = lean_user(message)
+            if ignored.is_test_email(user.email):
                 ignored.directory += 1
                 continue
             if coverage.required:
-                coverage.add(_presence(user, detail))
+                coverage.add(functools.partial(has_attribute, message))
             records.append(
                 DirectoryRecord(
-                    str(_field(user, "id")),
-                    email,
-                    _active(user, detail),
+                    user.id,
+                    user.email,
+                    user.active,
                     _expected_roles(user, mapper, group_names, use_mapper),
                 )
             )
@@ -371,6 +345,9 @@ async def _app_records(
         if len(batch) >= _APP_BATCH:
             yield batch
             batch = []
+            # Directory paging is the critical path (one call after another): let its next
+            # request go out before this side parses more.
+            await asyncio.sleep(0)
     if batch:
         yield batch
 

@@ -203,3 +203,14 @@ def test_role_drift_and_its_switch(stack_factory: StackFactory) -> None:
         assert drift.evidence["count"] == 4  # every user in a mapped group
         off = stack.config(checks={"data-model": {"options": {"compare_roles": False}}})
         assert data_model(stack, off).status is Status.PASS
+
+
+def test_a_probe_that_cannot_list_users_is_a_skip_with_the_fix(stack: Stack) -> None:
+    probe = stack.config().probe
+    assert probe is not None and probe.http is not None
+    http = probe.http.model_dump(mode="json")
+    http["headers"] = dict(stack.app.probe_headers)
+    http.pop("list_users")
+    result = data_model(stack, stack.config(probe={"kind": "http", "http": http}))
+    assert result.status is Status.SKIP
+    assert "list_users" in result.findings[0].fix
