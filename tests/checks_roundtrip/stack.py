@@ -54,8 +54,11 @@ class Stack:
         keep_records_on_delete: bool = True,
         scalekit: bool = True,
         check_timeout_s: float | None = None,
+        options: dict[str, Any] | None = None,
     ) -> Config:
-        options = {"mode": mode, "step_timeout_s": step_timeout_s}
+        """The demo config with the given knobs; ``options`` replaces the checks' options."""
+        if options is None:
+            options = {"mode": mode, "step_timeout_s": step_timeout_s}
         per_check: dict[str, Any] = {"options": options}
         if check_timeout_s is not None:
             per_check["timeout_s"] = check_timeout_s

@@ -129,3 +129,24 @@ def stack_email(run_id: str, label: str) -> str:
     from scim_readiness.identities import TestIdentities
 
     return TestIdentities(run_id).user(label).email
+
+
+@pytest.mark.parametrize("check_id", ["user-lifecycle", "group-roles"])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"mode": "ldap"}, "unknown mode 'ldap'; expected one of: events, scim"),
+        ({"step_timeout_s": "soon"}, "step_timeout_s must be a number of seconds, got 'soon'"),
+        ({"step_timeout_s": 0}, "step_timeout_s must be between 0 and 600 seconds, got 0"),
+    ],
+)
+def test_bad_options_are_named_and_nothing_is_sent(
+    stack: Stack, check_id: str, options: dict[str, object], message: str
+) -> None:
+    config = stack.config(options=options)
+    users_before = stack.app.store.count_users()
+    report = stack.run(config, check_id)
+    result = result_of(report, check_id)
+    assert result.status is Status.ERROR
+    assert [f.observed for f in result.findings if f.status is Status.ERROR] == [message]
+    assert stack.app.store.count_users() == users_before
