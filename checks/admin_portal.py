@@ -286,10 +286,18 @@ async def _judge_framing(
             observed=str(exc),
         )
         return
+    problem = _url_problem(location)
+    if problem:
+        ctx.findings.failed(
+            "Portal link cannot be opened",
+            expected="an http(s) URL",
+            observed=f"the link ({shape}) {problem.split(' (')[0]}",
+        )
+        return
     try:
         async with ctx.http(timeout_s=ctx.config.scalekit.timeout_s, follow_redirects=True) as h:
             response = await h.get(location)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         host = urlsplit(location).hostname or "?"
         ctx.findings.errored(
             "Portal page could not be loaded",
@@ -371,6 +379,14 @@ async def _probe_app_endpoint(
     import httpx
 
     url = endpoint.url
+    problem = _url_problem(url)
+    if problem:
+        ctx.findings.errored(
+            "App's portal-link endpoint could not be reached",
+            observed=f"admin_portal.app_link_endpoint.url {problem}",
+            fix="Give the full http(s) URL of the app's endpoint.",
+        )
+        return
     host = urlsplit(url).hostname or "?"
     real_headers = {name: value.get_secret_value() for name, value in endpoint.headers.items()}
     wrong_headers = {name: _wrong_value(value) for name, value in real_headers.items()} or {
@@ -400,12 +416,28 @@ async def _probe_app_endpoint(
                     fix="Add the headers of a signed-in admin (e.g. Authorization) so the check "
                     "can confirm the endpoint works for the right organisation.",
                 )
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         ctx.findings.errored(
             "App's portal-link endpoint could not be reached",
             observed=f"{host}: {type(exc).__name__}: {_cause(exc)}",
             fix="Check admin_portal.app_link_endpoint.url and that the app is running.",
         )
+
+
+def _url_problem(url: str) -> str:
+    """Why ``url`` cannot be requested (empty when it can)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port out of range
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "is not an http(s) URL"
+    if not parts.hostname or " " in parts.netloc:
+        return "has no valid host"
+    if port == 0:
+        return "has port 0"
+    return ""
 
 
 def _portal_hosts(ctx: CheckContext, section: AdminPortalSection) -> set[str]:

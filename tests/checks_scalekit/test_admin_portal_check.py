@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from checks_scalekit.conftest import StackFactory
 from checks_scalekit.stack import (
     EMBEDDING_ORIGIN,
@@ -160,3 +162,15 @@ def test_without_embedding_origin_and_endpoint_those_parts_skip(stack: Stack) ->
     assert finding(result, "framing not checked").status is Status.SKIP
     assert finding(result, "endpoint not checked").status is Status.SKIP
     assert result.status is Status.PASS
+
+
+@pytest.mark.parametrize(
+    "url", ["https://[::1/api", "https://127.0.0.1:99999/api", "ftp://127.0.0.1/api"]
+)
+def test_a_malformed_endpoint_url_is_an_error_not_a_crash(stack: Stack, url: str) -> None:
+    config = stack.config(admin_portal={"app_link_endpoint": {"url": url}})
+    result = portal(stack, config)
+    error = finding(result, "could not be reached")
+    assert error.status is Status.ERROR
+    assert "app_link_endpoint.url" in error.observed
+    assert "internal error" not in " ".join(titles(result))
