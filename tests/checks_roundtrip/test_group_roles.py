@@ -75,3 +75,20 @@ def test_default_role_expected_in_no_mapped_group(stack: Stack) -> None:
     assert steps["1. no mapped group"].expected.startswith("roles [viewer]")
     assert steps["2. join Engineering"].status is Status.PASS
     assert stack.active_test_users() == []
+
+
+def test_one_configured_group_warns_about_the_other_and_skips_combining(stack: Stack) -> None:
+    report = stack.run(stack.config(roles={"map": {"Engineering": "editor"}}), "group-roles")
+    result = result_of(report, "group-roles")
+    assert result.status is Status.WARN
+    warned = [f.title for f in result.findings if f.status is Status.WARN]
+    assert warned == ["Directory maps group 'Admins' to admin; the config does not mention it"]
+    assert any("Combining two mapped groups not tested" in f.title for f in result.findings)
+    assert [step.step for step in result.timeline] == [
+        "1. no mapped group",
+        "2. join Engineering",
+        "3. join test group",
+        "4. delete test group",
+        "5. leave every mapped group",
+    ]
+    assert {step.status for step in result.timeline} == {Status.PASS}
