@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pytest
 from scim_readiness.checks import webhook_signature
 
 from scim_readiness.model import Status
 from scim_readiness.sampleapp import RunningApp
+from scim_readiness.tls_ca import ServerCert
 
 from .conftest import MakeContext, finding, run_check, titles
+from .receiver import serve
+
+Answer = tuple[int, dict[str, str], bytes]
 
 StartApp = Callable[..., RunningApp]
 
@@ -165,3 +169,30 @@ def test_wrong_configured_secret_fails_on_the_control(
     assert run_check(webhook_signature, ctx, app) is Status.FAIL
     assert titles(ctx, Status.FAIL) == ["Correctly signed delivery refused"]
     assert "HTTP 401" in finding(ctx, "Correctly signed delivery refused").observed
+
+
+def test_crash_on_malformed_signature_header_is_a_failure(
+    make_context: MakeContext, loopback_cert: ServerCert, webhook_secret: str
+) -> None:
+    """A common real defect: the Standard Webhooks library raises ValueError/binascii.Error
+    (not its verification error) on a malformed header, and an app that only catches the
+    latter answers 500."""
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    def naive(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        try:
+            Webhook(webhook_secret).verify(body, dict(headers))
+        except WebhookVerificationError:
+            return 401, {}, b'{"error":"invalid signature"}'
+        except Exception:
+            return 500, {"content-type": "text/plain"}, b"Internal Server Error"
+        return 200, {}, b'{"ok":true}'
+
+    with serve(naive, tls=loopback_cert.server_context()) as app:
+        ctx = make_context(webhook_signature, url=app.url)
+        assert run_check(webhook_signature, ctx) is Status.FAIL
+    assert titles(ctx, Status.FAIL) == [
+        "Delivery with a signature without the v1, prefix answered with HTTP 500, not 4xx",
+        "Delivery with a signature that is not base64 answered with HTTP 500, not 4xx",
+    ]
+    assert "Internal Server Error" in finding(ctx, "without the v1, prefix").observed
