@@ -355,28 +355,30 @@ async def _app_records(
 def _progress_bar(
     ctx: CheckContext, total: int | None
 ) -> tuple[Progress | None, Callable[[], None]]:
-    """A transient progress bar on stderr, only when stderr is a terminal (or the option
-    ``progress: true`` forces it; ``false`` turns it off)."""
+    """Progress on stderr while a large directory is read, only when stderr is a terminal
+    (option ``progress``: ``auto``, ``true`` or ``false``).
+
+    Plain lines every few seconds rather than a live bar of its own: the runner already keeps
+    a live status line on the terminal, and Rich prints lines written to stderr above it,
+    where two live displays would overwrite each other.
+    """
     wanted = ctx.option("progress", "auto")
     if wanted is False or (wanted == "auto" and not sys.stderr.isatty()):
         return None, lambda: None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    bar = Progress(
-        TextColumn("data-model: reconciling"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("users", total=total)
-    bar.start()
+    interval_s = float(ctx.option("progress_interval_s", 2.0))
+    clock = ctx.clock
+    last = [clock.monotonic()]
 
     def update(done: int, expected: int | None) -> None:
-        bar.update(task, completed=done, total=expected)
+        now = clock.monotonic()
+        if now - last[0] < interval_s:
+            return
+        last[0] = now
+        share = f" ({done / expected:.0%})" if expected else ""
+        of = f" of {expected:,}" if expected else ""
+        print(f"data-model: {done:,}{of} directory users read{share}", file=sys.stderr, flush=True)
 
-    return update, bar.stop
+    return update, lambda: None
 
 
 # -- findings -----------------------------------------------------------------------------------

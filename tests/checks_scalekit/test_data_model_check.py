@@ -214,3 +214,19 @@ def test_a_probe_that_cannot_list_users_is_a_skip_with_the_fix(stack: Stack) -> 
     result = data_model(stack, stack.config(probe={"kind": "http", "http": http}))
     assert result.status is Status.SKIP
     assert "list_users" in result.findings[0].fix
+
+
+def test_progress_lines_only_when_asked_or_on_a_terminal(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.emulator.generate_users(n=200)
+    quiet = data_model(stack)
+    assert "directory users read" not in capsys.readouterr().err
+    forced = stack.config(
+        checks={"data-model": {"options": {"progress": True, "progress_interval_s": 0}}}
+    )
+    loud = data_model(stack, forced)
+    err = capsys.readouterr().err
+    assert "data-model: 30 of 205 directory users read (15%)" in err
+    assert "data-model: 205 of 205 directory users read (100%)" in err
+    assert quiet.status is loud.status
