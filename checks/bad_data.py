@@ -566,7 +566,7 @@ async def _judge_records(
 ) -> None:
     from scim_readiness.delivery import record_test_user
     from scim_readiness.errors import ProbeError
-    from scim_readiness.traces import count_records, describe, find_trace, wait_visible
+    from scim_readiness.traces import brief, count_records, find_trace, wait_visible
 
     ctx = state.ctx
     probe = ctx.probe
@@ -626,7 +626,7 @@ async def _judge_records(
     _judge_duplicates(ctx, "The same event delivered twice", twice, counts)
     _judge_duplicates(ctx, "Two user_created events for the same directory user", reissued, counts)
     _judge_conflict(ctx, conflict, owner, claimant, by_email, counts)
-    _judge_partial_records(ctx, invalid, traces, describe)
+    _judge_partial_records(ctx, invalid, traces, brief)
 
 
 def _judge_duplicates(ctx: CheckContext, what: str, pair: Pair, counts: RecordCount) -> None:
@@ -759,7 +759,7 @@ def _judge_partial_records(
         # anything else that left a record stored invalid or ignored data.
         if case.rule in ("size", "depth") and case.outcome.accepted:
             continue
-        left.append(f"{case.name} (answered {case.outcome.summary()}): {describe(found)}")
+        left.append(f"{case.name} (HTTP {case.outcome.status}) → app user {describe(found)}")
     looked = sum(1 for case in invalid if case.identity is not None)
     if left:
         ctx.findings.failed(

@@ -56,7 +56,6 @@ CHECK = CheckInfo(
 )
 
 _TOLERANCE_OFFSET_S = 6 * 60
-_SIGNING_DOCS = "https://www.standardwebhooks.com/"
 
 Expect = Literal["reject", "accept", "either"]
 Build = Callable[["Sender", dict[str, Any]], tuple[bytes, dict[str, str]]]
@@ -472,7 +471,6 @@ def _judge_statuses(ctx: CheckContext, cases: list[Case]) -> None:
                     observed=outcome.summary(),
                     why=case.why,
                     fix=case.fix,
-                    docs_url=_SIGNING_DOCS,
                     evidence=evidence,
                 )
         elif case.expect == "accept":
@@ -658,7 +656,7 @@ async def _judge_traces(
     from scim_readiness.delivery import record_test_user, user_event_data
     from scim_readiness.errors import ProbeError
     from scim_readiness.events import EventType
-    from scim_readiness.traces import describe, find_trace, wait_visible
+    from scim_readiness.traces import brief, find_trace, wait_visible
 
     probe = ctx.probe
     assert probe is not None and control.identity is not None  # noqa: S101 - caller checks
@@ -707,7 +705,7 @@ async def _judge_traces(
                 )
             else:
                 assert case.outcome is not None  # noqa: S101 - delivered above
-                traces.append(f"{case.name} (answered {case.outcome.summary()}): {describe(found)}")
+                traces.append(f"{case.name} (HTTP {case.outcome.status}) → app user {brief(found)}")
         after = await find_trace(probe, control.identity)
     except ProbeError as exc:
         ctx.findings.errored(

@@ -95,3 +95,8 @@ def describe(user: AppUser) -> str:
         f"app user {user.id} ({user.email}, directory id {user.directory_user_id or '-'}, "
         f"name {user.name or '-'}, {state})"
     )
+
+
+def brief(user: AppUser) -> str:
+    """One short line for lists of many records."""
+    return f"{user.id} ({user.email}, {'active' if user.active else 'inactive'})"
