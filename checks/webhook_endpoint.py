@@ -424,6 +424,14 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
         return
     if not ep.reachable:
         return
+    if ep.scheme != "https" and ep.production:
+        ctx.findings.skipped(
+            "Signed event not sent over plain HTTP",
+            observed=f"{ep.url} is not HTTPS and expect is production",
+            why="A valid signature seen in clear text could be replayed for five minutes; "
+            "fix the URL first (see above).",
+        )
+        return
     if not ep.deliverable:
         ctx.findings.skipped(
             "Signed event not sent",

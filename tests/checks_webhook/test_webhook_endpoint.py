@@ -82,6 +82,9 @@ def test_plain_http_url_in_production_fails(make_context: MakeContext) -> None:
         assert run(ctx) is Status.FAIL
     assert finding(ctx, "Webhook URL is plain HTTP in production").status is Status.FAIL
     assert finding(ctx, "TLS certificate not checked").status is Status.SKIP
+    # Nothing signed crossed the wire in clear text.
+    assert finding(ctx, "Signed event not sent over plain HTTP").status is Status.SKIP
+    assert not app.received
 
 
 def test_plain_http_url_outside_production_is_a_warning(make_context: MakeContext) -> None:
