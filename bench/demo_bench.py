@@ -93,7 +93,7 @@ def child() -> dict[str, Any]:  # noqa: PLR0915 - one linear script, phase after
 
         return app
 
-    sampleapp_app.create_app = timed_create_app  # type: ignore[assignment]
+    sampleapp_app.create_app = timed_create_app
 
     phases: dict[str, float] = {}
 
@@ -283,9 +283,8 @@ def show(figures: dict[str, Any]) -> None:
         f"python -c pass {figures['interpreter_s'] * 1000:.0f} ms"
     )
     print("\nphases of one instrumented run (s):")
-    print(
-        f"  {'interpreter start (python -c pass, measured apart)':<66} {figures['interpreter_s']:6.3f}"
-    )
+    label = "interpreter start (python -c pass, measured apart)"
+    print(f"  {label:<66} {figures['interpreter_s']:6.3f}")
     for name, seconds in [*detail["marks"].items(), *detail["phases"].items()]:
         indent = (
             "    "
@@ -296,7 +295,8 @@ def show(figures: dict[str, Any]) -> None:
     print(f"  {'total in the child (after interpreter start)':<66} {detail['child_wall_s']:6.3f}")
     print("\nchecks within the suite (s from the suite's start; mutating checks share a lock):")
     print(
-        f"  {'check':<18} {'status':<6} {'mutates':<7} {'start':>6} {'end':>6} {'took':>6} {'timeline waits':>15}"
+        f"  {'check':<18} {'status':<6} {'mutates':<7} {'start':>6} {'end':>6} {'took':>6} "
+        f"{'timeline waits':>15}"
     )
     for c in sorted(detail["checks"], key=lambda c: c["start_s"] or 0):
         print(

@@ -172,10 +172,10 @@ def main() -> int:  # noqa: PLR0915 - one report, section after section
                     f"x{mine / floor:.2f} of a minimal Typer app's `{command}` "
                     f"({floor * 1000:.0f} ms; context, not a target)"
                 )
-    for command in (["--help"], ["checks"]):
-        heavy = heavy_imports(*command)
+    for args_ in (["--help"], ["checks"]):
+        heavy = heavy_imports(*args_)
         summary.append(
-            f"start-up   `scim-readiness {command[0]}` imports "
+            f"start-up   `scim-readiness {args_[0]}` imports "
             + (
                 f"heavy modules: {', '.join(heavy)} (NOT met)"
                 if heavy
