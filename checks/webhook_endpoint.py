@@ -15,7 +15,9 @@ Steps, each recorded as its own finding:
 - the ``http://`` twin (port ``http_port``, default 80) is refused or redirects to HTTPS
   (FAIL if it acknowledges an event over plain HTTP, WARN if it answers anything else);
 - ``deliveries`` (default 3) correctly signed harmless events (``organization.directory_enabled``
-  for the configured organisation, option ``harmless_event_type``) each get a 2xx within
+  for the configured organisation and directory: it repeats a state the directory already
+  has; an app that acts on it can be given an unknown future type instead, option
+  ``harmless_event_type``) each get a 2xx within
   ``webhook.latency_budget_s``; p50/p95 are reported. A redirect is WARN (Scalekit does not
   follow redirects blindly); a non-2xx or a slow answer is FAIL. Without ``webhook.secret``
   this step is ERROR: nothing signed can be sent;
