@@ -68,13 +68,16 @@ async def run(ctx: CheckContext) -> None:
             why="Using malformed credentials would only repeat the problem less clearly.",
         )
         return
-    gateway = await _connect(ctx, settings)
+    gateway, owned = await _connect(ctx, settings)
     if gateway is None:
         return
-    org = await _check_organization(ctx, gateway)
-    if org is None:
-        return
-    await _check_directory(ctx, gateway, str(org.id))
+    try:
+        org = await _check_organization(ctx, gateway)
+        if org is not None:
+            await _check_directory(ctx, gateway, str(org.id))
+    finally:
+        if owned:
+            await gateway.aclose()
 
 
 # -- variables --------------------------------------------------------------------------------
@@ -251,14 +254,31 @@ def _check_webhook_secret(ctx: CheckContext, setting: Setting) -> None:
 # -- using the credentials --------------------------------------------------------------------
 
 
-async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> Any:
+async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> tuple[Any, bool]:
+    """The run's gateway, or one of this check's own (closed by the caller: ``owned``) when a
+    credential came from a ``SCALEKIT_*`` variable instead of the config."""
     from urllib.parse import urlsplit
 
     url = settings["url"].value or ""
     host = urlsplit(url).netloc or url
     client_id = settings["client_id"].value
+    owned = any(settings[k].source == "environment" for k in ("url", "client_id", "client_secret"))
     try:
-        gateway = await ctx.scalekit()
+        if owned:
+            from pydantic import SecretStr
+
+            from scim_readiness.clients.scalekit import connect
+
+            section = ctx.config.scalekit.model_copy(
+                update={
+                    "environment_url": url,
+                    "client_id": client_id,
+                    "client_secret": SecretStr(settings["client_secret"].value or ""),
+                }
+            )
+            gateway = await connect(section, ctx.tls)
+        else:
+            gateway = await ctx.scalekit()
     except ScalekitAuthError as exc:
         ctx.findings.failed(
             "Client credentials are refused",
@@ -269,7 +289,7 @@ async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> Any:
             "environment as the URL; rotate the secret if it was revoked.",
             severity=Severity.CRITICAL,
         )
-        return None
+        return None, False
     except ScalekitError as exc:
         ctx.findings.errored(
             "Scalekit environment could not be reached",
@@ -277,7 +297,7 @@ async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> Any:
             observed=exc.message if host in exc.message else f"{host}: {exc.message}",
             fix="Check the URL, DNS, firewall and proxy settings, then run again.",
         )
-        return None
+        return None, False
     latency = getattr(gateway, "token_latency_s", None)
     observed = f"token issued by {host} for {client_id}"
     if isinstance(latency, int | float):
@@ -287,7 +307,7 @@ async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> Any:
         observed=observed,
         evidence={"token_latency_s": round(latency, 3)} if isinstance(latency, float) else {},
     )
-    return gateway
+    return gateway, owned
 
 
 def _feature_enabled(org: Any, name: str) -> bool | None:

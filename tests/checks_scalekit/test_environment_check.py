@@ -7,6 +7,8 @@ import datetime as dt
 import json
 import socket
 
+import pytest
+
 from checks_scalekit.conftest import StackFactory
 from checks_scalekit.stack import Stack, check, finding, raw_text, result_of, run, titles
 from scim_readiness.clients.scalekit import connect
@@ -197,3 +199,27 @@ def test_disabled_directory_and_no_active_secret_fail(stack_factory: StackFactor
     assert result.status is Status.FAIL
     assert finding(result, "Directory is disabled").status is Status.FAIL
     assert finding(result, "no active SCIM secret").status is Status.FAIL
+
+
+def test_credentials_from_scalekit_variables_are_used(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCALEKIT_CLIENT_SECRET", stack.emulator.client_secret)
+    monkeypatch.setenv("SCALEKIT_CLIENT_ID", stack.emulator.client_id)
+    config = stack.config(scalekit={"client_secret": None, "client_id": ""})
+    result = environment(stack, config)
+    assert result.status is Status.PASS, [(f.status, f.title, f.observed) for f in result.findings]
+    assert finding(result, "SCALEKIT_CLIENT_SECRET is set").observed == (
+        "from $SCALEKIT_CLIENT_SECRET (value not shown)"
+    )
+    assert "from $SCALEKIT_CLIENT_ID" in finding(result, "SCALEKIT_CLIENT_ID is set").observed
+
+
+def test_a_missing_variable_names_both_places(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SCALEKIT_CLIENT_SECRET", raising=False)
+    result = environment(stack, stack.config(scalekit={"client_secret": None}))
+    assert result.status is Status.FAIL
+    missing = finding(result, "SCALEKIT_CLIENT_SECRET is not set")
+    assert missing.observed == ("neither scalekit.client_secret nor $SCALEKIT_CLIENT_SECRET is set")
