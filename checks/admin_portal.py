@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scim_readiness.check import CheckInfo
+from scim_readiness.check_options import number_option, text_option
 from scim_readiness.config import AdminPortalSection, PortalLinkEndpoint
 from scim_readiness.context import CheckContext
 from scim_readiness.errors import ScalekitAuthError, ScalekitError
@@ -59,6 +60,9 @@ _WHY_LINKS_MATTER = (
 async def run(ctx: CheckContext) -> None:
     from scim_readiness.scalekit_target import TargetUnavailable, organization_id_for
 
+    # Options are checked before anything is observed, so a typo is one clear message.
+    number_option(ctx, "app_timeout_s", 10.0, minimum=0.1)
+    text_option(ctx, "organization_path", "organization_id")
     section = ctx.config.admin_portal or AdminPortalSection()
     try:
         gateway = await ctx.scalekit()
@@ -393,7 +397,7 @@ async def _probe_app_endpoint(
         "authorization": "Bearer " + _wrong_value("")
     }
     portal_hosts = _portal_hosts(ctx, section)
-    timeout = float(ctx.option("app_timeout_s", 10.0))
+    timeout = number_option(ctx, "app_timeout_s", 10.0, minimum=0.1)
     callers: list[tuple[str, dict[str, str]]] = [
         ("an unauthenticated caller", {}),
         ("a caller with a wrong token", wrong_headers),
@@ -521,7 +525,7 @@ def _judge_authenticated(
         )
         return
     shape = link_shape(location)
-    org_path = str(ctx.option("organization_path", "organization_id"))
+    org_path = text_option(ctx, "organization_path", "organization_id")
     reported_org = find_path(document, org_path)
     if not location.lower().startswith("https://"):
         ctx.findings.failed(

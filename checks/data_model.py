@@ -30,9 +30,10 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from scim_readiness.check import CheckInfo
+from scim_readiness.check_options import flag_option, number_option
 from scim_readiness.config import DataModelSection
 from scim_readiness.context import CheckContext
-from scim_readiness.errors import ProbeError, ScalekitAuthError, ScalekitError
+from scim_readiness.errors import ConfigError, ProbeError, ScalekitAuthError, ScalekitError
 from scim_readiness.model import Severity
 
 if TYPE_CHECKING:
@@ -73,6 +74,15 @@ async def run(ctx: CheckContext) -> None:
         find_organization,
     )
 
+    # Options are checked before anything is observed, so a typo is one clear message.
+    flag_option(ctx, "compare_roles", True)
+    number_option(ctx, "samples", 5)
+    number_option(ctx, "progress_interval_s", 2.0)
+    if ctx.option("progress", "auto") not in ("auto", True, False):
+        raise ConfigError(
+            f"option progress must be auto, true or false, not {ctx.option('progress')!r}",
+            key="checks.data-model.options.progress",
+        )
     probe = ctx.probe
     if probe is None:
         ctx.findings.skipped(
@@ -130,7 +140,7 @@ async def run(ctx: CheckContext) -> None:
 
     mapper = await _role_mapper(ctx, gateway, str(org.id), directory)
     known_roles = mapper.known_roles | await _environment_roles(gateway)
-    compare_roles = bool(ctx.option("compare_roles", True))
+    compare_roles = flag_option(ctx, "compare_roles", True)
     try:
         groups = await _directory_groups(gateway, str(org.id), str(directory.id), mapper)
     except ScalekitError as exc:
@@ -140,7 +150,7 @@ async def run(ctx: CheckContext) -> None:
     reconciler = Reconciler(
         expected_tenant=expected_tenant,
         known_roles=(known_roles or None) if compare_roles else None,
-        sample_limit=int(ctx.option("samples", 5)),
+        sample_limit=int(number_option(ctx, "samples", 5)),
     )
     stats = getattr(directory, "stats", None)
     # The checker's own test identities (this run's, or left by an interrupted one) come and
@@ -365,7 +375,7 @@ def _progress_bar(
     wanted = ctx.option("progress", "auto")
     if wanted is False or (wanted == "auto" and not sys.stderr.isatty()):
         return None, lambda: None
-    interval_s = float(ctx.option("progress_interval_s", 2.0))
+    interval_s = number_option(ctx, "progress_interval_s", 2.0)
     clock = ctx.clock
     last = [clock.monotonic()]
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scim_readiness.check import CheckInfo
+from scim_readiness.check_options import number_option
 from scim_readiness.config import Expect
 from scim_readiness.context import CheckContext
 from scim_readiness.errors import ScalekitAuthError, ScalekitError
@@ -56,6 +57,9 @@ _DIRECTORY_DOCS = "https://docs.scalekit.com/directory/guides/user-provisioning-
 async def run(ctx: CheckContext) -> None:
     from scim_readiness.scalekit_target import environment_settings
 
+    # Options are checked before anything is observed, so a typo is one clear message.
+    number_option(ctx, "secret_expiry_warn_days", 14)
+    number_option(ctx, "secret_unused_warn_days", 30)
     settings = environment_settings(ctx)
     usable = _check_url(ctx, settings["url"])
     usable = _check_client_id(ctx, settings["client_id"]) and usable
@@ -453,7 +457,7 @@ async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str) -> None
         )
         return
 
-    warn_days = float(ctx.option("secret_expiry_warn_days", 14))
+    warn_days = number_option(ctx, "secret_expiry_warn_days", 14)
     described: list[str] = []
     latest_expiry: float | None = 0.0  # None: at least one never expires
     for secret in active:
@@ -487,7 +491,7 @@ async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str) -> None
             docs_url=_DIRECTORY_DOCS,
         )
 
-    unused_days = float(ctx.option("secret_unused_warn_days", 30))
+    unused_days = number_option(ctx, "secret_unused_warn_days", 30)
     used = [
         (t, s)
         for s in active

@@ -223,3 +223,14 @@ def test_a_missing_variable_names_both_places(
     assert result.status is Status.FAIL
     missing = finding(result, "SCALEKIT_CLIENT_SECRET is not set")
     assert missing.observed == ("neither scalekit.client_secret nor $SCALEKIT_CLIENT_SECRET is set")
+
+
+def test_a_mistyped_option_is_one_clear_error(stack: Stack) -> None:
+    config = stack.config(
+        checks={"environment": {"options": {"secret_expiry_warn_days": "14 days"}}}
+    )
+    result = environment(stack, config)
+    assert result.status is Status.ERROR
+    (only,) = result.findings
+    assert "secret_expiry_warn_days must be a number" in only.title
+    assert "internal error" not in only.title
