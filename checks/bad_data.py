@@ -294,6 +294,8 @@ async def _email_conflict(state: _Run) -> Conflict:
         "user_created for another directory user with the same email",
         state.user_event(second, title="claimant"),
     )
+    if second_outcome.accepted:
+        record_test_user(state.ctx, second, expect_applied=True)
     ctx = state.ctx
     observed = f"first user: {first_outcome.summary()}; second: {second_outcome.summary()}"
     evidence = {"first": first_outcome.evidence(), "second": second_outcome.evidence()}
@@ -406,6 +408,12 @@ async def _invalid_payloads(state: _Run) -> list[Invalid]:
             case.outcome = await state.post(case.name, case.body, state.event_id())
 
     await asyncio.gather(*(send(case) for case in cases))
+    from scim_readiness.delivery import record_test_user
+
+    for case in cases:
+        if case.identity is not None and case.outcome is not None and case.outcome.accepted:
+            # It may have created its user: cleanup must deactivate as well as delete.
+            record_test_user(state.ctx, case.identity, expect_applied=True)
     for case in cases:
         _judge_invalid(state.ctx, case)
     return cases

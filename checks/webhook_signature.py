@@ -370,6 +370,7 @@ async def run(ctx: CheckContext) -> None:
 
         await asyncio.gather(*(bounded(case) for case in cases))
         _judge_statuses(ctx, cases)
+        _record_accepted_forgeries(ctx, cases)
         _judge_families(ctx, {case.key: case for case in cases})
 
         replay = await _replay(ctx, sender, control, target.organization_id, trace_probe)
@@ -515,6 +516,16 @@ def _judge_statuses(ctx: CheckContext, cases: list[Case]) -> None:
             "Valid variants accepted: " + "; ".join(accepted),
             expected="2xx for each",
         )
+
+
+def _record_accepted_forgeries(ctx: CheckContext, cases: list[Case]) -> None:
+    # A forged delivery the app accepted may have created its user: cleanup must then
+    # deactivate it as well as delete it (a later ledger entry supersedes the first).
+    from scim_readiness.delivery import record_test_user
+
+    for case in cases:
+        if case.identity is not None and case.outcome is not None and case.outcome.accepted:
+            record_test_user(ctx, case.identity, expect_applied=True)
 
 
 def _judge_families(ctx: CheckContext, cases: dict[str, Case]) -> None:

@@ -77,6 +77,8 @@ def test_merge_on_email_fails_as_account_takeover(
     ]
     f = finding(ctx, "took over")
     assert "bad-email-claimant" in f.observed and "HTTP 200" in f.observed
+    assert ctx.ledger.outstanding(ctx.run_id) == []
+    assert not [u for u in app.store.list_users(after=0, limit=1000) if u.active]
 
 
 def test_crash_on_unknown_event_fails(make_context: MakeContext, start_app: StartApp) -> None:

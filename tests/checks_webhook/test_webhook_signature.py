@@ -68,6 +68,9 @@ def test_app_that_does_not_verify_fails_on_every_forgery(
     trace = finding(ctx, "refused or forged deliveries left a trace in the app")
     assert trace.title.startswith("7 ")
     assert "zz-scim-readiness+" in trace.observed  # the distinctive test users, named
+    # Even the users the forgeries created are gone after cleanup.
+    assert ctx.ledger.outstanding(ctx.run_id) == []
+    assert not [u for u in app.store.list_users(after=0, limit=1000) if u.active]
 
 
 def test_reserialising_app_fails_on_reformatted_json(
