@@ -12,10 +12,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlparse
 
 from scim_readiness.errors import UsageError
+
+if TYPE_CHECKING:
+    from scim_readiness.emulator.launcher import Emulator
 
 
 def _check_url(url: str) -> None:
@@ -27,11 +30,8 @@ def _check_url(url: str) -> None:
         )
 
 
-def settings_lines(emu: object, webhook_secret: str | None) -> list[str]:
+def settings_lines(emu: Emulator, webhook_secret: str | None) -> list[str]:
     """``export NAME=value`` lines for a shell (values quoted)."""
-    from scim_readiness.emulator.launcher import Emulator
-
-    assert isinstance(emu, Emulator)  # noqa: S101 - typed loosely to keep imports lazy
     values = [
         ("SCALEKIT_ENVIRONMENT_URL", emu.env_url),
         ("SCALEKIT_CLIENT_ID", emu.client_id),
@@ -124,11 +124,8 @@ def serve_forever(
     return 0
 
 
-def _follow(emu: object, out: TextIO, stop: threading.Event) -> None:
+def _follow(emu: Emulator, out: TextIO, stop: threading.Event) -> None:
     """Print one line per delivery attempt as they happen."""
-    from scim_readiness.emulator.launcher import Emulator
-
-    assert isinstance(emu, Emulator)  # noqa: S101
     shown: dict[int, int] = {}
     while not stop.wait(0.25):
         for index, delivery in enumerate(emu.deliveries.all()):
