@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from scim_readiness.delivery import Outcome, Sender
     from scim_readiness.identities import TestIdentity
     from scim_readiness.probe import AppUser
-    from scim_readiness.traces import RecordCount
+    from scim_readiness.traces import AppView, RecordCount
 
 CHECK = CheckInfo(
     id="bad-data",
@@ -168,15 +168,18 @@ async def run(ctx: CheckContext) -> None:
         conflict = await _email_conflict(state)
         invalid = await _invalid_payloads(state)
         await _still_healthy(state)
-        if ctx.probe is None:
+        from scim_readiness.traces import app_view
+
+        view, no_view = app_view(ctx)
+        if view is None:
             ctx.findings.skipped(
-                "Records in the app not checked: no probe is configured",
+                f"Records in the app not checked: {no_view}",
                 why="Status codes alone cannot show duplicates, merged accounts or partial "
                 "records; only the app's state can.",
                 fix="Configure a probe (see 'Observing the app') so the check can look.",
             )
             return
-        await _judge_records(state, twice, reissued, conflict, invalid)
+        await _judge_records(state, view, twice, reissued, conflict, invalid)
 
 
 # ---------------------------------------------------------------------------- duplicates
@@ -567,6 +570,7 @@ async def _still_healthy(state: _Run) -> None:
 
 async def _judge_records(
     state: _Run,
+    view: AppView,
     twice: Pair,
     reissued: Pair,
     conflict: Conflict,
@@ -574,11 +578,9 @@ async def _judge_records(
 ) -> None:
     from scim_readiness.delivery import record_test_user
     from scim_readiness.errors import ProbeError
-    from scim_readiness.traces import brief, count_records, find_trace, wait_visible
+    from scim_readiness.traces import brief
 
     ctx = state.ctx
-    probe = ctx.probe
-    assert probe is not None  # noqa: S101 - caller checks
     budget = _number(ctx, "propagation_timeout_s", 10.0, 0.0)
     limit = int(_number(ctx, "max_scan_users", 50_000, 1))
     sentinel = ctx.identities.user("bad-sentinel")
@@ -586,7 +588,7 @@ async def _judge_records(
     sent = await state.sender.send_event("sentinel", state.user_event(sentinel))
     try:
         seen = (
-            await wait_visible(probe, sentinel, budget_s=budget, clock=ctx.clock)
+            await view.wait_visible(sentinel, budget_s=budget, clock=ctx.clock)
             if sent.accepted
             else None
         )
@@ -600,17 +602,16 @@ async def _judge_records(
                 fix="Check the probe configuration, or raise the option propagation_timeout_s.",
             )
             return
-        counts = await count_records(
-            probe,
+        counts = await view.count(
             directory_user_ids=[i.directory_user_id for i in state.identities],
             emails=[i.email for i in state.identities],
             limit=limit,
         )
-        owner = await probe.user_by_id(conflict.first.directory_user_id)
-        claimant = await probe.user_by_id(conflict.second.directory_user_id)
-        by_email = await probe.user_by_email(conflict.first.email)
+        owner = await view.find(conflict.first)
+        claimant = await view.user_by_id(conflict.second.directory_user_id)
+        by_email = await view.user_by_email(conflict.first.email)
         traces = {
-            case.key: await find_trace(probe, case.identity)
+            case.key: await view.find(case.identity)
             for case in invalid
             if case.identity is not None
         }
@@ -619,7 +620,12 @@ async def _judge_records(
             for case in invalid
             if case.identity is not None and traces.get(case.key) is None
         ]
-        if claimant is None and counts.by_email.get(conflict.first.email, 0) <= 1:
+        if (
+            view.by_id
+            and claimant is None
+            and counts is not None
+            and counts.by_email.get(conflict.first.email, 0) <= 1
+        ):
             absent.append(conflict.second)
     except ProbeError as exc:
         ctx.findings.errored(
@@ -637,9 +643,17 @@ async def _judge_records(
     _judge_partial_records(ctx, invalid, traces, brief)
 
 
-def _judge_duplicates(ctx: CheckContext, what: str, pair: Pair, counts: RecordCount) -> None:
+def _judge_duplicates(ctx: CheckContext, what: str, pair: Pair, counts: RecordCount | None) -> None:
     if not pair.first.accepted:
         return  # already FAIL: nothing was provisioned to count
+    if counts is None:
+        ctx.findings.skipped(
+            f"{what}: records not counted",
+            observed="the probe cannot list users (probe list_users is not set)",
+            why="Duplicates only show when every record of the app can be counted.",
+            fix="Configure probe list_users.",
+        )
+        return
     n = counts.by_directory_id.get(pair.identity.directory_user_id, 0)
     observed = (
         f"{n} app record(s) with directory user id {pair.identity.directory_user_id} "
@@ -678,7 +692,7 @@ def _judge_conflict(
     owner: AppUser | None,
     claimant: AppUser | None,
     by_email: AppUser | None,
-    counts: RecordCount,
+    counts: RecordCount | None,
 ) -> None:
     from scim_readiness.traces import describe
 
@@ -735,7 +749,7 @@ def _judge_conflict(
             "conflict for an admin.",
         )
         return
-    if counts.by_email.get(first.email, 0) > 1:
+    if counts is not None and counts.by_email.get(first.email, 0) > 1:
         ctx.findings.failed(
             f"{counts.by_email[first.email]} records share the email {first.email}",
             expected="one record",

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from scim_readiness.delivery import Outcome, Sender
     from scim_readiness.identities import TestIdentity
     from scim_readiness.probe import AppUser
+    from scim_readiness.traces import AppView
 
 CHECK = CheckInfo(
     id="webhook-signature",
@@ -320,8 +321,10 @@ async def run(ctx: CheckContext) -> None:
         return
     target = event_target(ctx)
     warn_if_fake_organization(ctx, target)
+    from scim_readiness.traces import app_view
+
     mutate = not ctx.read_only
-    trace_probe = ctx.probe if mutate else None
+    view, no_view = app_view(ctx) if mutate else (None, "--read-only")
     concurrency = int(_number(ctx, "concurrency", 4, 1))
     async with Sender(
         ctx,
@@ -373,27 +376,23 @@ async def run(ctx: CheckContext) -> None:
         _record_accepted_forgeries(ctx, cases)
         _judge_families(ctx, {case.key: case for case in cases})
 
-        replay = await _replay(ctx, sender, control, target.organization_id, trace_probe)
-        if trace_probe is None:
+        replay = await _replay(ctx, sender, control, target.organization_id, view)
+        if view is None:
             ctx.findings.skipped(
                 "Replay effect not checked",
-                observed="--read-only" if not mutate else "no probe is configured",
+                observed=no_view,
                 why="Whether a replay was applied twice can only be seen in the app's state.",
-            )
-            why = (
-                "--read-only: harmless events were sent instead of user events"
-                if not mutate
-                else "no probe is configured"
             )
             ctx.findings.skipped(
                 "Traces of rejected deliveries not checked",
-                observed=why,
+                observed=no_view
+                + ("; harmless events were sent instead of user events" if not mutate else ""),
                 why="A 4xx only says the app answered no; without reading the app's state it "
                 "cannot be shown that nothing was written before the refusal.",
                 fix="Configure a probe (see 'Observing the app') so the check can look.",
             )
             return
-        await _judge_traces(ctx, sender, control, cases, replay, target.organization_id)
+        await _judge_traces(ctx, view, sender, control, cases, replay, target.organization_id)
 
 
 _HARMLESS = "organization.directory_enabled"
@@ -583,7 +582,7 @@ async def _replay(
     sender: Sender,
     control: Case,
     organization_id: str,
-    probe: Any,
+    view: AppView | None,
 ) -> Replay | None:
     """Apply an update to the control user, then redeliver that update's webhook-id with a
     fresh timestamp and signature (what a late Scalekit retry looks like).
@@ -594,7 +593,6 @@ async def _replay(
     """
     from scim_readiness.delivery import user_event_data
     from scim_readiness.events import EventType
-    from scim_readiness.traces import wait_visible
 
     if control.identity is None:  # --read-only: the control was a harmless directory event
         event = control.event
@@ -615,16 +613,20 @@ async def _replay(
             )
             return None
     before = None
-    if probe is not None and control.identity is not None:
+    if view is not None and control.identity is not None:
+        from scim_readiness.errors import ProbeError
+
         budget = _number(ctx, "propagation_timeout_s", 10.0, 0.0)
         expected_name = f"{control.identity.given_name} {control.identity.family_name}-renamed"
-        before = await wait_visible(
-            probe,
-            control.identity,
-            budget_s=budget,
-            clock=ctx.clock,
-            until=lambda user: user.name == expected_name,
-        )
+        try:
+            before = await view.wait_visible(
+                control.identity,
+                budget_s=budget,
+                clock=ctx.clock,
+                until=lambda user: user.name == expected_name,
+            )
+        except ProbeError:
+            before = None  # reported when the traces are read
     body = _body(event)
     outcome = await sender.post(
         "replay of an already-delivered webhook-id",
@@ -658,6 +660,7 @@ async def _replay(
 
 async def _judge_traces(
     ctx: CheckContext,
+    view: AppView,
     sender: Sender,
     control: Case,
     cases: list[Case],
@@ -667,10 +670,9 @@ async def _judge_traces(
     from scim_readiness.delivery import record_test_user, user_event_data
     from scim_readiness.errors import ProbeError
     from scim_readiness.events import EventType
-    from scim_readiness.traces import brief, find_trace, wait_visible
+    from scim_readiness.traces import brief
 
-    probe = ctx.probe
-    assert probe is not None and control.identity is not None  # noqa: S101 - caller checks
+    assert control.identity is not None  # noqa: S101 - only read-only runs lack it
     budget = _number(ctx, "propagation_timeout_s", 10.0, 0.0)
     # A last genuine event: once the app shows it, everything sent before it has been
     # handled too (for apps that queue work in order).
@@ -685,11 +687,11 @@ async def _judge_traces(
     )
     try:
         seen = (
-            await wait_visible(probe, sentinel, budget_s=budget, clock=ctx.clock)
+            await view.wait_visible(sentinel, budget_s=budget, clock=ctx.clock)
             if sent.accepted
             else None
         )
-        control_seen = await find_trace(probe, control.identity) if seen else None
+        control_seen = await view.find(control.identity) if seen else None
         if seen is None or control_seen is None:
             ctx.findings.skipped(
                 "Traces of rejected deliveries not checked",
@@ -708,7 +710,7 @@ async def _judge_traces(
             if case.expect != "reject" or case.identity is None:
                 continue
             looked += 1
-            found = await find_trace(probe, case.identity)
+            found = await view.find(case.identity)
             if found is None:
                 # Verified absent: nothing for cleanup to remove.
                 ctx.ledger.removed(
@@ -717,7 +719,7 @@ async def _judge_traces(
             else:
                 assert case.outcome is not None  # noqa: S101 - delivered above
                 traces.append(f"{case.name} (HTTP {case.outcome.status}) → app user {brief(found)}")
-        after = await find_trace(probe, control.identity)
+        after = await view.find(control.identity)
     except ProbeError as exc:
         ctx.findings.errored(
             "Could not read the app's state through the probe",

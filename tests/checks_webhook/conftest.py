@@ -57,10 +57,12 @@ def make_context(tmp_path: Path, ca: LocalCA, webhook_secret: str) -> MakeContex
         probe: Any = None,
         read_only: bool = False,
         run_id: str | None = None,
+        probe_config: ProbeSection | None = None,
         **webhook: Any,
     ) -> CheckContext:
         config = Config.model_validate(
             {
+                "probe": probe_config.model_dump() if probe_config else None,
                 "scalekit": {"expect": expect, "organization_id": organization_id},
                 "webhook": {
                     "url": url,
@@ -116,9 +118,11 @@ def start_app(
         yield start
 
 
-def probe_section(app: RunningApp) -> ProbeSection:
+def probe_section(app: RunningApp, *only: str) -> ProbeSection:
+    """The app's HTTP probe; with ``only``, just those lookups (a partial probe)."""
+    urls = {name: url for name, url in app.probe.items() if not only or name in only}
     return ProbeSection.model_validate(
-        {"kind": "http", "http": {**app.probe, "headers": app.probe_headers}}
+        {"kind": "http", "http": {**urls, "headers": app.probe_headers}}
     )
 
 
@@ -127,7 +131,8 @@ def run_check(check: ModuleType, ctx: CheckContext, app: RunningApp | None = Non
     is given; the status folded from the findings."""
 
     async def go() -> None:
-        probe = build_probe(probe_section(app), ctx.tls) if app is not None else None
+        section = ctx.config.probe or (probe_section(app) if app is not None else None)
+        probe = build_probe(section, ctx.tls) if section is not None else None
         ctx.probe = probe
         try:
             await check.run(ctx)

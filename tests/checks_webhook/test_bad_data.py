@@ -11,7 +11,7 @@ from scim_readiness.context import CheckContext
 from scim_readiness.model import Status
 from scim_readiness.sampleapp import RunningApp
 
-from .conftest import MakeContext, finding, run_check, titles
+from .conftest import MakeContext, finding, probe_section, run_check, titles
 
 StartApp = Callable[..., RunningApp]
 
@@ -152,3 +152,19 @@ def test_checks_of_one_run_never_reuse_a_webhook_id(
     run_check(bad_data, ctx, app)
     assert "The same event delivered twice: one user in the app" in titles(ctx, Status.PASS)
     assert verdict_failures(ctx) == []
+
+
+def test_probe_without_list_or_id_lookups_still_catches_a_takeover(
+    make_context: MakeContext, start_app: StartApp
+) -> None:
+    app = start_app("merge-on-email")
+    ctx = make_context(
+        bad_data, url=app.webhook_url, probe_config=probe_section(app, "user_by_email")
+    )
+    assert run_check(bad_data, ctx) is Status.FAIL
+    assert verdict_failures(ctx) == [
+        "Second directory user with the same email took over the first user's record"
+    ]
+    # Duplicates need the full list: said so, not passed.
+    skipped = finding(ctx, "The same event delivered twice: records not counted")
+    assert skipped.status is Status.SKIP and "list_users" in skipped.observed

@@ -11,7 +11,7 @@ from scim_readiness.model import Status
 from scim_readiness.sampleapp import RunningApp
 from scim_readiness.tls_ca import ServerCert
 
-from .conftest import MakeContext, finding, run_check, titles
+from .conftest import MakeContext, finding, probe_section, run_check, titles
 from .receiver import serve
 
 Answer = tuple[int, dict[str, str], bytes]
@@ -199,3 +199,17 @@ def test_crash_on_malformed_signature_header_is_a_failure(
         "Delivery with a signature that is not base64 answered with HTTP 500, not 4xx",
     ]
     assert "Internal Server Error" in finding(ctx, "without the v1, prefix").observed
+
+
+def test_probe_with_email_lookup_only_still_finds_traces(
+    make_context: MakeContext, start_app: StartApp
+) -> None:
+    app = start_app("accept-stale-timestamp")
+    ctx = make_context(
+        webhook_signature,
+        url=app.webhook_url,
+        probe_config=probe_section(app, "user_by_email"),
+    )
+    assert run_check(webhook_signature, ctx) is Status.FAIL
+    assert "2 refused or forged deliveries left a trace in the app" in titles(ctx, Status.FAIL)
+    assert finding(ctx, "Replay had no visible second effect").status is Status.PASS
