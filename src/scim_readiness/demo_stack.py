@@ -287,6 +287,39 @@ class Stack:
             time.sleep(0.01)
         return len(users)
 
+    def import_directory(self) -> int:
+        """Copy the directory's users straight into the app's database (a bulk import done
+        before webhooks were wired up)."""
+        return _import_users(self)
+
+
+def _import_users(stack: Stack) -> int:
+    from scim_readiness.sampleapp.store import NewUser
+
+    emu = stack.emulator
+    state = emu.state
+    directory = state.directory(emu.directory_id)
+    tenant = emu.organization_external_id
+    with state.lock:
+        rows = []
+        for user in directory.users.values():
+            data = state.user_data(directory, user)
+            rows.append(
+                NewUser(
+                    directory_user_id=data["id"],
+                    organization_id=directory.organization_id,
+                    email=data["email"],
+                    name=data.get("name") or f"{data['given_name']} {data['family_name']}",
+                    active=bool(data["active"]),
+                    roles=tuple(role["role_name"] for role in data.get("roles", ())),
+                    tenant=tenant,
+                    attributes={
+                        key: data[key] for key in ("given_name", "family_name") if key in data
+                    },
+                )
+            )
+    return stack.app.store.bulk_insert_users(rows)
+
 
 def _apply_seed_flaws(seed: Seed, flaws: tuple[str, ...]) -> Seed:
     seed = seed.model_copy(deep=True)
@@ -357,7 +390,11 @@ def start_stack(
             with serve_app(settings, cert) as app:
                 emu.register_webhook(app.webhook_url, secret)
                 stack = Stack(emu, app, secret, root, chosen)
-                if sync:
+                if sync and "legacy-event-names" in chosen:
+                    # Such an app never processes today's user_created, so it cannot be
+                    # filled by events: its users came from an earlier import.
+                    stack.import_directory()
+                elif sync:
                     stack.sync()
                 if "directory-drift" in chosen:
                     _drift(stack)

@@ -180,12 +180,13 @@ class WebhookHandler:
             if settings.has("crash-on-unknown-event"):
                 return Reply(500, INTERNAL_ERROR)
             return Reply(200, {"status": "ignored", "event_id": event_id, "reason": "unknown type"})
-        if settings.has("legacy-event-names") and raw_type not in LEGACY_EVENT_NAMES:
-            # The flawed app's switch has no case for current names; it falls through to "ok".
-            return Reply(200, {"status": "ok", "event_id": event_id})
         organization_id = _field(event, "organization_id", str, "")
         data = _field(event, "data", dict, "")
         apply = self._planner(event_type, data, organization_id)
+        if settings.has("legacy-event-names") and raw_type not in LEGACY_EVENT_NAMES:
+            # The flawed app validates the payload (its shape did not change), but its dispatch
+            # has no case for current names and falls through to "ok".
+            return Reply(200, {"status": "ok", "event_id": event_id})
         with self.store.transaction() as tx:
             if not settings.has("create-not-idempotent") and tx.event_seen(event_id):
                 return Reply(200, {"status": "duplicate", "event_id": event_id})
