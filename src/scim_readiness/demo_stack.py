@@ -34,6 +34,7 @@ EMBEDDING_ORIGIN = "https://app.acme-corp.example"
 ROLE_MAP: Mapping[str, str] = MappingProxyType({"Engineering": "editor", "Admins": "admin"})
 LATENCY_BUDGET_S = 1.0
 SYNC_TIMEOUT_S = 20.0
+DEMO_WAIT_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +234,16 @@ class Stack:
                     }
                 ],
             },
-            "checks": {"allow_mutation": True, "timeout_s": 120},
+            "checks": {
+                "allow_mutation": True,
+                "timeout_s": 120,
+                # The reference app answers in milliseconds: a state it has not reached within
+                # a few seconds is a defect, and a flawed demo should not wait 30 s per step.
+                "user-lifecycle": {"options": {"step_timeout_s": DEMO_WAIT_S}},
+                "group-roles": {"options": {"step_timeout_s": DEMO_WAIT_S}},
+                "webhook-signature": {"options": {"propagation_timeout_s": DEMO_WAIT_S}},
+                "bad-data": {"options": {"propagation_timeout_s": DEMO_WAIT_S}},
+            },
             "ledger_path": str(self.workdir / "ledger.jsonl"),
         }
 
