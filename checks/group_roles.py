@@ -325,6 +325,7 @@ async def _membership_steps(
     from scim_readiness.provisioning import ChangeRejected, retire_user
     from scim_readiness.role_mapping import expected_app_roles
     from scim_readiness.roundtrip import (
+        app_user_lookup,
         describe_user,
         latency_summary,
         observe_step,
@@ -333,7 +334,6 @@ async def _membership_steps(
         roles_text,
     )
 
-    probe = ctx.probe
     identity = ctx.identities.user("roles")
     first = groups[0]
     second = groups[1] if len(groups) > 1 else None
@@ -364,9 +364,8 @@ async def _membership_steps(
     outcomes: list[StepOutcome] = []
 
     async def lookup() -> AppUser | None:
-        assert probe is not None  # noqa: S101 - observe_step only polls with a probe
         assert user is not None  # noqa: S101 - set before the first observation
-        return await probe.user_by_email(user.email)
+        return await app_user_lookup(ctx, user)()
 
     async def observe(index: int, started: float, member_of: list[GroupRef]) -> StepOutcome:
         step, _ = plan[index]

@@ -35,7 +35,7 @@ from scim_readiness.context import CheckContext
 from scim_readiness.model import Status
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable
 
     from scim_readiness.probe import AppUser
     from scim_readiness.provisioning import ChangeRejected, ProvisioningDriver
@@ -157,13 +157,13 @@ def _name_matches(user: AppUser, given: str, family: str) -> bool:
 async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: float) -> None:
     from scim_readiness.provisioning import PROFILE_ATTRIBUTE, ChangeRejected
     from scim_readiness.roundtrip import (
+        app_user_lookup,
         budget_after_failure,
         latency_summary,
         observe_step,
         record_not_run,
     )
 
-    probe = ctx.probe
     identity = ctx.identities.user("lifecycle")
     outcomes: dict[str, StepOutcome] = {}
 
@@ -171,13 +171,6 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         if any(o.status in (Status.FAIL, Status.ERROR) for o in outcomes.values()):
             return budget_after_failure(ctx, budget_s)
         return budget_s
-
-    def by_email(email: str) -> Callable[[], Awaitable[AppUser | None]]:
-        async def lookup() -> AppUser | None:
-            assert probe is not None  # noqa: S101 - only called when a probe exists
-            return await probe.user_by_email(email)
-
-        return lookup
 
     async def change(index: int, action: Awaitable[None]) -> float | None:
         """Send one change; None (and the rest of the steps SKIP) when it was refused."""
@@ -206,7 +199,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         ctx,
         step=STEPS[0][0],
         expected=STEPS[0][1],
-        lookup=by_email(identity.email),
+        lookup=app_user_lookup(ctx, user),
         settled=created,
         judge=lambda found: _judge_created(found, identity.given_name, identity.family_name),
         started_at=created_at,
@@ -254,7 +247,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         ctx,
         step=STEPS[1][0],
         expected=f"name contains {new_family!r}, {PROFILE_ATTRIBUTE} {department!r}",
-        lookup=by_email(user.email),
+        lookup=app_user_lookup(ctx, user),
         settled=profile_settled,
         judge=profile_judge,
         started_at=started,
@@ -281,7 +274,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         ctx,
         step=STEPS[2][0],
         expected=f"{new_email} on app user {app_id or '(same id)'}",
-        lookup=by_email(new_email),
+        lookup=app_user_lookup(ctx, user),
         settled=lambda found: _same_email(found, new_email),
         judge=email_judge,
         started_at=started,
@@ -300,7 +293,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         ctx,
         step=STEPS[3][0],
         expected=STEPS[3][1],
-        lookup=by_email(user.email),
+        lookup=app_user_lookup(ctx, user),
         settled=no_access,
         judge=lambda found: (Status.PASS, _access(found)),
         started_at=started,
@@ -315,7 +308,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         ctx,
         step=STEPS[4][0],
         expected=STEPS[4][1],
-        lookup=by_email(user.email),
+        lookup=app_user_lookup(ctx, user),
         settled=lambda found: found is not None and found.active,
         judge=lambda found: (Status.PASS, _access(found)),
         started_at=started,
@@ -340,7 +333,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         ctx,
         step=STEPS[5][0],
         expected=STEPS[5][1],
-        lookup=by_email(user.email),
+        lookup=app_user_lookup(ctx, user),
         settled=no_access,
         judge=delete_judge,
         started_at=started,

@@ -771,18 +771,21 @@ async def cleanup_outstanding(
     return CleanupOutcome(tuple(removed), tuple(failed))
 
 
-def _scim_user_emails(ctx: CheckContext) -> set[str]:
-    """Every email a SCIM-created test user of this check and run has had."""
-    return {
-        str(entry.details["email"])
-        for entry in ctx.ledger.entries()
-        if entry.run_id == ctx.run_id
-        and entry.check_id == ctx.info.id
-        and entry.kind == "user"
-        and entry.channel == "scim"
-        and entry.state == "created"
-        and entry.details.get("email")
-    }
+def _scim_users(ctx: CheckContext) -> dict[str, str]:
+    """Every email a SCIM-created test user of this check and run has had -> its SCIM id."""
+    found: dict[str, str] = {}
+    for entry in ctx.ledger.entries():
+        if (
+            entry.run_id == ctx.run_id
+            and entry.check_id == ctx.info.id
+            and entry.kind == "user"
+            and entry.channel == "scim"
+            and entry.state == "created"
+            and entry.details.get("email")
+            and entry.details.get("lookup") is None
+        ):
+            found[str(entry.details["email"])] = entry.object_id
+    return found
 
 
 async def _sweep_app(
@@ -796,18 +799,26 @@ async def _sweep_app(
     if the app still shows it active (it ignored the deletion), deprovision it there directly
     with signed events, when the webhook is configured."""
     from scim_readiness.errors import ProbeError
+    from scim_readiness.roundtrip import probe_reads_by_email
 
     probe = ctx.probe
     if probe is None or missing_for_mode(ctx, "events") is not None:
         return
-    for email in sorted(_scim_user_emails(ctx)):
+    by_email = probe_reads_by_email(ctx)
+    users = _scim_users(ctx)
+    if not by_email:
+        # Looked up by id, a user needs one lookup whatever emails it had (the last one wins).
+        latest = {object_id: email for email, object_id in users.items()}
+        users = {email: object_id for object_id, email in latest.items()}
+    for email, object_id in sorted(users.items()):
         try:
-            found = await probe.user_by_email(email)
+            found = await (probe.user_by_email(email) if by_email else probe.user_by_id(object_id))
         except ProbeError as exc:
             failed.append(f"user {email}: could not be looked up in the app ({exc})")
             continue
         if found is None or not found.active:
             continue
+        email = found.email
         events = drivers.get("events")
         if events is None:
             events = drivers["events"] = EventsDriver(ctx, roles or RoleAssignments())

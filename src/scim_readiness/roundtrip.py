@@ -20,6 +20,7 @@ from scim_readiness.wait import wait_until
 if TYPE_CHECKING:
     from scim_readiness.context import CheckContext
     from scim_readiness.probe import AppUser
+    from scim_readiness.provisioning import DirectoryUser
 
 NO_PROBE = "not observed: no probe is configured, so the app's state cannot be read"
 DEFAULT_STEP_TIMEOUT_S = 30.0
@@ -69,6 +70,32 @@ def budget_after_failure(ctx: CheckContext, budget_s: float) -> float:
         if step.status is Status.PASS and step.latency_s is not None
     ]
     return min(budget_s, max(AFTER_FAILURE_FLOOR_S, 10 * max(passed, default=0.0)))
+
+
+def probe_reads_by_email(ctx: CheckContext) -> bool:
+    """Whether the configured probe can look users up by email (else by directory user id)."""
+    section = ctx.config.probe
+    if section is None:
+        return True
+    kind = section.http if section.kind == "http" else section.command
+    return kind is None or kind.user_by_email is not None
+
+
+def app_user_lookup(ctx: CheckContext, user: DirectoryUser) -> Lookup:
+    """Read ``user`` from the app through the probe: by its current email, or by its
+    directory user id when the probe has no email lookup. Reads ``user`` at call time, so a
+    changed email is followed."""
+    by_email = probe_reads_by_email(ctx)
+
+    async def lookup() -> AppUser | None:
+        probe = ctx.probe
+        if probe is None:
+            return None
+        if by_email:
+            return await probe.user_by_email(user.email)
+        return await probe.user_by_id(user.handle)
+
+    return lookup
 
 
 def describe_user(user: AppUser | None) -> str:

@@ -76,3 +76,17 @@ def test_missing_role_assignment_fails_group_roles_only(
         assert {step.status for step in roles.timeline} == {Status.PASS}
         assert result_of(report, "user-lifecycle").status is Status.PASS, explain(report)
         assert_nothing_left(stack, report)
+
+
+def test_app_that_ignores_scim_deletes_is_deprovisioned_even_with_an_id_only_probe(
+    stack_factory: StackFactory,
+) -> None:
+    with stack_factory(flaws=("ignore-delete",)) as stack:
+        config = stack.config(mode="scim", step_timeout_s=FAILING_STEP_S)
+        assert config.probe is not None and config.probe.http is not None
+        by_id_only = config.probe.model_copy(
+            update={"http": config.probe.http.model_copy(update={"user_by_email": None})}
+        )
+        report = stack.run(config.model_copy(update={"probe": by_id_only}), "user-lifecycle")
+        assert steps_by_status(result_of(report, "user-lifecycle"))["6. delete"] == "FAIL"
+        assert_nothing_left(stack, report)

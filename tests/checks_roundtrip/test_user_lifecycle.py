@@ -150,3 +150,18 @@ def test_bad_options_are_named_and_nothing_is_sent(
     assert result.status is Status.ERROR
     assert [f.observed for f in result.findings if f.status is Status.ERROR] == [message]
     assert stack.app.store.count_users() == users_before
+
+
+@pytest.mark.parametrize("mode", ["events", "scim"])
+def test_probe_without_email_lookup_reads_by_directory_user_id(stack: Stack, mode: str) -> None:
+    config = stack.config(mode=mode)
+    assert config.probe is not None and config.probe.http is not None
+    by_id_only = config.probe.model_copy(
+        update={"http": config.probe.http.model_copy(update={"user_by_email": None})}
+    )
+    config = config.model_copy(update={"probe": by_id_only})
+    report = stack.run(config)
+    for check_id in ("user-lifecycle", "group-roles"):
+        result = result_of(report, check_id)
+        assert result.status is Status.PASS, [f.title for f in result.findings]
+        assert {step.status for step in result.timeline} == {Status.PASS}
