@@ -174,3 +174,19 @@ def test_a_malformed_endpoint_url_is_an_error_not_a_crash(stack: Stack, url: str
     assert error.status is Status.ERROR
     assert "app_link_endpoint.url" in error.observed
     assert "internal error" not in " ".join(titles(result))
+
+
+def test_a_hung_portal_link_call_is_an_error(stack: Stack) -> None:
+    stack.emulator.delays["GeneratePortalLink"] = 30.0
+    try:
+        config = stack.config(
+            scalekit={"timeout_s": 0.5},
+            checks={"admin-portal": {"options": {"app_timeout_s": 0.5}}},
+        )
+        result = portal(stack, config)
+    finally:
+        stack.emulator.delays.clear()
+    assert finding(result, "generation failed").status is Status.ERROR
+    # The app's endpoint and the attestations are still judged.
+    assert finding(result, "unauthenticated caller").status is Status.PASS
+    assert finding(result, "branding").status is Status.ATTESTED

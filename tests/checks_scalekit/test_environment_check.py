@@ -234,3 +234,31 @@ def test_a_mistyped_option_is_one_clear_error(stack: Stack) -> None:
     (only,) = result.findings
     assert "secret_expiry_warn_days must be a number" in only.title
     assert "internal error" not in only.title
+
+
+def test_a_production_url_when_development_is_expected_warns(stack: Stack) -> None:
+    emu = stack.emulator
+    config = stack.config(scalekit={"environment_url": "https://acme.scalekit.com"})
+    real = stack.config().scalekit
+
+    async def gateway():  # noqa: ANN202
+        return await connect(real, TlsSettings(ca_bundle=stack.ca_path))
+
+    options = RunOptions(only=("environment",), ca_bundle=stack.ca_path)
+    report = asyncio.run(run_suite(config, options, scalekit_factory=gateway))
+    result = result_of(report, "environment")
+    assert emu.env_url not in raw_text(report)
+    assert result.status is Status.WARN
+    assert finding(result, "development was expected").status is Status.WARN
+
+
+def test_a_hung_scalekit_is_an_error_within_the_call_bound(stack: Stack) -> None:
+    stack.emulator.delays["GetOrganization"] = 30.0
+    try:
+        config = stack.config(scalekit={"timeout_s": 0.5})
+        result = environment(stack, config)
+    finally:
+        stack.emulator.delays.clear()
+    assert result.status is Status.ERROR
+    error = finding(result, "Organisation could not be read")
+    assert "within 0.5 s" in error.observed
