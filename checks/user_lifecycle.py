@@ -212,140 +212,148 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         return
     app_id = first.user.id if first.user else None
 
-    started: float | None
-    # 2. update profile
-    new_family = f"{identity.family_name}-renamed"
-    department = f"{ctx.run_id}-dept"
-    required = PROFILE_ATTRIBUTE in (
-        ctx.config.data_model.required_attributes if ctx.config.data_model else ()
-    )
-    started = await change(
-        1,
-        driver.update_user(
-            user, family_name=new_family, attributes={PROFILE_ATTRIBUTE: department}
-        ),
-    )
-    if started is None:
-        return
+    try:
+        started: float | None
+        # 2. update profile
+        new_family = f"{identity.family_name}-renamed"
+        department = f"{ctx.run_id}-dept"
+        required = PROFILE_ATTRIBUTE in (
+            ctx.config.data_model.required_attributes if ctx.config.data_model else ()
+        )
+        started = await change(
+            1,
+            driver.update_user(
+                user, family_name=new_family, attributes={PROFILE_ATTRIBUTE: department}
+            ),
+        )
+        if started is None:
+            return
 
-    def profile_settled(found: AppUser | None) -> bool:
-        return found is not None and _name_matches(found, user.given_name, new_family)
+        def profile_settled(found: AppUser | None) -> bool:
+            return found is not None and _name_matches(found, user.given_name, new_family)
 
-    def profile_judge(found: AppUser | None) -> tuple[Status, str]:
-        assert found is not None  # noqa: S101 - settled implies present
-        text = f"name {found.name!r}"
-        stored = found.attributes.get(PROFILE_ATTRIBUTE)
-        if stored is None:
-            if required:
-                return Status.FAIL, f"{text}; {PROFILE_ATTRIBUTE} missing although required"
-            return Status.PASS, f"{text}; {PROFILE_ATTRIBUTE} not stored by the app"
-        if str(stored) != department:
-            return Status.FAIL, f"{text}; {PROFILE_ATTRIBUTE} is {stored!r}, sent {department!r}"
-        return Status.PASS, f"{text}; {PROFILE_ATTRIBUTE} {stored!r}"
+        def profile_judge(found: AppUser | None) -> tuple[Status, str]:
+            assert found is not None  # noqa: S101 - settled implies present
+            text = f"name {found.name!r}"
+            stored = found.attributes.get(PROFILE_ATTRIBUTE)
+            if stored is None:
+                if required:
+                    return Status.FAIL, f"{text}; {PROFILE_ATTRIBUTE} missing although required"
+                return Status.PASS, f"{text}; {PROFILE_ATTRIBUTE} not stored by the app"
+            if str(stored) != department:
+                return (
+                    Status.FAIL,
+                    f"{text}; {PROFILE_ATTRIBUTE} is {stored!r}, sent {department!r}",
+                )
+            return Status.PASS, f"{text}; {PROFILE_ATTRIBUTE} {stored!r}"
 
-    outcomes[STEPS[1][0]] = await observe_step(
-        ctx,
-        step=STEPS[1][0],
-        expected=f"name contains {new_family!r}, {PROFILE_ATTRIBUTE} {department!r}",
-        lookup=app_user_lookup(ctx, user),
-        settled=profile_settled,
-        judge=profile_judge,
-        started_at=started,
-        budget_s=budget(),
-    )
+        outcomes[STEPS[1][0]] = await observe_step(
+            ctx,
+            step=STEPS[1][0],
+            expected=f"name contains {new_family!r}, {PROFILE_ATTRIBUTE} {department!r}",
+            lookup=app_user_lookup(ctx, user),
+            settled=profile_settled,
+            judge=profile_judge,
+            started_at=started,
+            budget_s=budget(),
+        )
 
-    # 3. change email
-    new_email = ctx.identities.user("lifecycle-renamed").email
-    started = await change(2, driver.change_email(user, new_email))
-    if started is None:
-        return
+        # 3. change email
+        new_email = ctx.identities.user("lifecycle-renamed").email
+        started = await change(2, driver.change_email(user, new_email))
+        if started is None:
+            return
 
-    def email_judge(found: AppUser | None) -> tuple[Status, str]:
-        assert found is not None  # noqa: S101 - settled implies present
-        if app_id is not None and found.id != app_id:
-            return (
-                Status.FAIL,
-                f"a second app user (id {found.id}) holds the new email; the original user is "
-                f"id {app_id}",
-            )
-        return Status.PASS, f"{found.email} on app user {found.id}"
+        def email_judge(found: AppUser | None) -> tuple[Status, str]:
+            assert found is not None  # noqa: S101 - settled implies present
+            if app_id is not None and found.id != app_id:
+                return (
+                    Status.FAIL,
+                    f"a second app user (id {found.id}) holds the new email; the original user is "
+                    f"id {app_id}",
+                )
+            return Status.PASS, f"{found.email} on app user {found.id}"
 
-    outcomes[STEPS[2][0]] = await observe_step(
-        ctx,
-        step=STEPS[2][0],
-        expected=f"{new_email} on app user {app_id or '(same id)'}",
-        lookup=app_user_lookup(ctx, user),
-        settled=lambda found: _same_email(found, new_email),
-        judge=email_judge,
-        started_at=started,
-        budget_s=budget(),
-    )
+        outcomes[STEPS[2][0]] = await observe_step(
+            ctx,
+            step=STEPS[2][0],
+            expected=f"{new_email} on app user {app_id or '(same id)'}",
+            lookup=app_user_lookup(ctx, user),
+            settled=lambda found: _same_email(found, new_email),
+            judge=email_judge,
+            started_at=started,
+            budget_s=budget(),
+        )
 
-    # 4. deactivate
-    started = await change(3, driver.set_active(user, False))
-    if started is None:
-        return
+        # 4. deactivate
+        started = await change(3, driver.set_active(user, False))
+        if started is None:
+            return
 
-    def no_access(found: AppUser | None) -> bool:
-        return found is None or not found.active
+        def no_access(found: AppUser | None) -> bool:
+            return found is None or not found.active
 
-    outcomes[STEPS[3][0]] = await observe_step(
-        ctx,
-        step=STEPS[3][0],
-        expected=STEPS[3][1],
-        lookup=app_user_lookup(ctx, user),
-        settled=no_access,
-        judge=lambda found: (Status.PASS, _access(found)),
-        started_at=started,
-        budget_s=budget(),
-    )
+        outcomes[STEPS[3][0]] = await observe_step(
+            ctx,
+            step=STEPS[3][0],
+            expected=STEPS[3][1],
+            lookup=app_user_lookup(ctx, user),
+            settled=no_access,
+            judge=lambda found: (Status.PASS, _access(found)),
+            started_at=started,
+            budget_s=budget(),
+        )
 
-    # 5. reactivate
-    started = await change(4, driver.set_active(user, True))
-    if started is None:
-        return
-    outcomes[STEPS[4][0]] = await observe_step(
-        ctx,
-        step=STEPS[4][0],
-        expected=STEPS[4][1],
-        lookup=app_user_lookup(ctx, user),
-        settled=lambda found: found is not None and found.active,
-        judge=lambda found: (Status.PASS, _access(found)),
-        started_at=started,
-        budget_s=budget(),
-    )
+        # 5. reactivate
+        started = await change(4, driver.set_active(user, True))
+        if started is None:
+            return
+        outcomes[STEPS[4][0]] = await observe_step(
+            ctx,
+            step=STEPS[4][0],
+            expected=STEPS[4][1],
+            lookup=app_user_lookup(ctx, user),
+            settled=lambda found: found is not None and found.active,
+            judge=lambda found: (Status.PASS, _access(found)),
+            started_at=started,
+            budget_s=budget(),
+        )
 
-    # 6. delete
-    keep_records = ctx.config.data_model.keep_records_on_delete if ctx.config.data_model else True
+        # 6. delete
+        keep_records = (
+            ctx.config.data_model.keep_records_on_delete if ctx.config.data_model else True
+        )
 
-    def delete_judge(found: AppUser | None) -> tuple[Status, str]:
-        if found is None and keep_records:
-            return (
-                Status.WARN,
-                "user removed outright, although the config says the app keeps records",
-            )
-        return Status.PASS, _access(found)
+        def delete_judge(found: AppUser | None) -> tuple[Status, str]:
+            if found is None and keep_records:
+                return (
+                    Status.WARN,
+                    "user removed outright, although the config says the app keeps records",
+                )
+            return Status.PASS, _access(found)
 
-    started = await change(5, driver.delete_user(user, mark_removed=False))
-    if started is None:
-        return
-    deleted = await observe_step(
-        ctx,
-        step=STEPS[5][0],
-        expected=STEPS[5][1],
-        lookup=app_user_lookup(ctx, user),
-        settled=no_access,
-        judge=delete_judge,
-        started_at=started,
-        budget_s=budget(),
-    )
-    outcomes[STEPS[5][0]] = deleted
-    if deleted.status is not Status.FAIL:
-        # Still active in the app means not gone: cleanup deactivates it another way.
-        driver.mark_removed(user)
+        started = await change(5, driver.delete_user(user, mark_removed=False))
+        if started is None:
+            return
+        deleted = await observe_step(
+            ctx,
+            step=STEPS[5][0],
+            expected=STEPS[5][1],
+            lookup=app_user_lookup(ctx, user),
+            settled=no_access,
+            judge=delete_judge,
+            started_at=started,
+            budget_s=budget(),
+        )
+        outcomes[STEPS[5][0]] = deleted
+        if deleted.status is not Status.FAIL:
+            # Still active in the app means not gone: cleanup deactivates it another way.
+            driver.mark_removed(user)
 
-    _conclude(ctx, outcomes)
-    ctx.findings.metrics["propagation_ms"] = latency_summary(ctx)
+    finally:
+        # Whatever ended the steps (a refusal, the end), report what was observed.
+        _conclude(ctx, outcomes)
+        ctx.findings.metrics["propagation_ms"] = latency_summary(ctx)
 
 
 def _access(found: AppUser | None) -> str:
@@ -429,10 +437,12 @@ def _conclude(ctx: CheckContext, outcomes: dict[str, StepOutcome]) -> None:
             fix="Deactivate and keep the record on user_deleted, or set "
             "data_model.keep_records_on_delete: false if removal is intended.",
         )
+    if len(outcomes) < len(STEPS):
+        return  # a change was refused: that finding says why the rest did not run
     if all(outcome.status is Status.SKIP for outcome in outcomes.values()):
         ctx.findings.skipped(
             "App state not observed: no probe configured",
-            observed="every change was accepted with 2xx; " + NO_PROBE,
+            observed="every change was accepted; " + NO_PROBE,
             why="Acceptance proves nothing about what the app did with the change.",
             fix="Configure a probe (http or command) so the check can read the app's users.",
         )
