@@ -282,7 +282,7 @@ def _expected_roles(
     # app must mirror; the group→role map only stands in when the directory does not say.
     # Whether the map itself is right is the group-roles check's question, not this one's.
     if user.roles is not None:
-        return mapper.finalise(r for r in user.roles if r)
+        return mapper.finalise(user.roles)
     if not use_mapper:
         return None
     return mapper.roles_for(
