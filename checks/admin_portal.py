@@ -17,6 +17,10 @@ Statuses:
 * SKIP: nothing configured that this check could observe.
 
 A portal link is a bearer secret: findings show its host and path shape only.
+
+Options (``checks.admin-portal.options``): ``app_timeout_s`` for each request to the app's
+endpoint (10) and ``organization_path``, where the app's answer names the organisation
+(``organization_id``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,16 @@ Statuses:
   any drift between directory and app (missing, extra active, active, email or role
   mismatch, two app users for one directory user).
 * ERROR: Scalekit or the probe failed mid-way (what was read so far is not judged).
-* SKIP: no probe configured, or no organisation to read.
+* SKIP: no probe configured (or one without ``list_users``), or no organisation to read.
+
+Roles are compared with the roles Scalekit reports for each user (what its events carry);
+the config's group→role map (with ``default_role`` and ``precedence``) stands in only when the
+directory reports none. Whether the map itself is right is group-roles' question. The
+checker's own test identities are left out: mutating checks create and remove them mid-run.
+
+Options (``checks.data-model.options``): ``compare_roles`` (true), ``samples`` per kind of
+drift (5), ``progress`` (``auto``: lines on stderr when it is a terminal; true/false) and
+``progress_interval_s`` (2).
 """
 
 from __future__ import annotations
@@ -159,7 +168,7 @@ async def run(ctx: CheckContext) -> None:
     total = _int_or_none(
         getattr(stats, "total_users", None) or getattr(directory, "total_users", None)
     )
-    progress, stop_progress = _progress_bar(ctx, total)
+    progress, stop_progress = _progress_lines(ctx, total)
     try:
         result = await reconcile_streams(
             reconciler,
@@ -362,7 +371,7 @@ async def _app_records(
         yield batch
 
 
-def _progress_bar(
+def _progress_lines(
     ctx: CheckContext, total: int | None
 ) -> tuple[Progress | None, Callable[[], None]]:
     """Progress on stderr while a large directory is read, only when stderr is a terminal

@@ -20,6 +20,9 @@ Statuses:
 
 Secrets are never shown: at most the client id and the last four characters of a directory
 secret's suffix.
+
+Options (``checks.environment.options``): ``secret_expiry_warn_days`` (14) and
+``secret_unused_warn_days`` (30).
 """
 
 from __future__ import annotations
