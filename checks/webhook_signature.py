@@ -466,7 +466,9 @@ def _judge_statuses(ctx: CheckContext, cases: list[Case]) -> None:
                 )
             else:
                 ctx.findings.failed(
-                    f"Accepted a delivery with {case.name}",
+                    f"Accepted a delivery with {case.name}"
+                    if outcome.accepted
+                    else f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx",
                     expected="4xx (401), nothing applied",
                     observed=outcome.summary(),
                     why=case.why,
