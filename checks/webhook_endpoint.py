@@ -470,7 +470,10 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
     ctx.findings.metrics.update(
         {"ack_p50_ms": round(p50 * 1000, 1), "ack_p95_ms": round(p95 * 1000, 1)}
     )
-    stats = f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms over {len(outcomes)} deliveries"
+    stats = (
+        f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms over {len(outcomes)} deliveries "
+        "(each on a new connection, TLS handshake included)"
+    )
     evidence = {"deliveries": [o.evidence() for o in outcomes], "latency_budget_s": budget}
     answers = "; ".join(f"#{i + 1} {o.summary()}" for i, o in enumerate(outcomes))
     redirects = [o for o in outcomes if o.redirected]
