@@ -243,6 +243,10 @@ class Stack:
                 "group-roles": {"options": {"step_timeout_s": DEMO_WAIT_S}},
                 "webhook-signature": {"options": {"propagation_timeout_s": DEMO_WAIT_S}},
                 "bad-data": {"options": {"propagation_timeout_s": DEMO_WAIT_S}},
+                # In the demo each flaw should fail exactly the check built for it; an app that
+                # drops roles is group-roles' catch. Keep this on in a real deployment: there,
+                # data-model's role reconciliation is the read-only evidence of role drift.
+                "data-model": {"options": {"compare_roles": False}},
             },
             "ledger_path": str(self.workdir / "ledger.jsonl"),
         }
