@@ -108,15 +108,32 @@ def _validate(model: Any, data: dict[str, Any]) -> Any:
         raise ScimError(400, f"{where}: {first['msg']}", "invalidValue") from None
 
 
+def _primary_email(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+        raise ScimError(400, "emails must be a list of {value, primary} objects", "invalidValue")
+    emails = [e for e in value if isinstance(e.get("value"), str) and e["value"].strip()]
+    if not emails:
+        return None
+    primary = next((e for e in emails if e.get("primary") is True), emails[0])
+    address = str(primary["value"]).strip()
+    local, at, domain = address.partition("@")
+    if not (local and at and domain) or " " in address:
+        raise ScimError(400, f"emails.value: {address!r} is not an email address", "invalidValue")
+    return address
+
+
 def _user_fields(data: dict[str, Any]) -> dict[str, Any]:
     """The directory-user fields a full User resource (POST/PUT) describes."""
     from scim2_models import EnterpriseUser, User
 
-    resource = _validate(User[EnterpriseUser], data)
+    # Emails are read by hand: scim2-models validates them with email-validator, which
+    # refuses special-use domains (.invalid, .test) that Scalekit itself stores as given.
+    primary_email = _primary_email(data.get("emails"))
+    resource = _validate(User[EnterpriseUser], {k: v for k, v in data.items() if k != "emails"})
     if not resource.user_name or not resource.user_name.strip():
         raise ScimError(400, "userName is required", "invalidValue")
-    emails = resource.emails or []
-    primary = next((e for e in emails if e.primary), emails[0] if emails else None)
     attributes: dict[str, Any] = {}
     if resource.title:
         attributes["title"] = resource.title
@@ -130,7 +147,7 @@ def _user_fields(data: dict[str, Any]) -> dict[str, Any]:
             attributes["custom_attributes"] = {"cost_center": enterprise.cost_center}
     return {
         "user_name": resource.user_name.strip(),
-        "email": (primary.value if primary and primary.value else resource.user_name).strip(),
+        "email": (primary_email or resource.user_name).strip(),
         "given_name": (resource.name.given_name if resource.name else None) or "",
         "family_name": (resource.name.family_name if resource.name else None) or "",
         "display_name": resource.display_name or "",
