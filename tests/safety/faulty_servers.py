@@ -295,3 +295,59 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     finally:
         with contextlib.suppress(Exception):
             writer.write_eof()
+
+
+class RecordingProxy(_LoopThread):
+    """A TLS reverse proxy that records every request (method, path, body) it forwards to
+    ``upstream`` (an https base URL), so a test can assert what went over the wire."""
+
+    def __init__(self, upstream: str, server_context: ssl.SSLContext, ca_path: str) -> None:
+        super().__init__()
+        self.upstream = upstream.rstrip("/")
+        self.requests: list[tuple[str, str, bytes]] = []
+        self._ssl = server_context
+        self._ca_path = ca_path
+
+    def url(self, path: str = "") -> str:
+        return f"https://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> RecordingProxy:
+        self.start(self._ssl)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import httpx
+
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ", 2)
+        headers: list[tuple[str, str]] = []
+        length = 0
+        for line in lines[1:]:
+            if not line:
+                continue
+            name, _, value = line.partition(":")
+            name, value = name.strip(), value.strip()
+            if name.lower() == "content-length":
+                length = int(value)
+            if name.lower() not in ("host", "connection", "content-length", "keep-alive"):
+                headers.append((name, value))
+        body = await reader.readexactly(length) if length else b""
+        self.requests.append((method, target, body))
+        async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=self._ca_path)) as c:
+            answer = await c.request(
+                method, self.upstream + target, headers=headers, content=body, timeout=30
+            )
+        out = [f"HTTP/1.1 {answer.status_code} {answer.reason_phrase}".encode()]
+        for name, value in answer.headers.items():
+            if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                out.append(f"{name}: {value}".encode("latin-1", "replace"))
+        out.append(f"content-length: {len(answer.content)}".encode())
+        out.append(b"connection: close")
+        writer.write(b"\r\n".join(out) + b"\r\n\r\n" + answer.content)
+        await writer.drain()
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), 10)
