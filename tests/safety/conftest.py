@@ -66,6 +66,13 @@ def write_config(stack: Stack, path: Path, *, scim: bool = False, **sections: An
     return path
 
 
+def closed_url(path: str = "/") -> str:
+    """An https URL on a loopback port nothing listens on: connection refused."""
+    from .faulty_servers import closed_port
+
+    return f"https://127.0.0.1:{closed_port()}{path}"
+
+
 def cli_args(*args: str) -> list[str]:
     return [sys.executable, "-m", "scim_readiness", *args]
 
