@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from scim_readiness.check import CheckInfo
+from scim_readiness.check_options import number_option
 from scim_readiness.context import CheckContext
 
 if TYPE_CHECKING:
@@ -74,19 +75,6 @@ class Invalid:
     body: bytes = b""
     outcome: Outcome | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _number(ctx: CheckContext, name: str, default: float, minimum: float) -> float:
-    raw = ctx.option(name, default)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"checks.{CHECK.id}.options.{name} must be a number, got {raw!r}"
-        ) from None
-    if value < minimum:
-        raise ValueError(f"checks.{CHECK.id}.options.{name} must be at least {minimum:g}")
-    return value
 
 
 class _Run:
@@ -411,7 +399,7 @@ async def _invalid_payloads(state: _Run) -> list[Invalid]:
         who,
     )
 
-    concurrency = int(_number(state.ctx, "concurrency", 4, 1))
+    concurrency = int(number_option(state.ctx, "concurrency", 4, minimum=1))
     gate = asyncio.Semaphore(concurrency)
 
     async def send(case: Invalid) -> None:
@@ -587,8 +575,8 @@ async def _judge_records(
     from scim_readiness.traces import brief
 
     ctx = state.ctx
-    budget = _number(ctx, "propagation_timeout_s", 10.0, 0.0)
-    limit = int(_number(ctx, "max_scan_users", 50_000, 1))
+    budget = number_option(ctx, "propagation_timeout_s", 10.0, minimum=0.0)
+    limit = int(number_option(ctx, "max_scan_users", 50_000, minimum=1))
     sentinel = ctx.identities.user("bad-sentinel")
     record_test_user(ctx, sentinel, expect_applied=True)
     sent = await state.sender.send_event("sentinel", state.user_event(sentinel))

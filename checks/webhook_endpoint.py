@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from scim_readiness.burst import burst_step
 from scim_readiness.check import CheckInfo
+from scim_readiness.check_options import number_option
 from scim_readiness.config import Expect
 from scim_readiness.context import CheckContext
 
@@ -75,19 +76,6 @@ class Endpoint:
 
 
 Step = Callable[[CheckContext, Endpoint], Awaitable[None]]
-
-
-def _number(ctx: CheckContext, name: str, default: float, minimum: float) -> float:
-    raw = ctx.option(name, default)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"checks.{CHECK.id}.options.{name} must be a number, got {raw!r}"
-        ) from None
-    if value < minimum:
-        raise ValueError(f"checks.{CHECK.id}.options.{name} must be at least {minimum:g}")
-    return value
 
 
 async def run(ctx: CheckContext) -> None:
@@ -193,7 +181,7 @@ async def _addresses(ctx: CheckContext, ep: Endpoint) -> None:
     from scim_readiness.errors import TargetError
     from scim_readiness.tls_inspect import is_loopback_host, non_public_reason, resolve
 
-    timeout = _number(ctx, "dns_timeout_s", 5.0, 0.1)
+    timeout = number_option(ctx, "dns_timeout_s", 5.0, minimum=0.1)
     try:
         ep.addresses = await resolve(ep.host, ep.port, timeout_s=timeout)
     except TargetError as exc:
@@ -253,9 +241,9 @@ async def _certificate(ctx: CheckContext, ep: Endpoint) -> None:
         return
     if not ep.reachable:
         return
-    timeout = _number(ctx, "tls_timeout_s", 5.0, 0.1)
-    warn_days = _number(ctx, "cert_warn_days", 21, 0)
-    fail_days = _number(ctx, "cert_fail_days", 7, 0)
+    timeout = number_option(ctx, "tls_timeout_s", 5.0, minimum=0.1)
+    warn_days = number_option(ctx, "cert_warn_days", 21, minimum=0)
+    fail_days = number_option(ctx, "cert_fail_days", 7, minimum=0)
     shake = await inspect_tls(ep.host, ep.port, ctx.tls, timeout_s=timeout)
     cert = shake.certificate
     described = (
@@ -326,7 +314,7 @@ async def _legacy_tls(ctx: CheckContext, ep: Endpoint) -> None:
 
     if ep.scheme != "https" or not ep.reachable:
         return
-    timeout = _number(ctx, "tls_timeout_s", 5.0, 0.1)
+    timeout = number_option(ctx, "tls_timeout_s", 5.0, minimum=0.1)
     legacy = await probe_legacy_tls(ep.host, ep.port, timeout_s=timeout)
     if legacy.outcome == "refused":
         ctx.findings.passed(
@@ -357,7 +345,7 @@ async def _legacy_tls(ctx: CheckContext, ep: Endpoint) -> None:
 async def _plain_http_twin(ctx: CheckContext, ep: Endpoint) -> None:
     if ep.scheme != "https" or not ep.reachable:
         return
-    http_port = int(_number(ctx, "http_port", 80, 1))
+    http_port = int(number_option(ctx, "http_port", 80, minimum=1))
     parts = urlsplit(ep.url)
     netloc = f"[{ep.host}]" if ":" in ep.host else ep.host
     if http_port != 80:
@@ -441,7 +429,7 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
             why="A sender that verifies certificates, as Scalekit does, cannot deliver.",
         )
         return
-    count = int(_number(ctx, "deliveries", 3, 1))
+    count = int(number_option(ctx, "deliveries", 3, minimum=1))
     budget = ctx.config.webhook.latency_budget_s
     event_type = str(ctx.option("harmless_event_type", EventType.DIRECTORY_ENABLED.value))
     target = event_target(ctx)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from scim_readiness.check import CheckInfo
+from scim_readiness.check_options import number_option
 from scim_readiness.context import CheckContext
 
 if TYPE_CHECKING:
@@ -286,19 +287,6 @@ def _cases() -> list[Case]:
 # ---------------------------------------------------------------------------- the check
 
 
-def _number(ctx: CheckContext, name: str, default: float, minimum: float) -> float:
-    raw = ctx.option(name, default)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"checks.{CHECK.id}.options.{name} must be a number, got {raw!r}"
-        ) from None
-    if value < minimum:
-        raise ValueError(f"checks.{CHECK.id}.options.{name} must be at least {minimum:g}")
-    return value
-
-
 async def run(ctx: CheckContext) -> None:
     from scim_readiness.delivery import Sender, event_target, warn_if_fake_organization
 
@@ -325,7 +313,7 @@ async def run(ctx: CheckContext) -> None:
 
     mutate = not ctx.read_only
     view, no_view = app_view(ctx) if mutate else (None, "--read-only")
-    concurrency = int(_number(ctx, "concurrency", 4, 1))
+    concurrency = int(number_option(ctx, "concurrency", 4, minimum=1))
     async with Sender(
         ctx,
         webhook.url,
@@ -618,7 +606,7 @@ async def _replay(
     if view is not None and control.identity is not None:
         from scim_readiness.errors import ProbeError
 
-        budget = _number(ctx, "propagation_timeout_s", 10.0, 0.0)
+        budget = number_option(ctx, "propagation_timeout_s", 10.0, minimum=0.0)
         expected_name = f"{control.identity.given_name} {control.identity.family_name}-renamed"
         try:
             before = await view.wait_visible(
@@ -675,7 +663,7 @@ async def _judge_traces(
     from scim_readiness.traces import brief
 
     assert control.identity is not None  # noqa: S101 - only read-only runs lack it
-    budget = _number(ctx, "propagation_timeout_s", 10.0, 0.0)
+    budget = number_option(ctx, "propagation_timeout_s", 10.0, minimum=0.0)
     # A last genuine event: once the app shows it, everything sent before it has been
     # handled too (for apps that queue work in order).
     sentinel = ctx.identities.user("sig-sentinel")
