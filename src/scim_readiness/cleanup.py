@@ -394,6 +394,6 @@ def run_cleanup_command(
             "fix the reasons shown and run `scim-readiness cleanup` again",
             file=err,
         )
-        return int(ExitCode.INCOMPLETE)
+        return int(ExitCode.NOT_READY)  # as documented: 1 while test data is outstanding
     print(f"{len(report.removed)} removed; nothing left in the ledger", file=err)
     return int(ExitCode.READY)
