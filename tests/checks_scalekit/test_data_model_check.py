@@ -12,6 +12,10 @@ from scim_readiness.sampleapp.store import NewUser
 
 
 def data_model(stack: Stack, config: Config | None = None) -> CheckResult:
+    # The demo's config leaves roles to group-roles; these tests are about data-model's own
+    # role reconciliation, which is on by default in a real config.
+    if config is None:
+        config = stack.config(checks={"data-model": {"options": {"compare_roles": True}}})
     return check(stack, "data-model", config)
 
 
