@@ -344,6 +344,24 @@ def annotate(results: Sequence[CheckResult], leftovers: Sequence[Leftover]) -> l
 # ---- the `cleanup` command ------------------------------------------------------------------
 
 
+def earlier_leftovers_note(config: Config) -> str | None:
+    """A one-line warning when earlier runs left test data in the ledger (None otherwise);
+    reads one local file, no network."""
+    from scim_readiness.runner import default_ledger_path
+
+    path = default_ledger_path(config)
+    try:
+        count = len(Ledger(path, "").outstanding())
+    except OSError:
+        return None
+    if not count:
+        return None
+    return (
+        f"warning: earlier runs left {count} test object(s) recorded in {path}; "
+        "`scim-readiness cleanup` removes them"
+    )
+
+
 def list_outstanding(ledger_path: Path, out: TextIO) -> int:
     """Print what the ledger says may still exist; exit 0 when nothing, 1 otherwise."""
     from scim_readiness.errors import ExitCode

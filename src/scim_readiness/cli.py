@@ -172,8 +172,11 @@ def run(
     check_ca_bundle(ca_bundle)
     check_outputs(outputs)
     loaded = _load(config)
+    from scim_readiness.cleanup import earlier_leftovers_note
     from scim_readiness.guards import confirm_mutation
 
+    if note := earlier_leftovers_note(loaded):
+        print(note, file=sys.stderr)
     # expect: production: ask on a terminal before any check changes data.
     return execute(loaded, confirm_mutation(loaded, options), outputs)
 

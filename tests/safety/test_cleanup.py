@@ -55,6 +55,9 @@ def test_cleanup_removes_what_a_killed_run_left_and_reports_it(
     email = _leave_user_behind(stack.config(ledger_path=str(ledger)), ledger, stack, "killed")
     listed = run_cli("cleanup", "-c", str(path), "--list")
     assert listed.returncode == 1 and email in listed.stdout
+    # The next run says so before it starts.
+    warned = run_cli("run", "-c", str(path), "--only", "environment", "--ca-bundle", stack.ca_path)
+    assert "earlier runs left 1 test object(s)" in warned.stderr, warned.stderr
     assert stack.app.store.users_by_email(email)[0].active  # --list removes nothing
     done = run_cli("cleanup", "-c", str(path), "--ca-bundle", stack.ca_path)
     assert done.returncode == 0, done.stdout + done.stderr

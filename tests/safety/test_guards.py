@@ -205,3 +205,12 @@ def test_read_only_sends_no_state_changing_request(stack: Stack, tmp_path: Path)
     assert all(m in ("GET", "HEAD") for m, _, _ in scim_proxy.requests), scim_proxy.requests
     assert after == before
     assert not (tmp_path / "ledger.jsonl").exists()
+
+
+def test_no_option_turns_tls_verification_off() -> None:
+    for command in ("run", "cleanup", "events"):
+        done = run_cli(command, "--help")
+        text = done.stdout.lower()
+        assert done.returncode == 0, done.stderr
+        for word in ("insecure", "no-verify", "skip-verify", "verify-ssl", "--no-tls"):
+            assert word not in text, (command, word)
