@@ -207,6 +207,8 @@ async def remove_entries(
         try:
             reason = await _remove_group(ctx, members)
         except asyncio.CancelledError:
+            # A second Ctrl-C/SIGTERM: stop here, leave the rest to `scim-readiness cleanup`.
+            _uncancel()
             interrupted = True
             stopped[(run_id, check_id)] = "cleanup was interrupted"
             break
