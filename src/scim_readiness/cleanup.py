@@ -92,7 +92,9 @@ def looks_like_test_object(entry: LedgerEntry, name_prefix: str, email_domain: s
     run_id = entry.run_id
     if entry.kind == "event":
         return True
-    texts = [entry.object_id, *(str(v) for v in entry.details.values())]
+    # Only the object's own names count (not the organisation or directory it lives in).
+    names = ("email", "display_name", "dp_id", "family_name")
+    texts = [entry.object_id, *(str(entry.details.get(k) or "") for k in names)]
     if run_id and len(run_id) >= 6 and any(run_id in text for text in texts):
         return True
     email = str(entry.details.get("email") or entry.object_id).lower()

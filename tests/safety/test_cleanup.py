@@ -164,3 +164,19 @@ def test_the_runner_sweeps_what_a_check_left_and_flags_what_it_cannot(
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert not leftovers(stack)
+
+
+def test_a_run_id_that_names_the_organisation_does_not_make_a_user_a_test_identity() -> None:
+    from scim_readiness.cleanup import looks_like_test_object
+    from scim_readiness.ledger import LedgerEntry
+
+    def entry(run_id: str, object_id: str, **details: str) -> LedgerEntry:
+        return LedgerEntry(run_id, "user", object_id, "events", "x", "created", 0.0, details)
+
+    org = "org_60219377000000001"
+    forged = entry(org, "diruser_real", email="alice@acme.example", organization_id=org)
+    assert not looks_like_test_object(forged, "zz-scim-readiness", "example.invalid")
+    genuine = entry("srabcdef0123", "diruser_srabcdef0123lifecycle", organization_id=org)
+    assert looks_like_test_object(genuine, "zz-scim-readiness", "example.invalid")
+    by_name = entry("sr1", "scim-id-1", email="zz-scim-readiness+sr1-x@example.invalid")
+    assert looks_like_test_object(by_name, "zz-scim-readiness", "example.invalid")
