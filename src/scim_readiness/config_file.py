@@ -147,7 +147,12 @@ def _to_data(node: yaml.Node, source: _Source, loc: Loc, loader: yaml.SafeLoader
 
 
 def _compose(text: str, source: _Source) -> Any:
-    loader = yaml.SafeLoader(text)
+    # The reader checks every character as the loader is built, so building it can already
+    # fail on a control character.
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise _unreadable(exc, text, source) from None
     try:
         return _compose_with(loader, source)
     finally:
@@ -157,6 +162,8 @@ def _compose(text: str, source: _Source) -> Any:
 def _compose_with(loader: yaml.SafeLoader, source: _Source) -> Any:
     try:
         node = loader.get_single_node()
+    except yaml.reader.ReaderError as exc:
+        raise _unreadable(exc, loader.buffer, source) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed YAML"
@@ -188,6 +195,19 @@ def _compose_with(loader: yaml.SafeLoader, source: _Source) -> Any:
             f"expected a mapping of sections (scalekit:, webhook:, …), got {_kind(data)}", ()
         )
     return data
+
+
+def _unreadable(exc: yaml.reader.ReaderError, text: str, source: _Source) -> ConfigError:
+    """A character YAML does not allow (a control character, mostly) as a located error."""
+    character = exc.character
+    code = ord(character) if isinstance(character, str) else int(character)
+    shown = f"U+{code:04X}"
+    return ConfigError(
+        f"invalid character {shown} in the file (YAML allows no control characters)",
+        path=source.path,
+        line=text.count("\n", 0, max(exc.position, 0)) + 1,
+        hint="remove that character; a value that needs it can be quoted with an escape",
+    )
 
 
 def _kind(value: Any) -> str:

@@ -324,12 +324,6 @@ def test_renderers_always_produce_valid_output_long() -> None:
 # ---- defects found by the fuzzing, pinned until fixed ---------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="config_file._compose builds yaml.SafeLoader(text) outside its try: a control "
-    "character raises yaml.reader.ReaderError instead of ConfigError",
-)
 def test_control_character_in_config_is_a_config_error() -> None:
     try:
         parse_config("\x1f", path="fuzz.yaml", check_ids=CHECK_IDS)
@@ -339,12 +333,6 @@ def test_control_character_in_config_is_a_config_error() -> None:
         raise AssertionError(f"{type(exc).__name__}: {exc}") from None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the CLI answers a control character in the config with exit 3 'internal error: "
-    "ReaderError' instead of exit 2",
-)
 def test_control_character_in_config_exits_2(tmp_path: Path) -> None:
     from scim_readiness.cli import main
 
@@ -354,6 +342,8 @@ def test_control_character_in_config_exits_2(tmp_path: Path) -> None:
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = main(["config", "validate", "-c", str(path)])
     assert code == 2, err.getvalue()
+    assert f"{path}:2:" in err.getvalue()
+    assert "U+0007" in err.getvalue()
 
 
 @pytest.mark.xfail(
