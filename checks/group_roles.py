@@ -75,15 +75,17 @@ _FIX_APP = (
 
 
 async def run(ctx: CheckContext) -> None:
-    from scim_readiness.provisioning import missing_for_mode, selected_mode
-    from scim_readiness.roundtrip import step_budget
+    from scim_readiness.roundtrip import (
+        round_trip_options,
+        skipped_read_only,
+        skipped_unconfigured_mode,
+    )
 
-    if ctx.read_only:
-        ctx.findings.skipped(
-            "Not run: read-only mode",
-            why="This check creates a test user and a test group and changes memberships.",
-            fix="Run without --read-only to exercise role assignment.",
-        )
+    if skipped_read_only(
+        ctx,
+        changes="creates a test user and a test group and changes memberships",
+        exercise="role assignment",
+    ):
         return
     roles_cfg = ctx.config.roles
     if roles_cfg is None or not roles_cfg.map:
@@ -93,41 +95,21 @@ async def run(ctx: CheckContext) -> None:
             fix="Add roles.map (directory group display name → role) to the config.",
         )
         return
-    try:
-        mode = selected_mode(ctx)
-        budget_s = step_budget(ctx)
-    except ValueError as exc:
-        ctx.findings.errored(
-            "Invalid group-roles options",
-            observed=str(exc),
-            fix="Set checks.group-roles.options.mode to events or scim and step_timeout_s to a "
-            "number of seconds.",
-        )
+    options = round_trip_options(ctx)
+    if options is None:
         return
+    mode, budget_s = options
     ctx.findings.metrics["mode"] = mode
     directory = await _scalekit_side(ctx, roles_cfg)
-    missing = missing_for_mode(ctx, mode)
-    if missing:
-        ctx.findings.skipped(
-            f"App side not run: mode '{mode}' is not configured",
-            why=missing,
-            fix="Add the missing section to the config, or choose the other mode.",
-        )
+    if skipped_unconfigured_mode(ctx, mode, part="App side not run"):
         return
     await _app_side(ctx, roles_cfg, mode, directory, budget_s)
 
 
 async def cleanup(ctx: CheckContext) -> None:
-    from scim_readiness.provisioning import cleanup_outstanding
+    from scim_readiness.roundtrip import remove_test_objects
 
-    outcome = await cleanup_outstanding(ctx)
-    if outcome.failed:
-        ctx.findings.warned(
-            "Some test objects could not be removed",
-            observed="; ".join(outcome.failed),
-            why="Test users and groups left behind clutter the app and the directory.",
-            fix="Run `scim-readiness cleanup` once the cause is fixed.",
-        )
+    await remove_test_objects(ctx, what="Test users and groups")
 
 
 # -- Scalekit side ----------------------------------------------------------------------------
@@ -327,8 +309,10 @@ async def _membership_steps(
     from scim_readiness.roundtrip import (
         app_user_lookup,
         describe_user,
+        latencies_text,
         latency_summary,
         observe_step,
+        record_not_observed,
         record_not_run,
         restate_last_step,
         roles_text,
@@ -490,17 +474,14 @@ async def _membership_steps(
     if finished and all(o.status is Status.PASS for o in outcomes):
         ctx.findings.passed(
             "The app's roles followed every membership change",
-            observed=", ".join(f"{step} {ms:g} ms" for step, ms in latency_summary(ctx).items()),
+            observed=latencies_text(ctx),
             evidence={"propagation_ms": latency_summary(ctx), "mode": mode},
         )
     elif finished and all(o.status is Status.SKIP for o in outcomes):
-        from scim_readiness.roundtrip import NO_PROBE
-
-        ctx.findings.skipped(
+        record_not_observed(
+            ctx,
             "App roles not observed: no probe configured",
-            observed="every change was accepted; " + NO_PROBE,
             why="Acceptance proves nothing about the roles the app applied.",
-            fix="Configure a probe (http or command) so the check can read the app's users.",
         )
     ctx.findings.metrics["propagation_ms"] = latency_summary(ctx)
 
@@ -514,25 +495,6 @@ class _StopSteps(Exception):
 
 
 def _refused(ctx: CheckContext, step: str, exc: ChangeRejected) -> None:
-    if exc.by_app:
-        ctx.findings.step(step, expected="change accepted", observed=str(exc), status=Status.FAIL)
-        ctx.findings.failed(
-            f"Step {step}: the app refused a correctly signed event",
-            expected="2xx for a correctly signed, well-formed directory event",
-            observed=str(exc),
-            why=_WHY_APP,
-            fix=_FIX_APP,
-            evidence={"step": step, "status": exc.status},
-        )
-    else:
-        ctx.findings.step(step, expected="change accepted", observed=str(exc), status=Status.ERROR)
-        ctx.findings.errored(
-            f"Step {step}: the directory's SCIM endpoint refused the change",
-            expected="a 2xx answer from the SCIM endpoint",
-            observed=str(exc),
-            why="The change never reached Scalekit, so the app could not be evaluated.",
-            fix="Check scim_idp.url (the directory's SCIM base URL) and scim_idp.token; if the "
-            "endpoint refuses the test email address, set test_identities.email_domain to a "
-            "domain it accepts.",
-            evidence={"step": step, "status": exc.status},
-        )
+    from scim_readiness.roundtrip import record_refused
+
+    record_refused(ctx, step, "change accepted", exc, why=_WHY_APP, fix=_FIX_APP)

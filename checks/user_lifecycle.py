@@ -90,38 +90,22 @@ _FIX = {
 
 
 async def run(ctx: CheckContext) -> None:
-    from scim_readiness.provisioning import missing_for_mode, selected_mode
-    from scim_readiness.roundtrip import step_budget
+    from scim_readiness.provisioning import make_driver
+    from scim_readiness.roundtrip import (
+        round_trip_options,
+        skipped_read_only,
+        skipped_unconfigured_mode,
+    )
 
-    if ctx.read_only:
-        ctx.findings.skipped(
-            "Not run: read-only mode",
-            why="This check creates and deletes a test user.",
-            fix="Run without --read-only to exercise provisioning.",
-        )
+    if skipped_read_only(ctx, changes="creates and deletes a test user", exercise="provisioning"):
         return
-    try:
-        mode = selected_mode(ctx)
-        budget_s = step_budget(ctx)
-    except ValueError as exc:
-        ctx.findings.errored(
-            "Invalid user-lifecycle options",
-            observed=str(exc),
-            fix="Set checks.user-lifecycle.options.mode to events or scim and step_timeout_s "
-            "to a number of seconds.",
-        )
+    options = round_trip_options(ctx)
+    if options is None:
         return
-    missing = missing_for_mode(ctx, mode)
-    if missing:
-        ctx.findings.skipped(
-            f"Not run: mode '{mode}' is not configured",
-            why=missing,
-            fix="Add the missing section to the config, or choose the other mode.",
-        )
+    mode, budget_s = options
+    if skipped_unconfigured_mode(ctx, mode):
         return
     ctx.findings.metrics["mode"] = mode
-    from scim_readiness.provisioning import make_driver
-
     driver = make_driver(ctx, mode)
     try:
         await _lifecycle(ctx, driver, budget_s)
@@ -130,16 +114,9 @@ async def run(ctx: CheckContext) -> None:
 
 
 async def cleanup(ctx: CheckContext) -> None:
-    from scim_readiness.provisioning import cleanup_outstanding
+    from scim_readiness.roundtrip import remove_test_objects
 
-    outcome = await cleanup_outstanding(ctx)
-    if outcome.failed:
-        ctx.findings.warned(
-            "Some test objects could not be removed",
-            observed="; ".join(outcome.failed),
-            why="Test users left behind clutter the app and the directory.",
-            fix="Run `scim-readiness cleanup` once the cause is fixed.",
-        )
+    await remove_test_objects(ctx, what="Test users")
 
 
 def _same_email(user: AppUser | None, email: str) -> bool:
@@ -178,8 +155,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         try:
             await action
         except ChangeRejected as exc:
-            _refused(ctx, STEPS[index], exc)
-            record_not_run(ctx, STEPS[index + 1 :], f"step {STEPS[index][0]} could not be sent")
+            _refused(ctx, index, exc)
             return None
         return started
 
@@ -188,8 +164,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
     try:
         user = await driver.create_user(identity)
     except ChangeRejected as exc:
-        _refused(ctx, STEPS[0], exc)
-        record_not_run(ctx, STEPS[1:], f"step {STEPS[0][0]} could not be sent")
+        _refused(ctx, 0, exc)
         return
 
     def created(found: AppUser | None) -> bool:
@@ -370,32 +345,13 @@ def _judge_created(found: AppUser | None, given: str, family: str) -> tuple[Stat
     return Status.PASS, text
 
 
-def _refused(ctx: CheckContext, step: tuple[str, str], exc: ChangeRejected) -> None:
-    from scim_readiness.model import Status
+def _refused(ctx: CheckContext, index: int, exc: ChangeRejected) -> None:
+    """Step ``index`` could not be sent: it fails (or errs), and the later steps do not run."""
+    from scim_readiness.roundtrip import record_not_run, record_refused
 
-    name, expected = step
-    if exc.by_app:
-        ctx.findings.step(name, expected=expected, observed=str(exc), status=Status.FAIL)
-        ctx.findings.failed(
-            f"Step {name}: the app refused a correctly signed event",
-            expected="2xx for a correctly signed, well-formed directory event",
-            observed=str(exc),
-            why=_WHY[name],
-            fix=_FIX[name],
-            evidence={"step": name, "status": exc.status},
-        )
-    else:
-        ctx.findings.step(name, expected=expected, observed=str(exc), status=Status.ERROR)
-        ctx.findings.errored(
-            f"Step {name}: the directory's SCIM endpoint refused the change",
-            expected="a 2xx answer from the SCIM endpoint",
-            observed=str(exc),
-            why="The change never reached Scalekit, so the app could not be evaluated.",
-            fix="Check scim_idp.url (the directory's SCIM base URL) and scim_idp.token; if the "
-            "endpoint refuses the test email address, set test_identities.email_domain to a "
-            "domain it accepts.",
-            evidence={"step": name, "status": exc.status},
-        )
+    name, expected = STEPS[index]
+    record_refused(ctx, name, expected, exc, why=_WHY[name], fix=_FIX[name])
+    record_not_run(ctx, STEPS[index + 1 :], f"step {name} could not be sent")
 
 
 def _step_failed(ctx: CheckContext, step: tuple[str, str], outcome: StepOutcome) -> None:
@@ -421,7 +377,7 @@ def _step_failed(ctx: CheckContext, step: tuple[str, str], outcome: StepOutcome)
 
 
 def _conclude(ctx: CheckContext, outcomes: dict[str, StepOutcome]) -> None:
-    from scim_readiness.roundtrip import NO_PROBE, latency_summary
+    from scim_readiness.roundtrip import latencies_text, latency_summary, record_not_observed
 
     for name, expected in STEPS[1:]:
         outcome = outcomes.get(name)
@@ -440,17 +396,16 @@ def _conclude(ctx: CheckContext, outcomes: dict[str, StepOutcome]) -> None:
     if len(outcomes) < len(STEPS):
         return  # a change was refused: that finding says why the rest did not run
     if all(outcome.status is Status.SKIP for outcome in outcomes.values()):
-        ctx.findings.skipped(
+        record_not_observed(
+            ctx,
             "App state not observed: no probe configured",
-            observed="every change was accepted; " + NO_PROBE,
             why="Acceptance proves nothing about what the app did with the change.",
-            fix="Configure a probe (http or command) so the check can read the app's users.",
         )
         return
     if all(outcome.status is Status.PASS for outcome in outcomes.values()):
         ctx.findings.passed(
             "Create, profile update, email change, deactivation, reactivation and deletion "
             "all reached the app",
-            observed=", ".join(f"{step} {ms:g} ms" for step, ms in latency_summary(ctx).items()),
+            observed=latencies_text(ctx),
             evidence={"propagation_ms": latency_summary(ctx), "mode": ctx.option("mode", "events")},
         )
