@@ -6,18 +6,20 @@ in ``<system-out>``. Failure messages carry the headline; the body carries every
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET  # noqa: S405 - we only write XML here
 
 from scim_readiness.model import CheckResult, Report, Status
 from scim_readiness.redact import NO_SECRETS, Redactor
 
 SUITE = "scim-readiness"
-# XML 1.0 cannot carry most control characters; a check's evidence might.
-_ILLEGAL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)], "?")
+# XML 1.0 allows only #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF];
+# a check's evidence (or a plugin's id) might carry anything else.
+_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _clean(text: str, r: Redactor) -> str:
-    return r.text(text).translate(_ILLEGAL)
+    return _ILLEGAL.sub("?", r.text(text))
 
 
 def _details(check: CheckResult, r: Redactor) -> str:
@@ -61,7 +63,7 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
         "testsuite",
         {
             **attrs,
-            "timestamp": report.started_at.removesuffix("Z"),
+            "timestamp": _clean(report.started_at.removesuffix("Z"), r),
             # The schema requires a host; the report does not record one, and a renderer adds
             # no facts, so the schema's own placeholder stands in.
             "hostname": "localhost",
@@ -85,7 +87,7 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
             "testcase",
             {
                 "name": _clean(f"{check.id}: {check.title}", r),
-                "classname": f"{SUITE}.{check.id}",
+                "classname": _clean(f"{SUITE}.{check.id}", r),
                 "time": f"{check.duration_s:.3f}",
             },
         )
