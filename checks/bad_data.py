@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from scim_readiness.identities import TestIdentity
     from scim_readiness.probe import AppUser
     from scim_readiness.traces import AppView, RecordCount
+    from scim_readiness.webhook_probing import Verdict
 
 CHECK = CheckInfo(
     id="bad-data",
@@ -120,17 +121,16 @@ class _Run:
 
 
 async def run(ctx: CheckContext) -> None:
-    from scim_readiness.delivery import Sender, event_target, warn_if_fake_organization
+    from scim_readiness.webhook_probing import missing_webhook_setting, webhook_sender
 
-    webhook = ctx.config.webhook
     if ctx.read_only:
         ctx.findings.skipped(
             "Duplicate and invalid data not tested: --read-only",
             why="This check creates test users in the app.",
         )
         return
-    if not webhook.url or webhook.secret is None or not webhook.secret.get_secret_value():
-        missing = "webhook.url" if not webhook.url else "webhook.secret"
+    missing = missing_webhook_setting(ctx)
+    if missing is not None:
         ctx.findings.skipped(
             f"Duplicate and invalid data not tested: no {missing} configured",
             why="Every delivery must be correctly signed so the app judges the data, not "
@@ -138,19 +138,8 @@ async def run(ctx: CheckContext) -> None:
             fix=f"Set {missing} in the config.",
         )
         return
-    target = event_target(ctx)
-    warn_if_fake_organization(ctx, target)
-    async with Sender(
-        ctx,
-        webhook.url,
-        webhook.secret.get_secret_value(),
-        target,
-        max(webhook.timeout_s, 1.0),
-        # A refusal sent before the body is read (413) closes the connection; a pooled one
-        # would make the next delivery fail for the client's reasons, not the app's.
-        fresh_connections=True,
-    ) as sender:
-        state = _Run(ctx, sender, target.organization_id)
+    async with webhook_sender(ctx, timeout_s=max(ctx.config.webhook.timeout_s, 1.0)) as sender:
+        state = _Run(ctx, sender, sender.target.organization_id)
         # The four scenarios are independent: a slow app costs their longest, not their sum.
         twice, reissued, conflict, invalid = await asyncio.gather(
             _same_event_twice(state),
@@ -179,7 +168,7 @@ async def run(ctx: CheckContext) -> None:
         for case in invalid:
             _judge_invalid(ctx, case)
         await _still_healthy(state)
-        from scim_readiness.traces import app_view
+        from scim_readiness.traces import CONFIGURE_PROBE, app_view
 
         view, no_view = app_view(ctx)
         if view is None:
@@ -187,7 +176,7 @@ async def run(ctx: CheckContext) -> None:
                 f"Records in the app not checked: {no_view}",
                 why="Status codes alone cannot show duplicates, merged accounts or partial "
                 "records; only the app's state can.",
-                fix="Configure a probe (see 'Observing the app') so the check can look.",
+                fix=CONFIGURE_PROBE,
             )
             return
         await _judge_records(state, view, twice, reissued, conflict, invalid)
@@ -407,99 +396,81 @@ async def _invalid_payloads(state: _Run) -> list[Invalid]:
             case.outcome = await state.post(case.name, case.body, state.event_id())
 
     await asyncio.gather(*(send(case) for case in cases))
-    from scim_readiness.delivery import record_test_user
+    from scim_readiness.webhook_probing import record_possibly_applied
 
-    for case in cases:
-        if case.identity is not None and case.outcome is not None and case.outcome.accepted:
-            # It may have created its user: cleanup must deactivate as well as delete.
-            record_test_user(state.ctx, case.identity, expect_applied=True)
+    record_possibly_applied(state.ctx, cases)
     return cases
 
 
 def _judge_invalid(ctx: CheckContext, case: Invalid) -> None:
     outcome = case.outcome
     assert outcome is not None  # noqa: S101 - sent above
-    evidence = outcome.evidence()
-    observed = outcome.summary()
+    _verdict_on_invalid(case, outcome).record(ctx, outcome)
+
+
+def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict:
+    """What the app's answer to one invalid delivery means under the case's rule."""
+    from scim_readiness.model import Status
+    from scim_readiness.webhook_probing import Verdict
+
+    what = case.name[0].upper() + case.name[1:]
     if outcome.server_error:
-        ctx.findings.failed(
-            f"{case.name[0].upper()}{case.name[1:]} answered with HTTP {outcome.status}",
+        return Verdict(
+            Status.FAIL,
+            f"{what} answered with HTTP {outcome.status}",
             expected="4xx" + (" or a 2xx that ignores it" if case.rule == "ignore" else ""),
-            observed=observed,
             why="The handler crashed on input it should refuse; Scalekit retries a 5xx with "
             "backoff for hours and the admin never sees an actionable error.",
             fix=_ACTIONABLE
             if case.rule != "ignore"
             else "Answer unknown event types with 2xx and ignore them: Scalekit adds new types.",
-            evidence=evidence,
         )
-        return
     if outcome.status is None:
-        record = ctx.findings.warned if case.rule in ("size", "depth") else ctx.findings.errored
-        record(
+        return Verdict(
+            Status.WARN if case.rule in ("size", "depth") else Status.ERROR,
             f"No answer to {case.name}",
             expected="4xx",
-            observed=observed,
             why="A dropped connection is retried by Scalekit like a 5xx.",
             fix="Enforce a body size and nesting limit that answers 413/400 instead of "
             "dropping the connection.",
-            evidence=evidence,
         )
-        return
     if case.rule == "ignore":
         if outcome.accepted:
-            ctx.findings.passed(
-                "Unknown event type acknowledged with 2xx",
-                expected="2xx (ignored)",
-                observed=observed,
-                evidence=evidence,
+            return Verdict(
+                Status.PASS, "Unknown event type acknowledged with 2xx", expected="2xx (ignored)"
             )
-        else:
-            ctx.findings.warned(
-                f"Unknown event type refused with HTTP {outcome.status}",
-                expected="2xx (ignored)",
-                observed=observed,
-                why="Scalekit adds event types; refusing them makes every new event retry "
-                "until it is dropped, and can get the endpoint disabled.",
-                fix="Answer unknown event types with 2xx and ignore them.",
-                evidence=evidence,
-            )
-        return
+        return Verdict(
+            Status.WARN,
+            f"Unknown event type refused with HTTP {outcome.status}",
+            expected="2xx (ignored)",
+            why="Scalekit adds event types; refusing them makes every new event retry "
+            "until it is dropped, and can get the endpoint disabled.",
+            fix="Answer unknown event types with 2xx and ignore them.",
+        )
     if outcome.rejected:
-        ctx.findings.passed(
-            f"{case.name[0].upper()}{case.name[1:]} refused with HTTP {outcome.status}",
-            expected="4xx",
-            observed=observed,
-            evidence=evidence,
-        )
-        return
+        return Verdict(Status.PASS, f"{what} refused with HTTP {outcome.status}", expected="4xx")
     if case.rule == "depth" and outcome.accepted:
-        ctx.findings.passed(
-            f"{case.name[0].upper()}{case.name[1:]} handled without error",
+        return Verdict(
+            Status.PASS,
+            f"{what} handled without error",
             expected="4xx, or 2xx with nothing broken stored",
-            observed=observed,
-            evidence=evidence,
         )
-        return
     if case.rule == "size" and outcome.accepted:
-        ctx.findings.warned(
+        return Verdict(
+            Status.WARN,
             "A 1 MiB body was accepted",
             expected="413 (a body limit well above real events, which are a few KiB)",
-            observed=observed,
             why="Without a body limit, anyone can make the endpoint buffer and parse "
             "arbitrarily large requests (signature checks run after reading the body).",
             fix="Cap webhook request bodies (e.g. 256 KiB) in the app or the proxy.",
-            evidence=evidence,
         )
-        return
-    ctx.findings.failed(
-        f"{case.name[0].upper()}{case.name[1:]} answered with HTTP {outcome.status}",
+    return Verdict(
+        Status.FAIL,
+        f"{what} answered with HTTP {outcome.status}",
         expected="4xx",
-        observed=observed,
         why="An invalid event was acknowledged: Scalekit considers it delivered, and "
         "whatever the app did with it is not what the directory says.",
         fix=_ACTIONABLE,
-        evidence=evidence,
     )
 
 
@@ -570,22 +541,15 @@ async def _judge_records(
     conflict: Conflict,
     invalid: list[Invalid],
 ) -> None:
-    from scim_readiness.delivery import record_test_user
     from scim_readiness.errors import ProbeError
-    from scim_readiness.traces import brief
+    from scim_readiness.traces import brief, record_probe_failure
+    from scim_readiness.webhook_probing import propagation_budget, record_absent, send_sentinel
 
     ctx = state.ctx
-    budget = number_option(ctx, "propagation_timeout_s", 10.0, minimum=0.0)
+    budget = propagation_budget(ctx)
     limit = int(number_option(ctx, "max_scan_users", 50_000, minimum=1))
-    sentinel = ctx.identities.user("bad-sentinel")
-    record_test_user(ctx, sentinel, expect_applied=True)
-    sent = await state.sender.send_event("sentinel", state.user_event(sentinel))
     try:
-        seen = (
-            await view.wait_visible(sentinel, budget_s=budget, clock=ctx.clock)
-            if sent.accepted
-            else None
-        )
+        sent, seen = await send_sentinel(ctx, state.sender, view, "bad-sentinel", budget_s=budget)
         if seen is None:
             ctx.findings.skipped(
                 "Records in the app not checked",
@@ -622,15 +586,10 @@ async def _judge_records(
         ):
             absent.append(conflict.second)
     except ProbeError as exc:
-        ctx.findings.errored(
-            "Could not read the app's state through the probe",
-            observed=exc.message,
-            fix="Check the probe section of the config.",
-        )
+        record_probe_failure(ctx, exc)
         return
     for identity in absent:
-        # Verified absent: nothing for cleanup to remove.
-        ctx.ledger.removed("user", identity.directory_user_id, channel="events", check_id=CHECK.id)
+        record_absent(ctx, identity)
     _judge_duplicates(ctx, "The same event delivered twice", twice, counts)
     _judge_duplicates(ctx, "Two user_created events for the same directory user", reissued, counts)
     _judge_conflict(ctx, conflict, owner, claimant, by_email, counts)

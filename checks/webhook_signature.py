@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from scim_readiness.identities import TestIdentity
     from scim_readiness.probe import AppUser
     from scim_readiness.traces import AppView
+    from scim_readiness.webhook_probing import Verdict
 
 CHECK = CheckInfo(
     id="webhook-signature",
@@ -288,16 +289,20 @@ def _cases() -> list[Case]:
 
 
 async def run(ctx: CheckContext) -> None:
-    from scim_readiness.delivery import Sender, event_target, warn_if_fake_organization
+    from scim_readiness.webhook_probing import (
+        missing_webhook_setting,
+        record_possibly_applied,
+        webhook_sender,
+    )
 
-    webhook = ctx.config.webhook
-    if not webhook.url:
+    missing = missing_webhook_setting(ctx)
+    if missing == "webhook.url":
         ctx.findings.skipped(
             "Signature validation not tested: no webhook URL configured",
             fix="Set webhook.url in the config.",
         )
         return
-    if webhook.secret is None or not webhook.secret.get_secret_value():
+    if missing == "webhook.secret":
         ctx.findings.skipped(
             "Signature validation not tested: no webhook secret configured",
             expected="webhook.secret set to the endpoint's signing secret (whsec_…)",
@@ -307,21 +312,14 @@ async def run(ctx: CheckContext) -> None:
             fix="Set webhook.secret (as ${SCALEKIT_WEBHOOK_SECRET}) in the config.",
         )
         return
-    target = event_target(ctx)
-    warn_if_fake_organization(ctx, target)
-    from scim_readiness.traces import app_view
+    unopened = webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s)
+    target = unopened.target
+    from scim_readiness.traces import CONFIGURE_PROBE, app_view
 
     mutate = not ctx.read_only
     view, no_view = app_view(ctx) if mutate else (None, "--read-only")
     concurrency = int(number_option(ctx, "concurrency", 4, minimum=1))
-    async with Sender(
-        ctx,
-        webhook.url,
-        webhook.secret.get_secret_value(),
-        target,
-        webhook.timeout_s,
-        fresh_connections=True,  # an app may close the connection after a refusal
-    ) as sender:
+    async with unopened as sender:
 
         def event_for(case: Case) -> dict[str, Any]:
             event_id = sender.next_event_id()
@@ -361,7 +359,7 @@ async def run(ctx: CheckContext) -> None:
 
         await asyncio.gather(*(bounded(case) for case in cases))
         _judge_statuses(ctx, cases)
-        _record_accepted_forgeries(ctx, cases)
+        record_possibly_applied(ctx, cases)
         _judge_families(ctx, {case.key: case for case in cases})
 
         replay = await _replay(ctx, sender, control, target.organization_id, view)
@@ -377,10 +375,10 @@ async def run(ctx: CheckContext) -> None:
                 + ("; harmless events were sent instead of user events" if not mutate else ""),
                 why="A 4xx only says the app answered no; without reading the app's state it "
                 "cannot be shown that nothing was written before the refusal.",
-                fix="Configure a probe (see 'Observing the app') so the check can look.",
+                fix=CONFIGURE_PROBE,
             )
             return
-        await _judge_traces(ctx, view, sender, control, cases, replay, target.organization_id)
+        await _judge_traces(ctx, view, sender, control, cases, replay)
 
 
 _HARMLESS = "organization.directory_enabled"
@@ -432,66 +430,12 @@ def _judge_statuses(ctx: CheckContext, cases: list[Case]) -> None:
     for case in cases:
         outcome = case.outcome
         assert outcome is not None  # noqa: S101 - set by _deliver
-        evidence = outcome.evidence()
-        if outcome.status is None:
-            ctx.findings.errored(
-                f"No answer to a delivery with {case.name}",
-                observed=outcome.summary(),
-                evidence=evidence,
-            )
-        elif case.expect == "reject":
-            if outcome.rejected:
-                rejected.append(f"{case.name}: HTTP {outcome.status}")
-            elif outcome.server_error:
-                ctx.findings.failed(
-                    f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx",
-                    expected="4xx (401)",
-                    observed=outcome.summary(),
-                    why="A 5xx tells Scalekit (and an attacker) to try again: forged traffic "
-                    "is retried and the handler is crashing on hostile input. " + case.why,
-                    fix=case.fix,
-                    evidence=evidence,
-                )
-            else:
-                ctx.findings.failed(
-                    f"Accepted a delivery with {case.name}"
-                    if outcome.accepted
-                    else f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx",
-                    expected="4xx (401), nothing applied",
-                    observed=outcome.summary(),
-                    why=case.why,
-                    fix=case.fix,
-                    evidence=evidence,
-                )
-        elif case.expect == "accept":
-            if outcome.accepted:
-                continue
-            title = (
-                "Valid signature over re-formatted JSON rejected (the app verifies "
-                "re-serialised JSON, not the raw body)"
-                if case.key == "reformatted"
-                else f"Refused a valid delivery with {case.name}"
-            )
-            if case.key == "webhook-only":
-                continue  # judged with the header families
-            ctx.findings.failed(
-                title,
-                expected="2xx",
-                observed=outcome.summary(),
-                why=case.why,
-                fix=case.fix,
-                evidence=evidence,
-            )
-        elif outcome.server_error:
-            ctx.findings.failed(
-                f"Delivery with {case.name} answered with HTTP {outcome.status}",
-                expected="2xx or 4xx",
-                observed=outcome.summary(),
-                why="A 5xx makes Scalekit retry and shows the handler crashing on input it "
-                "should either verify or refuse.",
-                fix="Refuse with 401 what cannot be verified.",
-                evidence=evidence,
-            )
+        if case.expect == "reject" and outcome.rejected:
+            rejected.append(f"{case.name}: HTTP {outcome.status}")
+            continue
+        verdict = _verdict_on_status(case, outcome)
+        if verdict is not None:
+            verdict.record(ctx, outcome)
     expected_rejections = [case for case in cases if case.expect == "reject"]
     if len(rejected) == len(expected_rejections):
         ctx.findings.passed(
@@ -507,14 +451,57 @@ def _judge_statuses(ctx: CheckContext, cases: list[Case]) -> None:
         )
 
 
-def _record_accepted_forgeries(ctx: CheckContext, cases: list[Case]) -> None:
-    # A forged delivery the app accepted may have created its user: cleanup must then
-    # deactivate it as well as delete it (a later ledger entry supersedes the first).
-    from scim_readiness.delivery import record_test_user
+def _verdict_on_status(case: Case, outcome: Outcome) -> Verdict | None:
+    """What is wrong with the status the app answered ``case`` with; None when nothing is,
+    or when it is judged elsewhere (rejections are summed up, ``webhook-only`` is judged
+    with the header families)."""
+    from scim_readiness.model import Status
+    from scim_readiness.webhook_probing import Verdict
 
-    for case in cases:
-        if case.identity is not None and case.outcome is not None and case.outcome.accepted:
-            record_test_user(ctx, case.identity, expect_applied=True)
+    if outcome.status is None:
+        return Verdict(Status.ERROR, f"No answer to a delivery with {case.name}")
+    if case.expect == "reject":
+        if outcome.server_error:
+            return Verdict(
+                Status.FAIL,
+                f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx",
+                expected="4xx (401)",
+                why="A 5xx tells Scalekit (and an attacker) to try again: forged traffic "
+                "is retried and the handler is crashing on hostile input. " + case.why,
+                fix=case.fix,
+            )
+        return Verdict(
+            Status.FAIL,
+            f"Accepted a delivery with {case.name}"
+            if outcome.accepted
+            else f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx",
+            expected="4xx (401), nothing applied",
+            why=case.why,
+            fix=case.fix,
+        )
+    if case.expect == "accept":
+        if outcome.accepted or case.key == "webhook-only":
+            return None
+        return Verdict(
+            Status.FAIL,
+            "Valid signature over re-formatted JSON rejected (the app verifies "
+            "re-serialised JSON, not the raw body)"
+            if case.key == "reformatted"
+            else f"Refused a valid delivery with {case.name}",
+            expected="2xx",
+            why=case.why,
+            fix=case.fix,
+        )
+    if outcome.server_error:
+        return Verdict(
+            Status.FAIL,
+            f"Delivery with {case.name} answered with HTTP {outcome.status}",
+            expected="2xx or 4xx",
+            why="A 5xx makes Scalekit retry and shows the handler crashing on input it "
+            "should either verify or refuse.",
+            fix="Refuse with 401 what cannot be verified.",
+        )
+    return None
 
 
 def _judge_families(ctx: CheckContext, cases: dict[str, Case]) -> None:
@@ -605,8 +592,9 @@ async def _replay(
     before = None
     if view is not None and control.identity is not None:
         from scim_readiness.errors import ProbeError
+        from scim_readiness.webhook_probing import propagation_budget
 
-        budget = number_option(ctx, "propagation_timeout_s", 10.0, minimum=0.0)
+        budget = propagation_budget(ctx)
         expected_name = f"{control.identity.given_name} {control.identity.family_name}-renamed"
         try:
             before = await view.wait_visible(
@@ -655,32 +643,15 @@ async def _judge_traces(
     control: Case,
     cases: list[Case],
     replay: Replay | None,
-    organization_id: str,
 ) -> None:
-    from scim_readiness.delivery import record_test_user, user_event_data
     from scim_readiness.errors import ProbeError
-    from scim_readiness.events import EventType
-    from scim_readiness.traces import brief
+    from scim_readiness.traces import brief, record_probe_failure
+    from scim_readiness.webhook_probing import propagation_budget, record_absent, send_sentinel
 
     assert control.identity is not None  # noqa: S101 - only read-only runs lack it
-    budget = number_option(ctx, "propagation_timeout_s", 10.0, minimum=0.0)
-    # A last genuine event: once the app shows it, everything sent before it has been
-    # handled too (for apps that queue work in order).
-    sentinel = ctx.identities.user("sig-sentinel")
-    record_test_user(ctx, sentinel, expect_applied=True)
-    sent = await sender.send_event(
-        "sentinel",
-        sender.event(
-            EventType.USER_CREATED,
-            user_event_data(sentinel, organization_id),
-        ),
-    )
+    budget = propagation_budget(ctx)
     try:
-        seen = (
-            await view.wait_visible(sentinel, budget_s=budget, clock=ctx.clock)
-            if sent.accepted
-            else None
-        )
+        sent, seen = await send_sentinel(ctx, sender, view, "sig-sentinel", budget_s=budget)
         control_seen = await view.find(control.identity) if seen else None
         if seen is None or control_seen is None:
             ctx.findings.skipped(
@@ -702,20 +673,13 @@ async def _judge_traces(
             looked += 1
             found = await view.find(case.identity)
             if found is None:
-                # Verified absent: nothing for cleanup to remove.
-                ctx.ledger.removed(
-                    "user", case.identity.directory_user_id, channel="events", check_id=CHECK.id
-                )
+                record_absent(ctx, case.identity)
             else:
                 assert case.outcome is not None  # noqa: S101 - delivered above
                 traces.append(f"{case.name} (HTTP {case.outcome.status}) → app user {brief(found)}")
         after = await view.find(control.identity)
     except ProbeError as exc:
-        ctx.findings.errored(
-            "Could not read the app's state through the probe",
-            observed=exc.message,
-            fix="Check the probe section of the config.",
-        )
+        record_probe_failure(ctx, exc)
         return
     if traces:
         ctx.findings.failed(

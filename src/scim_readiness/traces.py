@@ -118,6 +118,19 @@ def _lookups(section: ProbeSection | None) -> tuple[bool, bool, bool]:
     return bool(sub.user_by_id), bool(sub.user_by_email), bool(sub.list_users)
 
 
+#: The fix for a finding that needed the app's state but had no view of it.
+CONFIGURE_PROBE = "Configure a probe (see 'Observing the app') so the check can look."
+
+
+def record_probe_failure(ctx: CheckContext, exc: ProbeError) -> None:
+    """ERROR: the probe failed while the app's state was being read."""
+    ctx.findings.errored(
+        "Could not read the app's state through the probe",
+        observed=exc.message,
+        fix="Check the probe section of the config.",
+    )
+
+
 def app_view(ctx: CheckContext) -> tuple[AppView | None, str]:
     """The view of the app for this check, or None and why not."""
     if ctx.probe is None:
