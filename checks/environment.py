@@ -27,6 +27,8 @@ Options (``checks.environment.options``): ``secret_expiry_warn_days`` (14) and
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scim_readiness.check import CheckInfo
@@ -64,10 +66,11 @@ async def run(ctx: CheckContext) -> None:
     number_option(ctx, "secret_expiry_warn_days", 14)
     number_option(ctx, "secret_unused_warn_days", 30)
     settings = environment_settings(ctx)
+    client_id, client_secret, webhook_secret = _credential_rules()
     usable = _check_url(ctx, settings["url"])
-    usable = _check_client_id(ctx, settings["client_id"]) and usable
-    usable = _check_secret(ctx, settings["client_secret"]) and usable
-    _check_webhook_secret(ctx, settings["webhook_secret"])
+    usable = _check_credential(ctx, settings["client_id"], client_id) and usable
+    usable = _check_credential(ctx, settings["client_secret"], client_secret) and usable
+    _check_credential(ctx, settings["webhook_secret"], webhook_secret)
     if not usable:
         ctx.findings.skipped(
             "Client-credentials exchange not attempted",
@@ -194,68 +197,77 @@ def _without_credentials(url: str) -> str:
     return f"{scheme}{sep}{authority}{slash}{tail}"
 
 
-def _check_client_id(ctx: CheckContext, setting: Setting) -> bool:
-    from scim_readiness.environment_url import client_id_problems
+@dataclass(frozen=True, slots=True)
+class _CredentialRule:
+    """How one credential is judged: FAIL when it is missing (unless optional) or its value
+    has problems, else PASS. A secret's value is never shown, only where it came from."""
 
+    problems: Callable[[str], list[Problem]]
+    expected: str
+    fix: str
+    when_missing: str | None  # what is expected in its place; None: optional, no finding
+    secret: bool = True
+    malformed: str = "is malformed"  # the title's ending when the value has problems
+    good: str = "is set and well-formed"  # the title's ending when it has none
+
+
+def _credential_rules() -> tuple[_CredentialRule, _CredentialRule, _CredentialRule]:
+    """The rules for the client id, the client secret and the webhook secret."""
+    from scim_readiness.environment_url import (
+        client_id_problems,
+        secret_problems,
+        webhook_secret_problems,
+    )
+
+    client_id = _CredentialRule(
+        client_id_problems,
+        expected="skc_<digits>",
+        fix="Copy the client id from Dashboard → Developers → API credentials.",
+        when_missing="skc_<digits>",
+        secret=False,
+    )
+    client_secret = _CredentialRule(
+        secret_problems,
+        expected="the client secret generated in the dashboard",
+        fix="Generate a client secret (Dashboard → Developers → API credentials) and pass "
+        "it through a secret store, never in the config file itself.",
+        when_missing="the environment's client secret",
+        malformed="is not a real secret",
+        good="is set",
+    )
+    webhook_secret = _CredentialRule(
+        webhook_secret_problems,
+        expected="whsec_<base64 key>",
+        fix="Copy the signing secret of the webhook endpoint from the Scalekit dashboard.",
+        when_missing=None,  # the webhook checks say what a missing secret means
+        good="is well-formed",
+    )
+    return client_id, client_secret, webhook_secret
+
+
+def _check_credential(ctx: CheckContext, setting: Setting, rule: _CredentialRule) -> bool:
+    """Judge one credential by ``rule``; True when it is present and well-formed."""
     if setting.value is None:
-        _missing(ctx, setting, "skc_<digits>")
+        if rule.when_missing is not None:
+            _missing(ctx, setting, rule.when_missing)
         return False
-    problems = client_id_problems(setting.value)
+    problems = rule.problems(setting.value)
     if problems:
+        shown = f"the value from {setting.where}" if rule.secret else repr(setting.value.strip())
         ctx.findings.failed(
-            f"{setting.variable} is malformed",
-            expected="skc_<digits>",
-            observed=f"{setting.value.strip()!r} {_problems_text(problems)}",
-            fix="Copy the client id from Dashboard → Developers → API credentials.",
+            f"{setting.variable} {rule.malformed}",
+            expected=rule.expected,
+            observed=f"{shown} {_problems_text(problems)}",
+            fix=rule.fix,
         )
         return False
     ctx.findings.passed(
-        f"{setting.variable} is set and well-formed",
-        observed=f"{setting.value} (from {setting.where})",
+        f"{setting.variable} {rule.good}",
+        observed=f"from {setting.where} (value not shown)"
+        if rule.secret
+        else f"{setting.value} (from {setting.where})",
     )
     return True
-
-
-def _check_secret(ctx: CheckContext, setting: Setting) -> bool:
-    from scim_readiness.environment_url import secret_problems
-
-    if setting.value is None:
-        _missing(ctx, setting, "the environment's client secret")
-        return False
-    problems = secret_problems(setting.value)
-    if problems:
-        ctx.findings.failed(
-            f"{setting.variable} is not a real secret",
-            expected="the client secret generated in the dashboard",
-            observed=f"the value from {setting.where} {_problems_text(problems)}",
-            fix="Generate a client secret (Dashboard → Developers → API credentials) and pass "
-            "it through a secret store, never in the config file itself.",
-        )
-        return False
-    ctx.findings.passed(
-        f"{setting.variable} is set", observed=f"from {setting.where} (value not shown)"
-    )
-    return True
-
-
-def _check_webhook_secret(ctx: CheckContext, setting: Setting) -> None:
-    from scim_readiness.environment_url import webhook_secret_problems
-
-    if setting.value is None:
-        return  # the webhook checks say what a missing secret means
-    problems = webhook_secret_problems(setting.value)
-    if problems:
-        ctx.findings.failed(
-            f"{setting.variable} is malformed",
-            expected="whsec_<base64 key>",
-            observed=f"the value from {setting.where} {_problems_text(problems)}",
-            fix="Copy the signing secret of the webhook endpoint from the Scalekit dashboard.",
-        )
-    else:
-        ctx.findings.passed(
-            f"{setting.variable} is well-formed",
-            observed=f"from {setting.where} (value not shown)",
-        )
 
 
 # -- using the credentials --------------------------------------------------------------------
