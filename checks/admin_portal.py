@@ -35,6 +35,7 @@ from scim_readiness.check_options import number_option, text_option
 from scim_readiness.config import AdminPortalSection, PortalLinkEndpoint
 from scim_readiness.context import CheckContext
 from scim_readiness.errors import ScalekitAuthError, ScalekitError
+from scim_readiness.http_answers import describe_http_error
 from scim_readiness.model import Severity
 
 if TYPE_CHECKING:
@@ -309,7 +310,7 @@ async def _judge_framing(
         host = urlsplit(location).hostname or "?"
         ctx.findings.errored(
             "Portal page could not be loaded",
-            observed=f"{host}: {type(exc).__name__}: {_cause(exc)}",
+            observed=f"{host}: {describe_http_error(exc)}",
             fix="Check that the portal host resolves and serves HTTPS with a trusted certificate.",
         )
         return
@@ -355,14 +356,6 @@ async def _judge_framing(
             docs_url=_EMBED_DOCS,
             evidence=evidence,
         )
-
-
-def _cause(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    if cause is not None and str(cause) and str(cause) not in text:
-        text = f"{text} ({cause})"
-    return text[:300]
 
 
 # -- the app's own endpoint -----------------------------------------------------------------
@@ -427,7 +420,7 @@ async def _probe_app_endpoint(
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         ctx.findings.errored(
             "App's portal-link endpoint could not be reached",
-            observed=f"{host}: {type(exc).__name__}: {_cause(exc)}",
+            observed=f"{host}: {describe_http_error(exc)}",
             fix="Check admin_portal.app_link_endpoint.url and that the app is running.",
         )
 

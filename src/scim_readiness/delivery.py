@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from scim_readiness.events import HEADER_FAMILIES, build_event, encode_body, signed_headers
 
+# Re-exported: callers describe failed requests through delivery.describe_http_error.
+from scim_readiness.http_answers import describe_http_error as describe_http_error
+
 if TYPE_CHECKING:
     import httpx
 
@@ -285,15 +288,6 @@ class Sender:
             location=location,
             event_id=event_id,
         )
-
-
-def describe_http_error(exc: BaseException) -> str:
-    """A one-line reason for a failed request, without a traceback."""
-    text = str(exc) or type(exc).__name__
-    cause = exc.__cause__ or exc.__context__
-    if cause is not None and str(cause) and str(cause) not in text:
-        text = f"{text} ({cause})"
-    return f"{type(exc).__name__}: {_SPACES.sub(' ', text)}"[:300]
 
 
 # ---------------------------------------------------------------------------- test users

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from scim_readiness.config import CommandProbe, HttpProbe, HttpProbeFields, ProbeSection
 from scim_readiness.errors import ConfigError, ProbeError
+from scim_readiness.http_answers import describe_http_error
 from scim_readiness.redact import Redactor
 
 if TYPE_CHECKING:
@@ -187,7 +188,7 @@ class HttpAppProbe:
                 f"probe {what} at {shown} did not answer within {self._config.timeout_s:g} s"
             ) from None
         except httpx.HTTPError as exc:
-            reason = self._redact.text(str(exc) or type(exc).__name__)
+            reason = self._redact.text(describe_http_error(exc))
             raise ProbeError(f"probe {what} at {shown} failed: {reason}") from None
         if response.status_code == 404:
             return None

@@ -266,12 +266,8 @@ def test_matrix_covers_every_fault() -> None:
 
 # Defects found by this matrix in the checker itself; strict, so a fix turns them green
 # and the mark has to go.
-_RESET = "a connection reset mid-response is reported as a bare 'ReadError'"
 _HUGE = "no cap on response size: the 50 MiB body is read whole, then reported as bad content"
 KNOWN_DEFECTS: dict[str, str] = {
-    "probe-reset": _RESET + " (probe.py)",
-    "scim-reset": _RESET + " (ScimDriver.request via delivery.describe_http_error)",
-    "portal-link-reset": _RESET + " (admin-portal check)",
     "probe-huge-body": _HUGE + " (probe.py, HTTP probe)",
     "scim-huge-body": _HUGE + " (ScimDriver.request)",
     "scalekit-huge-body": _HUGE + " (token exchange in clients/scalekit.py)",
