@@ -78,16 +78,12 @@ async def run(ctx: CheckContext) -> None:
             why="Using malformed credentials would only repeat the problem less clearly.",
         )
         return
-    gateway, owned = await _connect(ctx, settings)
+    gateway = await _connect(ctx, settings)
     if gateway is None:
         return
-    try:
-        org = await _check_organization(ctx, gateway)
-        if org is not None:
-            await _check_directory(ctx, gateway, str(org.id))
-    finally:
-        if owned:
-            await gateway.aclose()
+    org = await _check_organization(ctx, gateway)
+    if org is not None:
+        await _check_directory(ctx, gateway, str(org.id))
 
 
 # -- variables --------------------------------------------------------------------------------
@@ -273,31 +269,16 @@ def _check_credential(ctx: CheckContext, setting: Setting, rule: _CredentialRule
 # -- using the credentials --------------------------------------------------------------------
 
 
-async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> tuple[Any, bool]:
-    """The run's gateway, or one of this check's own (closed by the caller: ``owned``) when a
-    credential came from a ``SCALEKIT_*`` variable instead of the config."""
+async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> Any:
+    """The run's gateway (its credentials are the config's, wherever the loader found them),
+    or None when the exchange failed (recorded)."""
     from urllib.parse import urlsplit
 
     url = settings["url"].value or ""
     host = urlsplit(url).netloc or url
     client_id = settings["client_id"].value
-    owned = any(settings[k].source == "environment" for k in ("url", "client_id", "client_secret"))
     try:
-        if owned:
-            from pydantic import SecretStr
-
-            from scim_readiness.clients.scalekit import connect
-
-            section = ctx.config.scalekit.model_copy(
-                update={
-                    "environment_url": url,
-                    "client_id": client_id,
-                    "client_secret": SecretStr(settings["client_secret"].value or ""),
-                }
-            )
-            gateway = await connect(section, ctx.tls)
-        else:
-            gateway = await ctx.scalekit()
+        gateway = await ctx.scalekit()
     except ScalekitAuthError as exc:
         ctx.findings.failed(
             "Client credentials are refused",
@@ -308,7 +289,7 @@ async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> tuple[Any
             "environment as the URL; rotate the secret if it was revoked.",
             severity=Severity.CRITICAL,
         )
-        return None, False
+        return None
     except ScalekitError as exc:
         ctx.findings.errored(
             "Scalekit environment could not be reached",
@@ -316,7 +297,7 @@ async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> tuple[Any
             observed=exc.message if host in exc.message else f"{host}: {exc.message}",
             fix="Check the URL, DNS, firewall and proxy settings, then run again.",
         )
-        return None, False
+        return None
     latency = getattr(gateway, "token_latency_s", None)
     observed = f"token issued by {host} for {client_id}"
     if isinstance(latency, int | float):
@@ -326,7 +307,7 @@ async def _connect(ctx: CheckContext, settings: dict[str, Setting]) -> tuple[Any
         observed=observed,
         evidence={"token_latency_s": round(latency, 3)} if isinstance(latency, float) else {},
     )
-    return gateway, owned
+    return gateway
 
 
 def _feature_enabled(org: Any, name: str) -> bool | None:

@@ -9,9 +9,10 @@ Secret fields are ``SecretStr`` so they never print, not even in a traceback's r
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 
 
 class Section(BaseModel):
@@ -177,6 +178,9 @@ class Config(Section):
     ledger_path: str | None = None  # default: .scim-readiness/ledger.jsonl next to the config
     # Where the config came from, for messages and for resolving relative paths.
     source_path: str | None = Field(default=None, exclude=True)
+    # Dotted keys the loader filled from their SCALEKIT_* variable because the file left them
+    # empty; not part of the schema (the file cannot set it), never serialised.
+    _from_environment: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @field_validator("checks", mode="before")
     @classmethod
@@ -190,6 +194,17 @@ class Config(Section):
                     fixed[key] = CheckSettings.model_validate(item or {})
             return fixed
         return value
+
+    @property
+    def from_environment(self) -> frozenset[str]:
+        """Keys (``scalekit.client_secret``) whose value came from a ``SCALEKIT_*`` variable."""
+        return self._from_environment
+
+    def with_values_from_environment(self, keys: Iterable[str]) -> Config:
+        """A copy that records ``keys`` as filled from the environment (the loader's call)."""
+        copy = self.model_copy()
+        copy._from_environment = frozenset(keys)
+        return copy
 
     def target(self) -> str:
         """A human label for what is being checked."""

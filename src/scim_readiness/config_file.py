@@ -319,7 +319,9 @@ def _raise_validation(exc: ValidationError, source: _Source, prefix: Loc = ()) -
     raise err
 
 
-def _apply_env_fallbacks(data: dict[str, Any]) -> None:
+def _apply_env_fallbacks(data: dict[str, Any]) -> list[str]:
+    """Fill empty keys from their variables; the dotted keys filled."""
+    filled: list[str] = []
     for (section, key), var in ENV_FALLBACKS.items():
         value = os.environ.get(var)
         if not value:
@@ -329,6 +331,8 @@ def _apply_env_fallbacks(data: dict[str, Any]) -> None:
             block = data[section] = {}
         if isinstance(block, dict) and not block.get(key):
             block[key] = value
+            filled.append(f"{section}.{key}")
+    return filled
 
 
 def _check_entries(
@@ -384,7 +388,7 @@ def parse_config(
     if "source_path" in data:
         raise source.error("unknown key 'source_path'", ("source_path",))
     _check_entries(data, source, check_ids)
-    _apply_env_fallbacks(data)
+    from_environment = _apply_env_fallbacks(data)
     data["source_path"] = path
     try:
         config = Config.model_validate(data)
@@ -392,7 +396,7 @@ def parse_config(
         _raise_validation(exc, source)
         raise  # unreachable: _raise_validation always raises
     _cross_checks(config, source)
-    return config
+    return config.with_values_from_environment(from_environment)
 
 
 def load_config(

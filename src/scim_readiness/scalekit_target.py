@@ -1,14 +1,13 @@
 """Which Scalekit environment, organisation and directory a run is about.
 
 The `environment`, `admin-portal` and `data-model` checks all need the same answers: the
-environment URL and credentials (from the config, else the standard ``SCALEKIT_*``
-variables), the organisation (by id or by the app's external id) and its SCIM directory
-(the configured one, else the only or first enabled one).
+environment URL and credentials (as the config loader left them: from the file, else from
+the standard ``SCALEKIT_*`` variables), the organisation (by id or by the app's external id)
+and its SCIM directory (the configured one, else the only or first enabled one).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -18,10 +17,13 @@ if TYPE_CHECKING:
     from scim_readiness.clients.scalekit import ScalekitGateway
     from scim_readiness.context import CheckContext
 
-ENV_URL = "SCALEKIT_ENVIRONMENT_URL"
-ENV_CLIENT_ID = "SCALEKIT_CLIENT_ID"
-ENV_CLIENT_SECRET = "SCALEKIT_CLIENT_SECRET"  # noqa: S105 - a variable name
-ENV_WEBHOOK_SECRET = "SCALEKIT_WEBHOOK_SECRET"  # noqa: S105 - a variable name
+#: The credentials ``environment_settings`` reports on, by name: (config section, key).
+_CREDENTIALS = {
+    "url": ("scalekit", "environment_url"),
+    "client_id": ("scalekit", "client_id"),
+    "client_secret": ("scalekit", "client_secret"),
+    "webhook_secret": ("webhook", "secret"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,31 +44,33 @@ class Setting:
         return f"neither {self.config_key} nor ${self.variable}"
 
 
-def _setting(variable: str, config_key: str, configured: str | None) -> Setting:
-    if configured is not None and configured != "":
-        return Setting(variable, config_key, configured, "config")
-    from_env = os.environ.get(variable)
-    if from_env:
-        return Setting(variable, config_key, from_env, "environment")
-    return Setting(variable, config_key, None, "missing")
-
-
 def environment_settings(ctx: CheckContext) -> dict[str, Setting]:
-    section = ctx.config.scalekit
-    secret = section.client_secret.get_secret_value() if section.client_secret else None
-    webhook = ctx.config.webhook.secret
-    return {
-        "url": _setting(ENV_URL, "scalekit.environment_url", section.environment_url),
-        "client_id": _setting(ENV_CLIENT_ID, "scalekit.client_id", section.client_id),
-        "client_secret": _setting(ENV_CLIENT_SECRET, "scalekit.client_secret", secret),
-        "webhook_secret": _setting(
-            ENV_WEBHOOK_SECRET, "webhook.secret", webhook.get_secret_value() if webhook else None
-        ),
-    }
+    """The environment URL, client id, client secret and webhook secret as configured, each
+    with its standard variable and where its value came from. The config loader is the one
+    place that falls back to the variables; it records which keys it filled."""
+    from pydantic import SecretStr
+
+    from scim_readiness.config_file import ENV_FALLBACKS
+
+    config = ctx.config
+    found: dict[str, Setting] = {}
+    for name, (section, key) in _CREDENTIALS.items():
+        value = getattr(getattr(config, section), key)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        config_key = f"{section}.{key}"
+        variable = ENV_FALLBACKS[(section, key)]
+        if not text:
+            found[name] = Setting(variable, config_key, None, "missing")
+        elif config_key in config.from_environment:
+            found[name] = Setting(variable, config_key, text, "environment")
+        else:
+            found[name] = Setting(variable, config_key, text, "config")
+    return found
 
 
 def resolved_environment_url(ctx: CheckContext) -> str | None:
-    return environment_settings(ctx)["url"].value
+    """The configured environment URL (the loader has already applied its variable)."""
+    return ctx.config.scalekit.environment_url or None
 
 
 class TargetUnavailable(Exception):

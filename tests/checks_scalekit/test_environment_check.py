@@ -8,11 +8,13 @@ import json
 import socket
 
 import pytest
+import yaml
 
 from checks_scalekit.conftest import StackFactory
 from checks_scalekit.stack import Stack, check, finding, raw_text, result_of, run, titles
 from scim_readiness.clients.scalekit import connect
 from scim_readiness.config import Config
+from scim_readiness.config_file import parse_config
 from scim_readiness.context import TlsSettings
 from scim_readiness.emulator import default_seed
 from scim_readiness.emulator.seed import SecretSeed
@@ -201,18 +203,48 @@ def test_disabled_directory_and_no_active_secret_fail(stack_factory: StackFactor
     assert finding(result, "no active SCIM secret").status is Status.FAIL
 
 
+def loaded(stack: Stack, **scalekit: object) -> Config:
+    """The stack's config as the CLI gets it: YAML through the loader (which applies the
+    ``SCALEKIT_*`` fallbacks); ``scalekit`` keys replace the file's (None leaves one out)."""
+    raw = stack.raw_config(env_refs=False)
+    for key, value in scalekit.items():
+        if value is None:
+            raw["scalekit"].pop(key, None)
+        else:
+            raw["scalekit"][key] = value
+    return parse_config(yaml.safe_dump(raw), path="readiness.yaml")
+
+
 def test_credentials_from_scalekit_variables_are_used(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SCALEKIT_CLIENT_SECRET", stack.emulator.client_secret)
     monkeypatch.setenv("SCALEKIT_CLIENT_ID", stack.emulator.client_id)
-    config = stack.config(scalekit={"client_secret": None, "client_id": ""})
+    config = loaded(stack, client_secret=None, client_id="")
     result = environment(stack, config)
     assert result.status is Status.PASS, [(f.status, f.title, f.observed) for f in result.findings]
     assert finding(result, "SCALEKIT_CLIENT_SECRET is set").observed == (
         "from $SCALEKIT_CLIENT_SECRET (value not shown)"
     )
     assert "from $SCALEKIT_CLIENT_ID" in finding(result, "SCALEKIT_CLIENT_ID is set").observed
+
+
+def test_a_value_in_the_file_wins_over_its_variable(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCALEKIT_CLIENT_ID", "skc_99999999999999999")
+    result = environment(stack, loaded(stack))
+    assert result.status is Status.PASS, [(f.status, f.title, f.observed) for f in result.findings]
+    observed = finding(result, "SCALEKIT_CLIENT_ID is set").observed
+    assert observed == f"{stack.emulator.client_id} (from scalekit.client_id)"
+
+
+def test_the_check_reads_no_variable_itself(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A config not made by the loader has no fallbacks applied: the loader is the one place.
+    monkeypatch.setenv("SCALEKIT_CLIENT_SECRET", stack.emulator.client_secret)
+    result = environment(stack, stack.config(scalekit={"client_secret": None}))
+    assert result.status is Status.FAIL
+    assert finding(result, "SCALEKIT_CLIENT_SECRET is not set").status is Status.FAIL
 
 
 def test_a_missing_variable_names_both_places(
