@@ -165,3 +165,23 @@ def test_probe_without_email_lookup_reads_by_directory_user_id(stack: Stack, mod
         result = result_of(report, check_id)
         assert result.status is Status.PASS, [f.title for f in result.findings]
         assert {step.status for step in result.timeline} == {Status.PASS}
+
+
+@pytest.mark.parametrize(
+    ("check_id", "title"),
+    [
+        ("user-lifecycle", "Not run: mode 'scim' is not configured"),
+        ("group-roles", "App side not run: mode 'scim' is not configured"),
+    ],
+)
+def test_a_mode_the_config_cannot_drive_is_skipped_and_nothing_is_sent(
+    stack: Stack, check_id: str, title: str
+) -> None:
+    config = stack.config(mode="scim").model_copy(update={"scim_idp": None})
+    users_before = stack.app.store.count_users()
+    result = result_of(stack.run(config, check_id), check_id)
+    (skipped,) = [f for f in result.findings if f.title == title]
+    assert skipped.status is Status.SKIP
+    assert "scim_idp" in skipped.why
+    assert not result.timeline
+    assert stack.app.store.count_users() == users_before

@@ -155,3 +155,10 @@ def finding(ctx: CheckContext, title_part: str) -> Finding:
     matches = [f for f in ctx.findings.items if title_part in f.title]
     assert matches, f"no finding {title_part!r} in {titles(ctx)}"
     return matches[0]
+
+
+def assert_nothing_left(ctx: CheckContext, app: RunningApp) -> None:
+    """Cleanup left nothing: no test object outstanding in the ledger, no active user in the
+    app (the check's test users are the only users the app was sent)."""
+    assert ctx.ledger.outstanding(ctx.run_id) == []
+    assert not [u for u in app.store.list_users(after=0, limit=1000) if u.active]

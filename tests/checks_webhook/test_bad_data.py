@@ -11,7 +11,7 @@ from scim_readiness.context import CheckContext
 from scim_readiness.model import Status
 from scim_readiness.sampleapp import RunningApp
 
-from .conftest import MakeContext, finding, probe_section, run_check, titles
+from .conftest import MakeContext, assert_nothing_left, finding, probe_section, run_check, titles
 
 StartApp = Callable[..., RunningApp]
 
@@ -50,8 +50,7 @@ def test_clean_app_passes_and_findings_quote_its_answers(
     assert "invalid_json" in finding(ctx, "Invalid JSON refused").observed
     assert "HTTP 400" in finding(ctx, "JSON nested 20,000 levels deep refused").observed
     assert "not UTF-8" in finding(ctx, "Non-UTF-8 bytes refused").observed
-    assert ctx.ledger.outstanding(ctx.run_id) == []
-    assert not [u for u in app.store.list_users(after=0, limit=1000) if u.active]
+    assert_nothing_left(ctx, app)
 
 
 def test_non_idempotent_create_fails_with_duplicate_users(
@@ -77,8 +76,7 @@ def test_merge_on_email_fails_as_account_takeover(
     ]
     f = finding(ctx, "took over")
     assert "bad-email-claimant" in f.observed and "HTTP 200" in f.observed
-    assert ctx.ledger.outstanding(ctx.run_id) == []
-    assert not [u for u in app.store.list_users(after=0, limit=1000) if u.active]
+    assert_nothing_left(ctx, app)
 
 
 def test_crash_on_unknown_event_fails(make_context: MakeContext, start_app: StartApp) -> None:

@@ -11,7 +11,7 @@ from scim_readiness.model import Status
 from scim_readiness.sampleapp import RunningApp
 from scim_readiness.tls_ca import ServerCert
 
-from .conftest import MakeContext, finding, probe_section, run_check, titles
+from .conftest import MakeContext, assert_nothing_left, finding, probe_section, run_check, titles
 from .receiver import serve
 
 Answer = tuple[int, dict[str, str], bytes]
@@ -51,8 +51,7 @@ def test_clean_app_passes_with_every_delivery_observed(
     assert finding(ctx, "Replay had no visible second effect").status is Status.PASS
     assert webhook_secret not in repr(ctx.findings.items)
     # Every test user was recorded before it was sent and removed by cleanup.
-    assert ctx.ledger.outstanding(ctx.run_id) == []
-    assert not [u for u in app.store.list_users(after=0, limit=1000) if u.active]
+    assert_nothing_left(ctx, app)
 
 
 @pytest.mark.parametrize("flaw", ["no-signature-check", "skip-verify-when-secret-missing"])
@@ -69,8 +68,7 @@ def test_app_that_does_not_verify_fails_on_every_forgery(
     assert trace.title.startswith("7 ")
     assert "zz-scim-readiness+" in trace.observed  # the distinctive test users, named
     # Even the users the forgeries created are gone after cleanup.
-    assert ctx.ledger.outstanding(ctx.run_id) == []
-    assert not [u for u in app.store.list_users(after=0, limit=1000) if u.active]
+    assert_nothing_left(ctx, app)
 
 
 def test_reserialising_app_fails_on_reformatted_json(
