@@ -35,7 +35,12 @@ from scim_readiness.check_options import number_option, text_option
 from scim_readiness.config import AdminPortalSection, PortalLinkEndpoint
 from scim_readiness.context import CheckContext
 from scim_readiness.errors import ScalekitAuthError, ScalekitError
-from scim_readiness.http_answers import describe_http_error
+from scim_readiness.http_answers import (
+    MAX_ANSWER_BYTES,
+    AnswerTooLarge,
+    describe_http_error,
+    request_capped,
+)
 from scim_readiness.model import Severity
 
 if TYPE_CHECKING:
@@ -305,7 +310,8 @@ async def _judge_framing(
         return
     try:
         async with ctx.http(timeout_s=ctx.config.scalekit.timeout_s, follow_redirects=True) as h:
-            response = await h.get(location)
+            # Only the headers decide framing: the page itself is cut at the cap.
+            response = await request_capped(h, "GET", location, cap=MAX_ANSWER_BYTES, truncate=True)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         host = urlsplit(location).hostname or "?"
         ctx.findings.errored(
@@ -403,12 +409,16 @@ async def _probe_app_endpoint(
         async with ctx.http(timeout_s=timeout) as client:
             for who, headers in callers:
                 started = time.monotonic()
-                response = await client.request(endpoint.method, url, headers=headers)
+                response = await request_capped(
+                    client, endpoint.method, url, cap=MAX_ANSWER_BYTES, headers=headers
+                )
                 _judge_refusal(
                     ctx, endpoint, who, response, portal_hosts, time.monotonic() - started
                 )
             if real_headers:
-                response = await client.request(endpoint.method, url, headers=real_headers)
+                response = await request_capped(
+                    client, endpoint.method, url, cap=MAX_ANSWER_BYTES, headers=real_headers
+                )
                 _judge_authenticated(ctx, endpoint, response, org_id, portal_hosts)
             else:
                 ctx.findings.skipped(
@@ -417,6 +427,14 @@ async def _probe_app_endpoint(
                     fix="Add the headers of a signed-in admin (e.g. Authorization) so the check "
                     "can confirm the endpoint works for the right organisation.",
                 )
+    except AnswerTooLarge as exc:
+        ctx.findings.errored(
+            "App's portal-link endpoint answered with more than a link",
+            expected=f"a small answer carrying a link (at most {MAX_ANSWER_BYTES:,} bytes)",
+            observed=f"{host}: {describe_http_error(exc)}",
+            fix="Check that admin_portal.app_link_endpoint.url names the endpoint that returns "
+            "the portal link, not a page or a download.",
+        )
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         ctx.findings.errored(
             "App's portal-link endpoint could not be reached",

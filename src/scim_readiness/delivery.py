@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from scim_readiness.events import HEADER_FAMILIES, build_event, encode_body, signed_headers
 
 # Re-exported: callers describe failed requests through delivery.describe_http_error.
+from scim_readiness.http_answers import MAX_ANSWER_BYTES, request_capped
 from scim_readiness.http_answers import describe_http_error as describe_http_error
 
 if TYPE_CHECKING:
@@ -257,8 +258,17 @@ class Sender:
         assert client is not None  # noqa: S101 - narrowing for the type checker
         started = time.perf_counter()
         try:
-            response = await client.post(url or self.url, content=body, headers=all_headers)
-            content = await response.aread()
+            # The status is the acknowledgement; of the body only an excerpt is quoted.
+            response = await request_capped(
+                client,
+                "POST",
+                url or self.url,
+                cap=MAX_ANSWER_BYTES,
+                truncate=True,
+                content=body,
+                headers=all_headers,
+            )
+            content = response.content
         except httpx.TimeoutException:
             return Outcome(
                 label,

@@ -46,7 +46,8 @@ def _host(exc: BaseException) -> str | None:
     return netloc.decode("ascii", "replace") if isinstance(netloc, bytes) else str(netloc)
 
 
-def _cut_short(exc: BaseException) -> bool:
+def cut_short(exc: BaseException) -> bool:
+    """Whether the connection ended before the answer did (closed, reset, incomplete)."""
     import httpx
 
     if isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.RemoteProtocolError):
@@ -66,7 +67,7 @@ def describe_http_error(exc: BaseException) -> str:
     if isinstance(exc, AnswerTooLarge):
         return str(exc)
     host = _host(exc)
-    if _cut_short(exc):
+    if cut_short(exc):
         return CUT_SHORT + (f" (from {host})" if host else "")
     text = str(exc) or type(exc).__name__
     cause = exc.__cause__ or exc.__context__
@@ -82,15 +83,18 @@ def _host_of(response: httpx.Response) -> str | None:
         return None
 
 
-async def read_capped(response: httpx.Response, cap: int) -> bytes:
-    """The (decoded) body of a streamed response, or AnswerTooLarge past ``cap`` bytes."""
+async def read_capped(response: httpx.Response, cap: int, *, truncate: bool = False) -> bytes:
+    """The (decoded) body of a streamed response, or AnswerTooLarge past ``cap`` bytes; with
+    ``truncate``, its first ``cap`` bytes instead (for answers whose body is only quoted)."""
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
+    if not truncate and declared.isdigit() and int(declared) > cap:
         raise AnswerTooLarge(cap, _host_of(response))
     body = bytearray()
     async for chunk in response.aiter_bytes():
         body += chunk
         if len(body) > cap:
+            if truncate:
+                return bytes(body[:cap])
             raise AnswerTooLarge(cap, _host_of(response))
     return bytes(body)
 
@@ -105,20 +109,22 @@ async def request_capped(
     url: str,
     *,
     cap: int,
+    truncate: bool = False,
     headers: Mapping[str, str] | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """``client.request`` that streams the answer and stops reading past ``cap`` bytes.
 
     Returns a fully read response (``.json()``, ``.text`` work as usual); raises
-    AnswerTooLarge, or httpx's own errors for network trouble.
+    AnswerTooLarge (unless ``truncate``: then the body is cut at ``cap``), or httpx's own
+    errors for network trouble.
     """
     import httpx
 
     request = client.build_request(method, url, headers=headers, **kwargs)
     response = await client.send(request, stream=True)
     try:
-        body = await read_capped(response, cap)
+        body = await read_capped(response, cap, truncate=truncate)
     finally:
         await response.aclose()
     loaded = httpx.Response(

@@ -24,7 +24,12 @@ from urllib.parse import quote
 
 from scim_readiness.config import CommandProbe, HttpProbe, HttpProbeFields, ProbeSection
 from scim_readiness.errors import ConfigError, ProbeError
-from scim_readiness.http_answers import describe_http_error
+from scim_readiness.http_answers import (
+    MAX_PROBE_ANSWER_BYTES,
+    AnswerTooLarge,
+    describe_http_error,
+    request_capped,
+)
 from scim_readiness.redact import Redactor
 
 if TYPE_CHECKING:
@@ -182,12 +187,14 @@ class HttpAppProbe:
         shown = self._redact.text(url)
         try:
             async with asyncio.timeout(self._config.timeout_s):
-                response = await self._client.get(url, headers=self._headers)
+                response = await request_capped(
+                    self._client, "GET", url, cap=MAX_PROBE_ANSWER_BYTES, headers=self._headers
+                )
         except TimeoutError:
             raise ProbeError(
                 f"probe {what} at {shown} did not answer within {self._config.timeout_s:g} s"
             ) from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, AnswerTooLarge) as exc:
             reason = self._redact.text(describe_http_error(exc))
             raise ProbeError(f"probe {what} at {shown} failed: {reason}") from None
         if response.status_code == 404:

@@ -447,13 +447,24 @@ class ScimDriver:
             self._client.headers["authorization"] = f"Bearer {self._token}"
             self._client.headers["accept"] = "application/scim+json"
         headers = {"content-type": "application/scim+json"} if body is not None else {}
-        try:
-            response = await self._client.request(
-                method, self._base + path, json=body, params=params, headers=headers
-            )
-        except httpx.HTTPError as exc:
-            from scim_readiness.delivery import describe_http_error
+        from scim_readiness.http_answers import (
+            MAX_SCIM_ANSWER_BYTES,
+            AnswerTooLarge,
+            describe_http_error,
+            request_capped,
+        )
 
+        try:
+            response = await request_capped(
+                self._client,
+                method,
+                self._base + path,
+                cap=MAX_SCIM_ANSWER_BYTES,
+                json=body,
+                params=params,
+                headers=headers,
+            )
+        except (httpx.HTTPError, AnswerTooLarge) as exc:
             raise ChangeRejected(
                 f"SCIM {method} {path} failed: {describe_http_error(exc)}", by_app=False
             ) from None

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+EXCHANGE_PATH = "/oauth/token"
+# A token answer is a few hundred bytes; anything near this is not a token endpoint.
+MAX_TOKEN_ANSWER_BYTES = 64 * 1024
 MAX_PAGE_SIZE = 30  # the API's cap (proto validation); larger pages are INVALID_ARGUMENT
 
 
@@ -662,6 +665,46 @@ def _translate(
     return ScalekitError(f"talking to {host} failed ({what}): {scrub(plain_cause(exc))}")
 
 
+async def _exchange_first(
+    url: str, host: str, client_id: str, secret: str, tls: TlsSettings, timeout_s: float
+) -> None:
+    """Make the client-credentials exchange the SDK is about to make, with a cap on the
+    answer's size: the SDK reads whatever the token endpoint sends, whole.
+
+    Raises ScalekitError for what can be named plainly here (no answer, unreachable, an
+    oversized answer); a refusal or a redirect is left to the SDK's own exchange, whose
+    errors are translated with the rest.
+    """
+    import httpx
+
+    from scim_readiness.clients.http import make_async_client
+    from scim_readiness.http_answers import CUT_SHORT, AnswerTooLarge, cut_short, request_capped
+
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    try:
+        async with asyncio.timeout(timeout_s), make_async_client(tls, timeout_s=timeout_s) as h:
+            await request_capped(
+                h, "POST", f"{url}{EXCHANGE_PATH}", cap=MAX_TOKEN_ANSWER_BYTES, data=form
+            )
+    except (TimeoutError, httpx.TimeoutException):
+        raise ScalekitError(
+            f"no answer from {host} within {timeout_s:g} s (token exchange at {EXCHANGE_PATH})",
+            hint="check the environment URL and that the host is reachable from here",
+        ) from None
+    except AnswerTooLarge:
+        raise ScalekitError(
+            f"the token endpoint at {host} sent an answer larger than "
+            f"{MAX_TOKEN_ANSWER_BYTES:,} bytes (token exchange); a token answer is a few "
+            "hundred bytes",
+            hint="check that scalekit.environment_url names the Scalekit environment",
+        ) from None
+    except httpx.HTTPError as exc:
+        # A TLS read cut short is no handshake failure, though ssl says "operation did not
+        # complete": the answer started and then the connection ended.
+        reason = CUT_SHORT if cut_short(exc) else plain_cause(exc).replace(secret, "<redacted>")
+        raise ScalekitError(f"could not reach {host} (token exchange): {reason}") from None
+
+
 async def connect(section: ScalekitSection, tls: TlsSettings) -> ScalekitGateway:
     """Authenticate with the environment (client-credentials exchange) and open the channel.
 
@@ -696,6 +739,8 @@ async def connect(section: ScalekitSection, tls: TlsSettings) -> ScalekitGateway
     secret = section.client_secret.get_secret_value()
     timeout_s = section.timeout_s
     client_id = section.client_id
+
+    await _exchange_first(url, host, client_id, secret, tls, timeout_s)
 
     def build() -> Any:
         from scalekit import ScalekitClient
