@@ -264,12 +264,9 @@ def test_matrix_covers_every_fault() -> None:
     assert len(scenarios()) >= 50
 
 
-# Defects found by this matrix in the checker itself; strict, so a fix turns them green
-# and the mark has to go.
-KNOWN_DEFECTS: dict[str, str] = {
-    "scalekit-non-json": "the token exchange reports the JSON decoder's own text "
-    "('Expecting value: line 1 column 1') instead of saying the answer was not JSON",
-}
+# Defects found by this matrix in the checker itself, pinned as strict xfails so a fix turns
+# them green and the mark has to go (scenario -> reason). None is open at present.
+KNOWN_DEFECTS: dict[str, str] = {}
 
 
 def _params() -> list[Any]:

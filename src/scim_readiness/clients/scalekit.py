@@ -672,8 +672,8 @@ async def _exchange_first(
     answer's size: the SDK reads whatever the token endpoint sends, whole.
 
     Raises ScalekitError for what can be named plainly here (no answer, unreachable, an
-    oversized answer); a refusal or a redirect is left to the SDK's own exchange, whose
-    errors are translated with the rest.
+    oversized answer, a success that is not a token); a refusal or a redirect is left to the
+    SDK's own exchange, whose errors are translated with the rest.
     """
     import httpx
 
@@ -683,7 +683,7 @@ async def _exchange_first(
     form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
     try:
         async with asyncio.timeout(timeout_s), make_async_client(tls, timeout_s=timeout_s) as h:
-            await request_capped(
+            response = await request_capped(
                 h, "POST", f"{url}{EXCHANGE_PATH}", cap=MAX_TOKEN_ANSWER_BYTES, data=form
             )
     except (TimeoutError, httpx.TimeoutException):
@@ -703,6 +703,25 @@ async def _exchange_first(
         # complete": the answer started and then the connection ended.
         reason = CUT_SHORT if cut_short(exc) else plain_cause(exc).replace(secret, "<redacted>")
         raise ScalekitError(f"could not reach {host} (token exchange): {reason}") from None
+    if not response.is_success:
+        return  # a refusal: the SDK's own exchange meets it and its error says why
+    try:
+        document = json.loads(response.content)
+    except ValueError:
+        from scim_readiness.delivery import excerpt
+
+        raise ScalekitError(
+            f"the token endpoint at {host} answered HTTP {response.status_code} with a body "
+            f"that is not JSON ({excerpt(response.content, [secret]) or 'empty'})",
+            hint="check that scalekit.environment_url names the Scalekit environment itself, "
+            "not a page or a proxy in front of it",
+        ) from None
+    if not isinstance(document, dict) or not document.get("access_token"):
+        raise ScalekitError(
+            f"the token endpoint at {host} answered HTTP {response.status_code} without an "
+            "access_token",
+            hint="check that scalekit.environment_url names the Scalekit environment",
+        )
 
 
 async def connect(section: ScalekitSection, tls: TlsSettings) -> ScalekitGateway:
