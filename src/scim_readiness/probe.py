@@ -165,8 +165,47 @@ def _page(document: Any, items_path: str, cursor_path: str) -> tuple[list[Any], 
     return items, str(cursor)
 
 
-class HttpAppProbe:
+class _UserReads:
+    """What both probe kinds share: the three reads, built on one raw read (``_read``) that
+    each kind makes its own way and that answers None for "no such user"."""
+
+    _config: HttpProbe | CommandProbe
+    #: What to say when the list read answers "nothing" instead of a page.
+    _nothing_listed: str
+
+    async def _read(self, what: str, **values: str) -> Any:
+        raise NotImplementedError
+
+    async def user_by_email(self, email: str) -> AppUser | None:
+        document = await self._read("user_by_email", email=email)
+        return None if document is None else to_app_user(document, self._config.fields)
+
+    async def user_by_id(self, directory_user_id: str) -> AppUser | None:
+        document = await self._read("user_by_id", directory_user_id=directory_user_id)
+        return None if document is None else to_app_user(document, self._config.fields)
+
+    async def list_users(self) -> AsyncIterator[AppUser]:
+        cursor: str | None = ""
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            document = await self._read("list_users", cursor=cursor or "")
+            if document is None:
+                raise ProbeError(self._nothing_listed)
+            items, cursor = _page(document, self._config.items_path, self._config.next_cursor_path)
+            for item in items:
+                yield to_app_user(item, self._config.fields)
+            if cursor is None:
+                return
+            if cursor in seen:
+                raise ProbeError(f"probe list_users returned the cursor {cursor!r} twice")
+            seen.add(cursor)
+        raise ProbeError(f"probe list_users did not end after {MAX_PAGES} pages")
+
+
+class HttpAppProbe(_UserReads):
     """Reads users through the app's HTTP probe endpoints."""
+
+    _nothing_listed = "probe list_users answered 404"
 
     def __init__(self, config: HttpProbe, tls: TlsSettings) -> None:
         from scim_readiness.clients.http import make_async_client
@@ -176,9 +215,10 @@ class HttpAppProbe:
         self._redact = Redactor(self._headers.values())
         self._client: httpx.AsyncClient = make_async_client(tls, timeout_s=config.timeout_s)
 
-    async def _get(self, template: str | None, what: str, **values: str) -> Any:
+    async def _read(self, what: str, **values: str) -> Any:
         import httpx
 
+        template: str | None = getattr(self._config, what)
         if template is None:
             raise ProbeError(f"the probe has no URL for {what} (probe.http.{what} is not set)")
         url = template
@@ -206,33 +246,6 @@ class HttpAppProbe:
         except ValueError:
             raise ProbeError(f"probe {what} at {shown} did not answer with JSON") from None
 
-    async def user_by_email(self, email: str) -> AppUser | None:
-        document = await self._get(self._config.user_by_email, "user_by_email", email=email)
-        return None if document is None else to_app_user(document, self._config.fields)
-
-    async def user_by_id(self, directory_user_id: str) -> AppUser | None:
-        document = await self._get(
-            self._config.user_by_id, "user_by_id", directory_user_id=directory_user_id
-        )
-        return None if document is None else to_app_user(document, self._config.fields)
-
-    async def list_users(self) -> AsyncIterator[AppUser]:
-        cursor: str | None = ""
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            document = await self._get(self._config.list_users, "list_users", cursor=cursor or "")
-            if document is None:
-                raise ProbeError("probe list_users answered 404")
-            items, cursor = _page(document, self._config.items_path, self._config.next_cursor_path)
-            for item in items:
-                yield to_app_user(item, self._config.fields)
-            if cursor is None:
-                return
-            if cursor in seen:
-                raise ProbeError(f"probe list_users returned the cursor {cursor!r} twice")
-            seen.add(cursor)
-        raise ProbeError(f"probe list_users did not end after {MAX_PAGES} pages")
-
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -257,13 +270,16 @@ async def _read_capped(
     return None if too_large else bytes(data)
 
 
-class CommandAppProbe:
+class CommandAppProbe(_UserReads):
     """Reads users by running a command (no shell) that prints JSON."""
+
+    _nothing_listed = "probe command list_users printed nothing"
 
     def __init__(self, config: CommandProbe) -> None:
         self._config = config
 
-    async def _run(self, template: Sequence[str] | None, what: str, **values: str) -> Any:
+    async def _read(self, what: str, **values: str) -> Any:
+        template: Sequence[str] | None = getattr(self._config, what)
         if not template:
             raise ProbeError(
                 f"the probe has no command for {what} (probe.command.{what} is not set)"
@@ -318,33 +334,6 @@ class CommandAppProbe:
             return json.loads(text)
         except ValueError:
             raise ProbeError(f"probe command {program!r} ({what}) did not print JSON") from None
-
-    async def user_by_email(self, email: str) -> AppUser | None:
-        document = await self._run(self._config.user_by_email, "user_by_email", email=email)
-        return None if document is None else to_app_user(document, self._config.fields)
-
-    async def user_by_id(self, directory_user_id: str) -> AppUser | None:
-        document = await self._run(
-            self._config.user_by_id, "user_by_id", directory_user_id=directory_user_id
-        )
-        return None if document is None else to_app_user(document, self._config.fields)
-
-    async def list_users(self) -> AsyncIterator[AppUser]:
-        cursor: str | None = ""
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            document = await self._run(self._config.list_users, "list_users", cursor=cursor or "")
-            if document is None:
-                raise ProbeError("probe command list_users printed nothing")
-            items, cursor = _page(document, self._config.items_path, self._config.next_cursor_path)
-            for item in items:
-                yield to_app_user(item, self._config.fields)
-            if cursor is None:
-                return
-            if cursor in seen:
-                raise ProbeError(f"probe list_users returned the cursor {cursor!r} twice")
-            seen.add(cursor)
-        raise ProbeError(f"probe list_users did not end after {MAX_PAGES} pages")
 
     async def aclose(self) -> None:
         return None
