@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -124,10 +123,7 @@ def _context(
         findings=FindingRecorder(),
         ledger=Ledger(ledger_path, run_id),
         identities=TestIdentities(
-            # Event ids are evt_<run id><sequence> with a per-process sequence: a cleanup in a
-            # new process would reuse the ids the run already sent, and a receiver that
-            # (rightly) drops replays would ignore the removal while answering 200.
-            run_id=f"{run_id}c{secrets.token_hex(3)}",
+            run_id=run_id,
             email_domain=config.test_identities.email_domain,
             name_prefix=config.test_identities.name_prefix,
         ),

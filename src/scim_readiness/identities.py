@@ -12,6 +12,10 @@ import secrets
 from dataclasses import dataclass
 
 _LABEL = re.compile(r"[^a-z0-9-]+")
+# Chosen once per process: every process numbers its events from 1, and a second process of
+# the same run (``cleanup``) must not repeat the run's ids, or an app that (rightly) drops
+# replayed webhook-ids would answer 200 and ignore the removal.
+_PROCESS_TAG = secrets.token_hex(3)
 
 
 def new_run_id() -> str:
@@ -67,7 +71,9 @@ class TestIdentities:
         return f"{self.name_prefix}-{self.run_id}-{label}"
 
     def event_id(self, seq: int) -> str:
-        return f"evt_{self.run_id}{seq:06d}"
+        """``evt_<run id><process tag><seq>``: recognisable as the run's, unique across the
+        processes that send events for it."""
+        return f"evt_{self.run_id}{_PROCESS_TAG}{seq:06d}"
 
     def is_test_email(self, email: str) -> bool:
         return email.lower().endswith("@" + self.email_domain.lower()) and email.lower().startswith(
