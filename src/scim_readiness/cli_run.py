@@ -18,7 +18,8 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
 
 from scim_readiness.config import Config
 from scim_readiness.errors import ExitCode, UsageError
@@ -223,6 +224,31 @@ def _verbose_progress(err: TextIO) -> Progress:
     return report
 
 
+class _LateTermination:
+    """Notes a SIGTERM that arrives after the suite has ended but before the report files
+    are written (CI signals again when a job is slow to stop): the files are still written,
+    then the run exits 130, instead of dying by the signal's default action with no report."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
+        self._installed = False
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        self.received = True
+
+    def install(self) -> None:
+        with contextlib.suppress(ValueError, OSError):  # ValueError: not the main thread
+            self._previous = signal.signal(signal.SIGTERM, self._note)
+            self._installed = True
+
+    def restore(self) -> None:
+        if self._installed:
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(signal.SIGTERM, self._previous)
+            self._installed = False
+
+
 async def _run_with_signals(
     config: Config,
     options: RunOptions,
@@ -230,6 +256,7 @@ async def _run_with_signals(
     scalekit_factory: ScalekitFactory | None,
     probe: Probe | None,
     progress: Progress | None,
+    late: _LateTermination,
 ) -> Report:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -252,6 +279,7 @@ async def _run_with_signals(
     finally:
         if installed:
             loop.remove_signal_handler(signal.SIGTERM)
+            late.install()
 
 
 def _silence_stdout() -> None:
@@ -291,27 +319,39 @@ def execute(
     elif options.verbose:
         progress = _verbose_progress(err)
 
-    coro = _run_with_signals(config, options, all_specs, scalekit_factory, probe, progress)
-    if live is not None:
-        with live.status:
-            report = asyncio.run(coro)
-    else:
-        report = asyncio.run(coro)
-
-    files_ok = write_files(report, outputs, redactor, err)
+    late = _LateTermination()
     try:
-        out.write(render_stdout(report, outputs, redactor, options.verbose))
-        out.flush()
-    except BrokenPipeError:
-        # `run | head`: the reader left; the verdict still belongs in the exit code.
-        _silence_stdout()
-    if report.interrupted:
-        print(
-            "interrupted: cleanup ran and the partial report was written; "
-            "`scim-readiness cleanup` lists any test data left behind",
-            file=err,
+        coro = _run_with_signals(
+            config, options, all_specs, scalekit_factory, probe, progress, late
         )
-    code = report.exit_code(options.fail_on)
-    if not files_ok and code == ExitCode.READY:
-        return int(ExitCode.INCOMPLETE)  # CI asked for a file it will not find
-    return int(code)
+        if live is not None:
+            with live.status:
+                report = asyncio.run(coro)
+        else:
+            report = asyncio.run(coro)
+
+        files_ok = write_files(report, outputs, redactor, err)
+        try:
+            out.write(render_stdout(report, outputs, redactor, options.verbose))
+            out.flush()
+        except BrokenPipeError:
+            # `run | head`: the reader left; the verdict still belongs in the exit code.
+            _silence_stdout()
+        if report.interrupted:
+            print(
+                "interrupted: cleanup ran and the partial report was written; "
+                "`scim-readiness cleanup` lists any test data left behind",
+                file=err,
+            )
+        if late.received:
+            print(
+                "terminated after the checks had finished; the report was still written",
+                file=err,
+            )
+            return int(ExitCode.INTERRUPTED)
+        code = report.exit_code(options.fail_on)
+        if not files_ok and code == ExitCode.READY:
+            return int(ExitCode.INCOMPLETE)  # CI asked for a file it will not find
+        return int(code)
+    finally:
+        late.restore()
