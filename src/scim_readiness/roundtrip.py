@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from scim_readiness.provisioning import ChangeRejected, DirectoryUser, Mode
 
 NO_PROBE = "not observed: no probe is configured, so the app's state cannot be read"
+#: A probe that fails this many times in a row is broken, not slow: the step stops waiting.
+PROBE_ERRORS_IN_A_ROW = 3
 DEFAULT_STEP_TIMEOUT_S = 30.0
 
 Lookup = Callable[[], Awaitable["AppUser | None"]]
@@ -231,7 +233,8 @@ async def observe_step(
 
     ``judge`` turns a settled state into a status and an observation (default: PASS with the
     state described). An unsettled state at the end of the budget is FAIL with the last state
-    seen; a probe that failed on every attempt is ERROR.
+    seen; a probe that failed on every attempt, or several times in a row, is ERROR (the
+    latter at once, without waiting out the budget).
     """
     if ctx.probe is None:
         ctx.findings.step(step, expected=expected, observed=NO_PROBE, status=Status.SKIP)
@@ -243,12 +246,20 @@ async def observe_step(
         clock=ctx.clock,
         started_at=started_at,
         retry_on=(ProbeError,),
+        errors_in_a_row=PROBE_ERRORS_IN_A_ROW,
     )
     if outcome.satisfied:
         status, observed = (
             judge(outcome.value) if judge else (Status.PASS, describe_user(outcome.value))
         )
         latency: float | None = outcome.elapsed_s
+    elif outcome.gave_up:
+        status = Status.ERROR
+        observed = (
+            f"stopped waiting after {outcome.elapsed_s:.1f} s: the probe failed "
+            f"{PROBE_ERRORS_IN_A_ROW} times in a row: {outcome.error}"
+        )
+        latency = None
     elif outcome.error is not None and outcome.value is None:
         status = Status.ERROR
         observed = f"the probe failed for {outcome.elapsed_s:.1f} s: {outcome.error}"

@@ -35,6 +35,8 @@ class WaitOutcome(Generic[T]):
     elapsed_s: float
     attempts: int
     error: Exception | None = None
+    #: The wait stopped early: ``errors_in_a_row`` observations in a row raised.
+    gave_up: bool = False
 
 
 async def wait_until(
@@ -47,13 +49,16 @@ async def wait_until(
     first_delay_s: float = FIRST_DELAY_S,
     max_delay_s: float = MAX_DELAY_S,
     retry_on: tuple[type[Exception], ...] = (),
+    errors_in_a_row: int | None = None,
 ) -> WaitOutcome[T]:
     """Call ``observe`` until ``predicate(value)`` is true or ``budget_s`` has passed.
 
     Exceptions listed in ``retry_on`` count as "not yet" (the last one is returned); any other
-    exception propagates. The budget is measured from ``started_at`` (a ``clock.monotonic()``
-    reading) when given, so time spent sending the change counts against it; at least one
-    observation is always made.
+    exception propagates. After ``errors_in_a_row`` such exceptions with no good observation
+    between them the wait stops early (``gave_up``): the observer itself is broken, and
+    waiting out the budget would only hide that. The budget is measured from ``started_at``
+    (a ``clock.monotonic()`` reading) when given, so time spent sending the change counts
+    against it; at least one observation is always made.
     """
     clock = clock or SystemClock()
     start = clock.monotonic() if started_at is None else started_at
@@ -62,15 +67,22 @@ async def wait_until(
     attempts = 0
     value: T | None = None
     error: Exception | None = None
+    failed_in_a_row = 0
     while True:
         attempts += 1
         try:
             value = await observe()
             error = None
+            failed_in_a_row = 0
             if predicate(value):
                 return WaitOutcome(True, value, clock.monotonic() - start, attempts)
         except retry_on as exc:
             error = exc
+            failed_in_a_row += 1
+            if errors_in_a_row is not None and failed_in_a_row >= errors_in_a_row:
+                return WaitOutcome(
+                    False, value, clock.monotonic() - start, attempts, error, gave_up=True
+                )
         now = clock.monotonic()
         if now >= deadline:
             return WaitOutcome(False, value, now - start, attempts, error)

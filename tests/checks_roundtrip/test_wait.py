@@ -92,3 +92,30 @@ def test_other_errors_propagate() -> None:
 
     with pytest.raises(KeyError):
         asyncio.run(wait_until(broken, bool, budget_s=1, clock=ManualClock()))
+
+
+def test_errors_in_a_row_end_the_wait_early_but_a_good_look_resets_the_count() -> None:
+    clock = ManualClock()
+    answers: list[int | None] = [None, None, 1, None, None, None, 2]  # None: the probe fails
+
+    async def observe() -> int:
+        answer = answers.pop(0)
+        if answer is None:
+            raise ProbeError("probe user_by_email at https://app.example/probe failed")
+        return answer
+
+    outcome = asyncio.run(
+        wait_until(
+            observe,
+            lambda v: v == 2,
+            budget_s=30,
+            clock=clock,
+            retry_on=(ProbeError,),
+            errors_in_a_row=3,
+        )
+    )
+    assert outcome.gave_up and not outcome.satisfied
+    assert outcome.attempts == 6  # two failures, a good look, then three failures in a row
+    assert outcome.value == 1  # the last state seen is still reported
+    assert isinstance(outcome.error, ProbeError)
+    assert outcome.elapsed_s < 1  # nowhere near the 30 s budget
