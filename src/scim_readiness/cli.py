@@ -77,6 +77,33 @@ ConfigOpt = Annotated[
 ]
 
 
+# Options shared by `run` and `demo`, declared once so both commands stay alike.
+OnlyOpt = Annotated[
+    list[str] | None, typer.Option("--only", metavar="ID", help="Run only this check.")
+]
+SkipOpt = Annotated[
+    list[str] | None, typer.Option("--skip", metavar="ID", help="Do not run this check.")
+]
+JsonOpt = Annotated[
+    str | None, typer.Option("--json", metavar="PATH", help="Write the JSON report here.")
+]
+JunitOpt = Annotated[
+    str | None, typer.Option("--junit", metavar="PATH", help="Write a JUnit XML report here.")
+]
+MarkdownOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--markdown",
+        metavar="PATH",
+        help="Write a Markdown report here; '-' appends to $GITHUB_STEP_SUMMARY.",
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="stdout format: rich, plain or json.")]
+VerboseOpt = Annotated[
+    bool, typer.Option("-v", "--verbose", help="Show passing findings and progress.")
+]
+
+
 def _load(path: Path) -> Config:
     from scim_readiness.config_file import load_config
 
@@ -86,26 +113,11 @@ def _load(path: Path) -> Config:
 @app.command()
 def run(
     config: ConfigOpt = Path("readiness.yaml"),
-    only: Annotated[
-        list[str] | None, typer.Option("--only", metavar="ID", help="Run only this check.")
-    ] = None,
-    skip: Annotated[
-        list[str] | None, typer.Option("--skip", metavar="ID", help="Do not run this check.")
-    ] = None,
-    json_path: Annotated[
-        str | None, typer.Option("--json", metavar="PATH", help="Write the JSON report here.")
-    ] = None,
-    junit_path: Annotated[
-        str | None, typer.Option("--junit", metavar="PATH", help="Write a JUnit XML report here.")
-    ] = None,
-    markdown_path: Annotated[
-        str | None,
-        typer.Option(
-            "--markdown",
-            metavar="PATH",
-            help="Write a Markdown report here; '-' appends to $GITHUB_STEP_SUMMARY.",
-        ),
-    ] = None,
+    only: OnlyOpt = None,
+    skip: SkipOpt = None,
+    json_path: JsonOpt = None,
+    junit_path: JunitOpt = None,
+    markdown_path: MarkdownOpt = None,
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 on any FAIL, or on any WARN too.")
     ] = FailOn.FAIL,
@@ -122,18 +134,14 @@ def run(
             "--ca-bundle", metavar="PATH", help="Also trust this CA (PEM) for HTTPS and gRPC."
         ),
     ] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", help="stdout format: rich, plain or json.")
-    ] = "rich",
+    fmt: FormatOpt = "rich",
     yes: Annotated[
         bool,
         typer.Option(
             "--yes", "-y", help="Allow checks that create test users when expect: production."
         ),
     ] = False,
-    verbose: Annotated[
-        bool, typer.Option("-v", "--verbose", help="Show passing findings and progress.")
-    ] = False,
+    verbose: VerboseOpt = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> int:
     """Run the checks, print the report, write report files, exit with the verdict."""
@@ -364,30 +372,16 @@ def demo(
     list_flaws: Annotated[
         bool, typer.Option("--list", help="List the flaws and the check meant to catch each.")
     ] = False,
-    only: Annotated[
-        list[str] | None, typer.Option("--only", metavar="ID", help="Run only this check.")
-    ] = None,
-    skip: Annotated[
-        list[str] | None, typer.Option("--skip", metavar="ID", help="Do not run this check.")
-    ] = None,
-    json_path: Annotated[
-        str | None, typer.Option("--json", metavar="PATH", help="Write the JSON report here.")
-    ] = None,
-    junit_path: Annotated[
-        str | None, typer.Option("--junit", metavar="PATH", help="Write a JUnit XML report here.")
-    ] = None,
-    markdown_path: Annotated[
-        str | None, typer.Option("--markdown", metavar="PATH", help="Write a Markdown report.")
-    ] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", help="stdout format: rich, plain or json.")
-    ] = "rich",
+    only: OnlyOpt = None,
+    skip: SkipOpt = None,
+    json_path: JsonOpt = None,
+    junit_path: JunitOpt = None,
+    markdown_path: MarkdownOpt = None,
+    fmt: FormatOpt = "rich",
     show_config: Annotated[
         bool, typer.Option("--show-config", help="Print the config used (secrets as ${VAR}).")
     ] = False,
-    verbose: Annotated[
-        bool, typer.Option("-v", "--verbose", help="Show passing findings and progress.")
-    ] = False,
+    verbose: VerboseOpt = False,
 ) -> int:
     """Run the whole suite against a local Scalekit emulator and the reference app, offline."""
     from scim_readiness.cli_run import OutputOptions, check_outputs
