@@ -192,10 +192,69 @@ def _details(ctx: CheckContext, **extra: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
+# what both channels do alike
+
+
+class _Driver:
+    """The parts of a driver that do not depend on the channel: keeping the user's state and
+    the ledger in step with each change. Subclasses say how a user change is published and
+    how a user is deleted."""
+
+    ctx: CheckContext
+    channel: Mode
+
+    async def _publish_user(self, user: DirectoryUser, label: str) -> None:
+        raise NotImplementedError
+
+    async def _delete_user(self, user: DirectoryUser) -> None:
+        raise NotImplementedError
+
+    def _email_details(self, user: DirectoryUser) -> dict[str, Any]:
+        """What the ledger keeps beside a new email, so cleanup can still address the user."""
+        return {}
+
+    async def update_user(
+        self,
+        user: DirectoryUser,
+        *,
+        given_name: str | None = None,
+        family_name: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        user.given_name = given_name or user.given_name
+        user.family_name = family_name or user.family_name
+        user.attributes.update(attributes or {})
+        await self._publish_user(user, "user_updated profile")
+
+    async def change_email(self, user: DirectoryUser, email: str) -> None:
+        # Later cleanup (and the sweep through the app) must address the user by its current
+        # email: record it before the change is sent.
+        self.ctx.ledger.created(
+            "user",
+            user.handle,
+            channel=self.channel,
+            check_id=self.ctx.info.id,
+            **_details(self.ctx, email=email, **self._email_details(user)),
+        )
+        user.email = email
+        await self._publish_user(user, "user_updated email")
+
+    async def delete_user(self, user: DirectoryUser, *, mark_removed: bool = True) -> None:
+        await self._delete_user(user)
+        if mark_removed:
+            self.mark_removed(user)
+
+    def mark_removed(self, user: DirectoryUser) -> None:
+        self.ctx.ledger.removed(
+            "user", user.handle, channel=self.channel, check_id=self.ctx.info.id
+        )
+
+
+# --------------------------------------------------------------------------------------------
 # events: the checker as Scalekit
 
 
-class EventsDriver:
+class EventsDriver(_Driver):
     """Sends signed Scalekit events to the app's webhook (``ctx.config.webhook``)."""
 
     channel: Mode = "events"
@@ -251,8 +310,15 @@ class EventsDriver:
             **extra,
         )
 
-    async def _user_updated(self, user: DirectoryUser, label: str) -> None:
+    async def _publish_user(self, user: DirectoryUser, label: str) -> None:
         await self._send(label, EventType.USER_UPDATED, self._user_data(user))
+
+    def _email_details(self, user: DirectoryUser) -> dict[str, Any]:
+        return {
+            "dp_id": user.identity.dp_id,
+            "given_name": user.given_name,
+            "family_name": user.family_name,
+        }
 
     async def create_user(
         self, identity: TestIdentity, *, attributes: Mapping[str, str] | None = None
@@ -281,42 +347,11 @@ class EventsDriver:
         await self._send("user_created", EventType.USER_CREATED, self._user_data(user))
         return user
 
-    async def update_user(
-        self,
-        user: DirectoryUser,
-        *,
-        given_name: str | None = None,
-        family_name: str | None = None,
-        attributes: Mapping[str, str] | None = None,
-    ) -> None:
-        user.given_name = given_name or user.given_name
-        user.family_name = family_name or user.family_name
-        user.attributes.update(attributes or {})
-        await self._user_updated(user, "user_updated profile")
-
-    async def change_email(self, user: DirectoryUser, email: str) -> None:
-        # Later cleanup must address the user by its current email.
-        self.ctx.ledger.created(
-            "user",
-            user.handle,
-            channel="events",
-            check_id=self.ctx.info.id,
-            **_details(
-                self.ctx,
-                email=email,
-                dp_id=user.identity.dp_id,
-                given_name=user.given_name,
-                family_name=user.family_name,
-            ),
-        )
-        user.email = email
-        await self._user_updated(user, "user_updated email")
-
     async def set_active(self, user: DirectoryUser, active: bool) -> None:
         user.active = active
-        await self._user_updated(user, f"user_updated active:{str(active).lower()}")
+        await self._publish_user(user, f"user_updated active:{str(active).lower()}")
 
-    async def delete_user(self, user: DirectoryUser, *, mark_removed: bool = True) -> None:
+    async def _delete_user(self, user: DirectoryUser) -> None:
         await self._send(
             "user_deleted",
             EventType.USER_DELETED,
@@ -327,11 +362,6 @@ class EventsDriver:
                 dp_id=user.identity.dp_id,
             ),
         )
-        if mark_removed:
-            self.mark_removed(user)
-
-    def mark_removed(self, user: DirectoryUser) -> None:
-        self.ctx.ledger.removed("user", user.handle, channel="events", check_id=self.ctx.info.id)
 
     def _directory_id(self) -> str:
         return self.ctx.config.scalekit.directory_id or f"dir_{self.ctx.run_id}"
@@ -364,11 +394,11 @@ class EventsDriver:
     async def add_member(self, group: GroupRef, user: DirectoryUser) -> None:
         if all(existing.id != group.id for existing in user.groups):
             user.groups.append(group)
-        await self._user_updated(user, f"user_updated joined {group.display_name}")
+        await self._publish_user(user, f"user_updated joined {group.display_name}")
 
     async def remove_member(self, group: GroupRef, user: DirectoryUser) -> None:
         user.groups = [existing for existing in user.groups if existing.id != group.id]
-        await self._user_updated(user, f"user_updated left {group.display_name}")
+        await self._publish_user(user, f"user_updated left {group.display_name}")
 
     async def delete_group(self, group: GroupRef, members: Sequence[DirectoryUser]) -> None:
         await self._send(
@@ -386,7 +416,7 @@ class EventsDriver:
         # As Scalekit does: every member gets user_updated with groups and roles recalculated.
         for member in members:
             member.groups = [existing for existing in member.groups if existing.id != group.id]
-            await self._user_updated(member, f"user_updated after {group.display_name} deleted")
+            await self._publish_user(member, f"user_updated after {group.display_name} deleted")
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,7 +439,7 @@ def _scim_error(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
 
 
-class ScimDriver:
+class ScimDriver(_Driver):
     """SCIM 2.0 requests to the directory's endpoint (``ctx.config.scim_idp``), as an IdP sends
     them: POST and PUT for users, PATCH for ``active`` and group membership, DELETE."""
 
@@ -541,35 +571,11 @@ class ScimDriver:
         self.ctx.ledger.removed("user", user.email, channel="scim", check_id=self.ctx.info.id)
         return user
 
-    async def _put_user(self, user: DirectoryUser) -> None:
+    async def _publish_user(self, user: DirectoryUser, label: str) -> None:
+        # An IdP sends the whole resource on every profile change (PUT).
         body = self._user_resource(user)
         body["id"] = user.handle
         await self.request("PUT", f"/Users/{user.handle}", body=body)
-
-    async def update_user(
-        self,
-        user: DirectoryUser,
-        *,
-        given_name: str | None = None,
-        family_name: str | None = None,
-        attributes: Mapping[str, str] | None = None,
-    ) -> None:
-        user.given_name = given_name or user.given_name
-        user.family_name = family_name or user.family_name
-        user.attributes.update(attributes or {})
-        await self._put_user(user)
-
-    async def change_email(self, user: DirectoryUser, email: str) -> None:
-        # Later cleanup (and the sweep through the app) must know the current email.
-        self.ctx.ledger.created(
-            "user",
-            user.handle,
-            channel="scim",
-            check_id=self.ctx.info.id,
-            **_details(self.ctx, email=email),
-        )
-        user.email = email
-        await self._put_user(user)
 
     async def set_active(self, user: DirectoryUser, active: bool) -> None:
         await self.request(
@@ -579,13 +585,8 @@ class ScimDriver:
         )
         user.active = active
 
-    async def delete_user(self, user: DirectoryUser, *, mark_removed: bool = True) -> None:
+    async def _delete_user(self, user: DirectoryUser) -> None:
         await self.request("DELETE", f"/Users/{user.handle}", ok_statuses=(404,))
-        if mark_removed:
-            self.mark_removed(user)
-
-    def mark_removed(self, user: DirectoryUser) -> None:
-        self.ctx.ledger.removed("user", user.handle, channel="scim", check_id=self.ctx.info.id)
 
     async def create_group(self, label: str) -> GroupRef:
         from scim2_models import Context, Group
