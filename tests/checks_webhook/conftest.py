@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,21 +20,6 @@ from scim_readiness.sampleapp import AppSettings, RunningApp, serve_app
 from scim_readiness.tls_ca import LocalCA, ServerCert
 
 ORG_ID = "org_60219377000000001"
-
-
-@pytest.fixture(scope="session")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
-    return LocalCA(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture(scope="session")
-def loopback_cert(ca: LocalCA) -> ServerCert:
-    return ca.issue("127.0.0.1", "localhost")
-
-
-@pytest.fixture(scope="session")
-def webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 MakeContext = Callable[..., CheckContext]

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import base64
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,24 +11,14 @@ from scim_readiness.config import CheckSettings, Config
 from scim_readiness.context import CheckContext, SharedClients, TlsSettings
 from scim_readiness.identities import TestIdentities, new_run_id
 from scim_readiness.ledger import Ledger
-from scim_readiness.tls_ca import LocalCA, ServerCert
+from scim_readiness.tls_ca import LocalCA
 
 ORG_ID = "org_60219377000000001"
 
 
 @pytest.fixture(scope="session")
-def ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
-    return LocalCA(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture(scope="session")
-def loopback_cert(ca: LocalCA) -> ServerCert:
-    return ca.issue("127.0.0.1", "localhost")
-
-
-@pytest.fixture(scope="session")
-def secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+def secret(webhook_secret: str) -> str:
+    return webhook_secret
 
 
 MakeContext = Callable[..., CheckContext]
