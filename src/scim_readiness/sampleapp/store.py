@@ -210,25 +210,25 @@ class Store:
     def bulk_insert_users(self, users: Iterable[NewUser]) -> int:
         """Seed many users in one transaction (scale tests); returns how many."""
         stamp = _now()
-        rows = (
-            (
-                new_user_id(),
-                u.directory_user_id,
-                u.organization_id,
-                u.email,
-                u.email.strip().lower(),
-                u.name,
-                int(u.active),
-                json.dumps(list(u.roles)),
-                u.tenant,
-                json.dumps(dict(u.attributes), sort_keys=True),
-                stamp,
-            )
-            for u in users
-        )
+        rows = ((new_user_id(), *_user_values(u), stamp) for u in users)
         with self.transaction() as tx:
             cursor = tx.conn.executemany(_INSERT, rows)
             return cursor.rowcount
+
+
+def _user_values(user: NewUser) -> tuple[Any, ...]:
+    """A user's columns from directory_user_id to attributes, in table order."""
+    return (
+        user.directory_user_id,
+        user.organization_id,
+        user.email,
+        user.email.strip().lower(),  # email_key: uniqueness is case-insensitive
+        user.name,
+        int(user.active),
+        json.dumps(list(user.roles)),
+        user.tenant,
+        json.dumps(dict(user.attributes), sort_keys=True),
+    )
 
 
 _INSERT = (
@@ -268,22 +268,7 @@ class Transaction:
 
     def insert_user(self, user: NewUser) -> str:
         uid = new_user_id()
-        self.conn.execute(
-            _INSERT,
-            (
-                uid,
-                user.directory_user_id,
-                user.organization_id,
-                user.email,
-                user.email.strip().lower(),
-                user.name,
-                int(user.active),
-                json.dumps(list(user.roles)),
-                user.tenant,
-                json.dumps(dict(user.attributes), sort_keys=True),
-                _now(),
-            ),
-        )
+        self.conn.execute(_INSERT, (uid, *_user_values(user), _now()))
         return uid
 
     def update_user(self, pk: int, user: NewUser) -> None:
@@ -291,19 +276,7 @@ class Transaction:
             "UPDATE users SET directory_user_id = ?, organization_id = ?, email = ?, "
             "email_key = ?, name = ?, active = ?, roles = ?, tenant = ?, attributes = ?, "
             "updated_at = ? WHERE pk = ?",
-            (
-                user.directory_user_id,
-                user.organization_id,
-                user.email,
-                user.email.strip().lower(),
-                user.name,
-                int(user.active),
-                json.dumps(list(user.roles)),
-                user.tenant,
-                json.dumps(dict(user.attributes), sort_keys=True),
-                _now(),
-                pk,
-            ),
+            (*_user_values(user), _now(), pk),
         )
 
     def update_by_directory_id(self, directory_user_id: str, user: NewUser) -> int:
