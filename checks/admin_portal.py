@@ -25,15 +25,12 @@ endpoint (10) and ``organization_path``, where the app's answer names the organi
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scim_readiness.check import CheckInfo
 from scim_readiness.check_options import number_option, text_option
-from scim_readiness.config import AdminPortalSection, PortalLinkEndpoint
-from scim_readiness.context import CheckContext
 from scim_readiness.errors import ScalekitAuthError, ScalekitError
 from scim_readiness.http_answers import (
     MAX_ANSWER_BYTES,
@@ -45,6 +42,9 @@ from scim_readiness.model import Severity
 
 if TYPE_CHECKING:
     import httpx
+
+    from scim_readiness.config import AdminPortalSection, PortalLinkEndpoint
+    from scim_readiness.context import CheckContext
 
 CHECK = CheckInfo(
     id="admin-portal",
@@ -68,6 +68,7 @@ _WHY_LINKS_MATTER = (
 
 
 async def run(ctx: CheckContext) -> None:
+    from scim_readiness.config import AdminPortalSection
     from scim_readiness.scalekit_target import TargetUnavailable, organization_id_for
 
     # Options are checked before anything is observed, so a typo is one clear message.
@@ -369,6 +370,8 @@ async def _judge_framing(
 
 def _wrong_value(value: str) -> str:
     """Same shape as the real credential, wrong content: ``Bearer <random>``, ``name=<random>``."""
+    import secrets
+
     junk = "scim-readiness-wrong-" + secrets.token_urlsafe(12)
     if " " in value:
         return value.split(" ", 1)[0] + " " + junk

@@ -27,16 +27,15 @@ users) and without ``webhook.url``/``webhook.secret``.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from scim_readiness.check import CheckInfo
 from scim_readiness.check_options import number_option
-from scim_readiness.context import CheckContext
 
 if TYPE_CHECKING:
+    from scim_readiness.context import CheckContext
     from scim_readiness.delivery import Outcome, Sender
     from scim_readiness.identities import TestIdentity
     from scim_readiness.probe import AppUser
@@ -121,6 +120,8 @@ class _Run:
 
 
 async def run(ctx: CheckContext) -> None:
+    import asyncio
+
     from scim_readiness.webhook_probing import missing_webhook_setting, webhook_sender
 
     if ctx.read_only:
@@ -318,6 +319,8 @@ def _nested(depth: int) -> str:
 
 
 async def _invalid_payloads(state: _Run) -> list[Invalid]:
+    import asyncio
+
     from scim_readiness.events import encode_body
 
     cases: list[Invalid] = []

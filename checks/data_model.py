@@ -32,7 +32,6 @@ drift (5), ``progress`` (``auto``: lines on stderr when it is a terminal; true/f
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -40,12 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 from scim_readiness.check import CheckInfo
 from scim_readiness.check_options import flag_option, number_option
-from scim_readiness.config import DataModelSection
-from scim_readiness.context import CheckContext
 from scim_readiness.errors import ConfigError, ProbeError, ScalekitAuthError, ScalekitError
 from scim_readiness.model import Severity
 
 if TYPE_CHECKING:
+    from scim_readiness.context import CheckContext
     from scim_readiness.directory_stream import LeanUser
     from scim_readiness.probe import AppUser, Probe
     from scim_readiness.reconcile import (
@@ -113,6 +111,8 @@ async def run(ctx: CheckContext) -> None:
             "probe.command.list_users.",
         )
         return
+    from scim_readiness.config import DataModelSection
+
     section = ctx.config.data_model or DataModelSection()
     try:
         gateway = await ctx.scalekit()
@@ -355,6 +355,8 @@ def _to_app_record(user: AppUser) -> AppRecord:
 async def _app_records(
     probe: Probe, ignored: _TestIdentityFilter
 ) -> AsyncIterator[Sequence[AppRecord]]:
+    import asyncio
+
     batch: list[AppRecord] = []
     async for user in probe.list_users():
         if ignored.is_test_email(user.email):

@@ -33,12 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 from scim_readiness.check import CheckInfo
 from scim_readiness.check_options import number_option
-from scim_readiness.config import Expect
-from scim_readiness.context import CheckContext
 from scim_readiness.errors import ScalekitAuthError, ScalekitError
 from scim_readiness.model import Severity
 
 if TYPE_CHECKING:
+    from scim_readiness.context import CheckContext
     from scim_readiness.environment_url import Problem
     from scim_readiness.scalekit_target import Setting
 
@@ -137,6 +136,8 @@ def _check_url(ctx: CheckContext, setting: Setting) -> bool:
         ctx.findings.passed(
             f"{setting.variable} is set and well-formed", observed=f"{url} (from {setting.where})"
         )
+
+    from scim_readiness.config import Expect
 
     verdict = classify_environment_url(url)
     expect = ctx.config.scalekit.expect

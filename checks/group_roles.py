@@ -35,11 +35,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scim_readiness.check import CheckInfo
-from scim_readiness.context import CheckContext
 from scim_readiness.model import Status
 
 if TYPE_CHECKING:
     from scim_readiness.config import RolesSection
+    from scim_readiness.context import CheckContext
     from scim_readiness.probe import AppUser
     from scim_readiness.provisioning import (
         ChangeRejected,

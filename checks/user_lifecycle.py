@@ -31,12 +31,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scim_readiness.check import CheckInfo
-from scim_readiness.context import CheckContext
 from scim_readiness.model import Status
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
+    from scim_readiness.context import CheckContext
     from scim_readiness.probe import AppUser
     from scim_readiness.provisioning import ChangeRejected, ProvisioningDriver
     from scim_readiness.roundtrip import StepOutcome

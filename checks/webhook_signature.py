@@ -28,19 +28,17 @@ answer at all. PASS otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from scim_readiness.check import CheckInfo
 from scim_readiness.check_options import number_option
-from scim_readiness.context import CheckContext
 
 if TYPE_CHECKING:
+    from scim_readiness.context import CheckContext
     from scim_readiness.delivery import Outcome, Sender
     from scim_readiness.identities import TestIdentity
     from scim_readiness.probe import AppUser
@@ -98,6 +96,8 @@ def _unsigned(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, s
 
 
 def _other_secret() -> str:
+    import secrets
+
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
@@ -289,6 +289,8 @@ def _cases() -> list[Case]:
 
 
 async def run(ctx: CheckContext) -> None:
+    import asyncio
+
     from scim_readiness.webhook_probing import (
         missing_webhook_setting,
         record_possibly_applied,

@@ -15,6 +15,10 @@ after ``run`` whatever happened (failure, timeout, Ctrl-C).
 
 ``run`` records findings on ``ctx.findings`` instead of returning them, so a check that
 times out or is interrupted still reports what it had already observed.
+
+``scim-readiness checks`` imports every check module to list them, so a check module keeps
+its top-level imports light: the context and the config models for type checking only,
+and what ``run`` needs (asyncio, the SDK, HTTP clients) inside the functions that use it.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ import pytest
 
 from .conftest import write_config
 
-HEAVY = ("scalekit", "grpc", "starlette", "uvicorn", "cryptography")
+# What `--help` and `checks` must not pay for: the SDK and the servers, and also pydantic
+# (the config models) and asyncio, which only a run needs.
+HEAVY = ("scalekit", "grpc", "starlette", "uvicorn", "cryptography", "pydantic", "asyncio")
 
 
 def env_with(site: Path | None = None) -> dict[str, str]:
