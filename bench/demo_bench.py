@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from wall_clock import wall_time
+
 HERE = Path(__file__).resolve()
 WALL_TARGET_S = 5.0
 WAIT_RATIO_TARGET = 2.0
@@ -224,18 +226,7 @@ def _cli() -> list[str]:
 
 
 def wall(argv: list[str], runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run(  # noqa: S603 - our own interpreter and entry point
-            argv,
-            check=False,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=120,
-        )
-        times.append(time.perf_counter() - started)
-    return times
+    return [wall_time(argv, timeout=120, check=False) for _ in range(runs)]
 
 
 def measure(runs: int) -> dict[str, Any]:
