@@ -413,8 +413,8 @@ def start_stack(
                 if "directory-drift" in chosen:
                     _drift(stack)
                 yield stack
-                # Each server takes 0.1-0.2 s to shut down (uvicorn's tick and grace pause):
-                # stop both side by side instead of one after the other.
+                # Each server waits for its requests in flight before it stops: stop both
+                # side by side instead of one after the other.
                 _stop_together(app, emu)
     finally:
         if owned_dir:

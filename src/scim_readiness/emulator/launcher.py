@@ -265,6 +265,7 @@ class Emulator:
         from scim_readiness.emulator.front import AlpnFront
         from scim_readiness.emulator.grpc_services import Services, build_grpc_server
         from scim_readiness.emulator.http_app import build_app
+        from scim_readiness.prompt_server import PromptServer
 
         loop = asyncio.get_running_loop()
         self._shutdown = asyncio.Event()
@@ -295,7 +296,7 @@ class Emulator:
             ws="none",
             timeout_graceful_shutdown=1,
         )
-        http_server = uvicorn.Server(config)
+        http_server = PromptServer(config)
         http_task = loop.create_task(http_server.serve(sockets=[http_sock]))
         front = AlpnFront(
             self._server_context(), h2_port=grpc_port, http_port=http_sock.getsockname()[1]
@@ -313,7 +314,7 @@ class Emulator:
             await self._shutdown.wait()
         finally:
             await front.stop()
-            http_server.should_exit = True
+            http_server.request_exit()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(http_task, timeout=3)
             grpc_server.stop(grace=0)

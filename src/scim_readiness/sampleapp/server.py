@@ -114,8 +114,8 @@ def serve_app(
     """
     import uvicorn
 
+    from scim_readiness.prompt_server import PromptServer
     from scim_readiness.sampleapp.app import create_app
-    from scim_readiness.sampleapp.http_server import PromptServer
     from scim_readiness.sampleapp.portal import PortalLinks
     from scim_readiness.sampleapp.store import Store
 
@@ -184,7 +184,7 @@ def serve_app(
 
     def stop() -> None:
         for server in servers:
-            server.should_exit = True
+            server.request_exit()
         thread.join(STOP_TIMEOUT_S)
         for server in servers:
             server.force_exit = True
