@@ -167,6 +167,11 @@ def main() -> int:  # noqa: PLR0915 - one report, section after section
             f"demo       wall / irreducible waits = {median:.2f} / {irreducible:.3f} s = "
             f"x{median / irreducible:.1f} (target < x2: {verdict(median < 2 * irreducible)})"
         )
+        floor = demo["libraries_floor_s"]
+        summary.append(
+            f"demo       of which {floor:.2f} s is the libraries' import-and-exit floor; above it "
+            f"{median - floor:.2f} s = x{(median - floor) / irreducible:.1f} the waits (context)"
+        )
     else:
         summary.append(f"demo       no figures (exit {code})")
 
