@@ -16,28 +16,35 @@ USER_AGENT = "scim-readiness"
 
 
 def ssl_context(tls: TlsSettings) -> ssl.SSLContext:
-    """System trust plus the extra CA bundle; verification always on.
+    """System trust plus the extra CA bundle; verification always on."""
+    return trust_context(*([tls.ca_bundle] if tls.ca_bundle else []))
+
+
+def trust_context(*ca_files: str | os.PathLike[str]) -> ssl.SSLContext:
+    """A client context trusting the system store plus ``ca_files``; verification on.
 
     Loading the system store costs tens of milliseconds of CPU (hundreds on a busy machine)
-    and blocks the event loop, so one context is built per bundle and shared: contexts are
-    safe to share and nothing here changes them after creation. A changed bundle file (new
-    size or modification time) gets a new context.
+    and blocks the event loop, so one context is built per set of files and shared, by the
+    checker and by an emulator in the same process alike: contexts are safe to share and
+    nothing here changes them after creation. A changed file (new size or modification
+    time) gets a new context.
     """
-    key: tuple[str, int, int] | None = None
-    if tls.ca_bundle:
+    key = []
+    for ca_file in ca_files:
+        path = os.fspath(ca_file)
         try:
-            stat = os.stat(tls.ca_bundle)
-            key = (tls.ca_bundle, stat.st_mtime_ns, stat.st_size)
+            stat = os.stat(path)
+            key.append((path, stat.st_mtime_ns, stat.st_size))
         except OSError:
-            key = (tls.ca_bundle, -1, -1)  # let load_verify_locations report the error
-    return _cached_context(key)
+            key.append((path, -1, -1))  # let load_verify_locations report the error
+    return _cached_context(tuple(key))
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_context(key: tuple[str, int, int] | None) -> ssl.SSLContext:
+def _cached_context(key: tuple[tuple[str, int, int], ...]) -> ssl.SSLContext:
     context = ssl.create_default_context()
-    if key is not None:
-        context.load_verify_locations(cafile=key[0])
+    for path, _, _ in key:
+        context.load_verify_locations(cafile=path)
     return context
 
 
