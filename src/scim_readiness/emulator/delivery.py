@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scim_readiness import events
+from scim_readiness.burst import _Connection, _HttpError, _Target
 
 #: Delay before retry n (n = 1…) is BASE * FACTOR**(n-1) seconds, times the delay scale:
 #: 5 s, 20 s, 80 s, … — eight attempts span a few hours, like the service's schedule.
@@ -57,11 +58,24 @@ class DeliveryLog:
         self._changed = threading.Condition()
         self.delivered_count = 0
         self.finished_count = 0
+        # Who is waiting, so a change wakes only waiters it may satisfy: waking a waiting
+        # thread for each of thousands of deliveries costs the delivering thread the GIL.
+        self._delivered_targets: list[int] = []
+        self._idle_waiters = 0
+        self._condition_waiters = 0
+
+    def _notify(self) -> None:  # with the lock held
+        if (
+            self._condition_waiters
+            or (self._idle_waiters and self.finished_count == len(self._items))
+            or (self._delivered_targets and self.delivered_count >= min(self._delivered_targets))
+        ):
+            self._changed.notify_all()
 
     def _add(self, delivery: Delivery) -> None:
         with self._changed:
             self._items.append(delivery)
-            self._changed.notify_all()
+            self._notify()
 
     def _update(self, delivery: Delivery, *, finished: bool) -> None:
         with self._changed:
@@ -69,7 +83,7 @@ class DeliveryLog:
                 delivery.finished = True
                 self.finished_count += 1
                 self.delivered_count += delivery.delivered
-            self._changed.notify_all()
+            self._notify()
 
     def all(self) -> list[Delivery]:
         with self._changed:
@@ -102,17 +116,42 @@ class DeliveryLog:
 
     def wait_delivered(self, count: int, timeout: float = 10.0) -> bool:
         """True once at least ``count`` deliveries succeeded; False after ``timeout`` s."""
-        return self._wait(lambda: self.delivered_count >= count, timeout)
+        with self._changed:
+            self._delivered_targets.append(count)
+            try:
+                return self._wait(lambda: self.delivered_count >= count, timeout)
+            finally:
+                self._delivered_targets.remove(count)
 
     def wait_for(self, condition: Callable[[list[Delivery]], bool], timeout: float = 10.0) -> bool:
         """True once ``condition(all deliveries)`` holds; False after ``timeout`` seconds.
         (The condition runs on every change: for thousands of deliveries prefer
-        ``wait_delivered`` / ``wait_idle``.)"""
-        return self._wait(lambda: condition(list(self._items)), timeout)
+        ``wait_delivered`` / ``wait_idle``, which wake only once they hold.)"""
+        with self._changed:
+            self._condition_waiters += 1
+            try:
+                return self._wait(lambda: condition(list(self._items)), timeout)
+            finally:
+                self._condition_waiters -= 1
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """True once every delivery so far has finished (delivered or given up)."""
-        return self._wait(lambda: self.finished_count == len(self._items), timeout)
+        with self._changed:
+            self._idle_waiters += 1
+            try:
+                return self._wait(lambda: self.finished_count == len(self._items), timeout)
+            finally:
+                self._idle_waiters -= 1
+
+
+#: Connections open at once across all endpoints (workers and retries); an attempt waits for a
+#: free one before its clock starts.
+MAX_CONNECTIONS = 64
+#: An idle kept-alive connection older than this is closed rather than reused: servers drop
+#: idle connections after a few seconds (uvicorn and Node after 5 s, gunicorn after 2 s), and
+#: a POST written into one as it is being dropped fails.
+KEEPALIVE_EXPIRY_S = 4.0
+USER_AGENT = "scim-readiness-emulator (Scalekit webhooks)"
 
 
 @dataclass(slots=True)
@@ -121,20 +160,35 @@ class Endpoint:
     secret: str
     queue: asyncio.Queue[Delivery] | None = None
     workers: list[asyncio.Task[None]] = field(default_factory=list)
+    # Kept-alive connections not in use, each with the monotonic time it went idle. Every
+    # worker takes one and puts it back, so N workers keep N connections open.
+    idle: list[tuple[_Connection, float]] = field(default_factory=list)
+    target: _Target | None = None
+    head: bytes = b""  # request line and fixed headers, built once
+
+
+class _ConnectFailed(Exception):
+    """Opening the connection (TCP or TLS) failed; ``__cause__`` says why."""
 
 
 def _describe(exc: BaseException) -> str:
-    import httpx
-
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TimeoutError):
         return "no answer within the attempt timeout"
-    if isinstance(exc, httpx.ConnectError):
-        cause = exc.__cause__ or exc
-        return f"could not connect: {cause}"
+    if isinstance(exc, _ConnectFailed):
+        return f"could not connect: {exc.__cause__ or exc}"
+    if isinstance(exc, (_HttpError, ValueError)):
+        return str(exc)  # already plain words
     return f"{type(exc).__name__}: {exc}"
 
 
 class Dispatcher:
+    """Delivers each submitted event to every registered endpoint.
+
+    Per endpoint, ``max_in_flight`` workers take deliveries in submission order, each over its
+    own kept-alive HTTP/1.1 connection (so with 1, first attempts reach the endpoint in the
+    order the events happened). A failed attempt is retried later, outside that order.
+    """
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
@@ -148,6 +202,8 @@ class Dispatcher:
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
         self.loop = loop
         self.environment_id = environment_id
         self.verify = verify
@@ -159,7 +215,7 @@ class Dispatcher:
         self.events: list[dict[str, Any]] = []  # every event emitted, delivered or not
         self._endpoints: list[Endpoint] = []
         self._lock = threading.Lock()
-        self._client: Any = None
+        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._retries: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -207,22 +263,6 @@ class Dispatcher:
             ]
         endpoint.queue.put_nowait(delivery)
 
-    def _http(self) -> Any:
-        if self._client is None:
-            import httpx
-
-            self._client = httpx.AsyncClient(
-                verify=self.verify,
-                timeout=httpx.Timeout(
-                    self.attempt_timeout_s, connect=min(self.attempt_timeout_s, 5)
-                ),
-                trust_env=False,
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-                headers={"user-agent": "scim-readiness-emulator (Scalekit webhooks)"},
-            )
-        return self._client
-
     async def _worker(self, endpoint: Endpoint) -> None:
         assert endpoint.queue is not None  # noqa: S101 - set before workers start
         while True:
@@ -250,23 +290,68 @@ class Dispatcher:
         headers = events.signed_headers(
             endpoint.secret, delivery.event_id, timestamp, delivery.body
         )
-        headers["content-type"] = "application/json"
-        started = time.time()
-        clock = time.perf_counter()
         status: int | None = None
         error: str | None = None
-        try:
-            response = await self._http().post(endpoint.url, content=delivery.body, headers=headers)
-            status = response.status_code
-            if not 200 <= status < 300:
-                error = f"HTTP {status}"
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried
-            error = _describe(exc)
-        latency = time.perf_counter() - clock
+        async with self._slots:
+            started = time.time()
+            clock = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.attempt_timeout_s):
+                    status = await self._post(endpoint, headers, delivery.body)
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}"
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded and retried
+                error = _describe(exc)
+            latency = time.perf_counter() - clock
         delivery.attempts.append(Attempt(status, error, latency, started))
         delivery.delivered = error is None
         self.log._update(delivery, finished=delivery.delivered)
         return delivery.delivered
+
+    async def _post(self, endpoint: Endpoint, headers: Mapping[str, str], body: bytes) -> int:
+        """POST ``body`` to the endpoint over a kept-alive connection; the answer's status."""
+        if endpoint.target is None:
+            target = _Target.of(endpoint.url)  # ValueError: not an http(s) URL
+            endpoint.head = (
+                f"POST {target.path} HTTP/1.1\r\nhost: {target.host_header}\r\n"
+                f"user-agent: {USER_AGENT}\r\naccept: */*\r\n"
+                "content-type: application/json\r\n"
+            ).encode("latin-1")
+            endpoint.target = target
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        request = b"%s%scontent-length: %d\r\n\r\n%s" % (
+            endpoint.head,
+            lines.encode("latin-1"),
+            len(body),
+            body,
+        )
+        conn = await self._connection(endpoint, endpoint.target)
+        try:
+            status, _ = await conn.request(request)
+        except BaseException:
+            conn.close()
+            raise
+        if conn.open and not self._closed:
+            endpoint.idle.append((conn, time.monotonic()))
+        else:
+            conn.close()
+        return status
+
+    async def _connection(self, endpoint: Endpoint, target: _Target) -> _Connection:
+        now = time.monotonic()
+        while endpoint.idle:
+            conn, since = endpoint.idle.pop()
+            # Reuse only what the server has not closed (its FIN has reached the loop by now).
+            if now - since < KEEPALIVE_EXPIRY_S and not (
+                conn.reader.at_eof() or conn.writer.transport.is_closing()
+            ):
+                return conn
+            conn.close()
+        try:
+            async with asyncio.timeout(min(self.attempt_timeout_s, 5)):
+                return await _Connection.connect(target, self.verify)
+        except OSError as exc:  # refused, unreachable, unknown host, TLS (ssl.SSLError)
+            raise _ConnectFailed(str(exc)) from exc
 
     async def aclose(self) -> None:
         self._closed = True
@@ -276,5 +361,8 @@ class Dispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
+        for endpoint in self._endpoints:
+            for conn, _ in endpoint.idle:
+                conn.close()
+            endpoint.idle.clear()
+        await asyncio.sleep(0)  # let the aborted transports run their connection_lost callbacks
