@@ -45,7 +45,7 @@ from scim_readiness.model import Severity
 if TYPE_CHECKING:
     from scim_readiness.context import CheckContext
     from scim_readiness.directory_stream import LeanUser
-    from scim_readiness.probe import AppUser, Probe
+    from scim_readiness.probe import Probe
     from scim_readiness.reconcile import (
         AppRecord,
         AttributeCoverage,
@@ -319,37 +319,31 @@ async def _directory_records(
     from scim_readiness.reconcile import DirectoryRecord
 
     use_mapper = mapper.active
+    finalise = mapper.finalise
+    is_test_email = ignored.is_test_email
+    required = coverage.required
+    # Runs once per directory user: names bound to locals, the common case inline.
     async for page in iter_user_pages(gateway, org_id, directory_id):
-        records = []
+        records: list[DirectoryRecord] = []
+        append = records.append
         for message in page:
             user = lean_user(message)
-            if ignored.is_test_email(user.email):
+            if is_test_email(user.email):
                 ignored.directory += 1
                 continue
-            if coverage.required:
+            if required:
                 coverage.add(functools.partial(has_attribute, message))
-            records.append(
+            append(
                 DirectoryRecord(
                     user.id,
                     user.email,
                     user.active,
-                    _expected_roles(user, mapper, group_names, use_mapper),
+                    finalise(user.roles)
+                    if user.roles is not None
+                    else _expected_roles(user, mapper, group_names, use_mapper),
                 )
             )
         yield records
-
-
-def _to_app_record(user: AppUser) -> AppRecord:
-    from scim_readiness.reconcile import AppRecord
-
-    return AppRecord(
-        user.id,
-        user.directory_user_id,
-        user.email,
-        user.active,
-        frozenset(user.roles),
-        user.tenant,
-    )
 
 
 async def _app_records(
@@ -357,12 +351,24 @@ async def _app_records(
 ) -> AsyncIterator[Sequence[AppRecord]]:
     import asyncio
 
+    from scim_readiness.reconcile import AppRecord
+
     batch: list[AppRecord] = []
+    # 100,000 app users hold a handful of role combinations: one frozenset for each.
+    role_sets: dict[tuple[str, ...], frozenset[str]] = {}
+    is_test_email = ignored.is_test_email
     async for user in probe.list_users():
-        if ignored.is_test_email(user.email):
+        if is_test_email(user.email):
             ignored.app += 1
             continue
-        batch.append(_to_app_record(user))
+        roles = role_sets.get(user.roles)
+        if roles is None:
+            roles = frozenset(user.roles)
+            if len(role_sets) < 4096:
+                role_sets[user.roles] = roles
+        batch.append(
+            AppRecord(user.id, user.directory_user_id, user.email, user.active, roles, user.tenant)
+        )
         if len(batch) >= _APP_BATCH:
             yield batch
             batch = []

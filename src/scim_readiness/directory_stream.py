@@ -2,12 +2,14 @@
 
 The `data-model` check reads whole directories (100,000 users is ordinary), so paging is its
 critical path: 30 users per call, each call waiting for the one before (the page token). The
-project's gateway runs each call in a fresh thread and turns every user into a view with its
-whole detail converted to a dict, which costs about as much again as the calls themselves.
-Here one worker thread pages through the SDK's generated stub (``core_client.grpc_exec``,
-the same path the gateway uses, keeping the SDK's auth, retries and per-call deadline) and
-reads ahead a few pages, while the event loop picks the few fields it needs straight from the
-protobuf messages (:func:`lean_user`).
+project's gateway hands each call to a worker thread and back and turns every user into a
+view with its whole detail converted to a dict, which costs about as much again as the calls
+themselves. Here one worker thread pages through the SDK's generated stub
+(``core_client.grpc_exec``, the same path the gateway uses, keeping the SDK's auth, retries
+and per-call deadline) and reads ahead a few pages, so the next call is on the wire while the
+event loop picks the few fields it needs straight from the protobuf messages
+(:func:`lean_user`). Measured on loopback, the directory side of a reconciliation then takes
+as long as the SDK paging alone.
 
 Errors end the stream as :class:`~scim_readiness.errors.ScalekitError`; a worker that stops
 answering is abandoned (daemon thread) after ``page_timeout_s``.
@@ -16,6 +18,7 @@ answering is abandoned (daemon thread) after ``page_timeout_s``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import threading
 from collections.abc import AsyncIterator
@@ -51,33 +54,40 @@ def _value(value: Any) -> Any:
 
 
 def lean_user(message: Any) -> LeanUser:
-    """The fields reconciliation needs, read from a ``DirectoryUser`` message directly."""
-    fields = message.user_detail.fields if message.HasField("user_detail") else {}
-    active: bool | None = None
-    if "active" in fields:
-        raw = _value(fields["active"])
-        active = raw if isinstance(raw, bool) else None
+    """The fields reconciliation needs, read from a ``DirectoryUser`` message directly.
+
+    Each map read makes a wrapper object, so every field is read once (``get``, which adds
+    nothing to the map) and its kind tested on the spot: this runs 100,000 times a check.
+    """
+    fields = message.user_detail.fields  # empty when the user carries no detail
+    value = fields.get("active")
+    active = (
+        value.bool_value if value is not None and value.WhichOneof("kind") == "bool_value" else None
+    )
     roles: tuple[str, ...] | None = None
-    if "roles" in fields:
-        listed = _value(fields["roles"])
-        if listed is not None and hasattr(listed, "values"):
-            names = []
-            for item in listed.values:
-                entry = _value(item)
-                if isinstance(entry, str):
-                    names.append(entry)
-                elif entry is not None and hasattr(entry, "fields") and "role_name" in entry.fields:
-                    name = _value(entry.fields["role_name"])
-                    if isinstance(name, str):
-                        names.append(name)
-            roles = tuple(names)
-    email = message.email or (_value(fields["email"]) if "email" in fields else "") or ""
+    value = fields.get("roles")
+    if value is not None and value.WhichOneof("kind") == "list_value":
+        names = []
+        for item in value.list_value.values:
+            kind = item.WhichOneof("kind")
+            if kind == "string_value":
+                names.append(item.string_value)
+            elif kind == "struct_value":
+                name = item.struct_value.fields.get("role_name")
+                if name is not None and name.WhichOneof("kind") == "string_value":
+                    names.append(name.string_value)
+        roles = tuple(names)
+    email = message.email
+    if not email:
+        value = fields.get("email")
+        email = str(_value(value) or "") if value is not None else ""
+    groups = message.groups
     return LeanUser(
         message.id,
-        str(email),
+        email,
         active,
         roles,
-        tuple((group.id, group.display_name) for group in message.groups),
+        tuple((group.id, group.display_name) for group in groups) if groups else (),
     )
 
 
@@ -135,10 +145,28 @@ async def iter_user_pages(
     queue: asyncio.Queue[tuple[list[Any] | None, BaseException | None]] = asyncio.Queue()
     space = threading.Semaphore(read_ahead)
     stop = threading.Event()
+    # Pages travel through ``handed``; the loop is woken only when no wake-up is pending, so
+    # a busy consumer takes several pages per wake-up instead of one wake-up per page.
+    handed: collections.deque[tuple[list[Any] | None, BaseException | None]] = collections.deque()
+    lock = threading.Lock()
+    wake_pending = [False]
+
+    def take_handed() -> None:
+        with lock:
+            wake_pending[0] = False
+            items = list(handed)
+            handed.clear()
+        for item in items:
+            queue.put_nowait(item)
 
     def post(item: tuple[list[Any] | None, BaseException | None]) -> None:
+        with lock:
+            handed.append(item)
+            if wake_pending[0]:
+                return
+            wake_pending[0] = True
         with contextlib.suppress(RuntimeError):  # the loop may be gone already
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(take_handed)
 
     def work() -> None:
         token = ""
@@ -174,14 +202,17 @@ async def iter_user_pages(
     worker.start()
     try:
         while True:
-            try:
-                page, error = await asyncio.wait_for(queue.get(), timeout)
-            except TimeoutError:
-                raise ScalekitError(
-                    f"no answer from {host} within {timeout:g} s (list users of directory "
-                    f"{directory_id})",
-                    hint="raise scalekit.timeout_s only if the environment is known to be slow",
-                ) from None
+            if queue.empty():
+                try:
+                    page, error = await asyncio.wait_for(queue.get(), timeout)
+                except TimeoutError:
+                    raise ScalekitError(
+                        f"no answer from {host} within {timeout:g} s (list users of directory "
+                        f"{directory_id})",
+                        hint="raise scalekit.timeout_s only if the environment is known to be slow",
+                    ) from None
+            else:  # read ahead already: no timer, no task for this page
+                page, error = queue.get_nowait()
             space.release()
             if error is not None:
                 raise _as_scalekit_error(error, host, directory_id)

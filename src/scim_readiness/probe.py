@@ -127,32 +127,67 @@ def _optional_str(value: Any) -> str | None:
     return str(value)
 
 
+_FIELD_NAMES: tuple[str, ...] = (
+    "id",
+    "directory_user_id",
+    "email",
+    "name",
+    "active",
+    "roles",
+    "tenant",
+    "attributes",
+)
+_ALL_MISSING = (_MISSING,) * len(_FIELD_NAMES)
+
+
+class _UserShape:
+    """Where each fact of a user lives (the configured paths), worked out once per list: when
+    every path is one key (the usual case), a user's eight values are eight dict reads in C,
+    which matters when a list has 100,000 users."""
+
+    __slots__ = ("fields", "keys", "paths")
+
+    def __init__(self, fields: HttpProbeFields) -> None:
+        self.fields = fields
+        self.paths: tuple[str, ...] = tuple(getattr(fields, name) for name in _FIELD_NAMES)
+        simple = all(path not in ("", ".") and "." not in path for path in self.paths)
+        self.keys = self.paths if simple else None
+
+    def values(self, document: Any) -> tuple[Any, ...]:
+        if self.keys is not None and type(document) is dict:
+            return tuple(map(document.get, self.keys, _ALL_MISSING))
+        return tuple(lookup(document, path) for path in self.paths)
+
+    def user(self, document: Any) -> AppUser:
+        fields = self.fields
+        if not isinstance(document, Mapping):
+            raise ProbeError(
+                f"probe answer for a user is {type(document).__name__}, expected an object"
+            )
+        user_id, directory_user_id, email, name, active, roles, tenant, attributes = self.values(
+            document
+        )
+        if not isinstance(email, str) or not email:
+            raise ProbeError(f"probe answer lacks an email at {fields.email!r}")
+        if user_id is _MISSING or user_id is None:
+            raise ProbeError(f"probe answer lacks the app's user id at {fields.id!r}")
+        if active is _MISSING:
+            raise ProbeError(f"probe answer lacks the active flag at {fields.active!r}")
+        return AppUser(
+            id=str(user_id),
+            directory_user_id=_optional_str(directory_user_id),
+            email=email,
+            name=_optional_str(name),
+            active=active if active is True or active is False else _as_bool(active, fields.active),
+            roles=_as_roles(roles, fields.roles),
+            tenant=_optional_str(tenant),
+            attributes=dict(attributes) if isinstance(attributes, Mapping) else {},
+        )
+
+
 def to_app_user(document: Any, fields: HttpProbeFields) -> AppUser:
     """Map one user's JSON to :class:`AppUser` using the configured paths."""
-    if not isinstance(document, Mapping):
-        raise ProbeError(
-            f"probe answer for a user is {type(document).__name__}, expected an object"
-        )
-    email = lookup(document, fields.email)
-    if not isinstance(email, str) or not email:
-        raise ProbeError(f"probe answer lacks an email at {fields.email!r}")
-    user_id = lookup(document, fields.id)
-    if user_id is _MISSING or user_id is None:
-        raise ProbeError(f"probe answer lacks the app's user id at {fields.id!r}")
-    active = lookup(document, fields.active)
-    if active is _MISSING:
-        raise ProbeError(f"probe answer lacks the active flag at {fields.active!r}")
-    attributes = lookup(document, fields.attributes)
-    return AppUser(
-        id=str(user_id),
-        directory_user_id=_optional_str(lookup(document, fields.directory_user_id)),
-        email=email,
-        name=_optional_str(lookup(document, fields.name)),
-        active=_as_bool(active, fields.active),
-        roles=_as_roles(lookup(document, fields.roles), fields.roles),
-        tenant=_optional_str(lookup(document, fields.tenant)),
-        attributes=dict(attributes) if isinstance(attributes, Mapping) else {},
-    )
+    return _UserShape(fields).user(document)
 
 
 def _page(document: Any, items_path: str, cursor_path: str) -> tuple[list[Any], str | None]:
@@ -192,8 +227,9 @@ class _UserReads:
             if document is None:
                 raise ProbeError(self._nothing_listed)
             items, cursor = _page(document, self._config.items_path, self._config.next_cursor_path)
+            shape = _UserShape(self._config.fields)
             for item in items:
-                yield to_app_user(item, self._config.fields)
+                yield shape.user(item)
             if cursor is None:
                 return
             if cursor in seen:

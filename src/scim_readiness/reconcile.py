@@ -112,67 +112,76 @@ class Reconciler:
         self.result = ReconcileResult()
         self._finished = False
 
-    def _intern(self, roles: frozenset[str]) -> frozenset[str]:
-        return self._interned.setdefault(roles, roles)
-
     def _note(self, drift: Drift, directory_user_id: str, email: str, detail: str) -> None:
         self.result.counts[drift] += 1
         samples = self.result.samples[drift]
         if len(samples) < self._sample_limit:
             samples.append(Sample(directory_user_id, email, detail))
 
-    def _track_peak(self) -> None:
-        waiting = len(self._dir_waiting) + len(self._app_waiting)
-        if waiting > self.result.peak_waiting:
-            self.result.peak_waiting = waiting
-
     def add_directory_user(self, record: DirectoryRecord) -> None:
-        self.result.directory_users += 1
-        if record.active is not False:
-            self.result.directory_active += 1
-        roles = None if record.roles is None else self._intern(record.roles)
-        email = record.email.strip().lower()
-        waiting = self._app_waiting.pop(record.id, None)
-        if waiting is not None:
-            self._compare(record.id, (email, record.active, roles), waiting)
-            return
-        self._dir_waiting[record.id] = (email, record.active, roles)
-        self._track_peak()
+        self.add_directory_users((record,))
 
     def add_directory_users(self, records: Iterable[DirectoryRecord]) -> None:
-        for record in records:
-            self.add_directory_user(record)
+        # One loop with everything in locals: it runs once per directory user.
+        result = self.result
+        dir_waiting, app_waiting = self._dir_waiting, self._app_waiting
+        intern = self._interned.setdefault
+        compare = self._compare
+        seen = active_seen = 0
+        for user_id, raw_email, active, roles in records:
+            seen += 1
+            if active is not False:
+                active_seen += 1
+            if roles is not None:
+                roles = intern(roles, roles)
+            email = raw_email.strip().lower()
+            waiting = app_waiting.pop(user_id, None)
+            if waiting is not None:
+                compare(user_id, (email, active, roles), waiting)
+                continue
+            dir_waiting[user_id] = (email, active, roles)
+            held = len(dir_waiting) + len(app_waiting)
+            if held > result.peak_waiting:
+                result.peak_waiting = held
+        result.directory_users += seen
+        result.directory_active += active_seen
 
     def add_app_user(self, record: AppRecord) -> None:
-        self.result.app_users += 1
-        email = record.email.strip().lower()
-        if not record.directory_user_id:
-            self.result.unlinked_app_users += 1
-            if record.active and self._in_scope(record.tenant):
-                samples = self.result.unlinked_active_samples
-                if len(samples) < self._sample_limit:
-                    samples.append(f"{record.id} <{email}>")
-            return
-        key = record.directory_user_id
-        app = (record.id, email, record.active, self._intern(record.roles), record.tenant)
-        waiting = self._dir_waiting.pop(key, None)
-        if waiting is not None:
-            self._compare(key, waiting, app)
-            return
-        if key in self._matched or key in self._app_waiting:
-            self._note(
-                Drift.DUPLICATE_IN_APP,
-                key,
-                email,
-                f"app user {record.id} is a second app user for this directory user",
-            )
-            return
-        self._app_waiting[key] = app
-        self._track_peak()
+        self.add_app_users((record,))
 
     def add_app_users(self, records: Iterable[AppRecord]) -> None:
-        for record in records:
-            self.add_app_user(record)
+        result = self.result
+        dir_waiting, app_waiting = self._dir_waiting, self._app_waiting
+        matched = self._matched
+        intern = self._interned.setdefault
+        compare = self._compare
+        for app_id, key, raw_email, active, raw_roles, tenant in records:
+            result.app_users += 1
+            email = raw_email.strip().lower()
+            if not key:
+                result.unlinked_app_users += 1
+                if active and self._in_scope(tenant):
+                    samples = result.unlinked_active_samples
+                    if len(samples) < self._sample_limit:
+                        samples.append(f"{app_id} <{email}>")
+                continue
+            app = (app_id, email, active, intern(raw_roles, raw_roles), tenant)
+            waiting = dir_waiting.pop(key, None)
+            if waiting is not None:
+                compare(key, waiting, app)
+                continue
+            if key in matched or key in app_waiting:
+                self._note(
+                    Drift.DUPLICATE_IN_APP,
+                    key,
+                    email,
+                    f"app user {app_id} is a second app user for this directory user",
+                )
+                continue
+            app_waiting[key] = app
+            held = len(dir_waiting) + len(app_waiting)
+            if held > result.peak_waiting:
+                result.peak_waiting = held
 
     def _in_scope(self, tenant: str | None) -> bool:
         return self._expected_tenant is None or tenant is None or tenant == self._expected_tenant
@@ -404,10 +413,19 @@ async def reconcile_streams(
         other = "app" if side == "directory" else "directory"
         return not finished[other] and mine > window and mine > theirs
 
+    paused = {"directory": False, "app": False}
+
     async def pace(side: str) -> None:
+        other = "app" if side == "directory" else "directory"
+        if not paused[other] and not ahead(side):
+            return  # the usual case, once per page: nobody to wake, no reason to wait
         async with turn:
             turn.notify_all()
-            await turn.wait_for(lambda: not ahead(side))
+            paused[side] = True
+            try:
+                await turn.wait_for(lambda: not ahead(side))
+            finally:
+                paused[side] = False
 
     async def done(side: str) -> None:
         finished[side] = True
