@@ -216,3 +216,18 @@ def test_a_url_that_cannot_be_delivered_to_is_said_in_plain_words(url: str) -> N
         (delivery,) = emu.deliveries.all()
     assert delivery.finished and not delivery.delivered
     assert [a.error for a in delivery.attempts] == [f"not an http(s) URL: {url!r}"] * 2
+
+
+def test_every_endpoint_gets_every_event_in_the_order_the_events_happened() -> None:
+    with (
+        wire_receiver() as first,
+        wire_receiver() as second,
+        start_emulator(delivery_delay_scale=0.001, max_in_flight=1) as emu,
+    ):
+        emu.register_webhook(first.url, SECRET)
+        emu.register_webhook(second.url, SECRET)
+        ids = emit(emu, 40)
+        assert emu.deliveries.wait_delivered(80, timeout=10)
+        deliveries = emu.deliveries.all()
+    assert first.ids == second.ids == ids
+    assert sorted(d.endpoint for d in deliveries) == sorted([first.url, second.url] * 40)

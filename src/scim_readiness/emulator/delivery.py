@@ -221,6 +221,9 @@ class Dispatcher:
         self.events: list[dict[str, Any]] = []  # every event emitted, delivered or not
         self._endpoints: list[Endpoint] = []
         self._lock = threading.Lock()
+        self._handoff: list[tuple[Endpoint, Delivery]] = []  # submitted, not yet queued
+        self._handoff_lock = threading.Lock()
+        self._wake_pending = False
         self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
         self._retries: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -245,19 +248,37 @@ class Dispatcher:
         with self._lock:
             self.events.append(event)
             targets = list(self._endpoints)
-        if self._closed:
-            return event  # state changed after the emulator stopped: nothing to deliver
+        if self._closed or not targets:
+            return event  # no endpoint yet, or a state change after the emulator stopped
         body = events.encode_body(event)
-        for endpoint in targets:
-            delivery = Delivery(event["id"], event["type"], endpoint.url, event, body)
-            self.log._add(delivery)
+        # Logged and handed to the loop under one lock, so each endpoint's queue is in log
+        # order. Waking the loop costs a write to its self-pipe: only the first of a run of
+        # events submitted before it wakes does it.
+        with self._handoff_lock:
+            for endpoint in targets:
+                delivery = Delivery(event["id"], event["type"], endpoint.url, event, body)
+                self.log._add(delivery)
+                self._handoff.append((endpoint, delivery))
+            wake, self._wake_pending = not self._wake_pending, True
+        if wake:
             try:
-                self.loop.call_soon_threadsafe(self._enqueue, endpoint, delivery)
+                self.loop.call_soon_threadsafe(self._take_handoff)
             except RuntimeError:  # the loop closed meanwhile
-                self.log._update(delivery, finished=True)
+                for _, delivery in self._drain_handoff():
+                    self.log._update(delivery, finished=True)
         return event
 
+    def _drain_handoff(self) -> list[tuple[Endpoint, Delivery]]:
+        with self._handoff_lock:
+            batch, self._handoff = self._handoff, []
+            self._wake_pending = False
+        return batch
+
     # -- event loop ------------------------------------------------------------------------
+
+    def _take_handoff(self) -> None:
+        for endpoint, delivery in self._drain_handoff():
+            self._enqueue(endpoint, delivery)
 
     def _enqueue(self, endpoint: Endpoint, delivery: Delivery) -> None:
         if self._closed:
