@@ -4,10 +4,11 @@ every attempt recorded in a log tests and checks can read.
 
 Runs on the emulator's event loop. Events arrive from any thread through ``submit``.
 
-Requests are written as HTTP/1.1 directly on asyncio streams (the burst sender's connection),
-one kept-alive connection per delivery in flight. httpx cost about a millisecond of CPU per
-delivery here, and more with more connections in its pool, so 16 deliveries in flight were
-slower than one; this way a delivery costs the emulator tens of microseconds
+Requests are written as HTTP/1.1 directly on asyncio streams (:mod:`scim_readiness.http1`,
+shared with the burst sender), one kept-alive connection per delivery in flight. httpx
+cost about a millisecond of CPU per delivery here, and more with more connections in its
+pool, so 16 deliveries in flight were slower than one; this way a delivery costs the
+emulator tens of microseconds
 (``bench/emulator_bench.py`` measures it).
 """
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scim_readiness import events
-from scim_readiness.burst import _Connection, _HttpError, _Target
+from scim_readiness.http1 import Connection, HttpError, Target
 
 #: Delay before retry n (n = 1…) is BASE * FACTOR**(n-1) seconds, times the delay scale:
 #: 5 s, 20 s, 80 s, … — eight attempts span a few hours, like the service's schedule.
@@ -168,8 +169,8 @@ class Endpoint:
     workers: list[asyncio.Task[None]] = field(default_factory=list)
     # Kept-alive connections not in use, each with the monotonic time it went idle. Every
     # worker takes one and puts it back, so N workers keep N connections open.
-    idle: list[tuple[_Connection, float]] = field(default_factory=list)
-    target: _Target | None = None
+    idle: list[tuple[Connection, float]] = field(default_factory=list)
+    target: Target | None = None
     head: bytes = b""  # request line and fixed headers, built once
 
 
@@ -182,7 +183,7 @@ def _describe(exc: BaseException) -> str:
         return "no answer within the attempt timeout"
     if isinstance(exc, _ConnectFailed):
         return f"could not connect: {exc.__cause__ or exc}"
-    if isinstance(exc, (_HttpError, ValueError)):
+    if isinstance(exc, (HttpError, ValueError)):
         return str(exc)  # already plain words
     return f"{type(exc).__name__}: {exc}"
 
@@ -338,7 +339,7 @@ class Dispatcher:
     async def _post(self, endpoint: Endpoint, headers: Mapping[str, str], body: bytes) -> int:
         """POST ``body`` to the endpoint over a kept-alive connection; the answer's status."""
         if endpoint.target is None:
-            target = _Target.of(endpoint.url)  # ValueError: not an http(s) URL
+            target = Target.of(endpoint.url)  # ValueError: not an http(s) URL
             endpoint.head = (
                 f"POST {target.path} HTTP/1.1\r\nhost: {target.host_header}\r\n"
                 f"user-agent: {USER_AGENT}\r\naccept: */*\r\n"
@@ -364,7 +365,7 @@ class Dispatcher:
             conn.close()
         return status
 
-    async def _connection(self, endpoint: Endpoint, target: _Target) -> _Connection:
+    async def _connection(self, endpoint: Endpoint, target: Target) -> Connection:
         now = time.monotonic()
         while endpoint.idle:
             conn, since = endpoint.idle.pop()
@@ -376,7 +377,7 @@ class Dispatcher:
             conn.close()
         try:
             async with asyncio.timeout(min(self.attempt_timeout_s, 5)):
-                return await _Connection.connect(target, self.verify)
+                return await Connection.connect(target, self.verify)
         except OSError as exc:  # refused, unreachable, unknown host, TLS (ssl.SSLError)
             raise _ConnectFailed(str(exc)) from exc
 
