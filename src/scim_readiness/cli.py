@@ -432,6 +432,14 @@ def emulate(
             "--ca-bundle", metavar="PATH", help="Also trust this CA for the webhook endpoint."
         ),
     ] = None,
+    webhook_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--webhook-concurrency",
+            metavar="N",
+            help="Deliveries in flight per endpoint (1-64; 1 keeps event order).",
+        ),
+    ] = 1,
 ) -> int:
     """Run a local Scalekit emulator in the foreground until Ctrl-C.
 
@@ -446,7 +454,14 @@ def emulate(
         secret = os.environ.get(webhook_secret)
         if not secret:
             raise UsageError(f"--webhook-secret: the env var {webhook_secret} is not set")
-    return serve_forever(seed, webhook_url, secret, port, webhook_ca=ca_bundle)
+    return serve_forever(
+        seed,
+        webhook_url,
+        secret,
+        port,
+        webhook_ca=ca_bundle,
+        webhook_concurrency=webhook_concurrency,
+    )
 
 
 events_app = typer.Typer(help="Send realistic signed events to an endpoint.", no_args_is_help=True)

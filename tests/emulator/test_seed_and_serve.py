@@ -156,14 +156,19 @@ def _exports(out: io.StringIO) -> dict[str, str]:
     return values
 
 
-def test_emulate_prints_working_settings_and_follows_deliveries() -> None:
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_emulate_prints_working_settings_and_follows_deliveries(concurrency: int) -> None:
     from .receiver import run_receiver
 
     with run_receiver() as receiver:
-        thread, out, stop, errors = _serve(webhook_url=receiver.url)
+        thread, out, stop, errors = _serve(
+            webhook_url=receiver.url, webhook_concurrency=concurrency
+        )
         try:
             env = _exports(out)
             assert env["SCALEKIT_WEBHOOK_SECRET"].startswith("whsec_")
+            in_flight = "in event order" if concurrency == 1 else f"up to {concurrency} deliveries"
+            assert in_flight in out.getvalue()
             assert env["SCALEKIT_ENVIRONMENT_URL"].startswith("https://localhost:")
             assert Path(env["REQUESTS_CA_BUNDLE"]).is_file()
             import httpx
@@ -210,6 +215,9 @@ def test_emulate_refuses_bad_input() -> None:
             stop=stop,
             out=io.StringIO(),
         )
+    for concurrency in (0, 65):
+        with pytest.raises(UsageError, match="--webhook-concurrency"):
+            serve_forever(webhook_concurrency=concurrency, stop=stop, out=io.StringIO())
     with start_emulator() as busy, pytest.raises(UsageError, match="could not listen"):
         serve_forever(port=busy.port, stop=stop, out=io.StringIO())
 

@@ -61,16 +61,20 @@ def serve_forever(
     *,
     host: str = "127.0.0.1",
     webhook_ca: str | Path | None = None,
+    webhook_concurrency: int = 1,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
 ) -> int:
     """Run until Ctrl-C (or until ``stop`` is set), printing settings, then each delivery.
 
     ``webhook_ca`` names a CA (PEM) the webhook receiver's certificate chains to, beyond the
-    system store and this process's CA.
+    system store and this process's CA. ``webhook_concurrency`` deliveries are in flight per
+    endpoint at most; 1 (the default) delivers each endpoint's events in the order they
+    happened.
 
     Returns the exit code (0). Bad input raises UsageError/ConfigError with a clear message.
     """
+    from scim_readiness.emulator.delivery import MAX_CONNECTIONS
     from scim_readiness.emulator.launcher import EmulatorStartError, start_emulator
     from scim_readiness.emulator.seed import Seed, default_seed
 
@@ -81,9 +85,16 @@ def serve_forever(
         _check_url(webhook_url)
     if webhook_ca is not None and not Path(webhook_ca).is_file():
         raise UsageError(f"--ca-bundle {webhook_ca}: no such file")
+    if not 1 <= webhook_concurrency <= MAX_CONNECTIONS:
+        raise UsageError(
+            f"--webhook-concurrency {webhook_concurrency}: use 1 to {MAX_CONNECTIONS}",
+            hint="1 keeps each endpoint's events in order; more delivers faster",
+        )
     seed = Seed.from_yaml(seed_path) if seed_path else default_seed()
     try:
-        with start_emulator(seed, host=host, port=port, webhook_ca=webhook_ca) as emu:
+        with start_emulator(
+            seed, host=host, port=port, webhook_ca=webhook_ca, max_in_flight=webhook_concurrency
+        ) as emu:
             secret = None
             if webhook_url is not None:
                 try:
@@ -109,7 +120,12 @@ def serve_forever(
             print("", file=out)
             endpoints = emu.webhook_urls()
             if endpoints:
-                print("Webhooks go to: " + ", ".join(endpoints), file=out)
+                in_flight = (
+                    "one delivery at a time, in event order"
+                    if webhook_concurrency == 1
+                    else f"up to {webhook_concurrency} deliveries in flight per endpoint"
+                )
+                print(f"Webhooks go to: {', '.join(endpoints)} ({in_flight})", file=out)
             else:
                 print(
                     "No webhook endpoint registered (pass --webhook-url to receive events).",
