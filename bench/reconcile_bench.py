@@ -614,10 +614,9 @@ def main() -> int:
             flush=True,
         )
         rows.append(measure(size, args.repeat, not args.no_parts))
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
     print_table(rows)
+    if args.json:  # after the table, so run_all.py shows the table and reads the figures
+        print(json.dumps(rows, indent=2))
     return 0
 
 
