@@ -194,6 +194,12 @@ def main() -> int:  # noqa: PLR0915 - one report, section after section
                 f"{verdict(row['reconcile']['peak_rss_mb'] < 300)}), "
                 f"{rec / row['users'] * 1e6:.0f} us/user"
             )
+            if "both" in row:
+                both = row["both"]["wall_s"]
+                summary.append(
+                    f"data-model {row['users']:>7,} users: x{rec / both:.2f} of both reads "
+                    f"({both:.2f} s: SDK paging and the app's list at once; context)"
+                )
         if len(rows) >= 2:
             # Per-user cost between the two largest sizes: fixed costs (connecting, the other
             # steps of the check) dominate small directories and say nothing about growth.
