@@ -33,7 +33,10 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 #: Modules that must not be imported by ``--help`` or ``checks`` (first dotted component).
-HEAVY = ("scalekit", "grpc", "starlette", "uvicorn", "cryptography", "httpx", "google")
+HEAVY = (
+    *("scalekit", "grpc", "google", "starlette", "uvicorn", "cryptography", "httpx"),
+    *("pydantic", "asyncio"),
+)
 HEAVY_OWN = ("scim_readiness.emulator", "scim_readiness.sampleapp", "scim_readiness.clients")
 
 
@@ -149,7 +152,7 @@ def main() -> int:  # noqa: PLR0915 - one report, section after section
             + (
                 f"heavy modules: {', '.join(heavy)} (NOT met)"
                 if heavy
-                else "no SDK/grpc/emulator/web-server module (met)"
+                else "no SDK/grpc/emulator/web-server/pydantic/asyncio module (met)"
             )
         )
 
