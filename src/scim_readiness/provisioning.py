@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from scim_readiness.context import CheckContext
     from scim_readiness.delivery import Sender
     from scim_readiness.identities import TestIdentity
-    from scim_readiness.ledger import LedgerEntry
+    from scim_readiness.ledger import Kind, LedgerEntry
 
 Mode = Literal["events", "scim"]
 MODES: tuple[Mode, ...] = ("events", "scim")
@@ -209,6 +209,19 @@ class _Driver:
     async def _delete_user(self, user: DirectoryUser) -> None:
         raise NotImplementedError
 
+    def _record_created(self, kind: Kind, object_id: str, **details: Any) -> None:
+        """Ledger: this driver is about to create ``object_id`` (call before the request)."""
+        self.ctx.ledger.created(
+            kind,
+            object_id,
+            channel=self.channel,
+            check_id=self.ctx.info.id,
+            **_details(self.ctx, **details),
+        )
+
+    def _record_removed(self, kind: Kind, object_id: str) -> None:
+        self.ctx.ledger.removed(kind, object_id, channel=self.channel, check_id=self.ctx.info.id)
+
     def _email_details(self, user: DirectoryUser) -> dict[str, Any]:
         """What the ledger keeps beside a new email, so cleanup can still address the user."""
         return {}
@@ -229,13 +242,7 @@ class _Driver:
     async def change_email(self, user: DirectoryUser, email: str) -> None:
         # Later cleanup (and the sweep through the app) must address the user by its current
         # email: record it before the change is sent.
-        self.ctx.ledger.created(
-            "user",
-            user.handle,
-            channel=self.channel,
-            check_id=self.ctx.info.id,
-            **_details(self.ctx, email=email, **self._email_details(user)),
-        )
+        self._record_created("user", user.handle, email=email, **self._email_details(user))
         user.email = email
         await self._publish_user(user, "user_updated email")
 
@@ -245,9 +252,7 @@ class _Driver:
             self.mark_removed(user)
 
     def mark_removed(self, user: DirectoryUser) -> None:
-        self.ctx.ledger.removed(
-            "user", user.handle, channel=self.channel, check_id=self.ctx.info.id
-        )
+        self._record_removed("user", user.handle)
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,18 +336,13 @@ class EventsDriver(_Driver):
             family_name=identity.family_name,
             attributes=dict(attributes or {}),
         )
-        self.ctx.ledger.created(
+        self._record_created(
             "user",
             user.handle,
-            channel="events",
-            check_id=self.ctx.info.id,
-            **_details(
-                self.ctx,
-                email=user.email,
-                dp_id=identity.dp_id,
-                given_name=user.given_name,
-                family_name=user.family_name,
-            ),
+            email=user.email,
+            dp_id=identity.dp_id,
+            given_name=user.given_name,
+            family_name=user.family_name,
         )
         await self._send("user_created", EventType.USER_CREATED, self._user_data(user))
         return user
@@ -369,13 +369,7 @@ class EventsDriver(_Driver):
     async def create_group(self, label: str) -> GroupRef:
         identities = self.ctx.identities
         group = GroupRef(identities.group_id(label), identities.group_name(label), test=True)
-        self.ctx.ledger.created(
-            "group",
-            group.id,
-            channel="events",
-            check_id=self.ctx.info.id,
-            **_details(self.ctx, display_name=group.display_name),
-        )
+        self._record_created("group", group.id, display_name=group.display_name)
         await self._send(
             "group_created",
             EventType.GROUP_CREATED,
@@ -412,7 +406,7 @@ class EventsDriver(_Driver):
             ),
         )
         if group.test:
-            self.ctx.ledger.removed("group", group.id, channel="events", check_id=self.ctx.info.id)
+            self._record_removed("group", group.id)
         # As Scalekit does: every member gets user_updated with groups and roles recalculated.
         for member in members:
             member.groups = [existing for existing in member.groups if existing.id != group.id]
@@ -552,23 +546,11 @@ class ScimDriver(_Driver):
         )
         # The SCIM id exists only once the endpoint answers: record the userName first, so a
         # crash between request and answer still leaves something cleanup can look up.
-        self.ctx.ledger.created(
-            "user",
-            user.email,
-            channel="scim",
-            check_id=self.ctx.info.id,
-            **_details(self.ctx, email=user.email, lookup="userName"),
-        )
+        self._record_created("user", user.email, email=user.email, lookup="userName")
         response = await self.request("POST", "/Users", body=self._user_resource(user))
         user.handle = self._resource_id(response, "user")
-        self.ctx.ledger.created(
-            "user",
-            user.handle,
-            channel="scim",
-            check_id=self.ctx.info.id,
-            **_details(self.ctx, email=user.email),
-        )
-        self.ctx.ledger.removed("user", user.email, channel="scim", check_id=self.ctx.info.id)
+        self._record_created("user", user.handle, email=user.email)
+        self._record_removed("user", user.email)
         return user
 
     async def _publish_user(self, user: DirectoryUser, label: str) -> None:
@@ -592,26 +574,14 @@ class ScimDriver(_Driver):
         from scim2_models import Context, Group
 
         name = self.ctx.identities.group_name(label)
-        self.ctx.ledger.created(
-            "group",
-            name,
-            channel="scim",
-            check_id=self.ctx.info.id,
-            **_details(self.ctx, display_name=name, lookup="displayName"),
-        )
+        self._record_created("group", name, display_name=name, lookup="displayName")
         resource = Group(display_name=name, external_id=f"{self.ctx.run_id}-{label}")
         response = await self.request(
             "POST", "/Groups", body=resource.model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
         )
         group = GroupRef(self._resource_id(response, "group"), name, test=True)
-        self.ctx.ledger.created(
-            "group",
-            group.id,
-            channel="scim",
-            check_id=self.ctx.info.id,
-            **_details(self.ctx, display_name=name),
-        )
-        self.ctx.ledger.removed("group", name, channel="scim", check_id=self.ctx.info.id)
+        self._record_created("group", group.id, display_name=name)
+        self._record_removed("group", name)
         return group
 
     async def existing_group(self, group_id: str, display_name: str) -> GroupRef:
@@ -654,7 +624,7 @@ class ScimDriver(_Driver):
     async def delete_group(self, group: GroupRef, members: Sequence[DirectoryUser]) -> None:
         await self.request("DELETE", f"/Groups/{group.id}", ok_statuses=(404,))
         if group.test:
-            self.ctx.ledger.removed("group", group.id, channel="scim", check_id=self.ctx.info.id)
+            self._record_removed("group", group.id)
         for member in members:
             member.groups = [existing for existing in member.groups if existing.id != group.id]
 
@@ -728,9 +698,7 @@ async def _remove_scim_entry(driver: ScimDriver, entry: LedgerEntry) -> None:
                 ok_statuses=(404,),
             )
             await driver.request("DELETE", f"/Users/{object_id}", ok_statuses=(404,))
-    driver.ctx.ledger.removed(
-        entry.kind, entry.object_id, channel="scim", check_id=driver.ctx.info.id
-    )
+    driver._record_removed(entry.kind, entry.object_id)
 
 
 async def cleanup_outstanding(
