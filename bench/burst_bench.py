@@ -30,34 +30,7 @@ from typing import Any
 TARGET_PER_S = 1000.0
 SECRET = "whsec_" + base64.b64encode(b"burst-bench-secret-burst-bench!!").decode()
 
-RECEIVER = r"""
-import asyncio, ssl, sys
-
-async def handle(reader, writer):
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    length = int(line[15:])
-            await reader.readexactly(length)
-            writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-        writer.transport.abort()
-
-async def main():
-    context = None
-    if len(sys.argv) > 1:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(sys.argv[1], sys.argv[2])
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context, backlog=512)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    await server.serve_forever()
-
-asyncio.run(main())
-"""
+RECEIVER = Path(__file__).with_name("minimal_receiver.py")
 
 
 def _event_factory(prefix: str) -> Any:
@@ -81,7 +54,7 @@ class MinimalReceiver:
     """The receiver script in a child process; ``url`` once started."""
 
     def __init__(self, cert: Any | None = None) -> None:
-        argv = [sys.executable, "-c", RECEIVER]
+        argv = [sys.executable, str(RECEIVER), "open"]
         if cert is not None:
             argv += [str(cert.cert_path), str(cert.key_path)]
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)  # noqa: S603

@@ -125,44 +125,9 @@ def bench_paging(n: int) -> dict[str, float]:
         return figures
 
 
-# A minimal HTTP/1.1 receiver (reads each request, answers 204, keeps the connection) in its
-# own process: in the emulator's process it would share the interpreter lock with the very
-# dispatcher being measured. With "gated" it accepts connections but reads nothing until a
-# line arrives on stdin, so a backlog of deliveries can be queued first.
-RECEIVER = r"""
-import asyncio, ssl, sys
-
-async def main():
-    gate = asyncio.Event()
-
-    async def handle(reader, writer):
-        await gate.wait()
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                await reader.readexactly(length)
-                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-            writer.transport.abort()
-
-    context = None
-    if sys.argv[2:]:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(sys.argv[2], sys.argv[3])
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context, backlog=512)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    if sys.argv[1] == "gated":
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    gate.set()
-    await server.serve_forever()
-
-asyncio.run(main())
-"""
+# The minimal receiver, in its own process: in the emulator's process it would share the
+# interpreter lock with the very dispatcher being measured.
+RECEIVER = Path(__file__).with_name("minimal_receiver.py")
 
 SECRET = "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldCE="
 #: A thread or process using at least this share of one core during a run is its limit.
@@ -198,7 +163,7 @@ class Receiver:
     """The receiver script in a child process; ``url`` once it listens."""
 
     def __init__(self, *, tls: bool, gated: bool) -> None:
-        argv = [sys.executable, "-c", RECEIVER, "gated" if gated else "open"]
+        argv = [sys.executable, str(RECEIVER), "gated" if gated else "open"]
         if tls:
             cert = process_ca().issue("127.0.0.1")  # the emulator trusts this CA
             argv += [str(cert.cert_path), str(cert.key_path)]
