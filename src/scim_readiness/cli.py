@@ -102,6 +102,13 @@ FormatOpt = Annotated[str, typer.Option("--format", help="stdout format: rich, p
 VerboseOpt = Annotated[
     bool, typer.Option("-v", "--verbose", help="Show passing findings and progress.")
 ]
+# `run` and `cleanup` reach the same targets, so they trust the same way.
+CaBundleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ca-bundle", metavar="PATH", help="Also trust this CA (PEM) for HTTPS and gRPC."
+    ),
+]
 
 
 def _load(path: Path) -> Config:
@@ -128,12 +135,7 @@ def run(
         float | None,
         typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Time budget for the run."),
     ] = None,
-    ca_bundle: Annotated[
-        str | None,
-        typer.Option(
-            "--ca-bundle", metavar="PATH", help="Also trust this CA (PEM) for HTTPS and gRPC."
-        ),
-    ] = None,
+    ca_bundle: CaBundleOpt = None,
     fmt: FormatOpt = "rich",
     yes: Annotated[
         bool,
@@ -329,12 +331,7 @@ def cleanup(
     run_id: Annotated[
         str | None, typer.Option("--run", metavar="RUN_ID", help="Only this run's test data.")
     ] = None,
-    ca_bundle: Annotated[
-        str | None,
-        typer.Option(
-            "--ca-bundle", metavar="PATH", help="Also trust this CA (PEM) for HTTPS and gRPC."
-        ),
-    ] = None,
+    ca_bundle: CaBundleOpt = None,
 ) -> int:
     """Remove the test users/groups a run left behind (from the ledger), through the channel
     that created each; report what was removed and what could not be."""

@@ -301,7 +301,9 @@ def trust_bundle(ca_bundle: str | None) -> str | None:
     return str(path)
 
 
-def _apply_trust(bundle: str | None) -> None:
+def apply_trust(bundle: str | None) -> None:
+    """Make requests and grpc in this process trust ``bundle`` (grpc reads it once, at its
+    first TLS handshake) and keep loopback off any proxy from the environment."""
     if bundle is not None:
         os.environ["REQUESTS_CA_BUNDLE"] = bundle
         os.environ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = bundle
@@ -754,7 +756,7 @@ async def connect(section: ScalekitSection, tls: TlsSettings) -> ScalekitGateway
             hint="Scalekit environments are https://<name>.scalekit.com (or .dev)",
         )
     host = parsed.netloc
-    _apply_trust(trust_bundle(tls.ca_bundle))
+    apply_trust(trust_bundle(tls.ca_bundle))
     secret = section.client_secret.get_secret_value()
     timeout_s = section.timeout_s
     client_id = section.client_id

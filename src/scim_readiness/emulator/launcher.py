@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import ssl
 import threading
@@ -58,14 +57,9 @@ def trust_env(ca_path: str | Path) -> None:
     Overrides REQUESTS_CA_BUNDLE and GRPC_DEFAULT_SSL_ROOTS_FILE_PATH (grpc reads the latter
     once, at its first TLS handshake, so call this before any).
     """
-    os.environ["REQUESTS_CA_BUNDLE"] = str(ca_path)
-    os.environ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = str(ca_path)
-    for name in ("NO_PROXY", "no_proxy"):
-        present = [p.strip() for p in os.environ.get(name, "").split(",") if p.strip()]
-        for host in ("localhost", "127.0.0.1", "::1"):
-            if host not in present:
-                present.append(host)
-        os.environ[name] = ",".join(present)
+    from scim_readiness.clients.scalekit import apply_trust
+
+    apply_trust(str(ca_path))
 
 
 class Emulator:
