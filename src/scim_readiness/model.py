@@ -94,6 +94,18 @@ class Finding:
     def __post_init__(self) -> None:
         object.__setattr__(self, "evidence", _frozen(self.evidence))
 
+    def details(self) -> list[tuple[str, str]]:
+        """The explanation as (label, text) pairs in reading order, only those that are set;
+        the docs link only where there is something to act on (not on a PASS)."""
+        pairs = (
+            ("expected", self.expected),
+            ("observed", self.observed),
+            ("why", self.why),
+            ("fix", self.fix),
+            ("docs", self.docs_url if self.status is not Status.PASS else ""),
+        )
+        return [(label, text) for label, text in pairs if text]
+
 
 @dataclass(frozen=True, slots=True)
 class TimelineStep:

@@ -415,3 +415,20 @@ def test_junit_is_valid_against_the_schema_ci_systems_read() -> None:
         schema.validate(renderer(Format.JUNIT)(report))
     with pytest.raises(xmlschema.XMLSchemaValidationError):  # the schema is not a rubber stamp
         schema.validate(renderer(Format.JUNIT)(sample()).replace('classname="', 'klass="'))
+
+
+def test_finding_details_are_the_set_fields_in_reading_order_and_docs_only_when_not_pass() -> None:
+    docs = "https://docs.example.com/webhooks"
+    failed = Finding("t", Status.FAIL, observed="500", fix="return 2xx", docs_url=docs)
+    assert failed.details() == [("observed", "500"), ("fix", "return 2xx"), ("docs", docs)]
+    passed = Finding("t", Status.PASS, expected="2xx", observed="204", docs_url=docs)
+    assert passed.details() == [("expected", "2xx"), ("observed", "204")]
+    report = sample(
+        checks=(
+            CheckResult(
+                id="c", title="C", checklist_item=1, status=Status.FAIL, findings=(failed, passed)
+            ),
+        )
+    )
+    for fmt in (Format.PLAIN, Format.MARKDOWN, Format.JUNIT, Format.RICH):
+        assert renderer(fmt)(report, verbose=True).count(docs) == 1, fmt

@@ -66,15 +66,8 @@ def _finding(f: Finding, r: Redactor) -> Table:
     grid.add_row(
         "", Text(f"[{f.status.value}]", style=STYLE[f.status]), Text(r.text(f.title), style=strong)
     )
-    for label, value in (
-        ("expected", f.expected),
-        ("observed", f.observed),
-        ("why", f.why),
-        ("fix", f.fix),
-        ("docs", f.docs_url if f.status is not Status.PASS else ""),
-    ):
-        if value:
-            grid.add_row("", Text(label, style="dim"), Text(r.text(value)))
+    for label, value in f.details():
+        grid.add_row("", Text(label, style="dim"), Text(r.text(value)))
     return grid
 
 

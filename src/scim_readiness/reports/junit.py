@@ -26,15 +26,8 @@ def _details(check: CheckResult, r: Redactor) -> str:
     lines = []
     for f in check.findings:
         lines.append(f"[{f.status.value}] {f.title}")
-        for label, value in (
-            ("expected", f.expected),
-            ("observed", f.observed),
-            ("why", f.why),
-            ("fix", f.fix),
-            ("docs", f.docs_url),
-        ):
-            if value:
-                lines.append(f"    {label}: {value}")
+        for label, value in f.details():
+            lines.append(f"    {label}: {value}")
     for step in check.timeline:
         latency = "" if step.latency_s is None else f" in {step.latency_s:.2f}s"
         lines.append(

@@ -49,14 +49,7 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
         lines += ["", f"### {ICON[c.status]} `{c.id}`: {_cell(c.title)}", ""]
         for f in findings:
             lines.append(f"- **{f.status.value}** {_cell(f.title)}")
-            for label, value in (
-                ("Expected", f.expected),
-                ("Observed", f.observed),
-                ("Why", f.why),
-                ("Fix", f.fix),
-            ):
-                if value:
-                    lines.append(f"  - {label}: {_cell(value)}")
-            if f.docs_url and f.status is not Status.PASS:
-                lines.append(f"  - Docs: <{f.docs_url}>")
+            for label, value in f.details():
+                text = f"<{value}>" if label == "docs" else _cell(value)
+                lines.append(f"  - {label.capitalize()}: {text}")
     return r.text("\n".join(lines) + "\n")

@@ -29,15 +29,8 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
             lines += ["", f"== {check.status.value} {check.id}: {check.title}"]
         for f in findings:
             lines.append(f"  [{f.status.value}] {f.title}")
-            for label, value in (
-                ("expected", f.expected),
-                ("observed", f.observed),
-                ("why", f.why),
-                ("fix", f.fix),
-                ("docs", f.docs_url if f.status is not Status.PASS else ""),
-            ):
-                if value:
-                    lines.append(f"      {label}: {value}")
+            for label, value in f.details():
+                lines.append(f"      {label}: {value}")
         if check.timeline:
             lines += ["", f"-- {check.id} timeline"]
             for step in check.timeline:
