@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import ssl
@@ -324,11 +325,23 @@ def execute(
         coro = _run_with_signals(
             config, options, all_specs, scalekit_factory, probe, progress, late
         )
-        if live is not None:
-            with live.status:
+        try:
+            if live is not None:
+                with live.status:
+                    report = asyncio.run(coro)
+            else:
                 report = asyncio.run(coro)
-        else:
-            report = asyncio.run(coro)
+        except KeyboardInterrupt:
+            # A second Ctrl-C during cleanup makes asyncio.run give up on its loop mid-task:
+            # no report exists. The tasks left behind would be reported, as tracebacks, by
+            # asyncio's logger when garbage-collected; this message is the one that counts.
+            logging.getLogger("asyncio").disabled = True
+            print(
+                "interrupted again during cleanup: stopped without a report; "
+                "`scim-readiness cleanup` lists and removes any test data left behind",
+                file=err,
+            )
+            return int(ExitCode.INTERRUPTED)
 
         files_ok = write_files(report, outputs, redactor, err)
         try:

@@ -150,3 +150,53 @@ def test_interrupt_cleans_up_writes_a_partial_report_and_exits_130(
     assert "(interrupted)" in out
     assert "interrupted: cleanup ran and the partial report was written" in err
     assert "Traceback" not in err
+
+
+STUCK_CLEANUP_CHECK = """
+    import asyncio, os, pathlib
+    from scim_readiness.check import CheckInfo
+    CHECK = CheckInfo(id="slow", title="Waits forever", checklist_item=0, mutates=True)
+    MARKS = pathlib.Path(os.environ["SLOW_MARKS"])
+    async def run(ctx):
+        (MARKS / "started").write_text("x")
+        await asyncio.sleep(3600)
+    async def cleanup(ctx):
+        (MARKS / "cleaning").write_text("x")
+        await asyncio.sleep(30)
+"""
+
+
+def test_second_ctrl_c_during_cleanup_exits_130_without_a_traceback(
+    tmp_path: Path, plugin_site: object
+) -> None:
+    # The impatient Ctrl-C Ctrl-C: the second one lands while cleanup is still running, so
+    # asyncio.run abandons its loop with tasks unfinished.
+    site = plugin_site({"slow_check": STUCK_CLEANUP_CHECK, "quick_check": QUICK_CHECK})  # type: ignore[operator]
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    config = write_config(tmp_path, "scalekit:\n  expect: staging\n")
+    env = env_with(site)
+    env["SLOW_MARKS"] = str(marks)
+    argv = [sys.executable, "-m", "scim_readiness", "run", "-c", str(config), "--only", "slow"]
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
+    )
+    try:
+        for mark in ("started", "cleaning"):
+            deadline = time.monotonic() + 60
+            while not (marks / mark).exists() and process.poll() is None:
+                assert time.monotonic() < deadline, f"never reached {mark}"
+                time.sleep(0.02)
+            if mark == "started":
+                process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    assert "interrupted again during cleanup" in err, (err, out)
+    assert "scim-readiness cleanup" in err
+    assert "Traceback" not in err, err
+    assert "Task was destroyed" not in err, err
