@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from scim_readiness.identities import TestIdentities, is_run_id
 from scim_readiness.ledger import Ledger, LedgerEntry
 
 if TYPE_CHECKING:
@@ -48,9 +49,11 @@ class Leftover:
 
     entry: LedgerEntry
     reason: str
+    refused: bool = False  # never acted on: the line does not prove a test identity
 
     def describe(self) -> str:
-        return f"{describe(self.entry)}: {self.reason}"
+        refused = "refused, " if self.refused else ""
+        return f"{describe(self.entry)}: {refused}{self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,20 +88,72 @@ def latest_states(ledger: Ledger) -> dict[_Key, LedgerEntry]:
     return found
 
 
-def looks_like_test_object(entry: LedgerEntry, name_prefix: str, email_domain: str) -> bool:
-    """Only objects named after their run (or on the reserved domain with the prefix) are
-    ever deleted: a ledger line naming anything else is refused."""
-    run_id = entry.run_id
+def refusal_reason(entry: LedgerEntry, name_prefix: str, email_domain: str) -> str | None:
+    """Why the ledger line ``entry`` must not be acted on, or None when its own names prove
+    it is a test identity of this tool.
+
+    The ledger is a file in the workspace: anyone who can write it can write any line. So
+    nothing on the line is believed unless it has the exact shapes this tool gives its test
+    identities, all tied to one run id of the tool's own format: ``sr`` + 10 hex digits;
+    the email ``<prefix>+<run id>-…@<reserved domain>``; a directory user id
+    ``diruser_<run id>…`` or group id ``dirgroup_<run id>…`` for what the checker named
+    itself (events); a group name ``<prefix>-<run id>-…``. An id that a directory assigned
+    (SCIM) proves nothing by its name, so those are confirmed against the live object
+    before removal (:func:`live_refusal`).
+    """
+    if not is_run_id(entry.run_id):
+        return f"its run id {entry.run_id[:40]!r} is not one this tool makes (sr + 10 hex digits)"
     if entry.kind == "event":
-        return True
-    # Only the object's own names count (not the organisation or directory it lives in).
-    names = ("email", "display_name", "dp_id", "family_name")
-    texts = [entry.object_id, *(str(entry.details.get(k) or "") for k in names)]
-    if run_id and len(run_id) >= 6 and any(run_id in text for text in texts):
-        return True
-    email = str(entry.details.get("email") or entry.object_id).lower()
-    return email.startswith(name_prefix.lower() + "+") and email.endswith(
-        "@" + email_domain.lower()
+        return None
+    names = TestIdentities(entry.run_id, email_domain=email_domain, name_prefix=name_prefix)
+    details = entry.details
+    if entry.kind == "user":
+        email = str(details.get("email") or "")
+        if details.get("lookup") == "userName" and email != entry.object_id:
+            return "its userName and email disagree"
+        if not names.is_test_email_of_run(email):
+            return (
+                f"its email is not a test identity of run {entry.run_id} "
+                f"({name_prefix}+{entry.run_id}-…@{email_domain})"
+            )
+        if entry.channel == "events" and not entry.object_id.startswith(f"diruser_{entry.run_id}"):
+            return f"its directory user id is not named after run {entry.run_id}"
+        return None
+    display_name = str(details.get("display_name") or "")
+    if details.get("lookup") == "displayName" and display_name != entry.object_id:
+        return "its displayName lookup and display name disagree"
+    if not names.is_test_group_name_of_run(display_name):
+        return f"its group name is not a test group of run {entry.run_id}"
+    if entry.channel == "events" and not entry.object_id.startswith(f"dirgroup_{entry.run_id}"):
+        return f"its directory group id is not named after run {entry.run_id}"
+    return None
+
+
+def looks_like_test_object(entry: LedgerEntry, name_prefix: str, email_domain: str) -> bool:
+    """Whether the line's own names prove a test identity (see :func:`refusal_reason`)."""
+    return refusal_reason(entry, name_prefix, email_domain) is None
+
+
+async def live_refusal(
+    entry: LedgerEntry, names: TestIdentities, probe: Probe | None
+) -> str | None:
+    """Ask the app, where a probe is configured, what it holds under the line's directory
+    user id: a user there whose email is not a test email of the line's run means the line
+    points at somebody real, and nothing is sent. (SCIM-assigned ids are confirmed against
+    the directory itself just before their removal, in provisioning.)"""
+    from scim_readiness.errors import ProbeError
+
+    if probe is None or entry.kind != "user" or entry.channel != "events":
+        return None
+    try:
+        found = await probe.user_by_id(entry.object_id)
+    except ProbeError:
+        return None  # the probe cannot say; the line's own names already prove it
+    if found is None or not found.email or names.is_test_email_of_run(found.email):
+        return None
+    return (
+        f"the app holds directory user {entry.object_id} under an email that is not a test "
+        "identity of this run, so it is a real account and was left alone"
     )
 
 
@@ -112,7 +167,6 @@ def _context(
 ) -> CheckContext:
     from scim_readiness.check import CheckInfo, FindingRecorder
     from scim_readiness.context import CheckContext, SharedClients
-    from scim_readiness.identities import TestIdentities
 
     return CheckContext(
         info=CheckInfo(id=check_id, title=f"cleanup of {check_id}", checklist_item=0),
@@ -182,16 +236,20 @@ async def remove_entries(
     refused: list[Leftover] = []
     removed: list[LedgerEntry] = []
     for entry in entries:
-        if entry.kind == "event":
+        reason = refusal_reason(entry, names.name_prefix, names.email_domain)
+        if reason is None:
+            identities = TestIdentities(
+                entry.run_id, email_domain=names.email_domain, name_prefix=names.name_prefix
+            )
+            reason = await live_refusal(entry, identities, probe)
+        if reason is not None:
+            refused.append(Leftover(entry, reason, refused=True))
+        elif entry.kind == "event":
             # An event cannot be unsent; once delivered there is nothing to remove.
             Ledger(ledger_path, entry.run_id).removed(
                 "event", entry.object_id, channel=entry.channel, check_id=entry.check_id
             )
             removed.append(entry)
-        elif not looks_like_test_object(entry, names.name_prefix, names.email_domain):
-            refused.append(
-                Leftover(entry, "not named like a test identity of this tool, so left alone")
-            )
         else:
             groups.setdefault((entry.run_id, entry.check_id), []).append(entry)
     stopped: dict[tuple[str, str], str] = {}
@@ -402,10 +460,19 @@ def run_cleanup_command(
     for entry in report.removed:
         print(redact.text(f"removed        {describe(entry)}"), file=out)
     for item in report.unremovable:
-        print(redact.text(f"NOT removed    {item.describe()}"), file=out)
+        label = "REFUSED       " if item.refused else "NOT removed   "
+        print(redact.text(f"{label} {describe(item.entry)}: {item.reason}"), file=out)
     if report.interrupted:
         print("interrupted: run `scim-readiness cleanup` again to finish", file=err)
         return int(ExitCode.INTERRUPTED)
+    refused = sum(1 for item in report.unremovable if item.refused)
+    if refused:
+        print(
+            f"{refused} ledger line(s) REFUSED: they do not prove a test identity of this "
+            "tool (a ledger edited by hand, or written by someone else), so nothing was sent "
+            "for them; inspect the ledger and remove those lines",
+            file=err,
+        )
     if report.unremovable:
         print(
             f"{len(report.removed)} removed, {len(report.unremovable)} could not be removed; "

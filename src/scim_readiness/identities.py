@@ -12,10 +12,19 @@ import secrets
 from dataclasses import dataclass
 
 _LABEL = re.compile(r"[^a-z0-9-]+")
+# The one shape of run id this tool makes (see new_run_id). Cleanup acts only on ledger lines
+# whose run id has it: a line naming any other string (an organisation, a company) as its run
+# cannot make a real person look like a test identity.
+RUN_ID = re.compile(r"sr[0-9a-f]{10}")
 # Chosen once per process: every process numbers its events from 1, and a second process of
 # the same run (``cleanup``) must not repeat the run's ids, or an app that (rightly) drops
 # replayed webhook-ids would answer 200 and ignore the removal.
 _PROCESS_TAG = secrets.token_hex(3)
+
+
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` is a run id this tool could have made."""
+    return RUN_ID.fullmatch(text) is not None
 
 
 def new_run_id() -> str:
@@ -74,6 +83,20 @@ class TestIdentities:
         """``evt_<run id><process tag><seq>``: recognisable as the run's, unique across the
         processes that send events for it."""
         return f"evt_{self.run_id}{_PROCESS_TAG}{seq:06d}"
+
+    def is_test_email_of_run(self, email: str) -> bool:
+        """Whether ``email`` is exactly how :meth:`user` names a test user of *this* run:
+        ``<prefix>+<run id>-…@<reserved domain>`` (case-insensitive)."""
+        local, at, domain = email.lower().rpartition("@")
+        return (
+            bool(at)
+            and domain == self.email_domain.lower()
+            and local.startswith(f"{self.name_prefix.lower()}+{self.run_id.lower()}-")
+        )
+
+    def is_test_group_name_of_run(self, display_name: str) -> bool:
+        """Whether ``display_name`` is how :meth:`group_name` names a group of this run."""
+        return display_name.startswith(f"{self.name_prefix}-{self.run_id}-")
 
     def is_test_email(self, email: str) -> bool:
         return email.lower().endswith("@" + self.email_domain.lower()) and email.lower().startswith(

@@ -681,6 +681,31 @@ async def _remove_events_entry(driver: EventsDriver, entry: LedgerEntry) -> None
     await driver.delete_user(user)
 
 
+async def _scim_object_is_test_identity(driver: ScimDriver, kind: str, object_id: str) -> bool:
+    """A SCIM id is assigned by the directory, so its name proves nothing: read the live
+    resource and check that it carries this run's test naming before anything is removed.
+    A resource that is already gone (404) is harmless to "remove" again."""
+    path = f"/Groups/{object_id}" if kind == "group" else f"/Users/{object_id}"
+    response = await driver.request("GET", path, ok_statuses=(404,))
+    if response.status_code == 404:
+        return True
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    names = driver.ctx.identities
+    if kind == "group":
+        return names.is_test_group_name_of_run(str(body.get("displayName") or ""))
+    emails = [str(body.get("userName") or "")]
+    emails += [
+        str(item.get("value") or "") for item in body.get("emails") or [] if isinstance(item, dict)
+    ]
+    present = [email for email in emails if email]
+    return bool(present) and all(names.is_test_email_of_run(email) for email in present)
+
+
 async def _remove_scim_entry(driver: ScimDriver, entry: LedgerEntry) -> None:
     object_id: str | None = entry.object_id
     if entry.details.get("lookup") == "userName":
@@ -688,6 +713,11 @@ async def _remove_scim_entry(driver: ScimDriver, entry: LedgerEntry) -> None:
     elif entry.details.get("lookup") == "displayName":
         object_id = await driver.find_id("/Groups", f'displayName eq "{entry.object_id}"')
     if object_id is not None:
+        if not await _scim_object_is_test_identity(driver, entry.kind, object_id):
+            raise ValueError(
+                f"REFUSED: the directory's {entry.kind} {object_id} is not named like a test "
+                f"identity of run {driver.ctx.run_id}, so it is a real one and was left alone"
+            )
         if entry.kind == "group":
             await driver.request("DELETE", f"/Groups/{object_id}", ok_statuses=(404,))
         else:

@@ -100,7 +100,7 @@ def test_cleanup_never_touches_what_is_not_named_as_a_test_identity(
     ledger.created("user", real.directory_user_id, channel="events", check_id="x", email=real.email)
     done = run_cli("cleanup", "-c", str(path), "--ca-bundle", stack.ca_path)
     assert done.returncode == 1
-    assert "not named like a test identity" in done.stdout
+    assert "REFUSED" in done.stdout and "not a test identity" in done.stdout
     assert stack.app.store.users_by_email(real.email)[0].active
 
 
@@ -176,7 +176,127 @@ def test_a_run_id_that_names_the_organisation_does_not_make_a_user_a_test_identi
     org = "org_60219377000000001"
     forged = entry(org, "diruser_real", email="alice@acme.example", organization_id=org)
     assert not looks_like_test_object(forged, "zz-scim-readiness", "example.invalid")
-    genuine = entry("srabcdef0123", "diruser_srabcdef0123lifecycle", organization_id=org)
+    run = "srabcdef0123"
+    genuine = entry(
+        run,
+        f"diruser_{run}lifecycle",
+        email=f"zz-scim-readiness+{run}-lifecycle@example.invalid",
+        organization_id=org,
+    )
     assert looks_like_test_object(genuine, "zz-scim-readiness", "example.invalid")
-    by_name = entry("sr1", "scim-id-1", email="zz-scim-readiness+sr1-x@example.invalid")
-    assert looks_like_test_object(by_name, "zz-scim-readiness", "example.invalid")
+    # an id alone, without the test email, no longer proves anything
+    no_email = entry(run, f"diruser_{run}lifecycle", organization_id=org)
+    assert not looks_like_test_object(no_email, "zz-scim-readiness", "example.invalid")
+
+
+def _forged(ledger_path: Path, run_id: str, object_id: str, email: str) -> None:
+    """Append a ledger line as an attacker who can write the workspace would."""
+    line = {
+        "run_id": run_id,
+        "kind": "user",
+        "object_id": object_id,
+        "channel": "events",
+        "check_id": "user-lifecycle",
+        "state": "created",
+        "at": 0,
+        "details": {"email": email, "organization_id": "org_1"},
+    }
+    with ledger_path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
+def test_a_forged_ledger_line_never_deprovisions_a_real_person(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The line from the report: its run id names the company, which occurs in the real
+    person's email. Cleanup refuses it, says so, and sends the app nothing at all."""
+    path = write_config(stack, tmp_path / "readiness.yaml")
+    ledger = tmp_path / "ledger.jsonl"
+    real = stack.app.store.list_users(limit=1)[0]
+    _forged(ledger, "acme-corp", real.directory_user_id, "edsger.dijkstra@acme-corp.example")
+    # A valid-looking run id does not help a line whose email is not a test identity of it.
+    _forged(ledger, new_run_id(), real.directory_user_id, real.email)
+    before = stack.app.store.processed_event_count()
+    done = run_cli(
+        "cleanup", "-c", str(path), "--ledger", str(ledger), "--ca-bundle", stack.ca_path
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.count("REFUSED") == 2, done.stdout
+    assert "run id 'acme-corp' is not one this tool makes" in done.stdout
+    assert "REFUSED" in done.stderr and "Traceback" not in done.stderr
+    assert stack.app.store.processed_event_count() == before  # not one delivery was applied
+    assert stack.app.store.users_by_directory_id(real.directory_user_id)[0].active
+
+
+def test_a_line_named_like_a_test_identity_is_refused_when_the_app_shows_a_real_person(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Names on the line are only half the proof: where a probe is configured, the app's
+    own record under that directory user id must be a test identity too."""
+    from scim_readiness.sampleapp.store import NewUser
+
+    path = write_config(stack, tmp_path / "readiness.yaml")
+    ledger = tmp_path / "ledger.jsonl"
+    run_id = new_run_id()
+    planted = f"diruser_{run_id}lifecycle"
+    stack.app.store.bulk_insert_users(
+        [
+            NewUser(
+                directory_user_id=planted,
+                organization_id=stack.emulator.organization_id,
+                email=f"grace.hopper.{run_id[-6:]}@acme-corp.example",
+                name="Grace Hopper",
+                active=True,
+                roles=(),
+                tenant="acme",
+                attributes={},
+            )
+        ]
+    )
+    _forged(ledger, run_id, planted, f"zz-scim-readiness+{run_id}-lifecycle@example.invalid")
+    before = stack.app.store.processed_event_count()
+    done = run_cli(
+        "cleanup", "-c", str(path), "--ledger", str(ledger), "--ca-bundle", stack.ca_path
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "REFUSED" in done.stdout, done.stdout
+    assert stack.app.store.processed_event_count() == before
+    assert stack.app.store.users_by_directory_id(planted)[0].active
+
+
+def test_refusal_reasons_name_what_the_line_fails_to_prove() -> None:
+    from scim_readiness.cleanup import refusal_reason
+    from scim_readiness.ledger import LedgerEntry
+
+    prefix, domain = "zz-scim-readiness", "example.invalid"
+    run = "sr0123456789"
+
+    def user(run_id: str, object_id: str, email: str, channel: str = "events") -> LedgerEntry:
+        return LedgerEntry(
+            run_id, "user", object_id, channel, "x", "created", 0.0, {"email": email}
+        )  # type: ignore[arg-type]
+
+    ok = user(run, f"diruser_{run}a", f"ZZ-scim-readiness+{run}-a@Example.invalid")
+    assert refusal_reason(ok, prefix, domain) is None
+    # a SCIM id is the directory's; the email proves the name, the directory is asked later
+    assert (
+        refusal_reason(user(run, "scim-1", f"{prefix}+{run}-a@{domain}", "scim"), prefix, domain)
+        is None
+    )
+    assert "run id" in str(
+        refusal_reason(user("sr1", "diruser_sr1", f"{prefix}+sr1-a@{domain}"), prefix, domain)
+    )
+    other_run = user(run, f"diruser_{run}a", f"{prefix}+sr9999999999-a@{domain}")
+    assert "email" in str(refusal_reason(other_run, prefix, domain))
+    assert "email" in str(
+        refusal_reason(
+            user(run, f"diruser_{run}a", f"{prefix}+{run}-a@evil.example"), prefix, domain
+        )
+    )
+    assert "directory user id" in str(
+        refusal_reason(user(run, "diruser_1796", f"{prefix}+{run}-a@{domain}"), prefix, domain)
+    )
+    group = LedgerEntry(
+        run, "group", "dirgroup_x", "events", "x", "created", 0.0, {"display_name": "Engineering"}
+    )
+    assert "group name" in str(refusal_reason(group, prefix, domain))
