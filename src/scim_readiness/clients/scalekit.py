@@ -707,8 +707,15 @@ async def _exchange_first(
         raise ScalekitError(f"could not reach {host} (token exchange): {reason}") from None
     if not response.is_success:
         return  # a refusal: the SDK's own exchange meets it and its error says why
+    from scim_readiness.http_answers import HostileAnswer, decode_json
+
     try:
-        document = json.loads(response.content)
+        document = decode_json(response.content)
+    except HostileAnswer as exc:
+        raise ScalekitError(
+            f"the token endpoint at {host} sent an answer the checker refuses to read: {exc}",
+            hint="check that scalekit.environment_url names the Scalekit environment",
+        ) from None
     except ValueError:
         from scim_readiness.delivery import excerpt
 
