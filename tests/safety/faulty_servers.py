@@ -279,7 +279,7 @@ class FaultyHttpServer(_LoopThread):
                 b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                 b'content-length: 4096\r\n\r\n{"users": ['
             )
-            while not (writer.is_closing() or reader.at_eof()):
+            while _still_open(reader, writer):
                 await writer.drain()
                 await asyncio.sleep(DRIP_INTERVAL_S)
                 writer.write(b" ")
@@ -289,9 +289,16 @@ class FaultyHttpServer(_LoopThread):
             b'transfer-encoding: chunked\r\n\r\n3\r\n{"a\r\n'
         )
         chunk = b"%x\r\n%s\r\n" % (64 * 1024, b"a" * (64 * 1024))
-        while not (writer.is_closing() or reader.at_eof()):
+        while _still_open(reader, writer):
             writer.write(chunk)
             await writer.drain()
+            await asyncio.sleep(0)  # drain need not yield; the hang-up is seen only if it does
+
+
+def _still_open(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Whether the client is still there. Over TLS, ``drain`` does not fail once it hangs up,
+    and every write after that is logged: the loops that never end by themselves ask here."""
+    return not (writer.is_closing() or reader.at_eof() or reader.exception() is not None)
 
 
 def _reflection(head: bytes, body: bytes) -> bytes:

@@ -10,7 +10,6 @@ wrong with its answer, never "internal error".
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from scim_readiness.errors import ProbeError
 
 from .conftest import cli_args, cli_env
 from .faulty_servers import FaultyHttpServer
+from .measure import Measured, run_measured
 
 # A peak above this means the body was held, not streamed and cut.
 MAX_RSS_MB = 300
@@ -106,43 +106,20 @@ def test_the_lean_http1_client_stops_reading_an_endless_body(fault: str) -> None
         assert elapsed < 6
 
 
-def _run_watched(args: list[str], *, timeout: float) -> tuple[int, str, float, float]:
-    """Run the CLI; (exit, stderr, seconds, peak RSS in MB). A child that grows past
-    2 x MAX_RSS_MB is killed at once, so a failing run cannot swamp the machine."""
-    started = time.monotonic()
-    process = subprocess.Popen(  # noqa: S603 - our own CLI
-        cli_args(*args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(SCIM_READINESS_TEST_SECRET="whsec_" + "A" * 32),
-    )
-    peak_kb = 0
-    status_file = Path(f"/proc/{process.pid}/status")
-    while process.poll() is None and time.monotonic() - started < timeout:
-        try:
-            for line in status_file.read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    peak_kb = max(peak_kb, int(line.split()[1]))
-        except (OSError, ValueError):
-            pass
-        if peak_kb > 2 * MAX_RSS_MB * 1024:
-            break
-        time.sleep(0.05)
-    if process.poll() is None:
-        process.kill()
-    _, stderr = process.communicate()
-    return process.returncode, stderr, time.monotonic() - started, peak_kb / 1024
+def _run_watched(args: list[str], directory: Path) -> Measured:
+    env = cli_env(SCIM_READINESS_TEST_SECRET="whsec_" + "A" * 32)
+    return run_measured(cli_args(*args), directory, timeout=40, env=env)
 
 
 @pytest.mark.timeout(120)
-def test_events_send_timeout_bounds_a_dripping_answer() -> None:
+def test_events_send_timeout_bounds_a_dripping_answer(tmp_path: Path) -> None:
     with FaultyHttpServer("drip") as server:
-        code, stderr, elapsed, _ = _run_watched(
+        done = _run_watched(
             ["events", "send", "user_created", "--to", server.url("/webhooks/scalekit")]
             + ["--secret", "SCIM_READINESS_TEST_SECRET", "--timeout", "3"],
-            timeout=40,
+            tmp_path,
         )
+    code, stderr, elapsed = done.returncode, done.stderr, done.seconds
     assert "Traceback" not in stderr
     assert code == 3, stderr
     assert f"127.0.0.1:{server.port}/webhooks/scalekit did not finish answering within 3 s" in (
@@ -153,13 +130,14 @@ def test_events_send_timeout_bounds_a_dripping_answer() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_events_send_reads_an_endless_answer_in_bounded_memory() -> None:
+def test_events_send_reads_an_endless_answer_in_bounded_memory(tmp_path: Path) -> None:
     with FaultyHttpServer("endless-chunked") as server:
-        code, stderr, elapsed, peak_mb = _run_watched(
+        done = _run_watched(
             ["events", "send", "user_created", "--to", server.url("/webhooks/scalekit")]
             + ["--secret", "SCIM_READINESS_TEST_SECRET", "--timeout", "10"],
-            timeout=40,
+            tmp_path,
         )
+    code, stderr, elapsed, peak_mb = done.returncode, done.stderr, done.seconds, done.rss_mb
     assert peak_mb < MAX_RSS_MB, f"peak {peak_mb:.0f} MB"
     assert "Traceback" not in stderr
     # The 200 is the answer; the body is only quoted, cut at the cap.
@@ -279,11 +257,14 @@ def test_a_config_nested_thousands_deep_is_a_config_error_with_file_and_line(
     assert "internal error" not in done.stderr.lower()
 
 
-def test_peak_rss_is_measured_per_child() -> None:
-    """The fault matrix's memory bound relies on os.wait4 reporting one child's own peak."""
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-c", "x = bytearray(80 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])"]
-    )
-    _, _, usage = os.wait4(process.pid, 0)
-    process.returncode = 0
-    assert 80 < usage.ru_maxrss / 1024 < MAX_RSS_MB
+def test_peak_rss_is_the_childs_own(tmp_path: Path) -> None:
+    """The memory bounds rely on run_measured reporting the child's own peak, neither the
+    test process's size nor a figure missed between two looks."""
+    ballast = bytearray(200 * 1024 * 1024)  # the parent is large; the child must not be
+    ballast[::4096] = b"1" * len(ballast[::4096])
+    script = "import time; x = bytearray(80 << 20); x[::4096] = b'1' * len(x[::4096]); "
+    script += "time.sleep(0.5)"
+    done = run_measured([sys.executable, "-c", script], tmp_path, timeout=30, env=cli_env())
+    assert done.returncode == 0
+    assert 80 < done.rss_mb < 150, done.rss_mb
+    del ballast

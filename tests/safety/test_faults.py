@@ -14,7 +14,6 @@ import contextlib
 import datetime as dt
 import json
 import ssl
-import subprocess
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 - parsing our own report, not untrusted input
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from .faulty_servers import (
     closed_port,
     self_signed_context,
 )
+from .measure import Measured, run_measured
 
 if TYPE_CHECKING:
     from scim_readiness.demo_stack import Stack
@@ -51,8 +51,8 @@ FAULT_WORDS: dict[str, tuple[str, ...]] = {
     "tls-self-signed": ("self-signed", "self signed", "not trusted", "untrusted", "issuer"),
     "tls-wrong-host": ("hostname", "mismatch", "doesn't match", "does not match", "not valid for"),
     "tls-expired": ("expired",),
-    "hang": ("no answer", "timed out", "timeout", "did not answer"),
-    "headers-then-stall": ("no answer", "timed out", "timeout", "did not answer", "stalled"),
+    "hang": ("no answer", "no complete answer", "timed out", "did not finish answering"),
+    "headers-then-stall": ("no complete answer", "timed out", "did not finish answering"),
     "reset": ("reset", "closed", "disconnected", "incomplete", "peer", "ended"),
     "http-503": ("503", "unavailable"),
     # "answered without its id" / "nothing at 'location'" describe a body that is no JSON.
@@ -231,7 +231,7 @@ def run_scenario(stack: Stack, scenario: Scenario, tmp_path: Path) -> list[str]:
         for check in checks:
             args += ["--only", check]
         started = time.monotonic()
-        done = run_measured([*_python(), *args], tmp_path, timeout=BUDGET_S + 60)
+        done = run_measured([*_python(), *args], tmp_path, timeout=BUDGET_S + 60, env=cli_env())
         elapsed = time.monotonic() - started
     context = f"{scenario}: exit {done.returncode} in {elapsed:.1f}s, peak {done.rss_mb:.0f} MB"
     context += f"\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
@@ -262,41 +262,6 @@ def run_scenario(stack: Stack, scenario: Scenario, tmp_path: Path) -> list[str]:
     ):
         problems.append("test data left behind without a finding saying so")
     return [*problems, context] if problems else []
-
-
-@dataclass(frozen=True)
-class Measured:
-    returncode: int
-    stdout: str
-    stderr: str
-    rss_mb: float
-
-
-def run_measured(argv: list[str], directory: Path, *, timeout: float) -> Measured:
-    """Run the CLI and measure its own peak RSS: os.wait4 reports it for this one child
-    (RUSAGE_CHILDREN would mix in every scenario run alongside)."""
-    import os
-
-    out_path, err_path = directory / "stdout.txt", directory / "stderr.txt"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        process = subprocess.Popen(argv, stdout=out, stderr=err, env=cli_env())  # noqa: S603
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            process.kill()
-            pid, status, usage = os.wait4(process.pid, 0)
-            break
-        time.sleep(0.1)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return Measured(
-        process.returncode,
-        out_path.read_text(errors="replace"),
-        err_path.read_text(errors="replace"),
-        usage.ru_maxrss / 1024,  # kilobytes on Linux
-    )
 
 
 def _leaks(stack: Stack, done: Measured, directory: Path) -> list[str]:
