@@ -35,8 +35,11 @@ from scim_readiness.errors import ScalekitAuthError, ScalekitError
 from scim_readiness.http_answers import (
     MAX_ANSWER_BYTES,
     AnswerTooLarge,
+    HostileAnswer,
+    decode_json,
     describe_http_error,
     request_capped,
+    shown_endpoint,
 )
 from scim_readiness.model import Severity
 
@@ -430,6 +433,14 @@ async def _probe_app_endpoint(
                     fix="Add the headers of a signed-in admin (e.g. Authorization) so the check "
                     "can confirm the endpoint works for the right organisation.",
                 )
+    except HostileAnswer as exc:
+        ctx.findings.errored(
+            "App's portal-link endpoint sent an answer the checker refuses to read",
+            expected="a small JSON answer carrying a link",
+            observed=str(exc),
+            fix="Check that admin_portal.app_link_endpoint.url names the app's own endpoint "
+            "that returns the portal link.",
+        )
     except AnswerTooLarge as exc:
         ctx.findings.errored(
             "App's portal-link endpoint answered with more than a link",
@@ -469,14 +480,24 @@ def _portal_hosts(ctx: CheckContext, section: AdminPortalSection) -> set[str]:
     return {h for h in hosts if h}
 
 
+def _answer_json(response: httpx.Response) -> Any:
+    """The endpoint's JSON answer, None when it is no JSON; HostileAnswer (naming the
+    endpoint) when it is built to hurt its reader."""
+    try:
+        return decode_json(response.content)
+    except HostileAnswer as exc:
+        raise HostileAnswer(
+            f"answer from {shown_endpoint(str(response.request.url))}: {exc}"
+        ) from None
+    except ValueError:
+        return None
+
+
 def _body_link(response: httpx.Response, endpoint: PortalLinkEndpoint, hosts: set[str]) -> bool:
     from scim_readiness.portal_link import body_carries_link, find_path
 
     text = response.text[:100_000]
-    try:
-        document = response.json()
-    except ValueError:
-        document = None
+    document = _answer_json(response)
     value = find_path(document, endpoint.link_path) if document is not None else None
     if isinstance(value, str) and value.startswith(("http://", "https://")):
         return True
@@ -526,10 +547,7 @@ def _judge_authenticated(
     from scim_readiness.portal_link import find_path, link_shape
 
     status = response.status_code
-    try:
-        document = response.json()
-    except ValueError:
-        document = None
+    document = _answer_json(response)
     location = find_path(document, endpoint.link_path) if document is not None else None
     if not (200 <= status < 300) or not isinstance(location, str) or not location:
         ctx.findings.errored(

@@ -489,9 +489,14 @@ async def _still_healthy(state: _Run) -> None:
     if health_url:
         import httpx
 
+        from scim_readiness.http_answers import MAX_ANSWER_BYTES, request_capped
+
         try:
             async with ctx.http(timeout_s=5.0) as client:
-                response = await client.get(health_url)
+                # Only the status matters; the body is quoted, so it is cut rather than refused.
+                response = await request_capped(
+                    client, "GET", health_url, cap=MAX_ANSWER_BYTES, truncate=True
+                )
             observed = f"GET {health_url}: HTTP {response.status_code}: " + excerpt(
                 response.content
             )

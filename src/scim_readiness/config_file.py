@@ -38,6 +38,32 @@ ENV_FALLBACKS: Mapping[tuple[str, str], str] = {
 
 _RUN_WIDE_CHECK_KEYS = ("allow_mutation", "timeout_s")
 MAX_NODES = 100_000
+# A config nests five or six levels; thousands would exhaust the recursion of the YAML
+# composer (and of every walker after it), so nesting is refused at this depth.
+MAX_DEPTH = 32
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """The safe loader, refusing collections nested deeper than MAX_DEPTH before the
+    composer's own recursion can run out (it recurses once per level)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.depth >= MAX_DEPTH:
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, f"values nested deeper than {MAX_DEPTH} levels", mark
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _INTERPOLATION = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -150,7 +176,7 @@ def _compose(text: str, source: _Source) -> Any:
     # The reader checks every character as the loader is built, so building it can already
     # fail on a control character.
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _DepthLimitedLoader(text)
     except yaml.reader.ReaderError as exc:
         raise _unreadable(exc, text, source) from None
     try:

@@ -274,7 +274,8 @@ class Sender:
                 label,
                 None,
                 time.perf_counter() - started,
-                error=f"no answer within {timeout_s or self.timeout_s:g} s",
+                # "no complete answer": the answer may have begun (headers, a dripping body).
+                error=f"no complete answer within {timeout_s or self.timeout_s:g} s",
                 event_id=event_id,
             )
         except httpx.HTTPError as exc:

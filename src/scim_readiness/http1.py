@@ -2,7 +2,9 @@
 the figures: the burst part of ``webhook-endpoint`` and the emulator's webhook delivery.
 
 Only what those need: POST a prepared request on a persistent connection and read the status
-and body (Content-Length, chunked, or until close), skipping 1xx interim answers. httpx costs
+and body (Content-Length, chunked, or until close, at most MAX_BODY_BYTES), skipping 1xx
+interim answers. The caller bounds each whole request in wall-clock time (``asyncio.timeout``
+around ``request``): the reads here have no deadline of their own. httpx costs
 over half a millisecond of CPU per request and rechecks every pooled connection on each
 one; this costs tens of microseconds. Anything else talks HTTP through httpx.
 """
@@ -110,8 +112,7 @@ class Connection:
         length_text = headers.get(b"content-length")
         if length_text is None:
             self.open = False  # the body runs until the server closes
-            body = await reader.read(MAX_BODY_BYTES)
-            return status, body
+            return status, await self._until_close()
         try:
             length = int(length_text)
         except ValueError as exc:
@@ -126,7 +127,18 @@ class Connection:
             self.open = False
             raise HttpError("the connection closed in the middle of the answer") from exc
 
+    async def _until_close(self) -> bytes:
+        """The body of an answer without a length: up to MAX_BODY_BYTES, then dropped."""
+        body = bytearray()
+        while len(body) < MAX_BODY_BYTES and (
+            data := await self.reader.read(MAX_BODY_BYTES - len(body))
+        ):
+            body += data
+        return bytes(body)
+
     async def _chunked(self) -> bytes:
+        """A chunked body: kept up to MAX_BODY_BYTES; past that the connection is dropped, so
+        an endless body costs neither memory nor the rest of the caller's deadline."""
         body = bytearray()
         reader = self.reader
         try:
@@ -137,12 +149,10 @@ class Connection:
                     while (await reader.readuntil(b"\r\n")) != b"\r\n":
                         pass  # trailers
                     return bytes(body)
-                chunk = await reader.readexactly(size + 2)
-                if len(body) < MAX_BODY_BYTES:
-                    body += chunk[:-2]
-                elif len(body) + size > 8 * MAX_BODY_BYTES:
+                if len(body) + size > MAX_BODY_BYTES:
                     self.open = False
                     return bytes(body)
+                body += (await reader.readexactly(size + 2))[:-2]
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             self.open = False
             raise HttpError("a malformed chunked answer") from exc

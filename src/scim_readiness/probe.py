@@ -16,7 +16,6 @@ message that never contains a probe token.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,9 +25,13 @@ from scim_readiness.config import CommandProbe, HttpProbe, HttpProbeFields, Prob
 from scim_readiness.errors import ConfigError, ProbeError
 from scim_readiness.http_answers import (
     MAX_PROBE_ANSWER_BYTES,
+    NOT_FINISHED,
     AnswerTooLarge,
+    HostileAnswer,
+    decode_json,
     describe_http_error,
     request_capped,
+    shown_endpoint,
 )
 from scim_readiness.redact import Redactor
 
@@ -41,6 +44,9 @@ if TYPE_CHECKING:
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024
 # A cursor loop longer than this is the app paging in circles, not a big directory.
 MAX_PAGES = 100_000
+# Cursors are opaque tokens of tens of characters; one far longer cannot go into a URL (or an
+# argv) and is a broken or hostile answer, not a page to ask for.
+MAX_CURSOR_CHARS = 4096
 _MISSING = object()
 
 
@@ -211,6 +217,10 @@ class _UserReads:
     async def _read(self, what: str, **values: str) -> Any:
         raise NotImplementedError
 
+    def _source(self, what: str) -> str:
+        """Where the ``what`` read comes from, as a message may name it."""
+        raise NotImplementedError
+
     async def user_by_email(self, email: str) -> AppUser | None:
         document = await self._read("user_by_email", email=email)
         return None if document is None else to_app_user(document, self._config.fields)
@@ -227,13 +237,19 @@ class _UserReads:
             if document is None:
                 raise ProbeError(self._nothing_listed)
             items, cursor = _page(document, self._config.items_path, self._config.next_cursor_path)
+            if cursor is not None and len(cursor) > MAX_CURSOR_CHARS:
+                raise ProbeError(
+                    f"probe list_users answer from {self._source('list_users')}: "
+                    f"{self._config.next_cursor_path} is {len(cursor):,} characters long "
+                    f"(at most {MAX_CURSOR_CHARS:,} are accepted)"
+                )
             shape = _UserShape(self._config.fields)
             for item in items:
                 yield shape.user(item)
             if cursor is None:
                 return
             if cursor in seen:
-                raise ProbeError(f"probe list_users returned the cursor {cursor!r} twice")
+                raise ProbeError(f"probe list_users returned the cursor {cursor[:60]!r} twice")
             seen.add(cursor)
         raise ProbeError(f"probe list_users did not end after {MAX_PAGES} pages")
 
@@ -262,13 +278,17 @@ class HttpAppProbe(_UserReads):
             url = url.replace("{" + name + "}", quote(value, safe=""))
         shown = self._redact.text(url)
         try:
-            async with asyncio.timeout(self._config.timeout_s):
-                response = await request_capped(
-                    self._client, "GET", url, cap=MAX_PROBE_ANSWER_BYTES, headers=self._headers
-                )
-        except TimeoutError:
+            response = await request_capped(
+                self._client,
+                "GET",
+                url,
+                cap=MAX_PROBE_ANSWER_BYTES,
+                headers=self._headers,
+                deadline_s=self._config.timeout_s,
+            )
+        except httpx.TimeoutException:
             raise ProbeError(
-                f"probe {what} at {shown} did not answer within {self._config.timeout_s:g} s"
+                f"probe {what} at {shown} {NOT_FINISHED} {self._config.timeout_s:g} s"
             ) from None
         except (httpx.HTTPError, AnswerTooLarge) as exc:
             reason = self._redact.text(describe_http_error(exc))
@@ -278,9 +298,14 @@ class HttpAppProbe(_UserReads):
         if not response.is_success:
             raise ProbeError(f"probe {what} at {shown} answered HTTP {response.status_code}")
         try:
-            return response.json()
+            return decode_json(response.content)
+        except HostileAnswer as exc:
+            raise ProbeError(f"probe {what} answer from {shown}: {exc}") from None
         except ValueError:
             raise ProbeError(f"probe {what} at {shown} did not answer with JSON") from None
+
+    def _source(self, what: str) -> str:
+        return self._redact.text(shown_endpoint(getattr(self._config, what) or ""))
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -367,9 +392,15 @@ class CommandAppProbe(_UserReads):
         if not text:
             return None
         try:
-            return json.loads(text)
+            return decode_json(text)
+        except HostileAnswer as exc:
+            raise ProbeError(f"probe command {program!r} ({what}) printed {exc}") from None
         except ValueError:
             raise ProbeError(f"probe command {program!r} ({what}) did not print JSON") from None
+
+    def _source(self, what: str) -> str:
+        template: Sequence[str] | None = getattr(self._config, what)
+        return f"command {template[0]!r}" if template else "command"
 
     async def aclose(self) -> None:
         return None

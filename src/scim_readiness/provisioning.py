@@ -422,10 +422,24 @@ def _patch_op(*operations: Mapping[str, Any]) -> dict[str, Any]:
     return {"schemas": [_PATCH_OP], "Operations": [dict(op) for op in operations]}
 
 
+def _scim_json(response: httpx.Response) -> Any:
+    """The JSON of a SCIM answer; ChangeRejected naming a hostile one (nested too deep)."""
+    from scim_readiness.http_answers import HostileAnswer, decode_json, shown_endpoint
+
+    try:
+        return decode_json(response.content)
+    except HostileAnswer as exc:
+        raise ChangeRejected(
+            f"SCIM answer from {shown_endpoint(str(response.request.url))}: {exc}", by_app=False
+        ) from None
+
+
 def _scim_error(response: httpx.Response) -> str:
+    from scim_readiness.http_answers import decode_json
+
     detail = ""
     try:
-        body = response.json()
+        body = decode_json(response.content)
         if isinstance(body, dict):
             detail = str(body.get("detail") or body.get("scimType") or "")
     except ValueError:
@@ -524,7 +538,7 @@ class ScimDriver(_Driver):
     @staticmethod
     def _resource_id(response: httpx.Response, what: str) -> str:
         try:
-            body = response.json()
+            body = _scim_json(response)
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not body["id"]:
@@ -596,7 +610,7 @@ class ScimDriver(_Driver):
         except ChangeRejected:
             return None
         try:
-            body = response.json()
+            body = _scim_json(response)
         except ValueError:
             return None
         resources = body.get("Resources") if isinstance(body, dict) else None

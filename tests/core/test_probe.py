@@ -172,7 +172,7 @@ def test_http_probe_reads_users_by_email_id_and_pages(app_url: str) -> None:
         (
             {"user_by_email": "{base}/slow?e={email}", "timeout_s": 0.3},
             "email",
-            "did not answer within 0.3 s",
+            "did not finish answering within 0.3 s",
         ),
         (
             {"list_users": "{base}/probe/loop?c={cursor}"},

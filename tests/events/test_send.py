@@ -222,7 +222,7 @@ def test_unreachable_and_slow_endpoints_are_target_errors(
     with pytest.raises(TargetError, match="could not deliver"):
         asyncio.run(send_event("user_created", f"https://127.0.0.1:{free}/", SECRET, tls=tls))
     slow = AppSettings(webhook_secret=SECRET, flaws=frozenset({"slow-ack"}), slow_ack_s=60.0)
-    with serve_app(slow, cert) as app, pytest.raises(TargetError, match="did not answer"):
+    with serve_app(slow, cert) as app, pytest.raises(TargetError, match="did not finish answering"):
         asyncio.run(send_event("user_created", app.webhook_url, SECRET, tls=tls, timeout_s=0.5))
     # Our own CA is needed: without it the delivery fails on TLS, never unverified.
     with serve_app(AppSettings(webhook_secret=SECRET), cert) as app:

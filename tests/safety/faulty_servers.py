@@ -2,7 +2,10 @@
 
 * :class:`FaultyHttpServer` speaks just enough HTTP/1.1 (over TLS or not) to fail in one
   chosen way: never answer, answer headers and stall the body, reset mid-response, 503, a
-  non-JSON page, a redirect to itself, a 50 MiB body.
+  non-JSON page, a redirect to itself, a 50 MiB body; or answer in a hostile way: a body
+  dripping a byte at a time, an endless chunked body, JSON nested 20,000 deep, a list page
+  whose cursor is a megabyte long, a redirect elsewhere (to plain http) and nothing else, and
+  an answer that reflects every header and the body of the request.
 * :class:`GrpcFaultFront` sits in front of the emulator's TLS port: it reads the TLS
   ClientHello without decrypting it, passes HTTP/1.1 connections (the SDK's token exchange)
   through untouched, and breaks every HTTP/2 connection (gRPC): closed at once (the client
@@ -34,8 +37,17 @@ HTTP_FAULTS = (
     "non-json",
     "redirect-loop",
     "huge-body",
+    "drip",
+    "endless-chunked",
+    "deep-json",
+    "huge-cursor",
+    "redirect-only",
+    "reflect",
 )
 _MAX_HEAD = 64 * 1024
+DRIP_INTERVAL_S = 0.5
+DEEP_JSON_LEVELS = 20_000
+HUGE_CURSOR_CHARS = 1_000_000
 
 
 def closed_port() -> int:
@@ -154,8 +166,8 @@ class _LoopThread:
             self._thread.join(10)
 
 
-async def _read_request(reader: asyncio.StreamReader) -> str:
-    """The request head (and body, read and dropped); returns the request target."""
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, bytes, bytes]:
+    """The request target, head and body."""
     head = await reader.readuntil(b"\r\n\r\n")
     if len(head) > _MAX_HEAD:
         raise OSError("head too large")
@@ -165,10 +177,9 @@ async def _read_request(reader: asyncio.StreamReader) -> str:
         name, _, value = line.partition(":")
         if name.strip().lower() == "content-length" and value.strip().isdigit():
             length = min(int(value.strip()), 8 * 1024 * 1024)
-    if length:
-        await reader.readexactly(length)
+    body = await reader.readexactly(length) if length else b""
     parts = lines[0].split(" ")
-    return parts[1] if len(parts) > 1 else "/"
+    return (parts[1] if len(parts) > 1 else "/"), head, body
 
 
 class FaultyHttpServer(_LoopThread):
@@ -193,8 +204,11 @@ class FaultyHttpServer(_LoopThread):
         self.stop()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        target = await _read_request(reader)
+        target, head, body = await _read_request(reader)
         fault = self.fault
+        if fault in ("drip", "endless-chunked"):
+            await self._stream_forever(reader, writer)
+            return
         if fault == "hang":
             await asyncio.Event().wait()
         if fault == "headers-then-stall":
@@ -236,9 +250,73 @@ class FaultyHttpServer(_LoopThread):
             for _ in range(HUGE_BODY_BYTES // len(chunk)):
                 writer.write(chunk)
                 await writer.drain()
+        elif fault == "deep-json":
+            deep = b"[" * DEEP_JSON_LEVELS + b"]" * DEEP_JSON_LEVELS
+            writer.write(_response("200 OK", "application/json", deep))
+        elif fault == "huge-cursor":
+            page = b'{"users": [], "next_cursor": "' + b"c" * HUGE_CURSOR_CHARS + b'"}'
+            writer.write(_response("200 OK", "application/json", page))
+        elif fault == "redirect-only":
+            # Elsewhere, and to plain http: a sender that followed it would leave TLS.
+            writer.write(
+                b"HTTP/1.1 308 Permanent Redirect\r\nlocation: http://127.0.0.1:"
+                + str(closed_port()).encode()
+                + b"/moved\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            )
+        elif fault == "reflect":
+            writer.write(_reflection(head, body))
         await writer.drain()
         writer.close()
         await asyncio.wait_for(writer.wait_closed(), 10)
+
+    async def _stream_forever(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """A 200 whose body never ends: a byte every DRIP_INTERVAL_S (``drip``), or 64 KiB
+        chunks as fast as the client reads them (``endless-chunked``), until it hangs up."""
+        if self.fault == "drip":
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b'content-length: 4096\r\n\r\n{"users": ['
+            )
+            while _still_open(reader, writer):
+                await writer.drain()
+                await asyncio.sleep(DRIP_INTERVAL_S)
+                writer.write(b" ")
+            return
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+            b'transfer-encoding: chunked\r\n\r\n3\r\n{"a\r\n'
+        )
+        chunk = b"%x\r\n%s\r\n" % (64 * 1024, b"a" * (64 * 1024))
+        while _still_open(reader, writer):
+            writer.write(chunk)
+            await writer.drain()
+            await asyncio.sleep(0)  # drain need not yield; the hang-up is seen only if it does
+
+
+def _still_open(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Whether the client is still there. Over TLS, ``drain`` does not fail once it hangs up,
+    and every write after that is logged: the loops that never end by themselves ask here."""
+    return not (writer.is_closing() or reader.at_eof() or reader.exception() is not None)
+
+
+def _reflection(head: bytes, body: bytes) -> bytes:
+    """An answer that hands back all it was sent: each request header as an ``x-echo-``
+    header, and the head and body in a JSON body."""
+    import json
+
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    echoed = [
+        f"x-echo-{name.strip().lower()}: {value.strip()}"
+        for name, _, value in (line.partition(":") for line in lines if line)
+    ]
+    content = json.dumps(
+        {"request": head.decode("latin-1"), "body": body.decode("utf-8", "replace")}
+    ).encode()
+    out = ["HTTP/1.1 200 OK", "content-type: application/json", *echoed]
+    out += [f"content-length: {len(content)}", "connection: close"]
+    return "\r\n".join(out).encode("latin-1", "replace") + b"\r\n\r\n" + content
 
 
 def _response(status: str, content_type: str, body: bytes) -> bytes:

@@ -14,7 +14,6 @@ import contextlib
 import datetime as dt
 import json
 import ssl
-import subprocess
 import time
 import xml.etree.ElementTree as ET  # noqa: S405 - parsing our own report, not untrusted input
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from .faulty_servers import (
     closed_port,
     self_signed_context,
 )
+from .measure import Measured, run_measured
 
 if TYPE_CHECKING:
     from scim_readiness.demo_stack import Stack
@@ -51,14 +51,24 @@ FAULT_WORDS: dict[str, tuple[str, ...]] = {
     "tls-self-signed": ("self-signed", "self signed", "not trusted", "untrusted", "issuer"),
     "tls-wrong-host": ("hostname", "mismatch", "doesn't match", "does not match", "not valid for"),
     "tls-expired": ("expired",),
-    "hang": ("no answer", "timed out", "timeout", "did not answer"),
-    "headers-then-stall": ("no answer", "timed out", "timeout", "did not answer", "stalled"),
+    "hang": ("no answer", "no complete answer", "timed out", "did not finish answering"),
+    "headers-then-stall": ("no complete answer", "timed out", "did not finish answering"),
     "reset": ("reset", "closed", "disconnected", "incomplete", "peer", "ended"),
     "http-503": ("503", "unavailable"),
     # "answered without its id" / "nothing at 'location'" describe a body that is no JSON.
     "non-json": ("json", "without its id", "nothing at"),
     "redirect-loop": ("redirect", "302"),
     "huge-body": ("large", "mib", "size", "limit", "too big"),
+    # A body that never completes is named with the endpoint and the deadline.
+    "drip": ("did not finish answering", "no complete answer"),
+    "endless-chunked": ("larger than", "did not finish answering", "no complete answer"),
+    "deep-json": ("nested deeper than",),
+    # Elsewhere a page carrying a 1 MB cursor is just an answer without the expected fields.
+    "huge-cursor": ("characters long", "larger than", "without its id", "nothing at", "json"),
+    "redirect-only": ("redirect", "308"),
+    # What a reflecting endpoint says is anything; what matters is that no secret comes back
+    # out of the checker (see _leaks).
+    "reflect": (),
     "grpc-unavailable": ("unavailable", "could not reach", "refused", "connect"),
     "grpc-hang": ("no answer", "timed out", "timeout", "did not answer"),
     "grpc-unauthenticated": ("unauthenticated", "expired", "token", "credentials", "refused"),
@@ -74,8 +84,15 @@ TARGET_CHECKS: dict[str, tuple[str, ...]] = {
     "grpc": ("environment", "admin-portal", "data-model"),
 }
 # A webhook acknowledges with any 2xx: its body is nobody's business, so body faults of a
-# 200 answer are not faults there.
-BODY_FAULTS = ("non-json", "huge-body")
+# 200 answer are not faults there. (An endless body still is: the sender must stop reading.)
+BODY_FAULTS = ("non-json", "huge-body", "deep-json", "huge-cursor")
+# Words a finding needs for (target, fault) where the fault words do not apply: a webhook's
+# endless 200 body is cut at the cap and the acknowledgement stands, so no finding names it.
+TARGET_FAULT_WORDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("webhook", "endless-chunked"): (),
+}
+# The checker's peak memory in any scenario (an endless body must not be held).
+MAX_RSS_MB = 300
 
 
 @dataclass(frozen=True)
@@ -214,16 +231,10 @@ def run_scenario(stack: Stack, scenario: Scenario, tmp_path: Path) -> list[str]:
         for check in checks:
             args += ["--only", check]
         started = time.monotonic()
-        done = subprocess.run(
-            [*_python(), *args],
-            capture_output=True,
-            text=True,
-            timeout=BUDGET_S + 60,
-            env=cli_env(),
-        )
+        done = run_measured([*_python(), *args], tmp_path, timeout=BUDGET_S + 60, env=cli_env())
         elapsed = time.monotonic() - started
-    context = f"{scenario}: exit {done.returncode} in {elapsed:.1f}s\n{done.stdout[-3000:]}\n"
-    context += done.stderr[-2000:]
+    context = f"{scenario}: exit {done.returncode} in {elapsed:.1f}s, peak {done.rss_mb:.0f} MB"
+    context += f"\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     problems = []
     if "Traceback" in done.stdout + done.stderr:
         problems.append("a traceback was printed")
@@ -232,20 +243,41 @@ def run_scenario(stack: Stack, scenario: Scenario, tmp_path: Path) -> list[str]:
     # CLI start-up plus the budget; the runner's own grace for stuck checks is not needed.
     if elapsed > BUDGET_S + 15:
         problems.append(f"took {elapsed:.1f}s with a budget of {BUDGET_S:g}s")
+    if done.rss_mb > MAX_RSS_MB:
+        problems.append(f"peak memory {done.rss_mb:.0f} MB, more than {MAX_RSS_MB} MB")
+    if "internal error" in (done.stdout + done.stderr).lower():
+        problems.append("the fault was reported as the checker's own (internal error)")
     try:
         report = json.loads((tmp_path / "r.json").read_text())
         ET.parse(tmp_path / "r.xml")  # noqa: S314 - our own file
     except (OSError, ValueError, ET.ParseError) as exc:
         return [*problems, f"report files missing or invalid: {exc}", context]
-    words = FAULT_WORDS[scenario.fault]
-    if not any(word in _report_text(report, checks) for word in words):
+    words = TARGET_FAULT_WORDS.get((scenario.target, scenario.fault), FAULT_WORDS[scenario.fault])
+    if words and not any(word in _report_text(report, checks) for word in words):
         problems.append(f"no finding names the fault (any of {words})")
+    problems += _leaks(stack, done, tmp_path)
     # What the run created is removed, or the report says what could not be.
     if Ledger(tmp_path / "ledger.jsonl", "").outstanding() and "could not be removed" not in (
         _report_text(report, tuple(report_ids(report)))
     ):
         problems.append("test data left behind without a finding saying so")
     return [*problems, context] if problems else []
+
+
+def _leaks(stack: Stack, done: Measured, directory: Path) -> list[str]:
+    """Each configured secret found in the run's output or files (the endpoints that reflect
+    what they receive hand every header back)."""
+    texts = {"stdout": done.stdout, "stderr": done.stderr}
+    for name in ("r.json", "r.xml", "ledger.jsonl"):
+        with contextlib.suppress(OSError):
+            texts[name] = (directory / name).read_text(errors="replace")
+    canaries = {**stack.secrets_env(), "webhook key": stack.webhook_secret.removeprefix("whsec_")}
+    return [
+        f"{label} appears in {where}"
+        for label, secret in canaries.items()
+        for where, text in texts.items()
+        if secret and secret in text
+    ]
 
 
 def report_ids(report: dict[str, Any]) -> list[str]:
@@ -261,7 +293,7 @@ def _python() -> list[str]:
 def test_matrix_covers_every_fault() -> None:
     faults = {s.fault for s in scenarios()}
     assert faults == set(FAULT_WORDS)
-    assert len(scenarios()) >= 50
+    assert len(scenarios()) >= 80
 
 
 # Defects found by this matrix in the checker itself, pinned as strict xfails so a fix turns

@@ -690,7 +690,8 @@ async def _exchange_first(
             )
     except (TimeoutError, httpx.TimeoutException):
         raise ScalekitError(
-            f"no answer from {host} within {timeout_s:g} s (token exchange at {EXCHANGE_PATH})",
+            f"no complete answer from {host} within {timeout_s:g} s "
+            f"(token exchange at {EXCHANGE_PATH})",
             hint="check the environment URL and that the host is reachable from here",
         ) from None
     except AnswerTooLarge:
@@ -705,10 +706,28 @@ async def _exchange_first(
         # complete": the answer started and then the connection ended.
         reason = CUT_SHORT if cut_short(exc) else plain_cause(exc).replace(secret, "<redacted>")
         raise ScalekitError(f"could not reach {host} (token exchange): {reason}") from None
+    from scim_readiness.http_answers import HostileAnswer, decode_json, shown_endpoint
+
+    if response.is_redirect:
+        # The SDK would follow it and post the client secret again, wherever it points
+        # (plain http included); a Scalekit environment answers the exchange itself.
+        where = shown_endpoint(response.headers.get("location", ""))
+        raise ScalekitError(
+            f"the token endpoint at {host} redirects (HTTP {response.status_code} to {where}) "
+            "instead of answering the token exchange; the client secret was not sent there",
+            hint="set scalekit.environment_url to the environment's own URL (the redirect's "
+            "target, if it is the environment)",
+        )
     if not response.is_success:
         return  # a refusal: the SDK's own exchange meets it and its error says why
+
     try:
-        document = json.loads(response.content)
+        document = decode_json(response.content)
+    except HostileAnswer as exc:
+        raise ScalekitError(
+            f"the token endpoint at {host} sent an answer the checker refuses to read: {exc}",
+            hint="check that scalekit.environment_url names the Scalekit environment",
+        ) from None
     except ValueError:
         from scim_readiness.delivery import excerpt
 

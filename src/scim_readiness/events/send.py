@@ -275,19 +275,34 @@ async def send_event(
 
     from scim_readiness.clients.http import make_async_client
     from scim_readiness.context import TlsSettings
+    from scim_readiness.http_answers import (
+        MAX_ANSWER_BYTES,
+        NOT_FINISHED,
+        request_capped,
+        shown_endpoint,
+    )
 
     owned = client is None
     http = client or make_async_client(tls or TlsSettings(), timeout_s=timeout_s)
     try:
         started = time.perf_counter()
-        response = await http.post(
-            url, content=body, headers=headers, timeout=httpx.Timeout(timeout_s)
+        # --timeout bounds the whole exchange, to the last byte of the answer, whose body is
+        # only quoted: it is cut at the cap rather than read for ever.
+        response = await request_capped(
+            http,
+            "POST",
+            url,
+            cap=MAX_ANSWER_BYTES,
+            truncate=True,
+            content=body,
+            headers=headers,
+            deadline_s=timeout_s,
         )
         latency = time.perf_counter() - started
     except httpx.TimeoutException:
         raise TargetError(
-            f"{url} did not answer within {timeout_s:g} s",
-            hint="Scalekit expects a 2xx quickly; queue slow work and answer first",
+            f"{shown_endpoint(url)} {NOT_FINISHED} {timeout_s:g} s",
+            hint="Scalekit expects a complete 2xx answer quickly; queue slow work and answer first",
         ) from None
     except httpx.HTTPError as exc:
         raise TargetError(
@@ -339,9 +354,7 @@ def _describe(result: SendResult) -> str:
     wanted = {"reject": "rejected (4xx)", "accept": "accepted (2xx)", "either": "not a 5xx"}
     verdict = "as expected" if result.as_expected else "NOT as expected"
     mutation = (
-        f" [{result.mutation}: {MUTATIONS[result.mutation].description}]"
-        if result.mutation
-        else ""
+        f" [{result.mutation}: {MUTATIONS[result.mutation].description}]" if result.mutation else ""
     )
     lines = [
         f"POST {result.url}",
