@@ -223,8 +223,7 @@ def test_mutating_checks_need_consent_in_production() -> None:
     (check,) = run(prod, [spec("m", record, mutates=True)]).checks
     assert check.status is Status.SKIP
     assert check.findings[0].title == (
-        "this check creates test users in production (expect: production) and was not "
-        "allowed to"
+        "this check creates test users in production (expect: production) and was not allowed to"
     )
     (check,) = run(prod, [spec("m", record, mutates=True)], yes=True).checks
     assert check.status is Status.PASS
