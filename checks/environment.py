@@ -165,7 +165,9 @@ def _check_url(ctx: CheckContext, setting: Setting) -> bool:
                 "Environment URL is a production environment, development was expected",
                 expected="development",
                 observed=observed,
-                why="Tests against production touch real customers' directories.",
+                why="Tests against production touch real customers' directories, so this run "
+                "is guarded as production whatever expect says: the checks that change data "
+                "need --yes (or checks.allow_mutation), and nothing signed goes over http://.",
                 fix="Point at the development environment, or set scalekit.expect: production.",
             )
     elif verdict.url_class in (UrlClass.LOCAL, UrlClass.PRIVATE):

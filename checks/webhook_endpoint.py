@@ -77,7 +77,7 @@ Step = Callable[["CheckContext", Endpoint], Awaitable[None]]
 
 
 async def run(ctx: CheckContext) -> None:
-    from scim_readiness.config import Expect
+    from scim_readiness.guards import production_target
 
     url = ctx.config.webhook.url
     if not url:
@@ -113,7 +113,7 @@ async def run(ctx: CheckContext) -> None:
         scheme=parts.scheme,
         host=parts.hostname,
         port=port,
-        production=ctx.config.scalekit.expect is Expect.PRODUCTION,
+        production=production_target(ctx.config) is not None,
     )
     for step in STEPS:
         await step(ctx, endpoint)
@@ -399,6 +399,7 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
         percentile,
         warn_if_fake_organization,
     )
+    from scim_readiness.errors import DeliveryRefused
     from scim_readiness.events import EventType, directory_data
 
     secret = ctx.config.webhook.secret
@@ -413,14 +414,6 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
         )
         return
     if not ep.reachable:
-        return
-    if ep.scheme != "https" and ep.production:
-        ctx.findings.skipped(
-            "Signed event not sent over plain HTTP",
-            observed=f"{ep.url} is not HTTPS and expect is production",
-            why="A valid signature seen in clear text could be replayed for five minutes; "
-            "fix the URL first (see above).",
-        )
         return
     if not ep.deliverable:
         ctx.findings.skipped(
@@ -439,14 +432,26 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
         organization_id=target.organization_id,
     )
     outcomes: list[Outcome] = []
-    async with Sender(
-        ctx,
-        ep.url,
-        secret.get_secret_value(),
-        target,
-        timeout_s=max(ctx.config.webhook.timeout_s, budget),
-        fresh_connections=True,
-    ) as sender:
+    try:
+        unopened = Sender(
+            ctx,
+            ep.url,
+            secret.get_secret_value(),
+            target,
+            timeout_s=max(ctx.config.webhook.timeout_s, budget),
+            fresh_connections=True,
+        )
+    except DeliveryRefused as refused:
+        ep.deliverable = False  # the burst must not try either
+        ctx.findings.skipped(
+            "Signed event not sent over plain HTTP",
+            observed=refused.message,
+            why="A valid signature seen in clear text could be replayed for five minutes; "
+            "fix the URL first (see above).",
+            fix=refused.hint,
+        )
+        return
+    async with unopened as sender:
         for n in range(count):
             event = sender.event(event_type, data)
             outcome = await sender.send_event(f"harmless {event_type} #{n + 1}", event)

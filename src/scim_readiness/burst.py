@@ -385,7 +385,16 @@ async def burst_step(ctx: CheckContext, ep: EndpointView) -> None:
         return
     from scim_readiness.clients.http import ssl_context
     from scim_readiness.delivery import event_target
+    from scim_readiness.errors import DeliveryRefused
     from scim_readiness.events import EventType, build_event, directory_data
+    from scim_readiness.guards import refuse_plain_http_signing
+
+    # The burst has its own transport (for speed), so it applies the senders' rule itself.
+    try:
+        refuse_plain_http_signing(ctx.config, ep.url)
+    except DeliveryRefused as refused:
+        ctx.findings.skipped(f"{title}: not sent", observed=refused.message, fix=refused.hint)
+        return
 
     budget = ctx.config.webhook.latency_budget_s
     event_type = str(ctx.option("harmless_event_type", EventType.DIRECTORY_ENABLED.value))

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from scim_readiness.events import HEADER_FAMILIES, build_event, encode_body, signed_headers
+from scim_readiness.events import (
+    HEADER_FAMILIES,
+    SIGNATURE_HEADERS,
+    build_event,
+    encode_body,
+    signed_headers,
+)
+from scim_readiness.guards import refuse_plain_http_signing
 
 # Re-exported: callers describe failed requests through delivery.describe_http_error.
 from scim_readiness.http_answers import MAX_ANSWER_BYTES, request_capped
@@ -164,6 +171,11 @@ class Sender:
 
     With ``fresh_connections`` every delivery opens its own connection (TLS handshake
     included), as an independent sender would; otherwise one connection is reused.
+
+    Redirects are never followed, as Scalekit does not follow them: a 3xx is the answer.
+    A signed delivery over plain ``http://`` to a production target is never sent: creating
+    a signing sender for one, or posting signature headers there, raises
+    :class:`~scim_readiness.errors.DeliveryRefused` (the runner records SKIP with the reason).
     """
 
     ctx: CheckContext
@@ -174,6 +186,11 @@ class Sender:
     fresh_connections: bool = False
     _client: httpx.AsyncClient | None = field(default=None, init=False)
     _secrets: tuple[str, ...] = field(default=(), init=False)
+
+    def __post_init__(self) -> None:
+        # Refused at once, before a check records test users it could never send.
+        if self.secret:
+            refuse_plain_http_signing(self.ctx.config, self.url)
 
     async def __aenter__(self) -> Sender:
         self._secrets = tuple(self.ctx.config.secret_values())
@@ -250,6 +267,8 @@ class Sender:
         network trouble (that becomes an Outcome with ``status=None``)."""
         import httpx
 
+        if SIGNATURE_HEADERS & {name.lower() for name in headers}:
+            refuse_plain_http_signing(self.ctx.config, url or self.url)
         all_headers = {"content-type": "application/json", **headers}
         client = self._client
         owned = client is None or timeout_s is not None

@@ -53,6 +53,49 @@ def _is_scalekit_host(host: str) -> bool:
     return host.endswith((".scalekit.com", ".scalekit.dev", ".scalekit.cloud"))
 
 
+def _inet_aton_number(part: str) -> int | None:
+    """One dotted part as inet_aton reads it: ``0x`` hex, a leading ``0`` octal, else decimal."""
+    try:
+        if part[:2] in ("0x", "0X"):
+            return int(part[2:], 16) if part[2:] else 0
+        if len(part) > 1 and part.startswith("0"):
+            return int(part[1:], 8)
+        return int(part, 10) if part.isdigit() else None
+    except ValueError:
+        return None
+
+
+def _inet_aton(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address ``host`` names in any spelling the C resolver accepts (``127.1``,
+    ``0x7f.1``, ``2130706433``, ``0177.0.0.1``): a URL written that way reaches that
+    address, so it must be judged as that address. None when it is not such a spelling."""
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers = [_inet_aton_number(part) for part in parts]
+    if any(n is None for n in numbers):
+        return None
+    *leading, last = [n for n in numbers if n is not None]
+    if any(n > 0xFF for n in leading) or last >= 1 << (8 * (4 - len(leading))):
+        return None
+    value = last
+    for position, n in enumerate(leading):
+        value |= n << (8 * (3 - position))
+    return ipaddress.IPv4Address(value)
+
+
+def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a URL's host names literally (IPv6, or IPv4 in any inet_aton spelling),
+    IPv4-mapped IPv6 unwrapped; None for a DNS name."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return _inet_aton(host)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def classify_environment_url(url: str) -> UrlVerdict:
     """Which class of environment ``url`` points at (see the module docstring)."""
     try:
@@ -62,19 +105,18 @@ def classify_environment_url(url: str) -> UrlVerdict:
         return UrlVerdict(UrlClass.INVALID, "", "the value is not a URL")
     if not host:
         return UrlVerdict(UrlClass.INVALID, "", "the URL has no host")
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
+    address = ip_literal(host)
     if address is not None:
+        # "127.1 is 127.0.0.1, ...": the reader sees which address an unusual spelling names.
+        named = host if str(address) == host else f"{host} is {address}, and"
         if address.is_loopback or address.is_unspecified:
-            return UrlVerdict(UrlClass.LOCAL, host, f"{host} is a loopback address")
+            return UrlVerdict(UrlClass.LOCAL, host, f"{named} is a loopback address")
         if address.is_private or address.is_link_local or address.is_reserved:
-            return UrlVerdict(UrlClass.PRIVATE, host, f"{host} is a private address")
+            return UrlVerdict(UrlClass.PRIVATE, host, f"{named} is a private address")
         return UrlVerdict(
             UrlClass.PRODUCTION,
             host,
-            f"{host} is a public IP address, not a Scalekit development host",
+            f"{named} is a public IP address, not a Scalekit development host",
         )
     if host in _LOCAL_NAMES or host.endswith(".localhost"):
         return UrlVerdict(UrlClass.LOCAL, host, f"{host} is this machine")

@@ -83,5 +83,13 @@ class ProbeError(TargetError):
     """The probe (the app's read-only view of its own state) failed."""
 
 
+class DeliveryRefused(ReadinessError):
+    """A safety rule forbids a delivery (a signed event over plain HTTP to production).
+
+    Nothing was sent, so nothing was observed: the runner records the check as SKIP with
+    this reason.
+    """
+
+
 class Interrupted(ReadinessError):
     exit_code = ExitCode.INTERRUPTED

@@ -265,7 +265,7 @@ class EventsDriver(_Driver):
     channel: Mode = "events"
 
     def __init__(self, ctx: CheckContext, roles: RoleAssignments) -> None:
-        from scim_readiness.delivery import event_target
+        from scim_readiness.delivery import Sender, event_target
 
         webhook = ctx.config.webhook
         if not webhook.url or webhook.secret is None:
@@ -273,18 +273,16 @@ class EventsDriver(_Driver):
         self.ctx = ctx
         self.roles = roles
         self.target = event_target(ctx)
-        self._url = webhook.url
-        self._secret = webhook.secret.get_secret_value()
-        self._timeout_s = webhook.timeout_s
+        # Made now, entered at the first event: a sender that may not sign for this URL
+        # refuses here, before anything is recorded in the ledger.
+        self._unopened = Sender(
+            ctx, webhook.url, webhook.secret.get_secret_value(), self.target, webhook.timeout_s
+        )
         self._sender: Sender | None = None
 
     async def _send(self, label: str, event_type: EventType, data: Mapping[str, Any]) -> None:
-        from scim_readiness.delivery import Sender
-
         if self._sender is None:
-            self._sender = await Sender(
-                self.ctx, self._url, self._secret, self.target, self._timeout_s
-            ).__aenter__()
+            self._sender = await self._unopened.__aenter__()
         outcome = await self._sender.send_event(label, self._sender.event(event_type, data))
         if not outcome.accepted:
             raise ChangeRejected(

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from scim_readiness import __version__
 from scim_readiness.check import CheckSpec, FindingRecorder
-from scim_readiness.config import Config, Expect
+from scim_readiness.config import Config
 from scim_readiness.context import CheckContext, SharedClients, TlsSettings
-from scim_readiness.errors import ReadinessError
+from scim_readiness.errors import DeliveryRefused, ReadinessError
+from scim_readiness.guards import production_target
 from scim_readiness.identities import TestIdentities, new_run_id
 from scim_readiness.ledger import Ledger
 from scim_readiness.model import (
@@ -212,13 +213,11 @@ class _Run:
             )
         if info.mutates and self.options.read_only:
             return "read-only run: this check creates and removes test data", ""
-        if (
-            info.mutates
-            and self.config.scalekit.expect is Expect.PRODUCTION
-            and not (self.options.yes or self.config.checks.allow_mutation)
-        ):
+        production = production_target(self.config) if info.mutates else None
+        if production and not (self.options.yes or self.config.checks.allow_mutation):
             return (
-                "this check creates test users in production and was not allowed to",
+                f"this check creates test users in production ({production}) and was not "
+                "allowed to",
                 "pass --yes, or set checks.allow_mutation: true, to let it create and remove "
                 "clearly named test identities",
             )
@@ -321,6 +320,9 @@ class _Run:
                     "is unknown.",
                     fix=f"raise checks.{check_id}.timeout_s if the target is just slow",
                 )
+            return
+        except DeliveryRefused as exc:
+            recorder.skipped(_one_line(exc.message), fix=exc.hint)
             return
         except ReadinessError as exc:
             recorder.errored(_one_line(exc.message), fix=exc.hint)

@@ -77,8 +77,8 @@ def webhook_sender(ctx: CheckContext, *, timeout_s: float) -> Sender:
     if not webhook.url or webhook.secret is None:
         raise ValueError("webhook_sender needs webhook.url and webhook.secret")
     target = event_target(ctx)
-    warn_if_fake_organization(ctx, target)
-    return Sender(
+    # Made before the warning: a sender refused for this URL leaves the check a plain SKIP.
+    sender = Sender(
         ctx,
         webhook.url,
         webhook.secret.get_secret_value(),
@@ -86,6 +86,8 @@ def webhook_sender(ctx: CheckContext, *, timeout_s: float) -> Sender:
         timeout_s,
         fresh_connections=True,
     )
+    warn_if_fake_organization(ctx, target)
+    return sender
 
 
 def propagation_budget(ctx: CheckContext) -> float:

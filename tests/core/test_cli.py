@@ -47,7 +47,7 @@ FAKE_CHECKS = {
 STAGING = """
 scalekit:
   expect: staging
-  environment_url: https://env.example.com
+  environment_url: https://acme-staging.scalekit.dev
   client_secret: ${SCALEKIT_CLIENT_SECRET:-}
 """
 

@@ -20,7 +20,7 @@ from scim_readiness.runner import RunOptions, default_ledger_path, run_suite
 
 from .conftest import spec
 
-STAGING = "scalekit:\n  expect: staging\n  environment_url: https://env.example.com\n"
+STAGING = "scalekit:\n  expect: staging\n  environment_url: https://acme-staging.scalekit.dev\n"
 
 
 def config(text: str = STAGING, ids: tuple[str, ...] = ()) -> Config:
@@ -223,7 +223,7 @@ def test_mutating_checks_need_consent_in_production() -> None:
     (check,) = run(prod, [spec("m", record, mutates=True)]).checks
     assert check.status is Status.SKIP
     assert check.findings[0].title == (
-        "this check creates test users in production and was not allowed to"
+        "this check creates test users in production (expect: production) and was not allowed to"
     )
     (check,) = run(prod, [spec("m", record, mutates=True)], yes=True).checks
     assert check.status is Status.PASS

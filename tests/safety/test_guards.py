@@ -214,3 +214,128 @@ def test_no_option_turns_tls_verification_off() -> None:
         assert done.returncode == 0, done.stderr
         for word in ("insecure", "no-verify", "skip-verify", "verify-ssl", "--no-tls"):
             assert word not in text, (command, word)
+
+
+# ---- the stricter of expect and the environment URL -----------------------------------------
+
+LOOPBACK_SPELLINGS = (
+    "127.1",
+    "0x7f.1",
+    "2130706433",
+    "0177.0.0.1",
+    "127.0.0.1.",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "localhost.",
+    "LOCALHOST",
+)
+
+
+def test_every_loopback_spelling_classifies_as_local() -> None:
+    import socket
+
+    from scim_readiness.environment_url import UrlClass, classify_environment_url
+
+    for host in LOOPBACK_SPELLINGS:
+        verdict = classify_environment_url(f"https://{host}:8443")
+        assert verdict.url_class is UrlClass.LOCAL, (host, verdict)
+    # The IPv4 spellings really are loopback to this machine's resolver, and the verdict
+    # names the address they reach.
+    for host in ("127.1", "0x7f.1", "2130706433", "0177.0.0.1"):
+        assert socket.inet_aton(host) == socket.inet_aton("127.0.0.1"), host
+        assert "127.0.0.1" in classify_environment_url(f"https://{host}").reason
+    assert classify_environment_url("https://10.1").url_class is UrlClass.PRIVATE
+    assert classify_environment_url("https://acme.example").url_class is UrlClass.PRODUCTION
+
+
+def test_a_production_environment_url_overrides_expect_development(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # The URL is never contacted: the mutating check only talks to the app's webhook.
+    config = write_config(
+        stack,
+        tmp_path / "readiness.yaml",
+        scalekit={"expect": "development", "environment_url": "https://auth.acme.example"},
+        checks=NO_CONSENT,
+    )
+    done = run_cli(
+        "run", "-c", str(config), "--ca-bundle", stack.ca_path, "--only", "user-lifecycle",
+        "--json", str(tmp_path / "r.json"), "--format", "plain",
+    )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    status, title = _statuses(tmp_path / "r.json")["user-lifecycle"]
+    assert status == "SKIP", (status, title)
+    assert "production" in title and "auth.acme.example" in title, title
+    assert "stricter than expect: development" in title, title
+    assert not (tmp_path / "ledger.jsonl").exists()
+    assert not leftovers(stack)
+
+
+# ---- nothing signed over plain http:// to production -----------------------------------------
+
+
+class _PlainHttpWebhook:
+    """A plain-HTTP webhook on loopback that acknowledges everything and records headers."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen: list[dict[str, str]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - the http.server hook
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                seen.append({k.lower(): v for k, v in self.headers.items()})
+                self.send_response(204)
+                self.end_headers()
+
+            do_GET = do_POST  # noqa: N815
+
+        self.seen = seen
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/webhooks/scalekit"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _PlainHttpWebhook:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_nothing_signed_goes_over_plain_http_to_production_even_with_yes(
+    stack: Stack, tmp_path: Path
+) -> None:
+    signing = ("webhook-signature", "user-lifecycle", "bad-data", "group-roles")
+    with _PlainHttpWebhook() as webhook:
+        config = write_config(
+            stack,
+            tmp_path / "readiness.yaml",
+            scalekit=PRODUCTION,
+            webhook={"url": webhook.url, "health_url": None},
+            checks=NO_CONSENT,
+        )
+        only = [a for check in (*signing, "webhook-endpoint") for a in ("--only", check)]
+        done = run_cli(
+            "run", "-c", str(config), "--ca-bundle", stack.ca_path, *only, "--yes",
+            "--json", str(tmp_path / "r.json"), "--format", "plain",
+        )  # fmt: skip
+    assert "Traceback" not in done.stderr, done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    findings = {c["id"]: c["findings"] for c in report["checks"]}
+    for check in signing:
+        # group-roles also compares role assignments (no delivery needed): that part may pass.
+        (refused,) = [f for f in findings[check] if f["status"] == "SKIP"]
+        title = refused["title"]
+        assert "http://" in title and "production" in title, (check, title)
+        assert "https://" in refused["fix"], refused
+    assert {c["id"]: c["status"] for c in report["checks"]}["webhook-endpoint"] == "FAIL"
+    signed = [h for h in webhook.seen if "webhook-signature" in h or "svix-signature" in h]
+    assert not signed, signed
+    assert done.returncode != 0  # four items not evaluated and one FAIL: never READY
