@@ -148,6 +148,21 @@ async def run(ctx: CheckContext) -> None:
             _email_conflict(state),
             _invalid_payloads(state),
         )
+        genuine = (twice.first, reissued.first, conflict.first_outcome)
+        redirected = next((o for o in genuine if o.redirected), None)
+        if redirected is not None:
+            from scim_readiness.delivery import REDIRECT_WHY, redirect_blocker
+
+            # One cause, reported once: webhook-endpoint FAILs on the redirect itself; a
+            # judgement of each payload's 3xx would only repeat it with the wrong fixes.
+            ctx.findings.errored(
+                redirect_blocker(redirected),
+                expected="2xx for a correctly signed, well-formed user_created",
+                why=f"{REDIRECT_WHY} How the app handles bad data cannot be judged.",
+                fix="Fix the redirect first (see webhook-endpoint).",
+                evidence=redirected.evidence(),
+            )
+            return
         # Judged in a fixed order, so the report reads the same on every run.
         _judge_pair(
             ctx,

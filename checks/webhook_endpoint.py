@@ -18,9 +18,11 @@ Steps, each recorded as its own finding:
   for the configured organisation and directory: it repeats a state the directory already
   has; an app that acts on it can be given an unknown future type instead, option
   ``harmless_event_type``) each get a 2xx within
-  ``webhook.latency_budget_s``; p50/p95 are reported. A redirect is WARN (Scalekit does not
-  follow redirects blindly); a non-2xx or a slow answer is FAIL. Without ``webhook.secret``
-  this step is ERROR: nothing signed can be sent;
+  ``webhook.latency_budget_s``; p50/p95 are reported. Redirects are not followed (webhook
+  senders do not follow them): a 3xx is FAIL with the redirect target shown, as is any other
+  non-2xx or a slow answer. Without ``webhook.secret`` this step is ERROR: nothing signed can
+  be sent; against a production target over plain ``http://`` it is SKIP (nothing signed
+  crosses the wire in clear text);
 - optionally (``burst: {events: N, concurrency: C}``) a burst of N signed harmless events at
   concurrency C, with throughput and p50/p95/p99: FAIL on any non-2xx or a p95 over the
   budget (see ``scim_readiness.burst``).
@@ -394,6 +396,7 @@ async def _post_unsigned(ctx: CheckContext, url: str) -> Outcome:
 
 async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
     from scim_readiness.delivery import (
+        REDIRECT_WHY,
         Sender,
         event_target,
         percentile,
@@ -471,13 +474,15 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
     answers = "; ".join(f"#{i + 1} {o.summary()}" for i, o in enumerate(outcomes))
     redirects = [o for o in outcomes if o.redirected]
     if redirects:
-        ctx.findings.warned(
-            "Webhook URL redirects",
-            expected="a 2xx from the registered URL itself",
-            observed=answers,
-            why="Scalekit does not follow redirects blindly: a redirected delivery counts "
-            "as failed and is retried, and POST bodies are not re-sent on 301/302.",
-            fix=f"Register the final URL ({redirects[0].location}) in Scalekit instead.",
+        targets = sorted({o.location or "(no Location header)" for o in redirects})
+        ctx.findings.failed(
+            "Webhook URL answers deliveries with a redirect",
+            expected="a 2xx from the registered URL itself (redirects are not followed)",
+            observed=f"redirected to {', '.join(targets)}; {answers}",
+            why=REDIRECT_WHY,
+            fix=f"Register the final URL ({targets[0]}) in Scalekit instead, and make it "
+            "answer 2xx itself; a redirect loop or a redirect to http:// means the endpoint "
+            "is misconfigured.",
             evidence=evidence,
         )
     failed = [o for o in outcomes if not o.accepted and not o.redirected]

@@ -417,6 +417,17 @@ def _control_refused(ctx: CheckContext, control: Case) -> None:
             **kw,
         )
         return
+    if outcome.redirected:
+        from scim_readiness.delivery import REDIRECT_WHY, redirect_blocker
+
+        # One cause, reported once: webhook-endpoint FAILs on the redirect itself.
+        ctx.findings.errored(
+            redirect_blocker(outcome),
+            why=f"{REDIRECT_WHY} Nothing about signature handling can be concluded.",
+            fix="Fix the redirect first (see webhook-endpoint).",
+            **kw,
+        )
+        return
     ctx.findings.failed(
         "Correctly signed delivery refused",
         why="If the app refuses genuine deliveries, no user is ever provisioned; and the "

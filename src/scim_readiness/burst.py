@@ -351,9 +351,9 @@ async def burst_step(ctx: CheckContext, ep: EndpointView) -> None:
 
     Records nothing when ``options.burst`` is absent. ERROR: the option is malformed.
     SKIP: no secret, or the endpoint cannot be delivered to (earlier steps say why).
-    FAIL: a delivery was not acknowledged with 2xx, or p95 exceeds the latency budget.
-    WARN: every delivery without a 2xx was redirected (the single-delivery step says the
-    same), or the burst hit its time limit before all events were sent. PASS otherwise.
+    FAIL: a delivery was not acknowledged with 2xx (a redirect included: it is not
+    followed), or p95 exceeds the latency budget. WARN: the burst hit its time limit before
+    all events were sent. PASS otherwise.
     """
     try:
         plan = parse_plan(ctx.option(OPTION))
@@ -450,12 +450,13 @@ def record_burst(ctx: CheckContext, result: BurstResult, *, budget: float, event
         observed += "; " + " | ".join(result.errors[:2])
     redirects = sum(n for status, n in result.statuses.items() if 300 <= status < 400)
     if redirects and redirects == result.not_accepted:
-        ctx.findings.warned(
+        from scim_readiness.delivery import REDIRECT_WHY
+
+        ctx.findings.failed(
             f"{title}: {redirects:,} answered with a redirect",
             expected=f"a 2xx from the registered URL itself within {budget:g} s",
             observed=observed,
-            why="Scalekit does not follow redirects blindly: each redirected delivery counts "
-            "as failed and is retried.",
+            why=REDIRECT_WHY,
             fix="Register the final URL in Scalekit instead.",
             evidence=evidence,
         )

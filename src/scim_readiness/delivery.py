@@ -64,6 +64,22 @@ def excerpt(body: bytes, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+#: What a redirected delivery means, said once for every webhook check.
+REDIRECT_WHY = (
+    "Webhook senders, Scalekit among them, do not follow redirects: a 3xx answer is a "
+    "delivery that was not accepted, retried and finally dropped, so no user is provisioned."
+)
+
+
+def redirect_blocker(outcome: Outcome) -> str:
+    """The one-line cause for a check that cannot go on because a correctly signed delivery
+    was answered with a redirect (webhook-endpoint reports the redirect itself)."""
+    return (
+        f"blocked by webhook-endpoint: the webhook answered a correctly signed delivery with a "
+        f"redirect ({outcome.summary()}); redirects are not followed, so nothing was delivered"
+    )
+
+
 def percentile(values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile (p95 of three samples is the slowest one)."""
     if not values:
@@ -310,6 +326,13 @@ class Sender:
                 await client.aclose()
         latency = time.perf_counter() - started
         location = response.headers.get("location") if response.is_redirect else None
+        if location is not None:
+            # Shown in findings: a redirect target may carry a token in its query.
+            from scim_readiness.redact import mask_url_tokens
+
+            location = redact(mask_url_tokens(location), self._secrets)
+            if len(location) > 2 * EXCERPT_CHARS:  # cut after redacting, never before
+                location = location[: 2 * EXCERPT_CHARS - 1] + "…"
         return Outcome(
             label,
             response.status_code,

@@ -57,6 +57,11 @@ class ChangeRejected(TargetError):
         self.status = status
 
 
+class DeliveryRedirected(ChangeRejected):
+    """The app answered a correctly signed event with a redirect: not accepted (redirects are
+    not followed), and a cause webhook-endpoint reports, not a defect of this step."""
+
+
 @dataclass(frozen=True, slots=True)
 class GroupRef:
     """A directory group as the driver addresses it.
@@ -284,6 +289,10 @@ class EventsDriver(_Driver):
         if self._sender is None:
             self._sender = await self._unopened.__aenter__()
         outcome = await self._sender.send_event(label, self._sender.event(event_type, data))
+        if outcome.redirected:
+            from scim_readiness.delivery import redirect_blocker
+
+            raise DeliveryRedirected(redirect_blocker(outcome), by_app=True, status=outcome.status)
         if not outcome.accepted:
             raise ChangeRejected(
                 f"the webhook refused a correctly signed {event_type.short_name} event: "

@@ -114,7 +114,21 @@ def record_refused(
 ) -> None:
     """Put a change that was refused on the timeline and say who refused it: the app (FAIL,
     with the check's ``why`` and ``fix``) or the directory's SCIM endpoint (ERROR)."""
+    from scim_readiness.provisioning import DeliveryRedirected
+
     evidence = {"step": step, "status": exc.status}
+    if isinstance(exc, DeliveryRedirected):
+        from scim_readiness.delivery import REDIRECT_WHY
+
+        ctx.findings.step(step, expected=expected, observed=str(exc), status=Status.ERROR)
+        ctx.findings.errored(
+            f"Step {step}: {exc}",
+            expected="2xx for a correctly signed, well-formed directory event",
+            why=REDIRECT_WHY,
+            fix="Fix the redirect first (see webhook-endpoint).",
+            evidence=evidence,
+        )
+        return
     if exc.by_app:
         ctx.findings.step(step, expected=expected, observed=str(exc), status=Status.FAIL)
         ctx.findings.failed(

@@ -181,17 +181,37 @@ def test_plain_http_twin_redirecting_to_https_passes(
     assert finding(ctx, "redirects to HTTPS").status is Status.PASS
 
 
-def test_redirect_on_the_webhook_url_warns(
+def test_a_redirect_on_the_webhook_url_fails_with_its_target(
     make_context: MakeContext, loopback_cert: ServerCert
 ) -> None:
+    """Webhook senders do not follow redirects: a URL that only redirects never accepts a
+    delivery, so it is a FAIL (it was a WARN, and a run could end READY with nothing ever
+    delivered)."""
+
     def redirect(method: str, path: str, headers: Mapping[str, str], body: bytes):  # type: ignore[no-untyped-def]
         return 301, {"location": "https://127.0.0.1/new-webhooks"}, b"moved"
 
     with serve(redirect, tls=loopback_cert.server_context()) as app:
         ctx = make_context(webhook_endpoint, url=app.url)
-        assert run(ctx) is Status.WARN
-    f = finding(ctx, "Webhook URL redirects")
-    assert "HTTP 301" in f.observed and "https://127.0.0.1/new-webhooks" in f.fix
+        assert run(ctx) is Status.FAIL
+    f = finding(ctx, "Webhook URL answers deliveries with a redirect")
+    assert "HTTP 301" in f.observed and "https://127.0.0.1/new-webhooks" in f.observed
+    assert "https://127.0.0.1/new-webhooks" in f.fix
+
+
+@pytest.mark.parametrize("target", ["http://127.0.0.1:9/plain?token=s3cr3t-t0ken-value", "self"])
+def test_a_redirect_loop_or_to_plain_http_fails_and_hides_tokens(
+    make_context: MakeContext, loopback_cert: ServerCert, target: str
+) -> None:
+    def redirect(method: str, path: str, headers: Mapping[str, str], body: bytes):  # type: ignore[no-untyped-def]
+        return 302, {"location": path if target == "self" else target}, b""
+
+    with serve(redirect, tls=loopback_cert.server_context()) as app:
+        ctx = make_context(webhook_endpoint, url=app.url)
+        assert run(ctx) is Status.FAIL
+    f = finding(ctx, "Webhook URL answers deliveries with a redirect")
+    assert "HTTP 302" in f.observed
+    assert "s3cr3t-t0ken-value" not in f.observed + f.fix
 
 
 def test_slow_acknowledgement_fails(
