@@ -41,9 +41,6 @@ if TYPE_CHECKING:
 FAKE_ORGANIZATION_ID = "org_scimreadinessnotconfigured"
 EXCERPT_CHARS = 160
 CLEANUP_CONCURRENCY = 8
-_REDACTED = "<redacted>"
-# Signing secrets and signatures an app might echo back in an error page.
-_SECRETISH = re.compile(r"whsec_[A-Za-z0-9+/=_-]+|v1,[A-Za-z0-9+/]{20,}={0,2}")
 _SPACES = re.compile(r"\s+")
 # One sequence for the whole process: every check of a run shares the run id, and an app that
 # deduplicates webhook-ids must never see two different test events with the same id.
@@ -51,10 +48,10 @@ _EVENT_SEQUENCE = itertools.count(1)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    return _SECRETISH.sub(_REDACTED, text)
+    """Answers' excerpts, redacted by the product's one redaction (:mod:`scim_readiness.redact`)."""
+    from scim_readiness.redact import REDACTED, redact_text
+
+    return redact_text(text, secrets, mask=REDACTED)
 
 
 def excerpt(body: bytes, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS) -> str:

@@ -441,7 +441,10 @@ def _scim_json(response: httpx.Response) -> Any:
         ) from None
 
 
-def _scim_error(response: httpx.Response) -> str:
+def _scim_error(response: httpx.Response, secrets: Sequence[str] = ()) -> str:
+    """``HTTP 4xx: detail`` for a SCIM error answer, redacted *before* it is cut short: an
+    endpoint that echoes the bearer token must not leave its first characters in a finding."""
+    from scim_readiness.delivery import EXCERPT_CHARS, excerpt
     from scim_readiness.http_answers import decode_json
 
     detail = ""
@@ -450,7 +453,8 @@ def _scim_error(response: httpx.Response) -> str:
         if isinstance(body, dict):
             detail = str(body.get("detail") or body.get("scimType") or "")
     except ValueError:
-        detail = response.text[:160]
+        detail = response.text
+    detail = excerpt(detail.encode(), secrets, limit=EXCERPT_CHARS) if detail else ""
     return f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
 
 
@@ -516,7 +520,7 @@ class ScimDriver(_Driver):
         if response.is_success or response.status_code in ok_statuses:
             return response
         raise ChangeRejected(
-            f"SCIM {method} {path} answered {_scim_error(response)}",
+            f"SCIM {method} {path} answered {_scim_error(response, (self._token,))}",
             by_app=False,
             status=response.status_code,
         )

@@ -15,42 +15,64 @@ import base64
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
+# The marker excerpts of answers use: a visible word reads better inside an HTTP body.
+REDACTED = "<redacted>"
 
 # Secrets shorter than this are not treated as secrets: masking every "abc" in a report
 # would destroy it, and no real credential is that short.
 MIN_SECRET_LENGTH = 4
 
-# Query parameters whose values are credentials in every API we talk to.
-_TOKEN_PARAMS = (
+# A query parameter is a credential when its name, lower-cased and with separators removed
+# (``api-key``, ``X_Api_Key``, ``client.secret``, ``accessToken``), contains one of these.
+# Erring on the side of masking costs a readable ``?zipcode=`` now and then; missing one
+# prints a credential.
+_CREDENTIAL_WORDS = (
     "token",
-    "access_token",
-    "id_token",
-    "refresh_token",
     "code",
     "secret",
-    "client_secret",
     "signature",
     "sig",
     "key",
-    "api_key",
-    "apikey",
     "jwt",
     "session",
     "auth",
     "password",
-    "link_token",
+    "passwd",
+    "pass",
+    "credential",
     "magic",
 )
-_QUERY_TOKEN = re.compile(
-    r"(?P<lead>[?&;](?:"
-    + "|".join(re.escape(p) for p in _TOKEN_PARAMS)
-    + r")=)(?P<value>[^&#\s\"'<>]+)",
-    re.IGNORECASE,
+_QUERY_PARAM = re.compile(
+    r"(?P<lead>[?&;](?P<name>[A-Za-z0-9_.~%-]{1,100})=)(?P<value>[^&#\s\"'<>]+)"
 )
+_NAME_SEPARATORS = re.compile(r"[-_.~]|%2[dDeE]|%5[fF]")
+# ``scheme://user:password@host``: everything between ``//`` and ``@`` is user-info, and a
+# password (or a token used as the user name) is a secret.
+_USERINFO = re.compile(r"(?P<lead>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<value>[^/\s@?#<>\"']+)@")
+# Signing secrets and signatures an app might echo back in an error page.
+_SECRETISH = re.compile(r"whsec_[A-Za-z0-9+/=_-]+|v1,[A-Za-z0-9+/]{20,}={0,2}")
+# A cut-off secret: a text shortened by "…" (or at its very end) may end in the first
+# characters of a secret that was cut before anything could recognise it whole.
+_CUT_MARK = "…"
+_MIN_CUT_PIECE = 6
+
+
+def is_credential_name(name: str) -> bool:
+    """Whether a query parameter (or header) named ``name`` carries a credential."""
+    plain = _NAME_SEPARATORS.sub("", name).lower()
+    return any(word in plain for word in _CREDENTIAL_WORDS)
+
+
+def _mask_query(match: re.Match[str], mask: str) -> str:
+    if is_credential_name(match.group("name")):
+        return match.group("lead") + mask
+    return match.group(0)
+
+
 # Portal magic links carry their credential in the path: /magicLink/<opaque>.
 _MAGIC_PATH = re.compile(r"(?P<lead>/magic-?link/)(?P<value>[A-Za-z0-9._~%+=-]{8,})", re.IGNORECASE)
 # Authorization headers that slipped into a message.
@@ -78,11 +100,65 @@ def _variants(secret: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
 
 
-def mask_url_tokens(text: str) -> str:
-    """Mask credential-bearing parts of URLs: token-like query values and magic-link paths."""
-    text = _QUERY_TOKEN.sub(lambda m: m.group("lead") + MASK, text)
-    text = _MAGIC_PATH.sub(lambda m: m.group("lead") + MASK, text)
-    return _BEARER.sub(lambda m: m.group("lead") + MASK, text)
+def mask_url_tokens(text: str, mask: str = MASK) -> str:
+    """Mask credential-bearing parts of URLs: user-info, credential-like query values,
+    magic-link paths, and Authorization values."""
+    text = _USERINFO.sub(lambda m: m.group("lead") + mask + "@", text)
+    text = _QUERY_PARAM.sub(lambda m: _mask_query(m, mask), text)
+    text = _MAGIC_PATH.sub(lambda m: m.group("lead") + mask, text)
+    return _BEARER.sub(lambda m: m.group("lead") + mask, text)
+
+
+def _mask_cut_pieces(text: str, forms: Iterable[str], mask: str) -> str:
+    """Mask the start of a secret left dangling where the text was cut (before ``…`` or at
+    its end): redacting happens before cutting everywhere in the product, and this keeps a
+    cut made elsewhere (a library's message, an app's own truncation) from showing a piece."""
+    ends = [i for i, ch in enumerate(text) if ch == _CUT_MARK[0]] + [len(text)]
+    for end in sorted(set(ends), reverse=True):
+        best = 0
+        for form in forms:
+            top = min(len(form) - 1, end)
+            for k in range(top, _MIN_CUT_PIECE - 1, -1):
+                if k > best and text.endswith(form[:k], 0, end):
+                    best = k
+                    break
+        if best:
+            text = text[: end - best] + mask + text[end:]
+    return text
+
+
+def redact_text(text: str, secrets: Iterable[str] = (), mask: str = MASK) -> str:
+    """The one redaction of the product: known secrets (and their encodings) and pieces of
+    them left by a cut, signing secrets and signatures, and URL credentials."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret and len(secret) >= MIN_SECRET_LENGTH:
+            forms |= _variants(secret)
+    if forms:
+        ordered = sorted(forms, key=len, reverse=True)
+        text = re.sub("|".join(re.escape(f) for f in ordered), mask, text)
+        text = _mask_cut_pieces(text, ordered, mask)
+    text = _SECRETISH.sub(mask, text)
+    return mask_url_tokens(text, mask)
+
+
+def redact_signature_headers(headers: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
+    """A copy of ``headers`` fit for output: the values of the signature headers ``names``
+    replaced (signatures are bearer proofs), and credential-named headers masked."""
+    wanted = {name.lower() for name in names}
+    return {
+        name: (
+            ("v1," + REDACTED if name.lower() in wanted else MASK)
+            if value and (name.lower() in wanted or _is_credential_header(name))
+            else value
+        )
+        for name, value in headers.items()
+    }
+
+
+def _is_credential_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in ("authorization", "proxy-authorization", "cookie", "x-api-key")
 
 
 class Redactor:
@@ -105,7 +181,8 @@ class Redactor:
     def text(self, s: str) -> str:
         if self._pattern is not None:
             s = self._pattern.sub(MASK, s)
-        return mask_url_tokens(s)
+            s = _mask_cut_pieces(s, self._forms, MASK)
+        return mask_url_tokens(_SECRETISH.sub(MASK, s))
 
     def __call__(self, s: str) -> str:
         return self.text(s)

@@ -306,10 +306,11 @@ def test_webhook_endpoint_check_runs_the_burst_only_when_configured(
     assert burst.findings.metrics["burst_events"] == 10
 
 
-def test_redirects_warn_like_the_single_delivery_step(
+def test_redirects_fail_like_the_single_delivery_step(
     make_context: MakeContext, secret: str
 ) -> None:
+    """Redirects are not followed: a redirected delivery is one that was not accepted."""
     with serve(secret, status_for=lambda n: 308 if n % 2 else 204) as rec:
         ctx = make_context(url=rec.url, options={"burst": {"events": 6, "concurrency": 2}})
-        assert run_step(ctx, rec.url) is Status.WARN
+        assert run_step(ctx, rec.url) is Status.FAIL
     assert only(ctx).title.endswith(": 3 answered with a redirect")

@@ -76,7 +76,6 @@ def signed_headers(
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """A copy fit for output: signature values replaced (they are bearer proofs)."""
-    return {
-        name: (REDACTED if name.lower() in SIGNATURE_HEADERS and value else value)
-        for name, value in headers.items()
-    }
+    from scim_readiness.redact import redact_signature_headers
+
+    return redact_signature_headers(headers, SIGNATURE_HEADERS)
