@@ -59,7 +59,13 @@ class LocalCA:
         self, directory: Path | None = None, name: str = "scim-readiness local CA"
     ) -> None:
         if directory is None:
+            # A throwaway CA (its key included) must not outlive the process, however the
+            # process ends short of a kill: Ctrl-C and a normal exit both run atexit.
+            import atexit
+            import shutil
+
             directory = Path(tempfile.mkdtemp(prefix="scim-readiness-ca-"))
+            atexit.register(shutil.rmtree, directory, ignore_errors=True)
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self._key = _key()

@@ -272,11 +272,28 @@ def _group_view(g: Any) -> GroupView:
 # -- trust ----------------------------------------------------------------------------------
 
 
+# Combined bundles written by this process, by content: grpc reads its roots file once per
+# process, so one content keeps one path for the process's life.
+_BUNDLES: dict[bytes, Path] = {}
+
+
+def _private_dir() -> Path:
+    """A directory only this process's user can enter (mkdtemp makes it 0700), removed when
+    the process exits: a shared, predictable name in the temp directory could be planted or
+    swapped by another user of the host before the tool trusts what it holds."""
+    import atexit
+    import shutil
+
+    directory = Path(tempfile.mkdtemp(prefix="scim-readiness-trust-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
+
+
 def trust_bundle(ca_bundle: str | None) -> str | None:
     """A CA file with the public roots (certifi) plus ``ca_bundle``; None without one.
 
-    The file's name depends on its contents, so repeated runs reuse it (grpc reads its roots
-    file once per process: the same path keeps that consistent).
+    Written once per process and content, 0600 inside a private 0700 directory of its own,
+    and removed at exit.
     """
     if not ca_bundle:
         return None
@@ -292,12 +309,14 @@ def trust_bundle(ca_bundle: str | None) -> str | None:
     if b"-----BEGIN CERTIFICATE-----" not in extra:
         raise ScalekitError(f"the CA bundle {ca_bundle} holds no PEM certificate")
     combined = Path(certifi.where()).read_bytes().rstrip(b"\n") + b"\n" + extra
-    digest = hashlib.sha256(combined).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"scim-readiness-trust-{digest}.pem"
-    if not path.exists() or path.read_bytes() != combined:
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(combined)
-        tmp.replace(path)
+    path = _BUNDLES.get(combined)
+    if path is None or not path.exists():
+        digest = hashlib.sha256(combined).hexdigest()[:16]
+        path = _private_dir() / f"trust-{digest}.pem"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(combined)
+        _BUNDLES[combined] = path
     return str(path)
 
 

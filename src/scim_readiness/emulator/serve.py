@@ -132,12 +132,25 @@ def serve_forever(
                     file=out,
                 )
             print("Press Ctrl-C to stop.", file=out, flush=True)
+            _stop_on_sigterm()
             _follow(emu, out, stop or threading.Event())
     except EmulatorStartError as exc:
         raise UsageError(str(exc.message), hint=exc.hint) from None
     except KeyboardInterrupt:
         print("\nstopped.", file=out)
     return 0
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, ``kill``) stops the emulator like Ctrl-C, so its exit paths
+    run: the throwaway CA directory and its key are removed, not left in the temp dir."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def _follow(emu: Emulator, out: TextIO, stop: threading.Event) -> None:
