@@ -340,6 +340,13 @@ async def sweep_run(
         for e in ledger.outstanding(ledger.run_id)
         if states.get(_key(e)) is not None and states[_key(e)].state == "unremovable"
     ]
+    from scim_readiness.provisioning import close_never_accepted
+
+    pending = await close_never_accepted(ledger, pending, probe)
+    still = {
+        _key(e) for e in await close_never_accepted(ledger, [g.entry for g in given_up], probe)
+    }
+    given_up = [g for g in given_up if _key(g.entry) in still]
     if not pending and not given_up:
         return list(results)
     report = CleanupReport()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -97,6 +98,9 @@ class Outcome:
     location: str | None = None
     error: str | None = None
     event_id: str | None = None
+    # The connection could not be made (refused, DNS, TLS handshake): the request was never
+    # sent, so the app cannot have acted on it.
+    never_sent: bool = False
 
     @property
     def accepted(self) -> bool:
@@ -311,13 +315,16 @@ class Sender:
                 event_id=event_id,
             )
         except httpx.HTTPError as exc:
-            return Outcome(
+            outcome = Outcome(
                 label,
                 None,
                 time.perf_counter() - started,
                 error=describe_http_error(exc),
                 event_id=event_id,
+                never_sent=isinstance(exc, httpx.ConnectError),
             )
+            _note_delivery(body, outcome)
+            return outcome
         finally:
             if owned:
                 await client.aclose()
@@ -330,7 +337,7 @@ class Sender:
             location = redact(mask_url_tokens(location), self._secrets)
             if len(location) > 2 * EXCERPT_CHARS:  # cut after redacting, never before
                 location = location[: 2 * EXCERPT_CHARS - 1] + "…"
-        return Outcome(
+        outcome = Outcome(
             label,
             response.status_code,
             latency,
@@ -338,9 +345,37 @@ class Sender:
             location=location,
             event_id=event_id,
         )
+        _note_delivery(body, outcome)
+        return outcome
 
 
 # ---------------------------------------------------------------------------- test users
+
+# Directory user ids that some delivery of this process may have applied: it got a 2xx, or no
+# definite answer (a time-out: the app may have acted before it stopped answering). A test
+# user none of whose deliveries is here was provably never accepted, and the end-of-run
+# sweep closes its ledger entry instead of counting it as left behind.
+_MAYBE_APPLIED: set[str] = set()
+_NOTE_LIMIT_BYTES = 64 * 1024
+
+
+def _note_delivery(body: bytes, outcome: Outcome) -> None:
+    definitely_not = outcome.never_sent or (outcome.status is not None and not outcome.accepted)
+    if definitely_not or len(body) > _NOTE_LIMIT_BYTES:
+        return
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return
+    data = event.get("data") if isinstance(event, dict) else None
+    if isinstance(data, dict) and isinstance(data.get("id"), str):
+        _MAYBE_APPLIED.add(data["id"])
+
+
+def maybe_applied(directory_user_id: str) -> bool:
+    """Whether any delivery this process sent about ``directory_user_id`` may have been
+    applied by the app (see ``_MAYBE_APPLIED``)."""
+    return directory_user_id in _MAYBE_APPLIED
 
 
 def record_test_user(ctx: CheckContext, identity: TestIdentity, *, expect_applied: bool) -> None:

@@ -28,7 +28,9 @@ class LedgerEntry:
     object_id: str  # directory user/group id, or event id
     channel: Channel
     check_id: str
-    state: Literal["created", "removed", "unremovable"]
+    # never_created: the creating request was provably never accepted (no 2xx for any
+    # delivery about the object, and absent by probe where one is configured).
+    state: Literal["created", "removed", "unremovable", "never_created"]
     at: float
     details: Mapping[str, Any] = field(default_factory=dict)  # email, org, directory, …
 
@@ -100,6 +102,14 @@ class Ledger:
             LedgerEntry(self.run_id, kind, object_id, channel, check_id, "removed", time.time())
         )
 
+    def never_created(self, kind: Kind, object_id: str, *, channel: Channel, check_id: str) -> None:
+        """Close an entry whose creation the target provably never accepted."""
+        self._append(
+            LedgerEntry(
+                self.run_id, kind, object_id, channel, check_id, "never_created", time.time()
+            )
+        )
+
     def unremovable(
         self, kind: Kind, object_id: str, *, channel: Channel, check_id: str, reason: str
     ) -> None:
@@ -139,7 +149,7 @@ class Ledger:
             key = (entry.run_id, entry.kind, entry.object_id)
             if entry.state == "created":
                 live[key] = entry
-            elif entry.state == "removed":
+            elif entry.state in ("removed", "never_created"):
                 live.pop(key, None)
             # "unremovable" keeps the object outstanding: a later cleanup may succeed.
         return list(live.values())

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from scim_readiness.context import CheckContext
     from scim_readiness.delivery import Sender
     from scim_readiness.identities import TestIdentity
-    from scim_readiness.ledger import Kind, LedgerEntry
+    from scim_readiness.ledger import Kind, Ledger, LedgerEntry
+    from scim_readiness.probe import Probe
 
 Mode = Literal["events", "scim"]
 MODES: tuple[Mode, ...] = ("events", "scim")
@@ -756,16 +757,49 @@ async def _remove_scim_entry(driver: ScimDriver, entry: LedgerEntry) -> None:
     driver._record_removed(entry.kind, entry.object_id)
 
 
+async def close_never_accepted(
+    ledger: Ledger, pending: Sequence[LedgerEntry], probe: Probe | None
+) -> list[LedgerEntry]:
+    """Close, as never created, the test users of this run that no delivery could have
+    created (every delivery about them was refused or never sent) and that the app, where a
+    probe is configured, does not hold: they are not left behind, and counting them would
+    grow the "earlier runs left" warning with every run against a down endpoint."""
+    from scim_readiness.delivery import maybe_applied
+    from scim_readiness.errors import ProbeError
+
+    kept: list[LedgerEntry] = []
+    for entry in pending:
+        if entry.kind != "user" or entry.channel != "events" or maybe_applied(entry.object_id):
+            kept.append(entry)
+            continue
+        if probe is not None:
+            try:
+                present = await probe.user_by_id(entry.object_id) is not None
+            except (ProbeError, OSError):
+                present = True  # cannot prove absence: keep it for removal
+            if present:
+                kept.append(entry)
+                continue
+        ledger.never_created(
+            entry.kind, entry.object_id, channel=entry.channel, check_id=entry.check_id
+        )
+    return kept
+
+
 async def cleanup_outstanding(
     ctx: CheckContext, roles: RoleAssignments | None = None
 ) -> CleanupOutcome:
     """Remove every user and group this check created in this run and has not removed yet,
     each through the channel that created it; users are deactivated, then deleted."""
-    entries = [
-        entry
-        for entry in ctx.ledger.outstanding(ctx.run_id)
-        if entry.check_id == ctx.info.id and entry.kind in ("user", "group")
-    ]
+    entries = await close_never_accepted(
+        ctx.ledger,
+        [
+            entry
+            for entry in ctx.ledger.outstanding(ctx.run_id)
+            if entry.check_id == ctx.info.id and entry.kind in ("user", "group")
+        ],
+        ctx.probe,
+    )
     # Users before groups: deleting a group would otherwise send member updates for users
     # that are about to go anyway.
     entries.sort(key=lambda entry: (entry.kind != "user", entry.at))

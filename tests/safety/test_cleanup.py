@@ -300,3 +300,19 @@ def test_refusal_reasons_name_what_the_line_fails_to_prove() -> None:
         run, "group", "dirgroup_x", "events", "x", "created", 0.0, {"display_name": "Engineering"}
     )
     assert "group name" in str(refusal_reason(group, prefix, domain))
+
+
+def test_runs_against_a_down_webhook_leave_nothing_to_count(stack: Stack, tmp_path: Path) -> None:
+    """Test users whose every delivery was refused at the connection were never created:
+    their ledger entries are closed, so the "earlier runs left N" warning does not grow run
+    after run (it went 15 -> 75 over five runs) and no check reports them as left behind."""
+    path = write_config(stack, tmp_path / "readiness.yaml", webhook={"url": closed_url("/hook")})
+    ledger = tmp_path / "ledger.jsonl"
+    for _ in range(3):
+        done = run_cli("run", "-c", str(path), "--ca-bundle", stack.ca_path, "--format", "plain")
+        assert "Traceback" not in done.stderr
+        assert "earlier runs left" not in done.stderr, done.stderr
+        assert "could not be removed" not in done.stdout, done.stdout
+    assert Ledger(ledger, "").outstanding() == []
+    states = {json.loads(line)["state"] for line in ledger.read_text().splitlines()}
+    assert "never_created" in states
