@@ -10,7 +10,8 @@ Runs, each in its own process and with its own output shown as it goes:
 * ``bench/demo_bench.py``: the demo's wall time, phases, per-check breakdown, irreducible waits;
 * ``bench/reconcile_bench.py``: ``data-model`` over 1k/10k/100k users against raw SDK paging;
 * ``bench/burst_bench.py``: the burst sender against a minimal receiver, and the reference app;
-* ``bench/emulator_bench.py``: the emulator paging 100,000 users and delivering 10,000 webhooks.
+* ``bench/emulator_bench.py``: the emulator paging 100,000 users and delivering 10,000 webhooks;
+* ``bench/latency_bench.py``: the clean suite behind a loopback delay proxy, round trips counted.
 
 The project's bytecode is compiled first, as an installed package has it (``__pycache__``
 is ignored by git). Timings are measurements, not tests: nothing here fails on a slow
@@ -266,6 +267,17 @@ def main() -> int:  # noqa: PLR0915 - one report, section after section
             summary.append(f"emulator   no figures parsed (exit {code}); see its output above")
     else:
         summary.append("emulator   bench/emulator_bench.py is not there")
+
+    # ---- latency ----------------------------------------------------------------------------
+    delays = "0,25" if quick else "0,25,50"
+    code, out = run([py, "bench/latency_bench.py", "--delays-ms", delays, "-n", "1"], timeout=900)
+    trips = re.findall(r"D = +(\d+) ms .*?-> ([\d.]+) sequential round trips", out)
+    summary.extend(
+        f"latency    D = {delay} ms each way: {count} round trips on the critical path"
+        for delay, count in trips
+    )
+    if not trips:
+        summary.append(f"latency    no figures parsed (exit {code}); see its output above")
 
     print(
         f"\n==== summary ({time.perf_counter() - began:.0f} s; load now {os.getloadavg()[0]:.1f})"
