@@ -10,10 +10,13 @@ links it generated (links are secrets too). Zero hits.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -28,7 +31,7 @@ def _run_with_canaries(flaws: tuple[str, ...], workdir: Path) -> list[str]:
     from scim_readiness.emulator import default_seed
 
     seed = default_seed()
-    seed.client_secret = f"canary_client_secret_{secrets.token_hex(8)}"
+    seed.client_secret = f"{CLIENT_SECRET_LABEL}{secrets.token_hex(8)}"
     workdir.mkdir(parents=True, exist_ok=True)
     with start_stack(flaws, seed=seed, workdir=workdir) as stack:
         config = write_config(stack, workdir / "readiness.yaml")
@@ -63,13 +66,43 @@ def _run_with_canaries(flaws: tuple[str, ...], workdir: Path) -> list[str]:
         leaks.append(f"[{label}] the emulator issued no token: the canaries were never in play")
     if not texts.get("r.json"):
         leaks.append(f"[{label}] no JSON report written")
+    pieces = {name: _pieces(value) for name, value in canaries.items()}
     for where, text in texts.items():
-        leaks.extend(
-            f"[{label}] {name} found in {where}"
-            for name, value in canaries.items()
-            if len(value) >= 8 and value in text
-        )
+        for name, windows in pieces.items():
+            hit = next((w for w in windows if w in text), None)
+            if hit is not None:
+                leaks.append(
+                    f"[{label}] a piece of {name} ({len(hit)} characters) found in {where}"
+                )
     return leaks
+
+
+WINDOW = 10
+CLIENT_SECRET_LABEL = "canary_client_secret_"
+
+
+def _pieces(value: str) -> set[str]:
+    """Every 10-character window of a secret and of its base64, hex and URL-encoded forms (a
+    whsec_ key also as the raw bytes it decodes to): a leak of part of a secret, or of the
+    secret in another encoding, is a leak. For a link only its credential part counts (the
+    host and path are public)."""
+    core = value.rsplit("/", 1)[-1] if value.startswith("http") else value
+    # The canary's readable label ("canary_client_secret_") is not secret material: the
+    # config's own key names contain most of it.
+    core = core.removeprefix(CLIENT_SECRET_LABEL)
+    forms = {
+        core,
+        quote(core, safe=""),
+        base64.b64encode(core.encode()).decode(),
+        core.encode().hex(),
+    }
+    try:
+        raw = base64.b64decode(core.removeprefix("whsec_"), validate=True)
+    except (ValueError, binascii.Error):
+        raw = b""
+    if len(raw) >= 8:
+        forms |= {raw.hex(), base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    return {form[i : i + WINDOW] for form in forms for i in range(len(form) - WINDOW + 1)}
 
 
 def all_flaw_names() -> list[str]:
