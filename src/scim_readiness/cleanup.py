@@ -277,7 +277,7 @@ async def remove_entries(
     for (run_id, check_id), members in groups.items():
         for entry in members:
             now = states.get(_key(entry))
-            if now is not None and now.state == "removed":
+            if now is not None and now.state in ("removed", "never_created"):
                 removed.append(entry)
                 continue
             reason = (

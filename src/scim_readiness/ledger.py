@@ -64,6 +64,16 @@ class LedgerEntry:
         )
 
 
+# (run id, object id) of every creation this process recorded: only the process that sent an
+# object's deliveries knows whether any of them could have been applied (see
+# provisioning.close_never_accepted); a later `cleanup` process knows nothing of them.
+_RECORDED_HERE: set[tuple[str, str]] = set()
+
+
+def recorded_by_this_process(entry: LedgerEntry) -> bool:
+    return (entry.run_id, entry.object_id) in _RECORDED_HERE
+
+
 class Ledger:
     def __init__(self, path: Path, run_id: str) -> None:
         self.path = path
@@ -91,6 +101,7 @@ class Ledger:
         **details: Any,
     ) -> None:
         """Record intent to create; call *before* sending the creating request."""
+        _RECORDED_HERE.add((self.run_id, object_id))
         self._append(
             LedgerEntry(
                 self.run_id, kind, object_id, channel, check_id, "created", time.time(), details

@@ -695,16 +695,61 @@ async def _remove_events_entry(driver: EventsDriver, entry: LedgerEntry) -> None
         await driver.delete_group(GroupRef(entry.object_id, display_name, test=True), ())
         return
     identity = _identity_from_entry(ctx, entry)
-    user = DirectoryUser(
-        identity=identity,
-        handle=entry.object_id,
-        email=identity.email,
-        given_name=identity.given_name,
-        family_name=identity.family_name,
-    )
-    # Deactivate first: an app that ignores deletions still ends with no active test user.
-    await driver.set_active(user, False)
-    await driver.delete_user(user)
+    emails = _emails_ever(ctx, entry)
+    # Every email the identity ever had, the current one last: an app that keys users by
+    # email holds a separate record under each earlier email, and each must lose access.
+    for email in emails:
+        user = DirectoryUser(
+            identity=identity,
+            handle=entry.object_id,
+            email=email,
+            given_name=identity.given_name,
+            family_name=identity.family_name,
+        )
+        # Deactivate first: an app that ignores deletions still ends with no active test user.
+        await driver.set_active(user, False)
+        await driver.delete_user(user)
+    await _confirm_no_active_user(ctx, emails)
+
+
+def _emails_ever(ctx: CheckContext, entry: LedgerEntry) -> list[str]:
+    """Each email the ledger recorded for ``entry``'s user in its run, oldest first; only
+    test emails of that run (a line naming another address is refused before this)."""
+    found: list[str] = []
+    for item in ctx.ledger.entries():
+        email = str(item.details.get("email") or "")
+        if (
+            item.run_id == entry.run_id
+            and item.kind == "user"
+            and item.object_id == entry.object_id
+            and item.state == "created"
+            and email
+            and ctx.identities.is_test_email_of_run(email)
+            and email not in found
+        ):
+            found.append(email)
+    current = str(entry.details.get("email") or "")
+    if current in found:
+        found.remove(current)
+    return [*found, current] if current else found
+
+
+async def _confirm_no_active_user(ctx: CheckContext, emails: Sequence[str]) -> None:
+    """Where the probe can look users up by email, a user counts as removed only when the app
+    shows no active user under any email it had; otherwise it stays outstanding."""
+    from scim_readiness.errors import ProbeError
+    from scim_readiness.roundtrip import probe_reads_by_email
+
+    probe = ctx.probe
+    if probe is None or not probe_reads_by_email(ctx):
+        return
+    for email in emails:
+        try:
+            found = await probe.user_by_email(email)
+        except ProbeError:
+            continue  # the probe cannot say; the removal deliveries were accepted
+        if found is not None and found.active:
+            raise ValueError(f"the app still shows an active test user under {email}")
 
 
 async def _scim_object_is_test_identity(driver: ScimDriver, kind: str, object_id: str) -> bool:
@@ -766,10 +811,16 @@ async def close_never_accepted(
     grow the "earlier runs left" warning with every run against a down endpoint."""
     from scim_readiness.delivery import maybe_applied
     from scim_readiness.errors import ProbeError
+    from scim_readiness.ledger import recorded_by_this_process
 
     kept: list[LedgerEntry] = []
     for entry in pending:
-        if entry.kind != "user" or entry.channel != "events" or maybe_applied(entry.object_id):
+        if (
+            entry.kind != "user"
+            or entry.channel != "events"
+            or not recorded_by_this_process(entry)
+            or maybe_applied(entry.object_id)
+        ):
             kept.append(entry)
             continue
         if probe is not None:

@@ -316,3 +316,104 @@ def test_runs_against_a_down_webhook_leave_nothing_to_count(stack: Stack, tmp_pa
     assert Ledger(ledger, "").outstanding() == []
     states = {json.loads(line)["state"] for line in ledger.read_text().splitlines()}
     assert "never_created" in states
+
+
+class _EmailKeyedApp:
+    """A receiver written the other way round from the reference app: users are keyed by
+    email, so an email change arrives as a new record and the one under the earlier email
+    stays; ``user_deleted`` deactivates the record under the email it names."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.users: dict[str, dict[str, object]] = {}
+        app = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: object = None) -> None:
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                event = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                data, kind = event["data"], event["type"].rsplit(".", 1)[-1]
+                email = str(data.get("email") or "").lower()
+                if kind in ("user_created", "user_updated") and email:
+                    app.users[email] = {
+                        "id": email,
+                        "email": email,
+                        "active": bool(data.get("active", True)),
+                    }
+                elif kind == "user_deleted" and email in app.users:
+                    app.users[email]["active"] = False
+                self._answer(200, {})
+
+            def do_GET(self) -> None:
+                from urllib.parse import parse_qs, urlparse
+
+                email = parse_qs(urlparse(self.path).query).get("email", [""])[0].lower()
+                found = app.users.get(email)
+                self._answer(200, found) if found else self._answer(404, {"error": "no user"})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def active_test_users(self) -> list[str]:
+        return [e for e, u in self.users.items() if u["active"] and "zz-scim-readiness" in e]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_cleanup_removes_a_test_user_under_every_email_it_ever_had(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Against an app keyed by email, user-lifecycle's email change left an active test user
+    under the earlier email, and the ledger said removed."""
+    app = _EmailKeyedApp()
+    try:
+        path = write_config(
+            stack,
+            tmp_path / "readiness.yaml",
+            webhook={"url": app.url + "/hook", "health_url": None},
+            probe={
+                "kind": "http",
+                "http": {"user_by_email": app.url + "/users?email={email}"},
+            },
+        )
+        config = stack.config(
+            ledger_path=str(tmp_path / "ledger.jsonl"),
+            webhook={"url": app.url + "/hook", "health_url": None},
+            probe={"kind": "http", "http": {"user_by_email": app.url + "/users?email={email}"}},
+        )
+        ledger = tmp_path / "ledger.jsonl"
+        run_id = new_run_id()
+        ctx = _context(config, ledger, run_id, "user-lifecycle", TlsSettings(stack.ca_path), None)
+
+        async def create_and_rename() -> None:
+            driver = EventsDriver(ctx, RoleAssignments())
+            try:
+                user = await driver.create_user(ctx.identities.user("renamed"))
+                await driver.change_email(user, ctx.identities.user("renamed-new").email)
+            finally:
+                await driver.aclose()
+                await ctx.shared.aclose()
+
+        asyncio.run(create_and_rename())
+        assert len(app.active_test_users()) == 2  # the app now holds both addresses
+        done = run_cli("cleanup", "-c", str(path), "--ca-bundle", stack.ca_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert app.active_test_users() == []
+        assert Ledger(ledger, "").outstanding() == []
+    finally:
+        app.close()
