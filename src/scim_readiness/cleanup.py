@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from scim_readiness.identities import TestIdentities, is_run_id
+from scim_readiness.identities import TestIdentities, refusal_reason
 from scim_readiness.ledger import Ledger, LedgerEntry
 
 if TYPE_CHECKING:
@@ -86,47 +86,6 @@ def latest_states(ledger: Ledger) -> dict[_Key, LedgerEntry]:
     for entry in ledger.entries():
         found[_key(entry)] = entry
     return found
-
-
-def refusal_reason(entry: LedgerEntry, name_prefix: str, email_domain: str) -> str | None:
-    """Why the ledger line ``entry`` must not be acted on, or None when its own names prove
-    it is a test identity of this tool.
-
-    The ledger is a file in the workspace: anyone who can write it can write any line. So
-    nothing on the line is believed unless it has the exact shapes this tool gives its test
-    identities, all tied to one run id of the tool's own format: ``sr`` + 10 hex digits;
-    the email ``<prefix>+<run id>-…@<reserved domain>``; a directory user id
-    ``diruser_<run id>…`` or group id ``dirgroup_<run id>…`` for what the checker named
-    itself (events); a group name ``<prefix>-<run id>-…``. An id that a directory assigned
-    (SCIM) proves nothing by its name, so those are confirmed against the live object
-    before removal (:func:`live_refusal`).
-    """
-    if not is_run_id(entry.run_id):
-        return f"its run id {entry.run_id[:40]!r} is not one this tool makes (sr + 10 hex digits)"
-    if entry.kind == "event":
-        return None
-    names = TestIdentities(entry.run_id, email_domain=email_domain, name_prefix=name_prefix)
-    details = entry.details
-    if entry.kind == "user":
-        email = str(details.get("email") or "")
-        if details.get("lookup") == "userName" and email != entry.object_id:
-            return "its userName and email disagree"
-        if not names.is_test_email_of_run(email):
-            return (
-                f"its email is not a test identity of run {entry.run_id} "
-                f"({name_prefix}+{entry.run_id}-…@{email_domain})"
-            )
-        if entry.channel == "events" and not entry.object_id.startswith(f"diruser_{entry.run_id}"):
-            return f"its directory user id is not named after run {entry.run_id}"
-        return None
-    display_name = str(details.get("display_name") or "")
-    if details.get("lookup") == "displayName" and display_name != entry.object_id:
-        return "its displayName lookup and display name disagree"
-    if not names.is_test_group_name_of_run(display_name):
-        return f"its group name is not a test group of run {entry.run_id}"
-    if entry.channel == "events" and not entry.object_id.startswith(f"dirgroup_{entry.run_id}"):
-        return f"its directory group id is not named after run {entry.run_id}"
-    return None
 
 
 def looks_like_test_object(entry: LedgerEntry, name_prefix: str, email_domain: str) -> bool:

@@ -428,7 +428,10 @@ async def remove_test_users(ctx: CheckContext) -> tuple[list[str], list[str]]:
     entries = [
         entry
         for entry in ctx.ledger.outstanding(ctx.run_id)
-        if entry.check_id == ctx.info.id and entry.kind == "user" and entry.channel == "events"
+        if entry.check_id == ctx.info.id
+        and entry.kind == "user"
+        and entry.channel == "events"
+        and ctx.identities.proves(entry)
     ]
     url, secret = ctx.config.webhook.url, ctx.config.webhook.secret
     if not entries or not url or secret is None:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scim_readiness.ledger import LedgerEntry
 
 _LABEL = re.compile(r"[^a-z0-9-]+")
 # The one shape of run id this tool makes (see new_run_id). Cleanup acts only on ledger lines
@@ -98,7 +102,54 @@ class TestIdentities:
         """Whether ``display_name`` is how :meth:`group_name` names a group of this run."""
         return display_name.startswith(f"{self.name_prefix}-{self.run_id}-")
 
+    def proves(self, entry: LedgerEntry) -> bool:
+        """Whether a ledger line's own names prove a test identity under this naming (see
+        :func:`refusal_reason`). Every removal path filters what it reads from the ledger
+        with this, so a forged line sharing a genuine line's run and check is never acted on."""
+        return refusal_reason(entry, self.name_prefix, self.email_domain) is None
+
     def is_test_email(self, email: str) -> bool:
         return email.lower().endswith("@" + self.email_domain.lower()) and email.lower().startswith(
             self.name_prefix.lower() + "+"
         )
+
+
+def refusal_reason(entry: LedgerEntry, name_prefix: str, email_domain: str) -> str | None:
+    """Why the ledger line ``entry`` must not be acted on, or None when its own names prove
+    it is a test identity of this tool.
+
+    The ledger is a file in the workspace: anyone who can write it can write any line. So
+    nothing on the line is believed unless it has the exact shapes this tool gives its test
+    identities, all tied to one run id of the tool's own format: ``sr`` + 10 hex digits;
+    the email ``<prefix>+<run id>-…@<reserved domain>``; a directory user id
+    ``diruser_<run id>…`` or group id ``dirgroup_<run id>…`` for what the checker named
+    itself (events); a group name ``<prefix>-<run id>-…``. An id that a directory assigned
+    (SCIM) proves nothing by its name, so those are confirmed against the live object
+    before removal (:func:`live_refusal`).
+    """
+    if not is_run_id(entry.run_id):
+        return f"its run id {entry.run_id[:40]!r} is not one this tool makes (sr + 10 hex digits)"
+    if entry.kind == "event":
+        return None
+    names = TestIdentities(entry.run_id, email_domain=email_domain, name_prefix=name_prefix)
+    details = entry.details
+    if entry.kind == "user":
+        email = str(details.get("email") or "")
+        if details.get("lookup") == "userName" and email != entry.object_id:
+            return "its userName and email disagree"
+        if not names.is_test_email_of_run(email):
+            return (
+                f"its email is not a test identity of run {entry.run_id} "
+                f"({name_prefix}+{entry.run_id}-…@{email_domain})"
+            )
+        if entry.channel == "events" and not entry.object_id.startswith(f"diruser_{entry.run_id}"):
+            return f"its directory user id is not named after run {entry.run_id}"
+        return None
+    display_name = str(details.get("display_name") or "")
+    if details.get("lookup") == "displayName" and display_name != entry.object_id:
+        return "its displayName lookup and display name disagree"
+    if not names.is_test_group_name_of_run(display_name):
+        return f"its group name is not a test group of run {entry.run_id}"
+    if entry.channel == "events" and not entry.object_id.startswith(f"dirgroup_{entry.run_id}"):
+        return f"its directory group id is not named after run {entry.run_id}"
+    return None

@@ -847,7 +847,9 @@ async def cleanup_outstanding(
         [
             entry
             for entry in ctx.ledger.outstanding(ctx.run_id)
-            if entry.check_id == ctx.info.id and entry.kind in ("user", "group")
+            if entry.check_id == ctx.info.id
+            and entry.kind in ("user", "group")
+            and ctx.identities.proves(entry)
         ],
         ctx.probe,
     )
@@ -903,6 +905,7 @@ def _scim_users(ctx: CheckContext) -> dict[str, str]:
             and entry.state == "created"
             and entry.details.get("email")
             and entry.details.get("lookup") is None
+            and ctx.identities.is_test_email_of_run(str(entry.details["email"]))
         ):
             found[str(entry.details["email"])] = entry.object_id
     return found
@@ -938,6 +941,8 @@ async def _sweep_app(
             continue
         if found is None or not found.active:
             continue
+        if not ctx.identities.is_test_email_of_run(found.email):
+            continue  # the app's record is not a test identity of this run: never touched
         email = found.email
         events = drivers.get("events")
         if events is None:

@@ -417,3 +417,22 @@ def test_cleanup_removes_a_test_user_under_every_email_it_ever_had(
         assert Ledger(ledger, "").outstanding() == []
     finally:
         app.close()
+
+
+def test_a_forged_line_beside_a_genuine_one_of_the_same_run_and_check_is_never_acted_on(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The removal code reads the ledger again for the whole (run, check) group; a forged
+    line that copies a genuine line's run id and check id must not ride along with it."""
+    path = write_config(stack, tmp_path / "readiness.yaml")
+    ledger = tmp_path / "ledger.jsonl"
+    email = _leave_user_behind(stack.config(ledger_path=str(ledger)), ledger, stack, "genuine")
+    run_id = json.loads(ledger.read_text().splitlines()[0])["run_id"]
+    real = stack.app.store.list_users(limit=1)[0]
+    assert real.active and "zz-scim-readiness" not in real.email
+    _forged(ledger, run_id, real.directory_user_id, real.email)
+    done = run_cli("cleanup", "-c", str(path), "--ca-bundle", stack.ca_path)
+    assert "REFUSED" in done.stdout, done.stdout + done.stderr
+    assert f"removed        user diruser_{run_id}" in done.stdout, done.stdout
+    assert not stack.app.store.users_by_email(email)[0].active  # the genuine one is gone
+    assert stack.app.store.users_by_directory_id(real.directory_user_id)[0].active
