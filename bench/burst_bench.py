@@ -1,6 +1,7 @@
 """How fast the burst sender is, and what the reference app sustains under a burst.
 
-* ``sender``: ``scim_readiness.burst.send_burst`` against a minimal receiver (a raw asyncio
+* ``sender``: ``scim_readiness.checks.webhook_endpoint.burst.send_burst`` against a minimal
+  receiver (a raw asyncio
   HTTP/1.1 server answering 204, in its own process so it does not share the sender's CPU
   time slice), over plain HTTP and over TLS, at several concurrencies. The target is at least
   1,000 signed deliveries per second: the checker must never be the bottleneck it measures.
@@ -84,7 +85,7 @@ def bench_sign(n: int) -> float:
 
 
 def bench_sender(url: str, events: int, concurrency: int, ca: Any | None) -> dict[str, Any]:
-    from scim_readiness.burst import BurstPlan, send_burst
+    from scim_readiness.checks.webhook_endpoint.burst import BurstPlan, send_burst
 
     context = ca.client_context() if ca is not None else None
     result = asyncio.run(
@@ -147,15 +148,15 @@ def bench_httpx(url: str, events: int, concurrency: int, ca: Any | None) -> dict
 def bench_app(events: int, concurrency: int) -> dict[str, Any]:
     """The reference app under a burst, through the webhook-endpoint burst step."""
     from scim_readiness.checks import webhook_endpoint
+    from scim_readiness.checks.webhook_endpoint.burst import burst_step
 
-    from scim_readiness.burst import burst_step
-    from scim_readiness.check import FindingRecorder
     from scim_readiness.config import CheckSettings, Config
-    from scim_readiness.context import CheckContext, SharedClients, TlsSettings
-    from scim_readiness.identities import TestIdentities, new_run_id
-    from scim_readiness.ledger import Ledger
-    from scim_readiness.sampleapp import AppSettings, serve_app
-    from scim_readiness.tls_ca import LocalCA
+    from scim_readiness.devstack.sampleapp import AppSettings, serve_app
+    from scim_readiness.devstack.tls_ca import LocalCA
+    from scim_readiness.plugin.context import CheckContext, SharedClients, TlsSettings
+    from scim_readiness.plugin.contract import FindingRecorder
+    from scim_readiness.plugin.identities import TestIdentities, new_run_id
+    from scim_readiness.plugin.ledger import Ledger
 
     with tempfile.TemporaryDirectory(prefix="burst-bench-") as scratch:
         root = Path(scratch)
@@ -215,7 +216,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
-    from scim_readiness.tls_ca import LocalCA
+    from scim_readiness.devstack.tls_ca import LocalCA
 
     results: dict[str, Any] = {"target_per_s": TARGET_PER_S}
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")

@@ -55,21 +55,21 @@ def child() -> dict[str, Any]:  # noqa: PLR0915 - one linear script, phase after
         marks[name] = now - since
         return now
 
-    import scim_readiness.cli  # noqa: F401 - the CLI's own start-up path
+    import scim_readiness.cli.main  # noqa: F401 - the CLI's own start-up path
 
-    t = mark("import the CLI (typer, rich, scim_readiness.cli)", began)
+    t = mark("import the CLI (typer, rich, scim_readiness.cli.main)", began)
     import grpc  # noqa: F401
     import httpx  # noqa: F401
     import scalekit  # noqa: F401
     import uvicorn  # noqa: F401
 
     import scim_readiness.clients.scalekit  # noqa: F401
-    import scim_readiness.demo_stack as demo_stack
-    import scim_readiness.emulator as emulator
-    import scim_readiness.runner  # noqa: F401
-    import scim_readiness.sampleapp as sampleapp
-    import scim_readiness.sampleapp.app as sampleapp_app
-    from scim_readiness.registry import discover
+    import scim_readiness.devstack.demo_stack as demo_stack
+    import scim_readiness.devstack.emulator as emulator
+    import scim_readiness.devstack.sampleapp as sampleapp
+    import scim_readiness.devstack.sampleapp.app as sampleapp_app
+    import scim_readiness.engine.runner  # noqa: F401
+    from scim_readiness.engine.registry import discover
 
     specs = discover()
     t = mark("heavy imports (SDK, grpc, httpx, uvicorn, emulator, app, checks)", t)
@@ -130,15 +130,15 @@ def child() -> dict[str, Any]:  # noqa: PLR0915 - one linear script, phase after
     import asyncio
     import io
 
-    from scim_readiness.cli_run import (
+    from scim_readiness.cli.run import (
         OutputOptions,
         redactor_for,
         render_stdout,
         write_files,
     )
     from scim_readiness.config_file import load_config
+    from scim_readiness.engine.runner import RunOptions, run_suite
     from scim_readiness.reports import Format
-    from scim_readiness.runner import RunOptions, run_suite
 
     finished: dict[str, float] = {}
     suite_start = 0.0

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from scim_readiness.emulator import process_ca, start_emulator, trust_env
+from scim_readiness.devstack.emulator import process_ca, start_emulator, trust_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,7 @@ PAGER = """
 import asyncio, json, sys, time
 from pydantic import SecretStr
 from scim_readiness.config import ScalekitSection
-from scim_readiness.context import TlsSettings
+from scim_readiness.plugin.context import TlsSettings
 from scim_readiness.clients.scalekit import connect
 
 url, cid, secret, org, directory, ca = sys.argv[1:7]
@@ -241,7 +241,7 @@ def bench_webhooks(
     Latencies are the attempts' (request written to answer read), leaving out the first
     attempts that waited on the closed gate.
     """
-    from scim_readiness.delivery import percentile
+    from scim_readiness.webhooks.sender import percentile
 
     with (
         Receiver(tls=tls, gated=backlog) as receiver,

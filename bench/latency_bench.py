@@ -95,10 +95,10 @@ def child(delay_ms: float, *, connect_rtt: bool, per_check: bool) -> dict[str, A
 
     from delay_proxy import DelayProxy, tally
 
-    import scim_readiness.demo_stack as demo_stack
+    import scim_readiness.devstack.demo_stack as demo_stack
     from scim_readiness.config import Config
-    from scim_readiness.registry import discover
-    from scim_readiness.runner import RunOptions, run_suite
+    from scim_readiness.engine.registry import discover
+    from scim_readiness.engine.runner import RunOptions, run_suite
 
     specs = discover()
     delay_s = delay_ms / 1000

@@ -119,9 +119,9 @@ def child_idle(_: dict[str, Any]) -> dict[str, Any]:
     import scalekit  # noqa: F401
     import scim_readiness.checks.data_model  # noqa: F401
 
+    import scim_readiness.clients.probe  # noqa: F401
     import scim_readiness.clients.scalekit  # noqa: F401
-    import scim_readiness.probe  # noqa: F401
-    import scim_readiness.runner  # noqa: F401
+    import scim_readiness.engine.runner  # noqa: F401
 
     return {"wall_s": 0.0, "peak_rss_mb": _peak_rss_mb()}
 
@@ -168,7 +168,7 @@ def child_gateway(target: dict[str, Any]) -> dict[str, Any]:
 
     from scim_readiness.clients.scalekit import connect
     from scim_readiness.config import ScalekitSection
-    from scim_readiness.context import TlsSettings
+    from scim_readiness.plugin.context import TlsSettings
 
     section = ScalekitSection(
         environment_url=target["env_url"],
@@ -194,9 +194,9 @@ def child_gateway(target: dict[str, Any]) -> dict[str, Any]:
 
 def child_probe(target: dict[str, Any]) -> dict[str, Any]:
 
+    from scim_readiness.clients.probe import build_probe
     from scim_readiness.config import ProbeSection
-    from scim_readiness.context import TlsSettings
-    from scim_readiness.probe import build_probe
+    from scim_readiness.plugin.context import TlsSettings
 
     section = ProbeSection.model_validate(
         {
@@ -229,14 +229,14 @@ def child_reconcile(target: dict[str, Any]) -> dict[str, Any]:
     # SDK before its own: both clocks measure the work, not the imports.
     import scalekit  # noqa: F401
     import scim_readiness.checks.data_model  # noqa: F401
+    import scim_readiness.checks.data_model.directory_stream  # noqa: F401
+    import scim_readiness.checks.data_model.reconcile  # noqa: F401
 
     import scim_readiness.clients.http  # noqa: F401 - httpx, for the token exchange and probe
+    import scim_readiness.clients.probe  # noqa: F401
     import scim_readiness.clients.scalekit  # noqa: F401
-    import scim_readiness.directory_stream  # noqa: F401
-    import scim_readiness.probe  # noqa: F401
-    import scim_readiness.reconcile  # noqa: F401
     from scim_readiness.config import Config
-    from scim_readiness.runner import RunOptions, run_suite
+    from scim_readiness.engine.runner import RunOptions, run_suite
 
     config = Config.model_validate(
         {
@@ -281,8 +281,8 @@ def child_reconcile(target: dict[str, Any]) -> dict[str, Any]:
 def serve_app_process(spec: dict[str, Any]) -> None:
     """The reference app in a process of its own (as it would run beside a real Scalekit):
     prints its list URL, serves until stdin closes."""
-    from scim_readiness.sampleapp import AppSettings, serve_app
-    from scim_readiness.tls_ca import ServerCert
+    from scim_readiness.devstack.sampleapp import AppSettings, serve_app
+    from scim_readiness.devstack.tls_ca import ServerCert
 
     cert = ServerCert(
         Path(spec["cert_path"]).read_bytes(),
@@ -428,8 +428,8 @@ def measure(size: int, repeat: int = 1, parts: bool = True) -> dict[str, Any]:
     import gc
     import secrets
 
-    from scim_readiness.emulator import default_seed, process_ca, start_emulator, trust_env
-    from scim_readiness.sampleapp.store import NewUser, Store
+    from scim_readiness.devstack.emulator import default_seed, process_ca, start_emulator, trust_env
+    from scim_readiness.devstack.sampleapp.store import NewUser, Store
 
     ca = process_ca()
     trust_env(ca.ca_path)

@@ -38,7 +38,11 @@ HEAVY = (
     *("scalekit", "grpc", "google", "starlette", "uvicorn", "cryptography", "httpx"),
     *("pydantic", "asyncio"),
 )
-HEAVY_OWN = ("scim_readiness.emulator", "scim_readiness.sampleapp", "scim_readiness.clients")
+HEAVY_OWN = (
+    "scim_readiness.devstack.emulator",
+    "scim_readiness.devstack.sampleapp",
+    "scim_readiness.clients",
+)
 
 
 def run(argv: list[str], *, timeout: float) -> tuple[int, str]:

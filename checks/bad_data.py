@@ -31,16 +31,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.check import CheckInfo
-from scim_readiness.check_options import number_option
+from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.plugin.options import number_option
 
 if TYPE_CHECKING:
-    from scim_readiness.context import CheckContext
-    from scim_readiness.delivery import Outcome, Sender
-    from scim_readiness.identities import TestIdentity
-    from scim_readiness.probe import AppUser
-    from scim_readiness.traces import AppView, RecordCount
-    from scim_readiness.webhook_probing import Verdict
+    from scim_readiness.clients.probe import AppUser
+    from scim_readiness.plugin.context import CheckContext
+    from scim_readiness.plugin.identities import TestIdentity
+    from scim_readiness.webhooks.probing import Verdict
+    from scim_readiness.webhooks.sender import Outcome, Sender
+    from scim_readiness.webhooks.traces import AppView, RecordCount
 
 CHECK = CheckInfo(
     id="bad-data",
@@ -90,7 +90,7 @@ class _Run:
         return self.sender.next_event_id()
 
     def identity(self, label: str, *, expect_applied: bool = True) -> TestIdentity:
-        from scim_readiness.delivery import record_test_user
+        from scim_readiness.webhooks.sender import record_test_user
 
         identity = self.ctx.identities.user(f"bad-{label}")
         record_test_user(self.ctx, identity, expect_applied=expect_applied)
@@ -105,7 +105,7 @@ class _Run:
         event_id: str | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        from scim_readiness.delivery import user_event_data
+        from scim_readiness.webhooks.sender import user_event_data
 
         return self.sender.event(
             event_type,
@@ -122,7 +122,7 @@ class _Run:
 async def run(ctx: CheckContext) -> None:
     import asyncio
 
-    from scim_readiness.webhook_probing import missing_webhook_setting, webhook_sender
+    from scim_readiness.webhooks.probing import missing_webhook_setting, webhook_sender
 
     if ctx.read_only:
         ctx.findings.skipped(
@@ -151,7 +151,7 @@ async def run(ctx: CheckContext) -> None:
         genuine = (twice.first, reissued.first, conflict.first_outcome)
         redirected = next((o for o in genuine if o.redirected), None)
         if redirected is not None:
-            from scim_readiness.delivery import REDIRECT_WHY, redirect_blocker
+            from scim_readiness.webhooks.sender import REDIRECT_WHY, redirect_blocker
 
             # One cause, reported once: webhook-endpoint FAILs on the redirect itself; a
             # judgement of each payload's 3xx would only repeat it with the wrong fixes.
@@ -184,7 +184,7 @@ async def run(ctx: CheckContext) -> None:
         for case in invalid:
             _judge_invalid(ctx, case)
         await _still_healthy(state)
-        from scim_readiness.traces import CONFIGURE_PROBE, app_view
+        from scim_readiness.webhooks.traces import CONFIGURE_PROBE, app_view
 
         view, no_view = app_view(ctx)
         if view is None:
@@ -286,7 +286,7 @@ async def _email_conflict(state: _Run) -> Conflict:
     first = state.identity("email-owner")
     # Another directory user (another IdP account) claiming the same email address.
     second = dataclasses.replace(state.ctx.identities.user("bad-email-claimant"), email=first.email)
-    from scim_readiness.delivery import record_test_user
+    from scim_readiness.webhooks.sender import record_test_user
 
     record_test_user(state.ctx, second, expect_applied=False)
     state.identities.append(second)
@@ -414,7 +414,7 @@ async def _invalid_payloads(state: _Run) -> list[Invalid]:
             case.outcome = await state.post(case.name, case.body, state.event_id())
 
     await asyncio.gather(*(send(case) for case in cases))
-    from scim_readiness.webhook_probing import record_possibly_applied
+    from scim_readiness.webhooks.probing import record_possibly_applied
 
     record_possibly_applied(state.ctx, cases)
     return cases
@@ -429,7 +429,7 @@ def _judge_invalid(ctx: CheckContext, case: Invalid) -> None:
 def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict:
     """What the app's answer to one invalid delivery means under the case's rule."""
     from scim_readiness.model import Status
-    from scim_readiness.webhook_probing import Verdict
+    from scim_readiness.webhooks.probing import Verdict
 
     what = case.name[0].upper() + case.name[1:]
     if outcome.server_error:
@@ -496,15 +496,15 @@ def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict:
 
 
 async def _still_healthy(state: _Run) -> None:
-    from scim_readiness.delivery import excerpt
     from scim_readiness.events import directory_data
+    from scim_readiness.webhooks.sender import excerpt
 
     ctx = state.ctx
     health_url = ctx.config.webhook.health_url
     if health_url:
         import httpx
 
-        from scim_readiness.http_answers import MAX_ANSWER_BYTES, request_capped
+        from scim_readiness.clients.answers import MAX_ANSWER_BYTES, request_capped
 
         try:
             async with ctx.http(timeout_s=5.0) as client:
@@ -517,7 +517,7 @@ async def _still_healthy(state: _Run) -> None:
             )
             healthy = response.is_success
         except httpx.HTTPError as exc:
-            from scim_readiness.delivery import describe_http_error
+            from scim_readiness.webhooks.sender import describe_http_error
 
             observed = f"GET {health_url}: {describe_http_error(exc)}"
             healthy = False
@@ -565,8 +565,8 @@ async def _judge_records(
     invalid: list[Invalid],
 ) -> None:
     from scim_readiness.errors import ProbeError
-    from scim_readiness.traces import brief, record_probe_failure
-    from scim_readiness.webhook_probing import propagation_budget, record_absent, send_sentinel
+    from scim_readiness.webhooks.probing import propagation_budget, record_absent, send_sentinel
+    from scim_readiness.webhooks.traces import brief, record_probe_failure
 
     ctx = state.ctx
     budget = propagation_budget(ctx)
@@ -670,7 +670,7 @@ def _judge_conflict(
     by_email: AppUser | None,
     counts: RecordCount | None,
 ) -> None:
-    from scim_readiness.traces import describe
+    from scim_readiness.webhooks.traces import describe
 
     first, second = conflict.first, conflict.second
     if not conflict.first_outcome.accepted:
@@ -776,6 +776,6 @@ def _judge_partial_records(
 
 
 async def cleanup(ctx: CheckContext) -> None:
-    from scim_readiness.delivery import remove_test_users
+    from scim_readiness.webhooks.sender import remove_test_users
 
     await remove_test_users(ctx)

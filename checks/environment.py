@@ -31,15 +31,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scim_readiness.check import CheckInfo
-from scim_readiness.check_options import number_option
 from scim_readiness.errors import ScalekitAuthError, ScalekitError
 from scim_readiness.model import Severity
+from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.plugin.options import number_option
 
 if TYPE_CHECKING:
-    from scim_readiness.context import CheckContext
     from scim_readiness.environment_url import Problem
-    from scim_readiness.scalekit_target import Setting
+    from scim_readiness.plugin.context import CheckContext
+    from scim_readiness.plugin.target import Setting
 
 CHECK = CheckInfo(
     id="environment",
@@ -59,7 +59,7 @@ _DIRECTORY_DOCS = "https://docs.scalekit.com/directory/guides/user-provisioning-
 
 
 async def run(ctx: CheckContext) -> None:
-    from scim_readiness.scalekit_target import environment_settings
+    from scim_readiness.plugin.target import environment_settings
 
     # Options are checked before anything is observed, so a typo is one clear message.
     number_option(ctx, "secret_expiry_warn_days", 14)
@@ -328,7 +328,7 @@ def _feature_enabled(org: Any, name: str) -> bool | None:
 
 
 async def _check_organization(ctx: CheckContext, gateway: Any) -> Any:
-    from scim_readiness.scalekit_target import TargetUnavailable, find_organization
+    from scim_readiness.plugin.target import TargetUnavailable, find_organization
 
     section = ctx.config.scalekit
     try:
@@ -411,7 +411,7 @@ def _suffix(secret: Any) -> str:
 
 
 async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str) -> None:
-    from scim_readiness.scalekit_target import TargetUnavailable, epoch_seconds, find_directory
+    from scim_readiness.plugin.target import TargetUnavailable, epoch_seconds, find_directory
 
     try:
         directory = await find_directory(ctx, gateway, org_id)

@@ -30,16 +30,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scim_readiness.check import CheckInfo
 from scim_readiness.model import Status
+from scim_readiness.plugin.contract import CheckInfo
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
-    from scim_readiness.context import CheckContext
-    from scim_readiness.probe import AppUser
-    from scim_readiness.provisioning import ChangeRejected, ProvisioningDriver
-    from scim_readiness.roundtrip import StepOutcome
+    from scim_readiness.clients.probe import AppUser
+    from scim_readiness.plugin.context import CheckContext
+    from scim_readiness.provisioning.drivers import ChangeRejected, ProvisioningDriver
+    from scim_readiness.provisioning.roundtrip import StepOutcome
 
 CHECK = CheckInfo(
     id="user-lifecycle",
@@ -90,8 +90,8 @@ _FIX = {
 
 
 async def run(ctx: CheckContext) -> None:
-    from scim_readiness.provisioning import make_driver
-    from scim_readiness.roundtrip import (
+    from scim_readiness.provisioning.drivers import make_driver
+    from scim_readiness.provisioning.roundtrip import (
         round_trip_options,
         skipped_read_only,
         skipped_unconfigured_mode,
@@ -114,7 +114,7 @@ async def run(ctx: CheckContext) -> None:
 
 
 async def cleanup(ctx: CheckContext) -> None:
-    from scim_readiness.roundtrip import remove_test_objects
+    from scim_readiness.provisioning.roundtrip import remove_test_objects
 
     await remove_test_objects(ctx, what="Test users")
 
@@ -132,8 +132,8 @@ def _name_matches(user: AppUser, given: str, family: str) -> bool:
 
 
 async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: float) -> None:
-    from scim_readiness.provisioning import PROFILE_ATTRIBUTE, ChangeRejected
-    from scim_readiness.roundtrip import (
+    from scim_readiness.provisioning.drivers import PROFILE_ATTRIBUTE, ChangeRejected
+    from scim_readiness.provisioning.roundtrip import (
         app_user_lookup,
         budget_after_failure,
         latency_summary,
@@ -347,7 +347,7 @@ def _judge_created(found: AppUser | None, given: str, family: str) -> tuple[Stat
 
 def _refused(ctx: CheckContext, index: int, exc: ChangeRejected) -> None:
     """Step ``index`` could not be sent: it fails (or errs), and the later steps do not run."""
-    from scim_readiness.roundtrip import record_not_run, record_refused
+    from scim_readiness.provisioning.roundtrip import record_not_run, record_refused
 
     name, expected = STEPS[index]
     record_refused(ctx, name, expected, exc, why=_WHY[name], fix=_FIX[name])
@@ -377,7 +377,11 @@ def _step_failed(ctx: CheckContext, step: tuple[str, str], outcome: StepOutcome)
 
 
 def _conclude(ctx: CheckContext, outcomes: dict[str, StepOutcome]) -> None:
-    from scim_readiness.roundtrip import latencies_text, latency_summary, record_not_observed
+    from scim_readiness.provisioning.roundtrip import (
+        latencies_text,
+        latency_summary,
+        record_not_observed,
+    )
 
     for name, expected in STEPS[1:]:
         outcome = outcomes.get(name)

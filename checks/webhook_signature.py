@@ -34,16 +34,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.check import CheckInfo
-from scim_readiness.check_options import number_option
+from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.plugin.options import number_option
 
 if TYPE_CHECKING:
-    from scim_readiness.context import CheckContext
-    from scim_readiness.delivery import Outcome, Sender
-    from scim_readiness.identities import TestIdentity
-    from scim_readiness.probe import AppUser
-    from scim_readiness.traces import AppView
-    from scim_readiness.webhook_probing import Verdict
+    from scim_readiness.clients.probe import AppUser
+    from scim_readiness.plugin.context import CheckContext
+    from scim_readiness.plugin.identities import TestIdentity
+    from scim_readiness.webhooks.probing import Verdict
+    from scim_readiness.webhooks.sender import Outcome, Sender
+    from scim_readiness.webhooks.traces import AppView
 
 CHECK = CheckInfo(
     id="webhook-signature",
@@ -291,7 +291,7 @@ def _cases() -> list[Case]:
 async def run(ctx: CheckContext) -> None:
     import asyncio
 
-    from scim_readiness.webhook_probing import (
+    from scim_readiness.webhooks.probing import (
         missing_webhook_setting,
         record_possibly_applied,
         webhook_sender,
@@ -316,7 +316,7 @@ async def run(ctx: CheckContext) -> None:
         return
     unopened = webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s)
     target = unopened.target
-    from scim_readiness.traces import CONFIGURE_PROBE, app_view
+    from scim_readiness.webhooks.traces import CONFIGURE_PROBE, app_view
 
     mutate = not ctx.read_only
     view, no_view = app_view(ctx) if mutate else (None, "--read-only")
@@ -329,8 +329,8 @@ async def run(ctx: CheckContext) -> None:
                 return sender.event(
                     _HARMLESS, _harmless_data(ctx, target.organization_id), event_id=event_id
                 )
-            from scim_readiness.delivery import record_test_user, user_event_data
             from scim_readiness.events import EventType
+            from scim_readiness.webhooks.sender import record_test_user, user_event_data
 
             case.identity = ctx.identities.user(f"sig-{case.key}")
             record_test_user(ctx, case.identity, expect_applied=case.expect != "reject")
@@ -418,7 +418,7 @@ def _control_refused(ctx: CheckContext, control: Case) -> None:
         )
         return
     if outcome.redirected:
-        from scim_readiness.delivery import REDIRECT_WHY, redirect_blocker
+        from scim_readiness.webhooks.sender import REDIRECT_WHY, redirect_blocker
 
         # One cause, reported once: webhook-endpoint FAILs on the redirect itself.
         ctx.findings.errored(
@@ -469,7 +469,7 @@ def _verdict_on_status(case: Case, outcome: Outcome) -> Verdict | None:
     or when it is judged elsewhere (rejections are summed up, ``webhook-only`` is judged
     with the header families)."""
     from scim_readiness.model import Status
-    from scim_readiness.webhook_probing import Verdict
+    from scim_readiness.webhooks.probing import Verdict
 
     if outcome.status is None:
         return Verdict(Status.ERROR, f"No answer to a delivery with {case.name}")
@@ -581,8 +581,8 @@ async def _replay(
     deduplication but upserts idempotently shows no second effect here (duplicate
     *creation* is bad-data's subject).
     """
-    from scim_readiness.delivery import user_event_data
     from scim_readiness.events import EventType
+    from scim_readiness.webhooks.sender import user_event_data
 
     if control.identity is None:  # --read-only: the control was a harmless directory event
         event = control.event
@@ -605,7 +605,7 @@ async def _replay(
     before = None
     if view is not None and control.identity is not None:
         from scim_readiness.errors import ProbeError
-        from scim_readiness.webhook_probing import propagation_budget
+        from scim_readiness.webhooks.probing import propagation_budget
 
         budget = propagation_budget(ctx)
         expected_name = f"{control.identity.given_name} {control.identity.family_name}-renamed"
@@ -658,8 +658,8 @@ async def _judge_traces(
     replay: Replay | None,
 ) -> None:
     from scim_readiness.errors import ProbeError
-    from scim_readiness.traces import brief, record_probe_failure
-    from scim_readiness.webhook_probing import propagation_budget, record_absent, send_sentinel
+    from scim_readiness.webhooks.probing import propagation_budget, record_absent, send_sentinel
+    from scim_readiness.webhooks.traces import brief, record_probe_failure
 
     assert control.identity is not None  # noqa: S101 - only read-only runs lack it
     budget = propagation_budget(ctx)
@@ -713,7 +713,7 @@ async def _judge_traces(
 
 
 def _judge_replay_effect(ctx: CheckContext, replay: Replay | None, after: AppUser | None) -> None:
-    from scim_readiness.traces import describe
+    from scim_readiness.webhooks.traces import describe
 
     if replay is None:
         return  # the update to replay was refused; already reported
@@ -749,6 +749,6 @@ def _judge_replay_effect(ctx: CheckContext, replay: Replay | None, after: AppUse
 
 
 async def cleanup(ctx: CheckContext) -> None:
-    from scim_readiness.delivery import remove_test_users
+    from scim_readiness.webhooks.sender import remove_test_users
 
     await remove_test_users(ctx)

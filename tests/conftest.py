@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from scim_readiness.tls_ca import LocalCA, ServerCert
+from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 
 
 @pytest.fixture(scope="session")

@@ -1,3 +1,3 @@
-from scim_readiness.cli import main
+from scim_readiness.cli.main import main
 
 raise SystemExit(main())

@@ -21,8 +21,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from scim_readiness.config import CheckSettings, ChecksSection, Config
+from scim_readiness.engine.registry import did_you_mean
 from scim_readiness.errors import ConfigError
-from scim_readiness.registry import did_you_mean
 
 DEFAULT_CONFIG = "readiness.yaml"
 CONFIG_ENV = "SCIM_READINESS_CONFIG"
@@ -448,7 +448,7 @@ def load_config(
     except OSError as exc:
         raise ConfigError(f"cannot read the config file: {exc.strerror}", path=shown) from None
     if check_ids is None:
-        from scim_readiness.registry import discover
+        from scim_readiness.engine.registry import discover
 
         check_ids = [spec.info.id for spec in discover()]
     return parse_config(text, path=shown, check_ids=check_ids)

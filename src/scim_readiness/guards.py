@@ -27,8 +27,8 @@ from scim_readiness.config import Config, Expect
 from scim_readiness.errors import DeliveryRefused
 
 if TYPE_CHECKING:
-    from scim_readiness.check import CheckSpec
-    from scim_readiness.runner import RunOptions
+    from scim_readiness.engine.runner import RunOptions
+    from scim_readiness.plugin.contract import CheckSpec
 
 # A prompt nobody answers is a "no", not a hang.
 PROMPT_TIMEOUT_S = 300.0
@@ -97,8 +97,8 @@ def mutating_checks(
     config: Config, options: RunOptions, specs: Sequence[CheckSpec]
 ) -> list[CheckSpec]:
     """The selected checks that change data and would run once consent is given."""
-    from scim_readiness.registry import select as select_specs
-    from scim_readiness.runner import plan
+    from scim_readiness.engine.registry import select as select_specs
+    from scim_readiness.engine.runner import plan
 
     chosen = select_specs(list(specs), options.only, options.skip)
     consenting = replace(options, yes=True)
@@ -133,7 +133,7 @@ def confirm_mutation(
     if not (_isatty(stdin) and _isatty(stderr)):
         return options  # CI: the runner SKIPs the mutating checks and says why
     if specs is None:
-        from scim_readiness.registry import discover
+        from scim_readiness.engine.registry import discover
 
         specs = discover()
     mutating = mutating_checks(config, options, specs)

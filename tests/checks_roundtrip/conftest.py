@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from checks_roundtrip.stack import Stack, StackFactory, start_stack
-from scim_readiness.emulator import process_ca, trust_env
+from scim_readiness.devstack.emulator import process_ca, trust_env
 
 
 @pytest.fixture(scope="session", autouse=True)

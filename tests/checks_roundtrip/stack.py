@@ -1,5 +1,6 @@
-"""The demo's stack (emulator + reference app on loopback, see ``scim_readiness.demo_stack``),
-with the knobs the round-trip tests turn: mode, probe, roles, budgets."""
+"""The demo's stack (emulator + reference app on loopback, see
+``scim_readiness.devstack.demo_stack``), with the knobs the round-trip tests turn: mode,
+probe, roles, budgets."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from scim_readiness.config import Config
-from scim_readiness.demo_stack import Stack as DemoStack
-from scim_readiness.demo_stack import start_stack as start_demo_stack
+from scim_readiness.devstack.demo_stack import Stack as DemoStack
+from scim_readiness.devstack.demo_stack import start_stack as start_demo_stack
+from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.model import CheckResult, Report
-from scim_readiness.runner import RunOptions, run_suite
 
 ROUNDTRIP_CHECKS = ("user-lifecycle", "group-roles")
 # A step that passes returns as soon as the app shows the state, so its budget costs nothing

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from checks_roundtrip.stack import FAILING_STEP_S, Stack, StackFactory, result_of, steps_by_status
-from scim_readiness.ledger import Ledger
 from scim_readiness.model import Report, Status
+from scim_readiness.plugin.ledger import Ledger
 
 MODES = ["events", "scim"]
 

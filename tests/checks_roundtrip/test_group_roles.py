@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from checks_roundtrip.stack import FAILING_STEP_S, Stack, result_of
-from scim_readiness.ledger import Ledger
 from scim_readiness.model import Status
+from scim_readiness.plugin.ledger import Ledger
 
 
 @pytest.mark.parametrize("mode", ["events", "scim"])

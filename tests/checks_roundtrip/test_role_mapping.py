@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
-
-from scim_readiness.config import RolesSection
-from scim_readiness.role_mapping import (
+from scim_readiness.checks.group_roles.role_mapping import (
     DirectoryRoles,
     IssueKind,
     assess_coverage,
     distinct_role_groups,
     expected_app_roles,
 )
+
+from scim_readiness.config import RolesSection
 
 DIRECTORY = DirectoryRoles(
     groups={"g1": "Engineering", "g2": "Admins", "g3": "Finance", "g4": "Support"},

@@ -9,11 +9,11 @@ import pytest
 from pydantic import SecretStr
 
 from checks_roundtrip.stack import Stack, StackFactory, result_of, steps_by_status
-from scim_readiness.context import TlsSettings
-from scim_readiness.ledger import Ledger
+from scim_readiness.clients.probe import AppUser, Probe, build_probe
+from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.model import Report, Status
-from scim_readiness.probe import AppUser, Probe, build_probe
-from scim_readiness.runner import RunOptions, run_suite
+from scim_readiness.plugin.context import TlsSettings
+from scim_readiness.plugin.ledger import Ledger
 
 
 @pytest.mark.parametrize("mode", ["events", "scim"])
@@ -126,7 +126,7 @@ def test_refused_event_fails_the_step_that_sent_it(stack_factory: StackFactory) 
 
 
 def stack_email(run_id: str, label: str) -> str:
-    from scim_readiness.identities import TestIdentities
+    from scim_readiness.plugin.identities import TestIdentities
 
     return TestIdentities(run_id).user(label).email
 

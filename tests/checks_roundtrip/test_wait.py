@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from scim_readiness.errors import ProbeError
-from scim_readiness.wait import wait_until
+from scim_readiness.plugin.wait import wait_until
 
 
 class ManualClock:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from scim_readiness.demo_stack import Stack, start_stack
+from scim_readiness.devstack.demo_stack import Stack, start_stack
 
 StackFactory = Callable[..., AbstractContextManager[Stack]]
 

@@ -10,9 +10,9 @@ import time
 from typing import Any
 
 from scim_readiness.config import Config
-from scim_readiness.demo_stack import EMBEDDING_ORIGIN, Stack
+from scim_readiness.devstack.demo_stack import EMBEDDING_ORIGIN, Stack
+from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.model import CheckResult, Report, Status
-from scim_readiness.runner import RunOptions, run_suite
 
 __all__ = ["EMBEDDING_ORIGIN", "Stack", "finding", "raw_text", "result_of", "run", "titles"]
 

@@ -16,7 +16,7 @@ from checks_scalekit.stack import (
     titles,
 )
 from scim_readiness.config import Config
-from scim_readiness.emulator import default_seed
+from scim_readiness.devstack.emulator import default_seed
 from scim_readiness.model import CheckResult, Severity, Status
 
 

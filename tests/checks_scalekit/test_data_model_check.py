@@ -7,8 +7,8 @@ import pytest
 from checks_scalekit.conftest import StackFactory
 from checks_scalekit.stack import Stack, check, finding, titles, wait_for_app_users
 from scim_readiness.config import Config
+from scim_readiness.devstack.sampleapp.store import NewUser
 from scim_readiness.model import CheckResult, Severity, Status
-from scim_readiness.sampleapp.store import NewUser
 
 
 def data_model(stack: Stack, config: Config | None = None) -> CheckResult:
@@ -102,7 +102,7 @@ def test_missing_extra_email_and_role_drift_are_all_reported(stack: Stack) -> No
 
 
 def test_the_checkers_own_test_identities_are_left_out(stack: Stack) -> None:
-    from scim_readiness.identities import TestIdentities
+    from scim_readiness.plugin.identities import TestIdentities
 
     emu = stack.emulator
     directory = emu.state.directory(emu.directory_id)
@@ -144,7 +144,7 @@ def test_without_a_probe_nothing_is_claimed(stack: Stack) -> None:
 
 
 def test_organisation_without_external_id_fails(stack_factory: StackFactory) -> None:
-    from scim_readiness.emulator import default_seed
+    from scim_readiness.devstack.emulator import default_seed
 
     seed = default_seed()
     org = seed.organizations[0].model_copy(update={"external_id": ""})

@@ -6,14 +6,18 @@ import asyncio
 from typing import Any
 
 import pytest
+from scim_readiness.checks.data_model.directory_stream import (
+    has_attribute,
+    iter_user_pages,
+    lean_user,
+)
 
 from checks_scalekit.conftest import StackFactory
 from scim_readiness.clients.scalekit import ScalekitGateway, connect
-from scim_readiness.context import TlsSettings
-from scim_readiness.demo_stack import Stack
-from scim_readiness.directory_stream import has_attribute, iter_user_pages, lean_user
-from scim_readiness.emulator import default_seed
+from scim_readiness.devstack.demo_stack import Stack
+from scim_readiness.devstack.emulator import default_seed
 from scim_readiness.errors import ScalekitError
+from scim_readiness.plugin.context import TlsSettings
 
 
 async def _gateway(stack: Stack) -> ScalekitGateway:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from scim_readiness.frame_ancestors import Origin, framing_allowed
-from scim_readiness.portal_link import body_carries_link, find_path, link_shape
+from scim_readiness.checks.admin_portal.frame_ancestors import Origin, framing_allowed
+from scim_readiness.checks.admin_portal.portal_link import body_carries_link, find_path, link_shape
 
 PORTAL = Origin.parse("https://acme.scalekit.com")
 APP = Origin.parse("https://app.acme-corp.com")

@@ -17,21 +17,21 @@ from google.protobuf import struct_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scalekit.v1.directories import directories_pb2 as dpb
-
-from checks_scalekit.conftest import StackFactory
-from scim_readiness.clients.scalekit import connect
-from scim_readiness.config import HttpProbeFields, ProbeSection
-from scim_readiness.context import TlsSettings
-from scim_readiness.directory_stream import LeanUser, iter_user_pages, lean_user
-from scim_readiness.errors import ProbeError
-from scim_readiness.probe import AppUser, build_probe, to_app_user
-from scim_readiness.reconcile import (
+from scim_readiness.checks.data_model.directory_stream import LeanUser, iter_user_pages, lean_user
+from scim_readiness.checks.data_model.reconcile import (
     AppRecord,
     DirectoryRecord,
     Drift,
     Reconciler,
     ReconcileResult,
 )
+
+from checks_scalekit.conftest import StackFactory
+from scim_readiness.clients.probe import AppUser, build_probe, to_app_user
+from scim_readiness.clients.scalekit import connect
+from scim_readiness.config import HttpProbeFields, ProbeSection
+from scim_readiness.errors import ProbeError
+from scim_readiness.plugin.context import TlsSettings
 
 # -- the join: a batch is the same as its records one by one -----------------------------------
 

@@ -9,8 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from scim_readiness.reconcile import (
+from scim_readiness.checks.data_model.reconcile import (
     AppRecord,
     AttributeCoverage,
     DirectoryRecord,
@@ -250,7 +249,7 @@ def test_pacing_never_deadlocks_when_orders_differ() -> None:
 
 
 def test_prefetched_keeps_order_and_surfaces_errors() -> None:
-    from scim_readiness.reconcile import prefetched
+    from scim_readiness.checks.data_model.reconcile import prefetched
 
     async def collect(fail_at: int | None) -> list[object]:
         source = prefetched(pages(list(range(10)), 3, fail_at=fail_at), depth=2)

@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 from scim_readiness.checks import bad_data
 
-from scim_readiness.context import CheckContext
+from scim_readiness.devstack.sampleapp import RunningApp
 from scim_readiness.model import Status
-from scim_readiness.sampleapp import RunningApp
+from scim_readiness.plugin.context import CheckContext
 
 from .conftest import MakeContext, assert_nothing_left, finding, probe_section, run_check, titles
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from scim_readiness.checks import webhook_signature
 
-from scim_readiness.delivery import Sender, event_target
+from scim_readiness.webhooks.sender import Sender, event_target
 
 from .conftest import MakeContext
 

@@ -7,15 +7,15 @@ import asyncio
 
 import pytest
 from scim_readiness.checks import webhook_endpoint
-
-from scim_readiness.model import Status
-from scim_readiness.tls_ca import ServerCert
-from scim_readiness.tls_inspect import (
+from scim_readiness.checks.webhook_endpoint.tls_inspect import (
     host_allowed,
     is_loopback_host,
     non_public_reason,
     probe_legacy_tls,
 )
+
+from scim_readiness.devstack.tls_ca import ServerCert
+from scim_readiness.model import Status
 
 from .conftest import MakeContext, finding
 from .receiver import serve
@@ -81,7 +81,9 @@ def test_openssl_without_legacy_protocols_is_skip_not_pass(
     make_context: MakeContext, loopback_cert: ServerCert, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Some builds (FIPS, hardened distributions) cannot offer TLS 1.0/1.1 at all.
-    monkeypatch.setattr("scim_readiness.tls_inspect.legacy_client_context", lambda: None)
+    monkeypatch.setattr(
+        "scim_readiness.checks.webhook_endpoint.tls_inspect.legacy_client_context", lambda: None
+    )
     with serve(tls=loopback_cert.server_context()) as app:
         ctx = make_context(webhook_endpoint, url=app.url, secret=None)
         asyncio.run(webhook_endpoint.run(ctx))

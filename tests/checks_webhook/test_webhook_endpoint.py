@@ -14,10 +14,10 @@ import pytest
 from scim_readiness.checks import webhook_endpoint
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from scim_readiness.context import CheckContext
+from scim_readiness.devstack.sampleapp import AppSettings, RunningApp, serve_app
+from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 from scim_readiness.model import Status, fold_status
-from scim_readiness.sampleapp import AppSettings, RunningApp, serve_app
-from scim_readiness.tls_ca import LocalCA, ServerCert
+from scim_readiness.plugin.context import CheckContext
 
 from .conftest import ORG_ID, MakeContext, finding
 from .receiver import Received, serve
@@ -142,7 +142,7 @@ def test_certificate_expiring_within_warning_window_warns(
 def test_endpoint_accepting_tls_1_1_fails(
     make_context: MakeContext, loopback_cert: ServerCert
 ) -> None:
-    from scim_readiness.tls_inspect import legacy_client_context
+    from scim_readiness.checks.webhook_endpoint.tls_inspect import legacy_client_context
 
     if legacy_client_context() is None:
         pytest.skip("this OpenSSL cannot offer TLS 1.1")

@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 import pytest
 from scim_readiness.checks import webhook_signature
 
+from scim_readiness.devstack.sampleapp import RunningApp
+from scim_readiness.devstack.tls_ca import ServerCert
 from scim_readiness.model import Status
-from scim_readiness.sampleapp import RunningApp
-from scim_readiness.tls_ca import ServerCert
 
 from .conftest import MakeContext, assert_nothing_left, finding, probe_section, run_check, titles
 from .receiver import serve

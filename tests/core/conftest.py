@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scim_readiness.check import CheckInfo, CheckSpec
-from scim_readiness.context import CheckContext
+from scim_readiness.plugin.context import CheckContext
+from scim_readiness.plugin.contract import CheckInfo, CheckSpec
 
 ISOLATED_ENV = (
     "SCALEKIT_ENVIRONMENT_URL",

@@ -13,31 +13,31 @@ from pathlib import Path
 
 import pytest
 
-from scim_readiness.cli import main
+from scim_readiness.cli.main import main
 
 from .conftest import write_config
 
 FAKE_CHECKS = {
     "fake_pass": """
-        from scim_readiness.check import CheckInfo
+        from scim_readiness.plugin.contract import CheckInfo
         CHECK = CheckInfo(id="fake-pass", title="Always passes", checklist_item=0)
         async def run(ctx):
             ctx.findings.passed("all good", observed="secret-canary-9931 is not here")
     """,
     "fake_fail": """
-        from scim_readiness.check import CheckInfo
+        from scim_readiness.plugin.contract import CheckInfo
         CHECK = CheckInfo(id="fake-fail", title="Always fails", checklist_item=0)
         async def run(ctx):
             ctx.findings.failed("it broke", expected="x", observed="y", fix="fix it")
     """,
     "fake_warn": """
-        from scim_readiness.check import CheckInfo
+        from scim_readiness.plugin.contract import CheckInfo
         CHECK = CheckInfo(id="fake-warn", title="Always warns", checklist_item=0)
         async def run(ctx):
             ctx.findings.warned("meh")
     """,
     "fake_error": """
-        from scim_readiness.check import CheckInfo
+        from scim_readiness.plugin.contract import CheckInfo
         CHECK = CheckInfo(id="fake-error", title="Always crashes", checklist_item=0)
         async def run(ctx):
             raise ValueError("the check tripped")
@@ -182,7 +182,7 @@ def test_a_bad_ca_bundle_is_refused(
 def test_a_real_ca_bundle_is_accepted(
     cli: Callable[..., tuple[int, str, str]], tmp_path: Path
 ) -> None:
-    from scim_readiness.tls_ca import LocalCA
+    from scim_readiness.devstack.tls_ca import LocalCA
 
     ca = LocalCA(tmp_path / "ca")
     code, _, err = cli("run", "--ca-bundle", str(ca.ca_path), "--only", "fake-pass")
@@ -238,7 +238,7 @@ def test_a_duplicate_plugin_id_exits_2(
     plugin_site(
         {
             "dup_env": """
-                from scim_readiness.check import CheckInfo
+                from scim_readiness.plugin.contract import CheckInfo
                 CHECK = CheckInfo(id="environment", title="Impostor", checklist_item=1)
                 async def run(ctx):
                     pass
@@ -316,7 +316,7 @@ def test_cleanup_with_an_empty_ledger_succeeds(
 
 
 LEAKY_CHECK = """
-    from scim_readiness.check import CheckInfo
+    from scim_readiness.plugin.contract import CheckInfo
     CHECK = CheckInfo(id="leaky", title="Leaks on purpose", checklist_item=0)
     async def run(ctx):
         sk = ctx.config.scalekit.client_secret.get_secret_value()

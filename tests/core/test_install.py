@@ -76,7 +76,7 @@ def test_pip_installed_project_ships_its_checks_and_finds_an_installed_plugin(
     (plugin / "acme_checks" / "sso.py").write_text(
         textwrap.dedent(
             """
-            from scim_readiness.check import CheckInfo
+            from scim_readiness.plugin.contract import CheckInfo
             CHECK = CheckInfo(id="acme-sso", title="ACME SSO policy", checklist_item=0)
             async def run(ctx):
                 ctx.findings.failed("SSO is optional", expected="enforced", observed="optional")

@@ -16,10 +16,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from scim_readiness.clients.probe import AppUser, Probe, build_probe
 from scim_readiness.config import ProbeSection
-from scim_readiness.context import TlsSettings
 from scim_readiness.errors import ProbeError
-from scim_readiness.probe import AppUser, Probe, build_probe
+from scim_readiness.plugin.context import TlsSettings
 
 TOKEN = "probe-token-canary-77"
 USERS = [
@@ -320,7 +320,7 @@ def test_command_probe_reports_a_missing_program(tmp_path: Path) -> None:
 
 
 def test_http_probe_over_https_trusts_exactly_the_ca_bundle(tmp_path: Path) -> None:
-    from scim_readiness.tls_ca import LocalCA
+    from scim_readiness.devstack.tls_ca import LocalCA
 
     ca = LocalCA(tmp_path / "ca")
     cert = ca.issue("127.0.0.1")

@@ -35,7 +35,7 @@ def test_help_and_checks_do_not_import_heavy_modules(args: list[str]) -> None:
     probe = textwrap.dedent(
         f"""
         import contextlib, io, json, sys
-        from scim_readiness.cli import main
+        from scim_readiness.cli.main import main
         with contextlib.redirect_stdout(io.StringIO()):
             code = main({args!r})
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
@@ -63,7 +63,7 @@ def test_python_dash_m_works() -> None:
 
 SLOW_CHECK = """
     import asyncio, os, pathlib
-    from scim_readiness.check import CheckInfo
+    from scim_readiness.plugin.contract import CheckInfo
     CHECK = CheckInfo(id="slow", title="Waits forever", checklist_item=0, mutates=True)
     MARKS = pathlib.Path(os.environ["SLOW_MARKS"])
     async def run(ctx):
@@ -75,7 +75,7 @@ SLOW_CHECK = """
         (MARKS / "cleaned").write_text(ctx.run_id)
 """
 QUICK_CHECK = """
-    from scim_readiness.check import CheckInfo
+    from scim_readiness.plugin.contract import CheckInfo
     CHECK = CheckInfo(id="quick", title="Quick", checklist_item=0)
     async def run(ctx):
         ctx.findings.passed("quick one")
@@ -154,7 +154,7 @@ def test_interrupt_cleans_up_writes_a_partial_report_and_exits_130(
 
 STUCK_CLEANUP_CHECK = """
     import asyncio, os, pathlib
-    from scim_readiness.check import CheckInfo
+    from scim_readiness.plugin.contract import CheckInfo
     CHECK = CheckInfo(id="slow", title="Waits forever", checklist_item=0, mutates=True)
     MARKS = pathlib.Path(os.environ["SLOW_MARKS"])
     async def run(ctx):

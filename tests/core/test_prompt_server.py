@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from scim_readiness.prompt_server import PromptServer
+from scim_readiness.devstack.prompt_server import PromptServer
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]

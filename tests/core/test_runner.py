@@ -13,10 +13,10 @@ import pytest
 
 from scim_readiness.config import Config
 from scim_readiness.config_file import parse_config
-from scim_readiness.context import CheckContext
+from scim_readiness.engine.runner import RunOptions, default_ledger_path, run_suite
 from scim_readiness.errors import PluginError, ScalekitError, UsageError
 from scim_readiness.model import Report, Status
-from scim_readiness.runner import RunOptions, default_ledger_path, run_suite
+from scim_readiness.plugin.context import CheckContext
 
 from .conftest import spec
 
@@ -239,7 +239,7 @@ def test_only_and_skip_are_validated() -> None:
 
 
 def test_duplicate_ids_are_a_plugin_error() -> None:
-    from scim_readiness.registry import ensure_unique
+    from scim_readiness.engine.registry import ensure_unique
 
     with pytest.raises(PluginError, match="two checks share the id 'a': tests.a and tests.a"):
         ensure_unique([spec("a"), spec("a")])

@@ -10,8 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from scim_readiness.config import ScalekitSection
-from scim_readiness.context import TlsSettings
-from scim_readiness.emulator import Emulator, Seed, process_ca, start_emulator, trust_env
+from scim_readiness.devstack.emulator import Emulator, Seed, process_ca, start_emulator, trust_env
+from scim_readiness.plugin.context import TlsSettings
 
 T = TypeVar("T")
 
@@ -50,6 +50,6 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def seed_with(**changes: Any) -> Seed:
-    from scim_readiness.emulator import default_seed
+    from scim_readiness.devstack.emulator import default_seed
 
     return default_seed().model_copy(update=changes)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from scim_readiness.emulator import Emulator, process_ca, start_emulator
-from scim_readiness.tls_ca import LocalCA
+from scim_readiness.devstack.emulator import Emulator, process_ca, start_emulator
+from scim_readiness.devstack.tls_ca import LocalCA
 
 SECRET = "whsec_c2NpbS1yZWFkaW5lc3MtZGVsaXZlcnktdGVzdHMhIQ=="
 KEEP_ALIVE = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from scim_readiness.emulator.delivery import Attempt, Delivery, DeliveryLog
+from scim_readiness.devstack.emulator.delivery import Attempt, Delivery, DeliveryLog
 
 
 def delivery(n: int) -> Delivery:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scim_readiness.emulator import Emulator, start_emulator
+from scim_readiness.devstack.emulator import Emulator, start_emulator
 
 from .receiver import Receiver, run_receiver
 

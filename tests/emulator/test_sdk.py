@@ -8,7 +8,7 @@ import grpc
 import httpx
 import pytest
 
-from scim_readiness.emulator import Emulator, start_emulator
+from scim_readiness.devstack.emulator import Emulator, start_emulator
 
 from .conftest import seed_with
 

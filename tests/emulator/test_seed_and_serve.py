@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from scim_readiness.emulator import Emulator, Seed, start_emulator
-from scim_readiness.emulator.serve import serve_forever
+from scim_readiness.devstack.emulator import Emulator, Seed, start_emulator
+from scim_readiness.devstack.emulator.serve import serve_forever
 from scim_readiness.errors import ConfigError, UsageError
 
 from .conftest import run, section_for, tls_for
@@ -173,7 +173,7 @@ def test_emulate_prints_working_settings_and_follows_deliveries(concurrency: int
             assert Path(env["REQUESTS_CA_BUNDLE"]).is_file()
             import httpx
 
-            from scim_readiness.emulator import process_ca
+            from scim_readiness.devstack.emulator import process_ca
 
             with httpx.Client(verify=process_ca().client_context(), trust_env=False) as client:
                 token = client.post(
@@ -223,7 +223,7 @@ def test_emulate_refuses_bad_input() -> None:
 
 
 def test_example_seed_file_loads_and_serves() -> None:
-    from scim_readiness.emulator.seed import example_seed_path
+    from scim_readiness.devstack.emulator.seed import example_seed_path
 
     seed = Seed.from_yaml(example_seed_path())
     with start_emulator(seed) as emu:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from scim_readiness.cli import main
-from scim_readiness.sampleapp import AppSettings, RunningApp, serve_app
-from scim_readiness.tls_ca import LocalCA
+from scim_readiness.cli.main import main
+from scim_readiness.devstack.sampleapp import AppSettings, RunningApp, serve_app
+from scim_readiness.devstack.tls_ca import LocalCA
 
 SECRET = "whsec_c2NpbS1yZWFkaW5lc3MtdGVzdC12ZWN0b3Ita2V5ISE="
 

@@ -265,7 +265,7 @@ def test_non_utf8_body_is_signed_over_its_bytes() -> None:
 
 def test_import_is_light() -> None:
     code = (
-        "import sys, scim_readiness.events, scim_readiness.events.send;"
+        "import sys, scim_readiness.events, scim_readiness.webhooks.send;"
         "mods = ('scalekit', 'starlette', 'uvicorn', 'grpc', 'httpx');"
         "heavy = [m for m in mods if m in sys.modules];"
         "print(heavy)"

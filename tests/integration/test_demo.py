@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from scim_readiness.demo_stack import all_flaws, start_stack
+from scim_readiness.devstack.demo_stack import all_flaws, start_stack
+from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.model import Report, Status
-from scim_readiness.runner import RunOptions, run_suite
 
 
 def _run(flaws: tuple[str, ...], tmp_path: Path) -> Report:

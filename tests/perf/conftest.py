@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from scim_readiness.check import FindingRecorder
 from scim_readiness.config import CheckSettings, Config
-from scim_readiness.context import CheckContext, SharedClients, TlsSettings
-from scim_readiness.identities import TestIdentities, new_run_id
-from scim_readiness.ledger import Ledger
-from scim_readiness.tls_ca import LocalCA
+from scim_readiness.devstack.tls_ca import LocalCA
+from scim_readiness.plugin.context import CheckContext, SharedClients, TlsSettings
+from scim_readiness.plugin.contract import FindingRecorder
+from scim_readiness.plugin.identities import TestIdentities, new_run_id
+from scim_readiness.plugin.ledger import Ledger
 
 ORG_ID = "org_60219377000000001"
 

@@ -10,12 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scim_readiness.checks.webhook_endpoint.burst import (
+    BurstPlan,
+    BurstResult,
+    burst_step,
+    parse_plan,
+    send_burst,
+)
 
-from scim_readiness.burst import BurstPlan, BurstResult, burst_step, parse_plan, send_burst
-from scim_readiness.context import CheckContext
+from scim_readiness.devstack.sampleapp import AppSettings, serve_app
+from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 from scim_readiness.model import Finding, Status, fold_status
-from scim_readiness.sampleapp import AppSettings, serve_app
-from scim_readiness.tls_ca import LocalCA, ServerCert
+from scim_readiness.plugin.context import CheckContext
 
 from .conftest import ORG_ID, MakeContext
 from .receiver import serve

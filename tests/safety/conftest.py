@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from scim_readiness.emulator import process_ca, trust_env
+from scim_readiness.devstack.emulator import process_ca, trust_env
 
 if TYPE_CHECKING:
-    from scim_readiness.demo_stack import Stack
+    from scim_readiness.devstack.demo_stack import Stack
 
 NAME_PREFIX = "zz-scim-readiness"
 # The emulator's SCIM endpoint validates emails and refuses the reserved .invalid domain,
@@ -34,7 +34,7 @@ def _trust_process_ca() -> None:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    from scim_readiness.demo_stack import start_stack
+    from scim_readiness.devstack.demo_stack import start_stack
 
     with start_stack() as running:
         yield running

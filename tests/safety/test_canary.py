@@ -27,8 +27,8 @@ PARALLEL = 4
 
 def _run_with_canaries(flaws: tuple[str, ...], workdir: Path) -> list[str]:
     """Run the suite against a stack with ``flaws``; every leak found, as text."""
-    from scim_readiness.demo_stack import start_stack
-    from scim_readiness.emulator import default_seed
+    from scim_readiness.devstack.demo_stack import start_stack
+    from scim_readiness.devstack.emulator import default_seed
 
     seed = default_seed()
     seed.client_secret = f"{CLIENT_SECRET_LABEL}{secrets.token_hex(8)}"
@@ -106,7 +106,7 @@ def _pieces(value: str) -> set[str]:
 
 
 def all_flaw_names() -> list[str]:
-    from scim_readiness.demo_stack import all_flaws
+    from scim_readiness.devstack.demo_stack import all_flaws
 
     return sorted(all_flaws())
 

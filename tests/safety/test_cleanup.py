@@ -11,19 +11,19 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scim_readiness.check import CheckInfo, CheckSpec
-from scim_readiness.cleanup import _context
-from scim_readiness.context import CheckContext, TlsSettings
-from scim_readiness.identities import new_run_id
-from scim_readiness.ledger import Ledger
+from scim_readiness.engine.sweep import _context
 from scim_readiness.model import Status
-from scim_readiness.provisioning import EventsDriver, RoleAssignments
+from scim_readiness.plugin.context import CheckContext, TlsSettings
+from scim_readiness.plugin.contract import CheckInfo, CheckSpec
+from scim_readiness.plugin.identities import new_run_id
+from scim_readiness.plugin.ledger import Ledger
+from scim_readiness.provisioning.drivers import EventsDriver, RoleAssignments
 
 from .conftest import closed_url, leftovers, run_cli, write_config
 
 if TYPE_CHECKING:
     from scim_readiness.config import Config
-    from scim_readiness.demo_stack import Stack
+    from scim_readiness.devstack.demo_stack import Stack
 
 
 def _leave_user_behind(config: Config, ledger: Path, stack: Stack, label: str) -> str:
@@ -109,7 +109,7 @@ def test_the_runner_sweeps_what_a_check_left_and_flags_what_it_cannot(
 ) -> None:
     """A check without a cleanup of its own leaves a user: the end-of-run sweep removes it;
     when the channel is down, the check gets an ERROR finding listing what is left."""
-    from scim_readiness.runner import RunOptions, run_suite
+    from scim_readiness.engine.runner import RunOptions, run_suite
 
     created: list[str] = []
 
@@ -140,7 +140,7 @@ def test_the_runner_sweeps_what_a_check_left_and_flags_what_it_cannot(
     broken = stack.config(ledger_path=str(ledger), webhook={"url": closed_url("/webhooks/x")})
 
     async def sweep() -> list[Status]:
-        from scim_readiness.cleanup import sweep_run
+        from scim_readiness.engine.sweep import sweep_run
         from scim_readiness.model import CheckResult, Finding
 
         result = CheckResult(
@@ -167,8 +167,8 @@ def test_the_runner_sweeps_what_a_check_left_and_flags_what_it_cannot(
 
 
 def test_a_run_id_that_names_the_organisation_does_not_make_a_user_a_test_identity() -> None:
-    from scim_readiness.cleanup import looks_like_test_object
-    from scim_readiness.ledger import LedgerEntry
+    from scim_readiness.engine.sweep import looks_like_test_object
+    from scim_readiness.plugin.ledger import LedgerEntry
 
     def entry(run_id: str, object_id: str, **details: str) -> LedgerEntry:
         return LedgerEntry(run_id, "user", object_id, "events", "x", "created", 0.0, details)
@@ -233,7 +233,7 @@ def test_a_line_named_like_a_test_identity_is_refused_when_the_app_shows_a_real_
 ) -> None:
     """Names on the line are only half the proof: where a probe is configured, the app's
     own record under that directory user id must be a test identity too."""
-    from scim_readiness.sampleapp.store import NewUser
+    from scim_readiness.devstack.sampleapp.store import NewUser
 
     path = write_config(stack, tmp_path / "readiness.yaml")
     ledger = tmp_path / "ledger.jsonl"
@@ -265,8 +265,8 @@ def test_a_line_named_like_a_test_identity_is_refused_when_the_app_shows_a_real_
 
 
 def test_refusal_reasons_name_what_the_line_fails_to_prove() -> None:
-    from scim_readiness.cleanup import refusal_reason
-    from scim_readiness.ledger import LedgerEntry
+    from scim_readiness.engine.sweep import refusal_reason
+    from scim_readiness.plugin.ledger import LedgerEntry
 
     prefix, domain = "zz-scim-readiness", "example.invalid"
     run = "sr0123456789"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from scim_readiness.config import CommandProbe, HttpProbe
-from scim_readiness.context import TlsSettings
 from scim_readiness.errors import ProbeError
+from scim_readiness.plugin.context import TlsSettings
 
 from .conftest import cli_args, cli_env
 from .faulty_servers import FaultyHttpServer
@@ -32,8 +32,8 @@ MAX_RSS_MB = 300
 def _bounded_get(url: str, *, timeout_s: float, cap: int = 1 << 20) -> BaseException | bytes:
     import httpx
 
+    from scim_readiness.clients.answers import AnswerTooLarge, request_capped
     from scim_readiness.clients.http import make_async_client
-    from scim_readiness.http_answers import AnswerTooLarge, request_capped
 
     async def go() -> bytes:
         async with make_async_client(TlsSettings(), timeout_s=timeout_s) as client:
@@ -67,7 +67,7 @@ def test_a_dripping_answer_ends_at_the_whole_request_deadline_naming_the_endpoin
 
 @pytest.mark.timeout(60)
 def test_an_endless_chunked_answer_is_cut_at_the_cap() -> None:
-    from scim_readiness.http_answers import AnswerTooLarge
+    from scim_readiness.clients.answers import AnswerTooLarge
 
     with FaultyHttpServer("endless-chunked") as server:
         outcome = _bounded_get(server.url("/"), timeout_s=10, cap=256 * 1024)
@@ -79,7 +79,7 @@ def test_an_endless_chunked_answer_is_cut_at_the_cap() -> None:
 def test_the_lean_http1_client_stops_reading_an_endless_body(fault: str) -> None:
     """The emulator's deliveries and the burst read answers with http1: an endless body ends
     at the cap (not after the caller's whole deadline), a dripping one at the deadline."""
-    from scim_readiness.http1 import MAX_BODY_BYTES, Connection, Target
+    from scim_readiness.clients.http1 import MAX_BODY_BYTES, Connection, Target
 
     async def go(url: str) -> tuple[int, bytes, float]:
         conn = await Connection.connect(Target.of(url), None)
@@ -175,7 +175,7 @@ def _probe_error(probe: object, read: str) -> str:
 
 @pytest.mark.timeout(60)
 def test_deep_json_from_the_probe_is_named_with_its_endpoint() -> None:
-    from scim_readiness.probe import HttpAppProbe
+    from scim_readiness.clients.probe import HttpAppProbe
 
     with FaultyHttpServer("deep-json") as server:
         message = _probe_error(HttpAppProbe(_http_probe(server.url("")), TlsSettings()), "email")
@@ -185,7 +185,7 @@ def test_deep_json_from_the_probe_is_named_with_its_endpoint() -> None:
 
 @pytest.mark.timeout(60)
 def test_a_huge_cursor_from_the_probe_is_named_not_requested() -> None:
-    from scim_readiness.probe import HttpAppProbe
+    from scim_readiness.clients.probe import HttpAppProbe
 
     with FaultyHttpServer("huge-cursor") as server:
         probe = HttpAppProbe(_http_probe(server.url("")), TlsSettings())
@@ -199,7 +199,7 @@ def test_a_huge_cursor_from_the_probe_is_named_not_requested() -> None:
 
 @pytest.mark.timeout(60)
 def test_deep_json_printed_by_a_command_probe_is_named(tmp_path: Path) -> None:
-    from scim_readiness.probe import CommandAppProbe
+    from scim_readiness.clients.probe import CommandAppProbe
 
     script = tmp_path / "probe.py"
     script.write_text("print('[' * 50000 + ']' * 50000)\n")
@@ -215,7 +215,7 @@ def test_deep_json_printed_by_a_command_probe_is_named(tmp_path: Path) -> None:
 
 
 def test_safe_json_decoding_refuses_depth_and_size_without_recursion() -> None:
-    from scim_readiness.http_answers import MAX_JSON_DEPTH, HostileAnswer, decode_json
+    from scim_readiness.clients.answers import MAX_JSON_DEPTH, HostileAnswer, decode_json
 
     assert decode_json(b'{"a": [1, {"b": "[[[[{{{{"}]}') == {"a": [1, {"b": "[[[[{{{{"}]}
     just_deep_enough = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 PRINT_IDS = (
-    "from scim_readiness.identities import TestIdentities\n"
+    "from scim_readiness.plugin.identities import TestIdentities\n"
     "ids = TestIdentities(run_id='sr0123456789')\n"
     "print(ids.event_id(1), ids.event_id(2))\n"
 )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from scim_readiness.emulator import process_ca
+from scim_readiness.devstack.emulator import process_ca
 
 from .conftest import SCIM_EMAIL_DOMAIN, cli_env, write_config
 from .faulty_servers import (
@@ -38,7 +38,7 @@ from .faulty_servers import (
 from .measure import Measured, run_measured
 
 if TYPE_CHECKING:
-    from scim_readiness.demo_stack import Stack
+    from scim_readiness.devstack.demo_stack import Stack
 
 BUDGET_S = 30.0
 PARALLEL = 4
@@ -206,7 +206,7 @@ def _report_text(report: dict[str, Any], checks: tuple[str, ...]) -> str:
 
 def run_scenario(stack: Stack, scenario: Scenario, tmp_path: Path) -> list[str]:
     """Run one scenario; what went wrong, in words (empty: the fault was handled)."""
-    from scim_readiness.ledger import Ledger
+    from scim_readiness.plugin.ledger import Ledger
 
     checks = TARGET_CHECKS[scenario.target]
     with contextlib.ExitStack() as resources:

@@ -201,7 +201,7 @@ def test_config_loader_never_raises_anything_but_config_error_long() -> None:
     )
 )
 def test_cli_exits_2_with_a_message_for_a_bad_config(text: str) -> None:
-    from scim_readiness.cli import main
+    from scim_readiness.cli.main import main
 
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"sr-fuzz-{os.getpid()}.yaml"  # noqa: S108
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -334,7 +334,7 @@ def test_control_character_in_config_is_a_config_error() -> None:
 
 
 def test_control_character_in_config_exits_2(tmp_path: Path) -> None:
-    from scim_readiness.cli import main
+    from scim_readiness.cli.main import main
 
     path = tmp_path / "readiness.yaml"
     path.write_text("scalekit:\n  client_id: \x07\n", encoding="utf-8")

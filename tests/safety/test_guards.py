@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scim_readiness.emulator import process_ca
+from scim_readiness.devstack.emulator import process_ca
 
 from .conftest import cli_args, cli_env, leftovers, run_cli, write_config
 from .faulty_servers import RecordingProxy
 
 if TYPE_CHECKING:
-    from scim_readiness.demo_stack import Stack
+    from scim_readiness.devstack.demo_stack import Stack
 
 PRODUCTION = {"expect": "production"}
 NO_CONSENT = {"allow_mutation": False, "timeout_s": 60}

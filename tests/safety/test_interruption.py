@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from scim_readiness.ledger import Ledger
+from scim_readiness.plugin.ledger import Ledger
 
 from .conftest import MUTATING, cli_args, cli_env, ledger_lines, leftovers, run_cli, write_config
 
 if TYPE_CHECKING:
-    from scim_readiness.demo_stack import Stack
+    from scim_readiness.devstack.demo_stack import Stack
 
 SEED = 20261128
 POINTS = 30

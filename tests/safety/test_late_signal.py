@@ -18,9 +18,9 @@ from pathlib import Path
 CHILD = textwrap.dedent(
     """
     import os, signal, sys, time
-    from scim_readiness import cli_run
-    from scim_readiness.check import CheckInfo, CheckSpec
-    from scim_readiness.cli import main
+    from scim_readiness.cli import run as cli_run
+    from scim_readiness.plugin.contract import CheckInfo, CheckSpec
+    from scim_readiness.cli.main import main
 
     async def run(ctx):
         ctx.findings.passed("done")

@@ -49,7 +49,7 @@ def test_a_secret_cut_short_leaves_no_ten_character_piece() -> None:
 def test_an_endpoint_that_echoes_the_token_leaks_none_of_it() -> None:
     """The SCIM answer was cut to 160 characters before redaction; a token straddling the
     cut left its first characters in the finding."""
-    from scim_readiness.provisioning import _scim_error
+    from scim_readiness.provisioning.drivers import _scim_error
 
     for pad in range(140, 165):
         body = ("invalid credentials " + "x" * pad + " Bearer " + TOKEN).encode()

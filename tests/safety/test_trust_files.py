@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from scim_readiness.clients.scalekit import trust_bundle
-from scim_readiness.tls_ca import LocalCA
+from scim_readiness.devstack.tls_ca import LocalCA
 
 
 def test_the_combined_bundle_is_private_and_not_at_a_shared_name(tmp_path: Path) -> None:

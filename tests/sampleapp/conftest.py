@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sampleapp_support import SECRET, TENANTS, AppFactory, Sender
 
-from scim_readiness.sampleapp import AppSettings, RunningApp, serve_app
-from scim_readiness.tls_ca import LocalCA, ServerCert
+from scim_readiness.devstack.sampleapp import AppSettings, RunningApp, serve_app
+from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
+from scim_readiness.devstack.sampleapp import RunningApp
 from scim_readiness.events import EventType, build_event, encode_body, signed_headers, user_data
-from scim_readiness.sampleapp import RunningApp
 
 SECRET = "whsec_c2NpbS1yZWFkaW5lc3MtdGVzdC12ZWN0b3Ita2V5ISE="
 ORG = "org_60219377000000001"

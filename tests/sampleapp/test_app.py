@@ -21,6 +21,8 @@ from sampleapp_support import (
     make_user_event,
 )
 
+from scim_readiness.devstack.sampleapp import AppSettings, RunningApp, serve_app
+from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 from scim_readiness.events import (
     EventType,
     build_event,
@@ -30,8 +32,6 @@ from scim_readiness.events import (
     signed_headers,
     user_deleted_data,
 )
-from scim_readiness.sampleapp import AppSettings, RunningApp, serve_app
-from scim_readiness.tls_ca import LocalCA, ServerCert
 
 
 def test_health_and_tls(app: RunningApp, client: httpx.Client) -> None:
@@ -391,7 +391,7 @@ def test_concurrent_deliveries_are_safe(send: Sender, app: RunningApp) -> None:
 
 
 def test_probe_pagination_over_5000_users(send: Sender, app: RunningApp) -> None:
-    from scim_readiness.sampleapp.store import NewUser
+    from scim_readiness.devstack.sampleapp.store import NewUser
 
     seeded = app.store.bulk_insert_users(
         NewUser(
@@ -476,7 +476,7 @@ def test_importing_the_package_is_light() -> None:
     import sys
 
     code = (
-        "import sys, scim_readiness.sampleapp;"
+        "import sys, scim_readiness.devstack.sampleapp;"
         "mods = ('scalekit', 'starlette', 'uvicorn', 'grpc');"
         "print([m for m in mods if m in sys.modules])"
     )

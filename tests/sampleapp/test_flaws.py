@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from sampleapp_support import ORG, SECRET, TENANT, AppFactory, Sender, make_user_event
 
+from scim_readiness.devstack.sampleapp import FLAWS, RunningApp
 from scim_readiness.events import (
     EventType,
     build_event,
@@ -18,7 +19,6 @@ from scim_readiness.events import (
     signed_headers,
     user_deleted_data,
 )
-from scim_readiness.sampleapp import FLAWS, RunningApp
 
 Scenario = Callable[[Sender], Any]
 SenderFor = Callable[[RunningApp], Sender]

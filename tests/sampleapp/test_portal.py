@@ -9,8 +9,8 @@ import httpx
 import pytest
 from sampleapp_support import SECRET
 
-from scim_readiness.emulator import Emulator, process_ca, start_emulator, trust_env
-from scim_readiness.sampleapp import AppSettings, RunningApp, serve_app
+from scim_readiness.devstack.emulator import Emulator, process_ca, start_emulator, trust_env
+from scim_readiness.devstack.sampleapp import AppSettings, RunningApp, serve_app
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from scim_readiness.context import TlsSettings
+    from scim_readiness.plugin.context import TlsSettings
 
 USER_AGENT = "scim-readiness"
 

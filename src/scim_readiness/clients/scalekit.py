@@ -36,7 +36,7 @@ from scim_readiness.errors import ScalekitAuthError, ScalekitError
 
 if TYPE_CHECKING:
     from scim_readiness.config import ScalekitSection
-    from scim_readiness.context import TlsSettings
+    from scim_readiness.plugin.context import TlsSettings
 
 T = TypeVar("T")
 
@@ -698,8 +698,8 @@ async def _exchange_first(
     """
     import httpx
 
+    from scim_readiness.clients.answers import CUT_SHORT, AnswerTooLarge, cut_short, request_capped
     from scim_readiness.clients.http import make_async_client
-    from scim_readiness.http_answers import CUT_SHORT, AnswerTooLarge, cut_short, request_capped
 
     form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
     try:
@@ -725,7 +725,7 @@ async def _exchange_first(
         # complete": the answer started and then the connection ended.
         reason = CUT_SHORT if cut_short(exc) else plain_cause(exc).replace(secret, "<redacted>")
         raise ScalekitError(f"could not reach {host} (token exchange): {reason}") from None
-    from scim_readiness.http_answers import HostileAnswer, decode_json, shown_endpoint
+    from scim_readiness.clients.answers import HostileAnswer, decode_json, shown_endpoint
 
     if response.is_redirect:
         # The SDK would follow it and post the client secret again, wherever it points
@@ -748,7 +748,7 @@ async def _exchange_first(
             hint="check that scalekit.environment_url names the Scalekit environment",
         ) from None
     except ValueError:
-        from scim_readiness.delivery import excerpt
+        from scim_readiness.webhooks.sender import excerpt
 
         raise ScalekitError(
             f"the token endpoint at {host} answered HTTP {response.status_code} with a body "

@@ -1,0 +1,634 @@
+"""`admin-portal`: Admin portal configuration (checklist item 8).
+
+Generates a portal link with directory sync for the organisation, inspects it (HTTPS, host,
+lifetime), opens it once to read the portal's framing policy, asks the app's own
+portal-link endpoint as an anonymous caller, a caller with a wrong token and the configured
+caller, and lists the attestations for what no API can show (branding).
+
+Statuses:
+
+* PASS: every observed item is as it should be and every required attestation is present.
+* WARN: the link lives longer than the configured maximum, its host is neither the
+  environment's nor a configured custom domain, or a required attestation is missing.
+* FAIL: no link can be made, it is not HTTPS, it is on the Scalekit domain although a custom
+  domain is expected, the portal forbids framing by the app's origin, or the app's endpoint
+  hands a link to a caller it should refuse (or a link for another organisation).
+* ERROR: Scalekit or the app could not be reached.
+* SKIP: nothing configured that this check could observe.
+
+A portal link is a bearer secret: findings show its host and path shape only.
+
+Options (``checks.admin-portal.options``): ``app_timeout_s`` for each request to the app's
+endpoint (10) and ``organization_path``, where the app's answer names the organisation
+(``organization_id``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from scim_readiness.clients.answers import (
+    MAX_ANSWER_BYTES,
+    AnswerTooLarge,
+    HostileAnswer,
+    decode_json,
+    describe_http_error,
+    request_capped,
+    shown_endpoint,
+)
+from scim_readiness.errors import ScalekitAuthError, ScalekitError
+from scim_readiness.model import Severity
+from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.plugin.options import number_option, text_option
+
+if TYPE_CHECKING:
+    import httpx
+
+    from scim_readiness.config import AdminPortalSection, PortalLinkEndpoint
+    from scim_readiness.plugin.context import CheckContext
+
+CHECK = CheckInfo(
+    id="admin-portal",
+    title="Admin portal configuration",
+    checklist_item=8,
+    needs=("scalekit",),
+    mutates=False,
+    docs_url="https://docs.scalekit.com/guides/admin-portal/",
+    description=(
+        "portal link with directory sync: HTTPS, expected domain, short-lived, frameable by the "
+        "app's origin; the app's own portal-link endpoint refuses anonymous callers; branding "
+        "attested"
+    ),
+)
+
+_EMBED_DOCS = "https://docs.scalekit.com/guides/admin-portal/#embed-the-admin-portal"
+_WHY_LINKS_MATTER = (
+    "Anyone holding a portal link can change the organisation's SSO and SCIM settings, so "
+    "only the organisation's signed-in admins may obtain one."
+)
+
+
+async def run(ctx: CheckContext) -> None:
+    from scim_readiness.config import AdminPortalSection
+    from scim_readiness.plugin.target import TargetUnavailable, organization_id_for
+
+    # Options are checked before anything is observed, so a typo is one clear message.
+    number_option(ctx, "app_timeout_s", 10.0, minimum=0.1)
+    text_option(ctx, "organization_path", "organization_id")
+    section = ctx.config.admin_portal or AdminPortalSection()
+    try:
+        gateway = await ctx.scalekit()
+        org_id = await organization_id_for(ctx, gateway)
+    except TargetUnavailable as exc:
+        ctx.findings.skipped("Portal link not generated", observed=exc.reason, why=exc.why)
+        gateway = None
+        org_id = None
+    except ScalekitAuthError as exc:
+        ctx.findings.skipped(
+            "Portal link not generated",
+            observed=f"Scalekit refused the client credentials: {exc.message}",
+            why="The environment check reports the credential problem; without a session "
+            "no portal link can be made.",
+        )
+        gateway = None
+        org_id = None
+    except ScalekitError as exc:
+        ctx.findings.errored(
+            "Scalekit could not be reached to generate a portal link",
+            observed=exc.message,
+            fix="Check the environment URL and network access, then run again.",
+        )
+        gateway = None
+        org_id = None
+
+    if gateway is not None and org_id is not None:
+        await _inspect_generated_link(ctx, section, gateway, org_id)
+
+    if section.app_link_endpoint is not None:
+        await _probe_app_endpoint(ctx, section, section.app_link_endpoint, org_id)
+    else:
+        ctx.findings.skipped(
+            "App's portal-link endpoint not checked",
+            observed="admin_portal.app_link_endpoint is not configured",
+            why="An app that embeds the portal hands out links from its own endpoint; if that "
+            "endpoint skips authentication, anyone can reconfigure the organisation's SCIM.",
+            fix="Set admin_portal.app_link_endpoint (url, headers of a signed-in admin).",
+        )
+
+    _report_attestations(ctx, section)
+
+
+# -- the link Scalekit makes ------------------------------------------------------------------
+
+
+def _env_host_port(ctx: CheckContext) -> tuple[str, int | None]:
+    from scim_readiness.plugin.target import resolved_environment_url
+
+    url = resolved_environment_url(ctx) or ""
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return "", None
+
+
+def _expected_host(expected_domain: str) -> tuple[str, int | None]:
+    """``portal.acme.com`` or ``portal.acme.com:8443`` (a URL is accepted too)."""
+    text = expected_domain.strip()
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    return (parts.hostname or "").lower(), parts.port
+
+
+async def _inspect_generated_link(
+    ctx: CheckContext, section: AdminPortalSection, gateway: Any, org_id: str
+) -> None:
+    from .portal_link import link_shape
+
+    try:
+        link = await gateway.generate_portal_link(org_id, features=("dir_sync",))
+    except ScalekitAuthError as exc:
+        ctx.findings.failed(
+            "Scalekit refused to generate a portal link",
+            expected="a link with directory sync for the organisation",
+            observed=exc.message,
+            fix="Use client credentials of the environment that owns the organisation.",
+        )
+        return
+    except ScalekitError as exc:
+        ctx.findings.errored(
+            "Portal link generation failed",
+            expected="a link with directory sync for the organisation",
+            observed=exc.message,
+            fix="Check that Scalekit is reachable and the organisation id is right.",
+        )
+        return
+    location = str(getattr(link, "location", "") or "")
+    if not location:
+        ctx.findings.failed(
+            "Scalekit returned a portal link without a location",
+            expected="an https:// link",
+            observed="empty location",
+        )
+        return
+    shape = link_shape(location)
+    ctx.findings.passed(
+        "Portal link with directory sync can be generated",
+        observed=f"link {shape}",
+        evidence={"link_shape": shape},
+    )
+
+    parts = urlsplit(location)
+    if parts.scheme.lower() == "https":
+        ctx.findings.passed("Portal link uses HTTPS", observed=shape)
+    else:
+        ctx.findings.failed(
+            "Portal link is not HTTPS",
+            expected="https://",
+            observed=shape,
+            why="The link is a credential; over plain HTTP anyone on the path can read it.",
+            fix="Serve the portal (custom domain) over HTTPS only.",
+            severity=Severity.CRITICAL,
+        )
+
+    _judge_host(ctx, section, parts, shape)
+    _judge_lifetime(ctx, section, getattr(link, "expire_time", None))
+    await _judge_framing(ctx, section, location, shape)
+
+
+def _judge_host(ctx: CheckContext, section: AdminPortalSection, parts: Any, shape: str) -> None:
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    env_host, env_port = _env_host_port(ctx)
+    if section.expected_domain:
+        want_host, want_port = _expected_host(section.expected_domain)
+        if host == want_host and (want_port is None or want_port == port):
+            ctx.findings.passed(
+                "Portal link is on the custom domain",
+                expected=section.expected_domain,
+                observed=shape,
+            )
+        else:
+            on_scalekit = host == env_host or host.endswith(
+                (".scalekit.com", ".scalekit.dev", ".scalekit.cloud")
+            )
+            ctx.findings.failed(
+                "Portal link is not on the expected custom domain",
+                expected=section.expected_domain,
+                observed=f"{shape}"
+                + (" (still the Scalekit environment's domain)" if on_scalekit else ""),
+                why="Admins see a foreign domain in the browser and a page embedded from it "
+                "may be blocked; the custom domain is what you announced to customers.",
+                fix="Finish the custom domain setup (CNAME verified) in the Scalekit dashboard, "
+                "or correct admin_portal.expected_domain.",
+            )
+        return
+    if host == env_host and (env_port is None or port in (None, env_port)):
+        ctx.findings.passed(
+            "Portal link is on the environment's domain",
+            observed=shape,
+            why="No custom domain is configured (admin_portal.expected_domain).",
+        )
+    else:
+        ctx.findings.warned(
+            "Portal link is on an unexpected host",
+            expected=f"the environment's host {env_host} or a configured custom domain",
+            observed=shape,
+            fix="If this is your custom domain, set admin_portal.expected_domain to it.",
+        )
+
+
+def _judge_lifetime(ctx: CheckContext, section: AdminPortalSection, expire_time: Any) -> None:
+    from scim_readiness.plugin.target import epoch_seconds
+
+    expires = epoch_seconds(expire_time)
+    limit = section.max_link_lifetime_s
+    if expires is None:
+        ctx.findings.warned(
+            "Portal link has no expiry",
+            expected=f"expires within {limit:.0f} s",
+            observed="no expire_time on the link",
+            why="A link that never expires stays a usable credential wherever it leaks.",
+        )
+        return
+    lifetime = expires - ctx.clock.now()
+    observed = f"expires in {lifetime:.0f} s"
+    if lifetime <= 0:
+        ctx.findings.failed(
+            "Portal link is already expired when generated",
+            expected=f"expires within {limit:.0f} s, in the future",
+            observed=observed,
+            fix="Check the clock of the machine running the check and Scalekit's.",
+        )
+    elif lifetime <= limit:
+        ctx.findings.passed(
+            "Portal link is short-lived", expected=f"≤ {limit:.0f} s", observed=observed
+        )
+    else:
+        ctx.findings.warned(
+            "Portal link lives longer than the embedding guidance",
+            expected=f"≤ {limit:.0f} s (embedded links expire a minute after creation)",
+            observed=observed,
+            why="Long-lived links are credentials that outlive the page view they were made "
+            "for; embed a fresh link per page view instead of sharing one.",
+            fix="Generate the link per page view; or raise admin_portal.max_link_lifetime_s "
+            "if a longer lifetime is intended.",
+            docs_url=_EMBED_DOCS,
+        )
+
+
+async def _judge_framing(
+    ctx: CheckContext, section: AdminPortalSection, location: str, shape: str
+) -> None:
+    import httpx
+
+    from .frame_ancestors import Origin, framing_allowed
+
+    if not section.embedding_origin:
+        ctx.findings.skipped(
+            "Portal framing not checked",
+            observed="admin_portal.embedding_origin is not configured",
+            fix="Set admin_portal.embedding_origin to the origin of the page that embeds the "
+            "portal (e.g. https://app.example.com).",
+        )
+        return
+    try:
+        origin = Origin.parse(section.embedding_origin)
+    except ValueError as exc:
+        ctx.findings.failed(
+            "admin_portal.embedding_origin is not an origin",
+            expected="scheme://host[:port]",
+            observed=str(exc),
+        )
+        return
+    problem = _url_problem(location)
+    if problem:
+        ctx.findings.failed(
+            "Portal link cannot be opened",
+            expected="an http(s) URL",
+            observed=f"the link ({shape}) {problem.split(' (')[0]}",
+        )
+        return
+    try:
+        async with ctx.http(timeout_s=ctx.config.scalekit.timeout_s, follow_redirects=True) as h:
+            # Only the headers decide framing: the page itself is cut at the cap.
+            response = await request_capped(h, "GET", location, cap=MAX_ANSWER_BYTES, truncate=True)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        host = urlsplit(location).hostname or "?"
+        ctx.findings.errored(
+            "Portal page could not be loaded",
+            observed=f"{host}: {describe_http_error(exc)}",
+            fix="Check that the portal host resolves and serves HTTPS with a trusted certificate.",
+        )
+        return
+    final = response.url
+    protected = Origin(final.scheme, (final.host or "").lower(), final.port or 443)
+    csp = response.headers.get_list("content-security-policy")
+    decision = framing_allowed(
+        csp_headers=csp,
+        x_frame_options=response.headers.get("x-frame-options"),
+        origin=origin,
+        protected=protected,
+    )
+    evidence = {
+        "status": response.status_code,
+        "content-security-policy": csp,
+        "x-frame-options": response.headers.get("x-frame-options"),
+    }
+    if response.status_code >= 400:
+        ctx.findings.failed(
+            "Portal page does not open from a fresh link",
+            expected="200 with the portal",
+            observed=f"HTTP {response.status_code} for {shape}",
+            evidence=evidence,
+        )
+        return
+    header_seen = "; ".join(csp) if csp else "(no Content-Security-Policy header)"
+    if decision.allowed:
+        ctx.findings.passed(
+            "Portal allows framing by the app's origin",
+            expected=f"frame-ancestors admits {origin}",
+            observed=decision.policy or decision.reason,
+            evidence=evidence,
+        )
+    else:
+        ctx.findings.failed(
+            "Portal refuses to be framed by the app's origin",
+            expected=f"frame-ancestors admits {origin}",
+            observed=f"Content-Security-Policy: {header_seen} — {decision.reason}",
+            why="Browsers block the embedded admin portal, so directory admins cannot "
+            "configure SCIM from inside the app.",
+            fix=f"Add {origin} to the allowed redirect/callback URLs of the Scalekit "
+            "environment (Dashboard → Settings), which feeds the portal's frame-ancestors.",
+            docs_url=_EMBED_DOCS,
+            evidence=evidence,
+        )
+
+
+# -- the app's own endpoint -----------------------------------------------------------------
+
+
+def _wrong_value(value: str) -> str:
+    """Same shape as the real credential, wrong content: ``Bearer <random>``, ``name=<random>``."""
+    import secrets
+
+    junk = "scim-readiness-wrong-" + secrets.token_urlsafe(12)
+    if " " in value:
+        return value.split(" ", 1)[0] + " " + junk
+    if "=" in value:
+        return value.split("=", 1)[0] + "=" + junk
+    return junk
+
+
+async def _probe_app_endpoint(
+    ctx: CheckContext,
+    section: AdminPortalSection,
+    endpoint: PortalLinkEndpoint,
+    org_id: str | None,
+) -> None:
+    import httpx
+
+    url = endpoint.url
+    problem = _url_problem(url)
+    if problem:
+        ctx.findings.errored(
+            "App's portal-link endpoint could not be reached",
+            observed=f"admin_portal.app_link_endpoint.url {problem}",
+            fix="Give the full http(s) URL of the app's endpoint.",
+        )
+        return
+    host = urlsplit(url).hostname or "?"
+    real_headers = {name: value.get_secret_value() for name, value in endpoint.headers.items()}
+    wrong_headers = {name: _wrong_value(value) for name, value in real_headers.items()} or {
+        "authorization": "Bearer " + _wrong_value("")
+    }
+    portal_hosts = _portal_hosts(ctx, section)
+    timeout = number_option(ctx, "app_timeout_s", 10.0, minimum=0.1)
+    callers: list[tuple[str, dict[str, str]]] = [
+        ("an unauthenticated caller", {}),
+        ("a caller with a wrong token", wrong_headers),
+    ]
+    try:
+        async with ctx.http(timeout_s=timeout) as client:
+            for who, headers in callers:
+                started = time.monotonic()
+                response = await request_capped(
+                    client, endpoint.method, url, cap=MAX_ANSWER_BYTES, headers=headers
+                )
+                _judge_refusal(
+                    ctx, endpoint, who, response, portal_hosts, time.monotonic() - started
+                )
+            if real_headers:
+                response = await request_capped(
+                    client, endpoint.method, url, cap=MAX_ANSWER_BYTES, headers=real_headers
+                )
+                _judge_authenticated(ctx, endpoint, response, org_id, portal_hosts)
+            else:
+                ctx.findings.skipped(
+                    "Authenticated portal-link request not made",
+                    observed="admin_portal.app_link_endpoint.headers is empty",
+                    fix="Add the headers of a signed-in admin (e.g. Authorization) so the check "
+                    "can confirm the endpoint works for the right organisation.",
+                )
+    except HostileAnswer as exc:
+        ctx.findings.errored(
+            "App's portal-link endpoint sent an answer the checker refuses to read",
+            expected="a small JSON answer carrying a link",
+            observed=str(exc),
+            fix="Check that admin_portal.app_link_endpoint.url names the app's own endpoint "
+            "that returns the portal link.",
+        )
+    except AnswerTooLarge as exc:
+        ctx.findings.errored(
+            "App's portal-link endpoint answered with more than a link",
+            expected=f"a small answer carrying a link (at most {MAX_ANSWER_BYTES:,} bytes)",
+            observed=f"{host}: {describe_http_error(exc)}",
+            fix="Check that admin_portal.app_link_endpoint.url names the endpoint that returns "
+            "the portal link, not a page or a download.",
+        )
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        ctx.findings.errored(
+            "App's portal-link endpoint could not be reached",
+            observed=f"{host}: {describe_http_error(exc)}",
+            fix="Check admin_portal.app_link_endpoint.url and that the app is running.",
+        )
+
+
+def _url_problem(url: str) -> str:
+    """Why ``url`` cannot be requested (empty when it can)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port out of range
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return "is not an http(s) URL"
+    if not parts.hostname or " " in parts.netloc:
+        return "has no valid host"
+    if port == 0:
+        return "has port 0"
+    return ""
+
+
+def _portal_hosts(ctx: CheckContext, section: AdminPortalSection) -> set[str]:
+    hosts = {_env_host_port(ctx)[0]}
+    if section.expected_domain:
+        hosts.add(_expected_host(section.expected_domain)[0])
+    return {h for h in hosts if h}
+
+
+def _answer_json(response: httpx.Response) -> Any:
+    """The endpoint's JSON answer, None when it is no JSON; HostileAnswer (naming the
+    endpoint) when it is built to hurt its reader."""
+    try:
+        return decode_json(response.content)
+    except HostileAnswer as exc:
+        raise HostileAnswer(
+            f"answer from {shown_endpoint(str(response.request.url))}: {exc}"
+        ) from None
+    except ValueError:
+        return None
+
+
+def _body_link(response: httpx.Response, endpoint: PortalLinkEndpoint, hosts: set[str]) -> bool:
+    from .portal_link import body_carries_link, find_path
+
+    text = response.text[:100_000]
+    document = _answer_json(response)
+    value = find_path(document, endpoint.link_path) if document is not None else None
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return True
+    return body_carries_link(text, hosts)
+
+
+def _judge_refusal(
+    ctx: CheckContext,
+    endpoint: PortalLinkEndpoint,
+    who: str,
+    response: httpx.Response,
+    hosts: set[str],
+    elapsed_s: float,
+) -> None:
+    leaked = _body_link(response, endpoint, hosts)
+    status = response.status_code
+    evidence = {"status": status, "method": endpoint.method, "latency_s": round(elapsed_s, 3)}
+    title_who = who[0].upper() + who[1:]
+    if status in (401, 403) and not leaked:
+        ctx.findings.passed(
+            f"{title_who} is refused a portal link",
+            expected="401 or 403, no link",
+            observed=f"HTTP {status}, no link in the body",
+            evidence=evidence,
+        )
+        return
+    observed = f"HTTP {status}" + (", and the body carries a portal link" if leaked else "")
+    ctx.findings.failed(
+        f"App's portal-link endpoint does not refuse {who}",
+        expected="401 or 403, no link",
+        observed=observed,
+        why=_WHY_LINKS_MATTER,
+        fix="Put the endpoint behind the app's authentication and check that the caller is an "
+        "admin of the organisation before generating a link.",
+        severity=Severity.CRITICAL if leaked else Severity.HIGH,
+        evidence={**evidence, "link_in_body": leaked},
+    )
+
+
+def _judge_authenticated(
+    ctx: CheckContext,
+    endpoint: PortalLinkEndpoint,
+    response: httpx.Response,
+    org_id: str | None,
+    hosts: set[str],
+) -> None:
+    from .portal_link import find_path, link_shape
+
+    status = response.status_code
+    document = _answer_json(response)
+    location = find_path(document, endpoint.link_path) if document is not None else None
+    if not (200 <= status < 300) or not isinstance(location, str) or not location:
+        ctx.findings.errored(
+            "Authenticated caller got no portal link from the app",
+            expected=f"2xx with a link at {endpoint.link_path!r}",
+            observed=f"HTTP {status}"
+            + ("" if isinstance(location, str) else f", nothing at {endpoint.link_path!r}"),
+            fix="Check admin_portal.app_link_endpoint (url, headers, link_path) and the app's "
+            "Scalekit credentials.",
+            evidence={"status": status},
+        )
+        return
+    shape = link_shape(location)
+    org_path = text_option(ctx, "organization_path", "organization_id")
+    reported_org = find_path(document, org_path)
+    if not location.lower().startswith("https://"):
+        ctx.findings.failed(
+            "App hands out a portal link that is not HTTPS",
+            expected="https://",
+            observed=shape,
+            why=_WHY_LINKS_MATTER,
+        )
+        return
+    if org_id is None or reported_org is None:
+        ctx.findings.warned(
+            "Authenticated caller gets a portal link, organisation not confirmed",
+            expected=f"the link is for {org_id or 'the configured organisation'}",
+            observed=f"{shape}; "
+            + (
+                f"no organisation id at {org_path!r} in the answer"
+                if reported_org is None
+                else "the configured organisation is unknown"
+            ),
+            fix="Return the organisation id next to the link (option organization_path says "
+            "where) so the check can confirm it.",
+        )
+        return
+    if str(reported_org) != org_id:
+        shown_org = str(reported_org)
+        if "://" in shown_org:  # whatever sits there, a URL in a link answer may be a link
+            shown_org = link_shape(shown_org)
+        shown_org = shown_org[:120]
+        ctx.findings.failed(
+            "App hands out a portal link for another organisation",
+            expected=org_id,
+            observed=f"{shown_org} ({shape})",
+            why=_WHY_LINKS_MATTER + " A link for the wrong organisation lets one customer's admin "
+            "reconfigure another customer's SCIM.",
+            fix="Derive the organisation from the signed-in user's tenant, never from a "
+            "request parameter alone.",
+            severity=Severity.CRITICAL,
+        )
+        return
+    ctx.findings.passed(
+        "Authenticated caller gets a portal link for the right organisation",
+        expected=org_id,
+        observed=f"{shape} for {reported_org}",
+        evidence={"status": status},
+    )
+
+
+# -- attestations -------------------------------------------------------------------------------
+
+
+def _report_attestations(ctx: CheckContext, section: AdminPortalSection) -> None:
+    attested = {a.item.strip().lower() for a in section.attestations}
+    for attestation in section.attestations:
+        ctx.findings.attested(
+            f"{attestation.item}: attested, not observed",
+            observed=f"attested by {attestation.who} on {attestation.when}: {attestation.what}",
+            why="No API shows this; it is recorded in the config as a person's statement.",
+            evidence={"who": attestation.who, "when": attestation.when},
+        )
+    for item in section.required_attestations:
+        if item.strip().lower() not in attested:
+            ctx.findings.warned(
+                f"{item}: no attestation",
+                expected=f"an attestation for {item!r} (who, when, what)",
+                observed="none in admin_portal.attestations",
+                why="No API can show this, so someone must look at the portal and vouch for it; "
+                "a readiness report never passes it on nobody's word.",
+                fix=f"Check {item} in the Scalekit dashboard and add "
+                f"{{item: {item}, who: …, when: …, what: …}} to admin_portal.attestations.",
+            )

@@ -1,0 +1,599 @@
+"""`data-model`: Alignment with the app's user and organisation model (checklist item 7).
+
+Maps the Scalekit organisation to the app's tenant (its ``external_id``, or
+``data_model.expected_tenant``), then reconciles the whole directory with the app: every
+directory user and group is streamed from the Directory API (30 per page) while the app's
+users are streamed from the probe's list endpoint, and a streaming join keyed on the
+directory user id reports, with counts and a few samples, users missing in the app, active
+app users whose directory user is gone (an offboarding hole), active-state, email, role and
+tenant mismatches. Nothing is requested per user, and memory holds one compact tuple per
+user still waiting for its partner. Finally the share of directory users lacking each
+required attribute.
+
+Statuses:
+
+* PASS: the tenant maps, every user reconciles, required attributes are present.
+* WARN: some users lack a required attribute; the probe does not report tenants.
+* FAIL: the organisation has no external id / the app files users under another tenant;
+  any drift between directory and app (missing, extra active, active, email or role
+  mismatch, two app users for one directory user).
+* ERROR: Scalekit or the probe failed mid-way (what was read so far is not judged).
+* SKIP: no probe configured (or one without ``list_users``), or no organisation to read.
+
+Roles are compared with the roles Scalekit reports for each user (what its events carry);
+the config's group→role map (with ``default_role`` and ``precedence``) stands in only when the
+directory reports none. Whether the map itself is right is group-roles' question. The
+checker's own test identities are left out: mutating checks create and remove them mid-run.
+
+Options (``checks.data-model.options``): ``compare_roles`` (true), ``samples`` per kind of
+drift (5), ``progress`` (``auto``: lines on stderr when it is a terminal; true/false) and
+``progress_interval_s`` (2).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from scim_readiness.errors import ConfigError, ProbeError, ScalekitAuthError, ScalekitError
+from scim_readiness.model import Severity
+from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.plugin.options import flag_option, number_option
+
+if TYPE_CHECKING:
+    from scim_readiness.clients.probe import Probe
+    from scim_readiness.plugin.context import CheckContext
+
+    from .directory_stream import LeanUser
+    from .reconcile import (
+        AppRecord,
+        AttributeCoverage,
+        DirectoryRecord,
+        Progress,
+        ReconcileResult,
+        RoleMapper,
+    )
+
+CHECK = CheckInfo(
+    id="data-model",
+    title="Alignment with the app's user and organisation model",
+    checklist_item=7,
+    needs=("scalekit", "probe"),
+    mutates=False,
+    docs_url="https://docs.scalekit.com/directory/guides/user-provisioning-basics/",
+    description=(
+        "organisation external_id maps to the app's tenant; every directory user reconciles "
+        "with the app (missing, extra, inactive, email, role); required attributes present"
+    ),
+    # Paging 100,000 users takes 3,334 Directory API calls; every call is bounded on its own.
+    default_timeout_s=900.0,
+)
+
+_SAMPLES_SHOWN = 3
+_APP_BATCH = 100
+
+
+async def run(ctx: CheckContext) -> None:
+    from scim_readiness.plugin.target import (
+        TargetUnavailable,
+        find_directory,
+        find_organization,
+    )
+
+    # Options are checked before anything is observed, so a typo is one clear message.
+    flag_option(ctx, "compare_roles", True)
+    number_option(ctx, "samples", 5)
+    number_option(ctx, "progress_interval_s", 2.0)
+    if ctx.option("progress", "auto") not in ("auto", True, False):
+        raise ConfigError(
+            f"option progress must be auto, true or false, not {ctx.option('progress')!r}",
+            key="checks.data-model.options.progress",
+        )
+    probe = ctx.probe
+    if probe is None:
+        ctx.findings.skipped(
+            "Data model not compared",
+            observed="no probe configured",
+            why="Without a view of the app's users nothing can be compared with the directory; "
+            "this is not a pass.",
+            fix="Configure probe (http list_users URL or a command) so the app's users can be "
+            "listed.",
+        )
+        return
+    if not _probe_can_list(ctx):
+        ctx.findings.skipped(
+            "Data model not compared",
+            observed="the probe has no list_users setting",
+            why="Reconciling a whole directory needs the app's users as a list; asking for "
+            "them one by one would not scale and is not done.",
+            fix="Set probe.http.list_users (a URL template with {cursor}) or "
+            "probe.command.list_users.",
+        )
+        return
+    from scim_readiness.config import DataModelSection
+
+    section = ctx.config.data_model or DataModelSection()
+    try:
+        gateway = await ctx.scalekit()
+        org = await find_organization(ctx, gateway)
+        directory = await find_directory(ctx, gateway, str(org.id))
+    except TargetUnavailable as exc:
+        ctx.findings.skipped("Data model not compared", observed=exc.reason, why=exc.why)
+        return
+    except ScalekitAuthError as exc:
+        ctx.findings.skipped(
+            "Data model not compared",
+            observed=f"Scalekit refused the client credentials: {exc.message}",
+            why="The environment check reports the credential problem.",
+        )
+        return
+    except ScalekitError as exc:
+        ctx.findings.errored("Organisation or directory could not be read", observed=exc.message)
+        return
+
+    expected_tenant = section.expected_tenant or (getattr(org, "external_id", "") or None)
+    if expected_tenant is None:
+        ctx.findings.failed(
+            "Organisation has no external id to map to a tenant",
+            expected="the organisation's external_id is the app's tenant id",
+            observed=f"{org.id} has no external_id and data_model.expected_tenant is not set",
+            why="Without a mapping the app cannot tell which tenant an event's users belong "
+            "to; apps then guess (by domain or name), which mixes customers up.",
+            fix="Set the organisation's external id to the app's tenant id when creating it "
+            "(or update it via the API).",
+            severity=Severity.HIGH,
+        )
+
+    from .reconcile import AttributeCoverage, Reconciler, reconcile_streams
+
+    mapper = await _role_mapper(ctx, gateway, str(org.id), directory)
+    known_roles = mapper.known_roles | await _environment_roles(gateway)
+    compare_roles = flag_option(ctx, "compare_roles", True)
+    try:
+        groups = await _directory_groups(gateway, str(org.id), str(directory.id), mapper)
+    except ScalekitError as exc:
+        ctx.findings.errored("Directory groups could not be listed", observed=exc.message)
+        return
+    coverage = AttributeCoverage(section.required_attributes)
+    reconciler = Reconciler(
+        expected_tenant=expected_tenant,
+        known_roles=(known_roles or None) if compare_roles else None,
+        sample_limit=int(number_option(ctx, "samples", 5)),
+    )
+    stats = getattr(directory, "stats", None)
+    # The checker's own test identities (this run's, or left by an interrupted one) come and
+    # go while mutating checks run; they are not the customer's data model.
+    ignored = _TestIdentityFilter(ctx.identities.is_test_email)
+    total = _int_or_none(
+        getattr(stats, "total_users", None) or getattr(directory, "total_users", None)
+    )
+    progress, stop_progress = _progress_lines(ctx, total)
+    try:
+        result = await reconcile_streams(
+            reconciler,
+            directory_pages=_directory_records(
+                gateway, str(org.id), str(directory.id), mapper, coverage, ignored, groups.names
+            ),
+            app_pages=_app_records(probe, ignored),
+            progress=progress,
+            expected_total=total,
+        )
+    except ScalekitError as exc:
+        ctx.findings.errored(
+            "Directory users could not be listed",
+            observed=f"after {reconciler.result.directory_users} users: {exc.message}",
+            fix="Run again; if it persists, check Scalekit's status and the network.",
+        )
+        return
+    except ProbeError as exc:
+        ctx.findings.errored(
+            "App users could not be listed through the probe",
+            observed=f"after {reconciler.result.app_users} users: {exc.message}",
+            fix="Check the probe's list_users setting and that the app is running.",
+        )
+        return
+    finally:
+        stop_progress()
+
+    ctx.findings.metrics.update(
+        {
+            "directory_users": result.directory_users,
+            "app_users": result.app_users,
+            "matched": result.matched,
+            "peak_waiting_records": result.peak_waiting,
+            "directory_groups": len(groups.names),
+        }
+    )
+    _report_tenant(ctx, result, expected_tenant)
+    _report_drift(ctx, result, str(directory.id), ignored, groups)
+    _report_attributes(ctx, coverage)
+
+
+def _probe_can_list(ctx: CheckContext) -> bool:
+    section = ctx.config.probe
+    if section is None:
+        return True  # a probe handed in by the caller (tests, plugins): let it answer
+    chosen = section.http if section.kind == "http" else section.command
+    return chosen is not None and bool(chosen.list_users)
+
+
+# -- inputs -------------------------------------------------------------------------------------
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+async def _role_mapper(ctx: CheckContext, gateway: Any, org_id: str, directory: Any) -> RoleMapper:
+    from .reconcile import RoleMapper
+
+    by_id: dict[str, str] = {}
+    assignments = _field(directory, "role_assignments")
+    if assignments is not None and not isinstance(assignments, list | tuple | dict):
+        assignments = _field(assignments, "assignments")
+    if isinstance(assignments, dict):
+        by_id = {str(k): str(v) for k, v in assignments.items() if v}
+    else:
+        for item in assignments or ():
+            group_id, role = _field(item, "group_id"), _field(item, "role_name")
+            if group_id and role:
+                by_id[str(group_id)] = str(role)
+    roles = ctx.config.roles
+    return RoleMapper(
+        by_group_id=by_id,
+        by_group_name=dict(roles.map) if roles else {},
+        default_role=roles.default_role if roles else None,
+        combine=roles.combine if roles else "all",
+        precedence=roles.precedence if roles else (),
+    )
+
+
+async def _environment_roles(gateway: Any) -> frozenset[str]:
+    """Every role the environment defines: the roles the directory can grant. App roles
+    outside this set (a locally granted "owner") are not compared."""
+    try:
+        return frozenset(role.name for role in await gateway.list_roles())
+    except ScalekitError:
+        return frozenset()
+
+
+class _Groups:
+    """The directory's groups: names by id (a user's group list may carry ids only) and how
+    many map to a role."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.mapped = 0
+
+
+async def _directory_groups(
+    gateway: Any, org_id: str, directory_id: str, mapper: RoleMapper
+) -> _Groups:
+    groups = _Groups()
+    async for page in gateway.iter_directory_groups(org_id, directory_id, page_size=30):
+        for group in page:
+            group_id, name = str(_field(group, "id")), str(_field(group, "display_name") or "")
+            groups.names[group_id] = name
+            if mapper.roles_for([(group_id, name)]) - mapper.roles_for([]):
+                groups.mapped += 1
+    return groups
+
+
+def _expected_roles(
+    user: LeanUser, mapper: RoleMapper, group_names: Mapping[str, str], use_mapper: bool
+) -> frozenset[str] | None:
+    # The roles Scalekit itself reports for a user (what its events carry) are the truth the
+    # app must mirror; the group→role map only stands in when the directory does not say.
+    # Whether the map itself is right is the group-roles check's question, not this one's.
+    if user.roles is not None:
+        return mapper.finalise(user.roles)
+    if not use_mapper:
+        return None
+    return mapper.roles_for(
+        (group_id, name or group_names.get(group_id, "")) for group_id, name in user.groups
+    )
+
+
+class _TestIdentityFilter:
+    def __init__(self, is_test_email: Callable[[str], bool]) -> None:
+        self.is_test_email = is_test_email
+        self.directory = 0
+        self.app = 0
+
+
+async def _directory_records(
+    gateway: Any,
+    org_id: str,
+    directory_id: str,
+    mapper: RoleMapper,
+    coverage: AttributeCoverage,
+    ignored: _TestIdentityFilter,
+    group_names: Mapping[str, str],
+) -> AsyncIterator[Sequence[DirectoryRecord]]:
+    from .directory_stream import has_attribute, iter_user_pages, lean_user
+    from .reconcile import DirectoryRecord
+
+    use_mapper = mapper.active
+    finalise = mapper.finalise
+    is_test_email = ignored.is_test_email
+    required = coverage.required
+    # Runs once per directory user: names bound to locals, the common case inline.
+    async for page in iter_user_pages(gateway, org_id, directory_id):
+        records: list[DirectoryRecord] = []
+        append = records.append
+        for message in page:
+            user = lean_user(message)
+            if is_test_email(user.email):
+                ignored.directory += 1
+                continue
+            if required:
+                coverage.add(functools.partial(has_attribute, message))
+            append(
+                DirectoryRecord(
+                    user.id,
+                    user.email,
+                    user.active,
+                    finalise(user.roles)
+                    if user.roles is not None
+                    else _expected_roles(user, mapper, group_names, use_mapper),
+                )
+            )
+        yield records
+
+
+async def _app_records(
+    probe: Probe, ignored: _TestIdentityFilter
+) -> AsyncIterator[Sequence[AppRecord]]:
+    import asyncio
+
+    from .reconcile import AppRecord
+
+    batch: list[AppRecord] = []
+    # 100,000 app users hold a handful of role combinations: one frozenset for each.
+    role_sets: dict[tuple[str, ...], frozenset[str]] = {}
+    is_test_email = ignored.is_test_email
+    async for user in probe.list_users():
+        if is_test_email(user.email):
+            ignored.app += 1
+            continue
+        roles = role_sets.get(user.roles)
+        if roles is None:
+            roles = frozenset(user.roles)
+            if len(role_sets) < 4096:
+                role_sets[user.roles] = roles
+        batch.append(
+            AppRecord(user.id, user.directory_user_id, user.email, user.active, roles, user.tenant)
+        )
+        if len(batch) >= _APP_BATCH:
+            yield batch
+            batch = []
+            # Directory paging is the critical path (one call after another): let its next
+            # request go out before this side parses more.
+            await asyncio.sleep(0)
+    if batch:
+        yield batch
+
+
+def _progress_lines(
+    ctx: CheckContext, total: int | None
+) -> tuple[Progress | None, Callable[[], None]]:
+    """Progress on stderr while a large directory is read, only when stderr is a terminal
+    (option ``progress``: ``auto``, ``true`` or ``false``).
+
+    Plain lines every few seconds rather than a live bar of its own: the runner already keeps
+    a live status line on the terminal, and Rich prints lines written to stderr above it,
+    where two live displays would overwrite each other.
+    """
+    wanted = ctx.option("progress", "auto")
+    if wanted is False or (wanted == "auto" and not sys.stderr.isatty()):
+        return None, lambda: None
+    interval_s = number_option(ctx, "progress_interval_s", 2.0)
+    clock = ctx.clock
+    last = [clock.monotonic()]
+
+    def update(done: int, expected: int | None) -> None:
+        now = clock.monotonic()
+        if now - last[0] < interval_s:
+            return
+        last[0] = now
+        share = f" ({done / expected:.0%})" if expected else ""
+        of = f" of {expected:,}" if expected else ""
+        print(f"data-model: {done:,}{of} directory users read{share}", file=sys.stderr, flush=True)
+
+    return update, lambda: None
+
+
+# -- findings -----------------------------------------------------------------------------------
+
+
+def _report_tenant(ctx: CheckContext, result: ReconcileResult, expected: str | None) -> None:
+    from .reconcile import Drift
+
+    if expected is None:
+        return
+    if result.matched == 0:
+        ctx.findings.skipped(
+            "Tenant mapping not confirmed",
+            observed="no app user is linked to a directory user, so no tenant could be compared",
+            why="The reconciliation findings say why users are missing.",
+        )
+        return
+    if not result.tenants_seen:
+        ctx.findings.warned(
+            "Tenant mapping not confirmed: the probe reports no tenant",
+            expected=f"app users of this directory belong to tenant {expected!r}",
+            observed=f"{result.matched} matched users, none with a tenant",
+            fix="Expose the user's tenant in the probe (probe.*.fields.tenant).",
+        )
+        return
+    wrong = result.counts[Drift.TENANT_MISMATCH]
+    if wrong:
+        seen = ", ".join(
+            f"{tenant!r}: {count}"
+            for tenant, count in sorted(result.tenants_seen.items(), key=lambda kv: -kv[1])[:5]
+        )
+        ctx.findings.failed(
+            "App files the directory's users under another tenant",
+            expected=f"tenant {expected!r} (the organisation's external id)",
+            observed=f"{wrong} of {result.matched} matched users in another tenant ({seen})",
+            why="Users land in the wrong customer's workspace: they see another tenant's data, "
+            "or their own admins cannot manage them.",
+            fix="Look the tenant up by the event's organization_id → organisation.external_id, "
+            "never use the Scalekit organisation id itself as the tenant.",
+            severity=Severity.CRITICAL,
+            evidence={
+                "tenants_seen": dict(result.tenants_seen),
+                "samples": [s._asdict() for s in result.samples[Drift.TENANT_MISMATCH]],
+            },
+        )
+        return
+    ctx.findings.passed(
+        "Organisation maps to the app's tenant",
+        expected=f"tenant {expected!r}",
+        observed=f"all {result.matched} matched users are in tenant {expected!r}",
+    )
+
+
+_DRIFT_TEXT: dict[str, tuple[str, str, str]] = {
+    # drift value: (title, why, fix)
+    "missing in app": (
+        "Active directory users are missing in the app",
+        "People the IdP provisioned cannot use the app.",
+        "Replay the missed user_created events (or read the Directory API) and upsert on the "
+        "directory user id.",
+    ),
+    "extra in app": (
+        "Active app users are no longer in the directory",
+        "An offboarding hole: people removed in the IdP still have access.",
+        "Handle organization.directory.user_deleted by deactivating (or deleting) the user, "
+        "and deactivate these users now.",
+    ),
+    "deactivated in directory, active in app": (
+        "Users deactivated in the directory are still active in the app",
+        "An offboarding hole: suspended people keep access.",
+        "Handle user_updated with active:false by revoking access; deactivate these users now.",
+    ),
+    "active in directory, inactive in app": (
+        "Active directory users are inactive in the app",
+        "People the IdP says may work cannot sign in; reactivation events were lost or ignored.",
+        "Handle user_updated with active:true by reactivating the user.",
+    ),
+    "email mismatch": (
+        "App users have a different email than the directory",
+        "Sign-in by email and notifications reach the wrong address; a later user with the old "
+        "address may be merged into this one.",
+        "Apply email changes from user_updated; key users on the directory user id, not email.",
+    ),
+    "role mismatch": (
+        "App roles differ from what the directory's groups grant",
+        "People keep privileges they lost in the IdP, or lack ones they were given.",
+        "Recompute roles from each event's roles (or groups via the role map) on every "
+        "user_updated, replacing rather than adding.",
+    ),
+    "linked twice in app": (
+        "Several app users are linked to one directory user",
+        "Deactivating the directory user may leave a twin active; duplicate creates were not "
+        "idempotent.",
+        "Make user_created an upsert on the directory user id and merge the duplicates.",
+    ),
+}
+
+
+def _report_drift(
+    ctx: CheckContext,
+    result: ReconcileResult,
+    directory_id: str,
+    ignored: _TestIdentityFilter,
+    groups: _Groups,
+) -> None:
+    from .reconcile import OFFBOARDING_HOLES, Drift
+
+    summary = (
+        f"{result.directory_users} directory users ({result.directory_active} active), "
+        f"{result.app_users} app users read, {result.matched} matched; "
+        f"{len(groups.names)} groups, {groups.mapped} mapped to roles"
+    )
+    if result.unlinked_app_users:
+        summary += f", {result.unlinked_app_users} app users not linked to any directory user"
+    if ignored.directory or ignored.app:
+        summary += (
+            f"; scim-readiness test identities left out ({ignored.directory} in the directory, "
+            f"{ignored.app} in the app)"
+        )
+    if result.out_of_scope_app_users:
+        summary += f", {result.out_of_scope_app_users} of other tenants ignored"
+    ctx.findings.metrics["summary"] = summary
+    any_drift = False
+    for drift in Drift:
+        if drift is Drift.TENANT_MISMATCH:
+            continue  # reported with the tenant mapping
+        count = result.counts[drift]
+        if not count:
+            continue
+        any_drift = True
+        title, why, fix = _DRIFT_TEXT[drift.value]
+        samples = result.samples[drift]
+        shown = "; ".join(
+            f"{s.directory_user_id} <{s.email}>: {s.detail}" for s in samples[:_SAMPLES_SHOWN]
+        )
+        more = f" (+{count - _SAMPLES_SHOWN} more)" if count > _SAMPLES_SHOWN else ""
+        ctx.findings.failed(
+            f"{title}: {count}",
+            expected="0",
+            observed=f"{count} — e.g. {shown}{more}",
+            why=why,
+            fix=fix,
+            severity=Severity.CRITICAL if drift in OFFBOARDING_HOLES else Severity.HIGH,
+            evidence={
+                "count": count,
+                "directory_id": directory_id,
+                "samples": [s._asdict() for s in samples],
+            },
+        )
+    if not any_drift:
+        ctx.findings.passed(
+            "Every directory user reconciles with the app",
+            expected="no missing, extra, inactive, email or role drift",
+            observed=summary,
+        )
+    else:
+        ctx.findings.metrics["drift"] = {d.value: c for d, c in result.counts.items() if c}
+    if result.unlinked_active_samples:
+        ctx.findings.metrics["unlinked_active_samples"] = list(result.unlinked_active_samples)
+
+
+def _report_attributes(ctx: CheckContext, coverage: AttributeCoverage) -> None:
+    if not coverage.required:
+        return
+    if coverage.users == 0:
+        ctx.findings.skipped(
+            "Required attributes not checked", observed="the directory has no users"
+        )
+        return
+    lacking = [
+        (name, coverage.lacking[name]) for name in coverage.required if coverage.lacking[name]
+    ]
+    if not lacking:
+        ctx.findings.passed(
+            "Every directory user has the attributes the app requires",
+            expected=", ".join(coverage.required),
+            observed=f"all present on {coverage.users} users",
+        )
+        return
+    for name, count in lacking:
+        share = count / coverage.users
+        ctx.findings.warned(
+            f"{share:.1%} of directory users lack {name!r}",
+            expected=f"{name!r} on every user (data_model.required_attributes)",
+            observed=f"{count} of {coverage.users} users lack it",
+            why="Users without it are created incomplete, or refused by the app.",
+            fix=f"Map {name!r} in the IdP's SCIM attribute mappings (or the directory's "
+            "attribute mappings), or give the app a default.",
+            evidence={"attribute": name, "lacking": count, "users": coverage.users},
+        )

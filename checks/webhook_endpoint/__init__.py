@@ -1,0 +1,539 @@
+"""`webhook-endpoint`: the app's webhook endpoint is HTTPS on the right domain, reachable by
+Scalekit, and acknowledges a signed event quickly (checklist item 2).
+
+Steps, each recorded as its own finding:
+
+- the URL is ``https://`` (plain HTTP: FAIL when ``expect: production``, WARN otherwise);
+- the host is in ``webhook.allowed_hosts`` (FAIL if not; SKIP when no list is configured);
+- the host resolves, and with ``expect: production`` every address is public (a loopback,
+  private or link-local address is FAIL: Scalekit cannot reach it). Loopback targets are
+  accepted only when ``expect`` is not production, and the finding says so;
+- the TLS certificate verifies, matches the host and expires in more than ``cert_warn_days``
+  (default 21; WARN below that, FAIL below ``cert_fail_days``, default 7);
+- a handshake capped at TLS 1.1 is refused (FAIL if accepted; SKIP if this machine's OpenSSL
+  cannot offer TLS 1.0/1.1);
+- the ``http://`` twin (port ``http_port``, default 80) is refused or redirects to HTTPS
+  (FAIL if it acknowledges an event over plain HTTP, WARN if it answers anything else);
+- ``deliveries`` (default 3) correctly signed harmless events (``organization.directory_enabled``
+  for the configured organisation and directory: it repeats a state the directory already
+  has; an app that acts on it can be given an unknown future type instead, option
+  ``harmless_event_type``) each get a 2xx within
+  ``webhook.latency_budget_s``; p50/p95 are reported. Redirects are not followed (webhook
+  senders do not follow them): a 3xx is FAIL with the redirect target shown, as is any other
+  non-2xx or a slow answer. Without ``webhook.secret`` this step is ERROR: nothing signed can
+  be sent; against a production target over plain ``http://`` it is SKIP (nothing signed
+  crosses the wire in clear text);
+- optionally (``burst: {events: N, concurrency: C}``) a burst of N signed harmless events at
+  concurrency C, with throughput and p50/p95/p99: FAIL on any non-2xx or a p95 over the
+  budget (see ``scim_readiness.checks.webhook_endpoint.burst``).
+
+PASS means every step passed; this check changes nothing in the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.plugin.options import number_option
+
+if TYPE_CHECKING:
+    from scim_readiness.plugin.context import CheckContext
+    from scim_readiness.webhooks.sender import Outcome
+
+CHECK = CheckInfo(
+    id="webhook-endpoint",
+    title="Webhook endpoint: HTTPS, domain, reachability",
+    checklist_item=2,
+    needs=("webhook",),
+    mutates=False,
+    docs_url="https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks",
+    description="HTTPS on an allowed, public domain; valid certificate; TLS >= 1.2; "
+    "plain HTTP refused; a signed event acknowledged within the latency budget",
+)
+
+_WEBHOOK_DOCS = "https://docs.scalekit.com/reference/webhooks/overview"
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """The webhook URL, taken apart once, plus what earlier steps learned."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    production: bool
+    addresses: tuple[str, ...] = ()
+    loopback: bool = False
+    reachable: bool = True
+    # False once the TLS certificate fails verification: Scalekit could not deliver either.
+    deliverable: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+Step = Callable[["CheckContext", Endpoint], Awaitable[None]]
+
+
+async def run(ctx: CheckContext) -> None:
+    from scim_readiness.guards import production_target
+
+    url = ctx.config.webhook.url
+    if not url:
+        ctx.findings.skipped(
+            "No webhook URL configured",
+            expected="webhook.url set to the endpoint registered in Scalekit",
+            observed="webhook.url is empty",
+            why="Without the URL nothing about the endpoint can be observed.",
+            fix="Set webhook.url in the config.",
+        )
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        ctx.findings.failed(
+            "Webhook URL is not an http(s) URL",
+            expected="https://<public host>/<path>",
+            observed=f"webhook.url = {url!r}",
+            why="Scalekit can only deliver to an absolute HTTPS URL.",
+            fix="Set webhook.url to the full HTTPS URL registered in the Scalekit dashboard.",
+        )
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        ctx.findings.failed(
+            "Webhook URL has an invalid port",
+            observed=f"webhook.url = {url!r}",
+            fix="Fix the port in webhook.url.",
+        )
+        return
+    endpoint = Endpoint(
+        url=url,
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=port,
+        production=production_target(ctx.config) is not None,
+    )
+    for step in STEPS:
+        await step(ctx, endpoint)
+
+
+# ---------------------------------------------------------------------------- steps
+
+
+async def _scheme(ctx: CheckContext, ep: Endpoint) -> None:
+    if ep.scheme == "https":
+        ctx.findings.passed(
+            "Webhook URL uses HTTPS", expected="https://", observed=ep.url, docs_url=_WEBHOOK_DOCS
+        )
+        return
+    kw: dict[str, Any] = {
+        "expected": "https://",
+        "observed": f"{ep.url} (plain HTTP)",
+        "why": "Webhook bodies carry names, emails and roles; over plain HTTP anyone on the "
+        "path can read them, and Scalekit requires HTTPS endpoints in production.",
+        "fix": "Serve the webhook endpoint over HTTPS and register the https:// URL in Scalekit.",
+        "docs_url": _WEBHOOK_DOCS,
+    }
+    if ep.production:
+        ctx.findings.failed("Webhook URL is plain HTTP in production", **kw)
+    else:
+        ctx.findings.warned(
+            f"Webhook URL is plain HTTP (accepted only because expect is "
+            f"{ctx.config.scalekit.expect.value})",
+            **kw,
+        )
+
+
+async def _allowed_host(ctx: CheckContext, ep: Endpoint) -> None:
+    from .tls_inspect import host_allowed
+
+    allowed = ctx.config.webhook.allowed_hosts
+    if not allowed:
+        ctx.findings.skipped(
+            "Webhook host not compared with an allow-list",
+            observed=f"host {ep.host}; webhook.allowed_hosts is empty",
+            why="Without a list, a URL pointing at the wrong domain (a staging host, a "
+            "personal tunnel) cannot be told apart from the right one.",
+            fix="List the production webhook host(s) in webhook.allowed_hosts.",
+        )
+        return
+    if host_allowed(ep.host, allowed):
+        ctx.findings.passed(
+            "Webhook host is on the allow-list",
+            expected=f"one of {', '.join(allowed)}",
+            observed=ep.host,
+        )
+    else:
+        ctx.findings.failed(
+            "Webhook host is not on the allow-list",
+            expected=f"one of {', '.join(allowed)}",
+            observed=ep.host,
+            why="Events would go to a domain nobody approved (a staging host, a tunnel, a "
+            "typo), carrying user data there and leaving production unprovisioned.",
+            fix="Register the approved domain's URL in Scalekit, or add the host to "
+            "webhook.allowed_hosts if it is in fact approved.",
+        )
+
+
+async def _addresses(ctx: CheckContext, ep: Endpoint) -> None:
+    from scim_readiness.errors import TargetError
+
+    from .tls_inspect import is_loopback_host, non_public_reason, resolve
+
+    timeout = number_option(ctx, "dns_timeout_s", 5.0, minimum=0.1)
+    try:
+        ep.addresses = await resolve(ep.host, ep.port, timeout_s=timeout)
+    except TargetError as exc:
+        ep.reachable = False
+        ctx.findings.failed(
+            "Webhook host does not resolve",
+            expected=f"{ep.host} resolves to public addresses",
+            observed=exc.message,
+            why="Scalekit cannot deliver to a name it cannot resolve; every event would be "
+            "retried and then dropped.",
+            fix="Publish DNS records for the webhook host (or fix the host in webhook.url).",
+        )
+        return
+    reasons = {address: non_public_reason(address) for address in ep.addresses}
+    private = {address: why for address, why in reasons.items() if why}
+    ep.loopback = is_loopback_host(ep.host) or any(w == "loopback" for w in private.values())
+    listing = ", ".join(
+        f"{address} ({why})" if why else address for address, why in reasons.items()
+    )
+    evidence = {"addresses": list(ep.addresses)}
+    if not private:
+        ctx.findings.passed(
+            "Webhook host resolves to public addresses",
+            observed=f"{ep.host} → {listing}",
+            evidence=evidence,
+        )
+    elif ep.production:
+        ctx.findings.failed(
+            "Webhook host resolves to non-public addresses in production",
+            expected="only public addresses",
+            observed=f"{ep.host} → {listing}",
+            why="Scalekit delivers from the internet; a loopback, private or link-local "
+            "address is unreachable from there (or points at the wrong machine).",
+            fix="Register the public hostname of the webhook endpoint, or, if this run "
+            "targets a non-production setup, set scalekit.expect accordingly.",
+            evidence=evidence,
+        )
+    else:
+        kind = "local (loopback)" if ep.loopback else "non-public"
+        ctx.findings.passed(
+            f"Webhook host is a {kind} target, accepted because expect is "
+            f"{ctx.config.scalekit.expect.value}",
+            observed=f"{ep.host} → {listing}",
+            why="Real Scalekit cannot reach this address; the results describe a local or "
+            "internal setup, not the production endpoint.",
+            evidence=evidence,
+        )
+
+
+async def _certificate(ctx: CheckContext, ep: Endpoint) -> None:
+    import datetime as dt
+
+    from .tls_inspect import inspect_tls
+
+    if ep.scheme != "https":
+        ctx.findings.skipped("TLS certificate not checked", observed="the webhook URL is not HTTPS")
+        return
+    if not ep.reachable:
+        return
+    timeout = number_option(ctx, "tls_timeout_s", 5.0, minimum=0.1)
+    warn_days = number_option(ctx, "cert_warn_days", 21, minimum=0)
+    fail_days = number_option(ctx, "cert_fail_days", 7, minimum=0)
+    shake = await inspect_tls(ep.host, ep.port, ctx.tls, timeout_s=timeout)
+    cert = shake.certificate
+    described = (
+        f"certificate for {', '.join(cert.names) or cert.subject} issued by {cert.issuer}, "
+        f"valid until {cert.not_after:%Y-%m-%d %H:%M} UTC"
+        if cert
+        else "no certificate could be read"
+    )
+    if shake.connect_error:
+        ep.reachable = False
+        ctx.findings.failed(
+            "Webhook endpoint does not answer TLS",
+            expected=f"a TLS handshake on {ep.host}:{ep.port}",
+            observed=shake.connect_error,
+            why="Scalekit cannot deliver to an endpoint it cannot connect to.",
+            fix="Check that the service is up and listening for HTTPS on that port.",
+        )
+        return
+    if not shake.verified:
+        ep.deliverable = False
+        title = (
+            "TLS certificate does not match the webhook host"
+            if shake.hostname_mismatch
+            else "TLS certificate does not verify"
+        )
+        ctx.findings.failed(
+            title,
+            expected=f"a certificate for {ep.host} chaining to a trusted CA",
+            observed=f"{shake.verify_error}; {described}",
+            why="Scalekit verifies certificates; every delivery would fail the handshake "
+            "and be retried until it is dropped.",
+            fix=f"Serve a certificate whose subjectAltName covers {ep.host}, issued by a "
+            "public CA (with the full chain). For a private CA in a test setup, pass "
+            "--ca-bundle.",
+        )
+        return
+    assert cert is not None  # noqa: S101 - a verified handshake always has a peer certificate
+    days = cert.days_left(dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC))
+    evidence = {
+        "tls_version": shake.version,
+        "not_after": cert.not_after.isoformat(),
+        "days_left": round(days, 1),
+        "names": list(cert.names),
+    }
+    ctx.findings.metrics["certificate_days_left"] = round(days, 1)
+    kw: dict[str, Any] = {
+        "expected": f"more than {warn_days:g} days of validity left",
+        "observed": f"{days:.1f} days left; {described} ({shake.version})",
+        "why": "When the certificate expires, every delivery fails the TLS handshake: "
+        "users stop being provisioned and, worse, deprovisioned.",
+        "fix": "Renew the certificate (automate renewal, e.g. ACME) well before it expires.",
+        "evidence": evidence,
+    }
+    if days < fail_days:
+        ctx.findings.failed(f"TLS certificate expires in {days:.1f} days", **kw)
+    elif days < warn_days:
+        ctx.findings.warned(f"TLS certificate expires in {days:.0f} days", **kw)
+    else:
+        ctx.findings.passed(
+            "TLS certificate is valid and matches the host",
+            observed=f"{described}; {days:.0f} days left; negotiated {shake.version}",
+            evidence=evidence,
+        )
+
+
+async def _legacy_tls(ctx: CheckContext, ep: Endpoint) -> None:
+    from .tls_inspect import probe_legacy_tls
+
+    if ep.scheme != "https" or not ep.reachable:
+        return
+    timeout = number_option(ctx, "tls_timeout_s", 5.0, minimum=0.1)
+    legacy = await probe_legacy_tls(ep.host, ep.port, timeout_s=timeout)
+    if legacy.outcome == "refused":
+        ctx.findings.passed(
+            "TLS 1.0/1.1 refused",
+            expected="a handshake capped at TLS 1.1 is refused",
+            observed=f"refused ({legacy.detail})",
+        )
+    elif legacy.outcome == "accepted":
+        ctx.findings.failed(
+            f"Endpoint accepts {legacy.version}",
+            expected="TLS 1.2 or newer only",
+            observed=f"a handshake capped at TLS 1.1 succeeded with {legacy.version}",
+            why="TLS 1.0 and 1.1 are deprecated (RFC 8996) and have known weaknesses; "
+            "compliance reviews flag them.",
+            fix="Set the server's or load balancer's minimum TLS version to 1.2.",
+        )
+    elif legacy.outcome == "unavailable":
+        ctx.findings.skipped(
+            "TLS 1.0/1.1 refusal not tested",
+            observed=legacy.detail,
+            why="The local TLS library cannot offer the old protocols, so whether the "
+            "server would accept them is unknown.",
+        )
+    else:
+        ctx.findings.skipped("TLS 1.0/1.1 refusal not tested", observed=legacy.detail)
+
+
+async def _plain_http_twin(ctx: CheckContext, ep: Endpoint) -> None:
+    if ep.scheme != "https" or not ep.reachable:
+        return
+    http_port = int(number_option(ctx, "http_port", 80, minimum=1))
+    parts = urlsplit(ep.url)
+    netloc = f"[{ep.host}]" if ":" in ep.host else ep.host
+    if http_port != 80:
+        netloc += f":{http_port}"
+    twin = urlunsplit(("http", netloc, parts.path, parts.query, ""))
+    outcome = await _post_unsigned(ctx, twin)
+    title_ok = "Plain-HTTP twin of the webhook URL is refused"
+    if outcome.status is None:
+        ctx.findings.passed(title_ok, observed=f"{twin}: {outcome.summary()}")
+    elif outcome.redirected and (outcome.location or "").startswith("https://"):
+        ctx.findings.passed(
+            "Plain-HTTP twin of the webhook URL redirects to HTTPS",
+            observed=f"{twin}: {outcome.summary()}",
+        )
+    elif outcome.accepted:
+        ctx.findings.failed(
+            "Plain-HTTP twin acknowledges events",
+            expected="connection refused, or a redirect to https://",
+            observed=f"{twin}: {outcome.summary()} (an unsigned POST got a 2xx)",
+            why="A URL registered with http:// by mistake would deliver user data in clear "
+            "text, and this endpoint acknowledges it.",
+            fix="Stop serving the webhook over plain HTTP: close port 80 or redirect it to HTTPS.",
+            evidence=outcome.evidence(),
+        )
+    else:
+        ctx.findings.warned(
+            "Plain-HTTP twin of the webhook URL answers without redirecting",
+            expected="connection refused, or a redirect to https://",
+            observed=f"{twin}: {outcome.summary()}",
+            why="The app is reachable in clear text; an http:// registration would expose "
+            "event bodies on the wire.",
+            fix="Close plain HTTP for the webhook path or redirect it to HTTPS.",
+            evidence=outcome.evidence(),
+        )
+
+
+async def _post_unsigned(ctx: CheckContext, url: str) -> Outcome:
+    # Nothing signed goes over plain HTTP: a signature seen in clear text could be replayed.
+    from scim_readiness.webhooks.sender import Sender, event_target
+
+    async with Sender(
+        ctx, url, secret="", target=event_target(ctx), timeout_s=3.0, fresh_connections=True
+    ) as sender:
+        return await sender.post("plain-http twin", b"{}", {})
+
+
+async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
+    from scim_readiness.errors import DeliveryRefused
+    from scim_readiness.events import EventType, directory_data
+    from scim_readiness.webhooks.sender import (
+        REDIRECT_WHY,
+        Sender,
+        event_target,
+        percentile,
+        warn_if_fake_organization,
+    )
+
+    secret = ctx.config.webhook.secret
+    if secret is None or not secret.get_secret_value():
+        ctx.findings.errored(
+            "Could not send a signed event: no webhook secret configured",
+            expected="webhook.secret set to the endpoint's signing secret (whsec_…)",
+            observed="webhook.secret is empty",
+            why="Whether the endpoint acknowledges Scalekit's deliveries in time is the core "
+            "of this check and needs a correctly signed event.",
+            fix="Set webhook.secret (as ${SCALEKIT_WEBHOOK_SECRET}) in the config.",
+        )
+        return
+    if not ep.reachable:
+        return
+    if not ep.deliverable:
+        ctx.findings.skipped(
+            "Signed event not sent",
+            observed="the TLS certificate failed verification (see above)",
+            why="A sender that verifies certificates, as Scalekit does, cannot deliver.",
+        )
+        return
+    count = int(number_option(ctx, "deliveries", 3, minimum=1))
+    budget = ctx.config.webhook.latency_budget_s
+    event_type = str(ctx.option("harmless_event_type", EventType.DIRECTORY_ENABLED.value))
+    target = event_target(ctx)
+    warn_if_fake_organization(ctx, target)
+    data = directory_data(
+        id=ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}",
+        organization_id=target.organization_id,
+    )
+    outcomes: list[Outcome] = []
+    try:
+        unopened = Sender(
+            ctx,
+            ep.url,
+            secret.get_secret_value(),
+            target,
+            timeout_s=max(ctx.config.webhook.timeout_s, budget),
+            fresh_connections=True,
+        )
+    except DeliveryRefused as refused:
+        ep.deliverable = False  # the burst must not try either
+        ctx.findings.skipped(
+            "Signed event not sent over plain HTTP",
+            observed=refused.message,
+            why="A valid signature seen in clear text could be replayed for five minutes; "
+            "fix the URL first (see above).",
+            fix=refused.hint,
+        )
+        return
+    async with unopened as sender:
+        for n in range(count):
+            event = sender.event(event_type, data)
+            outcome = await sender.send_event(f"harmless {event_type} #{n + 1}", event)
+            outcomes.append(outcome)
+            if outcome.status is None:
+                break  # the endpoint is down or hanging: one bounded wait is enough
+    latencies = [o.latency_s for o in outcomes]
+    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+    ctx.findings.metrics.update(
+        {"ack_p50_ms": round(p50 * 1000, 1), "ack_p95_ms": round(p95 * 1000, 1)}
+    )
+    stats = (
+        f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms over {len(outcomes)} deliveries "
+        "(each on a new connection, TLS handshake included)"
+    )
+    evidence = {"deliveries": [o.evidence() for o in outcomes], "latency_budget_s": budget}
+    answers = "; ".join(f"#{i + 1} {o.summary()}" for i, o in enumerate(outcomes))
+    redirects = [o for o in outcomes if o.redirected]
+    if redirects:
+        targets = sorted({o.location or "(no Location header)" for o in redirects})
+        ctx.findings.failed(
+            "Webhook URL answers deliveries with a redirect",
+            expected="a 2xx from the registered URL itself (redirects are not followed)",
+            observed=f"redirected to {', '.join(targets)}; {answers}",
+            why=REDIRECT_WHY,
+            fix=f"Register the final URL ({targets[0]}) in Scalekit instead, and make it "
+            "answer 2xx itself; a redirect loop or a redirect to http:// means the endpoint "
+            "is misconfigured.",
+            evidence=evidence,
+        )
+    failed = [o for o in outcomes if not o.accepted and not o.redirected]
+    if failed:
+        ctx.findings.failed(
+            "Signed harmless event not acknowledged with 2xx",
+            expected=f"2xx within {budget:g} s for a correctly signed {event_type}",
+            observed=answers,
+            why="Scalekit treats anything but a 2xx as a failed delivery and retries it; "
+            "after the last attempt the event is lost and the user never provisioned.",
+            fix="Make the endpoint verify the signature on the raw body, accept this event "
+            "type (or ignore it with a 2xx), and check the secret matches the dashboard's.",
+            evidence=evidence,
+        )
+        return
+    slow = [o for o in outcomes if o.accepted and o.latency_s > budget]
+    if slow:
+        ctx.findings.failed(
+            "Webhook acknowledged slower than the latency budget",
+            expected=f"every 2xx within {budget:g} s",
+            observed=f"{stats}; {answers}",
+            why="A slow acknowledgement counts as a failed delivery: Scalekit retries it, "
+            "so the app processes duplicates and falls further behind under load.",
+            fix="Return 2xx as soon as the signature is verified and the event is stored; "
+            "do the provisioning work in a background job.",
+            evidence=evidence,
+        )
+    elif not redirects:
+        ctx.findings.passed(
+            "Signed harmless event acknowledged within the latency budget",
+            expected=f"2xx within {budget:g} s",
+            observed=f"{stats}; first answer: {outcomes[0].summary()}",
+            evidence=evidence,
+        )
+
+
+async def _burst(ctx: CheckContext, ep: Endpoint) -> None:
+    # Imported here: the burst sender (and asyncio) are not needed to list the checks.
+    from .burst import burst_step
+
+    await burst_step(ctx, ep)
+
+
+STEPS: tuple[Step, ...] = (
+    _scheme,
+    _allowed_host,
+    _addresses,
+    _certificate,
+    _legacy_tls,
+    _plain_http_twin,
+    _acknowledgement,
+    _burst,  # records nothing unless options.burst is set
+)

@@ -1,0 +1,1 @@
+"""The commands and what only the command line does: run, cleanup, consent, demo."""

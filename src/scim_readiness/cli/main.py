@@ -1,0 +1,590 @@
+"""The ``scim-readiness`` command line.
+
+Reports go to stdout, diagnostics to stderr. Errors are raised anywhere as
+:class:`~scim_readiness.errors.ReadinessError` and caught once, in :func:`main`, where they
+become one redacted message and an exit code (a traceback only with ``--debug``).
+Command bodies import what they need, so ``--help`` and ``checks`` stay fast and never load
+the Scalekit SDK or grpc.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from scim_readiness import __version__
+from scim_readiness.errors import ExitCode, ReadinessError, UsageError
+from scim_readiness.model import FailOn
+from scim_readiness.reports import Format
+
+if TYPE_CHECKING:
+    from scim_readiness.config import Config
+
+DEBUG_ENV = "SCIM_READINESS_DEBUG"
+_state = {"debug": False}  # set by --debug; read at the edge in main()
+
+app = typer.Typer(
+    name="scim-readiness",
+    help="Check, with evidence, whether an app's Scalekit SCIM provisioning is production-ready.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+config_app = typer.Typer(
+    help="Validate a config file, or write a starter one.", no_args_is_help=True
+)
+report_app = typer.Typer(help="Re-render or compare saved JSON reports.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(report_app, name="report")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"scim-readiness {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show a (redacted) traceback on errors.")
+    ] = False,
+) -> None:
+    if debug:
+        _state["debug"] = True
+
+
+ConfigOpt = Annotated[
+    Path,
+    typer.Option(
+        "-c",
+        "--config",
+        envvar="SCIM_READINESS_CONFIG",
+        help="Config file (YAML).",
+        show_default=True,
+    ),
+]
+
+
+# Options shared by `run` and `demo`, declared once so both commands stay alike.
+OnlyOpt = Annotated[
+    list[str] | None, typer.Option("--only", metavar="ID", help="Run only this check.")
+]
+SkipOpt = Annotated[
+    list[str] | None, typer.Option("--skip", metavar="ID", help="Do not run this check.")
+]
+JsonOpt = Annotated[
+    str | None, typer.Option("--json", metavar="PATH", help="Write the JSON report here.")
+]
+JunitOpt = Annotated[
+    str | None, typer.Option("--junit", metavar="PATH", help="Write a JUnit XML report here.")
+]
+MarkdownOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--markdown",
+        metavar="PATH",
+        help="Write a Markdown report here; '-' appends to $GITHUB_STEP_SUMMARY.",
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="stdout format: rich, plain or json.")]
+VerboseOpt = Annotated[
+    bool, typer.Option("-v", "--verbose", help="Show passing findings and progress.")
+]
+# `run` and `cleanup` reach the same targets, so they trust the same way.
+CaBundleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ca-bundle", metavar="PATH", help="Also trust this CA (PEM) for HTTPS and gRPC."
+    ),
+]
+
+
+def _load(path: Path) -> Config:
+    from scim_readiness.config_file import load_config
+
+    return load_config(path)
+
+
+@app.command()
+def run(
+    config: ConfigOpt = Path("readiness.yaml"),
+    only: OnlyOpt = None,
+    skip: SkipOpt = None,
+    json_path: JsonOpt = None,
+    junit_path: JunitOpt = None,
+    markdown_path: MarkdownOpt = None,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Exit 1 on any FAIL, or on any WARN too.")
+    ] = FailOn.FAIL,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Run only the checks that change nothing.")
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Time budget for the run."),
+    ] = None,
+    ca_bundle: CaBundleOpt = None,
+    fmt: FormatOpt = "rich",
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Allow checks that create test users when expect: production."
+        ),
+    ] = False,
+    verbose: VerboseOpt = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> int:
+    """Run the checks, print the report, write report files, exit with the verdict."""
+    from scim_readiness.cli.run import OutputOptions, execute
+    from scim_readiness.engine.runner import RunOptions
+
+    if debug:
+        _state["debug"] = True
+    try:
+        out_format = Format(fmt)
+    except ValueError:
+        raise UsageError(f"--format {fmt}: use rich, plain or json") from None
+    if out_format not in (Format.RICH, Format.PLAIN, Format.JSON):
+        raise UsageError(
+            f"--format {fmt}: use rich, plain or json",
+            hint="--junit PATH and --markdown PATH write those formats to files",
+        )
+    options = RunOptions(
+        only=tuple(only or ()),
+        skip=tuple(skip or ()),
+        read_only=read_only,
+        timeout_s=timeout,
+        ca_bundle=ca_bundle,
+        fail_on=fail_on,
+        yes=yes,
+        progress=True,  # shown only when stderr is a terminal
+        verbose=verbose,
+        debug=_debug(()),
+    )
+    outputs = OutputOptions(
+        format=out_format, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path
+    )
+    from scim_readiness.cli.run import check_ca_bundle, check_outputs
+
+    # Flags first: a bad flag should not wait for a config to be fixed.
+    check_ca_bundle(ca_bundle)
+    check_outputs(outputs)
+    loaded = _load(config)
+    from scim_readiness.engine.sweep import earlier_leftovers_note
+    from scim_readiness.guards import confirm_mutation
+
+    if note := earlier_leftovers_note(loaded):
+        print(note, file=sys.stderr)
+    # expect: production: ask on a terminal before any check changes data.
+    return execute(loaded, confirm_mutation(loaded, options), outputs)
+
+
+@app.command("checks")
+def list_checks(
+    fmt: Annotated[str, typer.Option("--format", help="rich, plain or json.")] = "rich",
+) -> int:
+    """List the checks: id, checklist item, what each needs from the config, whether it
+    changes data."""
+    from scim_readiness.engine.registry import discover
+
+    specs = discover()
+    if fmt == "json":
+        import json
+
+        rows = [
+            {
+                "id": s.info.id,
+                "title": s.info.title,
+                "checklist_item": s.info.checklist_item,
+                "needs": list(s.info.needs),
+                "mutates": s.info.mutates,
+                "docs_url": s.info.docs_url,
+                "origin": s.origin,
+            }
+            for s in specs
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if fmt == "plain":
+        for s in specs:
+            needs = ",".join(s.info.needs) or "-"
+            changes = "changes data" if s.info.mutates else "read-only"
+            print(f"{s.info.id}\t{s.info.checklist_item}\t{needs}\t{changes}\t{s.info.title}")
+        return 0
+    if fmt != "rich":
+        raise UsageError(f"--format {fmt}: use rich, plain or json")
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(specs)} checks", title_justify="left")
+    for column in ("Check", "#", "Needs", "Changes data", "Title"):
+        table.add_column(column)
+    for s in specs:
+        table.add_row(
+            s.info.id,
+            str(s.info.checklist_item or ""),
+            ", ".join(s.info.needs) or "-",
+            "yes" if s.info.mutates else "no",
+            s.info.title + ("" if s.origin.startswith("scim_readiness.") else f" [{s.origin}]"),
+        )
+    # Not a terminal (a pipe, CI logs): a fixed, readable width instead of Rich's 80.
+    Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(table)
+    return 0
+
+
+@config_app.command("validate")
+def config_validate(config: ConfigOpt = Path("readiness.yaml")) -> int:
+    """Validate a config file without touching the network."""
+    from scim_readiness.engine.registry import discover
+    from scim_readiness.engine.runner import RunOptions, plan
+
+    loaded = _load(config)
+    print(f"{config}: valid")
+    # Which checks would run, and why the others would not, exactly as `run` decides.
+    for spec, reason in plan(loaded, RunOptions(), discover()):
+        state = "would run" if reason is None else f"would SKIP: {reason}"
+        print(f"  {spec.info.id:<18} {state}")
+    return 0
+
+
+@config_app.command("init")
+def config_init(
+    path: Annotated[Path, typer.Argument(help="Where to write it.")] = Path("readiness.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> int:
+    """Write a commented starter config (secrets stay ${ENV_VAR} references)."""
+    from scim_readiness.config_file import starter_text
+
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
+    try:
+        path.write_text(starter_text(), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    print(f"wrote {path}; fill it in, then run `scim-readiness config validate -c {path}`")
+    return 0
+
+
+@report_app.command("show")
+def report_show(
+    file: Annotated[Path, typer.Argument(help="A JSON report written by `run --json`.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="rich, plain, json, markdown or junit.")
+    ] = "rich",
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Show passing findings.")
+    ] = False,
+) -> int:
+    """Re-render a saved JSON report."""
+    from scim_readiness.cli.run import OutputOptions, redactor_for, render_stdout
+    from scim_readiness.reports import renderer
+    from scim_readiness.reports.load import load_report
+
+    try:
+        out_format = Format(fmt)
+    except ValueError:
+        raise UsageError(f"--format {fmt}: use rich, plain, json, markdown or junit") from None
+    report = load_report(file)
+    redactor = redactor_for(None)
+    if out_format in (Format.RICH, Format.PLAIN, Format.JSON):
+        sys.stdout.write(render_stdout(report, OutputOptions(format=out_format), redactor, verbose))
+    else:
+        sys.stdout.write(renderer(out_format)(report, redactor=redactor, verbose=verbose))
+    return 0
+
+
+@report_app.command("diff")
+def report_diff(
+    old: Annotated[Path, typer.Argument(help="The earlier JSON report.")],
+    new: Annotated[Path, typer.Argument(help="The later JSON report.")],
+) -> int:
+    """Show what got worse or better between two runs; exit 1 if anything regressed."""
+    from scim_readiness.reports.diff import diff, render
+    from scim_readiness.reports.load import load_report
+
+    changes = diff(load_report(old), load_report(new))
+    sys.stdout.write(render(changes))
+    return int(ExitCode.NOT_READY) if changes.regressed else 0
+
+
+@app.command()
+def cleanup(
+    config: ConfigOpt = Path("readiness.yaml"),
+    ledger: Annotated[
+        Path | None, typer.Option("--ledger", help="Ledger file (default: from the config).")
+    ] = None,
+    list_only: Annotated[
+        bool, typer.Option("--list", help="Only list what may be left; remove nothing.")
+    ] = False,
+    run_id: Annotated[
+        str | None, typer.Option("--run", metavar="RUN_ID", help="Only this run's test data.")
+    ] = None,
+    ca_bundle: CaBundleOpt = None,
+) -> int:
+    """Remove the test users/groups a run left behind (from the ledger), through the channel
+    that created each; report what was removed and what could not be."""
+    from scim_readiness.cli.run import check_ca_bundle
+    from scim_readiness.engine.runner import default_ledger_path
+    from scim_readiness.engine.sweep import list_outstanding, run_cleanup_command
+
+    check_ca_bundle(ca_bundle)
+    if list_only and ledger is not None:
+        return list_outstanding(ledger, sys.stdout)
+    loaded = _load(config)
+    ledger = ledger or default_ledger_path(loaded)
+    if list_only:
+        return list_outstanding(ledger, sys.stdout)
+    return run_cleanup_command(
+        loaded, ledger, ca_bundle=ca_bundle, run_id=run_id, out=sys.stdout, err=sys.stderr
+    )
+
+
+# Commands other modules provide. Each imports its module lazily when wired in.
+
+
+def _not_available(name: str) -> NoReturn:
+    raise UsageError(f"`scim-readiness {name}` is not available in this version yet")
+
+
+@app.command()
+def demo(
+    flaw: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--flaw", metavar="NAME", help="Switch on a named flaw (repeatable); see --list."
+        ),
+    ] = None,
+    list_flaws: Annotated[
+        bool, typer.Option("--list", help="List the flaws and the check meant to catch each.")
+    ] = False,
+    only: OnlyOpt = None,
+    skip: SkipOpt = None,
+    json_path: JsonOpt = None,
+    junit_path: JunitOpt = None,
+    markdown_path: MarkdownOpt = None,
+    fmt: FormatOpt = "rich",
+    show_config: Annotated[
+        bool, typer.Option("--show-config", help="Print the config used (secrets as ${VAR}).")
+    ] = False,
+    verbose: VerboseOpt = False,
+) -> int:
+    """Run the whole suite against a local Scalekit emulator and the reference app, offline."""
+    from scim_readiness.cli.demo import list_flaws as print_flaws
+    from scim_readiness.cli.demo import run_demo
+    from scim_readiness.cli.run import OutputOptions, check_outputs
+    from scim_readiness.engine.runner import RunOptions
+
+    if list_flaws:
+        return print_flaws(sys.stdout)
+    try:
+        out_format = Format(fmt)
+    except ValueError:
+        raise UsageError(f"--format {fmt}: use rich, plain or json") from None
+    outputs = OutputOptions(
+        format=out_format, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path
+    )
+    check_outputs(outputs)
+    options = RunOptions(
+        only=tuple(only or ()), skip=tuple(skip or ()), progress=True, verbose=verbose, yes=True
+    )
+    return run_demo(tuple(flaw or ()), options, outputs, show_config=show_config)
+
+
+@app.command()
+def emulate(
+    seed: Annotated[
+        Path | None,
+        typer.Option("--seed", metavar="FILE", help="Seed (YAML); default: the embedded one."),
+    ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option("--webhook-url", metavar="URL", help="Deliver signed events here."),
+    ] = None,
+    webhook_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-secret",
+            metavar="ENV",
+            help="NAME of the env var holding the whsec_ secret (default: a fresh one).",
+        ),
+    ] = None,
+    port: Annotated[
+        int, typer.Option("--port", metavar="N", help="TCP port on 127.0.0.1 (0: any free one).")
+    ] = 0,
+    ca_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-bundle", metavar="PATH", help="Also trust this CA for the webhook endpoint."
+        ),
+    ] = None,
+    webhook_concurrency: Annotated[
+        int,
+        typer.Option(
+            "--webhook-concurrency",
+            metavar="N",
+            help="Deliveries in flight per endpoint (1-64; 1 keeps event order).",
+        ),
+    ] = 1,
+) -> int:
+    """Run a local Scalekit emulator in the foreground until Ctrl-C.
+
+    Prints the settings your app needs: environment URL, client id and secret, webhook
+    secret, SCIM base URL and token, CA file. These secrets are the emulator's own and are
+    shown on purpose, so you can configure your local app; they open nothing real.
+    """
+    from scim_readiness.devstack.emulator.serve import serve_forever
+
+    secret = None
+    if webhook_secret is not None:
+        secret = os.environ.get(webhook_secret)
+        if not secret:
+            raise UsageError(f"--webhook-secret: the env var {webhook_secret} is not set")
+    return serve_forever(
+        seed,
+        webhook_url,
+        secret,
+        port,
+        webhook_ca=ca_bundle,
+        webhook_concurrency=webhook_concurrency,
+    )
+
+
+events_app = typer.Typer(help="Send realistic signed events to an endpoint.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("send")
+def events_send(
+    event_type: Annotated[
+        str, typer.Argument(metavar="TYPE", help="user_created, user_deleted, group_updated, ...")
+    ],
+    to: Annotated[str, typer.Option("--to", metavar="URL", help="The webhook endpoint.")],
+    secret: Annotated[
+        str,
+        typer.Option(
+            "--secret", metavar="ENV", help="NAME of the env var holding the whsec_ secret."
+        ),
+    ],
+    mutate: Annotated[
+        str | None,
+        typer.Option(
+            "--mutate",
+            metavar="HOW",
+            help="Break the delivery: unsigned, wrong-secret, tampered, stale, future, "
+            "malformed, svix-only, webhook-only, rotated, reformatted.",
+        ),
+    ] = None,
+    organization_id: Annotated[
+        str, typer.Option("--org", metavar="ORG_ID", help="organization_id in the event.")
+    ] = "org_60219377000000001",
+    environment_id: Annotated[
+        str, typer.Option("--env", metavar="ENV_ID", help="environment_id in the event.")
+    ] = "env_60219376000000001",
+    ca_bundle: Annotated[
+        str | None,
+        typer.Option("--ca-bundle", metavar="PATH", help="Also trust this CA (PEM)."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Answer deadline.")
+    ] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> int:
+    """Send one signed event (or a deliberately broken one) and show the answer.
+
+    Exit 0 when the endpoint answers as a correct receiver would, 1 when not.
+    """
+    from scim_readiness.cli.run import check_ca_bundle
+    from scim_readiness.webhooks.send import run_send_command
+
+    check_ca_bundle(ca_bundle)
+    return run_send_command(
+        event_type,
+        to=to,
+        secret_env=secret,
+        mutate=mutate,
+        ca_bundle=ca_bundle,
+        timeout_s=timeout,
+        organization_id=organization_id,
+        environment_id=environment_id,
+        as_json=as_json,
+    )
+
+
+# The edge: every error ends here as one message and an exit code.
+
+
+def _debug(argv: Sequence[str]) -> bool:
+    return _state["debug"] or "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def _print_error(message: str) -> None:
+    from scim_readiness.cli.run import redactor_for
+
+    print(redactor_for(None).text(message), file=sys.stderr)
+
+
+def _print_traceback(exc: BaseException) -> None:
+    import traceback
+
+    from scim_readiness.cli.run import redactor_for
+
+    text = "".join(traceback.format_exception(exc))
+    print(redactor_for(None).text(text), file=sys.stderr, end="")
+
+
+def _is_click_usage(exc: BaseException) -> bool:
+    """Typer raises click's exceptions (vendored in recent Typer, so matched by shape)."""
+    return callable(getattr(exc, "format_message", None)) and hasattr(exc, "exit_code")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit code (the console script exits with it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    _state["debug"] = False
+    try:
+        result = app(args=args, prog_name="scim-readiness", standalone_mode=False)
+    except ReadinessError as exc:
+        if _debug(args):
+            _print_traceback(exc)
+        _print_error(f"error: {exc}")
+        return int(exc.exit_code)
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except (typer.Abort, KeyboardInterrupt):
+        _print_error("interrupted; `scim-readiness cleanup` lists any test data a run left behind")
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:
+        if _is_click_usage(exc):
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                print(exc.format_message(), file=sys.stderr)  # type: ignore[attr-defined]
+                return int(ExitCode.USAGE)
+            _print_error(f"error: {exc.format_message()}")  # type: ignore[attr-defined]
+            command = getattr(getattr(exc, "ctx", None), "command_path", "scim-readiness")
+            _print_error(f"  hint: see `{command} --help`")
+            return int(ExitCode.USAGE)
+        if _debug(args):
+            _print_traceback(exc)
+        _print_error(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "  hint: rerun with --debug for a traceback, and please report it"
+        )
+        return int(ExitCode.INCOMPLETE)
+    if isinstance(result, int):
+        return result
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""``scim-readiness emulate``: run the emulator in the foreground for a local app.
+
+It prints the settings the app needs, secrets included: they are the emulator's own, open
+nothing real, and the developer must paste them into the app's environment. Nothing else in
+the tool ever prints a secret.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlparse
+
+from scim_readiness.errors import UsageError
+
+if TYPE_CHECKING:
+    from scim_readiness.devstack.emulator.launcher import Emulator
+
+
+def _check_url(url: str) -> None:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UsageError(
+            f"--webhook-url {url!r} is not an http(s) URL",
+            hint="e.g. --webhook-url http://localhost:8000/webhooks/scalekit",
+        )
+
+
+def settings_lines(emu: Emulator, webhook_secret: str | None) -> list[str]:
+    """``export NAME=value`` lines for a shell (values quoted)."""
+    values = [
+        ("SCALEKIT_ENVIRONMENT_URL", emu.env_url),
+        ("SCALEKIT_CLIENT_ID", emu.client_id),
+        ("SCALEKIT_CLIENT_SECRET", emu.client_secret),
+    ]
+    if webhook_secret:
+        values.append(("SCALEKIT_WEBHOOK_SECRET", webhook_secret))
+    values += [
+        ("SCALEKIT_ORGANIZATION_ID", emu.organization_id),
+        ("SCALEKIT_DIRECTORY_ID", emu.directory_id),
+        ("SCIM_BASE_URL", emu.scim_url()),
+        ("SCIM_TOKEN", emu.scim_token()),
+        # Trust for the emulator's certificate: Python requests, grpc, Node, curl/OpenSSL.
+        ("REQUESTS_CA_BUNDLE", str(emu.ca_path)),
+        ("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", str(emu.ca_path)),
+        ("NODE_EXTRA_CA_CERTS", str(emu.ca_path)),
+        ("NO_PROXY", "localhost,127.0.0.1"),
+    ]
+    return [f"export {name}={shlex.quote(value)}" for name, value in values]
+
+
+def serve_forever(
+    seed_path: str | Path | None = None,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    port: int = 0,
+    *,
+    host: str = "127.0.0.1",
+    webhook_ca: str | Path | None = None,
+    webhook_concurrency: int = 1,
+    out: TextIO | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Run until Ctrl-C (or until ``stop`` is set), printing settings, then each delivery.
+
+    ``webhook_ca`` names a CA (PEM) the webhook receiver's certificate chains to, beyond the
+    system store and this process's CA. ``webhook_concurrency`` deliveries are in flight per
+    endpoint at most; 1 (the default) delivers each endpoint's events in the order they
+    happened.
+
+    Returns the exit code (0). Bad input raises UsageError/ConfigError with a clear message.
+    """
+    from scim_readiness.devstack.emulator.delivery import MAX_CONNECTIONS
+    from scim_readiness.devstack.emulator.launcher import EmulatorStartError, start_emulator
+    from scim_readiness.devstack.emulator.seed import Seed, default_seed
+
+    out = out or sys.stdout
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)")
+    if webhook_url is not None:
+        _check_url(webhook_url)
+    if webhook_ca is not None and not Path(webhook_ca).is_file():
+        raise UsageError(f"--ca-bundle {webhook_ca}: no such file")
+    if not 1 <= webhook_concurrency <= MAX_CONNECTIONS:
+        raise UsageError(
+            f"--webhook-concurrency {webhook_concurrency}: use 1 to {MAX_CONNECTIONS}",
+            hint="1 keeps each endpoint's events in order; more delivers faster",
+        )
+    seed = Seed.from_yaml(seed_path) if seed_path else default_seed()
+    try:
+        with start_emulator(
+            seed, host=host, port=port, webhook_ca=webhook_ca, max_in_flight=webhook_concurrency
+        ) as emu:
+            secret = None
+            if webhook_url is not None:
+                try:
+                    secret = emu.register_webhook(webhook_url, webhook_secret)
+                except ValueError as exc:
+                    raise UsageError(
+                        f"--webhook-secret: {exc}", hint="a secret looks like whsec_<base64>"
+                    ) from None
+            elif seed.webhooks:
+                secret = seed.webhooks[0].secret
+            print(
+                f"Scalekit emulator on {emu.env_url} (started in {emu.started_in_s:.2f} s).",
+                file=out,
+            )
+            print(
+                "Settings for your local app. These are emulator-only credentials, shown "
+                "on purpose so you can configure the app:",
+                file=out,
+            )
+            print("", file=out)
+            for line in settings_lines(emu, secret):
+                print(line, file=out)
+            print("", file=out)
+            endpoints = emu.webhook_urls()
+            if endpoints:
+                in_flight = (
+                    "one delivery at a time, in event order"
+                    if webhook_concurrency == 1
+                    else f"up to {webhook_concurrency} deliveries in flight per endpoint"
+                )
+                print(f"Webhooks go to: {', '.join(endpoints)} ({in_flight})", file=out)
+            else:
+                print(
+                    "No webhook endpoint registered (pass --webhook-url to receive events).",
+                    file=out,
+                )
+            print("Press Ctrl-C to stop.", file=out, flush=True)
+            _stop_on_sigterm()
+            _follow(emu, out, stop or threading.Event())
+    except EmulatorStartError as exc:
+        raise UsageError(str(exc.message), hint=exc.hint) from None
+    except KeyboardInterrupt:
+        print("\nstopped.", file=out)
+    return 0
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a service manager, ``kill``) stops the emulator like Ctrl-C, so its exit paths
+    run: the throwaway CA directory and its key are removed, not left in the temp dir."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
+def _follow(emu: Emulator, out: TextIO, stop: threading.Event) -> None:
+    """Print one line per delivery attempt as they happen."""
+    shown: dict[int, int] = {}
+    while not stop.wait(0.25):
+        for index, delivery in enumerate(emu.deliveries.all()):
+            for number in range(shown.get(index, 0), len(delivery.attempts)):
+                attempt = delivery.attempts[number]
+                outcome = str(attempt.status) if attempt.error is None else attempt.error
+                stamp = time.strftime("%H:%M:%S", time.localtime(attempt.at))
+                print(
+                    f"{stamp}  {delivery.event_type}  {delivery.event_id}  attempt {number + 1}: "
+                    f"{outcome} ({attempt.latency_s * 1000:.0f} ms)",
+                    file=out,
+                    flush=True,
+                )
+            shown[index] = len(delivery.attempts)

@@ -1,0 +1,379 @@
+"""What the reference app does with one webhook delivery: authenticate the raw bytes, validate,
+then apply the event in one transaction (or refuse it and record nothing).
+
+Flaws switch single decisions here; everything else stays correct so a check that fails on a
+flawed app fails for the reason the flaw names.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from scim_readiness.devstack.sampleapp.settings import AppSettings
+from scim_readiness.devstack.sampleapp.store import NewUser, Store, Transaction, UserRow
+from scim_readiness.events import EventType, sign
+
+#: The names an older integration guide used; the ``legacy-event-names`` flaw knows only these.
+LEGACY_EVENT_NAMES: Mapping[str, EventType] = {
+    "scalekit.dir.user.create": EventType.USER_CREATED,
+    "scalekit.dir.user.update": EventType.USER_UPDATED,
+    "scalekit.dir.user.delete": EventType.USER_DELETED,
+    "scalekit.dir.group.create": EventType.GROUP_CREATED,
+    "scalekit.dir.group.update": EventType.GROUP_UPDATED,
+    "scalekit.dir.group.delete": EventType.GROUP_DELETED,
+    "scalekit.dir.enabled": EventType.DIRECTORY_ENABLED,
+    "scalekit.dir.disabled": EventType.DIRECTORY_DISABLED,
+}
+
+# Fields stored in their own columns; everything else a user event carries is kept as
+# attributes so the app can show what the directory told it.
+_CORE_FIELDS = frozenset({"id", "email", "name", "active", "roles", "organization_id"})
+
+INTERNAL_ERROR = "Internal Server Error"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any] | str
+
+
+class Refused(Exception):
+    """Ends handling of a delivery with ``reply`` (and rolls back anything begun)."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(str(reply.body))
+        self.reply = reply
+
+
+def invalid(status: int, error: str, detail: str, *, field: str | None = None) -> Refused:
+    """An actionable refusal: what was wrong and, when it is one field, which."""
+    return Refused(
+        Reply(status, {"error": error, "detail": detail, **({"field": field} if field else {})})
+    )
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array"}.get(
+        type(value), "object" if isinstance(value, dict) else type(value).__name__
+    )
+
+
+def _field(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    path = f"{where}.{key}" if where else key
+    if key not in obj:
+        raise invalid(400, "invalid_event", f"required field {path} is missing", field=path)
+    return _check(obj[key], kind, path)
+
+
+def _optional(
+    obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str, default: Any
+) -> Any:
+    if obj.get(key) is None:
+        return default
+    return _check(obj[key], kind, f"{where}.{key}")
+
+
+def _check(value: Any, kind: type | tuple[type, ...], path: str) -> Any:
+    # bool is an int in Python; JSON true is never a valid number or string here.
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        expected = " or ".join(_type_name(k()) for k in kinds)
+        raise invalid(
+            400,
+            "invalid_event",
+            f"{path} must be {expected}, got {_type_name(value)}",
+            field=path,
+        )
+    if isinstance(value, str) and not value.strip() and kinds == (str,):
+        raise invalid(400, "invalid_event", f"{path} must not be empty", field=path)
+    return value
+
+
+class WebhookHandler:
+    def __init__(self, settings: AppSettings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        # The SDK verifier needs no connection (constructing the full client would log in),
+        # and the import is paid once at start-up rather than on the first delivery.
+        from scalekit import ScalekitClient
+
+        self._verifier = ScalekitClient.__new__(ScalekitClient)
+
+    # Authentication.
+
+    def authenticate(self, headers: Mapping[str, str], body: bytes) -> Reply | None:
+        """None when the delivery is authentic (or a flaw waives the check), else the refusal."""
+        settings = self.settings
+        if settings.has("no-signature-check"):
+            return None
+        secret = settings.webhook_secret
+        if not secret:
+            if settings.has("skip-verify-when-secret-missing"):
+                return None
+            return Reply(
+                503,
+                {
+                    "error": "not_configured",
+                    "detail": "no webhook secret is configured; refusing unverifiable events",
+                },
+            )
+        family = "svix" if settings.has("svix-headers-only") else "webhook"
+        signed = {
+            f"webhook-{part}": headers.get(f"{family}-{part}", "")
+            for part in ("id", "timestamp", "signature")
+        }
+        if not all(signed.values()):
+            return _unauthorized("missing webhook-id, webhook-timestamp or webhook-signature")
+        if settings.has("verify-reserialized-body"):
+            body = json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False).encode()
+        if settings.has("accept-stale-timestamp"):
+            return self._hmac_only(secret, signed, body)
+        try:
+            ok = self._verifier.verify_webhook_payload(secret, signed, body)
+        except UnicodeDecodeError:
+            raise invalid(400, "invalid_body", "the body is not UTF-8 text") from None
+        except (binascii.Error, ValueError, IndexError):
+            return _unauthorized("malformed signature header")
+        except Exception as exc:  # the SDK's WebhookVerificationError and its kin
+            return _unauthorized(str(exc) or "signature verification failed")
+        return None if ok else _unauthorized("signature verification failed")
+
+    def _hmac_only(self, secret: str, signed: Mapping[str, str], body: bytes) -> Reply | None:
+        try:
+            expected = sign(secret, signed["webhook-id"], int(signed["webhook-timestamp"]), body)
+        except ValueError:
+            return _unauthorized("malformed webhook-timestamp")
+        for candidate in signed["webhook-signature"].split(" "):
+            if hmac.compare_digest(candidate.encode(), expected.encode()):
+                return None
+        return _unauthorized("no matching signature")
+
+    # Handling.
+
+    def handle(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        """The full answer to one delivery (blocking; run it off the event loop)."""
+        try:
+            return self._handle(headers, body)
+        except Refused as refusal:
+            return refusal.reply
+
+    def _handle(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        settings = self.settings
+        if settings.has("verify-reserialized-body"):
+            self._parse(body)  # this flaw parses before it can verify
+        refusal = self.authenticate(headers, body)
+        if refusal is not None:
+            return refusal
+        event = self._parse(body)
+        event_id = _field(event, "id", str, "")
+        raw_type = _field(event, "type", str, "")
+        event_type = self._event_type(raw_type)
+        if event_type is None:
+            if settings.has("crash-on-unknown-event"):
+                return Reply(500, INTERNAL_ERROR)
+            return Reply(200, {"status": "ignored", "event_id": event_id, "reason": "unknown type"})
+        organization_id = _field(event, "organization_id", str, "")
+        data = _field(event, "data", dict, "")
+        apply = self._planner(event_type, data, organization_id)
+        if settings.has("legacy-event-names") and raw_type not in LEGACY_EVENT_NAMES:
+            # The flawed app validates the payload (its shape did not change), but its dispatch
+            # has no case for current names and falls through to "ok".
+            return Reply(200, {"status": "ok", "event_id": event_id})
+        with self.store.transaction() as tx:
+            if not settings.has("create-not-idempotent") and tx.event_seen(event_id):
+                return Reply(200, {"status": "duplicate", "event_id": event_id})
+            outcome = apply(tx)
+            tx.mark_event(event_id, raw_type)
+        return Reply(200, {"status": outcome, "event_id": event_id})
+
+    def _parse(self, body: bytes) -> dict[str, Any]:
+        try:
+            event = json.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            if self.settings.has("crash-on-invalid-json"):
+                raise Refused(Reply(500, INTERNAL_ERROR)) from None
+            raise invalid(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+        except RecursionError:
+            # Thousands of nested brackets exhaust the parser's stack: bad input, not a crash.
+            raise invalid(
+                400, "invalid_json", "the body nests JSON too deeply to be an event"
+            ) from None
+        if not isinstance(event, dict):
+            raise invalid(
+                400, "invalid_event", f"the body must be a JSON object, got {_type_name(event)}"
+            )
+        return event
+
+    def _event_type(self, raw_type: str) -> EventType | None:
+        if self.settings.has("legacy-event-names") and raw_type in LEGACY_EVENT_NAMES:
+            return LEGACY_EVENT_NAMES[raw_type]
+        try:
+            return EventType(raw_type)
+        except ValueError:
+            return None
+
+    def _tenant(self, organization_id: str) -> str:
+        mapping = self.settings.tenant_by_org
+        if self.settings.has("wrong-tenant-mapping") or not mapping:
+            return organization_id
+        try:
+            return mapping[organization_id]
+        except KeyError:
+            raise invalid(
+                422,
+                "unknown_organization",
+                f"organization {organization_id} is not linked to a tenant of this app",
+                field="organization_id",
+            ) from None
+
+    def _planner(
+        self, event_type: EventType, data: dict[str, Any], organization_id: str
+    ) -> Callable[[Transaction], str]:
+        """Validate everything up front, then return the write to run in the transaction."""
+        where = "data"
+        if event_type in (EventType.USER_CREATED, EventType.USER_UPDATED):
+            user = self._user(data, organization_id)
+            created = event_type is EventType.USER_CREATED
+            return lambda tx: self._upsert_user(tx, user, created=created)
+        if event_type is EventType.USER_DELETED:
+            user_id = _field(data, "id", str, where)
+            _optional(data, "email", str, where, None)
+            self._tenant(organization_id)  # only linked organisations may change users
+            return lambda tx: self._delete_user(tx, user_id)
+        if event_type.object == "DirectoryGroup":
+            group_id = _field(data, "id", str, where)
+            display_name = _field(data, "display_name", str, where)
+            directory_id = _optional(data, "directory_id", str, where, None)
+            external_id = _optional(data, "external_id", str, where, None)
+            tenant = self._tenant(organization_id)
+            deleted = event_type is EventType.GROUP_DELETED
+
+            def write_group(tx: Transaction) -> str:
+                tx.upsert_group(
+                    group_id=group_id,
+                    directory_id=directory_id,
+                    organization_id=organization_id,
+                    tenant=tenant,
+                    display_name=display_name,
+                    external_id=external_id,
+                    deleted=deleted,
+                )
+                return "group_deleted" if deleted else "group_saved"
+
+            return write_group
+        directory_id = _field(data, "id", str, where)
+        enabled = _optional(data, "enabled", bool, where, event_type is EventType.DIRECTORY_ENABLED)
+        provider = _optional(data, "provider", str, where, None)
+
+        def write_directory(tx: Transaction) -> str:
+            tx.upsert_directory(
+                directory_id=directory_id,
+                organization_id=organization_id,
+                enabled=enabled,
+                provider=provider,
+            )
+            return "directory_saved"
+
+        return write_directory
+
+    def _user(self, data: dict[str, Any], organization_id: str) -> NewUser:
+        where = "data"
+        directory_user_id = _field(data, "id", str, where)
+        email = _field(data, "email", str, where).strip()
+        if "@" not in email:
+            raise invalid(
+                400,
+                "invalid_event",
+                f"data.email {email!r} is not an email address",
+                field="data.email",
+            )
+        active = _optional(data, "active", bool, where, True)
+        roles: list[str] = []
+        for index, role in enumerate(_optional(data, "roles", list, where, [])):
+            entry = _check(role, dict, f"data.roles[{index}]")
+            name = _field(entry, "role_name", str, f"data.roles[{index}]")
+            if name not in roles:
+                roles.append(name)
+        for index, group in enumerate(_optional(data, "groups", list, where, [])):
+            _field(_check(group, dict, f"data.groups[{index}]"), "id", str, f"data.groups[{index}]")
+        given = _optional(data, "given_name", str, where, "")
+        family = _optional(data, "family_name", str, where, "")
+        name = _optional(data, "name", str, where, "") or f"{given} {family}".strip() or email
+        _optional(data, "custom_attributes", dict, where, {})
+        if self.settings.has("roles-ignored"):
+            roles = []
+        elif self.settings.has("first-role-only"):
+            roles = roles[:1]
+        return NewUser(
+            directory_user_id=directory_user_id,
+            organization_id=organization_id,
+            email=email,
+            name=name,
+            active=active,
+            roles=tuple(roles),
+            tenant=self._tenant(organization_id),
+            attributes={k: v for k, v in data.items() if k not in _CORE_FIELDS},
+        )
+
+    def _upsert_user(self, tx: Transaction, user: NewUser, *, created: bool) -> str:
+        flaws = self.settings.flaws
+        holder = tx.user_by_email(user.email)
+        if holder is not None and holder.directory_user_id != user.directory_user_id:
+            if "merge-on-email" in flaws:
+                tx.update_user(holder.pk, user)
+                return "merged"
+            raise invalid(
+                409,
+                "email_conflict",
+                f"{user.email} already belongs to directory user {holder.directory_user_id}; "
+                "nothing was recorded (resolve the duplicate in the directory)",
+                field="data.email",
+            )
+        if "create-not-idempotent" in flaws and created:
+            tx.insert_user(user)
+            return "created"
+        existing = tx.user_by_directory_id(user.directory_user_id)
+        if existing is None:
+            if "ignore-deactivation" in flaws:
+                user = replace(user, active=True)
+            tx.insert_user(user)
+            return "created"
+        user = self._keep_what_flaws_ignore(existing, user)
+        tx.update_by_directory_id(user.directory_user_id, user)
+        return "updated"
+
+    def _keep_what_flaws_ignore(self, existing: UserRow, user: NewUser) -> NewUser:
+        if self.settings.has("ignore-deactivation") and not user.active:
+            user = replace(user, active=existing.active)
+        if self.settings.has("roles-ignored"):
+            user = replace(user, roles=existing.roles)
+        return user
+
+    def _delete_user(self, tx: Transaction, directory_user_id: str) -> str:
+        if self.settings.has("ignore-delete"):
+            return "deleted"
+        # The record is kept (audit, re-provisioning) but loses all access.
+        changed = tx.set_active(directory_user_id, False)
+        return "deactivated" if changed else "not_found"
+
+
+def _unauthorized(detail: str) -> Reply:
+    return Reply(401, {"error": "invalid_signature", "detail": detail})
+
+
+def constant_time_bearer(header: str | None, token: str) -> bool:
+    """True when ``header`` is exactly ``Bearer <token>``."""
+    if not header:
+        return False
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(value.strip().encode(), token.encode())

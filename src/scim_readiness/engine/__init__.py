@@ -1,0 +1,1 @@
+"""What drives checks: the registry, the runner and the sweep of what a run created."""

@@ -1,0 +1,130 @@
+"""Finding checks: built-ins by scanning ``scim_readiness.checks``, extras by entry point.
+
+A third-party distribution adds checks by declaring, in its own ``pyproject.toml``::
+
+    [project.entry-points."scim_readiness.checks"]
+    my-check = "my_package.my_check_module"
+
+Each entry point names a *module* that defines ``CHECK`` and ``run`` like a built-in.
+``SCIM_READINESS_DISABLE_PLUGIN_AUTOLOAD=1`` turns third-party checks off (as pytest does),
+for when a broken plugin stands between a release engineer and a verdict.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import pkgutil
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+
+from scim_readiness.errors import PluginError, UsageError
+from scim_readiness.plugin.contract import CheckSpec
+
+ENTRY_POINT_GROUP = "scim_readiness.checks"
+BUILTIN_PACKAGE = "scim_readiness.checks"
+DISABLE_AUTOLOAD_ENV = "SCIM_READINESS_DISABLE_PLUGIN_AUTOLOAD"
+_BROKEN_HINT = f"fix or uninstall it; set {DISABLE_AUTOLOAD_ENV}=1 to skip third-party checks"
+
+
+def _import(name: str, origin: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # a broken plugin must not take the CLI down with a traceback
+        raise PluginError(
+            f"check module {origin} could not be imported: {type(exc).__name__}: {exc}",
+            hint=_BROKEN_HINT,
+        ) from exc
+
+
+def builtin_specs() -> list[CheckSpec]:
+    package = _import(BUILTIN_PACKAGE, BUILTIN_PACKAGE)
+    specs = []
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
+        name = f"{BUILTIN_PACKAGE}.{module_info.name}"
+        specs.append(CheckSpec.from_module(_import(name, name), origin=name))
+    return specs
+
+
+def plugin_specs() -> list[CheckSpec]:
+    from importlib.metadata import entry_points
+
+    specs = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+        origin = f"{dist} (entry point {ep.name})"
+        try:
+            loaded = ep.load()
+        except Exception as exc:
+            raise PluginError(
+                f"check plugin {origin} could not be loaded: {type(exc).__name__}: {exc}",
+                hint=_BROKEN_HINT,
+            ) from exc
+        if not isinstance(loaded, ModuleType):
+            raise PluginError(
+                f"check plugin {origin} points at {ep.value!r}, which is not a module",
+                hint="an entry point in the scim_readiness.checks group names a check module",
+            )
+        specs.append(CheckSpec.from_module(loaded, origin=origin))
+    return specs
+
+
+def autoload_disabled() -> bool:
+    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def discover(*, autoload_plugins: bool = True) -> list[CheckSpec]:
+    """All checks, built-ins first in checklist order, then plugins; ids must be unique."""
+    specs = builtin_specs()
+    if autoload_plugins and not autoload_disabled():
+        specs += plugin_specs()
+    ensure_unique(specs)
+    return sorted(specs, key=_order)
+
+
+def _order(spec: CheckSpec) -> tuple[bool, int, str]:
+    item = spec.info.checklist_item
+    return (item <= 0, item, spec.info.id)
+
+
+def ensure_unique(specs: Iterable[CheckSpec]) -> None:
+    seen: dict[str, CheckSpec] = {}
+    for spec in specs:
+        other = seen.get(spec.info.id)
+        if other is not None:
+            raise PluginError(
+                f"two checks share the id {spec.info.id!r}: {other.origin} and {spec.origin}",
+                hint="check ids must be unique; uninstall or rename one of them",
+            )
+        seen[spec.info.id] = spec
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def select(
+    specs: Sequence[CheckSpec], only: Sequence[str] = (), skip: Sequence[str] = ()
+) -> list[CheckSpec]:
+    """Validate ``--only``/``--skip`` ids and return the checks ``--only`` keeps."""
+    known = [s.info.id for s in specs]
+    for flag, ids in (("--only", only), ("--skip", skip)):
+        for check_id in ids:
+            if check_id not in known:
+                raise UsageError(
+                    f"{flag} {check_id}: no such check{did_you_mean(check_id, known)}",
+                    hint="`scim-readiness checks` lists the check ids",
+                )
+    both = sorted(set(only) & set(skip))
+    if both:
+        raise UsageError(
+            f"conflicting flags: {', '.join(both)} given to both --only and --skip",
+            hint="name a check in one of them, not both",
+        )
+    if not only:
+        return list(specs)
+    return [s for s in specs if s.info.id in only]

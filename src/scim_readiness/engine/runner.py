@@ -1,0 +1,540 @@
+"""The one place that runs checks: selection, consent, concurrency, timeouts, errors, cleanup.
+
+No check repeats any of this. For each selected check the runner:
+
+* decides whether it may run at all (``checks.<id>.enabled``, ``--skip``, needed config
+  sections, ``--read-only`` for checks that change data, consent for changing production data),
+  and records a SKIP with the reason when it may not;
+* runs it under a time limit (``checks.<id>.timeout_s``, else the check's default, never past
+  the whole run's budget), concurrently with the others, except that checks changing the same
+  target take turns;
+* turns a raised exception into an ERROR finding with a one-line cause, keeping every finding
+  recorded before it;
+* always awaits the check's ``cleanup`` (bounded), also after a timeout or Ctrl-C;
+* on cancellation (Ctrl-C, SIGTERM) marks what did not finish as interrupted and returns the
+  partial report instead of raising.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as _dt
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scim_readiness import __version__
+from scim_readiness.config import Config
+from scim_readiness.errors import DeliveryRefused, ReadinessError
+from scim_readiness.guards import production_target
+from scim_readiness.model import (
+    CheckResult,
+    FailOn,
+    Finding,
+    Report,
+    Severity,
+    Status,
+    TimelineStep,
+    fold_status,
+)
+from scim_readiness.plugin.context import CheckContext, SharedClients, TlsSettings
+from scim_readiness.plugin.contract import CheckSpec, FindingRecorder
+from scim_readiness.plugin.identities import TestIdentities, new_run_id
+from scim_readiness.plugin.ledger import Ledger
+
+if TYPE_CHECKING:
+    from scim_readiness.clients.probe import Probe
+    from scim_readiness.clients.scalekit import ScalekitGateway
+
+# A cleanup gets this long, whatever happened before it.
+CLEANUP_TIMEOUT_S = 30.0
+# After Ctrl-C, how long the run waits for checks to finish their cleanup.
+INTERRUPT_GRACE_S = CLEANUP_TIMEOUT_S + 5.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    only: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    read_only: bool = False
+    timeout_s: float | None = None  # whole run; None: ``checks.timeout_s`` from the config
+    ca_bundle: str | None = None
+    fail_on: FailOn = FailOn.FAIL
+    # Consent to change data when the config says ``expect: production``
+    # (``checks.allow_mutation: true`` in the config is the same consent, written down).
+    yes: bool = False
+    progress: bool = False  # live progress on stderr (a TTY)
+    verbose: bool = False  # one line per finished check on stderr
+    debug: bool = False  # a (redacted) traceback on stderr for each check that raised
+
+
+ScalekitFactory = Callable[[], Awaitable["ScalekitGateway"]]
+Progress = Callable[[str, CheckResult | None], None]
+
+
+def default_ledger_path(config: Config) -> Path:
+    base = Path(config.source_path).resolve().parent if config.source_path else Path.cwd()
+    if config.ledger_path:
+        path = Path(config.ledger_path)
+        return path if path.is_absolute() else base / path
+    return base / ".scim-readiness" / "ledger.jsonl"
+
+
+def missing_section(config: Config, needs: Sequence[str]) -> str | None:
+    """The first needed config key (``section`` or ``section.key``) that is absent."""
+    for need in needs:
+        node: Any = config
+        for part in need.split("."):
+            node = getattr(node, part, None)
+            if node is None or node == "" or node == () or node == {}:
+                return need
+        # Sections with defaults (scalekit, webhook) count as absent until something is set.
+        if hasattr(node, "model_fields_set") and not node.model_fields_set:
+            return need
+    return None
+
+
+def _uncancel() -> None:
+    """Forget a cancellation we are handling, so later timeouts in this task still work."""
+    task = asyncio.current_task()
+    if task is not None:
+        while task.cancelling():
+            task.uncancel()
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 300 else line[:297] + "…"
+
+
+def _status(value: object) -> Status | None:
+    if isinstance(value, Status):
+        return value
+    try:
+        return Status(str(value).upper())
+    except ValueError:
+        return None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _sane_finding(item: object) -> Finding | None:
+    """A finding as the renderers need it; a status given as text ("FAIL") is forgiven,
+    anything else that is not a finding is garbage."""
+    if not isinstance(item, Finding):
+        return None
+    status = _status(item.status)
+    if status is None:
+        return None
+    try:
+        severity = Severity(item.severity)
+    except ValueError:
+        severity = Severity.MEDIUM
+    return dataclasses.replace(
+        item,
+        status=status,
+        severity=severity,
+        title=_text(item.title),
+        expected=_text(item.expected),
+        observed=_text(item.observed),
+        why=_text(item.why),
+        fix=_text(item.fix),
+        docs_url=_text(item.docs_url),
+    )
+
+
+def _sane_step(item: object) -> TimelineStep | None:
+    if not isinstance(item, TimelineStep):
+        return None
+    status = _status(item.status)
+    if status is None:
+        return None
+    latency = item.latency_s if isinstance(item.latency_s, int | float) else None
+    return TimelineStep(
+        step=_text(item.step),
+        expected=_text(item.expected),
+        observed=_text(item.observed),
+        status=status,
+        latency_s=latency,
+    )
+
+
+class _Run:
+    def __init__(
+        self,
+        config: Config,
+        options: RunOptions,
+        specs: Sequence[CheckSpec],
+        shared: SharedClients,
+        probe: Probe | None,
+        progress: Progress | None,
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.specs = specs
+        self.shared = shared
+        self.probe = probe
+        self.progress = progress
+        self.run_id = new_run_id()
+        self.ledger = Ledger(default_ledger_path(config), self.run_id)
+        self.identities = TestIdentities(
+            run_id=self.run_id,
+            email_domain=config.test_identities.email_domain,
+            name_prefix=config.test_identities.name_prefix,
+        )
+        budget = options.timeout_s if options.timeout_s is not None else config.checks.timeout_s
+        self.budget_s = budget
+        self.deadline = time.monotonic() + budget
+        self.locks: dict[str, asyncio.Lock] = {}
+
+    # ---- deciding -------------------------------------------------------------------------
+
+    def skip_reason(self, spec: CheckSpec) -> tuple[str, str] | None:
+        info = spec.info
+        if info.id in self.options.skip:
+            return f"skipped with --skip {info.id}", ""
+        if not self.config.checks.for_check(info.id).enabled:
+            return (
+                "disabled in the config",
+                f"set checks.{info.id}.enabled: true (or remove that line) to run it",
+            )
+        missing = missing_section(self.config, info.needs)
+        if missing is not None:
+            return (
+                f"needs the config section {missing!r}, which is absent",
+                f"add {missing}: to the config (see readiness.example.yaml)",
+            )
+        if info.mutates and self.options.read_only:
+            return "read-only run: this check creates and removes test data", ""
+        production = production_target(self.config) if info.mutates else None
+        if production and not (self.options.yes or self.config.checks.allow_mutation):
+            return (
+                f"this check creates test users in production ({production}) and was not "
+                "allowed to",
+                "pass --yes, or set checks.allow_mutation: true, to let it create and remove "
+                "clearly named test identities",
+            )
+        return None
+
+    def check_timeout(self, spec: CheckSpec) -> float:
+        configured = self.config.checks.for_check(spec.info.id).timeout_s
+        return configured if configured is not None else spec.info.default_timeout_s
+
+    # ---- running ---------------------------------------------------------------------------
+
+    def context(self, spec: CheckSpec, recorder: FindingRecorder) -> CheckContext:
+        return CheckContext(
+            info=spec.info,
+            config=self.config,
+            settings=self.config.checks.for_check(spec.info.id),
+            run_id=self.run_id,
+            read_only=self.options.read_only,
+            findings=recorder,
+            ledger=self.ledger,
+            identities=self.identities,
+            shared=self.shared,
+            probe=self.probe,
+        )
+
+    @contextlib.asynccontextmanager
+    async def turn(self, spec: CheckSpec) -> AsyncIterator[None]:
+        if not spec.info.mutates:
+            yield
+            return
+        lock = self.locks.setdefault(spec.info.mutation_target, asyncio.Lock())
+        async with lock:
+            yield
+
+    async def execute(self, spec: CheckSpec) -> CheckResult:
+        info = spec.info
+        recorder = FindingRecorder(info.docs_url)
+        started: float | None = None
+        interrupted = False
+        reason = self.skip_reason(spec)
+        if reason is not None:
+            recorder.skipped(reason[0], fix=reason[1])
+            return self.result(spec, recorder, 0.0, interrupted=False)
+        ctx: CheckContext | None = None
+        cleanup: asyncio.Task[None] | None = None
+        try:
+            async with self.turn(spec):
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    recorder.errored(
+                        f"not started: the run's time budget of {self.budget_s:g} s was used up",
+                        fix="raise --timeout (or checks.timeout_s), or select fewer with --only",
+                    )
+                    return self.result(spec, recorder, 0.0, interrupted=False)
+                ctx = self.context(spec, recorder)
+                started = time.monotonic()
+                try:
+                    await self.invoke(spec, ctx, min(self.check_timeout(spec), remaining))
+                finally:
+                    if spec.cleanup is not None:
+                        cleanup = asyncio.create_task(self.clean(spec, ctx))
+                        await asyncio.shield(cleanup)
+        except asyncio.CancelledError:
+            interrupted = True
+            _uncancel()
+            if started is None:
+                recorder.skipped("not started: the run was interrupted")
+            else:
+                recorder.errored(
+                    "interrupted before it finished",
+                    why="The run was stopped (Ctrl-C or a termination signal); "
+                    "what is listed above was observed before that.",
+                )
+            if ctx is not None and spec.cleanup is not None and cleanup is None:
+                cleanup = asyncio.create_task(self.clean(spec, ctx))
+            if cleanup is not None:
+                await asyncio.wait({cleanup})
+        duration = time.monotonic() - started if started is not None else 0.0
+        return self.result(spec, recorder, duration, interrupted=interrupted)
+
+    async def invoke(self, spec: CheckSpec, ctx: CheckContext, timeout_s: float) -> None:
+        recorder = ctx.findings
+        check_id = spec.info.id
+        try:
+            async with asyncio.timeout(timeout_s):
+                # Typed to return None, but a plugin may return anything: that is a defect.
+                returned: object = await spec.run(ctx)  # type: ignore[func-returns-value]
+        except TimeoutError:
+            if timeout_s < self.check_timeout(spec):
+                recorder.errored(
+                    f"timed out: the run's time budget of {self.budget_s:g} s ran out",
+                    why="The check did not finish in time, so what it was still waiting for "
+                    "is unknown.",
+                    fix="raise --timeout (or checks.timeout_s) for the whole run",
+                )
+            else:
+                recorder.errored(
+                    f"timed out after {timeout_s:g} s",
+                    why="The check did not finish in time, so what it was still waiting for "
+                    "is unknown.",
+                    fix=f"raise checks.{check_id}.timeout_s if the target is just slow",
+                )
+            return
+        except DeliveryRefused as exc:
+            recorder.skipped(_one_line(exc.message), fix=exc.hint)
+            return
+        except ReadinessError as exc:
+            recorder.errored(_one_line(exc.message), fix=exc.hint)
+            return
+        except Exception as exc:
+            recorder.errored(
+                _one_line(f"internal error in check {check_id}: {type(exc).__name__}: {exc}"),
+                why="The check itself failed, so this item could not be evaluated.",
+                fix="rerun with --debug for a traceback and report it to the check's author",
+            )
+            if self.options.debug:
+                self.print_traceback(check_id, exc)
+            return
+        if returned is not None:
+            recorder.errored(
+                f"internal error in check {check_id}: run() returned "
+                f"{type(returned).__name__} instead of None",
+                fix="a check records findings on ctx.findings and returns nothing",
+            )
+
+    def print_traceback(self, check_id: str, exc: BaseException) -> None:
+        import os
+        import traceback
+
+        from scim_readiness.redact import Redactor
+
+        env = [os.environ.get(v, "") for v in ("SCALEKIT_CLIENT_SECRET", "SCALEKIT_WEBHOOK_SECRET")]
+        redactor = Redactor([*self.config.secret_values(), *env])
+        text = "".join(traceback.format_exception(exc))
+        print(f"--- traceback of check {check_id}\n{redactor.text(text)}", file=sys.stderr, end="")
+
+    async def clean(self, spec: CheckSpec, ctx: CheckContext) -> None:
+        assert spec.cleanup is not None  # noqa: S101 - only called when there is one
+        try:
+            async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+                await spec.cleanup(ctx)
+        except TimeoutError:
+            ctx.findings.errored(
+                f"cleanup did not finish within {CLEANUP_TIMEOUT_S:g} s",
+                fix="run `scim-readiness cleanup` to list test data that may be left behind",
+            )
+        except asyncio.CancelledError:
+            ctx.findings.errored("cleanup was interrupted")
+            raise
+        except Exception as exc:
+            ctx.findings.errored(
+                _one_line(f"cleanup failed: {type(exc).__name__}: {exc}"),
+                fix="run `scim-readiness cleanup` to list test data that may be left behind",
+            )
+
+    def result(
+        self,
+        spec: CheckSpec,
+        recorder: FindingRecorder,
+        duration: float,
+        *,
+        interrupted: bool,
+    ) -> CheckResult:
+        info = spec.info
+        findings: list[Finding] = []
+        garbage = 0
+        for item in recorder.items:
+            finding = _sane_finding(item)
+            if finding is None:
+                garbage += 1
+            else:
+                findings.append(finding)
+        timeline = []
+        for raw in recorder.timeline:
+            step = _sane_step(raw)
+            if step is None:
+                garbage += 1
+            else:
+                timeline.append(step)
+        if garbage:
+            findings.append(
+                Finding(
+                    title=f"internal error in check {info.id}: {garbage} recorded item(s) "
+                    "are not valid findings or timeline steps",
+                    status=Status.ERROR,
+                    fix="record through ctx.findings.passed()/failed()/…/step() with a Status",
+                )
+            )
+        if not findings:
+            findings.append(
+                Finding(
+                    title="the check recorded no findings, so nothing was verified",
+                    status=Status.SKIP,
+                    severity=Severity.INFO,
+                    docs_url=info.docs_url,
+                )
+            )
+        return CheckResult(
+            id=info.id,
+            title=info.title,
+            checklist_item=info.checklist_item,
+            status=fold_status(f.status for f in findings),
+            findings=tuple(findings),
+            duration_s=round(duration, 3),
+            mutates=info.mutates,
+            docs_url=info.docs_url,
+            timeline=tuple(timeline),
+            metrics=dict(recorder.metrics) if isinstance(recorder.metrics, dict) else {},
+            interrupted=interrupted,
+        )
+
+    async def all(self) -> tuple[list[CheckResult], bool]:
+        tasks = [asyncio.create_task(self.execute(spec), name=spec.info.id) for spec in self.specs]
+        if self.progress is not None:
+            for task in tasks:
+                task.add_done_callback(self._report_done)
+        interrupted = False
+        try:
+            if tasks:
+                # Checks bound themselves; this bounds a check that ignores its cancellation.
+                limit = max(0.0, self.deadline - time.monotonic()) + INTERRUPT_GRACE_S
+                _, pending = await asyncio.wait(tasks, timeout=limit)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending, timeout=INTERRUPT_GRACE_S)
+        except asyncio.CancelledError:
+            interrupted = True
+            _uncancel()
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=INTERRUPT_GRACE_S)
+        results = []
+        for spec, task in zip(self.specs, tasks, strict=True):
+            if task.done() and not task.cancelled() and task.exception() is None:
+                results.append(task.result())
+                continue
+            recorder = FindingRecorder(spec.info.docs_url)
+            if task.done() and not task.cancelled():
+                exc = task.exception()
+                recorder.errored(_one_line(f"internal error in the runner: {exc!r}"))
+            else:
+                recorder.errored(
+                    f"did not stop within {INTERRUPT_GRACE_S:g} s of the interruption",
+                    fix="run `scim-readiness cleanup` to list test data that may be left behind",
+                )
+            results.append(self.result(spec, recorder, 0.0, interrupted=True))
+        return results, interrupted
+
+    def _report_done(self, task: asyncio.Task[CheckResult]) -> None:
+        assert self.progress is not None  # noqa: S101 - callback only registered with progress
+        if task.cancelled() or task.exception() is not None:
+            return
+        self.progress(task.get_name(), task.result())
+
+
+async def run_suite(
+    config: Config,
+    options: RunOptions,
+    *,
+    specs: Sequence[CheckSpec] | None = None,
+    scalekit_factory: ScalekitFactory | None = None,
+    probe: Probe | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Run the selected checks and return the report (partial, ``interrupted``, on Ctrl-C).
+
+    ``specs`` replaces discovery (tests, the demo); ``scalekit_factory`` replaces the default
+    lazy Scalekit connection; ``probe`` replaces the one built from ``config.probe``;
+    ``progress`` is called with each check id and its result as it finishes.
+    """
+    from scim_readiness.engine.registry import discover, select
+
+    all_specs = list(specs) if specs is not None else discover()
+    selected = select(all_specs, options.only, options.skip)
+    tls = TlsSettings(ca_bundle=options.ca_bundle)
+    shared = SharedClients(config, tls, scalekit_factory)
+    own_probe = False
+    if probe is None and config.probe is not None:
+        from scim_readiness.clients.probe import build_probe
+
+        probe = build_probe(config.probe, tls)
+        own_probe = True
+    started_at = _dt.datetime.now(_dt.UTC)
+    t0 = time.monotonic()
+    run = _Run(config, options, selected, shared, probe, progress)
+    try:
+        results, interrupted = await run.all()
+        # Safety net behind each check's own cleanup (failed, timed out, interrupted):
+        # remove what this run's ledger still holds; leftovers become ERROR findings.
+        from scim_readiness.engine.sweep import sweep_run
+
+        results = await sweep_run(config, run.ledger, results, tls=tls, probe=probe)
+    finally:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(10):
+                await shared.aclose()
+        if own_probe and probe is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(10):
+                    await probe.aclose()
+    return Report(
+        run_id=run.run_id,
+        tool_version=__version__,
+        target=config.target(),
+        started_at=started_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        duration_s=round(time.monotonic() - t0, 3),
+        checks=tuple(results),
+        read_only=options.read_only,
+        interrupted=interrupted,
+    )
+
+
+def plan(
+    config: Config, options: RunOptions, specs: Sequence[CheckSpec]
+) -> list[tuple[CheckSpec, str | None]]:
+    """For each check, why ``run`` would skip it (``None``: it would run). No network."""
+    run = _Run(config, options, specs, SharedClients(config, TlsSettings()), None, None)
+    return [(spec, None if (r := run.skip_reason(spec)) is None else r[0]) for spec in specs]

@@ -1,0 +1,107 @@
+"""What a check receives: config, its own settings, and every client it may use.
+
+Checks get their clients from here (never construct them), so tests hand them real servers on
+loopback and the runner controls timeouts, TLS trust and secret redaction in one place.
+Heavy clients (the Scalekit SDK) are built lazily on first use and shared by the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from scim_readiness.config import CheckSettings, Config
+from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, SystemClock
+from scim_readiness.plugin.identities import TestIdentities
+from scim_readiness.plugin.ledger import Ledger
+
+if TYPE_CHECKING:
+    import httpx
+
+    from scim_readiness.clients.probe import Probe
+    from scim_readiness.clients.scalekit import ScalekitGateway
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """Trust for every HTTPS and gRPC call: the system store plus an optional extra CA bundle.
+
+    There is deliberately no way to turn verification off.
+    """
+
+    ca_bundle: str | None = None
+
+
+class SharedClients:
+    """Clients shared by all checks of one run (one Scalekit connection, not eight)."""
+
+    def __init__(
+        self,
+        config: Config,
+        tls: TlsSettings,
+        scalekit_factory: Callable[[], Awaitable[ScalekitGateway]] | None = None,
+    ) -> None:
+        self.config = config
+        self.tls = tls
+        self._scalekit_factory = scalekit_factory
+        self._scalekit: ScalekitGateway | None = None
+        self._scalekit_error: BaseException | None = None
+        self._lock = asyncio.Lock()
+
+    async def scalekit(self) -> ScalekitGateway:
+        async with self._lock:
+            if self._scalekit is not None:
+                return self._scalekit
+            if self._scalekit_error is not None:
+                raise self._scalekit_error
+            try:
+                if self._scalekit_factory is not None:
+                    self._scalekit = await self._scalekit_factory()
+                else:
+                    from scim_readiness.clients.scalekit import connect
+
+                    self._scalekit = await connect(self.config.scalekit, self.tls)
+            except BaseException as exc:
+                self._scalekit_error = exc
+                raise
+            return self._scalekit
+
+    async def aclose(self) -> None:
+        if self._scalekit is not None:
+            await self._scalekit.aclose()
+
+
+@dataclass
+class CheckContext:
+    info: CheckInfo
+    config: Config
+    settings: CheckSettings
+    run_id: str
+    read_only: bool
+    findings: FindingRecorder
+    ledger: Ledger
+    identities: TestIdentities
+    shared: SharedClients
+    probe: Probe | None = None
+    clock: Clock = field(default_factory=SystemClock)
+
+    @property
+    def tls(self) -> TlsSettings:
+        return self.shared.tls
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """A per-check option from ``checks.<id>.options`` in the config."""
+        return self.settings.options.get(name, default)
+
+    def http(self, *, timeout_s: float = 10.0, follow_redirects: bool = False) -> httpx.AsyncClient:
+        """An HTTP client that trusts the system store plus ``--ca-bundle``, with bounded
+        connect/read/write timeouts. The caller closes it (``async with``)."""
+        from scim_readiness.clients.http import make_async_client
+
+        return make_async_client(self.tls, timeout_s=timeout_s, follow_redirects=follow_redirects)
+
+    async def scalekit(self) -> ScalekitGateway:
+        """The run's Scalekit client (connects on first use; errors are ScalekitError)."""
+        return await self.shared.scalekit()

@@ -1,0 +1,204 @@
+"""The check plugin API.
+
+A check is a module (built-in under ``scim_readiness.checks``, or third-party through the
+entry-point group ``scim_readiness.checks``) that defines two names and nothing else happens
+on import::
+
+    CHECK = CheckInfo(id="environment", title="…", checklist_item=1, needs=("scalekit",), …)
+
+    async def run(ctx: CheckContext) -> None:
+        ctx.findings.passed("Client credentials accepted", observed="token issued in 42 ms")
+        …
+
+It may also define ``async def cleanup(ctx: CheckContext) -> None``, which the runner calls
+after ``run`` whatever happened (failure, timeout, Ctrl-C).
+
+``run`` records findings on ``ctx.findings`` instead of returning them, so a check that
+times out or is interrupted still reports what it had already observed.
+
+``scim-readiness checks`` imports every check module to list them, so a check module keeps
+its top-level imports light: the context and the config models for type checking only,
+and what ``run`` needs (asyncio, the SDK, HTTP clients) inside the functions that use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from scim_readiness.model import Finding, Severity, Status, TimelineStep
+
+if TYPE_CHECKING:
+    from scim_readiness.plugin.context import CheckContext
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInfo:
+    id: str
+    title: str
+    checklist_item: int  # 1-8 in Scalekit's SCIM production-readiness checklist; 0 for extras
+    needs: tuple[str, ...] = ()  # config sections without which the check is SKIP
+    mutates: bool = False  # creates or changes data in the app or the directory
+    docs_url: str = ""
+    description: str = ""
+    # Checks with the same mutation target run one at a time (e.g. "app" state).
+    mutation_target: str = "app"
+    default_timeout_s: float = 60.0
+
+
+RunFn = Callable[["CheckContext"], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """A discovered check: its metadata plus its entry points."""
+
+    info: CheckInfo
+    run: RunFn
+    cleanup: RunFn | None = None
+    origin: str = ""  # module name, or "dist-name (entry point)" for plugins
+
+    @classmethod
+    def from_module(cls, module: ModuleType, origin: str = "") -> CheckSpec:
+        from scim_readiness.errors import PluginError
+
+        info = getattr(module, "CHECK", None)
+        run = getattr(module, "run", None)
+        if not isinstance(info, CheckInfo) or not callable(run):
+            raise PluginError(
+                f"{origin or module.__name__}: not a check module",
+                hint="a check module defines CHECK = CheckInfo(...) and async def run(ctx)",
+            )
+        cleanup = getattr(module, "cleanup", None)
+        return cls(
+            info=info,
+            run=run,
+            cleanup=cleanup if callable(cleanup) else None,
+            origin=origin or module.__name__,
+        )
+
+
+class FindingRecorder:
+    """Collects a check's findings, timeline and metrics as they are observed."""
+
+    def __init__(self, docs_url: str = "") -> None:
+        self._docs_url = docs_url
+        self.items: list[Finding] = []
+        self.timeline: list[TimelineStep] = []
+        self.metrics: dict[str, Any] = {}
+
+    def add(self, finding: Finding) -> Finding:
+        if not finding.docs_url and self._docs_url:
+            finding = _replace_docs(finding, self._docs_url)
+        self.items.append(finding)
+        return finding
+
+    def record(
+        self,
+        status: Status,
+        title: str,
+        *,
+        expected: str = "",
+        observed: str = "",
+        why: str = "",
+        fix: str = "",
+        docs_url: str = "",
+        severity: Severity | None = None,
+        evidence: Mapping[str, Any] | None = None,
+    ) -> Finding:
+        if severity is None:
+            severity = _DEFAULT_SEVERITY[status]
+        return self.add(
+            Finding(
+                title=title,
+                status=status,
+                expected=expected,
+                observed=observed,
+                why=why,
+                fix=fix,
+                docs_url=docs_url,
+                severity=severity,
+                evidence=evidence or {},
+            )
+        )
+
+    def passed(self, title: str, **kw: Any) -> Finding:
+        return self.record(Status.PASS, title, **kw)
+
+    def warned(self, title: str, **kw: Any) -> Finding:
+        return self.record(Status.WARN, title, **kw)
+
+    def failed(self, title: str, **kw: Any) -> Finding:
+        return self.record(Status.FAIL, title, **kw)
+
+    def skipped(self, title: str, **kw: Any) -> Finding:
+        return self.record(Status.SKIP, title, **kw)
+
+    def errored(self, title: str, **kw: Any) -> Finding:
+        return self.record(Status.ERROR, title, **kw)
+
+    def attested(self, title: str, **kw: Any) -> Finding:
+        return self.record(Status.ATTESTED, title, **kw)
+
+    def step(
+        self,
+        step: str,
+        *,
+        expected: str,
+        observed: str,
+        status: Status,
+        latency_s: float | None = None,
+    ) -> None:
+        self.timeline.append(
+            TimelineStep(
+                step=step, expected=expected, observed=observed, status=status, latency_s=latency_s
+            )
+        )
+
+
+_DEFAULT_SEVERITY: Mapping[Status, Severity] = {
+    Status.PASS: Severity.INFO,
+    Status.ATTESTED: Severity.INFO,
+    Status.SKIP: Severity.INFO,
+    Status.WARN: Severity.MEDIUM,
+    Status.FAIL: Severity.HIGH,
+    Status.ERROR: Severity.MEDIUM,
+}
+
+
+def _replace_docs(finding: Finding, docs_url: str) -> Finding:
+    from dataclasses import replace
+
+    return replace(finding, docs_url=docs_url)
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Unix time in seconds."""
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SystemClock:
+    offset_s: float = 0.0
+    _unused: tuple[()] = field(default=(), repr=False)
+
+    def now(self) -> float:
+        import time
+
+        return time.time() + self.offset_s
+
+    def monotonic(self) -> float:
+        import time
+
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(seconds)

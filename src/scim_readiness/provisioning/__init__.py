@@ -1,0 +1,1 @@
+"""Creating, changing and removing test identities through events or SCIM."""
