@@ -150,10 +150,11 @@ def bench_app(events: int, concurrency: int) -> dict[str, Any]:
     from scim_readiness.checks import webhook_endpoint
     from scim_readiness.checks.webhook_endpoint.burst import burst_step
 
+    from scim_readiness.clients.http import TlsSettings
     from scim_readiness.config import CheckSettings, Config
     from scim_readiness.devstack.sampleapp import AppSettings, serve_app
     from scim_readiness.devstack.tls_ca import LocalCA
-    from scim_readiness.plugin.context import CheckContext, SharedClients, TlsSettings
+    from scim_readiness.plugin.context import CheckContext, SharedClients
     from scim_readiness.plugin.contract import FindingRecorder
     from scim_readiness.plugin.identities import TestIdentities, new_run_id
     from scim_readiness.plugin.ledger import Ledger

@@ -136,7 +136,7 @@ def child() -> dict[str, Any]:  # noqa: PLR0915 - one linear script, phase after
         render_stdout,
         write_files,
     )
-    from scim_readiness.config_file import load_config
+    from scim_readiness.engine.config_file import load_config
     from scim_readiness.engine.runner import RunOptions, run_suite
     from scim_readiness.reports import Format
 

@@ -36,7 +36,7 @@ PAGER = """
 import asyncio, json, sys, time
 from pydantic import SecretStr
 from scim_readiness.config import ScalekitSection
-from scim_readiness.plugin.context import TlsSettings
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.clients.scalekit import connect
 
 url, cid, secret, org, directory, ca = sys.argv[1:7]

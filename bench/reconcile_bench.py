@@ -166,9 +166,9 @@ def child_gateway(target: dict[str, Any]) -> dict[str, Any]:
 
     from pydantic import SecretStr
 
+    from scim_readiness.clients.http import TlsSettings
     from scim_readiness.clients.scalekit import connect
     from scim_readiness.config import ScalekitSection
-    from scim_readiness.plugin.context import TlsSettings
 
     section = ScalekitSection(
         environment_url=target["env_url"],
@@ -194,9 +194,9 @@ def child_gateway(target: dict[str, Any]) -> dict[str, Any]:
 
 def child_probe(target: dict[str, Any]) -> dict[str, Any]:
 
+    from scim_readiness.clients.http import TlsSettings
     from scim_readiness.clients.probe import build_probe
     from scim_readiness.config import ProbeSection
-    from scim_readiness.plugin.context import TlsSettings
 
     section = ProbeSection.model_validate(
         {

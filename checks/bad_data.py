@@ -496,8 +496,8 @@ def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict:
 
 
 async def _still_healthy(state: _Run) -> None:
+    from scim_readiness.clients.answers import excerpt
     from scim_readiness.events import directory_data
-    from scim_readiness.webhooks.sender import excerpt
 
     ctx = state.ctx
     health_url = ctx.config.webhook.health_url

@@ -237,8 +237,8 @@ async def send_burst(
     ``redact`` lists secrets to blank out of quoted answers.
     """
     from scim_readiness import __version__
+    from scim_readiness.clients.answers import excerpt
     from scim_readiness.events import encode_body, signed_headers
-    from scim_readiness.webhooks.sender import excerpt
 
     target = Target.of(url)
     signed_headers(secret, "probe", 0, b"")  # a bad secret raises ValueError here, once

@@ -9,7 +9,7 @@ Secret fields are ``SecretStr`` so they never print, not even in a traceback's r
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
@@ -233,3 +233,12 @@ class Config(Section):
 
         walk(self)
         return found
+
+
+#: Settings a config may leave out and take from the environment instead.
+ENV_FALLBACKS: Mapping[tuple[str, str], str] = {
+    ("scalekit", "environment_url"): "SCALEKIT_ENVIRONMENT_URL",
+    ("scalekit", "client_id"): "SCALEKIT_CLIENT_ID",
+    ("scalekit", "client_secret"): "SCALEKIT_CLIENT_SECRET",
+    ("webhook", "secret"): "SCALEKIT_WEBHOOK_SECRET",
+}

@@ -7,6 +7,7 @@ message on stderr and an exit code. Messages say what went wrong, where, and how
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 
 class ExitCode(enum.IntEnum):
@@ -93,3 +94,11 @@ class DeliveryRefused(ReadinessError):
 
 class Interrupted(ReadinessError):
     exit_code = ExitCode.INTERRUPTED
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean \'x\'?)' for the closest of ``choices``, or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from checks_roundtrip.stack import ROUNDTRIP_CHECKS, Stack, result_of
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.clients.probe import AppUser, Probe, build_probe
 from scim_readiness.config import Config
 from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.model import Report, Status
-from scim_readiness.plugin.context import TlsSettings
 from scim_readiness.plugin.ledger import Ledger
 
 CHECK_TIMEOUT_S = 2.0

@@ -9,10 +9,10 @@ import pytest
 from pydantic import SecretStr
 
 from checks_roundtrip.stack import Stack, StackFactory, result_of, steps_by_status
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.clients.probe import AppUser, Probe, build_probe
 from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.model import Report, Status
-from scim_readiness.plugin.context import TlsSettings
 from scim_readiness.plugin.ledger import Ledger
 
 

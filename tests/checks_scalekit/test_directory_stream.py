@@ -13,11 +13,11 @@ from scim_readiness.checks.data_model.directory_stream import (
 )
 
 from checks_scalekit.conftest import StackFactory
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.clients.scalekit import ScalekitGateway, connect
 from scim_readiness.devstack.demo_stack import Stack
 from scim_readiness.devstack.emulator import default_seed
 from scim_readiness.errors import ScalekitError
-from scim_readiness.plugin.context import TlsSettings
 
 
 async def _gateway(stack: Stack) -> ScalekitGateway:

@@ -12,14 +12,14 @@ import yaml
 
 from checks_scalekit.conftest import StackFactory
 from checks_scalekit.stack import Stack, check, finding, raw_text, result_of, run, titles
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.clients.scalekit import connect
 from scim_readiness.config import Config
-from scim_readiness.config_file import parse_config
 from scim_readiness.devstack.emulator import default_seed
 from scim_readiness.devstack.emulator.seed import SecretSeed
+from scim_readiness.engine.config_file import parse_config
 from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.model import CheckResult, Severity, Status
-from scim_readiness.plugin.context import TlsSettings
 
 
 def environment(stack: Stack, config: Config | None = None) -> CheckResult:

@@ -27,11 +27,11 @@ from scim_readiness.checks.data_model.reconcile import (
 )
 
 from checks_scalekit.conftest import StackFactory
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.clients.probe import AppUser, build_probe, to_app_user
 from scim_readiness.clients.scalekit import connect
 from scim_readiness.config import HttpProbeFields, ProbeSection
 from scim_readiness.errors import ProbeError
-from scim_readiness.plugin.context import TlsSettings
 
 # -- the join: a batch is the same as its records one by one -----------------------------------
 

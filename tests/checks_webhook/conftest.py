@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.clients.probe import build_probe
 from scim_readiness.config import CheckSettings, Config, ProbeSection
 from scim_readiness.devstack.sampleapp import AppSettings, RunningApp, serve_app
 from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 from scim_readiness.model import Finding, Status, fold_status
-from scim_readiness.plugin.context import CheckContext, SharedClients, TlsSettings
+from scim_readiness.plugin.context import CheckContext, SharedClients
 from scim_readiness.plugin.contract import FindingRecorder
 from scim_readiness.plugin.identities import TestIdentities, new_run_id
 from scim_readiness.plugin.ledger import Ledger

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from scim_readiness.engine.registry import CheckSpec
 from scim_readiness.plugin.context import CheckContext
-from scim_readiness.plugin.contract import CheckInfo, CheckSpec
+from scim_readiness.plugin.contract import CheckInfo
 
 ISOLATED_ENV = (
     "SCALEKIT_ENVIRONMENT_URL",

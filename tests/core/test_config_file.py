@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scim_readiness.config_file import load_config, parse_config, starter_text
+from scim_readiness.engine.config_file import load_config, parse_config, starter_text
 from scim_readiness.errors import ConfigError, ExitCode
 
 from .conftest import write_config

@@ -16,10 +16,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.clients.probe import AppUser, Probe, build_probe
 from scim_readiness.config import ProbeSection
 from scim_readiness.errors import ProbeError
-from scim_readiness.plugin.context import TlsSettings
 
 TOKEN = "probe-token-canary-77"
 USERS = [

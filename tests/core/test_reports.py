@@ -381,7 +381,7 @@ def test_reports_match_the_published_json_schema() -> None:
 
     import jsonschema
 
-    from scim_readiness.config_file import parse_config
+    from scim_readiness.engine.config_file import parse_config
     from scim_readiness.engine.runner import RunOptions, run_suite
 
     from .conftest import spec

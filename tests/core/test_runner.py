@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from scim_readiness.config import Config
-from scim_readiness.config_file import parse_config
-from scim_readiness.engine.runner import RunOptions, default_ledger_path, run_suite
+from scim_readiness.engine.config_file import parse_config
+from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.errors import PluginError, ScalekitError, UsageError
 from scim_readiness.model import Report, Status
 from scim_readiness.plugin.context import CheckContext
+from scim_readiness.plugin.ledger import default_ledger_path
 
 from .conftest import spec
 

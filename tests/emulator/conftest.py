@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 import pytest
 from pydantic import SecretStr
 
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.config import ScalekitSection
 from scim_readiness.devstack.emulator import Emulator, Seed, process_ca, start_emulator, trust_env
-from scim_readiness.plugin.context import TlsSettings
 
 T = TypeVar("T")
 

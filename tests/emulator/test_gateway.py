@@ -217,8 +217,8 @@ def test_hung_method_is_cut_off_at_the_timeout(emulator: Emulator) -> None:
 
 
 def test_missing_settings_are_named() -> None:
+    from scim_readiness.clients.http import TlsSettings
     from scim_readiness.config import ScalekitSection
-    from scim_readiness.plugin.context import TlsSettings
 
     with pytest.raises(ScalekitError, match="client_secret"):
         run(
@@ -241,8 +241,8 @@ def test_missing_settings_are_named() -> None:
 def test_untrusted_certificate_is_named_as_such(
     emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from scim_readiness.clients.http import TlsSettings
     from scim_readiness.devstack.tls_ca import LocalCA
-    from scim_readiness.plugin.context import TlsSettings
 
     # connect() points requests at a bundle without the emulator's CA; restore afterwards.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(emulator.ca_path))

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.devstack.sampleapp import AppSettings, serve_app
 from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 from scim_readiness.errors import TargetError, UsageError
 from scim_readiness.events import encode_body
-from scim_readiness.plugin.context import TlsSettings
 from scim_readiness.webhooks.send import MUTATIONS, SendResult, send_event
 
 SECRET = "whsec_c2NpbS1yZWFkaW5lc3MtdGVzdC12ZWN0b3Ita2V5ISE="

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.config import CheckSettings, Config
 from scim_readiness.devstack.tls_ca import LocalCA
-from scim_readiness.plugin.context import CheckContext, SharedClients, TlsSettings
+from scim_readiness.plugin.context import CheckContext, SharedClients
 from scim_readiness.plugin.contract import FindingRecorder
 from scim_readiness.plugin.identities import TestIdentities, new_run_id
 from scim_readiness.plugin.ledger import Ledger

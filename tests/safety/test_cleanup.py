@@ -11,10 +11,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scim_readiness.clients.http import TlsSettings
+from scim_readiness.engine.registry import CheckSpec
 from scim_readiness.engine.sweep import _context
 from scim_readiness.model import Status
-from scim_readiness.plugin.context import CheckContext, TlsSettings
-from scim_readiness.plugin.contract import CheckInfo, CheckSpec
+from scim_readiness.plugin.context import CheckContext
+from scim_readiness.plugin.contract import CheckInfo
 from scim_readiness.plugin.identities import new_run_id
 from scim_readiness.plugin.ledger import Ledger
 from scim_readiness.provisioning.drivers import EventsDriver, RoleAssignments

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.config import CommandProbe, HttpProbe
 from scim_readiness.errors import ProbeError
-from scim_readiness.plugin.context import TlsSettings
 
 from .conftest import cli_args, cli_env
 from .faulty_servers import FaultyHttpServer

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scim_readiness.config import Config
-from scim_readiness.config_file import parse_config
+from scim_readiness.engine.config_file import parse_config
 from scim_readiness.errors import ConfigError
 from scim_readiness.model import (
     CheckResult,

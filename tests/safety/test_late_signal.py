@@ -19,7 +19,8 @@ CHILD = textwrap.dedent(
     """
     import os, signal, sys, time
     from scim_readiness.cli import run as cli_run
-    from scim_readiness.plugin.contract import CheckInfo, CheckSpec
+    from scim_readiness.plugin.contract import CheckInfo
+    from scim_readiness.engine.registry import CheckSpec
     from scim_readiness.cli.main import main
 
     async def run(ctx):

@@ -37,8 +37,8 @@ def run_demo(
     from dataclasses import replace
 
     from scim_readiness.cli.run import execute
-    from scim_readiness.config_file import load_config
     from scim_readiness.devstack.demo_stack import start_stack, validate
+    from scim_readiness.engine.config_file import load_config
 
     err = err or sys.stderr
     chosen = validate(flaws)  # a bad flaw name is a usage error before anything starts

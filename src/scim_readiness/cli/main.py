@@ -112,7 +112,7 @@ CaBundleOpt = Annotated[
 
 
 def _load(path: Path) -> Config:
-    from scim_readiness.config_file import load_config
+    from scim_readiness.engine.config_file import load_config
 
     return load_config(path)
 
@@ -182,8 +182,8 @@ def run(
     check_ca_bundle(ca_bundle)
     check_outputs(outputs)
     loaded = _load(config)
-    from scim_readiness.engine.sweep import earlier_leftovers_note
-    from scim_readiness.guards import confirm_mutation
+    from scim_readiness.cli.cleanup import earlier_leftovers_note
+    from scim_readiness.cli.consent import confirm_mutation
 
     if note := earlier_leftovers_note(loaded):
         print(note, file=sys.stderr)
@@ -265,7 +265,7 @@ def config_init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> int:
     """Write a commented starter config (secrets stay ${ENV_VAR} references)."""
-    from scim_readiness.config_file import starter_text
+    from scim_readiness.engine.config_file import starter_text
 
     if path.exists() and not force:
         raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
@@ -335,9 +335,9 @@ def cleanup(
 ) -> int:
     """Remove the test users/groups a run left behind (from the ledger), through the channel
     that created each; report what was removed and what could not be."""
+    from scim_readiness.cli.cleanup import list_outstanding, run_cleanup_command
     from scim_readiness.cli.run import check_ca_bundle
-    from scim_readiness.engine.runner import default_ledger_path
-    from scim_readiness.engine.sweep import list_outstanding, run_cleanup_command
+    from scim_readiness.plugin.ledger import default_ledger_path
 
     check_ca_bundle(ca_bundle)
     if list_only and ledger is not None:

@@ -30,8 +30,8 @@ from scim_readiness.reports import Format
 
 if TYPE_CHECKING:
     from scim_readiness.clients.probe import Probe
+    from scim_readiness.engine.registry import CheckSpec
     from scim_readiness.model import CheckResult, Report
-    from scim_readiness.plugin.contract import CheckSpec
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 # Secrets that may reach the tool through the environment even when no config names them.

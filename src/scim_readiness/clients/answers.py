@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -220,3 +220,21 @@ async def request_capped(
     )
     loaded.history = response.history
     return loaded
+
+
+EXCERPT_CHARS = 160
+_SPACES = re.compile(r"\s+")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Answers' excerpts, redacted by the product's one redaction (:mod:`scim_readiness.redact`)."""
+    from scim_readiness.redact import REDACTED, redact_text
+
+    return redact_text(text, secrets, mask=REDACTED)
+
+
+def excerpt(body: bytes, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS) -> str:
+    """The start of a response body, on one line, redacted, at most ``limit`` characters."""
+    text = body[: limit * 8].decode("utf-8", errors="replace")
+    text = redact(_SPACES.sub(" ", text).strip(), secrets)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -5,14 +5,21 @@ from __future__ import annotations
 import functools
 import os
 import ssl
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import httpx
 
-if TYPE_CHECKING:
-    from scim_readiness.plugin.context import TlsSettings
-
 USER_AGENT = "scim-readiness"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """Trust for every HTTPS and gRPC call: the system store plus an optional extra CA bundle.
+
+    There is deliberately no way to turn verification off.
+    """
+
+    ca_bundle: str | None = None
 
 
 def ssl_context(tls: TlsSettings) -> ssl.SSLContext:

@@ -38,7 +38,7 @@ from scim_readiness.redact import Redactor
 if TYPE_CHECKING:
     import httpx
 
-    from scim_readiness.plugin.context import TlsSettings
+    from scim_readiness.clients.http import TlsSettings
 
 # A command's stdout beyond this is refused rather than held in memory.
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024

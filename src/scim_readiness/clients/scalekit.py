@@ -35,8 +35,8 @@ from urllib.parse import urlparse
 from scim_readiness.errors import ScalekitAuthError, ScalekitError
 
 if TYPE_CHECKING:
+    from scim_readiness.clients.http import TlsSettings
     from scim_readiness.config import ScalekitSection
-    from scim_readiness.plugin.context import TlsSettings
 
 T = TypeVar("T")
 
@@ -748,7 +748,7 @@ async def _exchange_first(
             hint="check that scalekit.environment_url names the Scalekit environment",
         ) from None
     except ValueError:
-        from scim_readiness.webhooks.sender import excerpt
+        from scim_readiness.clients.answers import excerpt
 
         raise ScalekitError(
             f"the token endpoint at {host} answered HTTP {response.status_code} with a body "

@@ -12,20 +12,56 @@ for when a broken plugin stands between a release engineer and a verdict.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import pkgutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from scim_readiness.errors import PluginError, UsageError
-from scim_readiness.plugin.contract import CheckSpec
+from scim_readiness.errors import PluginError, UsageError, did_you_mean
+from scim_readiness.plugin.contract import CheckInfo
+
+if TYPE_CHECKING:
+    from scim_readiness.plugin.context import CheckContext
+
+#: A check's ``run`` or ``cleanup``.
+RunFn = Callable[["CheckContext"], Awaitable[None]]
 
 ENTRY_POINT_GROUP = "scim_readiness.checks"
 BUILTIN_PACKAGE = "scim_readiness.checks"
 DISABLE_AUTOLOAD_ENV = "SCIM_READINESS_DISABLE_PLUGIN_AUTOLOAD"
 _BROKEN_HINT = f"fix or uninstall it; set {DISABLE_AUTOLOAD_ENV}=1 to skip third-party checks"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """A discovered check: its metadata plus its entry points."""
+
+    info: CheckInfo
+    run: RunFn
+    cleanup: RunFn | None = None
+    origin: str = ""  # module name, or "dist-name (entry point)" for plugins
+
+    @classmethod
+    def from_module(cls, module: ModuleType, origin: str = "") -> CheckSpec:
+        from scim_readiness.errors import PluginError
+
+        info = getattr(module, "CHECK", None)
+        run = getattr(module, "run", None)
+        if not isinstance(info, CheckInfo) or not callable(run):
+            raise PluginError(
+                f"{origin or module.__name__}: not a check module",
+                hint="a check module defines CHECK = CheckInfo(...) and async def run(ctx)",
+            )
+        cleanup = getattr(module, "cleanup", None)
+        return cls(
+            info=info,
+            run=run,
+            cleanup=cleanup if callable(cleanup) else None,
+            origin=origin or module.__name__,
+        )
 
 
 def _import(name: str, origin: str) -> ModuleType:
@@ -100,11 +136,6 @@ def ensure_unique(specs: Iterable[CheckSpec]) -> None:
                 hint="check ids must be unique; uninstall or rename one of them",
             )
         seen[spec.info.id] = spec
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def select(

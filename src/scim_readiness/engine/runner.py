@@ -25,11 +25,12 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scim_readiness import __version__
+from scim_readiness.clients.http import TlsSettings
 from scim_readiness.config import Config
+from scim_readiness.engine.registry import CheckSpec
 from scim_readiness.errors import DeliveryRefused, ReadinessError
 from scim_readiness.guards import production_target
 from scim_readiness.model import (
@@ -42,10 +43,10 @@ from scim_readiness.model import (
     TimelineStep,
     fold_status,
 )
-from scim_readiness.plugin.context import CheckContext, SharedClients, TlsSettings
-from scim_readiness.plugin.contract import CheckSpec, FindingRecorder
+from scim_readiness.plugin.context import CheckContext, SharedClients
+from scim_readiness.plugin.contract import FindingRecorder
 from scim_readiness.plugin.identities import TestIdentities, new_run_id
-from scim_readiness.plugin.ledger import Ledger
+from scim_readiness.plugin.ledger import Ledger, default_ledger_path
 
 if TYPE_CHECKING:
     from scim_readiness.clients.probe import Probe
@@ -75,14 +76,6 @@ class RunOptions:
 
 ScalekitFactory = Callable[[], Awaitable["ScalekitGateway"]]
 Progress = Callable[[str, CheckResult | None], None]
-
-
-def default_ledger_path(config: Config) -> Path:
-    base = Path(config.source_path).resolve().parent if config.source_path else Path.cwd()
-    if config.ledger_path:
-        path = Path(config.ledger_path)
-        return path if path.is_absolute() else base / path
-    return base / ".scim-readiness" / "ledger.jsonl"
 
 
 def missing_section(config: Config, needs: Sequence[str]) -> str | None:

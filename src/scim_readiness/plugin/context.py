@@ -20,18 +20,9 @@ from scim_readiness.plugin.ledger import Ledger
 if TYPE_CHECKING:
     import httpx
 
+    from scim_readiness.clients.http import TlsSettings
     from scim_readiness.clients.probe import Probe
     from scim_readiness.clients.scalekit import ScalekitGateway
-
-
-@dataclass(frozen=True, slots=True)
-class TlsSettings:
-    """Trust for every HTTPS and gRPC call: the system store plus an optional extra CA bundle.
-
-    There is deliberately no way to turn verification off.
-    """
-
-    ca_bundle: str | None = None
 
 
 class SharedClients:

@@ -23,15 +23,11 @@ and what ``run`` needs (asyncio, the SDK, HTTP clients) inside the functions tha
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
-
-if TYPE_CHECKING:
-    from scim_readiness.plugin.context import CheckContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,38 +42,6 @@ class CheckInfo:
     # Checks with the same mutation target run one at a time (e.g. "app" state).
     mutation_target: str = "app"
     default_timeout_s: float = 60.0
-
-
-RunFn = Callable[["CheckContext"], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class CheckSpec:
-    """A discovered check: its metadata plus its entry points."""
-
-    info: CheckInfo
-    run: RunFn
-    cleanup: RunFn | None = None
-    origin: str = ""  # module name, or "dist-name (entry point)" for plugins
-
-    @classmethod
-    def from_module(cls, module: ModuleType, origin: str = "") -> CheckSpec:
-        from scim_readiness.errors import PluginError
-
-        info = getattr(module, "CHECK", None)
-        run = getattr(module, "run", None)
-        if not isinstance(info, CheckInfo) or not callable(run):
-            raise PluginError(
-                f"{origin or module.__name__}: not a check module",
-                hint="a check module defines CHECK = CheckInfo(...) and async def run(ctx)",
-            )
-        cleanup = getattr(module, "cleanup", None)
-        return cls(
-            info=info,
-            run=run,
-            cleanup=cleanup if callable(cleanup) else None,
-            origin=origin or module.__name__,
-        )
 
 
 class FindingRecorder:

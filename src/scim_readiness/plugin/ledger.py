@@ -8,6 +8,11 @@ write torn by a kill loses at most its own last line, which the reader skips.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scim_readiness.config import Config
+
 import json
 import os
 import threading
@@ -164,3 +169,11 @@ class Ledger:
                 live.pop(key, None)
             # "unremovable" keeps the object outstanding: a later cleanup may succeed.
         return list(live.values())
+
+
+def default_ledger_path(config: Config) -> Path:
+    base = Path(config.source_path).resolve().parent if config.source_path else Path.cwd()
+    if config.ledger_path:
+        path = Path(config.ledger_path)
+        return path if path.is_absolute() else base / path
+    return base / ".scim-readiness" / "ledger.jsonl"

@@ -50,7 +50,7 @@ def environment_settings(ctx: CheckContext) -> dict[str, Setting]:
     place that falls back to the variables; it records which keys it filled."""
     from pydantic import SecretStr
 
-    from scim_readiness.config_file import ENV_FALLBACKS
+    from scim_readiness.config import ENV_FALLBACKS
 
     config = ctx.config
     found: dict[str, Setting] = {}

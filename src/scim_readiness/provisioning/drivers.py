@@ -445,8 +445,7 @@ def _scim_json(response: httpx.Response) -> Any:
 def _scim_error(response: httpx.Response, secrets: Sequence[str] = ()) -> str:
     """``HTTP 4xx: detail`` for a SCIM error answer, redacted *before* it is cut short: an
     endpoint that echoes the bearer token must not leave its first characters in a finding."""
-    from scim_readiness.clients.answers import decode_json
-    from scim_readiness.webhooks.sender import EXCERPT_CHARS, excerpt
+    from scim_readiness.clients.answers import EXCERPT_CHARS, decode_json, excerpt
 
     detail = ""
     try:
@@ -738,7 +737,6 @@ async def _confirm_no_active_user(ctx: CheckContext, emails: Sequence[str]) -> N
     """Where the probe can look users up by email, a user counts as removed only when the app
     shows no active user under any email it had; otherwise it stays outstanding."""
     from scim_readiness.errors import ProbeError
-    from scim_readiness.provisioning.roundtrip import probe_reads_by_email
 
     probe = ctx.probe
     if probe is None or not probe_reads_by_email(ctx):
@@ -922,7 +920,6 @@ async def _sweep_app(
     if the app still shows it active (it ignored the deletion), deprovision it there directly
     with signed events, when the webhook is configured."""
     from scim_readiness.errors import ProbeError
-    from scim_readiness.provisioning.roundtrip import probe_reads_by_email
 
     probe = ctx.probe
     if probe is None or missing_for_mode(ctx, "events") is not None:
@@ -973,3 +970,12 @@ class _SweepEntry:
     @property
     def details(self) -> Mapping[str, Any]:
         return {"email": self.email}
+
+
+def probe_reads_by_email(ctx: CheckContext) -> bool:
+    """Whether the configured probe can look users up by email (else by directory user id)."""
+    section = ctx.config.probe
+    if section is None:
+        return True
+    kind = section.http if section.kind == "http" else section.command
+    return kind is None or kind.user_by_email is not None

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from scim_readiness.errors import ProbeError
 from scim_readiness.model import Status
 from scim_readiness.plugin.wait import wait_until
+from scim_readiness.provisioning.drivers import probe_reads_by_email
 
 if TYPE_CHECKING:
     from scim_readiness.clients.probe import AppUser
@@ -182,15 +183,6 @@ def budget_after_failure(ctx: CheckContext, budget_s: float) -> float:
         if step.status is Status.PASS and step.latency_s is not None
     ]
     return min(budget_s, max(AFTER_FAILURE_FLOOR_S, 10 * max(passed, default=0.0)))
-
-
-def probe_reads_by_email(ctx: CheckContext) -> bool:
-    """Whether the configured probe can look users up by email (else by directory user id)."""
-    section = ctx.config.probe
-    if section is None:
-        return True
-    kind = section.http if section.kind == "http" else section.command
-    return kind is None or kind.user_by_email is not None
 
 
 def app_user_lookup(ctx: CheckContext, user: DirectoryUser) -> Lookup:

@@ -33,7 +33,7 @@ from scim_readiness.events.signing import redact_headers, sign, signed_headers
 if TYPE_CHECKING:
     import httpx
 
-    from scim_readiness.plugin.context import TlsSettings
+    from scim_readiness.clients.http import TlsSettings
 
 DEFAULT_ORGANIZATION_ID = "org_60219377000000001"
 DEFAULT_ENVIRONMENT_ID = "env_60219376000000001"
@@ -279,8 +279,7 @@ async def send_event(
         request_capped,
         shown_endpoint,
     )
-    from scim_readiness.clients.http import make_async_client
-    from scim_readiness.plugin.context import TlsSettings
+    from scim_readiness.clients.http import TlsSettings, make_async_client
 
     owned = client is None
     http = client or make_async_client(tls or TlsSettings(), timeout_s=timeout_s)
@@ -386,7 +385,7 @@ def run_send_command(
     receiver gives (2xx for valid deliveries, 4xx for broken ones), 1 otherwise."""
     import asyncio
 
-    from scim_readiness.plugin.context import TlsSettings
+    from scim_readiness.clients.http import TlsSettings
 
     secret = secret_from_env(secret_env)
     result = asyncio.run(

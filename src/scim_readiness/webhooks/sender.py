@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 # Re-exported: callers describe failed requests through delivery.describe_http_error.
-from scim_readiness.clients.answers import MAX_ANSWER_BYTES, request_capped
+from scim_readiness.clients.answers import (
+    EXCERPT_CHARS,
+    MAX_ANSWER_BYTES,
+    excerpt,
+    redact,
+    request_capped,
+)
 from scim_readiness.clients.answers import describe_http_error as describe_http_error
 from scim_readiness.events import (
     HEADER_FAMILIES,
@@ -39,26 +44,10 @@ if TYPE_CHECKING:
 
 #: Used when the config names no organisation: obviously not a real Scalekit id.
 FAKE_ORGANIZATION_ID = "org_scimreadinessnotconfigured"
-EXCERPT_CHARS = 160
 CLEANUP_CONCURRENCY = 8
-_SPACES = re.compile(r"\s+")
 # One sequence for the whole process: every check of a run shares the run id, and an app that
 # deduplicates webhook-ids must never see two different test events with the same id.
 _EVENT_SEQUENCE = itertools.count(1)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Answers' excerpts, redacted by the product's one redaction (:mod:`scim_readiness.redact`)."""
-    from scim_readiness.redact import REDACTED, redact_text
-
-    return redact_text(text, secrets, mask=REDACTED)
-
-
-def excerpt(body: bytes, secrets: Iterable[str] = (), limit: int = EXCERPT_CHARS) -> str:
-    """The start of a response body, on one line, redacted, at most ``limit`` characters."""
-    text = body[: limit * 8].decode("utf-8", errors="replace")
-    text = redact(_SPACES.sub(" ", text).strip(), secrets)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 #: What a redirected delivery means, said once for every webhook check.

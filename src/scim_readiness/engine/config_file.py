@@ -20,22 +20,14 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from scim_readiness.config import CheckSettings, ChecksSection, Config
-from scim_readiness.engine.registry import did_you_mean
-from scim_readiness.errors import ConfigError
+from scim_readiness.config import ENV_FALLBACKS, CheckSettings, ChecksSection, Config
+from scim_readiness.errors import ConfigError, did_you_mean
 
 DEFAULT_CONFIG = "readiness.yaml"
 CONFIG_ENV = "SCIM_READINESS_CONFIG"
 
 # Config keys filled from the environment when the file leaves them empty, so CI can keep
 # every credential in its secret store.
-ENV_FALLBACKS: Mapping[tuple[str, str], str] = {
-    ("scalekit", "environment_url"): "SCALEKIT_ENVIRONMENT_URL",
-    ("scalekit", "client_id"): "SCALEKIT_CLIENT_ID",
-    ("scalekit", "client_secret"): "SCALEKIT_CLIENT_SECRET",
-    ("webhook", "secret"): "SCALEKIT_WEBHOOK_SECRET",
-}
-
 _RUN_WIDE_CHECK_KEYS = ("allow_mutation", "timeout_s")
 MAX_NODES = 100_000
 # A config nests five or six levels; thousands would exhaust the recursion of the YAML
