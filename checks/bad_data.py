@@ -31,12 +31,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.api import CheckInfo, Need
 from scim_readiness.plugin.options import number_option
 
 if TYPE_CHECKING:
+    from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
-    from scim_readiness.plugin.context import CheckContext
     from scim_readiness.plugin.identities import TestIdentity
     from scim_readiness.webhooks.probing import Verdict
     from scim_readiness.webhooks.sender import Outcome, Sender
@@ -46,7 +46,7 @@ CHECK = CheckInfo(
     id="bad-data",
     title="Duplicate and invalid data fail safely",
     checklist_item=6,
-    needs=("webhook",),
+    needs=(Need.WEBHOOK,),
     mutates=True,
     docs_url="https://docs.scalekit.com/reference/webhooks/overview",
     description="duplicate events and users, conflicting emails, invalid and hostile payloads: "
@@ -428,7 +428,7 @@ def _judge_invalid(ctx: CheckContext, case: Invalid) -> None:
 
 def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict:
     """What the app's answer to one invalid delivery means under the case's rule."""
-    from scim_readiness.model import Status
+    from scim_readiness.api import Status
     from scim_readiness.webhooks.probing import Verdict
 
     what = case.name[0].upper() + case.name[1:]
@@ -564,7 +564,7 @@ async def _judge_records(
     conflict: Conflict,
     invalid: list[Invalid],
 ) -> None:
-    from scim_readiness.errors import ProbeError
+    from scim_readiness.api import ProbeError
     from scim_readiness.webhooks.probing import propagation_budget, record_absent, send_sentinel
     from scim_readiness.webhooks.traces import brief, record_probe_failure
 

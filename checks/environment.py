@@ -31,21 +31,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scim_readiness.errors import ScalekitAuthError, ScalekitError
-from scim_readiness.model import Severity
-from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.api import CheckInfo, Need, ScalekitAuthError, ScalekitError, Severity
 from scim_readiness.plugin.options import number_option
 
 if TYPE_CHECKING:
+    from scim_readiness.api import CheckContext
     from scim_readiness.environment_url import Problem
-    from scim_readiness.plugin.context import CheckContext
     from scim_readiness.plugin.target import Setting
 
 CHECK = CheckInfo(
     id="environment",
     title="Production environment configuration",
     checklist_item=1,
-    needs=("scalekit",),
+    needs=(Need.SCALEKIT,),
     mutates=False,
     docs_url="https://docs.scalekit.com/guides/go-live-checklist/",
     description=(

@@ -30,14 +30,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scim_readiness.model import Status
-from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.api import CheckInfo, Need, Status
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
 
+    from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
-    from scim_readiness.plugin.context import CheckContext
     from scim_readiness.provisioning.drivers import ChangeRejected, ProvisioningDriver
     from scim_readiness.provisioning.roundtrip import StepOutcome
 
@@ -45,7 +44,7 @@ CHECK = CheckInfo(
     id="user-lifecycle",
     title="User create, update and deprovision round trips",
     checklist_item=4,
-    needs=("webhook",),
+    needs=(Need.WEBHOOK,),
     mutates=True,
     docs_url="https://docs.scalekit.com/reference/webhooks/overview",
     description="Creates, updates, deactivates, reactivates and deletes a test user through "

@@ -34,12 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.api import CheckInfo, Need
 from scim_readiness.plugin.options import number_option
 
 if TYPE_CHECKING:
+    from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
-    from scim_readiness.plugin.context import CheckContext
     from scim_readiness.plugin.identities import TestIdentity
     from scim_readiness.webhooks.probing import Verdict
     from scim_readiness.webhooks.sender import Outcome, Sender
@@ -49,7 +49,7 @@ CHECK = CheckInfo(
     id="webhook-signature",
     title="Webhook signature validation",
     checklist_item=3,
-    needs=("webhook",),
+    needs=(Need.WEBHOOK,),
     mutates=True,
     docs_url="https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks",
     description="forged, stale, tampered and malformed deliveries get 4xx and leave no trace; "
@@ -468,7 +468,7 @@ def _verdict_on_status(case: Case, outcome: Outcome) -> Verdict | None:
     """What is wrong with the status the app answered ``case`` with; None when nothing is,
     or when it is judged elsewhere (rejections are summed up, ``webhook-only`` is judged
     with the header families)."""
-    from scim_readiness.model import Status
+    from scim_readiness.api import Status
     from scim_readiness.webhooks.probing import Verdict
 
     if outcome.status is None:
@@ -604,7 +604,7 @@ async def _replay(
             return None
     before = None
     if view is not None and control.identity is not None:
-        from scim_readiness.errors import ProbeError
+        from scim_readiness.api import ProbeError
         from scim_readiness.webhooks.probing import propagation_budget
 
         budget = propagation_budget(ctx)
@@ -657,7 +657,7 @@ async def _judge_traces(
     cases: list[Case],
     replay: Replay | None,
 ) -> None:
-    from scim_readiness.errors import ProbeError
+    from scim_readiness.api import ProbeError
     from scim_readiness.webhooks.probing import propagation_budget, record_absent, send_sentinel
     from scim_readiness.webhooks.traces import brief, record_probe_failure
 

@@ -29,6 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from scim_readiness.api import CheckInfo, Need, ScalekitAuthError, ScalekitError, Severity
 from scim_readiness.clients.answers import (
     MAX_ANSWER_BYTES,
     AnswerTooLarge,
@@ -38,22 +39,19 @@ from scim_readiness.clients.answers import (
     request_capped,
     shown_endpoint,
 )
-from scim_readiness.errors import ScalekitAuthError, ScalekitError
-from scim_readiness.model import Severity
-from scim_readiness.plugin.contract import CheckInfo
 from scim_readiness.plugin.options import number_option, text_option
 
 if TYPE_CHECKING:
     import httpx
 
+    from scim_readiness.api import CheckContext
     from scim_readiness.config import AdminPortalSection, PortalLinkEndpoint
-    from scim_readiness.plugin.context import CheckContext
 
 CHECK = CheckInfo(
     id="admin-portal",
     title="Admin portal configuration",
     checklist_item=8,
-    needs=("scalekit",),
+    needs=(Need.SCALEKIT,),
     mutates=False,
     docs_url="https://docs.scalekit.com/guides/admin-portal/",
     description=(

@@ -37,14 +37,20 @@ import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from scim_readiness.errors import ConfigError, ProbeError, ScalekitAuthError, ScalekitError
-from scim_readiness.model import Severity
-from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.api import (
+    CheckInfo,
+    ConfigError,
+    Need,
+    ProbeError,
+    ScalekitAuthError,
+    ScalekitError,
+    Severity,
+)
 from scim_readiness.plugin.options import flag_option, number_option
 
 if TYPE_CHECKING:
+    from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import Probe
-    from scim_readiness.plugin.context import CheckContext
 
     from .directory_stream import LeanUser
     from .reconcile import (
@@ -60,7 +66,7 @@ CHECK = CheckInfo(
     id="data-model",
     title="Alignment with the app's user and organisation model",
     checklist_item=7,
-    needs=("scalekit", "probe"),
+    needs=(Need.SCALEKIT, Need.PROBE),
     mutates=False,
     docs_url="https://docs.scalekit.com/directory/guides/user-provisioning-basics/",
     description=(

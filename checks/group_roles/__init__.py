@@ -34,13 +34,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scim_readiness.model import Status
-from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.api import CheckInfo, Need, Status
 
 if TYPE_CHECKING:
+    from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
     from scim_readiness.config import RolesSection
-    from scim_readiness.plugin.context import CheckContext
     from scim_readiness.provisioning.drivers import (
         ChangeRejected,
         DirectoryUser,
@@ -57,7 +56,7 @@ CHECK = CheckInfo(
     id="group-roles",
     title="Group-based role assignment",
     checklist_item=5,
-    needs=("roles",),
+    needs=(Need.ROLES,),
     mutates=True,
     docs_url="https://docs.scalekit.com/guides/integrations/scim-integrations/",
     description="Compares the directory's role assignments with the config's group → role map, "
@@ -135,7 +134,7 @@ async def _read_directory(ctx: CheckContext) -> DirectoryRoles:
 
 
 async def _scalekit_side(ctx: CheckContext, roles_cfg: RolesSection) -> DirectoryRoles | None:
-    from scim_readiness.errors import TargetError
+    from scim_readiness.api import TargetError
 
     section = ctx.config.scalekit
     if not (section.environment_url and section.client_id and section.client_secret):

@@ -37,18 +37,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.api import CheckInfo, Need
 from scim_readiness.plugin.options import number_option
 
 if TYPE_CHECKING:
-    from scim_readiness.plugin.context import CheckContext
+    from scim_readiness.api import CheckContext
     from scim_readiness.webhooks.sender import Outcome
 
 CHECK = CheckInfo(
     id="webhook-endpoint",
     title="Webhook endpoint: HTTPS, domain, reachability",
     checklist_item=2,
-    needs=("webhook",),
+    needs=(Need.WEBHOOK,),
     mutates=False,
     docs_url="https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks",
     description="HTTPS on an allowed, public domain; valid certificate; TLS >= 1.2; "
@@ -180,7 +180,7 @@ async def _allowed_host(ctx: CheckContext, ep: Endpoint) -> None:
 
 
 async def _addresses(ctx: CheckContext, ep: Endpoint) -> None:
-    from scim_readiness.errors import TargetError
+    from scim_readiness.api import TargetError
 
     from .tls_inspect import is_loopback_host, non_public_reason, resolve
 
@@ -396,7 +396,7 @@ async def _post_unsigned(ctx: CheckContext, url: str) -> Outcome:
 
 
 async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
-    from scim_readiness.errors import DeliveryRefused
+    from scim_readiness.api import DeliveryRefused
     from scim_readiness.events import EventType, directory_data
     from scim_readiness.webhooks.sender import (
         REDIRECT_WHY,

@@ -40,7 +40,7 @@ from scim_readiness.clients.http1 import Connection, HttpError, Target
 if TYPE_CHECKING:
     import ssl
 
-    from scim_readiness.plugin.context import CheckContext
+    from scim_readiness.api import CheckContext
 
 OPTION = "burst"
 MAX_EVENTS = 100_000
@@ -383,8 +383,8 @@ async def burst_step(ctx: CheckContext, ep: EndpointView) -> None:
             observed="the endpoint cannot be delivered to (see the findings above)",
         )
         return
+    from scim_readiness.api import DeliveryRefused
     from scim_readiness.clients.http import ssl_context
-    from scim_readiness.errors import DeliveryRefused
     from scim_readiness.events import EventType, build_event, directory_data
     from scim_readiness.guards import refuse_plain_http_signing
     from scim_readiness.webhooks.sender import event_target

@@ -28,7 +28,7 @@ from scim_readiness.errors import (
     TargetError,
 )
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
-from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, SystemClock
+from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, Need, SystemClock
 
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
@@ -52,6 +52,7 @@ __all__ = [
     "DeliveryRefused",
     "Finding",
     "FindingRecorder",
+    "Need",
     "ProbeError",
     "ReadinessError",
     "ScalekitAuthError",

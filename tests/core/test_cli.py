@@ -254,6 +254,34 @@ def test_a_duplicate_plugin_id_exits_2(
     )
 
 
+def test_a_misspelt_need_fails_at_registration(
+    plugin_site: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before needs were typed, needs=("webhok",) was accepted and the check SKIPped forever.
+    plugin_site(
+        {
+            "typo_need": """
+                from scim_readiness.api import CheckInfo
+                CHECK = CheckInfo(id="typo", title="Typo", checklist_item=0, needs=("webhok",))
+                async def run(ctx):
+                    pass
+            """
+        },
+        dist="typo",
+    )
+    assert main(["checks"]) == 2
+    err = capsys.readouterr().err
+    assert "needs 'webhok', which is not a config section (did you mean 'webhook'?)" in err
+    assert "Traceback" not in err
+
+
+def test_needs_name_config_sections() -> None:
+    from scim_readiness.api import Need
+    from scim_readiness.config import Config
+
+    assert {n.value for n in Need} <= set(Config.model_fields)
+
+
 def test_a_broken_plugin_exits_2_naming_it(
     plugin_site: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

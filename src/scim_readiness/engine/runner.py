@@ -85,10 +85,10 @@ def missing_section(config: Config, needs: Sequence[str]) -> str | None:
         for part in need.split("."):
             node = getattr(node, part, None)
             if node is None or node == "" or node == () or node == {}:
-                return need
+                return str(need)
         # Sections with defaults (scalekit, webhook) count as absent until something is set.
         if hasattr(node, "model_fields_set") and not node.model_fields_set:
-            return need
+            return str(need)
     return None
 
 

@@ -23,11 +23,29 @@ and what ``run`` needs (asyncio, the SDK, HTTP clients) inside the functions tha
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from scim_readiness.errors import PluginError, did_you_mean
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
+
+
+class Need(enum.StrEnum):
+    """A config section without which a check cannot run (the runner records it SKIP).
+
+    Typed so that a misspelt need fails when the check is defined, instead of making the
+    check SKIP forever for want of a section that does not exist.
+    """
+
+    SCALEKIT = "scalekit"
+    WEBHOOK = "webhook"
+    PROBE = "probe"
+    SCIM_IDP = "scim_idp"
+    ROLES = "roles"
+    DATA_MODEL = "data_model"
+    ADMIN_PORTAL = "admin_portal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +53,29 @@ class CheckInfo:
     id: str
     title: str
     checklist_item: int  # 1-8 in Scalekit's SCIM production-readiness checklist; 0 for extras
-    needs: tuple[str, ...] = ()  # config sections without which the check is SKIP
+    # Config sections without which the check is SKIP. Plain strings are accepted (and
+    # turned into Need) so third-party checks keep working; an unknown one is an error.
+    needs: tuple[Need, ...] = ()
     mutates: bool = False  # creates or changes data in the app or the directory
     docs_url: str = ""
     description: str = ""
     # Checks with the same mutation target run one at a time (e.g. "app" state).
     mutation_target: str = "app"
     default_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        needs = []
+        for need in self.needs:
+            try:
+                needs.append(Need(need))
+            except ValueError:
+                raise PluginError(
+                    f"check {self.id}: needs {need!r}, which is not a config section"
+                    f"{did_you_mean(str(need), [n.value for n in Need])}",
+                    hint="needs names sections of readiness.yaml: "
+                    + ", ".join(n.value for n in Need),
+                ) from None
+        object.__setattr__(self, "needs", tuple(needs))
 
 
 class FindingRecorder:
