@@ -43,7 +43,7 @@ from scim_readiness.model import (
     TimelineStep,
     fold_status,
 )
-from scim_readiness.plugin.context import CheckContext, SharedClients
+from scim_readiness.plugin.context import CheckContext, SharedClients, build_context
 from scim_readiness.plugin.contract import FindingRecorder
 from scim_readiness.plugin.identities import TestIdentities, new_run_id
 from scim_readiness.plugin.ledger import Ledger, default_ledger_path
@@ -223,10 +223,9 @@ class _Run:
     # ---- running ---------------------------------------------------------------------------
 
     def context(self, spec: CheckSpec, recorder: FindingRecorder) -> CheckContext:
-        return CheckContext(
-            info=spec.info,
-            config=self.config,
-            settings=self.config.checks.for_check(spec.info.id),
+        return build_context(
+            spec.info,
+            self.config,
             run_id=self.run_id,
             read_only=self.options.read_only,
             findings=recorder,
