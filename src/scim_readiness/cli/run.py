@@ -250,6 +250,17 @@ class _LateTermination:
             self._installed = False
 
 
+def _only_interrupts(exc: BaseException | None) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_interrupts(e) for e in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+
+
+def _quiet_about_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    if not _only_interrupts(context.get("exception")):
+        loop.default_exception_handler(context)
+
+
 async def _run_with_signals(
     config: Config,
     options: RunOptions,
@@ -260,6 +271,10 @@ async def _run_with_signals(
     late: _LateTermination,
 ) -> Report:
     loop = asyncio.get_running_loop()
+    # A second Ctrl-C during cleanup stops asyncio.run mid-task, and its shutdown reports each
+    # task the interrupt went through as "unhandled", with a traceback, before the message
+    # that counts can be printed; those reports are the interrupt itself, not errors.
+    loop.set_exception_handler(_quiet_about_interrupts)
     task = asyncio.current_task()
     # SIGTERM (CI cancelling a job) gets the same treatment as Ctrl-C: clean up, write the
     # partial report, exit 130. asyncio.run already handles SIGINT this way.
