@@ -112,7 +112,7 @@ def _prompted_run(stack: Stack, tmp_path: Path, answer: bytes) -> tuple[int, str
 def test_on_a_terminal_the_cli_asks_and_no_means_skip(stack: Stack, tmp_path: Path) -> None:
     code, screen = _prompted_run(stack, tmp_path, b"no\n")
     assert "user-lifecycle" in screen and "zz-scim-readiness+" in screen
-    assert code == 0, screen
+    assert code == 4, screen  # nothing observed and the gap not accepted: never exit 0
     assert _statuses(tmp_path / "r.json")["user-lifecycle"][0] == "SKIP"
     assert not (tmp_path / "ledger.jsonl").exists()
 

@@ -68,6 +68,9 @@ class RunOptions:
     timeout_s: float | None = None  # whole run; None: ``checks.timeout_s`` from the config
     ca_bundle: str | None = None
     fail_on: FailOn = FailOn.FAIL
+    # What the user accepts as not evaluated (check ids, or "mutating"); the exit code's
+    # business, applied by the CLI (cli/run.py), not by the runner.
+    accept_skip: tuple[str, ...] = ()
     # Consent to change data when the config says ``expect: production``
     # (``checks.allow_mutation: true`` in the config is the same consent, written down).
     yes: bool = False
