@@ -28,7 +28,14 @@ from scim_readiness.errors import (
     TargetError,
 )
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
-from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, Need, SystemClock
+from scim_readiness.plugin.contract import (
+    CheckInfo,
+    Clock,
+    FindingRecorder,
+    Need,
+    ReadOnly,
+    SystemClock,
+)
 
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
@@ -54,6 +61,7 @@ __all__ = [
     "FindingRecorder",
     "Need",
     "ProbeError",
+    "ReadOnly",
     "ReadinessError",
     "ScalekitAuthError",
     "ScalekitError",

@@ -102,6 +102,24 @@ FormatOpt = Annotated[str, typer.Option("--format", help="stdout format: rich, p
 VerboseOpt = Annotated[
     bool, typer.Option("-v", "--verbose", help="Show passing findings and progress.")
 ]
+AcceptSkipOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--accept-skip",
+        metavar="ID|mutating",
+        help="Accept this check's checklist item as not evaluated, so its SKIP does not fail "
+        "the exit code (repeatable); 'mutating': every check that cannot run without "
+        "changing data.",
+    ),
+]
+ReadOnlyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--read-only",
+        help="Change nothing: checks that must change data are SKIP, webhook-signature runs "
+        "its read-only mode.",
+    ),
+]
 # `run` and `cleanup` reach the same targets, so they trust the same way.
 CaBundleOpt = Annotated[
     str | None,
@@ -128,9 +146,8 @@ def run(
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 on any FAIL, or on any WARN too.")
     ] = FailOn.FAIL,
-    read_only: Annotated[
-        bool, typer.Option("--read-only", help="Run only the checks that change nothing.")
-    ] = False,
+    read_only: ReadOnlyOpt = False,
+    accept_skip: AcceptSkipOpt = None,
     timeout: Annotated[
         float | None,
         typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Time budget for the run."),
@@ -168,6 +185,7 @@ def run(
         timeout_s=timeout,
         ca_bundle=ca_bundle,
         fail_on=fail_on,
+        accept_skip=tuple(accept_skip or ()),
         yes=yes,
         progress=True,  # shown only when stderr is a terminal
         verbose=verbose,
@@ -371,6 +389,8 @@ def demo(
     ] = False,
     only: OnlyOpt = None,
     skip: SkipOpt = None,
+    read_only: ReadOnlyOpt = False,
+    accept_skip: AcceptSkipOpt = None,
     json_path: JsonOpt = None,
     junit_path: JunitOpt = None,
     markdown_path: MarkdownOpt = None,
@@ -397,7 +417,13 @@ def demo(
     )
     check_outputs(outputs)
     options = RunOptions(
-        only=tuple(only or ()), skip=tuple(skip or ()), progress=True, verbose=verbose, yes=True
+        only=tuple(only or ()),
+        skip=tuple(skip or ()),
+        read_only=read_only,
+        accept_skip=tuple(accept_skip or ()),
+        progress=True,
+        verbose=verbose,
+        yes=True,
     )
     return run_demo(tuple(flaw or ()), options, outputs, show_config=show_config)
 

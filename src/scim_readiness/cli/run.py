@@ -17,14 +17,16 @@ import ssl
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from scim_readiness.config import Config
 from scim_readiness.engine.runner import Progress, RunOptions, ScalekitFactory, run_suite
-from scim_readiness.errors import ExitCode, UsageError
+from scim_readiness.errors import ExitCode, UsageError, did_you_mean
+from scim_readiness.model import Status
+from scim_readiness.plugin.contract import ReadOnly
 from scim_readiness.redact import Redactor
 from scim_readiness.reports import Format
 
@@ -120,6 +122,65 @@ def check_outputs(outputs: OutputOptions) -> None:
     _check_output_path("--markdown", outputs.markdown_path)
     if outputs.format not in (Format.RICH, Format.PLAIN, Format.JSON):
         raise UsageError(f"--format {outputs.format}: use rich, plain or json for stdout")
+
+
+# `--accept-skip mutating`: every check that cannot run without changing data.
+ACCEPT_MUTATING = "mutating"
+
+
+def check_accept_skip(options: RunOptions, specs: Sequence[CheckSpec]) -> None:
+    """An ``--accept-skip`` that names no check is a usage error before anything runs."""
+    known = [s.info.id for s in specs]
+    for token in options.accept_skip:
+        if token != ACCEPT_MUTATING and token not in known:
+            raise UsageError(
+                f"--accept-skip {token}: no such check"
+                f"{did_you_mean(token, [*known, ACCEPT_MUTATING])}",
+                hint="name a check id (`scim-readiness checks` lists them) or 'mutating' "
+                "(every check that cannot run without changing data)",
+            )
+
+
+def _named(options: RunOptions, spec: CheckSpec) -> str:
+    """How the user named this check as acceptable to leave unevaluated ("" if not)."""
+    info = spec.info
+    if info.id in options.accept_skip:
+        return f"--accept-skip {info.id}"
+    if ACCEPT_MUTATING in options.accept_skip and info.read_only is ReadOnly.NONE:
+        return f"--accept-skip {ACCEPT_MUTATING}"
+    if info.id in options.skip:
+        return f"--skip {info.id}"
+    if options.only and info.id not in options.only:
+        return "not selected with --only"
+    return ""
+
+
+def accepted_items(
+    options: RunOptions, specs: Sequence[CheckSpec], report: Report
+) -> dict[int, str]:
+    """The checklist items the user accepted as not evaluated, each with how it was named.
+
+    An item is accepted only when every one of its checks that did not evaluate it (SKIP,
+    ERROR, or not selected) was named by ``--accept-skip ID|mutating``, ``--skip ID`` or left
+    out of ``--only``: one unnamed SKIP on the item keeps it unaccepted.
+    """
+    results = {c.id: c for c in report.checks}
+    observed = (Status.PASS, Status.WARN, Status.FAIL)
+    accepted: dict[int, str] = {}
+    for item in {s.info.checklist_item for s in specs} - {0}:
+        named: list[str] = []
+        for spec in (s for s in specs if s.info.checklist_item == item):
+            result = results.get(spec.info.id)
+            if result is not None and result.status in observed:
+                continue
+            how = _named(options, spec)
+            if not how:
+                break
+            named.append(how)
+        else:
+            if named:
+                accepted[item] = ", ".join(dict.fromkeys(named))
+    return accepted
 
 
 def _write_atomic(path: str, text: str) -> None:
@@ -325,6 +386,7 @@ def execute(
     check_outputs(outputs)
     all_specs = list(specs) if specs is not None else discover()
     total = len(select(all_specs, options.only, options.skip))  # usage errors before the run
+    check_accept_skip(options, all_specs)
     redactor = redactor_for(config)
 
     progress: Progress | None = None
@@ -358,6 +420,8 @@ def execute(
             )
             return int(ExitCode.INTERRUPTED)
 
+        if accepted := accepted_items(options, all_specs, report):
+            report = replace(report, accepted=accepted)
         files_ok = write_files(report, outputs, redactor, err)
         try:
             out.write(render_stdout(report, outputs, redactor, options.verbose))

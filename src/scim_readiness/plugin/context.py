@@ -70,6 +70,8 @@ class CheckContext:
     config: Config
     settings: CheckSettings
     run_id: str
+    # Set by the runner: this check must not change data (--read-only, or production without
+    # consent). A check with ``read_only=REDUCED`` runs its reduced mode when it is True.
     read_only: bool
     findings: FindingRecorder
     ledger: Ledger

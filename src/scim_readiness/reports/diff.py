@@ -1,7 +1,9 @@
 """What changed between two saved reports: checks that got worse or better, new findings.
 
 A regression is a check whose status got worse (PASS < SKIP < WARN < ERROR < FAIL), a check
-that disappeared, or a new WARN/FAIL/ERROR finding in a check.
+that was evaluated and no longer is (PASS, WARN or FAIL → SKIP or ERROR: a FAIL that became a
+SKIP is a defect nobody looks at any more, not an improvement), a check that disappeared, or a
+new WARN/FAIL/ERROR finding in a check.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ _RANK = {
     Status.FAIL: 4,
 }
 _BAD = (Status.WARN, Status.FAIL, Status.ERROR)
+_EVALUATED = (Status.PASS, Status.ATTESTED, Status.WARN, Status.FAIL)
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,13 @@ class StatusChange:
     new: Status | None  # None: the check is gone
 
     @property
+    def lost_coverage(self) -> bool:
+        """Evaluated before, not any more (SKIP, ERROR or gone)."""
+        return self.old in _EVALUATED and self.new not in _EVALUATED
+
+    @property
     def worse(self) -> bool:
-        if self.new is None:
+        if self.new is None or self.lost_coverage:
             return True
         if self.old is None:
             return self.new in _BAD
@@ -91,7 +99,8 @@ def render(d: ReportDiff) -> str:
             for c in group:
                 old = c.old.value if c.old else "(absent)"
                 new = c.new.value if c.new else "(absent)"
-                lines.append(f"  {c.check_id}: {old} -> {new}")
+                note = " (no longer evaluated)" if c.lost_coverage and c.new else ""
+                lines.append(f"  {c.check_id}: {old} -> {new}{note}")
     if d.new_findings:
         lines.append("new findings:")
         lines += [
