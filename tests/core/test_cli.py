@@ -182,7 +182,7 @@ def test_report_files_are_written_and_consistent(
         ),
         (("run", "--only", "fake-pass", "--skip", "fake-pass"), "error: conflicting flags"),
         (("run", "--ca-bundle", "nope.pem"), "error: --ca-bundle nope.pem: not a readable file"),
-        (("run", "--format", "xml"), "error: --format xml: use rich, plain or json"),
+        (("run", "--format", "xml"), "error: --format xml: use rich, plain, json or github"),
         (("run", "--timeout", "0"), "error: Invalid value for '--timeout'"),
         (("run", "--fail-on", "error"), "error: Invalid value for '--fail-on'"),
         (

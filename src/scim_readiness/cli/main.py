@@ -98,7 +98,34 @@ MarkdownOpt = Annotated[
         help="Write a Markdown report here; '-' appends to $GITHUB_STEP_SUMMARY.",
     ),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", help="stdout format: rich, plain or json.")]
+HtmlOpt = Annotated[
+    str | None,
+    typer.Option("--html", metavar="PATH", help="Write a self-contained HTML report here."),
+]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format", help="stdout format: rich, plain, json, or github (annotations + plain)."
+    ),
+]
+# stdout formats; the other formats are files (--junit, --markdown, --html).
+_STDOUT = (Format.RICH, Format.PLAIN, Format.JSON, Format.GITHUB)
+_STDOUT_NAMES = "rich, plain, json or github"
+
+
+def _stdout_format(fmt: str) -> Format:
+    try:
+        chosen = Format(fmt)
+    except ValueError:
+        raise UsageError(f"--format {fmt}: use {_STDOUT_NAMES}") from None
+    if chosen not in _STDOUT:
+        raise UsageError(
+            f"--format {fmt}: use {_STDOUT_NAMES}",
+            hint="--junit PATH, --markdown PATH and --html PATH write those formats to files",
+        )
+    return chosen
+
+
 VerboseOpt = Annotated[
     bool, typer.Option("-v", "--verbose", help="Show passing findings and progress.")
 ]
@@ -143,6 +170,7 @@ def run(
     json_path: JsonOpt = None,
     junit_path: JunitOpt = None,
     markdown_path: MarkdownOpt = None,
+    html_path: HtmlOpt = None,
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 on any FAIL, or on any WARN too.")
     ] = FailOn.FAIL,
@@ -169,15 +197,7 @@ def run(
 
     if debug:
         _state["debug"] = True
-    try:
-        out_format = Format(fmt)
-    except ValueError:
-        raise UsageError(f"--format {fmt}: use rich, plain or json") from None
-    if out_format not in (Format.RICH, Format.PLAIN, Format.JSON):
-        raise UsageError(
-            f"--format {fmt}: use rich, plain or json",
-            hint="--junit PATH and --markdown PATH write those formats to files",
-        )
+    out_format = _stdout_format(fmt)
     options = RunOptions(
         only=tuple(only or ()),
         skip=tuple(skip or ()),
@@ -192,7 +212,11 @@ def run(
         debug=_debug(()),
     )
     outputs = OutputOptions(
-        format=out_format, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path
+        format=out_format,
+        json_path=json_path,
+        junit_path=junit_path,
+        markdown_path=markdown_path,
+        html_path=html_path,
     )
     from scim_readiness.cli.run import check_ca_bundle, check_outputs
 
@@ -299,24 +323,37 @@ def config_init(
 def report_show(
     file: Annotated[Path, typer.Argument(help="A JSON report written by `run --json`.")],
     fmt: Annotated[
-        str, typer.Option("--format", help="rich, plain, json, markdown or junit.")
+        str,
+        typer.Option("--format", help="rich, plain, json, markdown, junit, html or github."),
     ] = "rich",
+    html_path: HtmlOpt = None,
     verbose: Annotated[
         bool, typer.Option("-v", "--verbose", help="Show passing findings.")
     ] = False,
 ) -> int:
-    """Re-render a saved JSON report."""
-    from scim_readiness.cli.run import OutputOptions, redactor_for, render_stdout
+    """Re-render a saved JSON report (and write it as HTML with --html)."""
+    from scim_readiness.cli.run import (
+        OutputOptions,
+        check_outputs,
+        redactor_for,
+        render_stdout,
+        write_files,
+    )
     from scim_readiness.reports import renderer
     from scim_readiness.reports.load import load_report
 
     try:
         out_format = Format(fmt)
     except ValueError:
-        raise UsageError(f"--format {fmt}: use rich, plain, json, markdown or junit") from None
+        names = ", ".join(f.value for f in Format)
+        raise UsageError(f"--format {fmt}: use one of {names}") from None
+    files = OutputOptions(html_path=html_path)
+    check_outputs(files)
     report = load_report(file)
     redactor = redactor_for(None)
-    if out_format in (Format.RICH, Format.PLAIN, Format.JSON):
+    if not write_files(report, files, redactor, sys.stderr):
+        return int(ExitCode.INCOMPLETE)
+    if out_format in _STDOUT:
         sys.stdout.write(render_stdout(report, OutputOptions(format=out_format), redactor, verbose))
     else:
         sys.stdout.write(renderer(out_format)(report, redactor=redactor, verbose=verbose))
@@ -327,13 +364,23 @@ def report_show(
 def report_diff(
     old: Annotated[Path, typer.Argument(help="The earlier JSON report.")],
     new: Annotated[Path, typer.Argument(help="The later JSON report.")],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="text, json, or markdown (for a pull-request comment)."),
+    ] = "text",
 ) -> int:
     """Show what got worse or better between two runs; exit 1 if anything regressed."""
-    from scim_readiness.reports.diff import diff, render
+    from scim_readiness.reports.diff import RENDERERS, diff
     from scim_readiness.reports.load import load_report
 
+    render = RENDERERS.get(fmt)
+    if render is None:
+        raise UsageError(f"--format {fmt}: use {', '.join(RENDERERS)}")
+    from scim_readiness.cli.run import redactor_for
+
     changes = diff(load_report(old), load_report(new))
-    sys.stdout.write(render(changes))
+    # Saved reports were redacted when written; secrets in this environment are masked too.
+    sys.stdout.write(redactor_for(None).text(render(changes)))
     return int(ExitCode.NOT_READY) if changes.regressed else 0
 
 
@@ -394,6 +441,7 @@ def demo(
     json_path: JsonOpt = None,
     junit_path: JunitOpt = None,
     markdown_path: MarkdownOpt = None,
+    html_path: HtmlOpt = None,
     fmt: FormatOpt = "rich",
     show_config: Annotated[
         bool, typer.Option("--show-config", help="Print the config used (secrets as ${VAR}).")
@@ -408,12 +456,12 @@ def demo(
 
     if list_flaws:
         return print_flaws(sys.stdout)
-    try:
-        out_format = Format(fmt)
-    except ValueError:
-        raise UsageError(f"--format {fmt}: use rich, plain or json") from None
     outputs = OutputOptions(
-        format=out_format, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path
+        format=_stdout_format(fmt),
+        json_path=json_path,
+        junit_path=junit_path,
+        markdown_path=markdown_path,
+        html_path=html_path,
     )
     check_outputs(outputs)
     options = RunOptions(

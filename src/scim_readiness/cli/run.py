@@ -43,12 +43,18 @@ SECRET_ENV_VARS = (
 )
 
 
+# What stdout can show; JUnit, Markdown and HTML go to files (--junit/--markdown/--html).
+STDOUT_FORMATS = (Format.RICH, Format.PLAIN, Format.JSON, Format.GITHUB)
+STDOUT_FORMAT_NAMES = "rich, plain, json or github"
+
+
 @dataclass(frozen=True)
 class OutputOptions:
-    format: Format = Format.RICH  # stdout: rich, plain or json
+    format: Format = Format.RICH  # stdout: one of STDOUT_FORMATS
     json_path: str | None = None
     junit_path: str | None = None
     markdown_path: str | None = None  # "-": append to $GITHUB_STEP_SUMMARY
+    html_path: str | None = None  # a self-contained HTML file
     color: bool | None = None  # None: when stdout is a terminal and NO_COLOR is unset
     width: int | None = None  # None: the terminal's width (100 when not a terminal)
 
@@ -96,9 +102,9 @@ def _check_output_path(flag: str, path: str | None) -> None:
 
 
 def check_outputs(outputs: OutputOptions) -> None:
-    if outputs.json_path == "-" or outputs.junit_path == "-":
+    if "-" in (outputs.json_path, outputs.junit_path, outputs.html_path):
         raise UsageError(
-            "--json and --junit take a file path ('-' is not supported)",
+            "--json, --junit and --html take a file path ('-' is not supported)",
             hint="for JSON on stdout use --format json",
         )
     named = [
@@ -107,6 +113,7 @@ def check_outputs(outputs: OutputOptions) -> None:
             ("--json", outputs.json_path),
             ("--junit", outputs.junit_path),
             ("--markdown", outputs.markdown_path),
+            ("--html", outputs.html_path),
         )
         if path is not None and path != "-"
     ]
@@ -120,8 +127,9 @@ def check_outputs(outputs: OutputOptions) -> None:
     _check_output_path("--json", outputs.json_path)
     _check_output_path("--junit", outputs.junit_path)
     _check_output_path("--markdown", outputs.markdown_path)
-    if outputs.format not in (Format.RICH, Format.PLAIN, Format.JSON):
-        raise UsageError(f"--format {outputs.format}: use rich, plain or json for stdout")
+    _check_output_path("--html", outputs.html_path)
+    if outputs.format not in STDOUT_FORMATS:
+        raise UsageError(f"--format {outputs.format}: use {STDOUT_FORMAT_NAMES} for stdout")
 
 
 # `--accept-skip mutating`: every check that cannot run without changing data.
@@ -205,6 +213,7 @@ def write_files(report: Report, outputs: OutputOptions, redactor: Redactor, err:
         (Format.JSON, outputs.json_path),
         (Format.JUNIT, outputs.junit_path),
         (Format.MARKDOWN, outputs.markdown_path),
+        (Format.HTML, outputs.html_path),
     ):
         if path is None:
             continue
