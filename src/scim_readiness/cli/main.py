@@ -306,16 +306,40 @@ def config_init(
     path: Annotated[Path, typer.Argument(help="Where to write it.")] = Path("readiness.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> int:
-    """Write a commented starter config (secrets stay ${ENV_VAR} references)."""
+    """Write a commented starter config (secrets stay ${ENV_VAR} references), and its JSON
+    Schema beside it for editors (a yaml-language-server modeline points at it)."""
     from scim_readiness.engine.config_file import starter_text
 
     if path.exists() and not force:
         raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
+    schema_path = path.with_name(f"{path.stem}.schema.json")
+    modeline = f"# yaml-language-server: $schema={schema_path.name}\n"
     try:
-        path.write_text(starter_text(), encoding="utf-8")
+        path.write_text(modeline + starter_text(), encoding="utf-8")
+        schema_path.write_text(_schema_text(), encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-    print(f"wrote {path}; fill it in, then run `scim-readiness config validate -c {path}`")
+        raise UsageError(f"cannot write {exc.filename or path}: {exc.strerror}") from None
+    print(f"wrote {path} and its schema {schema_path} (for editors)")
+    print(f"fill it in, then run `scim-readiness config validate -c {path}`")
+    return 0
+
+
+def _schema_text() -> str:
+    import json
+
+    from scim_readiness.engine.config_schema import config_schema, option_schemas_of
+    from scim_readiness.engine.registry import discover
+
+    specs = discover()
+    schema = config_schema([s.info.id for s in specs], option_schemas_of(specs))
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+@config_app.command("schema")
+def config_schema_command() -> int:
+    """Print the JSON Schema of readiness.yaml (for editors: yaml-language-server, VS Code,
+    JetBrains), generated from the config models and the installed checks."""
+    sys.stdout.write(_schema_text())
     return 0
 
 
