@@ -9,6 +9,7 @@ the Scalekit SDK or grpc.
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     from scim_readiness.config import Config
 
 DEBUG_ENV = "SCIM_READINESS_DEBUG"
+# Set by the shell completion scripts (`scim-readiness completion SHELL`) when they ask for
+# candidates; click's protocol, as Typer implements it.
+COMPLETE_ENV = "_SCIM_READINESS_COMPLETE"
+PROG_NAME = "scim-readiness"
 _state = {"debug": False}  # set by --debug; read at the edge in main()
 
 app = typer.Typer(
@@ -620,6 +625,34 @@ def events_send(
     )
 
 
+class Shell(enum.StrEnum):
+    BASH = "bash"
+    ZSH = "zsh"
+    FISH = "fish"
+
+
+_COMPLETION_HINT = {
+    Shell.BASH: 'eval "$(scim-readiness completion bash)"   # in ~/.bashrc',
+    Shell.ZSH: 'eval "$(scim-readiness completion zsh)"    # in ~/.zshrc, after compinit',
+    Shell.FISH: "scim-readiness completion fish > ~/.config/fish/completions/scim-readiness.fish",
+}
+
+
+@app.command()
+def completion(
+    shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")],
+) -> int:
+    """Print the shell completion script for bash, zsh or fish (commands, options, choices)."""
+    # Typer's scripts speak the protocol its completion classes answer (see main()); Typer is
+    # pinned below 0.29, where these names live.
+    from typer._completion_shared import get_completion_script
+
+    print(get_completion_script(prog_name=PROG_NAME, complete_var=COMPLETE_ENV, shell=shell))
+    if sys.stdout.isatty():
+        print(f"# to enable it: {_COMPLETION_HINT[shell]}", file=sys.stderr)
+    return 0
+
+
 # The edge: every error ends here as one message and an exit code.
 
 
@@ -651,8 +684,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
     _state["debug"] = False
+    if os.environ.get(COMPLETE_ENV):
+        # A completion request: register Typer's shell classes only now, so that no other
+        # start-up pays for them (add_completion=True would, on every command).
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
-        result = app(args=args, prog_name="scim-readiness", standalone_mode=False)
+        result = app(args=args, prog_name=PROG_NAME, standalone_mode=False)
     except ReadinessError as exc:
         if _debug(args):
             _print_traceback(exc)
