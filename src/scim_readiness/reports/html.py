@@ -87,8 +87,7 @@ td code { white-space: nowrap; }
   .headline { background: none; }
   th { background: none; }
   h2 { break-after: avoid; } h3 { break-after: avoid; }
-  a { color: inherit; text-decoration: none; }
-  a[href^="http"]::after { content: " (" attr(href) ")"; font-size: .85em; color: #59636e; }
+  a { color: inherit; text-decoration: none; }  /* every web link already shows its address */
 }
 """
 
