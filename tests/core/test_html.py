@@ -278,3 +278,10 @@ def test_saved_report_json_round_trips_into_the_same_charts(tmp_path: Path) -> N
 
     again = renderer(Format.HTML)(from_dict(saved))
     assert parse(again).count("rect") == 13
+
+
+def test_the_headline_is_the_report_models_own(page: Path) -> None:
+    report = report_with_charts()
+    text = page.read_text(encoding="utf-8")
+    assert report.summary.headline.startswith("NOT READY")
+    assert f'id="headline" data-verdict="NOT READY">{report.summary.headline}</p>' in text

@@ -45,7 +45,7 @@ def finding_annotations(report: Report, r: Redactor) -> list[str]:
 def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = False) -> str:
     r = redactor or NO_SECRETS
     summary = report.summary
-    headline = getattr(summary, "headline", "") or f"Verdict: {summary.verdict.value}"
+    headline = summary.headline or f"Verdict: {summary.verdict.value}"
     lines = finding_annotations(report, r)
-    lines.append(f"::notice title=scim-readiness::{escape_data(r.text(str(headline)))}")
+    lines.append(f"::notice title=scim-readiness::{escape_data(r.text(headline))}")
     return "\n".join(lines) + "\n" + plain.render(report, redactor=r, verbose=verbose)

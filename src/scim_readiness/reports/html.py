@@ -316,10 +316,9 @@ def _timeline_table(check: CheckResult, e: _Escaper) -> str:
 
 
 def headline_of(report: Report) -> str:
-    """The report model's own headline when it has one; the verdict otherwise."""
+    """The report model's own headline (coverage included); never computed here."""
     summary = report.summary
-    headline = getattr(summary, "headline", "")
-    return str(headline) if headline else f"Verdict: {summary.verdict.value}"
+    return summary.headline or f"Verdict: {summary.verdict.value}"
 
 
 def _counts(report: Report) -> str:
