@@ -29,6 +29,7 @@ from scim_readiness.errors import (
 )
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
 from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, Need, SystemClock
+from scim_readiness.plugin.options import CheckOptions, option
 
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
@@ -47,6 +48,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CheckContext",
     "CheckInfo",
+    "CheckOptions",
     "Clock",
     "ConfigError",
     "DeliveryRefused",
@@ -62,4 +64,5 @@ __all__ = [
     "SystemClock",
     "TargetError",
     "TimelineStep",
+    "option",
 ]
