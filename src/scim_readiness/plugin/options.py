@@ -244,15 +244,17 @@ def _value(spec: OptionSpec, annotation: Any, raw: Any, key: str) -> Any:
 def _problem(spec: OptionSpec, annotation: Any, raw: Any) -> str:
     """What the value should have been, or "" when it fits."""
     accepted = _alternatives(annotation)
-    if not any(_fits(kind, raw) for kind in accepted):
-        return " or ".join(_wanted(kind, spec) for kind in accepted)
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        if (
-            (spec.ge is not None and raw < spec.ge)
-            or (spec.gt is not None and raw <= spec.gt)
-            or (spec.le is not None and raw > spec.le)
-        ):
-            return _wanted(float if isinstance(raw, float) else int, spec)
+    fitting = [kind for kind in accepted if _fits(kind, raw)]
+    if not fitting:
+        # "or null" helps nobody: an optional option is left out, not set to null.
+        named = [kind for kind in accepted if kind is not None] or [None]
+        return " or ".join(_wanted(kind, spec) for kind in named)
+    if fitting[0] in (int, float) and (
+        (spec.ge is not None and raw < spec.ge)
+        or (spec.gt is not None and raw <= spec.gt)
+        or (spec.le is not None and raw > spec.le)
+    ):
+        return _wanted(fitting[0], spec)
     return ""
 
 
