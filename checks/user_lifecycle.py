@@ -11,7 +11,7 @@ time goes on the timeline:
 5. reactivate → active again;
 6. delete (``user_deleted`` / SCIM DELETE) → deactivated or removed.
 
-Changes are driven as Scalekit would send them (option ``mode: events``, the default: signed
+Changes are driven as Scalekit would send them (option ``mode: events``: signed
 events straight to the webhook) or as the IdP would (``mode: scim``: SCIM requests to the
 directory's endpoint; Scalekit then delivers the webhooks).
 

@@ -6,7 +6,7 @@ Two sides:
   ``roles.map`` with the configured role, and each assigned role must exist in the
   environment. An assignment for a group the config does not name is a warning.
 * **The app** (through the probe): a test user, driven through signed events (option ``mode:
-  events``, the default) or the directory's SCIM endpoint (``mode: scim``), is created in no
+  events``) or the directory's SCIM endpoint (``mode: scim``), is created in no
   mapped group, joins a mapped group, joins a second one, leaves the first, joins and loses a
   test group that is then deleted, and finally leaves every mapped group. The mapped groups
   are the directory's own (in scim mode the test user really joins and leaves them); the test

@@ -18,10 +18,14 @@ from typing import Any, Literal
 
 import pytest
 
-from scim_readiness.api import CheckOptions, option
+from scim_readiness.api import CheckInfo, CheckOptions, FindingRecorder, option
 from scim_readiness.cli.main import main
+from scim_readiness.config import CheckSettings, Config
 from scim_readiness.engine.registry import builtin_specs
 from scim_readiness.errors import ConfigError, PluginError
+from scim_readiness.plugin.context import CheckContext, SharedClients
+from scim_readiness.plugin.identities import TestIdentities
+from scim_readiness.plugin.ledger import Ledger
 from scim_readiness.plugin.options import EventOptions, OptionError, RoundTripOptions
 
 from .conftest import write_config
@@ -379,3 +383,39 @@ def test_the_tool_rewrites_a_stale_table() -> None:
     stale = readme.replace("| `14` |", "| `15` |", 1)
     assert stale != readme
     assert tool.with_table(stale, tool.builtin_table()) == readme
+
+
+def _context(info: CheckInfo, options: dict[str, Any], tmp_path: Path) -> CheckContext:
+    from scim_readiness.clients.http import TlsSettings
+
+    config = Config.model_validate({})
+    return CheckContext(
+        info=info,
+        config=config,
+        settings=CheckSettings(options=options),
+        run_id="r1",
+        read_only=True,
+        findings=FindingRecorder(),
+        ledger=Ledger(tmp_path / "ledger.jsonl", "r1"),
+        identities=TestIdentities("r1"),
+        shared=SharedClients(config, TlsSettings()),
+    )
+
+
+def test_the_context_parses_the_declared_model_and_leaves_undeclared_options_alone(
+    tmp_path: Path,
+) -> None:
+    typed = CheckInfo(id="typed", title="t", checklist_item=0, options=Sample)
+    ctx = _context(typed, {"count": 9}, tmp_path)
+    assert Sample.of(ctx).count == 9 and ctx.option("count") == 9
+    assert EventOptions.of(ctx).environment_id is None
+    unknown = r"^checks.typed.options.cont: unknown option 'cont' \(did you mean 'count'\?\)"
+    with pytest.raises(ConfigError, match=unknown):
+        _ = _context(typed, {"cont": 9}, tmp_path).options
+
+    # A check (or the cleanup sweep's stand-in) that declares no model: options unchecked,
+    # and a shared group still reads its own fields from them.
+    bare = CheckInfo(id="bare", title="b", checklist_item=0)
+    ctx = _context(bare, {"mode": "scim", "free": [1]}, tmp_path)
+    assert ctx.option("free") == [1] and ctx.option("missing", 5) == 5
+    assert RoundTripOptions.of(ctx).mode == "scim"

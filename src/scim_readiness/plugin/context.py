@@ -89,7 +89,10 @@ class CheckContext:
         """The check's options parsed into its model (``CheckInfo.options``), defaults filled
         in; read them typed with ``MyOptions.of(ctx)``. A value that does not fit is a
         ConfigError naming the key (the config loader has normally caught it already)."""
-        model = self.info.options or CheckOptions
+        model = self.info.options
+        if model is None:
+            # Declares none: its options reach it unchecked, through option().
+            return CheckOptions()
         return model.parse(self.settings.options, key=f"checks.{self.info.id}.options")
 
     def option(self, name: str, default: Any = None) -> Any:

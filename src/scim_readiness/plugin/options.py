@@ -140,7 +140,7 @@ class CheckOptions:
                 if not isinstance(spec, OptionSpec):
                     raise PluginError(
                         f"{cls.__qualname__}.{field.name} is not declared with option()",
-                        hint="write name: type = option(default, 'what it does')",
+                        hint="write name: type = option(default=…, description='what it sets')",
                     )
                 found.append(dataclasses.replace(spec, name=field.name))
             cls._specs = tuple(found)
