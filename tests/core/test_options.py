@@ -227,12 +227,25 @@ def test_a_value_that_does_not_fit_names_the_option(
     assert isinstance(caught.value, ConfigError)
 
 
-def test_a_field_without_option_is_a_plugin_error() -> None:
-    class Careless(CheckOptions):
-        days: float = 14
-
+def test_a_field_without_option_is_an_error_when_the_model_is_defined() -> None:
     with pytest.raises(PluginError, match=r"Careless.days is not declared with option\(\)"):
-        Careless.parse({})
+
+        class Careless(CheckOptions):
+            days: float = 14
+
+
+def test_a_model_is_read_only_and_compares_by_value() -> None:
+    parsed = Sample.parse({"count": 4})
+    assert (
+        parsed == Sample(count=4) and parsed != Sample() and hash(parsed) == hash(Sample(count=4))
+    )
+    assert repr(Sample()) == (
+        "Sample(environment_id=None, days=14, count=3, mode='a', progress='auto')"
+    )
+    with pytest.raises(AttributeError, match="read-only"):
+        parsed.count = 5  # type: ignore[misc]
+    with pytest.raises(TypeError, match="Sample has no option cuont"):
+        Sample(cuont=4)  # type: ignore[call-arg]
 
 
 def test_an_unsupported_type_needs_parse() -> None:

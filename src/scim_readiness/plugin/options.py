@@ -13,7 +13,9 @@ exist), and names the class in ``CheckInfo(options=...)``::
     async def run(ctx: CheckContext) -> None:
         opts = Options.of(ctx)          # typed: opts.warn_days is a float
 
-Subclasses become frozen, keyword-only dataclasses by themselves. The config loader validates
+Subclasses behave as frozen, keyword-only dataclasses (and type checkers see them so); a
+field not made with :func:`option` is an error when the class is defined. The config loader
+validates
 ``checks.<id>.options`` against the model (an unknown option or a mistyped value is a config
 error with a did-you-mean), and the README's options table is rendered from the models, so
 the model is the only place an option and its default are written down.
@@ -26,7 +28,6 @@ check module imports it, and ``scim-readiness checks`` must not pay for pydantic
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import types
 from collections.abc import Callable, Iterable, Mapping
@@ -46,22 +47,52 @@ from typing import (
 from scim_readiness.errors import ConfigError, PluginError, did_you_mean
 
 T = TypeVar("T")
-_META = "scim_readiness.option"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class OptionSpec:
-    """What is declared about one option (its field metadata), plus its name."""
+    """What is declared about one option, and its name once its class is made.
 
-    name: str
-    default: Any
-    description: str
-    ge: float | None = None  # inclusive lower bound
-    gt: float | None = None  # exclusive lower bound
-    le: float | None = None  # inclusive upper bound
-    parse: Callable[[Any], Any] | None = None
-    shown_default: str = ""  # for a default decided at run time (e.g. from the run id)
-    shown_type: str = ""  # what the README says the value is, for an option with parse=
+    A plain class, not a dataclass, and so is every model: ``scim-readiness checks`` imports
+    every check module, and generating dataclass methods for each model costs more start-up
+    time than the whole of the rest of this module.
+    """
+
+    __slots__ = (
+        "default",
+        "description",
+        "ge",
+        "gt",
+        "le",
+        "name",
+        "parse",
+        "shown_default",
+        "shown_type",
+    )
+
+    def __init__(
+        self,
+        default: Any,
+        description: str,
+        ge: float | None = None,  # inclusive lower bound
+        gt: float | None = None,  # exclusive lower bound
+        le: float | None = None,  # inclusive upper bound
+        parse: Callable[[Any], Any] | None = None,
+        shown_default: str = "",  # for a default decided at run time (e.g. from the run id)
+        shown_type: str = "",  # what the README says the value is, for an option with parse=
+    ) -> None:
+        self.name = ""
+        self.default = default
+        self.description = description
+        self.ge, self.gt, self.le = ge, gt, le
+        self.parse = parse
+        self.shown_default = shown_default
+        self.shown_type = shown_type
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"option({self.name}, default={self.default!r})"
 
 
 def option(
@@ -77,9 +108,8 @@ def option(
 ) -> T:
     """One option of a :class:`CheckOptions` model (use as the field's default). Keyword-only:
     type checkers see the default only when it is passed as ``default=``."""
-    spec = OptionSpec("", default, description, ge, gt, le, parse, shown_default, shown_type)
-    field: Any = dataclasses.field(default=default, metadata={_META: spec})
-    return field  # type: ignore[no-any-return]
+    spec: Any = OptionSpec(default, description, ge, gt, le, parse, shown_default, shown_type)
+    return spec  # type: ignore[no-any-return]
 
 
 class OptionError(ConfigError):
@@ -118,32 +148,58 @@ class RunningCheck(Protocol):
 class CheckOptions:
     """Base of a check's options model; a check without options keeps this class itself."""
 
-    _specs: ClassVar[tuple[OptionSpec, ...] | None] = None
+    _specs: ClassVar[tuple[OptionSpec, ...]] = ()
     _types: ClassVar[dict[str, Any] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        dataclasses.dataclass(frozen=True, kw_only=True)(cls)
-        cls._specs = None
+        found: dict[str, OptionSpec] = {}
+        for base in reversed(cls.__mro__):
+            if base is CheckOptions or not issubclass(base, CheckOptions):
+                continue
+            for name, annotation in base.__dict__.get("__annotations__", {}).items():
+                if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
+                    continue
+                spec = base.__dict__.get(name)
+                if not isinstance(spec, OptionSpec):
+                    raise PluginError(
+                        f"{base.__qualname__}.{name} is not declared with option()",
+                        hint="write name: type = option(default=…, description='what it sets')",
+                    )
+                found[name] = spec
+        cls._specs = tuple(found.values())
         cls._types = None
+
+    def __init__(self, **values: Any) -> None:
+        for spec in self._specs:
+            object.__setattr__(self, spec.name, values.pop(spec.name, spec.default))
+        if values:
+            raise TypeError(f"{type(self).__name__} has no option {', '.join(values)}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, spec.name) for spec in self._specs)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{spec.name}={getattr(self, spec.name)!r}" for spec in self._specs)
+        return f"{type(self).__name__}({shown})"
 
     @classmethod
     def specs(cls) -> tuple[OptionSpec, ...]:
         """Every option of the model, in declaration order (inherited groups first)."""
-        if cls._specs is None:
-            found: list[OptionSpec] = []
-            fields: tuple[dataclasses.Field[Any], ...] = (
-                dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
-            )
-            for field in fields:
-                spec: object = field.metadata.get(_META)
-                if not isinstance(spec, OptionSpec):
-                    raise PluginError(
-                        f"{cls.__qualname__}.{field.name} is not declared with option()",
-                        hint="write name: type = option(default=…, description='what it sets')",
-                    )
-                found.append(dataclasses.replace(spec, name=field.name))
-            cls._specs = tuple(found)
         return cls._specs
 
     @classmethod
@@ -274,9 +330,11 @@ def _alternatives(annotation: Any) -> list[Any]:
     )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class _Literal:
-    value: Any
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 def _fits(kind: Any, raw: Any) -> bool:
