@@ -36,6 +36,7 @@ from scim_readiness.plugin.contract import (
     ReadOnly,
     SystemClock,
 )
+from scim_readiness.plugin.options import CheckOptions, option
 
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
@@ -54,6 +55,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CheckContext",
     "CheckInfo",
+    "CheckOptions",
     "Clock",
     "ConfigError",
     "DeliveryRefused",
@@ -70,4 +72,5 @@ __all__ = [
     "SystemClock",
     "TargetError",
     "TimelineStep",
+    "option",
 ]
