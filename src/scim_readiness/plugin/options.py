@@ -229,6 +229,19 @@ class CheckOptions:
         return cls(**values)
 
     @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON Schema of ``checks.<id>.options`` for this model (``config schema``)."""
+        properties: dict[str, Any] = {}
+        for spec in cls.specs():
+            described: dict[str, Any] = {"description": spec.description}
+            if spec.parse is None:
+                described |= _schema_of(_alternatives(cls._type_of(spec.name)), spec)
+            if not spec.shown_default and spec.default is not None:
+                described["default"] = spec.default
+            properties[spec.name] = described
+        return {"type": "object", "properties": properties, "additionalProperties": False}
+
+    @classmethod
     def of(cls, ctx: RunningCheck) -> Self:
         """The running check's options as this model: the parsed ones when the check declared
         a model that includes this one, otherwise this model's own fields read from the raw
@@ -328,6 +341,33 @@ def _alternatives(annotation: Any) -> list[Any]:
         f"option type {annotation!r} is not supported",
         hint="use bool, int, float, str, Literal[...] or None, or give the option parse=",
     )
+
+
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def _schema_of(kinds: list[Any], spec: OptionSpec) -> dict[str, Any]:
+    """The JSON Schema of the values ``kinds`` (from :func:`_alternatives`) accept."""
+    choices: list[dict[str, Any]] = []
+    literals = [kind.value for kind in kinds if isinstance(kind, _Literal)]
+    if literals:
+        choices.append({"enum": literals})
+    for kind in kinds:
+        if kind is None:
+            choices.append({"type": "null"})
+        elif kind in _JSON_TYPES:
+            one: dict[str, Any] = {"type": _JSON_TYPES[kind]}
+            if kind is str:
+                one["minLength"] = 1
+            if kind in (int, float):
+                if spec.ge is not None:
+                    one["minimum"] = spec.ge
+                if spec.gt is not None:
+                    one["exclusiveMinimum"] = spec.gt
+                if spec.le is not None:
+                    one["maximum"] = spec.le
+            choices.append(one)
+    return choices[0] if len(choices) == 1 else {"anyOf": choices}
 
 
 class _Literal:

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from scim_readiness.webhooks.sender import Sender
 
 Mode = Literal["events", "scim"]
-MODES: tuple[Mode, ...] = ("events", "scim")
 #: The profile attribute the lifecycle check changes: an HR field both Scalekit's events
 #: (``department``) and SCIM's enterprise extension carry.
 PROFILE_ATTRIBUTE = "department"
