@@ -315,7 +315,8 @@ def test_get_filter_put_and_okta_style_patches(wired: Emulator, scim: httpx.Clie
     assert found["totalResults"] == 1 and found["Resources"][0]["id"] == created["id"]
     none = scim.get("/Users", params={"filter": 'userName eq "nobody@x.example"'}).json()
     assert none["totalResults"] == 0
-    assert scim.get("/Users", params={"filter": 'title co "x"'}).status_code == 400
+    unparsable = scim.get("/Users", params={"filter": "userName eq"})
+    assert unparsable.status_code == 400 and unparsable.json()["scimType"] == "invalidFilter"
     assert scim.get(f"/Users/{created['id']}").json()["userName"] == "pat@acme-corp.example"
 
     replaced = scim.put(

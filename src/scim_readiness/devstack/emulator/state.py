@@ -43,6 +43,12 @@ def _idp_id(prefix: str) -> str:
     return prefix + secrets.token_hex(8)
 
 
+def _group_extras(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """What a group's raw resource holds beyond what the state models on its own."""
+    modelled = ("schemas", "id", "meta", "displayName", "externalId", "members")
+    return {key: value for key, value in (raw or {}).items() if key not in modelled}
+
+
 class NotFound(LookupError):
     """An id the state does not know."""
 
@@ -85,6 +91,7 @@ class DirGroup:
     members: dict[str, None] = field(default_factory=dict)  # user ids, ordered
     raw: dict[str, Any] | None = None
     updated_at: float = 0.0
+    created_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -549,12 +556,12 @@ class EmulatorState:
                 id=new_id("diruser"),
                 seq=next(self._seq),
                 user_name=user_name,
-                email=email or user_name,
+                email=email,
                 given_name=given_name,
                 family_name=family_name,
                 display_name=display_name,
                 active=active,
-                dp_id=external_id or _idp_id("00u"),
+                dp_id=external_id,
                 attributes=attributes or None,
                 raw=raw,
                 created_at=now,
@@ -581,7 +588,8 @@ class EmulatorState:
                     raise ValueError(f"{key} cannot be changed")
                 if getattr(user, key) != value:
                     setattr(user, key, value)
-                    changed = key != "raw" or changed
+                    # raw_attributes is part of the event: a change there is a change.
+                    changed = True
             if changed:
                 user.updated_at = directory.user_updated_at = directory.last_synced_at = time.time()
                 self._user_event("user_updated", directory, user)
@@ -621,6 +629,7 @@ class EmulatorState:
                 external_id or _idp_id("00g"),
                 raw=raw,
                 updated_at=now,
+                created_at=now,
             )
             self._insert_group(directory, group)
             directory.last_synced_at = now
@@ -645,6 +654,47 @@ class EmulatorState:
             # Names carry roles (assignments may be keyed by name) and appear in user events.
             for user_id in group.members:
                 self._user_event("user_updated", directory, directory.users[user_id])
+
+    def update_group(
+        self,
+        directory: Directory,
+        group: DirGroup,
+        *,
+        display_name: str,
+        external_id: str | None,
+        raw: dict[str, Any] | None,
+        members: Sequence[str],
+    ) -> None:
+        """Replace a group whole (SCIM PUT, PATCH): one group_updated when its own fields
+        changed, then membership changes as :meth:`set_members` announces them."""
+        with self.lock:
+            for other in directory.groups.values():
+                if other is not group and other.display_name.lower() == display_name.lower():
+                    raise Conflict(f"displayName {display_name!r} is already taken")
+            wanted = dict.fromkeys(members)
+            self.set_members(
+                directory,
+                group,
+                add=[uid for uid in wanted if uid not in group.members],
+                remove=[uid for uid in group.members if uid not in wanted],
+            )
+            # Membership is announced by user_updated alone; the group's own fields by
+            # group_updated.
+            own_before = _group_extras(group.raw)
+            own_after = _group_extras(raw)
+            announce = (group.external_id, own_before) != (external_id, own_after)
+            group.raw = raw
+            if announce:
+                group.external_id = external_id
+                group.dp_id = external_id or group.dp_id
+                if display_name == group.display_name:
+                    group.updated_at = directory.group_updated_at = time.time()
+                    self.emit(
+                        "organization.directory.group_updated",
+                        directory.organization_id,
+                        self.group_data(directory, group),
+                    )
+            self.rename_group(directory, group, display_name)
 
     def set_members(
         self,
