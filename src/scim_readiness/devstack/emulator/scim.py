@@ -209,8 +209,11 @@ def user_document(directory: Directory, user: DirUser) -> dict[str, Any]:
         if user.dp_id:
             document["externalId"] = user.dp_id
         attrs = user.attributes or {}
-        if "title" in attrs:
-            document["title"] = attrs["title"]
+        document.update(
+            {key: attrs[field] for key, field in _CORE_FIELDS.items() if field in attrs}
+        )
+        if "phone_number" in attrs:
+            document["phoneNumbers"] = [{"value": attrs["phone_number"], "primary": True}]
         enterprise = {
             key: attrs[field] for key, field in _ENTERPRISE_FIELDS.items() if field in attrs
         }

@@ -38,11 +38,6 @@ def rfc3339(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _idp_id(prefix: str) -> str:
-    # Okta-style ids ("00u…" users, "00g…" groups); other IdPs look different, nobody relies on it.
-    return prefix + secrets.token_hex(8)
-
-
 def _group_extras(raw: dict[str, Any] | None) -> dict[str, Any]:
     """What a group's raw resource holds beyond what the state models on its own."""
     modelled = ("schemas", "id", "meta", "displayName", "externalId", "members")
@@ -253,7 +248,7 @@ class EmulatorState:
                     next(self._seq),
                     group.display_name,
                     group.external_id or None,
-                    group.external_id or _idp_id("00g"),
+                    group.external_id,
                     updated_at=now,
                 ),
             )
@@ -267,7 +262,7 @@ class EmulatorState:
                 given_name=user.given_name,
                 family_name=user.family_name,
                 active=user.active,
-                dp_id=user.external_id or _idp_id("00u"),
+                dp_id=user.external_id,  # none unless the seed gives one
                 attributes=dict(user.attributes) or None,
                 created_at=now,
                 updated_at=now,
@@ -279,9 +274,7 @@ class EmulatorState:
                     group_id = new_id("dirgroup")
                     self._insert_group(
                         directory,
-                        DirGroup(
-                            group_id, next(self._seq), ref, None, _idp_id("00g"), updated_at=now
-                        ),
+                        DirGroup(group_id, next(self._seq), ref, None, "", updated_at=now),
                     )
                     by_name[ref] = group_id
                 self._join(directory, record, directory.groups[group_id])
@@ -466,9 +459,9 @@ class EmulatorState:
         return events.user_data(
             id=user.id,
             organization_id=directory.organization_id,
-            email=user.email,
-            given_name=user.given_name,
-            family_name=user.family_name,
+            email=user.email or None,
+            given_name=user.given_name or None,
+            family_name=user.family_name or None,
             active=user.active,
             groups=[
                 (gid, directory.groups[gid].display_name)
@@ -476,11 +469,13 @@ class EmulatorState:
                 if gid in directory.groups
             ],
             roles=directory.roles_of(user),
-            dp_id=user.dp_id,
+            dp_id=user.dp_id or None,
             preferred_username=user.user_name,
             custom_attributes=custom,
-            name=user.name,
+            name=f"{user.given_name} {user.family_name}".strip() or user.display_name or None,
             raw_attributes=dict(user.raw or {}),
+            # What the directory holds, as the IdP sent it: nothing left out, nothing made up.
+            vary=False,
             **extra,
         )
 
@@ -489,8 +484,9 @@ class EmulatorState:
         return events.user_deleted_data(
             id=user.id,
             organization_id=directory.organization_id,
-            email=user.email,
-            dp_id=user.dp_id,
+            email=user.email or None,
+            dp_id=user.dp_id or None,
+            vary=False,
         )
 
     @staticmethod
@@ -503,7 +499,7 @@ class EmulatorState:
                 directory_id=directory.id,
                 display_name=group.display_name,
                 organization_id=directory.organization_id,
-                dp_id=group.dp_id,
+                dp_id=group.dp_id or None,
                 raw_attributes=group.raw,
             )
         return events.group_data(
@@ -626,7 +622,7 @@ class EmulatorState:
                 next(self._seq),
                 display_name,
                 external_id or None,
-                external_id or _idp_id("00g"),
+                external_id or "",
                 raw=raw,
                 updated_at=now,
                 created_at=now,
