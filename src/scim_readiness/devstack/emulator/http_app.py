@@ -75,8 +75,8 @@ def build_app(state: EmulatorState) -> Starlette:
         )
 
     async def keys(request: Request) -> Response:
-        # Access tokens are opaque here; no key is ever needed to check them.
-        return JSONResponse({"keys": []})
+        # The environment's JWKS: the SDKs verify access tokens against it.
+        return JSONResponse({"keys": [state.signing_key.jwk()]})
 
     async def portal(request: Request) -> Response:
         link = state.portal_links.get(request.path_params["token"])

@@ -78,7 +78,10 @@ class Emulator:
         webhook_ca: str | Path | None = None,
     ) -> None:
         from scim_readiness.devstack.emulator.state import EmulatorState
+        from scim_readiness.devstack.emulator.tokens import process_signing_key
 
+        # The token key (50-120 ms to make) is made while the servers start, not after.
+        threading.Thread(target=process_signing_key, name="emulator-key", daemon=True).start()
         self.webhook_ca = webhook_ca
 
         self.seed = seed

@@ -23,6 +23,7 @@ from typing import Any
 
 from scim_readiness import events
 from scim_readiness.devstack.emulator.seed import DirectorySeed, Seed
+from scim_readiness.devstack.emulator.tokens import SigningKey, process_signing_key
 
 Emit = Callable[[str, str, Mapping[str, Any]], object]
 
@@ -177,7 +178,9 @@ _FAMILY = ("Lovelace", "Hopper", "Turing", "Liskov", "Knuth", "Allen", "Thompson
 
 
 class EmulatorState:
-    def __init__(self, seed: Seed, *, base_url: str = "") -> None:
+    def __init__(
+        self, seed: Seed, *, base_url: str = "", signing_key: SigningKey | None = None
+    ) -> None:
         self.lock = threading.RLock()
         self.seed = seed
         self.base_url = base_url
@@ -187,6 +190,7 @@ class EmulatorState:
         self.token_lifetime_s = seed.token_lifetime_s
         self.emit: Emit = lambda event_type, organization_id, data: None
         self.tokens: dict[str, float] = {}  # access token -> expiry (epoch)
+        self._signing_key = signing_key
         self.portal_links: dict[str, PortalLink] = {}  # token -> link
         self._seq = itertools.count(1)
         now = time.time()
@@ -423,8 +427,22 @@ class EmulatorState:
 
     # -- tokens and portal links -----------------------------------------------------------
 
+    @property
+    def signing_key(self) -> SigningKey:
+        if self._signing_key is None:
+            self._signing_key = process_signing_key()
+        return self._signing_key
+
+    @signing_key.setter
+    def signing_key(self, key: SigningKey) -> None:
+        self._signing_key = key
+
     def issue_token(self) -> tuple[str, float]:
-        token = "emu_at_" + secrets.token_urlsafe(32)
+        """A signed JWT (RS256, the key's ``kid``), as Scalekit's client-credentials grant
+        returns; remembered with its exact expiry (a JWT's ``exp`` is whole seconds)."""
+        token = self.signing_key.issue(
+            issuer=self.base_url, client_id=self.client_id, lifetime_s=self.token_lifetime_s
+        )
         with self.lock:
             now = time.time()
             # Forget expired tokens now and then, so a long session stays small.
@@ -435,7 +453,11 @@ class EmulatorState:
 
     def token_valid(self, token: str) -> bool:
         expiry = self.tokens.get(token)
-        return expiry is not None and expiry > time.time()
+        if expiry is not None:
+            return expiry > time.time()
+        # Issued before a restart that kept the key (--state-dir): its signature decides.
+        claims = self.signing_key.claims(token)
+        return claims is not None and claims.get("client_id") == self.client_id
 
     def new_portal_link(self, organization_id: str, features: tuple[str, ...]) -> PortalLink:
         with self.lock:
