@@ -266,3 +266,49 @@ def test_emulate_command_runs_until_interrupted() -> None:
     assert "export SCIM_TOKEN=" in text
     assert "stopped." in rest
     assert proc.returncode == 0, err
+
+
+def test_banner_states_the_retry_schedule_deadline_and_keepalive() -> None:
+    thread, out, stop, errors = _serve(retry_scale=0.01)
+    _exports(out)
+    stop.set()
+    thread.join(10)
+    assert not errors, errors
+    text = out.getvalue()
+    assert "8 attempts, waiting 0, 50 ms, 3 s, 18 s, 1.2 min, 3 min, 6 min, 6 min" in text
+    assert "x 0.01, --retry-scale" in text and "within 10 s" in text
+    assert "pings every 30 s or more are allowed" in text
+    with pytest.raises(UsageError, match="retry-scale"):
+        serve_forever(retry_scale=0, out=io.StringIO())
+
+
+def test_retries_follow_scalekits_schedule_scaled() -> None:
+    from scim_readiness.devstack.emulator.delivery import (
+        ANSWER_DEADLINE_S,
+        RETRY_SCHEDULE_S,
+        describe_schedule,
+        retry_delay_s,
+    )
+
+    assert RETRY_SCHEDULE_S == (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    assert sum(RETRY_SCHEDULE_S) / 3600 == pytest.approx(27.6, abs=0.05)
+    assert [retry_delay_s(n) for n in range(1, 9)] == [
+        5,
+        300,
+        1800,
+        7200,
+        18000,
+        36000,
+        36000,
+        36000,
+    ]
+    assert describe_schedule(1, 8) == "0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h"
+    assert ANSWER_DEADLINE_S == 10
+
+
+def test_grpc_server_allows_pings_every_30_seconds() -> None:
+    from scim_readiness.devstack.emulator.grpc_services import KEEPALIVE_OPTIONS
+
+    options = dict(KEEPALIVE_OPTIONS)
+    assert options["grpc.http2.min_ping_interval_without_data_ms"] == 30_000
+    assert options["grpc.keepalive_permit_without_calls"] == 1

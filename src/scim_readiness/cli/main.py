@@ -437,6 +437,15 @@ def emulate(
             help="Deliveries in flight per endpoint (1-64; 1 keeps event order).",
         ),
     ] = 1,
+    retry_scale: Annotated[
+        float,
+        typer.Option(
+            "--retry-scale",
+            metavar="F",
+            help="Multiply Scalekit's retry schedule (0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, "
+            "10 h); 0.01 for local work.",
+        ),
+    ] = 1.0,
 ) -> int:
     """Run a local Scalekit emulator in the foreground until Ctrl-C.
 
@@ -458,6 +467,7 @@ def emulate(
         port,
         webhook_ca=ca_bundle,
         webhook_concurrency=webhook_concurrency,
+        retry_scale=retry_scale,
     )
 
 

@@ -111,6 +111,10 @@ class Emulator:
     # -- facts an app or a check needs ------------------------------------------------------
 
     @property
+    def delivery_attempts(self) -> int:
+        return int(self._delivery_options["attempts"])
+
+    @property
     def client_id(self) -> str:
         return self.state.client_id
 
@@ -338,7 +342,7 @@ def start_emulator(
     port: int = 0,
     delivery_delay_scale: float = 1.0,
     delivery_attempts: int = 8,
-    attempt_timeout_s: float = 15.0,
+    attempt_timeout_s: float = 10.0,
     max_in_flight: int = 1,
     webhook_ca: str | Path | None = None,
 ) -> Iterator[Emulator]:

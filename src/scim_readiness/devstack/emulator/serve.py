@@ -62,6 +62,7 @@ def serve_forever(
     host: str = "127.0.0.1",
     webhook_ca: str | Path | None = None,
     webhook_concurrency: int = 1,
+    retry_scale: float = 1.0,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
 ) -> int:
@@ -70,11 +71,17 @@ def serve_forever(
     ``webhook_ca`` names a CA (PEM) the webhook receiver's certificate chains to, beyond the
     system store and this process's CA. ``webhook_concurrency`` deliveries are in flight per
     endpoint at most; 1 (the default) delivers each endpoint's events in the order they
-    happened.
+    happened. ``retry_scale`` multiplies Scalekit's retry schedule (0.01: minutes become
+    seconds, for local work).
 
     Returns the exit code (0). Bad input raises UsageError/ConfigError with a clear message.
     """
-    from scim_readiness.devstack.emulator.delivery import MAX_CONNECTIONS
+    from scim_readiness.devstack.emulator.delivery import (
+        ANSWER_DEADLINE_S,
+        MAX_CONNECTIONS,
+        describe_schedule,
+    )
+    from scim_readiness.devstack.emulator.grpc_services import KEEPALIVE_MIN_PING_INTERVAL_MS
     from scim_readiness.devstack.emulator.launcher import EmulatorStartError, start_emulator
     from scim_readiness.devstack.emulator.seed import Seed, default_seed
 
@@ -90,10 +97,20 @@ def serve_forever(
             f"--webhook-concurrency {webhook_concurrency}: use 1 to {MAX_CONNECTIONS}",
             hint="1 keeps each endpoint's events in order; more delivers faster",
         )
+    if not 0 < retry_scale <= 1000:
+        raise UsageError(
+            f"--retry-scale {retry_scale}: use a factor above 0 (1 is Scalekit's schedule)",
+            hint="e.g. --retry-scale 0.01 turns 5 min into 3 s",
+        )
     seed = Seed.from_yaml(seed_path) if seed_path else default_seed()
     try:
         with start_emulator(
-            seed, host=host, port=port, webhook_ca=webhook_ca, max_in_flight=webhook_concurrency
+            seed,
+            host=host,
+            port=port,
+            webhook_ca=webhook_ca,
+            max_in_flight=webhook_concurrency,
+            delivery_delay_scale=retry_scale,
         ) as emu:
             secret = None
             if webhook_url is not None:
@@ -131,6 +148,19 @@ def serve_forever(
                     "No webhook endpoint registered (pass --webhook-url to receive events).",
                     file=out,
                 )
+            attempts = emu.delivery_attempts
+            print(
+                f"Webhook delivery: {attempts} attempts, waiting "
+                f"{describe_schedule(retry_scale, attempts)} before each (Scalekit's schedule "
+                f"x {retry_scale:g}, --retry-scale); an attempt not answered within "
+                f"{ANSWER_DEADLINE_S:g} s fails.",
+                file=out,
+            )
+            print(
+                f"gRPC keepalive: client pings every {KEEPALIVE_MIN_PING_INTERVAL_MS // 1000} s "
+                "or more are allowed, as by Scalekit's backend.",
+                file=out,
+            )
             print("Press Ctrl-C to stop.", file=out, flush=True)
             _stop_on_sigterm()
             _follow(emu, out, stop or threading.Event())
