@@ -316,7 +316,7 @@ class Emulator:
         http_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         http_sock.bind(("127.0.0.1", 0))
         config = uvicorn.Config(
-            build_app(self.state),
+            build_app(self.state, services),
             log_config=None,
             log_level="warning",
             access_log=False,
