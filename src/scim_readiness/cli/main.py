@@ -394,10 +394,10 @@ def demo(
     from scim_readiness.cli.run import OutputOptions, check_outputs
     from scim_readiness.engine.runner import RunOptions
 
-    if list_flaws:
-        return print_flaws(sys.stdout)
     if serve:
         return serve_demo(tuple(flaw or ()))
+    if list_flaws:
+        return print_flaws(sys.stdout)
     try:
         out_format = Format(fmt)
     except ValueError:
