@@ -506,6 +506,14 @@ def events_send(
         float, typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Answer deadline.")
     ] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    legacy_names: Annotated[
+        bool,
+        typer.Option(
+            "--legacy-names",
+            help="Send the event under its legacy name (scalekit.dir.user.create, ...), to "
+            "see whether the app acts only on those.",
+        ),
+    ] = False,
 ) -> int:
     """Send one signed event (or a deliberately broken one) and show the answer.
 
@@ -525,6 +533,7 @@ def events_send(
         organization_id=organization_id,
         environment_id=environment_id,
         as_json=as_json,
+        legacy_names=legacy_names,
     )
 
 
