@@ -223,3 +223,16 @@ def test_probe_test_reports_a_mapping_mistake_and_exits_1(
     out = capsys.readouterr().out
     # user_path is not set, so the wrapper {"user": ...} is read as the user: no email there.
     assert "user_by_email (person4@example.com): FAILED: probe answer lacks an email" in out
+
+
+def test_status_words_apps_use_map_to_active() -> None:
+    from scim_readiness.clients.probe import to_app_user
+    from scim_readiness.config import HttpProbeFields
+
+    fields = HttpProbeFields(active="status")
+    for word in ("suspended", "deprovisioned", "Deleted", "archived", "blocked", "locked"):
+        user = to_app_user({"id": 1, "email": "a@x.example", "status": word}, fields)
+        assert user.active is False, word
+    assert to_app_user({"id": 1, "email": "a@x.example", "status": "Active"}, fields).active
+    with pytest.raises(ProbeError, match="expected true or false"):
+        to_app_user({"id": 1, "email": "a@x.example", "status": "pending-review"}, fields)

@@ -106,6 +106,15 @@ def lookup(document: Any, path: str) -> Any:
     return node
 
 
+# Words apps use for an account that cannot sign in, in a status field mapped to `active`.
+_INACTIVE_WORDS = frozenset(
+    (
+        *("false", "no", "0", "inactive", "disabled", "deactivated"),
+        *("suspended", "deprovisioned", "deleted", "archived", "blocked", "locked"),
+    )
+)
+
+
 def _as_bool(value: Any, path: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -115,7 +124,7 @@ def _as_bool(value: Any, path: str) -> bool:
         lowered = value.strip().lower()
         if lowered in ("true", "yes", "1", "active", "enabled"):
             return True
-        if lowered in ("false", "no", "0", "inactive", "disabled", "deactivated"):
+        if lowered in _INACTIVE_WORDS:
             return False
     raise ProbeError(f"probe answer has {value!r} at {path!r}, expected true or false")
 
