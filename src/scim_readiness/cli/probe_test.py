@@ -53,9 +53,7 @@ def run_probe_test(
     async def tries() -> list[TemplateTry]:
         probe = build_probe(section, TlsSettings(ca_bundle=ca_bundle))
         try:
-            return await try_templates(
-                probe, section, email=email, directory_user_id=directory_user_id
-            )
+            return await try_templates(probe, email=email, directory_user_id=directory_user_id)
         finally:
             await probe.aclose()
 

@@ -297,7 +297,7 @@ def probe_answers(section: ProbeSection) -> ProbeAnswers:
     fallback = "scan" if listing else None
     paging = ""
     if sub.list_users:
-        template = sub.list_users if isinstance(sub.list_users, str) else " ".join(sub.list_users)
+        template = _list_template(sub)
         mode = sub.paging_mode(template)
         placeholder = "{" + ("page" if mode == "page" else "cursor") + "}"
         if placeholder not in template:
@@ -313,6 +313,12 @@ def probe_answers(section: ProbeSection) -> ProbeAnswers:
         paging=paging,
         scan_limit=sub.scan_limit,
     )
+
+
+def _list_template(config: HttpProbe | CommandProbe) -> str:
+    """The list_users template as one text (an argv joined), to look for placeholders in."""
+    template = config.list_users or ""
+    return template if isinstance(template, str) else " ".join(template)
 
 
 class _UserReads:
@@ -400,9 +406,7 @@ class _UserReads:
 
     async def _users(self, cost: ScanCost | None) -> AsyncIterator[AppUser]:
         config = self._config
-        template = config.list_users or ""
-        if isinstance(template, list):
-            template = " ".join(template)
+        template = _list_template(config)
         if config.paging_mode(template) == "page":
             pages = self._pages_by_number(config, "{page}" in template)
         else:
@@ -661,7 +665,7 @@ class TemplateTry:
 
 
 async def try_templates(
-    probe: Probe, section: ProbeSection, *, email: str | None, directory_user_id: str | None
+    probe: Probe, *, email: str | None, directory_user_id: str | None
 ) -> list[TemplateTry]:
     """Call each configured template once (the list's first page only) and map the answers.
 
@@ -674,7 +678,8 @@ async def try_templates(
     tries: list[TemplateTry] = []
     first: AppUser | None = None
     if config.list_users:
-        asked = f"page {config.first_page}" if _pages_by_number(config) else "the first page"
+        paged = config.paging_mode(_list_template(config)) == "page"
+        asked = f"page {config.first_page}" if paged else "the first page"
         try:
             users = await probe.first_page()
             first = users[0] if users else None
@@ -704,9 +709,3 @@ async def try_templates(
         note = "" if found is not None else "no such user"
         tries.append(TemplateTry(what, value, (found,) if found else (), note=note))
     return tries
-
-
-def _pages_by_number(config: ProbeShape) -> bool:
-    template = config.list_users if isinstance(config, HttpProbe | CommandProbe) else None
-    text = template if isinstance(template, str) else " ".join(template or [])
-    return config.paging_mode(text) == "page"
