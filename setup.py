@@ -2,9 +2,18 @@
 
 ``checks/`` lives outside ``src/`` but ships as ``scim_readiness.checks`` (see the
 ``package-dir`` mapping in pyproject.toml); automatic discovery under ``src`` cannot see it,
-so it is appended here. Everything else is configured in pyproject.toml.
+so it and its subpackages (a check with private helpers is a package) are appended here.
+Everything else is configured in pyproject.toml.
 """
 
 from setuptools import find_packages, setup
 
-setup(packages=[*find_packages("src"), "scim_readiness.checks"])
+CHECKS = "scim_readiness.checks"
+
+setup(
+    packages=[
+        *find_packages("src"),
+        CHECKS,
+        *(f"{CHECKS}.{name}" for name in find_packages("checks")),
+    ],
+)

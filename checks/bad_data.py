@@ -31,23 +31,33 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.plugin.contract import CheckInfo
-from scim_readiness.plugin.options import number_option
+from scim_readiness.api import CheckInfo, Need, ReadOnly, option
+from scim_readiness.plugin.options import EventOptions, PropagationOptions
 
 if TYPE_CHECKING:
+    from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
-    from scim_readiness.plugin.context import CheckContext
     from scim_readiness.plugin.identities import TestIdentity
     from scim_readiness.webhooks.probing import Verdict
     from scim_readiness.webhooks.sender import Outcome, Sender
     from scim_readiness.webhooks.traces import AppView, RecordCount
 
+
+class Options(EventOptions, PropagationOptions):
+    concurrency: int = option(default=4, description="invalid deliveries sent at once", ge=1)
+    max_scan_users: int = option(
+        default=50_000, description="most app users read when looking for partial records", ge=1
+    )
+
+
 CHECK = CheckInfo(
     id="bad-data",
     title="Duplicate and invalid data fail safely",
     checklist_item=6,
-    needs=("webhook",),
+    options=Options,
+    needs=(Need.WEBHOOK,),
     mutates=True,
+    read_only=ReadOnly.NONE,  # every delivery it judges carries a test user
     docs_url="https://docs.scalekit.com/reference/webhooks/overview",
     description="duplicate events and users, conflicting emails, invalid and hostile payloads: "
     "4xx (or 2xx-ignore), never 5xx, never a partial record, app stays healthy",
@@ -124,12 +134,6 @@ async def run(ctx: CheckContext) -> None:
 
     from scim_readiness.webhooks.probing import missing_webhook_setting, webhook_sender
 
-    if ctx.read_only:
-        ctx.findings.skipped(
-            "Duplicate and invalid data not tested: --read-only",
-            why="This check creates test users in the app.",
-        )
-        return
     missing = missing_webhook_setting(ctx)
     if missing is not None:
         ctx.findings.skipped(
@@ -508,7 +512,7 @@ async def _invalid_payloads(state: _Run) -> list[Invalid]:
         who,
     )
 
-    concurrency = int(number_option(state.ctx, "concurrency", 4, minimum=1))
+    concurrency = Options.of(state.ctx).concurrency
     gate = asyncio.Semaphore(concurrency)
 
     async def send(case: Invalid) -> None:
@@ -530,7 +534,7 @@ def _judge_invalid(ctx: CheckContext, case: Invalid) -> None:
 
 def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict:
     """What the app's answer to one invalid delivery means under the case's rule."""
-    from scim_readiness.model import Status
+    from scim_readiness.api import Status
     from scim_readiness.webhooks.probing import Verdict
 
     what = case.name[0].upper() + case.name[1:]
@@ -666,13 +670,13 @@ async def _judge_records(
     conflict: Conflict,
     invalid: list[Invalid],
 ) -> None:
-    from scim_readiness.errors import ProbeError
+    from scim_readiness.api import ProbeError
     from scim_readiness.webhooks.probing import propagation_budget, record_absent, send_sentinel
     from scim_readiness.webhooks.traces import brief, record_probe_failure
 
     ctx = state.ctx
     budget = propagation_budget(ctx)
-    limit = int(number_option(ctx, "max_scan_users", 50_000, minimum=1))
+    limit = Options.of(ctx).max_scan_users
     try:
         sent, seen = await send_sentinel(ctx, state.sender, view, "bad-sentinel", budget_s=budget)
         if seen is None:

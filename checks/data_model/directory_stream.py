@@ -24,7 +24,7 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
-from scim_readiness.errors import ScalekitError
+from scim_readiness.api import ScalekitError
 
 MAX_PAGE_SIZE = 30  # the API's cap
 
@@ -231,7 +231,7 @@ def _as_scalekit_error(error: BaseException, host: str, directory_id: str) -> Sc
     what = f"list users of directory {directory_id}"
     name = type(error).__name__
     if "Unauthorized" in name:
-        from scim_readiness.errors import ScalekitAuthError
+        from scim_readiness.api import ScalekitAuthError
 
         return ScalekitAuthError(f"{host} refused the client credentials ({what})")
     return ScalekitError(f"listing users from {host} failed ({what}): {name}: {plain_cause(error)}")

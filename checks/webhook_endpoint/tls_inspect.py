@@ -18,8 +18,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal
 
+from scim_readiness.api import TargetError
 from scim_readiness.clients.http import TlsSettings, ssl_context
-from scim_readiness.errors import TargetError
 
 # ---------------------------------------------------------------------------- addresses
 

@@ -28,7 +28,15 @@ from scim_readiness.errors import (
     TargetError,
 )
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
-from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, SystemClock
+from scim_readiness.plugin.contract import (
+    CheckInfo,
+    Clock,
+    FindingRecorder,
+    Need,
+    ReadOnly,
+    SystemClock,
+)
+from scim_readiness.plugin.options import CheckOptions, option
 
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
@@ -47,12 +55,15 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CheckContext",
     "CheckInfo",
+    "CheckOptions",
     "Clock",
     "ConfigError",
     "DeliveryRefused",
     "Finding",
     "FindingRecorder",
+    "Need",
     "ProbeError",
+    "ReadOnly",
     "ReadinessError",
     "ScalekitAuthError",
     "ScalekitError",
@@ -61,4 +72,5 @@ __all__ = [
     "SystemClock",
     "TargetError",
     "TimelineStep",
+    "option",
 ]

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from scim_readiness.config import CheckSettings, Config
 from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, SystemClock
 from scim_readiness.plugin.identities import TestIdentities
 from scim_readiness.plugin.ledger import Ledger
+from scim_readiness.plugin.options import CheckOptions
 
 if TYPE_CHECKING:
     import httpx
@@ -70,6 +72,8 @@ class CheckContext:
     config: Config
     settings: CheckSettings
     run_id: str
+    # Set by the runner: this check must not change data (--read-only, or production without
+    # consent). A check with ``read_only=REDUCED`` runs its reduced mode when it is True.
     read_only: bool
     findings: FindingRecorder
     ledger: Ledger
@@ -82,8 +86,22 @@ class CheckContext:
     def tls(self) -> TlsSettings:
         return self.shared.tls
 
+    @cached_property
+    def options(self) -> CheckOptions:
+        """The check's options parsed into its model (``CheckInfo.options``), defaults filled
+        in; read them typed with ``MyOptions.of(ctx)``. A value that does not fit is a
+        ConfigError naming the key (the config loader has normally caught it already)."""
+        model = self.info.options
+        if model is None:
+            # Declares none: its options reach it unchecked, through option().
+            return CheckOptions()
+        return model.parse(self.settings.options, key=f"checks.{self.info.id}.options")
+
     def option(self, name: str, default: Any = None) -> Any:
-        """A per-check option from ``checks.<id>.options`` in the config."""
+        """One option by name: the parsed value when the check declares an options model,
+        otherwise ``checks.<id>.options.<name>`` as configured (or ``default``)."""
+        if self.info.options is not None:
+            return getattr(self.options, name)
         return self.settings.options.get(name, default)
 
     def http(self, *, timeout_s: float = 10.0, follow_redirects: bool = False) -> httpx.AsyncClient:
@@ -96,3 +114,43 @@ class CheckContext:
     async def scalekit(self) -> ScalekitGateway:
         """The run's Scalekit client (connects on first use; errors are ScalekitError)."""
         return await self.shared.scalekit()
+
+
+def build_context(
+    info: CheckInfo,
+    config: Config,
+    *,
+    run_id: str,
+    ledger: Ledger,
+    shared: SharedClients,
+    probe: Probe | None = None,
+    read_only: bool = False,
+    settings: CheckSettings | None = None,
+    identities: TestIdentities | None = None,
+    findings: FindingRecorder | None = None,
+    clock: Clock | None = None,
+) -> CheckContext:
+    """The one way to make a :class:`CheckContext` (the runner, the sweep, tests, benches).
+
+    What is left out is derived as the runner derives it: the check's settings from the
+    config, the run's test identities from ``test_identities`` in the config, a fresh recorder
+    carrying the check's docs link.
+    """
+    names = config.test_identities
+    return CheckContext(
+        info=info,
+        config=config,
+        settings=settings if settings is not None else config.checks.for_check(info.id),
+        run_id=run_id,
+        read_only=read_only,
+        findings=findings if findings is not None else FindingRecorder(info.docs_url),
+        ledger=ledger,
+        identities=identities
+        if identities is not None
+        else TestIdentities(
+            run_id=run_id, email_domain=names.email_domain, name_prefix=names.name_prefix
+        ),
+        shared=shared,
+        probe=probe,
+        clock=clock if clock is not None else SystemClock(),
+    )
