@@ -146,10 +146,11 @@ async def run(ctx: CheckContext) -> None:
     async with webhook_sender(ctx, timeout_s=max(ctx.config.webhook.timeout_s, 1.0)) as sender:
         state = _Run(ctx, sender, sender.target.organization_id)
         # The four scenarios are independent: a slow app costs their longest, not their sum.
-        twice, reissued, conflict, invalid = await asyncio.gather(
+        twice, reissued, conflict, variant, invalid = await asyncio.gather(
             _same_event_twice(state),
             _same_user_two_events(state),
             _email_conflict(state),
+            _case_variant_conflict(state),
             _invalid_payloads(state),
         )
         genuine = (twice.first, reissued.first, conflict.first_outcome)
@@ -185,6 +186,7 @@ async def run(ctx: CheckContext) -> None:
             "Scalekit re-sends it, e.g. after a resync.",
         )
         _judge_conflict_answer(ctx, conflict)
+        _judge_case_variant_answer(ctx, variant)
         for case in invalid:
             _judge_invalid(ctx, case)
         await _still_healthy(state)
@@ -200,6 +202,7 @@ async def run(ctx: CheckContext) -> None:
             )
             return
         await _judge_records(state, view, twice, reissued, conflict, invalid)
+        await _judge_case_variant_records(ctx, view, variant)
 
 
 # ---------------------------------------------------------------------------- duplicates
@@ -328,6 +331,105 @@ def _judge_conflict_answer(ctx: CheckContext, conflict: Conflict) -> None:
             evidence=evidence,
         )
     # A 2xx is judged with the probe (merged, overwritten or kept apart?).
+
+
+# ---------------------------------------------------------------- case variant of an email
+
+
+def _case_variant(email: str) -> str:
+    """The same mailbox written with every letter of its local part in the other case."""
+    local, _, domain = email.rpartition("@")
+    return f"{local.swapcase()}@{domain}"
+
+
+async def _case_variant_conflict(state: _Run) -> Conflict:
+    """A second directory user whose email differs from an existing one only in case: one
+    mailbox (mail systems treat local parts case-insensitively in practice), so the app must
+    refuse it or link it, never open a second account."""
+    from scim_readiness.webhooks.sender import record_test_user
+
+    first = state.identity("case-owner")
+    claimant = state.ctx.identities.user("bad-case-claimant")
+    second = dataclasses.replace(claimant, email=_case_variant(first.email))
+    record_test_user(state.ctx, second, expect_applied=False)
+    state.identities.append(second)
+    first_outcome = await state.sender.send_event("user_created", state.user_event(first))
+    second_outcome = await state.sender.send_event(
+        "user_created for another directory user with the email in other letter case",
+        state.user_event(second, title="case variant"),
+    )
+    if second_outcome.accepted:
+        record_test_user(state.ctx, second, expect_applied=True)
+    return Conflict(first, second, first_outcome, second_outcome)
+
+
+def _judge_case_variant_answer(ctx: CheckContext, variant: Conflict) -> None:
+    second = variant.second_outcome
+    observed = f"{variant.first.email}: {variant.first_outcome.summary()}; "
+    observed += f"{variant.second.email}: {second.summary()}"
+    if second.rejected:
+        ctx.findings.passed(
+            "Case variant of an existing email refused as the same address",
+            expected="4xx, or one account for both spellings",
+            observed=observed,
+        )
+    elif second.server_error or second.status is None:
+        ctx.findings.failed(
+            "Case variant of an existing email answered with "
+            + (f"HTTP {second.status}" if second.status else "no answer"),
+            expected="4xx naming the conflict, or one account for both spellings",
+            observed=observed,
+            why="A 5xx makes Scalekit retry the delivery for hours; the conflict is a data "
+            "problem a directory admin must see.",
+            fix="Compare emails case-insensitively before writing and answer 409.",
+        )
+    # A 2xx is judged with the probe: one account, or two?
+
+
+async def _judge_case_variant_records(ctx: CheckContext, view: AppView, variant: Conflict) -> None:
+    from scim_readiness.errors import ProbeError
+    from scim_readiness.webhooks.traces import describe
+
+    first, second = variant.first, variant.second
+    if not (variant.first_outcome.accepted and variant.second_outcome.accepted):
+        return  # refused (judged above), or the first user never arrived (judged elsewhere)
+    try:
+        owner = await view.find(first)
+        claimant = await view.user_by_id(second.directory_user_id)
+        counts = await view.count(
+            directory_user_ids=[], emails=[first.email, second.email], limit=50_000
+        )
+    except ProbeError:
+        return  # the records judgement above already reported the probe's failure
+    # Both spellings count as one address in the scan: their sum is every record of it.
+    n = None if counts is None else sum(counts.by_email.values())
+    separate = claimant is not None and (owner is None or claimant.id != owner.id)
+    observed = (
+        f"{n if n is not None else 'uncounted'} record(s) for the address; record for "
+        f"{second.directory_user_id}: {describe(claimant) if claimant else 'none'}"
+    )
+    if separate or (n is not None and n > 1):
+        ctx.findings.failed(
+            "A case variant of an existing email became a second account",
+            expected=f"one account for {first.email} and {second.email}",
+            observed=observed,
+            why="One mailbox, two accounts: password resets and invitations reach both, and "
+            "deprovisioning one leaves the other active. Email uniqueness is case-sensitive.",
+            fix="Enforce uniqueness on the lower-cased (casefolded) email, and refuse a "
+            "second directory user for an existing address with 409.",
+        )
+    elif n == 1 or claimant is not None:
+        ctx.findings.passed(
+            "Case variant of an existing email treated as the same address",
+            expected="one account for both spellings",
+            observed=observed,
+        )
+    else:
+        ctx.findings.skipped(
+            "Case variant of an existing email: records not counted",
+            observed=observed,
+            fix="Configure probe list_users so every record of the address can be counted.",
+        )
 
 
 # ---------------------------------------------------------------------------- invalid

@@ -20,7 +20,9 @@ Statuses:
   WARN  the user was removed outright on delete although ``data_model.keep_records_on_delete``
         says the app keeps records (audit history is lost).
   FAIL  a step did not show the expected state in time (the step is named, with the last state
-        seen), or the app refused a correctly signed event.
+        seen), or the app refused a correctly signed event. When the user never appears, one
+        user_created under its legacy name (scalekit.dir.user.create) is sent too: an app
+        that acts on that one only is named as such in the finding.
   SKIP  read-only run, the mode's config is missing, or no probe is configured (the changes are
         still sent and must be accepted, but nothing can be observed, so nothing passes).
   ERROR the SCIM endpoint or the probe failed, so the app could not be evaluated.
@@ -140,7 +142,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         record_not_run,
     )
 
-    identity = ctx.identities.user("lifecycle")
+    identity = ctx.identities.user("lifecycle", international=True)
     outcomes: dict[str, StepOutcome] = {}
 
     def budget() -> float:
@@ -181,7 +183,10 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
     )
     outcomes[STEPS[0][0]] = first
     if first.status in (Status.FAIL, Status.ERROR):
-        _step_failed(ctx, STEPS[0], first)
+        legacy = None
+        if first.status is Status.FAIL and first.user is None:
+            legacy = await _acts_only_on_legacy_names(ctx, budget())
+        _step_failed(ctx, STEPS[0], first, legacy_only=legacy)
         record_not_run(ctx, STEPS[1:], "the user never appeared in the app")
         return
     app_id = first.user.id if first.user else None
@@ -353,8 +358,76 @@ def _refused(ctx: CheckContext, index: int, exc: ChangeRejected) -> None:
     record_not_run(ctx, STEPS[index + 1 :], f"step {name} could not be sent")
 
 
-def _step_failed(ctx: CheckContext, step: tuple[str, str], outcome: StepOutcome) -> None:
+async def _acts_only_on_legacy_names(ctx: CheckContext, budget_s: float) -> str | None:
+    """Whether the app creates a user from ``scalekit.dir.user.create`` (an older guide's
+    name) although it ignored the current one: what was seen, or None. The user it creates
+    is deleted again under the legacy name, the only one such an app acts on."""
+    from scim_readiness.errors import ProbeError
+    from scim_readiness.events import EventType, user_deleted_data
+    from scim_readiness.webhooks.probing import missing_webhook_setting
+    from scim_readiness.webhooks.send import LEGACY_EVENT_NAMES
+    from scim_readiness.webhooks.sender import (
+        Sender,
+        event_target,
+        record_test_user,
+        user_event_data,
+    )
+    from scim_readiness.webhooks.traces import app_view
+
+    view, _ = app_view(ctx)
+    webhook = ctx.config.webhook
+    if view is None or missing_webhook_setting(ctx) is not None or webhook.secret is None:
+        return None
+    create, delete = (
+        LEGACY_EVENT_NAMES[t] for t in (EventType.USER_CREATED, EventType.USER_DELETED)
+    )
+    identity = ctx.identities.user("lifecycle-legacy")
+    target = event_target(ctx)
+    org = target.organization_id
+    secret = webhook.secret.get_secret_value()
+    async with Sender(ctx, webhook.url or "", secret, target, webhook.timeout_s) as sender:
+        record_test_user(ctx, identity, expect_applied=True)
+        sent = await sender.send_event(create, sender.event(create, user_event_data(identity, org)))
+        if not sent.accepted:
+            return None
+        try:
+            seen = await view.wait_visible(identity, budget_s=budget_s, clock=ctx.clock)
+        except ProbeError:
+            seen = None
+        if seen is None:
+            return None
+        data = user_deleted_data(
+            id=identity.directory_user_id, organization_id=org, email=identity.email
+        )
+        await sender.send_event(delete, sender.event(delete, data))
+    return (
+        f"the same user_created sent as {create} did create {seen.email} (app user "
+        f"{seen.id}): the app acts only on the legacy event names"
+    )
+
+
+def _step_failed(
+    ctx: CheckContext,
+    step: tuple[str, str],
+    outcome: StepOutcome,
+    *,
+    legacy_only: str | None = None,
+) -> None:
     name, expected = step
+    if legacy_only is not None:
+        ctx.findings.failed(
+            f"Step {name}: the app acts only on legacy event names",
+            expected=expected,
+            observed=f"{outcome.observed}; {legacy_only}",
+            why="Scalekit sends organization.directory.user_created and the other current "
+            "names; an app written from an older guide acknowledges them and does nothing, "
+            "so every provisioning change is lost while Scalekit sees 2xx.",
+            fix="Dispatch on the current names (organization.directory.user_created, "
+            "user_updated, user_deleted, group_*); keep the scalekit.dir.* cases only as "
+            "aliases while they may still arrive.",
+            evidence={"step": name, "waited_s": round(outcome.elapsed_s, 3)},
+        )
+        return
     if outcome.status is Status.ERROR:
         ctx.findings.errored(
             f"Step {name}: the probe could not read the app's state",

@@ -479,6 +479,14 @@ _DRIFT_TEXT: dict[str, tuple[str, str, str]] = {
         "Replay the missed user_created events (or read the Directory API) and upsert on the "
         "directory user id.",
     ),
+    "in app by email, not linked by directory id": (
+        "Directory users are in the app by email only, not linked by directory user id",
+        "These people can use the app, but it cannot tell them from a new person when their "
+        "email changes, and events keyed on the directory user id (updates, deactivation, "
+        "deletion) may not find them.",
+        "Store data.id (the directory user id) on each user and look users up by it; link "
+        "these existing accounts once by email, then stop matching on email.",
+    ),
     "extra in app": (
         "Active app users are no longer in the directory",
         "An offboarding hole: people removed in the IdP still have access.",
@@ -516,15 +524,17 @@ _DRIFT_TEXT: dict[str, tuple[str, str, str]] = {
 }
 
 
-def _report_drift(
-    ctx: CheckContext,
-    result: ReconcileResult,
-    directory_id: str,
-    ignored: _TestIdentityFilter,
-    groups: _Groups,
-) -> None:
+def _drift_severity() -> dict[Any, Severity]:
     from .reconcile import OFFBOARDING_HOLES, Drift
 
+    # Offboarding holes leave access behind; an unlinked user is present, only fragile.
+    return {
+        **dict.fromkeys(OFFBOARDING_HOLES, Severity.CRITICAL),
+        Drift.NOT_LINKED_IN_APP: Severity.MEDIUM,
+    }
+
+
+def _drift_summary(result: ReconcileResult, ignored: _TestIdentityFilter, groups: _Groups) -> str:
     summary = (
         f"{result.directory_users} directory users ({result.directory_active} active), "
         f"{result.app_users} app users read, {result.matched} matched; "
@@ -539,6 +549,19 @@ def _report_drift(
         )
     if result.out_of_scope_app_users:
         summary += f", {result.out_of_scope_app_users} of other tenants ignored"
+    return summary
+
+
+def _report_drift(
+    ctx: CheckContext,
+    result: ReconcileResult,
+    directory_id: str,
+    ignored: _TestIdentityFilter,
+    groups: _Groups,
+) -> None:
+    from .reconcile import Drift
+
+    summary = _drift_summary(result, ignored, groups)
     ctx.findings.metrics["summary"] = summary
     any_drift = False
     for drift in Drift:
@@ -554,13 +577,14 @@ def _report_drift(
             f"{s.directory_user_id} <{s.email}>: {s.detail}" for s in samples[:_SAMPLES_SHOWN]
         )
         more = f" (+{count - _SAMPLES_SHOWN} more)" if count > _SAMPLES_SHOWN else ""
-        ctx.findings.failed(
+        record = ctx.findings.warned if drift is Drift.NOT_LINKED_IN_APP else ctx.findings.failed
+        record(
             f"{title}: {count}",
             expected="0",
             observed=f"{count} — e.g. {shown}{more}",
             why=why,
             fix=fix,
-            severity=Severity.CRITICAL if drift in OFFBOARDING_HOLES else Severity.HIGH,
+            severity=_drift_severity().get(drift, Severity.HIGH),
             evidence={
                 "count": count,
                 "directory_id": directory_id,
@@ -570,7 +594,7 @@ def _report_drift(
     if not any_drift:
         ctx.findings.passed(
             "Every directory user reconciles with the app",
-            expected="no missing, extra, inactive, email or role drift",
+            expected="no missing, unlinked, extra, inactive, email or role drift",
             observed=summary,
         )
     else:

@@ -26,6 +26,8 @@ class Drift(enum.StrEnum):
     """Kinds of disagreement between the directory and the app."""
 
     MISSING_IN_APP = "missing in app"  # active directory user the app does not know
+    # Active directory user the app holds under its email without the directory user id.
+    NOT_LINKED_IN_APP = "in app by email, not linked by directory id"
     EXTRA_IN_APP = "extra in app"  # active app user whose directory user is gone
     STILL_ACTIVE_IN_APP = "deactivated in directory, active in app"
     INACTIVE_IN_APP = "active in directory, inactive in app"
@@ -108,6 +110,9 @@ class Reconciler:
         self._app_waiting: dict[str, _AppWaiting] = {}
         # Ids already compared, to notice a second app user linked to the same directory user.
         self._matched: set[str] = set()
+        # Unlinked app users by email: a directory user who finds no partner by id may still
+        # be in the app, held by email alone ("not linked", not "missing").
+        self._unlinked_by_email: dict[str, str] = {}
         self._interned: dict[frozenset[str], frozenset[str]] = {}
         self.result = ReconcileResult()
         self._finished = False
@@ -160,6 +165,7 @@ class Reconciler:
             email = raw_email.strip().lower()
             if not key:
                 result.unlinked_app_users += 1
+                self._unlinked_by_email.setdefault(email, app_id)
                 if active and self._in_scope(tenant):
                     samples = result.unlinked_active_samples
                     if len(samples) < self._sample_limit:
@@ -235,8 +241,15 @@ class Reconciler:
         if self._finished:
             return self.result
         self._finished = True
+        unlinked = self._unlinked_by_email
         for key, (email, active, _roles) in self._dir_waiting.items():
-            if active is not False:
+            if active is False:
+                continue
+            holder = unlinked.get(email)
+            if holder is not None:
+                detail = f"app user {holder} has this email but no directory user id"
+                self._note(Drift.NOT_LINKED_IN_APP, key, email, detail)
+            else:
                 self._note(Drift.MISSING_IN_APP, key, email, "no app user has this directory id")
         for key, (app_id, email, active, _roles, tenant) in self._app_waiting.items():
             if not self._in_scope(tenant):
@@ -247,6 +260,7 @@ class Reconciler:
                 )
         self._dir_waiting.clear()
         self._app_waiting.clear()
+        unlinked.clear()
         self._matched.clear()
         return self.result
 

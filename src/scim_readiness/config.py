@@ -61,24 +61,47 @@ class HttpProbeFields(Section):
     attributes: str = "attributes"
 
 
-class HttpProbe(Section):
+class ProbeShape(Section):
+    """How the probe's JSON answers are laid out and paged; shared by both probe kinds."""
+
+    fields: HttpProbeFields = HttpProbeFields()
+    # Where the user sits in a single-user answer ("" = the answer is the user, "user" for
+    # {"user": {...}}); a null or absent value there means "no such user".
+    user_path: str = ""
+    # Where the list of users sits in a list answer ("" = the answer is the list itself).
+    items_path: str = "users"
+    # Paging: "cursor" follows next_cursor_path into {cursor}; "page" counts pages into
+    # {page}, reading the next page number at next_page_path (null or absent: last page).
+    # Left out, it follows the list_users template: {page} means page paging.
+    paging: Literal["cursor", "page"] | None = None
+    next_cursor_path: str = "next_cursor"
+    next_page_path: str = "next_page"
+    first_page: int = Field(default=1, ge=0, le=1_000_000)
+    # A probe without user_by_email or user_by_id finds users by scanning list_users; each
+    # such lookup reads at most this many users (a larger list makes the lookup an error,
+    # never a silent "not there").
+    scan_limit: int = Field(default=10_000, gt=0, le=1_000_000)
+
+    def paging_mode(self, list_template: str) -> Literal["cursor", "page"]:
+        if self.paging is not None:
+            return self.paging
+        return "page" if "{page}" in list_template else "cursor"
+
+
+class HttpProbe(ProbeShape):
     user_by_email: str | None = None  # URL template with {email}
     user_by_id: str | None = None  # URL template with {directory_user_id}
-    list_users: str | None = None  # URL template with {cursor} (empty for the first page)
+    # URL template with {cursor} (empty for the first page) or {page}; or neither when the
+    # app answers every user at once.
+    list_users: str | None = None
     headers: dict[str, SecretStr] = Field(default_factory=dict)
-    fields: HttpProbeFields = HttpProbeFields()
-    items_path: str = "users"
-    next_cursor_path: str = "next_cursor"
     timeout_s: float = Field(default=5.0, gt=0, le=120)
 
 
-class CommandProbe(Section):
+class CommandProbe(ProbeShape):
     user_by_email: list[str] | None = None  # argv template with {email}; no shell
     user_by_id: list[str] | None = None  # argv template with {directory_user_id}
-    list_users: list[str] | None = None  # argv template with {cursor}
-    fields: HttpProbeFields = HttpProbeFields()
-    items_path: str = "users"
-    next_cursor_path: str = "next_cursor"
+    list_users: list[str] | None = None  # argv template with {cursor} or {page}
     timeout_s: float = Field(default=10.0, gt=0, le=300)
 
 

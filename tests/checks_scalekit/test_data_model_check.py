@@ -101,6 +101,36 @@ def test_missing_extra_email_and_role_drift_are_all_reported(stack: Stack) -> No
     assert "app roles {editor}, directory implies {admin, editor}" in role
 
 
+def test_a_user_held_by_email_alone_is_unlinked_not_missing(stack: Stack) -> None:
+    emu, store = stack.emulator, stack.app.store
+    directory = emu.state.directory(emu.directory_id)
+    emu.generate_users(n=2, domain="by-email.example")
+    held, absent = sorted(
+        (u for u in directory.users.values() if u.email.endswith("by-email.example")),
+        key=lambda u: u.email,
+    )
+    # An app keyed by email: it holds this person, without the directory user id.
+    store.bulk_insert_users(
+        [
+            NewUser(
+                "", emu.organization_id, held.email.upper(), held.name, True, (), "tenant-acme", {}
+            )
+        ]
+    )
+    result = data_model(stack)
+    assert result.status is Status.FAIL  # the absent one is still missing
+    unlinked = finding(result, "by email only")
+    assert unlinked.status is Status.WARN
+    assert unlinked.title == (
+        "Directory users are in the app by email only, not linked by directory user id: 1"
+    )
+    assert held.id in unlinked.observed and "no directory user id" in unlinked.observed
+    assert "look users up by it" in unlinked.fix
+    missing = finding(result, "missing in the app")
+    assert missing.title.endswith(": 1") and absent.id in missing.observed
+    assert held.id not in missing.observed
+
+
 def test_the_checkers_own_test_identities_are_left_out(stack: Stack) -> None:
     from scim_readiness.plugin.identities import TestIdentities
 

@@ -38,6 +38,7 @@ def test_clean_app_passes_and_findings_quote_its_answers(
     assert "Two user_created events for the same directory user: one user in the app" in passed
     assert "Second directory user with an existing email refused" in passed
     assert "First user kept its identity after the email conflict" in passed
+    assert "Case variant of an existing email refused as the same address" in passed
     assert "Unknown event type acknowledged with 2xx" in passed
     assert "No record left by the invalid deliveries" in passed
     assert "App still healthy after the invalid deliveries" in passed
@@ -79,6 +80,18 @@ def test_merge_on_email_fails_as_account_takeover(
     assert_nothing_left(ctx, app)
 
 
+def test_case_sensitive_email_fails_with_a_second_account(
+    make_context: MakeContext, start_app: StartApp
+) -> None:
+    app = start_app("case-sensitive-email")
+    ctx = make_context(bad_data, url=app.webhook_url)
+    assert run_check(bad_data, ctx, app) is Status.FAIL
+    assert verdict_failures(ctx) == ["A case variant of an existing email became a second account"]
+    f = finding(ctx, "became a second account")
+    assert "2 record(s) for the address" in f.observed and "bad-case-claimant" in f.observed
+    assert_nothing_left(ctx, app)
+
+
 def test_crash_on_unknown_event_fails(make_context: MakeContext, start_app: StartApp) -> None:
     app = start_app("crash-on-unknown-event")
     ctx = make_context(bad_data, url=app.webhook_url)
@@ -102,6 +115,7 @@ def test_crash_on_invalid_json_fails(make_context: MakeContext, start_app: Start
         "verify-reserialized-body",
         "accept-stale-timestamp",
         "svix-headers-only",
+        "ascii-only-names",
     ],
 )
 def test_other_checks_flaws_do_not_change_this_verdict(

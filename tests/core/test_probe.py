@@ -179,7 +179,11 @@ def test_http_probe_reads_users_by_email_id_and_pages(app_url: str) -> None:
             "list",
             "returned the cursor 'same' twice",
         ),
-        ({"user_by_id": None}, "id", "probe.http.user_by_id is not set"),
+        (
+            {"user_by_id": None, "list_users": None},
+            "id",
+            "probe.http.user_by_id is not set",
+        ),
         (
             {"user_by_email": "http://127.0.0.1:9/x?token=" + TOKEN + "&e={email}"},
             "email",

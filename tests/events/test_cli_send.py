@@ -83,3 +83,21 @@ def test_unreachable_endpoint_is_exit_3(ca: LocalCA, capsys: pytest.CaptureFixtu
         port = s.getsockname()[1]
     assert send(ca, f"https://127.0.0.1:{port}/webhooks", "user_created") == 3
     assert "could not deliver" in capsys.readouterr().err
+
+
+def test_legacy_names_show_an_app_that_acts_only_on_them(
+    ca: LocalCA, capsys: pytest.CaptureFixture[str]
+) -> None:
+    legacy_only = AppSettings(webhook_secret=SECRET, flaws=frozenset({"legacy-event-names"}))
+    with serve_app(legacy_only, ca.issue("127.0.0.1")) as app:
+        # The current name is acknowledged and does nothing...
+        assert send(ca, app.webhook_url, "user_created") == 0
+        assert app.store.count_users() == 0
+        # ...the legacy name (by flag, or typed as the TYPE) creates the user.
+        capsys.readouterr()
+        assert send(ca, app.webhook_url, "user_created", "--legacy-names", "--json") == 0
+        assert json.loads(capsys.readouterr().out)["event_type"] == "scalekit.dir.user.create"
+        assert app.store.count_users() == 1
+        assert send(ca, app.webhook_url, "scalekit.dir.user.create") == 0
+        assert "event scalekit.dir.user.create" in capsys.readouterr().out
+        assert app.store.count_users() == 2

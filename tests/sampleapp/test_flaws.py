@@ -150,6 +150,32 @@ def test_flaw_merge_on_email(start_app: AppFactory, sender_for: SenderFor) -> No
     assert flawed == (200, None, "Impostor Lovelace")
 
 
+def test_flaw_ascii_only_names(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def names(send: Sender) -> tuple[int, int, Any]:
+        plain = send.user(given_name="Siobhan", family_name="O'Connor").status_code
+        accented = send.user(
+            id="diruser_2", email="zoe@acme.example", given_name="Zoë", family_name="佐藤"
+        ).status_code
+        second = state(send, "diruser_2")
+        return plain, accented, second and second["name"]
+
+    clean, flawed = compare(start_app, sender_for, "ascii-only-names", names)
+    assert clean == (200, 200, "Zoë 佐藤")
+    assert flawed == (200, 500, None)
+
+
+def test_flaw_case_sensitive_email(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def case_variant(send: Sender) -> tuple[int, int, bool]:
+        send.user(email="Ada.Lovelace@Acme.example")
+        variant = send.user(id="diruser_2", email="ada.lovelace@acme.example").status_code
+        exact = send.user(id="diruser_3", email="Ada.Lovelace@Acme.example").status_code
+        return variant, exact, state(send, "diruser_2") is not None
+
+    clean, flawed = compare(start_app, sender_for, "case-sensitive-email", case_variant)
+    assert clean == (409, 409, False)
+    assert flawed == (200, 409, True)
+
+
 def test_flaw_ignore_deactivation(start_app: AppFactory, sender_for: SenderFor) -> None:
     def deactivate(send: Sender) -> tuple[int, bool]:
         send.user()

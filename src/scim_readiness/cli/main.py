@@ -303,6 +303,12 @@ def config_validate(config: ConfigOpt = Path("readiness.yaml")) -> int:
     for spec, reason in plan(loaded, RunOptions(), discover()):
         state = "would run" if reason is None else f"would SKIP: {reason}"
         print(f"  {spec.info.id:<18} {state}")
+    if loaded.probe is not None:
+        from scim_readiness.clients.probe import describe_answers
+
+        print(f"probe ({loaded.probe.kind}):")
+        for line in describe_answers(loaded.probe):
+            print(f"  {line}")
     return 0
 
 
@@ -646,6 +652,14 @@ def events_send(
         float, typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Answer deadline.")
     ] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    legacy_names: Annotated[
+        bool,
+        typer.Option(
+            "--legacy-names",
+            help="Send the event under its legacy name (scalekit.dir.user.create, ...), to "
+            "see whether the app acts only on those.",
+        ),
+    ] = False,
 ) -> int:
     """Send one signed event (or a deliberately broken one) and show the answer.
 
@@ -665,6 +679,39 @@ def events_send(
         organization_id=organization_id,
         environment_id=environment_id,
         as_json=as_json,
+        legacy_names=legacy_names,
+    )
+
+
+probe_app = typer.Typer(help="Try the configured probe against the app.", no_args_is_help=True)
+app.add_typer(probe_app, name="probe")
+
+
+@probe_app.command("test")
+def probe_test(
+    config: ConfigOpt = Path("readiness.yaml"),
+    email: Annotated[
+        str | None,
+        typer.Option(
+            "--email", metavar="EMAIL", help="Look this user up (default: the first listed user)."
+        ),
+    ] = None,
+    directory_user_id: Annotated[
+        str | None,
+        typer.Option("--directory-user-id", metavar="ID", help="Look this directory user up."),
+    ] = None,
+    ca_bundle: CaBundleOpt = None,
+) -> int:
+    """Call each configured probe template once and show the users as checks will see them.
+
+    Read-only. Exit 0 when every template answered, 1 when one failed, 2 on a bad config.
+    """
+    from scim_readiness.cli.probe_test import run_probe_test
+    from scim_readiness.cli.run import check_ca_bundle
+
+    check_ca_bundle(ca_bundle)
+    return run_probe_test(
+        _load(config), email=email, directory_user_id=directory_user_id, ca_bundle=ca_bundle
     )
 
 

@@ -59,6 +59,8 @@ _APP_FLAW_CHECK: Mapping[str, str] = {
     "ignore-deactivation": "user-lifecycle",
     "ignore-delete": "user-lifecycle",
     "legacy-event-names": "user-lifecycle",
+    "ascii-only-names": "user-lifecycle",
+    "case-sensitive-email": "bad-data",
     "roles-ignored": "group-roles",
     "first-role-only": "group-roles",
     "slow-ack": "webhook-endpoint",

@@ -237,6 +237,12 @@ class _Run:
     # ---- running ---------------------------------------------------------------------------
 
     def context(self, spec: CheckSpec, recorder: FindingRecorder) -> CheckContext:
+        probe = self.probe
+        if probe is not None:
+            from scim_readiness.clients.probe import metered
+
+            # A list-only probe's scans are counted into the check's metrics (probe_scan).
+            probe = metered(probe, recorder.metrics)
         return build_context(
             spec.info,
             self.config,
@@ -247,7 +253,7 @@ class _Run:
             ledger=self.ledger,
             identities=self.identities,
             shared=self.shared,
-            probe=self.probe,
+            probe=probe,
         )
 
     @contextlib.asynccontextmanager

@@ -1,14 +1,19 @@
-"""Test identities that nobody can mistake for people.
+"""Test identities that look like people and that nobody can mistake for them.
 
 Every user, group and event a mutating check creates is named from the run id, a
 configurable prefix and a reserved email domain (``.invalid`` never resolves), so a stray
-record in production is recognisable at a glance and findable by ``cleanup``.
+record in production is recognisable at a glance and findable by ``cleanup``. Within those
+marks a test user looks like a real person would to the app: a given and family name with
+an apostrophe, hyphens or a long form, a mixed-case local part and plus-addressing; the
+``international`` ones carry accents and CJK. Cleanup trusts none of that: it reads only
+the run id, the prefix and the reserved domain, compared without regard to case.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +29,24 @@ RUN_ID = re.compile(r"sr[0-9a-f]{10}")
 # the same run (``cleanup``) must not repeat the run's ids, or an app that (rightly) drops
 # replayed webhook-ids would answer 200 and ignore the removal.
 _PROCESS_TAG = secrets.token_hex(3)
+
+
+# The people test users are named after: names naive code gets wrong. Every check's users
+# take plain-ASCII ones (an apostrophe, hyphens, a long name); ``international`` users
+# (user-lifecycle's) take accents and CJK, so an app that cannot store them fails in the
+# one check that follows a person from arrival to departure.
+_PEOPLE = (
+    ("Siobhan", "O'Connor"),
+    ("Anne-Marie", "Smith-Okafor"),
+    ("Maximiliana Theodora", "Wolfeschlegelsteinhausen-Bergerdorff"),
+    ("D'Arcy", "MacAllister-Lee"),
+)
+_INTERNATIONAL_PEOPLE = (
+    ("Zoë", "Ødegård-Núñez"),
+    ("美咲", "佐藤"),
+    ("Siobhán", "Ó Briain"),
+    ("José María", "Łukasiewicz-Dvořák"),
+)
 
 
 def is_run_id(text: str) -> bool:
@@ -64,16 +87,21 @@ class TestIdentities:
     email_domain: str = "scim-readiness.example.invalid"
     name_prefix: str = "zz-scim-readiness"
 
-    def user(self, label: str) -> TestIdentity:
+    def user(self, label: str, *, international: bool = False) -> TestIdentity:
+        """The test user for ``label``: ``<prefix>+<run id>-<Label>@<reserved domain>`` (the
+        label's words capitalised, as people type addresses), named after a person whose
+        family name ends with the same marks."""
         slug = _LABEL.sub("-", label.lower()).strip("-") or "user"
-        local = f"{self.name_prefix}+{self.run_id}-{slug}"
+        local = f"{self.name_prefix}+{self.run_id}-{slug.title()}"
+        people = _INTERNATIONAL_PEOPLE if international else _PEOPLE
+        given, family = people[zlib.crc32(slug.encode()) % len(people)]
         return TestIdentity(
             label=slug,
             directory_user_id=f"diruser_{self.run_id}{slug.replace('-', '')}"[:64],
             dp_id=f"{self.run_id}-{slug}",
             email=f"{local}@{self.email_domain}",
-            given_name=self.name_prefix,
-            family_name=f"{self.run_id}-{slug}",
+            given_name=given,
+            family_name=f"{family} {self.name_prefix}-{self.run_id}-{slug}",
         )
 
     def group_id(self, label: str) -> str:

@@ -975,4 +975,7 @@ def probe_reads_by_email(ctx: CheckContext) -> bool:
     if section is None:
         return True
     kind = section.http if section.kind == "http" else section.command
-    return kind is None or kind.user_by_email is not None
+    if kind is None or kind.user_by_email is not None:
+        return True
+    # A list-only probe scans the list, where the email is the one fact every app keeps.
+    return kind.user_by_id is None and kind.list_users is not None

@@ -168,15 +168,23 @@ def budget_after_failure(ctx: CheckContext, budget_s: float) -> float:
 def app_user_lookup(ctx: CheckContext, user: DirectoryUser) -> Lookup:
     """Read ``user`` from the app through the probe: by its current email, or by its
     directory user id when the probe has no email lookup. Reads ``user`` at call time, so a
-    changed email is followed."""
+    changed email is followed. Not found by email, it is asked for by id too where the probe
+    has that lookup: an app that kept an old email still holds the user, and saying "removed"
+    would be false."""
     by_email = probe_reads_by_email(ctx)
+    section = ctx.config.probe
+    sub = None if section is None else getattr(section, section.kind)
+    also_by_id = by_email and sub is not None and bool(sub.user_by_id)
 
     async def lookup() -> AppUser | None:
         probe = ctx.probe
         if probe is None:
             return None
         if by_email:
-            return await probe.user_by_email(user.email)
+            found = await probe.user_by_email(user.email)
+            if found is None and also_by_id:
+                found = await probe.user_by_id(user.handle)
+            return found
         return await probe.user_by_id(user.handle)
 
     return lookup

@@ -42,6 +42,32 @@ EXCERPT_CHARS = 500
 # Far enough outside the 5-minute tolerance that clock skew cannot rescue it.
 SKEW_S = 10 * 60
 
+#: The event names an older integration guide used. Receivers written from it act on these
+#: and acknowledge the current names without doing anything; sending them shows whether an
+#: app is one of those (``events send --legacy-names``, user-lifecycle's diagnosis).
+LEGACY_EVENT_NAMES: Mapping[EventType, str] = MappingProxyType(
+    {
+        EventType.USER_CREATED: "scalekit.dir.user.create",
+        EventType.USER_UPDATED: "scalekit.dir.user.update",
+        EventType.USER_DELETED: "scalekit.dir.user.delete",
+        EventType.GROUP_CREATED: "scalekit.dir.group.create",
+        EventType.GROUP_UPDATED: "scalekit.dir.group.update",
+        EventType.GROUP_DELETED: "scalekit.dir.group.delete",
+        EventType.DIRECTORY_ENABLED: "scalekit.dir.enabled",
+        EventType.DIRECTORY_DISABLED: "scalekit.dir.disabled",
+    }
+)
+_BY_LEGACY_NAME = {legacy: kind for kind, legacy in LEGACY_EVENT_NAMES.items()}
+
+
+def parse_event_type(text: str) -> tuple[EventType, bool]:
+    """The event type ``text`` names (full, short or legacy name) and whether it was a legacy
+    name; ValueError naming the choices otherwise."""
+    legacy = _BY_LEGACY_NAME.get(text.strip())
+    if legacy is not None:
+        return legacy, True
+    return EventType.parse(text), False
+
 
 def _other_secret() -> str:
     """A well-formed secret nobody holds: what a wrong or retired key signs with."""
@@ -246,19 +272,24 @@ async def send_event(
     event: dict[str, Any] | None = None,
     client: httpx.AsyncClient | None = None,
     clock: Callable[[], float] = time.time,
+    legacy_names: bool = False,
 ) -> SendResult:
     """POST one event to ``url`` and return what came back.
 
-    ``event_type`` is a full or short type name (``user_created``); ``event`` replaces the
-    generated one. Raises UsageError for a bad type, mutation, URL or secret and TargetError
-    when the endpoint cannot be reached or does not answer within ``timeout_s``.
+    ``event_type`` is a full, short (``user_created``) or legacy type name
+    (``scalekit.dir.user.create``); with ``legacy_names`` (or a legacy name) the event goes
+    out under its legacy name. ``event`` replaces the generated one. Raises UsageError for a
+    bad type, mutation, URL or secret and TargetError when the endpoint cannot be reached or
+    does not answer within ``timeout_s``.
     """
     import httpx
 
     try:
-        kind = EventType.parse(event_type)
+        kind, named_legacy = parse_event_type(event_type)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(
+            str(exc), hint="legacy names work too: " + ", ".join(LEGACY_EVENT_NAMES.values())
+        ) from None
     if not url.startswith(("https://", "http://")):
         raise UsageError(f"--to must be an http(s) URL, got {url!r}")
     if event is None:
@@ -268,6 +299,8 @@ async def send_event(
             organization_id=organization_id,
             environment_id=environment_id,
         )
+    if legacy_names or named_legacy:
+        event = {**event, "type": LEGACY_EVENT_NAMES[kind]}
     try:
         body, headers = prepare(event, secret, mutate, now=int(clock()))
     except ValueError as exc:
@@ -380,6 +413,7 @@ def run_send_command(
     organization_id: str,
     environment_id: str,
     as_json: bool,
+    legacy_names: bool = False,
 ) -> int:
     """``scim-readiness events send``: print the exchange; 0 when the answer is what a correct
     receiver gives (2xx for valid deliveries, 4xx for broken ones), 1 otherwise."""
@@ -398,6 +432,7 @@ def run_send_command(
             timeout_s=timeout_s,
             organization_id=organization_id,
             environment_id=environment_id,
+            legacy_names=legacy_names,
         )
     )
     print(json.dumps(result.to_json(), indent=2) if as_json else _describe(result))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -346,6 +347,7 @@ class Sender:
 # sweep closes its ledger entry instead of counting it as left behind.
 _MAYBE_APPLIED: set[str] = set()
 _NOTE_LIMIT_BYTES = 64 * 1024
+_ANY_ID = re.compile(r'"id"\s*:\s*"([^"\\]{1,200})"')
 
 
 def _note_delivery(body: bytes, outcome: Outcome) -> None:
@@ -355,6 +357,11 @@ def _note_delivery(body: bytes, outcome: Outcome) -> None:
     try:
         event = json.loads(body)
     except ValueError:
+        return
+    except RecursionError:
+        # Nested past what the parser handles (bad-data's deep body), yet accepted: every
+        # id it names may have been applied, so none of them is closed as never created.
+        _MAYBE_APPLIED.update(_ANY_ID.findall(body.decode("utf-8", "replace")))
         return
     data = event.get("data") if isinstance(event, dict) else None
     if isinstance(data, dict) and isinstance(data.get("id"), str):

@@ -112,10 +112,11 @@ class AppView:
 def _lookups(section: ProbeSection | None) -> tuple[bool, bool, bool]:
     if section is None:
         return True, True, True  # a probe handed over directly (tests): assume all
-    sub = section.http if section.kind == "http" else section.command
-    if sub is None:
-        return False, False, False
-    return bool(sub.user_by_id), bool(sub.user_by_email), bool(sub.list_users)
+    from scim_readiness.clients.probe import probe_answers
+
+    # A list-only probe answers lookups by scanning the list: that counts as a lookup.
+    answers = probe_answers(section)
+    return answers.by_id is not None, answers.by_email is not None, answers.listing
 
 
 #: The fix for a finding that needed the app's state but had no view of it.

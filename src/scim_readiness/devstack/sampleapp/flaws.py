@@ -38,6 +38,13 @@ FLAWS: Mapping[str, str] = MappingProxyType(
         "wrong-tenant-mapping": (
             "users are filed under the Scalekit organization id instead of the app's tenant"
         ),
+        "ascii-only-names": (
+            "a user whose name is not plain ASCII (Zoë, 美咲) makes the endpoint answer 500"
+        ),
+        "case-sensitive-email": (
+            "email uniqueness is case-sensitive: Ann@x.example and ann@x.example become two "
+            "accounts"
+        ),
         "legacy-event-names": (
             "handles only old event names (scalekit.dir.user.create...) and acknowledges "
             "current names without acting"

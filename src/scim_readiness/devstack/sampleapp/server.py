@@ -124,7 +124,11 @@ def serve_app(
     if db_path is None:
         scratch = Path(tempfile.mkdtemp(prefix="scim-readiness-app-"))
         db_path = scratch / "app.sqlite3"
-    store = Store(db_path, unique=not settings.has("create-not-idempotent"))
+    store = Store(
+        db_path,
+        unique=not settings.has("create-not-idempotent"),
+        case_sensitive_email=settings.has("case-sensitive-email"),
+    )
     portal = PortalLinks(settings)
     try:
         sockets = [_bind(host, port)]

@@ -89,7 +89,11 @@ def _row(values: tuple[Any, ...]) -> UserRow:
 class Store:
     """``unique`` False drops the uniqueness constraints (the non-idempotent flaw's schema)."""
 
-    def __init__(self, path: Path, *, unique: bool = True) -> None:
+    def __init__(
+        self, path: Path, *, unique: bool = True, case_sensitive_email: bool = False
+    ) -> None:
+        # The case-sensitive-email flaw's store: "Ann@x" and "ann@x" are two addresses.
+        self._fold = not case_sensitive_email
         self.path = path
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -149,7 +153,7 @@ class Store:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(self._conn)
+                yield Transaction(self._conn, fold=self._fold)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -166,7 +170,7 @@ class Store:
         return [_row(row) for row in rows]
 
     def users_by_email(self, email: str) -> list[UserRow]:
-        return self._select("email_key = ?", [email.strip().lower()])
+        return self._select("email_key = ?", [email_key(email, fold=self._fold)])
 
     def users_by_directory_id(self, directory_user_id: str) -> list[UserRow]:
         return self._select("directory_user_id = ?", [directory_user_id])
@@ -210,19 +214,24 @@ class Store:
     def bulk_insert_users(self, users: Iterable[NewUser]) -> int:
         """Seed many users in one transaction (scale tests); returns how many."""
         stamp = _now()
-        rows = ((new_user_id(), *_user_values(u), stamp) for u in users)
+        rows = ((new_user_id(), *_user_values(u, fold=self._fold), stamp) for u in users)
         with self.transaction() as tx:
             cursor = tx.conn.executemany(_INSERT, rows)
             return cursor.rowcount
 
 
-def _user_values(user: NewUser) -> tuple[Any, ...]:
+def email_key(email: str, *, fold: bool = True) -> str:
+    """What email uniqueness is judged on: one mailbox, whatever the case of its letters."""
+    return email.strip().casefold() if fold else email.strip()
+
+
+def _user_values(user: NewUser, *, fold: bool = True) -> tuple[Any, ...]:
     """A user's columns from directory_user_id to attributes, in table order."""
     return (
         user.directory_user_id,
         user.organization_id,
         user.email,
-        user.email.strip().lower(),  # email_key: uniqueness is case-insensitive
+        email_key(user.email, fold=fold),  # email_key: uniqueness is case-insensitive
         user.name,
         int(user.active),
         json.dumps(list(user.roles)),
@@ -240,8 +249,9 @@ _INSERT = (
 class Transaction:
     """The statements the webhook handler needs, all inside one transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, fold: bool = True) -> None:
         self.conn = conn
+        self._fold = fold
 
     def event_seen(self, event_id: str) -> bool:
         row = self.conn.execute("SELECT 1 FROM processed_events WHERE id = ?", (event_id,))
@@ -264,11 +274,11 @@ class Transaction:
         return self._one("directory_user_id = ?", directory_user_id)
 
     def user_by_email(self, email: str) -> UserRow | None:
-        return self._one("email_key = ?", email.strip().lower())
+        return self._one("email_key = ?", email_key(email, fold=self._fold))
 
     def insert_user(self, user: NewUser) -> str:
         uid = new_user_id()
-        self.conn.execute(_INSERT, (uid, *_user_values(user), _now()))
+        self.conn.execute(_INSERT, (uid, *_user_values(user, fold=self._fold), _now()))
         return uid
 
     def update_user(self, pk: int, user: NewUser) -> None:
@@ -276,7 +286,7 @@ class Transaction:
             "UPDATE users SET directory_user_id = ?, organization_id = ?, email = ?, "
             "email_key = ?, name = ?, active = ?, roles = ?, tenant = ?, attributes = ?, "
             "updated_at = ? WHERE pk = ?",
-            (*_user_values(user), _now(), pk),
+            (*_user_values(user, fold=self._fold), _now(), pk),
         )
 
     def update_by_directory_id(self, directory_user_id: str, user: NewUser) -> int:

@@ -307,6 +307,9 @@ class WebhookHandler:
         given = _optional(data, "given_name", str, where, "")
         family = _optional(data, "family_name", str, where, "")
         name = _optional(data, "name", str, where, "") or f"{given} {family}".strip() or email
+        if self.settings.has("ascii-only-names") and not name.isascii():
+            # A latin-1/ASCII column or an encode() deep in the handler: the request dies.
+            raise Refused(Reply(500, INTERNAL_ERROR))
         _optional(data, "custom_attributes", dict, where, {})
         if self.settings.has("roles-ignored"):
             roles = []
