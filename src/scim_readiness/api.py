@@ -26,12 +26,28 @@ from scim_readiness.errors import (
     ScalekitAuthError,
     ScalekitError,
     TargetError,
+    Unreachable,
 )
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
 from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, Need, SystemClock
 
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
+
+#: Evidence key of a SKIP finding that says one of the check's essential assertions was not
+#: observed. The runner then reports the check SKIP, never PASS or WARN: a check passes only
+#: when everything its docstring lists as essential was seen (see :func:`skipped_essential`).
+ESSENTIAL_ASSERTION = "essential_assertion"
+
+
+def skipped_essential(
+    findings: FindingRecorder, assertion: str, title: str, **fields: Any
+) -> Finding:
+    """Record that ``assertion`` (one the check cannot PASS without, as its docstring names
+    it) was not observed: a SKIP finding that makes the check SKIP unless something FAILed
+    or ERRORed. ``fields`` are those of :meth:`FindingRecorder.skipped`."""
+    evidence = {**(fields.pop("evidence", None) or {}), ESSENTIAL_ASSERTION: assertion}
+    return findings.skipped(title, evidence=evidence, **fields)
 
 
 def __getattr__(name: str) -> Any:
@@ -45,6 +61,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ESSENTIAL_ASSERTION",
     "CheckContext",
     "CheckInfo",
     "Clock",
@@ -62,4 +79,6 @@ __all__ = [
     "SystemClock",
     "TargetError",
     "TimelineStep",
+    "Unreachable",
+    "skipped_essential",
 ]
