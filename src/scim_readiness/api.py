@@ -50,6 +50,17 @@ def skipped_essential(
     return findings.skipped(title, evidence=evidence, **fields)
 
 
+def mark_essential(findings: FindingRecorder, assertion: str) -> None:
+    """Mark the finding just recorded, when it is a SKIP (as a shared helper records one),
+    as ``assertion`` not observed; see :func:`skipped_essential`."""
+    import dataclasses
+
+    if findings.items and findings.items[-1].status is Status.SKIP:
+        last = findings.items[-1]
+        evidence = {**last.evidence, ESSENTIAL_ASSERTION: assertion}
+        findings.items[-1] = dataclasses.replace(last, evidence=evidence)
+
+
 def __getattr__(name: str) -> Any:
     # The context brings the HTTP stack with it; ``scim-readiness checks`` imports every check
     # module, and a check names CheckContext in annotations only, so it is loaded on first use.
@@ -80,5 +91,6 @@ __all__ = [
     "TargetError",
     "TimelineStep",
     "Unreachable",
+    "mark_essential",
     "skipped_essential",
 ]
