@@ -118,6 +118,7 @@ def test_a_hanging_webhook_is_tried_once_for_the_whole_run(silent_listener: int)
 def command_probe(tmp_path: Path, *, listed: object, by_email: object) -> str:
     """A probe command that prints ``listed`` for list_users and ``by_email`` for lookups."""
     script = tmp_path / "probe.py"
+
     def text(answer: object) -> str:
         return answer if isinstance(answer, str) else json.dumps(answer)
 
