@@ -10,19 +10,20 @@ Statuses:
 
 * PASS: everything present, well-formed, of the expected class, and working.
 * WARN: the directory's secret was never used (no IdP connected yet) or not for a long time,
-  a trailing slash, a production URL where development was expected, no organisation to look
+  or its last active secret expires within ``secret_expiry_warn_days`` (default 14); a
+  trailing slash, a production URL where development was expected, no organisation to look
   at.
 * FAIL: a variable is missing or malformed or a placeholder; a development or local URL when
   production is expected; credentials refused (with the server's reason); the organisation
-  does not exist or lacks directory sync; the directory is missing, disabled, or its only
-  active secret is expired or expires within ``secret_expiry_warn_days`` (default 14).
+  does not exist or lacks directory sync; the directory is missing, disabled, or its last
+  active secret is expired or expires within ``secret_expiry_fail_days`` (default 7).
 * ERROR: Scalekit could not be reached (the host and the cause are reported).
 
 Secrets are never shown: at most the client id and the last four characters of a directory
 secret's suffix.
 
-Options (``checks.environment.options``): ``secret_expiry_warn_days`` (14) and
-``secret_unused_warn_days`` (30).
+Options (``checks.environment.options``): ``secret_expiry_warn_days`` (14),
+``secret_expiry_fail_days`` (7) and ``secret_unused_warn_days`` (30).
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scim_readiness.api import CheckInfo, Need, ScalekitAuthError, ScalekitError, Severity
+from scim_readiness.api import (
+    CheckInfo,
+    Need,
+    ScalekitAuthError,
+    ScalekitError,
+    Severity,
+    Status,
+)
 from scim_readiness.plugin.options import number_option
 
 if TYPE_CHECKING:
@@ -61,6 +69,7 @@ async def run(ctx: CheckContext) -> None:
 
     # Options are checked before anything is observed, so a typo is one clear message.
     number_option(ctx, "secret_expiry_warn_days", 14)
+    number_option(ctx, "secret_expiry_fail_days", 7)
     number_option(ctx, "secret_unused_warn_days", 30)
     settings = environment_settings(ctx)
     client_id, client_secret, webhook_secret = _credential_rules()
@@ -455,6 +464,7 @@ async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str) -> None
         return
 
     warn_days = number_option(ctx, "secret_expiry_warn_days", 14)
+    fail_days = number_option(ctx, "secret_expiry_fail_days", 7)
     described: list[str] = []
     latest_expiry: float | None = 0.0  # None: at least one never expires
     for secret in active:
@@ -476,11 +486,13 @@ async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str) -> None
         )
     else:
         days_left = (latest_expiry - now) / _DAY
-        ctx.findings.failed(
+        # Like webhook-endpoint's certificate: time to plan first (WARN), then an emergency.
+        ctx.findings.record(
+            Status.FAIL if days_left <= fail_days else Status.WARN,
             "Directory's SCIM secret has expired"
             if days_left <= 0
             else f"Directory's SCIM secret expires in {days_left:.1f} days",
-            expected=f"valid for more than {warn_days:g} days",
+            expected=f"valid for more than {warn_days:g} days (FAIL within {fail_days:g})",
             observed=observed,
             why="When the token expires the IdP's SCIM calls are refused and provisioning and "
             "deprovisioning silently stop.",
