@@ -353,7 +353,7 @@ def _note_delivery(body: bytes, outcome: Outcome) -> None:
         return
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # a deeply nested body was accepted: not a user
         return
     data = event.get("data") if isinstance(event, dict) else None
     if isinstance(data, dict) and isinstance(data.get("id"), str):
