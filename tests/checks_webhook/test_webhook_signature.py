@@ -213,3 +213,18 @@ def test_probe_with_email_lookup_only_still_finds_traces(
     assert run_check(webhook_signature, ctx) is Status.FAIL
     assert "2 refused or forged deliveries left a trace in the app" in titles(ctx, Status.FAIL)
     assert finding(ctx, "Replay had no visible second effect").status is Status.PASS
+
+
+def test_a_genuine_event_answered_500_is_not_blamed_on_the_secret(
+    make_context: MakeContext, loopback_cert: ServerCert
+) -> None:
+    def crashing(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        return 500, {"content-type": "text/plain"}, b"Internal Server Error"
+
+    with serve(crashing, tls=loopback_cert.server_context()) as app:
+        ctx = make_context(webhook_signature, url=app.url)
+        assert run_check(webhook_signature, ctx) is Status.FAIL
+    control = finding(ctx, "Correctly signed delivery")
+    assert control.title == "Correctly signed delivery answered with HTTP 500 (the app failed)"
+    assert "webhook.secret" not in control.fix and "logs" in control.fix
+    assert "Correctly signed delivery refused" not in titles(ctx)
