@@ -154,9 +154,8 @@ def bench_app(events: int, concurrency: int) -> dict[str, Any]:
     from scim_readiness.config import CheckSettings, Config
     from scim_readiness.devstack.sampleapp import AppSettings, serve_app
     from scim_readiness.devstack.tls_ca import LocalCA
-    from scim_readiness.plugin.context import CheckContext, SharedClients
-    from scim_readiness.plugin.contract import FindingRecorder
-    from scim_readiness.plugin.identities import TestIdentities, new_run_id
+    from scim_readiness.plugin.context import SharedClients, build_context
+    from scim_readiness.plugin.identities import new_run_id
     from scim_readiness.plugin.ledger import Ledger
 
     with tempfile.TemporaryDirectory(prefix="burst-bench-") as scratch:
@@ -174,18 +173,15 @@ def bench_app(events: int, concurrency: int) -> dict[str, Any]:
                 }
             )
             run_id = new_run_id()
-            ctx = CheckContext(
-                info=webhook_endpoint.CHECK,
-                config=config,
+            ctx = build_context(
+                webhook_endpoint.CHECK,
+                config,
                 settings=CheckSettings(
                     options={"burst": {"events": events, "concurrency": concurrency}},
                     timeout_s=600,
                 ),
                 run_id=run_id,
-                read_only=False,
-                findings=FindingRecorder(),
                 ledger=Ledger(root / "ledger.jsonl", run_id),
-                identities=TestIdentities(run_id),
                 shared=SharedClients(config, TlsSettings(ca_bundle=str(ca.ca_path))),
             )
 

@@ -44,7 +44,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.api import CheckInfo, Need, skipped_essential
+from scim_readiness.api import CheckInfo, Need, ReadOnly, skipped_essential
 from scim_readiness.plugin.options import number_option
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ CHECK = CheckInfo(
     checklist_item=6,
     needs=(Need.WEBHOOK,),
     mutates=True,
+    read_only=ReadOnly.NONE,  # every delivery it judges carries a test user
     docs_url="https://docs.scalekit.com/reference/webhooks/overview",
     description="duplicate events and users, conflicting emails, invalid and hostile payloads: "
     "4xx (or 2xx-ignore), never 5xx, never a partial record, app stays healthy",
@@ -140,12 +141,6 @@ async def run(ctx: CheckContext) -> None:
 
     from scim_readiness.webhooks.probing import missing_webhook_setting, webhook_sender
 
-    if ctx.read_only:
-        ctx.findings.skipped(
-            "Duplicate and invalid data not tested: --read-only",
-            why="This check creates test users in the app.",
-        )
-        return
     missing = missing_webhook_setting(ctx)
     if missing is not None:
         ctx.findings.skipped(

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scim_readiness.api import CheckInfo, Need, Status
+from scim_readiness.api import CheckInfo, Need, ReadOnly, Status
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -46,6 +46,7 @@ CHECK = CheckInfo(
     checklist_item=4,
     needs=(Need.WEBHOOK,),
     mutates=True,
+    read_only=ReadOnly.NONE,  # every step changes the app: nothing to run without changes
     docs_url="https://docs.scalekit.com/reference/webhooks/overview",
     description="Creates, updates, deactivates, reactivates and deletes a test user through "
     "signed events (or the directory's SCIM endpoint) and watches the app through the probe.",
@@ -92,12 +93,9 @@ async def run(ctx: CheckContext) -> None:
     from scim_readiness.provisioning.drivers import make_driver
     from scim_readiness.provisioning.roundtrip import (
         round_trip_options,
-        skipped_read_only,
         skipped_unconfigured_mode,
     )
 
-    if skipped_read_only(ctx, changes="creates and deletes a test user", exercise="provisioning"):
-        return
     options = round_trip_options(ctx)
     if options is None:
         return

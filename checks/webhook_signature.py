@@ -32,9 +32,10 @@ Scalekit never sends one, so it costs no retries; it is hardening (answer 401).
 
 Statuses: SKIP when ``webhook.url``/``webhook.secret`` are missing, or when the traces could
 not be looked up in a run that may change data (no probe, or genuine test users never
-appeared); with ``--read-only`` harmless ``directory_enabled`` events are sent instead of
-user events and the trace and replay findings are SKIP without making the check SKIP. ERROR
-when a delivery got no answer at all. PASS otherwise.
+appeared). When the runner says it may not change data (``--read-only``, or production
+without consent) harmless ``directory_enabled`` events are sent instead of user events, and
+the trace and replay findings are SKIP without making the check SKIP. ERROR when a delivery
+got no answer at all. PASS otherwise.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.api import CheckInfo, Need, mark_essential
+from scim_readiness.api import CheckInfo, Need, ReadOnly, mark_essential
 from scim_readiness.plugin.options import number_option
 
 if TYPE_CHECKING:
@@ -62,6 +63,9 @@ CHECK = CheckInfo(
     checklist_item=3,
     needs=(Need.WEBHOOK,),
     mutates=True,
+    # When it may not change data it sends harmless directory events instead of user events:
+    # forged ones must still be refused, so a read-only gate still proves enforcement.
+    read_only=ReadOnly.REDUCED,
     docs_url="https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks",
     description="forged, stale, tampered and malformed deliveries get 4xx and leave no trace; "
     "key rotation and non-compact JSON still verify; which header families are honoured",
@@ -331,7 +335,7 @@ async def run(ctx: CheckContext) -> None:
     from scim_readiness.webhooks.traces import CONFIGURE_PROBE, app_view
 
     mutate = not ctx.read_only
-    view, no_view = app_view(ctx) if mutate else (None, "--read-only")
+    view, no_view = app_view(ctx) if mutate else (None, "read-only mode")
     concurrency = int(number_option(ctx, "concurrency", 4, minimum=1))
     async with unopened as sender:
 

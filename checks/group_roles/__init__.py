@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scim_readiness.api import CheckInfo, Need, Status, mark_essential, skipped_essential
+from scim_readiness.api import CheckInfo, Need, ReadOnly, Status, mark_essential, skipped_essential
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
@@ -63,6 +63,8 @@ CHECK = CheckInfo(
     checklist_item=5,
     needs=(Need.ROLES,),
     mutates=True,
+    # Its directory-side comparison alone cannot show the app follows group changes.
+    read_only=ReadOnly.NONE,
     docs_url="https://docs.scalekit.com/guides/integrations/scim-integrations/",
     description="Compares the directory's role assignments with the config's group → role map, "
     "then moves a test user between mapped groups and watches its roles in the app.",
@@ -82,16 +84,9 @@ _FIX_APP = (
 async def run(ctx: CheckContext) -> None:
     from scim_readiness.provisioning.roundtrip import (
         round_trip_options,
-        skipped_read_only,
         skipped_unconfigured_mode,
     )
 
-    if skipped_read_only(
-        ctx,
-        changes="creates a test user and a test group and changes memberships",
-        exercise="role assignment",
-    ):
-        return
     roles_cfg = ctx.config.roles
     if roles_cfg is None or not roles_cfg.map:
         ctx.findings.skipped(

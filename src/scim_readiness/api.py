@@ -29,7 +29,14 @@ from scim_readiness.errors import (
     Unreachable,
 )
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
-from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, Need, SystemClock
+from scim_readiness.plugin.contract import (
+    CheckInfo,
+    Clock,
+    FindingRecorder,
+    Need,
+    ReadOnly,
+    SystemClock,
+)
 
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
@@ -82,6 +89,7 @@ __all__ = [
     "FindingRecorder",
     "Need",
     "ProbeError",
+    "ReadOnly",
     "ReadinessError",
     "ScalekitAuthError",
     "ScalekitError",

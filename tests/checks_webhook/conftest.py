@@ -15,9 +15,8 @@ from scim_readiness.config import CheckSettings, Config, ProbeSection
 from scim_readiness.devstack.sampleapp import AppSettings, RunningApp, serve_app
 from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 from scim_readiness.model import Finding, Status, fold_status
-from scim_readiness.plugin.context import CheckContext, SharedClients
-from scim_readiness.plugin.contract import FindingRecorder
-from scim_readiness.plugin.identities import TestIdentities, new_run_id
+from scim_readiness.plugin.context import CheckContext, SharedClients, build_context
+from scim_readiness.plugin.identities import new_run_id
 from scim_readiness.plugin.ledger import Ledger
 
 ORG_ID = "org_60219377000000001"
@@ -56,15 +55,13 @@ def make_context(tmp_path: Path, ca: LocalCA, webhook_secret: str) -> MakeContex
             }
         )
         run_id = run_id or new_run_id()
-        return CheckContext(
-            info=check.CHECK,
-            config=config,
+        return build_context(
+            check.CHECK,
+            config,
             settings=CheckSettings(options=options or {}),
             run_id=run_id,
             read_only=read_only,
-            findings=FindingRecorder(check.CHECK.docs_url),
             ledger=Ledger(tmp_path / "ledger.jsonl", run_id),
-            identities=TestIdentities(run_id),
             shared=SharedClients(config, TlsSettings(ca_bundle=str(ca.ca_path))),
             probe=probe,
         )

@@ -9,9 +9,8 @@ import pytest
 from scim_readiness.clients.http import TlsSettings
 from scim_readiness.config import CheckSettings, Config
 from scim_readiness.devstack.tls_ca import LocalCA
-from scim_readiness.plugin.context import CheckContext, SharedClients
-from scim_readiness.plugin.contract import FindingRecorder
-from scim_readiness.plugin.identities import TestIdentities, new_run_id
+from scim_readiness.plugin.context import CheckContext, SharedClients, build_context
+from scim_readiness.plugin.identities import new_run_id
 from scim_readiness.plugin.ledger import Ledger
 
 ORG_ID = "org_60219377000000001"
@@ -41,15 +40,12 @@ def make_context(tmp_path: Path, ca: LocalCA, secret: str) -> MakeContext:
             }
         )
         run_id = new_run_id()
-        return CheckContext(
-            info=webhook_endpoint.CHECK,
-            config=config,
+        return build_context(
+            webhook_endpoint.CHECK,
+            config,
             settings=CheckSettings(options=options or {}),
             run_id=run_id,
-            read_only=False,
-            findings=FindingRecorder(webhook_endpoint.CHECK.docs_url),
             ledger=Ledger(tmp_path / "ledger.jsonl", run_id),
-            identities=TestIdentities(run_id),
             shared=SharedClients(config, TlsSettings(ca_bundle=str(ca.ca_path))),
         )
 

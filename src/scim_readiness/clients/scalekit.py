@@ -109,7 +109,9 @@ class DirectoryView:
 
 
 @dataclass(frozen=True, slots=True)
-class GroupRef:
+class MembershipView:
+    """A group a directory user belongs to, as the Directory API lists it."""
+
     id: str
     display_name: str
 
@@ -122,7 +124,7 @@ class DirectoryUserView:
     given_name: str
     family_name: str
     active: bool | None  # None when the API did not say
-    groups: tuple[GroupRef, ...]
+    groups: tuple[MembershipView, ...]
     roles: tuple[str, ...] | None  # None when the API did not say
     updated_at: dt.datetime | None
     detail: Mapping[str, Any]  # user_detail as a plain dict
@@ -252,7 +254,7 @@ def _user_view(u: Any) -> DirectoryUserView:
         given_name=u.given_name,
         family_name=u.family_name,
         active=active if isinstance(active, bool) else None,
-        groups=tuple(GroupRef(g.id, g.display_name) for g in u.groups),
+        groups=tuple(MembershipView(g.id, g.display_name) for g in u.groups),
         roles=roles,
         updated_at=_time(u, "updated_at"),
         detail=detail,

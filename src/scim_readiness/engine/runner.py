@@ -3,8 +3,10 @@
 No check repeats any of this. For each selected check the runner:
 
 * decides whether it may run at all (``checks.<id>.enabled``, ``--skip``, needed config
-  sections, ``--read-only`` for checks that change data, consent for changing production data),
-  and records a SKIP with the reason when it may not;
+  sections), and records a SKIP with the reason when it may not;
+* decides whether it may change data (not with ``--read-only``, not in production without
+  consent): a check that may not runs its reduced mode if it declares one
+  (``read_only=REDUCED``, told through ``ctx.read_only``) and is SKIP otherwise;
 * first runs the preflight (``scim_readiness.engine.preflight``: webhook reachable and
   trusted, probe answering, Scalekit token) for the prerequisites the runnable checks have,
   and ends a check whose prerequisite failed at once as ERROR "blocked by …: <root cause>";
@@ -55,8 +57,8 @@ from scim_readiness.model import (
     TimelineStep,
     fold_status,
 )
-from scim_readiness.plugin.context import CheckContext, SharedClients
-from scim_readiness.plugin.contract import CheckInfo, FindingRecorder
+from scim_readiness.plugin.context import CheckContext, SharedClients, build_context
+from scim_readiness.plugin.contract import CheckInfo, FindingRecorder, ReadOnly
 from scim_readiness.plugin.identities import TestIdentities, new_run_id
 from scim_readiness.plugin.ledger import Ledger, default_ledger_path
 
@@ -93,6 +95,9 @@ class RunOptions:
     timeout_s: float | None = None  # whole run; None: ``checks.timeout_s`` from the config
     ca_bundle: str | None = None
     fail_on: FailOn = FailOn.FAIL
+    # What the user accepts as not evaluated (check ids, or "mutating"); the exit code's
+    # business, applied by the CLI (cli/run.py), not by the runner.
+    accept_skip: tuple[str, ...] = ()
     # Consent to change data when the config says ``expect: production``
     # (``checks.allow_mutation: true`` in the config is the same consent, written down).
     yes: bool = False
@@ -266,9 +271,18 @@ class _Run:
                 f"needs the config section {missing!r}, which is absent",
                 f"add {missing}: to the config (see readiness.example.yaml)",
             )
-        if info.mutates and self.options.read_only:
+        held_back = self.no_changes_reason(spec)
+        if held_back is not None and info.read_only is not ReadOnly.REDUCED:
+            return held_back
+        return None
+
+    def no_changes_reason(self, spec: CheckSpec) -> tuple[str, str] | None:
+        """Why this check may not change data (reason, fix); None when it may."""
+        if not spec.info.mutates:
+            return None
+        if self.options.read_only:
             return "read-only run: this check creates and removes test data", ""
-        production = production_target(self.config) if info.mutates else None
+        production = production_target(self.config)
         if production and not (self.options.yes or self.config.checks.allow_mutation):
             return (
                 f"this check creates test users in production ({production}) and was not "
@@ -295,7 +309,16 @@ class _Run:
         if not names:
             return None
         if self._preflight is None:
-            ctx = self.context_for(PREFLIGHT_INFO, FindingRecorder())
+            ctx = build_context(
+                PREFLIGHT_INFO,
+                self.config,
+                run_id=self.run_id,
+                read_only=self.options.read_only,
+                ledger=self.ledger,
+                identities=self.identities,
+                shared=self.shared,
+                probe=self.probe,
+            )
             self._preflight = asyncio.create_task(
                 run_preflight(
                     self.wanted_prerequisites(),
@@ -316,15 +339,12 @@ class _Run:
     # ---- running ---------------------------------------------------------------------------
 
     def context(self, spec: CheckSpec, recorder: FindingRecorder) -> CheckContext:
-        return self.context_for(spec.info, recorder)
-
-    def context_for(self, info: CheckInfo, recorder: FindingRecorder) -> CheckContext:
-        return CheckContext(
-            info=info,
-            config=self.config,
-            settings=self.config.checks.for_check(info.id),
+        return build_context(
+            spec.info,
+            self.config,
             run_id=self.run_id,
-            read_only=self.options.read_only,
+            # The runner's decision, not the flag: production without consent counts too.
+            read_only=self.options.read_only or self.no_changes_reason(spec) is not None,
             findings=recorder,
             ledger=self.ledger,
             identities=self.identities,
@@ -672,6 +692,7 @@ async def _swept(
 def plan(
     config: Config, options: RunOptions, specs: Sequence[CheckSpec]
 ) -> list[tuple[CheckSpec, str | None]]:
-    """For each check, why ``run`` would skip it (``None``: it would run). No network."""
+    """For each check, why ``run`` would skip it (``None``: it would run, in its reduced mode
+    when it may not change data and declares one). No network."""
     run = _Run(config, options, specs, SharedClients(config, TlsSettings()), None, None)
     return [(spec, None if (r := run.skip_reason(spec)) is None else r[0]) for spec in specs]

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scim_readiness.errors import ReadinessError
+from scim_readiness.plugin.contract import CheckInfo
 from scim_readiness.plugin.identities import TestIdentities, refusal_reason
 from scim_readiness.plugin.ledger import Ledger, LedgerEntry
 
@@ -125,25 +127,31 @@ def _context(
     tls: TlsSettings,
     probe: Probe | None,
 ) -> CheckContext:
-    from scim_readiness.plugin.context import CheckContext, SharedClients
-    from scim_readiness.plugin.contract import CheckInfo, FindingRecorder
+    from scim_readiness.plugin.context import SharedClients, build_context
 
-    return CheckContext(
-        info=CheckInfo(id=check_id, title=f"cleanup of {check_id}", checklist_item=0),
-        config=config,
-        settings=config.checks.for_check(check_id),
+    return build_context(
+        _check_info(check_id),
+        config,
         run_id=run_id,
-        read_only=False,
-        findings=FindingRecorder(),
         ledger=Ledger(ledger_path, run_id),
-        identities=TestIdentities(
-            run_id=run_id,
-            email_domain=config.test_identities.email_domain,
-            name_prefix=config.test_identities.name_prefix,
-        ),
         shared=SharedClients(config, tls),
         probe=probe,
     )
+
+
+def _check_info(check_id: str) -> CheckInfo:
+    """The info of the check that wrote these ledger lines; a stand-in when that check is no
+    longer installed (a plugin removed since), so its leftovers can still be removed."""
+    from scim_readiness.engine.registry import discover
+
+    try:
+        specs = discover()
+    except ReadinessError:  # a broken plugin must not stop the removal of test data
+        specs = []
+    for spec in specs:
+        if spec.info.id == check_id:
+            return spec.info
+    return CheckInfo(id=check_id, title=f"cleanup of {check_id}", checklist_item=0)
 
 
 async def _remove_group(ctx: CheckContext, entries: Sequence[LedgerEntry]) -> str | None:

@@ -70,6 +70,8 @@ class CheckContext:
     config: Config
     settings: CheckSettings
     run_id: str
+    # Set by the runner: this check must not change data (--read-only, or production without
+    # consent). A check with ``read_only=REDUCED`` runs its reduced mode when it is True.
     read_only: bool
     findings: FindingRecorder
     ledger: Ledger
@@ -96,3 +98,43 @@ class CheckContext:
     async def scalekit(self) -> ScalekitGateway:
         """The run's Scalekit client (connects on first use; errors are ScalekitError)."""
         return await self.shared.scalekit()
+
+
+def build_context(
+    info: CheckInfo,
+    config: Config,
+    *,
+    run_id: str,
+    ledger: Ledger,
+    shared: SharedClients,
+    probe: Probe | None = None,
+    read_only: bool = False,
+    settings: CheckSettings | None = None,
+    identities: TestIdentities | None = None,
+    findings: FindingRecorder | None = None,
+    clock: Clock | None = None,
+) -> CheckContext:
+    """The one way to make a :class:`CheckContext` (the runner, the sweep, tests, benches).
+
+    What is left out is derived as the runner derives it: the check's settings from the
+    config, the run's test identities from ``test_identities`` in the config, a fresh recorder
+    carrying the check's docs link.
+    """
+    names = config.test_identities
+    return CheckContext(
+        info=info,
+        config=config,
+        settings=settings if settings is not None else config.checks.for_check(info.id),
+        run_id=run_id,
+        read_only=read_only,
+        findings=findings if findings is not None else FindingRecorder(info.docs_url),
+        ledger=ledger,
+        identities=identities
+        if identities is not None
+        else TestIdentities(
+            run_id=run_id, email_domain=names.email_domain, name_prefix=names.name_prefix
+        ),
+        shared=shared,
+        probe=probe,
+        clock=clock if clock is not None else SystemClock(),
+    )

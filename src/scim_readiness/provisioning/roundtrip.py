@@ -64,19 +64,6 @@ def step_budget(ctx: CheckContext) -> float:
     return value
 
 
-def skipped_read_only(ctx: CheckContext, *, changes: str, exercise: str) -> bool:
-    """In a read-only run, record the check as SKIP (``changes``: what it would change) and
-    return True."""
-    if not ctx.read_only:
-        return False
-    ctx.findings.skipped(
-        "Not run: read-only mode",
-        why=f"This check {changes}.",
-        fix=f"Run without --read-only to exercise {exercise}.",
-    )
-    return True
-
-
 def round_trip_options(ctx: CheckContext) -> tuple[Mode, float] | None:
     """The check's ``mode`` and per-step budget; None (recorded as ERROR) when invalid."""
     from scim_readiness.provisioning.drivers import selected_mode
