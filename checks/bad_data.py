@@ -44,8 +44,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.api import CheckInfo, Need, ReadOnly, skipped_essential
-from scim_readiness.plugin.options import number_option
+from scim_readiness.api import CheckInfo, Need, ReadOnly, option, skipped_essential
+from scim_readiness.plugin.options import EventOptions, PropagationOptions
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
@@ -55,10 +55,19 @@ if TYPE_CHECKING:
     from scim_readiness.webhooks.sender import Outcome, Sender
     from scim_readiness.webhooks.traces import AppView, RecordCount
 
+
+class Options(EventOptions, PropagationOptions):
+    concurrency: int = option(default=4, description="invalid deliveries sent at once", ge=1)
+    max_scan_users: int = option(
+        default=50_000, description="most app users read when looking for partial records", ge=1
+    )
+
+
 CHECK = CheckInfo(
     id="bad-data",
     title="Duplicate and invalid data fail safely",
     checklist_item=6,
+    options=Options,
     needs=(Need.WEBHOOK,),
     mutates=True,
     read_only=ReadOnly.NONE,  # every delivery it judges carries a test user
@@ -419,7 +428,7 @@ async def _invalid_payloads(state: _Run) -> list[Invalid]:
         who,
     )
 
-    concurrency = int(number_option(state.ctx, "concurrency", 4, minimum=1))
+    concurrency = Options.of(state.ctx).concurrency
     gate = asyncio.Semaphore(concurrency)
 
     async def send(case: Invalid) -> None:
@@ -598,7 +607,7 @@ async def _judge_records(
 
     ctx = state.ctx
     budget = propagation_budget(ctx)
-    limit = int(number_option(ctx, "max_scan_users", 50_000, minimum=1))
+    limit = Options.of(ctx).max_scan_users
     try:
         sent, seen = await send_sentinel(ctx, state.sender, view, "bad-sentinel", budget_s=budget)
         if seen is None:

@@ -22,8 +22,7 @@ Statuses:
 Secrets are never shown: at most the client id and the last four characters of a directory
 secret's suffix.
 
-Options (``checks.environment.options``): ``secret_expiry_warn_days`` (14),
-``secret_expiry_fail_days`` (7) and ``secret_unused_warn_days`` (30).
+Options (``checks.environment.options``): see :class:`Options`.
 """
 
 from __future__ import annotations
@@ -34,23 +33,38 @@ from typing import TYPE_CHECKING, Any
 
 from scim_readiness.api import (
     CheckInfo,
+    CheckOptions,
     Need,
     ScalekitAuthError,
     ScalekitError,
     Severity,
     Status,
+    option,
 )
-from scim_readiness.plugin.options import number_option
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.environment_url import Problem
     from scim_readiness.plugin.target import Setting
 
+
+class Options(CheckOptions):
+    secret_expiry_warn_days: float = option(
+        default=14, description="warn when the SCIM secret expires within this many days", ge=0
+    )
+    secret_expiry_fail_days: float = option(
+        default=7, description="fail when the SCIM secret expires within this many days", ge=0
+    )
+    secret_unused_warn_days: float = option(
+        default=30, description="warn when the SCIM secret was unused this many days", ge=0
+    )
+
+
 CHECK = CheckInfo(
     id="environment",
     title="Production environment configuration",
     checklist_item=1,
+    options=Options,
     needs=(Need.SCALEKIT,),
     mutates=False,
     docs_url="https://docs.scalekit.com/guides/go-live-checklist/",
@@ -68,9 +82,7 @@ async def run(ctx: CheckContext) -> None:
     from scim_readiness.plugin.target import environment_settings
 
     # Options are checked before anything is observed, so a typo is one clear message.
-    number_option(ctx, "secret_expiry_warn_days", 14)
-    number_option(ctx, "secret_expiry_fail_days", 7)
-    number_option(ctx, "secret_unused_warn_days", 30)
+    Options.of(ctx)
     settings = environment_settings(ctx)
     client_id, client_secret, webhook_secret = _credential_rules()
     usable = _check_url(ctx, settings["url"])
@@ -463,8 +475,8 @@ async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str) -> None
         )
         return
 
-    warn_days = number_option(ctx, "secret_expiry_warn_days", 14)
-    fail_days = number_option(ctx, "secret_expiry_fail_days", 7)
+    warn_days = Options.of(ctx).secret_expiry_warn_days
+    fail_days = Options.of(ctx).secret_expiry_fail_days
     described: list[str] = []
     latest_expiry: float | None = 0.0  # None: at least one never expires
     for secret in active:
@@ -500,7 +512,7 @@ async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str) -> None
             docs_url=_DIRECTORY_DOCS,
         )
 
-    unused_days = number_option(ctx, "secret_unused_warn_days", 30)
+    unused_days = Options.of(ctx).secret_unused_warn_days
     used = [
         (t, s)
         for s in active

@@ -1,7 +1,7 @@
 """`user-lifecycle`: user create, update and deprovision round trips (checklist item 4).
 
 One test user goes through six steps; after each change the app is watched through the probe
-(poll with backoff, up to ``options.step_timeout_s``, default 30 s) and the step's propagation
+(poll with backoff, up to option ``step_timeout_s``) and the step's propagation
 time goes on the timeline:
 
 1. create → the user exists, active, with the email and name sent;
@@ -11,7 +11,7 @@ time goes on the timeline:
 5. reactivate → active again;
 6. delete (``user_deleted`` / SCIM DELETE) → deactivated or removed.
 
-Changes are driven as Scalekit would send them (``options.mode: events``, the default: signed
+Changes are driven as Scalekit would send them (option ``mode: events``: signed
 events straight to the webhook) or as the IdP would (``mode: scim``: SCIM requests to the
 directory's endpoint; Scalekit then delivers the webhooks).
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from scim_readiness.api import CheckInfo, Need, ReadOnly, Status
+from scim_readiness.plugin.options import RoundTripOptions
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -44,6 +45,7 @@ CHECK = CheckInfo(
     id="user-lifecycle",
     title="User create, update and deprovision round trips",
     checklist_item=4,
+    options=RoundTripOptions,
     needs=(Need.WEBHOOK,),
     mutates=True,
     read_only=ReadOnly.NONE,  # every step changes the app: nothing to run without changes
@@ -408,5 +410,8 @@ def _conclude(ctx: CheckContext, outcomes: dict[str, StepOutcome]) -> None:
             "Create, profile update, email change, deactivation, reactivation and deletion "
             "all reached the app",
             observed=latencies_text(ctx),
-            evidence={"propagation_ms": latency_summary(ctx), "mode": ctx.option("mode", "events")},
+            evidence={
+                "propagation_ms": latency_summary(ctx),
+                "mode": RoundTripOptions.of(ctx).mode,
+            },
         )

@@ -46,8 +46,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.api import CheckInfo, Need, ReadOnly, mark_essential
-from scim_readiness.plugin.options import number_option
+from scim_readiness.api import CheckInfo, Need, ReadOnly, mark_essential, option
+from scim_readiness.plugin.options import EventOptions, PropagationOptions
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
@@ -57,10 +57,16 @@ if TYPE_CHECKING:
     from scim_readiness.webhooks.sender import Outcome, Sender
     from scim_readiness.webhooks.traces import AppView
 
+
+class Options(EventOptions, PropagationOptions):
+    concurrency: int = option(default=4, description="deliveries sent at once", ge=1)
+
+
 CHECK = CheckInfo(
     id="webhook-signature",
     title="Webhook signature validation",
     checklist_item=3,
+    options=Options,
     needs=(Need.WEBHOOK,),
     mutates=True,
     # When it may not change data it sends harmless directory events instead of user events:
@@ -336,7 +342,7 @@ async def run(ctx: CheckContext) -> None:
 
     mutate = not ctx.read_only
     view, no_view = app_view(ctx) if mutate else (None, "read-only mode")
-    concurrency = int(number_option(ctx, "concurrency", 4, minimum=1))
+    concurrency = Options.of(ctx).concurrency
     async with unopened as sender:
 
         def event_for(case: Case) -> dict[str, Any]:

@@ -5,8 +5,8 @@ Two sides:
 * **Scalekit**: the directory's role assignments must cover every group of the config's
   ``roles.map`` with the configured role, and each assigned role must exist in the
   environment. An assignment for a group the config does not name is a warning.
-* **The app** (through the probe): a test user, driven through signed events (``options.mode:
-  events``, the default) or the directory's SCIM endpoint (``mode: scim``), is created in no
+* **The app** (through the probe): a test user, driven through signed events (option ``mode:
+  events``) or the directory's SCIM endpoint (``mode: scim``), is created in no
   mapped group, joins a mapped group, joins a second one, leaves the first, joins and loses a
   test group that is then deleted, and finally leaves every mapped group. The mapped groups
   are the directory's own (in scim mode the test user really joins and leaves them); the test
@@ -39,7 +39,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scim_readiness.api import CheckInfo, Need, ReadOnly, Status, mark_essential, skipped_essential
+from scim_readiness.api import (
+    CheckInfo,
+    Need,
+    ReadOnly,
+    Status,
+    mark_essential,
+    skipped_essential,
+)
+from scim_readiness.plugin.options import RoundTripOptions
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
@@ -61,6 +69,7 @@ CHECK = CheckInfo(
     id="group-roles",
     title="Group-based role assignment",
     checklist_item=5,
+    options=RoundTripOptions,
     needs=(Need.ROLES,),
     mutates=True,
     # Its directory-side comparison alone cannot show the app follows group changes.

@@ -37,6 +37,7 @@ from scim_readiness.plugin.contract import (
     ReadOnly,
     SystemClock,
 )
+from scim_readiness.plugin.options import CheckOptions, option
 
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
@@ -82,6 +83,7 @@ __all__ = [
     "ESSENTIAL_ASSERTION",
     "CheckContext",
     "CheckInfo",
+    "CheckOptions",
     "Clock",
     "ConfigError",
     "DeliveryRefused",
@@ -100,5 +102,6 @@ __all__ = [
     "TimelineStep",
     "Unreachable",
     "mark_essential",
+    "option",
     "skipped_essential",
 ]

@@ -98,3 +98,22 @@ def test_config_init_writes_a_modeline_and_the_schema_beside_it(tmp_path: Path) 
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert errors(written, data) == []
     load_config(path)  # the modeline is a comment to the loader
+
+
+def test_built_in_option_models_describe_themselves_in_the_schema() -> None:
+    from scim_readiness.engine.config_schema import option_schemas_of
+
+    specs = discover()
+    typed = config_schema([s.info.id for s in specs], option_schemas_of(specs))
+    good = {"checks": {"environment": {"options": {"secret_expiry_warn_days": 10}}}}
+    assert errors(typed, good) == []
+    typo = {"checks": {"environment": {"options": {"secret_expiry_warn_dayz": 10}}}}
+    assert any("secret_expiry_warn_dayz" in e for e in errors(typed, typo))
+    wrong = {"checks": {"environment": {"options": {"secret_expiry_warn_days": "soon"}}}}
+    assert errors(typed, wrong)
+    negative = {"checks": {"environment": {"options": {"secret_expiry_warn_days": -1}}}}
+    assert errors(typed, negative)
+    from_env = {"checks": {"environment": {"options": {"secret_expiry_warn_days": "${DAYS}"}}}}
+    assert errors(typed, from_env) == []
+    for path in (ROOT / "readiness.example.yaml", STARTER):
+        assert errors(typed, yaml.safe_load(path.read_text(encoding="utf-8"))) == [], path.name

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from scim_readiness.errors import PluginError, did_you_mean
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
+from scim_readiness.plugin.options import CheckOptions
 
 
 class Need(enum.StrEnum):
@@ -78,6 +79,9 @@ class CheckInfo:
     # Checks with the same mutation target run one at a time (e.g. "app" state).
     mutation_target: str = "app"
     default_timeout_s: float = 60.0
+    # The check's options model (checks.<id>.options is validated against it); None: the
+    # check declares none, and whatever is configured reaches it unchecked via ctx.option.
+    options: type[CheckOptions] | None = None
 
     def __post_init__(self) -> None:
         needs = []

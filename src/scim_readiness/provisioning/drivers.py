@@ -26,6 +26,7 @@ from scim_readiness.events import (
     user_data,
     user_deleted_data,
 )
+from scim_readiness.plugin.options import RoundTripOptions
 
 if TYPE_CHECKING:
     import httpx
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from scim_readiness.webhooks.sender import Sender
 
 Mode = Literal["events", "scim"]
-MODES: tuple[Mode, ...] = ("events", "scim")
 #: The profile attribute the lifecycle check changes: an HR field both Scalekit's events
 #: (``department``) and SCIM's enterprise extension carry.
 PROFILE_ATTRIBUTE = "department"
@@ -162,11 +162,8 @@ class ProvisioningDriver(Protocol):
 
 
 def selected_mode(ctx: CheckContext) -> Mode:
-    """The check's ``mode`` option; ValueError with the valid choices for anything else."""
-    mode = str(ctx.option("mode", "events")).strip().lower()
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
-    return "scim" if mode == "scim" else "events"
+    """The check's ``mode`` option (ConfigError when it is not one of the modes)."""
+    return RoundTripOptions.of(ctx).mode
 
 
 def missing_for_mode(ctx: CheckContext, mode: Mode) -> str | None:
