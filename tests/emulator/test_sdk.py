@@ -270,3 +270,34 @@ def test_portal_without_allowed_ancestors_forbids_framing(emulator: Emulator) ->
     with _client(emulator) as client:
         page = client.get(f"{emulator.env_url}/portal/{link.token}")
     assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
+
+
+def test_access_tokens_are_jwts_the_sdk_validates_with_the_jwks(emulator: Emulator) -> None:
+    from scalekit import ScalekitClient
+
+    sdk = ScalekitClient(emulator.env_url, emulator.client_id, emulator.client_secret)
+    token = sdk.core_client.access_token
+    assert token.count(".") == 2  # a JWT, not an opaque string
+    assert sdk.validate_access_token(token) is True
+    claims = sdk.validate_access_token_and_get_claims(token)
+    assert claims["iss"] == emulator.env_url and claims["client_id"] == emulator.client_id
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}AAAA"
+    assert sdk.validate_access_token(forged) is False
+    with _client(emulator) as client:
+        (key,) = client.get(f"{emulator.env_url}/keys").json()["keys"]
+    assert key["kty"] == "RSA" and key["alg"] == "RS256" and "d" not in key
+
+
+def test_a_token_signed_by_the_key_is_accepted_after_a_restart() -> None:
+    from scim_readiness.devstack.emulator.tokens import SigningKey
+
+    key = SigningKey.generate()
+    with start_emulator() as first:
+        first.state.signing_key = key
+        token, _ = first.state.issue_token()
+    with start_emulator() as second:
+        assert not second.state.token_valid(token)  # another key: refused
+        second.state.signing_key = key
+        assert second.state.token_valid(token)
+        assert len(_raw_list_users(second, token).users) == 5

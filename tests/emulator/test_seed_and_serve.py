@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import shlex
 import threading
@@ -233,14 +234,18 @@ def test_example_seed_file_loads_and_serves() -> None:
         assert emu.webhook_urls() == ["http://localhost:8000/webhooks/scalekit"]
 
 
-def test_emulate_command_runs_until_interrupted() -> None:
+def test_emulate_command_runs_until_interrupted(tmp_path: Path) -> None:
     import os
     import signal
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
+        XDG_DATA_HOME=str(tmp_path),  # the default state dir, kept out of the real home
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "scim_readiness", "emulate"],
         stdout=subprocess.PIPE,
@@ -266,3 +271,114 @@ def test_emulate_command_runs_until_interrupted() -> None:
     assert "export SCIM_TOKEN=" in text
     assert "stopped." in rest
     assert proc.returncode == 0, err
+
+
+def test_banner_states_the_retry_schedule_deadline_and_keepalive() -> None:
+    thread, out, stop, errors = _serve(retry_scale=0.01)
+    _exports(out)
+    stop.set()
+    thread.join(10)
+    assert not errors, errors
+    text = out.getvalue()
+    assert "8 attempts, waiting 0, 50 ms, 3 s, 18 s, 1.2 min, 3 min, 6 min, 6 min" in text
+    assert "x 0.01, --retry-scale" in text and "within 10 s" in text
+    assert "pings every 30 s or more are allowed" in text
+    with pytest.raises(UsageError, match="retry-scale"):
+        serve_forever(retry_scale=0, out=io.StringIO())
+
+
+def test_retries_follow_scalekits_schedule_scaled() -> None:
+    from scim_readiness.devstack.emulator.delivery import (
+        ANSWER_DEADLINE_S,
+        RETRY_SCHEDULE_S,
+        describe_schedule,
+        retry_delay_s,
+    )
+
+    assert RETRY_SCHEDULE_S == (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+    assert sum(RETRY_SCHEDULE_S) / 3600 == pytest.approx(27.6, abs=0.05)
+    assert [retry_delay_s(n) for n in range(1, 9)] == [
+        5,
+        300,
+        1800,
+        7200,
+        18000,
+        36000,
+        36000,
+        36000,
+    ]
+    assert describe_schedule(1, 8) == "0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h"
+    assert ANSWER_DEADLINE_S == 10
+
+
+def test_grpc_server_allows_pings_every_30_seconds() -> None:
+    from scim_readiness.devstack.emulator.grpc_services import KEEPALIVE_OPTIONS
+
+    options = dict(KEEPALIVE_OPTIONS)
+    assert options["grpc.http2.min_ping_interval_without_data_ms"] == 30_000
+    assert options["grpc.keepalive_permit_without_calls"] == 1
+
+
+def _token(env: dict[str, str], ca_pem: Path) -> str:
+    import ssl
+
+    import httpx
+
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(ca_pem)), trust_env=False) as c:
+        answer = c.post(
+            env["SCALEKIT_ENVIRONMENT_URL"] + "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": env["SCALEKIT_CLIENT_ID"],
+                "client_secret": env["SCALEKIT_CLIENT_SECRET"],
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["access_token"])
+
+
+def test_state_dir_keeps_the_ca_token_key_and_webhook_secret_across_restarts(
+    tmp_path: Path,
+) -> None:
+    from scim_readiness.devstack.emulator.tokens import SigningKey
+
+    state = tmp_path / "state"
+    runs = []
+    for _ in range(2):
+        thread, out, stop, errors = _serve(
+            state_dir=state, webhook_url="http://127.0.0.1:9/hook", retry_scale=0.001
+        )
+        env = _exports(out)
+        token = _token(env, Path(env["NODE_EXTRA_CA_CERTS"]))
+        stop.set()
+        thread.join(10)
+        assert not errors, errors
+        runs.append((env, token, (state / "ca.pem").read_bytes(), out.getvalue()))
+    (first, token, ca_first, _), (second, _, ca_second, banner) = runs
+    assert ca_first == ca_second  # one CA: an app's trust settings survive the restart
+    assert first["SCALEKIT_WEBHOOK_SECRET"] == second["SCALEKIT_WEBHOOK_SECRET"]
+    assert first["REQUESTS_CA_BUNDLE"] == second["SSL_CERT_FILE"] == str(state / "trust-bundle.pem")
+    assert ca_first in (state / "trust-bundle.pem").read_bytes()
+    assert f"--ca-bundle {state / 'ca.pem'}" in banner
+    key = SigningKey.from_pem((state / "token-signing-key.pem").read_bytes())
+    assert key.claims(token) is not None  # the first run's token, checked by the kept key
+    assert (state.stat().st_mode & 0o777) == 0o700
+
+
+def test_sync_announces_the_seeded_directory_at_start() -> None:
+    from .receiver import run_receiver
+
+    with run_receiver() as receiver:
+        thread, out, stop, errors = _serve(webhook_url=receiver.url, sync=True)
+        try:
+            _exports(out)
+            deadline = time.monotonic() + 10
+            while len(receiver.received) < 7 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            thread.join(10)
+    assert not errors, errors
+    kinds = [json.loads(r.body)["type"].rsplit(".", 1)[-1] for r in receiver.received]
+    assert kinds == ["group_created"] * 2 + ["user_created"] * 5
+    assert "Initial sync: 7 events" in out.getvalue()

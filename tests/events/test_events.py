@@ -58,6 +58,7 @@ def ada(active: bool = True) -> dict[str, Any]:
         department="Engineering",
         employee_id="E-1815",
         title="Staff Engineer",
+        vary=False,  # the vector's user has every optional field
     )
 
 
@@ -75,6 +76,7 @@ def rebuilt(name: str) -> dict[str, Any]:
             organization_id=ORG,
             email="ada.lovelace@acme-corp.example",
             dp_id="00u8f2k3jXyZ1aB2c3d4",
+            vary=False,
         )
     elif name == "group_created":
         data = group_data(
@@ -160,7 +162,7 @@ def test_generated_envelope_is_well_formed() -> None:
     parsed = dt.datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00"))
     assert abs((dt.datetime.now(dt.UTC) - parsed).total_seconds()) < 60
     assert event["object"] == "DirectoryUser"
-    assert event["data"]["dp_id"].startswith("00u")
+    assert "dp_id" not in event["data"]  # none given: none made up
     assert event["data"]["preferred_username"] == "a@b.example"
     other = build_event(
         "organization.directory.user_created", {}, organization_id=ORG, environment_id=ENV
@@ -272,3 +274,26 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_optional_fields_are_left_out_for_some_users_consistently() -> None:
+    from scim_readiness.events.envelope import SOMETIMES_ABSENT, absent_fields
+
+    def data(user_id: str) -> dict[str, Any]:
+        return user_data(
+            id=user_id,
+            organization_id=ORG,
+            email="a@b.example",
+            given_name="A",
+            family_name="B",
+            dp_id="00uX",
+            phone_number="+1 555 0100",
+        )
+
+    ids = [f"diruser_{n}" for n in range(60)]
+    for field in SOMETIMES_ABSENT:
+        missing = [i for i in ids if field not in data(i)]
+        assert 5 <= len(missing) <= 40, field  # some of the time, not never nor always
+        assert all(field in absent_fields(i) for i in missing)
+    assert data(ids[0]) == data(ids[0])  # one user's events agree
+    assert {"given_name", "family_name", "email"} <= set(data(ids[1]))

@@ -1,5 +1,5 @@
-"""Trust files: the combined CA bundle is private to the process, and the emulator's
-throwaway CA (its key included) does not outlive it."""
+"""Trust files: the combined CA bundle is private to the process, and `emulate` keeps its
+CA (key included) only in its private state directory, never in the temp directory."""
 
 from __future__ import annotations
 
@@ -29,19 +29,26 @@ def test_the_combined_bundle_is_private_and_not_at_a_shared_name(tmp_path: Path)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_emulate_removes_its_ca_directory_on_exit(sig: signal.Signals) -> None:
+def test_emulate_keeps_its_ca_in_the_state_dir_and_leaves_no_temp_files(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
+    # A private temp directory: other processes on the machine make CA directories too.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    data_home = tmp_path / "data"
     proc = subprocess.Popen(
         [sys.executable, "-m", "scim_readiness", "emulate"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=dict(os.environ, XDG_DATA_HOME=str(data_home), TMPDIR=str(scratch)),
     )
     ca_path = None
     deadline = time.monotonic() + 30
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
-            found = re.search(r"REQUESTS_CA_BUNDLE=(\S+)", line)
+            found = re.search(r"NODE_EXTRA_CA_CERTS=(\S+)", line)
             if found:
                 ca_path = Path(found.group(1).strip("'\""))
             if "Ctrl-C to stop" in line or time.monotonic() > deadline:
@@ -54,4 +61,8 @@ def test_emulate_removes_its_ca_directory_on_exit(sig: signal.Signals) -> None:
             proc.kill()
             proc.wait()
         proc.stdout.close()
-    assert not ca_path.parent.exists(), "the CA directory (with its key) was left behind"
+    state = data_home / "scim-readiness" / "emulator"
+    assert ca_path.parent == state and ca_path.exists()  # kept for the next start
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / "ca.key").stat().st_mode) == 0o600
+    assert not list(scratch.iterdir()), "temporary files (a CA and its key?) were left behind"

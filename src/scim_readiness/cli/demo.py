@@ -7,7 +7,9 @@ temporary file (secrets as ${VAR}), then runs the suite through exactly the code
 
 from __future__ import annotations
 
+import shlex
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -59,3 +61,51 @@ def run_demo(
         # The stack's CA signs both local servers; trusting it is what --ca-bundle is for.
         options = replace(options, ca_bundle=stack.ca_path, yes=True)
         return execute(config, options, outputs)
+
+
+def serve_demo(
+    flaws: Sequence[str],
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """`demo --serve`: keep the embedded stack up until Ctrl-C (or ``stop``), printing the
+    config path and the env lines, so people can point their own tools at it.
+
+    The secrets printed are the stack's own, made for this run and useless after it, shown
+    on purpose (as `emulate` shows its own), because the config refers to them as ${VAR}.
+    """
+    from scim_readiness.devstack.demo_stack import start_stack, validate
+    from scim_readiness.devstack.emulator.serve import _stop_on_sigterm
+
+    out, err = out or sys.stdout, err or sys.stderr
+    chosen = validate(flaws)
+    label = f" with flaw(s): {', '.join(chosen)}" if chosen else ""
+    print(f"Starting a local Scalekit and the reference app on loopback{label}…", file=err)
+    try:
+        with start_stack(chosen) as stack:
+            path = stack.write_config()
+            ca = stack.ca_path
+            print(f"Config: {path}", file=out)
+            print("Secrets the config reads (this stack's own, made for this run):", file=out)
+            env = {
+                **stack.secrets_env(),
+                "REQUESTS_CA_BUNDLE": ca,
+                "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": ca,
+                "NODE_EXTRA_CA_CERTS": ca,
+                "NO_PROXY": "localhost,127.0.0.1",
+            }
+            for name, value in env.items():
+                print(f"export {name}={shlex.quote(value)}", file=out)
+            print("", file=out)
+            run = f"scim-readiness run -c {shlex.quote(str(path))} --ca-bundle {shlex.quote(ca)}"
+            print(f"Then, in that shell: {run}", file=out)
+            print("Press Ctrl-C to stop (the stack and its files go away).", file=out, flush=True)
+            _stop_on_sigterm()
+            waiting = stop or threading.Event()
+            while not waiting.wait(0.5):
+                pass
+    except KeyboardInterrupt:
+        print("\nstopped.", file=out)
+    return 0

@@ -480,13 +480,23 @@ def demo(
         bool, typer.Option("--show-config", help="Print the config used (secrets as ${VAR}).")
     ] = False,
     verbose: VerboseOpt = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve",
+            help="Keep the stack up until Ctrl-C instead of running the suite; print the "
+            "config path and env lines for your own tools.",
+        ),
+    ] = False,
 ) -> int:
     """Run the whole suite against a local Scalekit emulator and the reference app, offline."""
     from scim_readiness.cli.demo import list_flaws as print_flaws
-    from scim_readiness.cli.demo import run_demo
+    from scim_readiness.cli.demo import run_demo, serve_demo
     from scim_readiness.cli.run import OutputOptions, check_outputs
     from scim_readiness.engine.runner import RunOptions
 
+    if serve:
+        return serve_demo(tuple(flaw or ()))
     if list_flaws:
         return print_flaws(sys.stdout)
     outputs = OutputOptions(
@@ -544,14 +554,44 @@ def emulate(
             help="Deliveries in flight per endpoint (1-64; 1 keeps event order).",
         ),
     ] = 1,
+    retry_scale: Annotated[
+        float,
+        typer.Option(
+            "--retry-scale",
+            metavar="F",
+            help="Multiply Scalekit's retry schedule (0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, "
+            "10 h); 0.01 for local work.",
+        ),
+    ] = 1.0,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            metavar="DIR",
+            help="Keep the CA, token key and generated secrets here across restarts "
+            "(default: a per-user data directory, e.g. ~/.local/share/scim-readiness/emulator).",
+        ),
+    ] = None,
+    sync: Annotated[
+        bool,
+        typer.Option(
+            "--sync",
+            help="At start, deliver group_created and user_created for the seeded directory "
+            "(Scalekit's initial sync).",
+        ),
+    ] = False,
 ) -> int:
     """Run a local Scalekit emulator in the foreground until Ctrl-C.
 
     Prints the settings your app needs: environment URL, client id and secret, webhook
-    secret, SCIM base URL and token, CA file. These secrets are the emulator's own and are
-    shown on purpose, so you can configure your local app; they open nothing real.
+    secret, SCIM base URL and token, and trust lines (SSL_CERT_FILE, REQUESTS_CA_BUNDLE,
+    GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, NODE_EXTRA_CA_CERTS, and --ca-bundle for `run`).
+    The CA and secrets are kept in --state-dir, so they survive restarts. These secrets are
+    the emulator's own and are shown on purpose, so you can configure your local app; they
+    open nothing real.
     """
     from scim_readiness.devstack.emulator.serve import serve_forever
+    from scim_readiness.devstack.emulator.state_dir import default_state_dir
 
     secret = None
     if webhook_secret is not None:
@@ -565,6 +605,9 @@ def emulate(
         port,
         webhook_ca=ca_bundle,
         webhook_concurrency=webhook_concurrency,
+        retry_scale=retry_scale,
+        state_dir=state_dir or default_state_dir(),
+        sync=sync,
     )
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import json
 import secrets
-import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -119,9 +119,20 @@ def encode_body(event: Mapping[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _idp_id(prefix: str) -> str:
-    alphabet = string.ascii_letters + string.digits
-    return prefix + "".join(secrets.choice(alphabet) for _ in range(17))
+#: Optional user fields that real IdPs leave out for some users (domain §4: not every IdP
+#: sends ``dp_id``, a full name or a phone). An app that needs them crashes in production,
+#: so the checker's events leave each out for about one user in three.
+SOMETIMES_ABSENT = ("dp_id", "name", "phone_number")
+
+
+def absent_fields(user_id: str) -> frozenset[str]:
+    """The optional fields this user's events leave out: chosen from the id, so every event
+    about one user agrees (one IdP sends the same attributes each time) and a run's many
+    test users meet every combination."""
+    digest = hashlib.sha256(user_id.encode()).digest()
+    return frozenset(
+        field for index, field in enumerate(SOMETIMES_ABSENT) if digest[index] % 3 == 0
+    )
 
 
 def _groups(groups: Iterable[Mapping[str, Any] | tuple[str, str]]) -> list[dict[str, Any]]:
@@ -146,61 +157,65 @@ def user_data(
     *,
     id: str,
     organization_id: str,
-    email: str,
-    given_name: str,
-    family_name: str,
+    email: str | None,
+    given_name: str | None,
+    family_name: str | None,
     active: bool = True,
     groups: Iterable[Mapping[str, Any] | tuple[str, str]] = (),
     roles: Iterable[Mapping[str, Any] | str] = (),
     dp_id: str | None = None,
     preferred_username: str | None = None,
     custom_attributes: Mapping[str, Any] | None = None,
+    vary: bool = True,
     **extra: Any,
 ) -> dict[str, Any]:
     """``data`` of ``user_created`` / ``user_updated`` (a DirectoryUser).
 
     ``groups`` are ``(id, name)`` pairs or ``{"id", "name"}`` dicts; ``roles`` are role names or
-    ``{"role_name"}`` dicts. ``extra`` adds the optional fields (``nickname``, ``picture``,
-    ``phone_number``, ``address``, ``department``, ``employee_id``, ``title``, ``name``,
-    ``raw_attributes``...); a value of None leaves a field out, as the service does.
+    ``{"role_name"}`` dicts. ``extra`` adds the documented top-level fields (``nickname``,
+    ``picture``, ``phone_number``, ``address``, ``locale``, ``language``, ``zoneinfo``,
+    ``user_type``, ``profile``, ``department``, ``employee_id``, ``title``, ``cost_center``,
+    ``division``, ``organization``, ``name``, ``raw_attributes``...); a value of None leaves a
+    field out, as the service does. Nothing is made up: no ``dp_id``, email or name unless
+    given. ``vary`` leaves out, for some users, the fields :func:`absent_fields` names (the
+    checker's events); the emulator sends what its directory holds and passes False.
     """
+    full_name = f"{given_name or ''} {family_name or ''}".strip()
     data: dict[str, Any] = {
         "active": active,
         "custom_attributes": dict(custom_attributes or {}),
-        "dp_id": dp_id or _idp_id("00u"),
+        "dp_id": dp_id,
         "email": email,
         "family_name": family_name,
         "given_name": given_name,
         "groups": _groups(groups),
         "id": id,
-        "name": f"{given_name} {family_name}".strip(),
+        "name": full_name or None,
         "organization_id": organization_id,
         "preferred_username": preferred_username or email,
         "raw_attributes": {},
         "roles": _roles(roles),
     }
-    for key, value in extra.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
-    return _sorted(data)  # type: ignore[no-any-return]
+    data.update(extra)
+    if vary:
+        for field in absent_fields(id):
+            data.pop(field, None)
+    return _sorted({key: value for key, value in data.items() if value is not None})  # type: ignore[no-any-return]
 
 
 def user_deleted_data(
     *,
     id: str,
     organization_id: str,
-    email: str,
+    email: str | None,
     dp_id: str | None = None,
+    vary: bool = True,
 ) -> dict[str, Any]:
-    """``data`` of ``user_deleted``: only the identifiers."""
-    return {
-        "dp_id": dp_id or _idp_id("00u"),
-        "email": email,
-        "id": id,
-        "organization_id": organization_id,
-    }
+    """``data`` of ``user_deleted``: only the identifiers (those the directory has)."""
+    data = {"dp_id": dp_id, "email": email, "id": id, "organization_id": organization_id}
+    if vary and "dp_id" in absent_fields(id):
+        data["dp_id"] = None
+    return {key: value for key, value in data.items() if value is not None}
 
 
 def group_data(
@@ -232,15 +247,16 @@ def group_deleted_data(
     dp_id: str | None = None,
     raw_attributes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``data`` of ``group_deleted``."""
-    return {
+    """``data`` of ``group_deleted`` (``dp_id`` only when the IdP gave the group one)."""
+    data = {
         "directory_id": directory_id,
         "display_name": display_name,
-        "dp_id": dp_id or _idp_id("00g"),
+        "dp_id": dp_id,
         "id": id,
         "organization_id": organization_id,
         "raw_attributes": _sorted(dict(raw_attributes or {})),
     }
+    return {key: value for key, value in data.items() if value is not None}
 
 
 def directory_data(

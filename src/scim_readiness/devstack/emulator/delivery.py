@@ -1,6 +1,7 @@
 """Webhook delivery as Scalekit does it: signed (Standard Webhooks, both header families),
-retried with exponential backoff on anything but a 2xx, each attempt bounded in time, and
-every attempt recorded in a log tests and checks can read.
+retried on anything but a 2xx on the directory quickstart's schedule (``RETRY_SCHEDULE_S``,
+scaled for local work), each attempt bounded by Scalekit's 10 s answer deadline, and every
+attempt recorded in a log tests and checks can read.
 
 Runs on the emulator's event loop. Events arrive from any thread through ``submit``.
 
@@ -25,11 +26,33 @@ from typing import Any
 from scim_readiness import events
 from scim_readiness.clients.http1 import Connection, HttpError, Target
 
-#: Delay before retry n (n = 1…) is BASE * FACTOR**(n-1) seconds, times the delay scale:
-#: 5 s, 20 s, 80 s, … — eight attempts span a few hours, like the service's schedule.
-BACKOFF_BASE_S = 5.0
-BACKOFF_FACTOR = 4.0
-BACKOFF_MAX_S = 10 * 3600.0
+#: Seconds between attempts, from Scalekit's directory quickstart: the first attempt at once,
+#: then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later (eight attempts, about 27.6 h).
+#: Multiplied by the delay scale (``emulate --retry-scale``); attempts past the table wait
+#: as long as the last entry.
+RETRY_SCHEDULE_S: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+#: Scalekit requires an answer within 10 seconds; a slower one is a failed attempt.
+ANSWER_DEADLINE_S = 10.0
+
+
+def retry_delay_s(attempts_made: int) -> float:
+    """Unscaled wait before the next attempt, after ``attempts_made`` (>= 1) attempts."""
+    return RETRY_SCHEDULE_S[min(attempts_made, len(RETRY_SCHEDULE_S) - 1)]
+
+
+def describe_schedule(scale: float, attempts: int) -> str:
+    """The retry schedule in words, for the banner: ``0, 5 s, 5 min, …``."""
+
+    def span(seconds: float) -> str:
+        if seconds == 0:
+            return "0"
+        for unit, size in (("h", 3600.0), ("min", 60.0), ("s", 1.0)):
+            if seconds >= size:
+                return f"{seconds / size:g} {unit}"
+        return f"{seconds * 1000:g} ms"
+
+    delays = [0.0] + [retry_delay_s(n) * scale for n in range(1, attempts)]
+    return ", ".join(span(d) for d in delays)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +227,7 @@ class Dispatcher:
         verify: ssl.SSLContext,
         attempts: int = 8,
         delay_scale: float = 1.0,
-        attempt_timeout_s: float = 15.0,
+        attempt_timeout_s: float = ANSWER_DEADLINE_S,
         max_in_flight: int = 1,
     ) -> None:
         if attempts < 1:
@@ -302,7 +325,7 @@ class Dispatcher:
         if len(delivery.attempts) >= self.attempts:
             self.log._update(delivery, finished=True)
             return
-        delay = min(BACKOFF_BASE_S * BACKOFF_FACTOR ** (len(delivery.attempts) - 1), BACKOFF_MAX_S)
+        delay = retry_delay_s(len(delivery.attempts))
 
         async def later() -> None:
             await asyncio.sleep(delay * self.delay_scale)

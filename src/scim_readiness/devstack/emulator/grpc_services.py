@@ -432,13 +432,27 @@ class RolesService(rgrpc.RolesServiceServicer):  # type: ignore[misc]
         )
 
 
+#: The real backend's keepalive policy, as the official SDKs describe it: clients may ping
+#: every 30 s, with or without calls in flight (the Python SDK pings every 60 s); an idle
+#: connection is closed after 5 minutes. gRPC's server default (5 min between pings, none
+#: without calls) answered the SDK's pings with GOAWAY too_many_pings.
+KEEPALIVE_MIN_PING_INTERVAL_MS = 30_000
+MAX_CONNECTION_IDLE_MS = 300_000
+KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MIN_PING_INTERVAL_MS),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_connection_idle_ms", MAX_CONNECTION_IDLE_MS),
+)
+
+
 def build_grpc_server(services: Services, *, workers: int = 16) -> tuple[grpc.Server, int]:
     """A started gRPC server on an internal loopback port (plain h2c: the TLS front terminates
     TLS). Returns the server and its port."""
     from concurrent.futures import ThreadPoolExecutor
 
     server = grpc.server(
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-grpc")
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-grpc"),
+        options=KEEPALIVE_OPTIONS,
     )
     ogrpc.add_OrganizationServiceServicer_to_server(OrganizationService(services), server)
     dgrpc.add_DirectoryServiceServicer_to_server(DirectoryService(services), server)

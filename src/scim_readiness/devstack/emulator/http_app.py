@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 if TYPE_CHECKING:
+    from scim_readiness.devstack.emulator.grpc_services import Services
     from scim_readiness.devstack.emulator.state import EmulatorState
 
 
@@ -43,8 +44,16 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
     return client_id, client_secret
 
 
-def build_app(state: EmulatorState) -> Starlette:
+def build_app(state: EmulatorState, services: Services | None = None) -> Starlette:
+    """``services``: the gRPC servicers' plumbing, shared with the REST API (its own when
+    None)."""
+    import threading
+
+    from scim_readiness.devstack.emulator.grpc_services import Services
+    from scim_readiness.devstack.emulator.rest import rest_routes
     from scim_readiness.devstack.emulator.scim import scim_routes
+
+    services = services or Services(state, threading.Event())
 
     async def token(request: Request) -> Response:
         try:
@@ -75,8 +84,8 @@ def build_app(state: EmulatorState) -> Starlette:
         )
 
     async def keys(request: Request) -> Response:
-        # Access tokens are opaque here; no key is ever needed to check them.
-        return JSONResponse({"keys": []})
+        # The environment's JWKS: the SDKs verify access tokens against it.
+        return JSONResponse({"keys": [state.signing_key.jwk()]})
 
     async def portal(request: Request) -> Response:
         link = state.portal_links.get(request.path_params["token"])
@@ -111,5 +120,6 @@ def build_app(state: EmulatorState) -> Starlette:
         Route("/keys", keys, methods=["GET"]),
         Route("/portal/{token}", portal, methods=["GET", "HEAD"]),
         *scim_routes(state),
+        *rest_routes(services),
     ]
     return Starlette(routes=routes)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from scim_readiness.devstack.emulator.delivery import DeliveryLog, Dispatcher
     from scim_readiness.devstack.emulator.grpc_services import Services
     from scim_readiness.devstack.emulator.state import EmulatorState
+    from scim_readiness.devstack.emulator.tokens import SigningKey
     from scim_readiness.devstack.tls_ca import LocalCA
 
 START_TIMEOUT_S = 15.0
@@ -76,9 +77,15 @@ class Emulator:
         attempt_timeout_s: float,
         max_in_flight: int,
         webhook_ca: str | Path | None = None,
+        ca: LocalCA | None = None,
+        signing_key: SigningKey | None = None,
     ) -> None:
         from scim_readiness.devstack.emulator.state import EmulatorState
+        from scim_readiness.devstack.emulator.tokens import process_signing_key
 
+        if signing_key is None:
+            # The token key (50-120 ms to make) is made while the servers start, not after.
+            threading.Thread(target=process_signing_key, name="emulator-key", daemon=True).start()
         self.webhook_ca = webhook_ca
 
         self.seed = seed
@@ -90,8 +97,8 @@ class Emulator:
             "attempt_timeout_s": attempt_timeout_s,
             "max_in_flight": max_in_flight,
         }
-        self.state: EmulatorState = EmulatorState(seed)
-        self.ca = process_ca()
+        self.state: EmulatorState = EmulatorState(seed, signing_key=signing_key)
+        self.ca = ca or process_ca()
         self.ca_path: Path = self.ca.ca_path
         self.port = 0
         self.env_url = ""
@@ -106,6 +113,33 @@ class Emulator:
         self._shutdown: asyncio.Event | None = None
 
     # -- facts an app or a check needs ------------------------------------------------------
+
+    @property
+    def delivery_attempts(self) -> int:
+        return int(self._delivery_options["attempts"])
+
+    def initial_sync(self, directory_id: str | None = None) -> int:
+        """Announce the directory as Scalekit's first sync does: ``group_created`` for each
+        group, then ``user_created`` for each user, through the normal signed delivery.
+        Returns how many events were sent."""
+        state = self.state
+        with state.lock:
+            directory = state.directory(directory_id or self.directory_id)
+            groups = list(directory.groups.values())
+            users = list(directory.users.values())
+            for group in groups:
+                state.emit(
+                    "organization.directory.group_created",
+                    directory.organization_id,
+                    state.group_data(directory, group),
+                )
+            for user in users:
+                state.emit(
+                    "organization.directory.user_created",
+                    directory.organization_id,
+                    state.user_data(directory, user),
+                )
+        return len(groups) + len(users)
 
     @property
     def client_id(self) -> str:
@@ -275,11 +309,14 @@ class Emulator:
         self._services = services
         grpc_server, grpc_port = build_grpc_server(services)
 
-        http_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio turns Nagle's algorithm off only on sockets whose
+        # protocol number says TCP, and uvicorn writes an answer's head and body apart, so
+        # with protocol 0 every answer on a kept-alive connection stalled ~40 ms.
+        http_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         http_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         http_sock.bind(("127.0.0.1", 0))
         config = uvicorn.Config(
-            build_app(self.state),
+            build_app(self.state, services),
             log_config=None,
             log_level="warning",
             access_log=False,
@@ -332,16 +369,19 @@ def start_emulator(
     port: int = 0,
     delivery_delay_scale: float = 1.0,
     delivery_attempts: int = 8,
-    attempt_timeout_s: float = 15.0,
+    attempt_timeout_s: float = 10.0,
     max_in_flight: int = 1,
     webhook_ca: str | Path | None = None,
+    ca: LocalCA | None = None,
+    signing_key: SigningKey | None = None,
 ) -> Iterator[Emulator]:
     """Run an emulator for the duration of the ``with`` block.
 
     ``delivery_delay_scale`` multiplies the webhook retry delays (0.001 turns seconds into
     milliseconds for tests). Webhook receivers over HTTPS must present a certificate from
     the system store, from ``process_ca()``, or from ``webhook_ca``. The caller must trust
-    ``emulator.ca_path`` (see ``trust_env``).
+    ``emulator.ca_path`` (see ``trust_env``). ``ca`` and ``signing_key`` replace the
+    process's (``emulate --state-dir`` keeps both across restarts).
     """
     emulator = Emulator(
         seed or default_seed(),
@@ -352,6 +392,8 @@ def start_emulator(
         attempt_timeout_s=attempt_timeout_s,
         max_in_flight=max_in_flight,
         webhook_ca=webhook_ca,
+        ca=ca,
+        signing_key=signing_key,
     )
     emulator.start()
     try:

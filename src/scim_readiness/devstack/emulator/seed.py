@@ -50,7 +50,7 @@ class UserSeed(_Part):
     given_name: str = ""
     family_name: str = ""
     active: bool = True
-    external_id: str = ""  # the IdP's id (dp_id); default: generated
+    external_id: str = ""  # the IdP's id (dp_id); default: none, as some IdPs send none
     groups: list[str] = Field(default_factory=list)  # group display names or ids
     id: str = ""  # diruser_…; default: generated
     attributes: dict[str, Any] = Field(default_factory=dict)  # department, title, …
@@ -173,12 +173,13 @@ def default_seed() -> Seed:
     directory with a recently used active secret, a handful of users, two mapped groups."""
     now = dt.datetime.now(dt.UTC)
     org_id = "org_60219377000000001"
+    # Not every user has an IdP id (dp_id) or a phone: receivers must cope, as in production.
     people = [
-        ("ada.lovelace", "Ada", "Lovelace", ["Engineering"]),
-        ("grace.hopper", "Grace", "Hopper", ["Engineering", "Admins"]),
-        ("alan.turing", "Alan", "Turing", ["Engineering"]),
-        ("katherine.johnson", "Katherine", "Johnson", ["Admins"]),
-        ("edsger.dijkstra", "Edsger", "Dijkstra", []),
+        ("ada.lovelace", "Ada", "Lovelace", ["Engineering"], "00u1ada8lovelace0x7"),
+        ("grace.hopper", "Grace", "Hopper", ["Engineering", "Admins"], "00u2grace4hopper0x7"),
+        ("alan.turing", "Alan", "Turing", ["Engineering"], "00u3alan5turing00x7"),
+        ("katherine.johnson", "Katherine", "Johnson", ["Admins"], ""),
+        ("edsger.dijkstra", "Edsger", "Dijkstra", [], ""),
     ]
     users = [
         UserSeed(
@@ -186,8 +187,10 @@ def default_seed() -> Seed:
             given_name=given,
             family_name=family,
             groups=groups,
+            external_id=external_id,
+            attributes={"phone_number": "+1 555 0100"} if login == "grace.hopper" else {},
         )
-        for login, given, family, groups in people
+        for login, given, family, groups, external_id in people
     ]
     return Seed(
         roles=[

@@ -30,8 +30,9 @@ def _check_url(url: str) -> None:
         )
 
 
-def settings_lines(emu: Emulator, webhook_secret: str | None) -> list[str]:
-    """``export NAME=value`` lines for a shell (values quoted)."""
+def settings_lines(emu: Emulator, webhook_secret: str | None, bundle: Path) -> list[str]:
+    """``export NAME=value`` lines for a shell (values quoted). ``bundle`` holds the system's
+    CAs and the emulator's, for variables that replace a client's trust store."""
     values = [
         ("SCALEKIT_ENVIRONMENT_URL", emu.env_url),
         ("SCALEKIT_CLIENT_ID", emu.client_id),
@@ -44,9 +45,11 @@ def settings_lines(emu: Emulator, webhook_secret: str | None) -> list[str]:
         ("SCALEKIT_DIRECTORY_ID", emu.directory_id),
         ("SCIM_BASE_URL", emu.scim_url()),
         ("SCIM_TOKEN", emu.scim_token()),
-        # Trust for the emulator's certificate: Python requests, grpc, Node, curl/OpenSSL.
-        ("REQUESTS_CA_BUNDLE", str(emu.ca_path)),
-        ("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", str(emu.ca_path)),
+        # Trust for the emulator's certificate: OpenSSL-based clients (curl, Ruby, Go on
+        # Linux), Python requests, grpc, Node (which adds to its own store: the CA alone).
+        ("SSL_CERT_FILE", str(bundle)),
+        ("REQUESTS_CA_BUNDLE", str(bundle)),
+        ("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", str(bundle)),
         ("NODE_EXTRA_CA_CERTS", str(emu.ca_path)),
         ("NO_PROXY", "localhost,127.0.0.1"),
     ]
@@ -62,6 +65,9 @@ def serve_forever(
     host: str = "127.0.0.1",
     webhook_ca: str | Path | None = None,
     webhook_concurrency: int = 1,
+    retry_scale: float = 1.0,
+    state_dir: str | Path | None = None,
+    sync: bool = False,
     out: TextIO | None = None,
     stop: threading.Event | None = None,
 ) -> int:
@@ -70,13 +76,22 @@ def serve_forever(
     ``webhook_ca`` names a CA (PEM) the webhook receiver's certificate chains to, beyond the
     system store and this process's CA. ``webhook_concurrency`` deliveries are in flight per
     endpoint at most; 1 (the default) delivers each endpoint's events in the order they
-    happened.
+    happened. ``retry_scale`` multiplies Scalekit's retry schedule (0.01: minutes become
+    seconds, for local work). ``state_dir`` keeps the CA, the token key and generated
+    webhook secrets across restarts (None: throwaway ones, removed at exit). ``sync``
+    announces the seeded directory to the webhook (group_created, user_created) at start.
 
     Returns the exit code (0). Bad input raises UsageError/ConfigError with a clear message.
     """
-    from scim_readiness.devstack.emulator.delivery import MAX_CONNECTIONS
+    from scim_readiness.devstack.emulator.delivery import (
+        ANSWER_DEADLINE_S,
+        MAX_CONNECTIONS,
+        describe_schedule,
+    )
+    from scim_readiness.devstack.emulator.grpc_services import KEEPALIVE_MIN_PING_INTERVAL_MS
     from scim_readiness.devstack.emulator.launcher import EmulatorStartError, start_emulator
     from scim_readiness.devstack.emulator.seed import Seed, default_seed
+    from scim_readiness.devstack.emulator.state_dir import StateDir, write_trust_bundle
 
     out = out or sys.stdout
     if not 0 <= port <= 65535:
@@ -90,13 +105,29 @@ def serve_forever(
             f"--webhook-concurrency {webhook_concurrency}: use 1 to {MAX_CONNECTIONS}",
             hint="1 keeps each endpoint's events in order; more delivers faster",
         )
+    if not 0 < retry_scale <= 1000:
+        raise UsageError(
+            f"--retry-scale {retry_scale}: use a factor above 0 (1 is Scalekit's schedule)",
+            hint="e.g. --retry-scale 0.01 turns 5 min into 3 s",
+        )
     seed = Seed.from_yaml(seed_path) if seed_path else default_seed()
+    kept = StateDir(Path(state_dir)) if state_dir is not None else None
+    ca = kept.ca() if kept is not None else None
     try:
         with start_emulator(
-            seed, host=host, port=port, webhook_ca=webhook_ca, max_in_flight=webhook_concurrency
+            seed,
+            host=host,
+            port=port,
+            webhook_ca=webhook_ca,
+            max_in_flight=webhook_concurrency,
+            delivery_delay_scale=retry_scale,
+            ca=ca,
+            signing_key=kept.signing_key() if kept is not None else None,
         ) as emu:
             secret = None
             if webhook_url is not None:
+                if webhook_secret is None and kept is not None:
+                    webhook_secret = kept.webhook_secret(webhook_url)
                 try:
                     secret = emu.register_webhook(webhook_url, webhook_secret)
                 except ValueError as exc:
@@ -115,9 +146,21 @@ def serve_forever(
                 file=out,
             )
             print("", file=out)
-            for line in settings_lines(emu, secret):
+            bundle = write_trust_bundle(emu.ca, kept.path if kept else emu.ca.directory)
+            for line in settings_lines(emu, secret, bundle):
                 print(line, file=out)
             print("", file=out)
+            print(
+                f"For `scim-readiness run`: --ca-bundle {shlex.quote(str(emu.ca_path))}", file=out
+            )
+            if kept is not None:
+                print(
+                    f"State (CA, token key, secrets) kept in {kept.path}: the settings above "
+                    "stay valid across restarts (pass --port N to keep the URL too).",
+                    file=out,
+                )
+            else:
+                print("Throwaway CA and secrets: removed when the emulator stops.", file=out)
             endpoints = emu.webhook_urls()
             if endpoints:
                 in_flight = (
@@ -129,6 +172,28 @@ def serve_forever(
             else:
                 print(
                     "No webhook endpoint registered (pass --webhook-url to receive events).",
+                    file=out,
+                )
+            attempts = emu.delivery_attempts
+            print(
+                f"Webhook delivery: {attempts} attempts, waiting "
+                f"{describe_schedule(retry_scale, attempts)} before each (Scalekit's schedule "
+                f"x {retry_scale:g}, --retry-scale); an attempt not answered within "
+                f"{ANSWER_DEADLINE_S:g} s fails.",
+                file=out,
+            )
+            print(
+                f"gRPC keepalive: client pings every {KEEPALIVE_MIN_PING_INTERVAL_MS // 1000} s "
+                "or more are allowed, as by Scalekit's backend.",
+                file=out,
+            )
+            if sync and not endpoints:
+                print("Initial sync skipped: no webhook endpoint to deliver to.", file=out)
+            elif sync:
+                sent = emu.initial_sync()
+                print(
+                    f"Initial sync: {sent} events (group_created, then user_created) queued "
+                    "for the seeded directory.",
                     file=out,
                 )
             print("Press Ctrl-C to stop.", file=out, flush=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 from scim_readiness import events
 from scim_readiness.devstack.emulator.seed import DirectorySeed, Seed
+from scim_readiness.devstack.emulator.tokens import SigningKey, process_signing_key
 
 Emit = Callable[[str, str, Mapping[str, Any]], object]
 
@@ -38,9 +39,10 @@ def rfc3339(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _idp_id(prefix: str) -> str:
-    # Okta-style ids ("00u…" users, "00g…" groups); other IdPs look different, nobody relies on it.
-    return prefix + secrets.token_hex(8)
+def _group_extras(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """What a group's raw resource holds beyond what the state models on its own."""
+    modelled = ("schemas", "id", "meta", "displayName", "externalId", "members")
+    return {key: value for key, value in (raw or {}).items() if key not in modelled}
 
 
 class NotFound(LookupError):
@@ -85,6 +87,7 @@ class DirGroup:
     members: dict[str, None] = field(default_factory=dict)  # user ids, ordered
     raw: dict[str, Any] | None = None
     updated_at: float = 0.0
+    created_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -175,7 +178,9 @@ _FAMILY = ("Lovelace", "Hopper", "Turing", "Liskov", "Knuth", "Allen", "Thompson
 
 
 class EmulatorState:
-    def __init__(self, seed: Seed, *, base_url: str = "") -> None:
+    def __init__(
+        self, seed: Seed, *, base_url: str = "", signing_key: SigningKey | None = None
+    ) -> None:
         self.lock = threading.RLock()
         self.seed = seed
         self.base_url = base_url
@@ -185,6 +190,7 @@ class EmulatorState:
         self.token_lifetime_s = seed.token_lifetime_s
         self.emit: Emit = lambda event_type, organization_id, data: None
         self.tokens: dict[str, float] = {}  # access token -> expiry (epoch)
+        self._signing_key = signing_key
         self.portal_links: dict[str, PortalLink] = {}  # token -> link
         self._seq = itertools.count(1)
         now = time.time()
@@ -246,7 +252,7 @@ class EmulatorState:
                     next(self._seq),
                     group.display_name,
                     group.external_id or None,
-                    group.external_id or _idp_id("00g"),
+                    group.external_id,
                     updated_at=now,
                 ),
             )
@@ -260,7 +266,7 @@ class EmulatorState:
                 given_name=user.given_name,
                 family_name=user.family_name,
                 active=user.active,
-                dp_id=user.external_id or _idp_id("00u"),
+                dp_id=user.external_id,  # none unless the seed gives one
                 attributes=dict(user.attributes) or None,
                 created_at=now,
                 updated_at=now,
@@ -272,9 +278,7 @@ class EmulatorState:
                     group_id = new_id("dirgroup")
                     self._insert_group(
                         directory,
-                        DirGroup(
-                            group_id, next(self._seq), ref, None, _idp_id("00g"), updated_at=now
-                        ),
+                        DirGroup(group_id, next(self._seq), ref, None, "", updated_at=now),
                     )
                     by_name[ref] = group_id
                 self._join(directory, record, directory.groups[group_id])
@@ -423,8 +427,22 @@ class EmulatorState:
 
     # -- tokens and portal links -----------------------------------------------------------
 
+    @property
+    def signing_key(self) -> SigningKey:
+        if self._signing_key is None:
+            self._signing_key = process_signing_key()
+        return self._signing_key
+
+    @signing_key.setter
+    def signing_key(self, key: SigningKey) -> None:
+        self._signing_key = key
+
     def issue_token(self) -> tuple[str, float]:
-        token = "emu_at_" + secrets.token_urlsafe(32)
+        """A signed JWT (RS256, the key's ``kid``), as Scalekit's client-credentials grant
+        returns; remembered with its exact expiry (a JWT's ``exp`` is whole seconds)."""
+        token = self.signing_key.issue(
+            issuer=self.base_url, client_id=self.client_id, lifetime_s=self.token_lifetime_s
+        )
         with self.lock:
             now = time.time()
             # Forget expired tokens now and then, so a long session stays small.
@@ -435,7 +453,11 @@ class EmulatorState:
 
     def token_valid(self, token: str) -> bool:
         expiry = self.tokens.get(token)
-        return expiry is not None and expiry > time.time()
+        if expiry is not None:
+            return expiry > time.time()
+        # Issued before a restart that kept the key (--state-dir): its signature decides.
+        claims = self.signing_key.claims(token)
+        return claims is not None and claims.get("client_id") == self.client_id
 
     def new_portal_link(self, organization_id: str, features: tuple[str, ...]) -> PortalLink:
         with self.lock:
@@ -459,9 +481,9 @@ class EmulatorState:
         return events.user_data(
             id=user.id,
             organization_id=directory.organization_id,
-            email=user.email,
-            given_name=user.given_name,
-            family_name=user.family_name,
+            email=user.email or None,
+            given_name=user.given_name or None,
+            family_name=user.family_name or None,
             active=user.active,
             groups=[
                 (gid, directory.groups[gid].display_name)
@@ -469,11 +491,13 @@ class EmulatorState:
                 if gid in directory.groups
             ],
             roles=directory.roles_of(user),
-            dp_id=user.dp_id,
+            dp_id=user.dp_id or None,
             preferred_username=user.user_name,
             custom_attributes=custom,
-            name=user.name,
+            name=f"{user.given_name} {user.family_name}".strip() or user.display_name or None,
             raw_attributes=dict(user.raw or {}),
+            # What the directory holds, as the IdP sent it: nothing left out, nothing made up.
+            vary=False,
             **extra,
         )
 
@@ -482,8 +506,9 @@ class EmulatorState:
         return events.user_deleted_data(
             id=user.id,
             organization_id=directory.organization_id,
-            email=user.email,
-            dp_id=user.dp_id,
+            email=user.email or None,
+            dp_id=user.dp_id or None,
+            vary=False,
         )
 
     @staticmethod
@@ -496,7 +521,7 @@ class EmulatorState:
                 directory_id=directory.id,
                 display_name=group.display_name,
                 organization_id=directory.organization_id,
-                dp_id=group.dp_id,
+                dp_id=group.dp_id or None,
                 raw_attributes=group.raw,
             )
         return events.group_data(
@@ -549,12 +574,12 @@ class EmulatorState:
                 id=new_id("diruser"),
                 seq=next(self._seq),
                 user_name=user_name,
-                email=email or user_name,
+                email=email,
                 given_name=given_name,
                 family_name=family_name,
                 display_name=display_name,
                 active=active,
-                dp_id=external_id or _idp_id("00u"),
+                dp_id=external_id,
                 attributes=attributes or None,
                 raw=raw,
                 created_at=now,
@@ -581,7 +606,8 @@ class EmulatorState:
                     raise ValueError(f"{key} cannot be changed")
                 if getattr(user, key) != value:
                     setattr(user, key, value)
-                    changed = key != "raw" or changed
+                    # raw_attributes is part of the event: a change there is a change.
+                    changed = True
             if changed:
                 user.updated_at = directory.user_updated_at = directory.last_synced_at = time.time()
                 self._user_event("user_updated", directory, user)
@@ -618,9 +644,10 @@ class EmulatorState:
                 next(self._seq),
                 display_name,
                 external_id or None,
-                external_id or _idp_id("00g"),
+                external_id or "",
                 raw=raw,
                 updated_at=now,
+                created_at=now,
             )
             self._insert_group(directory, group)
             directory.last_synced_at = now
@@ -645,6 +672,47 @@ class EmulatorState:
             # Names carry roles (assignments may be keyed by name) and appear in user events.
             for user_id in group.members:
                 self._user_event("user_updated", directory, directory.users[user_id])
+
+    def update_group(
+        self,
+        directory: Directory,
+        group: DirGroup,
+        *,
+        display_name: str,
+        external_id: str | None,
+        raw: dict[str, Any] | None,
+        members: Sequence[str],
+    ) -> None:
+        """Replace a group whole (SCIM PUT, PATCH): one group_updated when its own fields
+        changed, then membership changes as :meth:`set_members` announces them."""
+        with self.lock:
+            for other in directory.groups.values():
+                if other is not group and other.display_name.lower() == display_name.lower():
+                    raise Conflict(f"displayName {display_name!r} is already taken")
+            wanted = dict.fromkeys(members)
+            self.set_members(
+                directory,
+                group,
+                add=[uid for uid in wanted if uid not in group.members],
+                remove=[uid for uid in group.members if uid not in wanted],
+            )
+            # Membership is announced by user_updated alone; the group's own fields by
+            # group_updated.
+            own_before = _group_extras(group.raw)
+            own_after = _group_extras(raw)
+            announce = (group.external_id, own_before) != (external_id, own_after)
+            group.raw = raw
+            if announce:
+                group.external_id = external_id
+                group.dp_id = external_id or group.dp_id
+                if display_name == group.display_name:
+                    group.updated_at = directory.group_updated_at = time.time()
+                    self.emit(
+                        "organization.directory.group_updated",
+                        directory.organization_id,
+                        self.group_data(directory, group),
+                    )
+            self.rename_group(directory, group, display_name)
 
     def set_members(
         self,
