@@ -12,17 +12,30 @@ not its signature check. Deliveries, in order:
   its identity. FAIL when the first record was taken over or merged (an account-takeover
   risk); WARN when the second was stored as a separate account;
 - **invalid payloads**: invalid JSON, no ``data``, no ``email``, wrong types
-  (``active: "yes"``), non-UTF-8 bytes → 4xx; a 1 MiB body → 4xx (WARN if accepted); deeply
-  nested JSON → 4xx or a 2xx that stores nothing broken; an unknown event type → 2xx and
-  ignored (WARN for 4xx: Scalekit would retry it). 5xx is always FAIL (the handler crashed,
-  and Scalekit retries it for hours); a record left by any of them is FAIL (a partial record);
+  (``active: "yes"``), non-UTF-8 bytes → 4xx, or a 2xx that stores nothing (judged by the
+  effect, not the status: answering at once and processing in the background is Scalekit's
+  own advice); a 1 MiB body → 4xx (WARN if accepted); deeply nested JSON → 4xx or a 2xx that
+  stores nothing broken; an unknown event type → 2xx and ignored (WARN for 4xx: Scalekit
+  would retry it). A record left by any of them is FAIL (a partial record);
 - **after the barrage** the health URL (``webhook.health_url``), or the webhook itself with a
   harmless event, still answers 2xx.
 
+Severity (README, "Severity policy"): a 5xx is FAIL for payloads Scalekit could plausibly
+send (missing fields, wrong types, unknown types, a body its parser refuses) — the handler
+crashed, and Scalekit retries it for hours. For inputs only a holder of the signing secret
+could craft (a 1 MiB body, JSON nested 20,000 levels deep) a 5xx or a dropped connection is
+WARN: hardening, not readiness.
+
+Essential assertions (PASS needs every one observed; one that could not be is SKIP):
+  * each delivery's answer (a status code, or none);
+  * the app's records: a genuine test user seen through the probe, then duplicates counted
+    and the invalid deliveries' users looked up;
+  * the app still healthy after the barrage.
+
 Findings quote the status and body excerpt the app returned, so an engineer sees whether
-its errors are actionable. Without a probe, the record-count findings are SKIP (never PASS);
-the status-code findings stand. The check is SKIP with ``--read-only`` (it creates test
-users) and without ``webhook.url``/``webhook.secret``.
+its errors are actionable. The check is SKIP with ``--read-only`` (it creates test users),
+without ``webhook.url``/``webhook.secret``, and when the app's records cannot be observed
+(no probe, or a genuine test user never appeared), whatever the status codes were.
 """
 
 from __future__ import annotations
@@ -31,7 +44,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.api import CheckInfo, Need, ReadOnly, option
+from scim_readiness.api import CheckInfo, Need, ReadOnly, option, skipped_essential
 from scim_readiness.plugin.options import EventOptions, PropagationOptions
 
 if TYPE_CHECKING:
@@ -65,6 +78,9 @@ CHECK = CheckInfo(
 
 _ONE_MIB = 1024 * 1024
 _NESTING = 20_000
+_RECORDS = "the app's records after the deliveries"
+# Rules for inputs Scalekit never sends: only a holder of the signing secret can craft them.
+_CRAFTED_ONLY: frozenset[str] = frozenset({"size", "depth"})
 _ACTIONABLE = (
     "Answer invalid payloads with 400 and a body naming the problem (which field, what was "
     "expected), validate the whole event before writing anything, and keep the handler from "
@@ -194,7 +210,9 @@ async def run(ctx: CheckContext) -> None:
 
         view, no_view = app_view(ctx)
         if view is None:
-            ctx.findings.skipped(
+            skipped_essential(
+                ctx.findings,
+                _RECORDS,
                 f"Records in the app not checked: {no_view}",
                 why="Status codes alone cannot show duplicates, merged accounts or partial "
                 "records; only the app's state can.",
@@ -529,15 +547,28 @@ async def _invalid_payloads(state: _Run) -> list[Invalid]:
 def _judge_invalid(ctx: CheckContext, case: Invalid) -> None:
     outcome = case.outcome
     assert outcome is not None  # noqa: S101 - sent above
-    _verdict_on_invalid(case, outcome).record(ctx, outcome)
+    verdict = _verdict_on_invalid(case, outcome)
+    if verdict is not None:
+        verdict.record(ctx, outcome)
 
 
-def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict:
-    """What the app's answer to one invalid delivery means under the case's rule."""
+def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict | None:
+    """What the app's answer to one invalid delivery means under the case's rule; None for a
+    2xx to data it should not apply, which is judged by its effect (the records) instead."""
     from scim_readiness.api import Status
     from scim_readiness.webhooks.probing import Verdict
 
     what = case.name[0].upper() + case.name[1:]
+    if outcome.server_error and case.rule in _CRAFTED_ONLY:
+        return Verdict(
+            Status.WARN,
+            f"{what} answered with HTTP {outcome.status} (hardening)",
+            expected="4xx",
+            why="Scalekit never sends such a body: only a holder of the signing secret can, "
+            "so this is hardening, not readiness. Still, the handler crashed where it should "
+            "have refused.",
+            fix="Enforce a body size and nesting limit that answers 413/400.",
+        )
     if outcome.server_error:
         return Verdict(
             Status.FAIL,
@@ -551,7 +582,7 @@ def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict:
         )
     if outcome.status is None:
         return Verdict(
-            Status.WARN if case.rule in ("size", "depth") else Status.ERROR,
+            Status.WARN if case.rule in _CRAFTED_ONLY else Status.ERROR,
             f"No answer to {case.name}",
             expected="4xx",
             why="A dropped connection is retried by Scalekit like a 5xx.",
@@ -588,12 +619,14 @@ def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict:
             "arbitrarily large requests (signature checks run after reading the body).",
             fix="Cap webhook request bodies (e.g. 256 KiB) in the app or the proxy.",
         )
+    if outcome.accepted:
+        return None  # acknowledged at once, perhaps processed later: the records tell
     return Verdict(
         Status.FAIL,
         f"{what} answered with HTTP {outcome.status}",
-        expected="4xx",
-        why="An invalid event was acknowledged: Scalekit considers it delivered, and "
-        "whatever the app did with it is not what the directory says.",
+        expected="4xx, or a 2xx that stores nothing",
+        why="Webhook senders treat anything but 2xx and 4xx as a failed delivery and "
+        "retry it; a redirect is never followed.",
         fix=_ACTIONABLE,
     )
 
@@ -680,7 +713,9 @@ async def _judge_records(
     try:
         sent, seen = await send_sentinel(ctx, state.sender, view, "bad-sentinel", budget_s=budget)
         if seen is None:
-            ctx.findings.skipped(
+            skipped_essential(
+                ctx.findings,
+                _RECORDS,
                 "Records in the app not checked",
                 observed=f"a genuine test user did not appear through the probe within "
                 f"{budget:g} s (its delivery: {sent.summary()})",
@@ -865,6 +900,11 @@ def _judge_partial_records(
             continue
         left.append(f"{case.name} (HTTP {case.outcome.status}) → app user {describe(found)}")
     looked = sum(1 for case in invalid if case.identity is not None)
+    acknowledged = [
+        case.name
+        for case in invalid
+        if case.rule == "reject" and case.outcome is not None and case.outcome.accepted
+    ]
     if left:
         ctx.findings.failed(
             f"{len(left)} invalid deliveries left a record in the app",
@@ -875,9 +915,15 @@ def _judge_partial_records(
             fix=_ACTIONABLE,
         )
     else:
+        note = (
+            f"; {len(acknowledged)} acknowledged with 2xx ({', '.join(acknowledged)}), judged "
+            "by their effect: nothing stored"
+            if acknowledged
+            else ""
+        )
         ctx.findings.passed(
             "No record left by the invalid deliveries",
-            observed=f"looked up {looked} test users by directory id and email: none found",
+            observed=f"looked up {looked} test users by directory id and email: none found" + note,
         )
 
 

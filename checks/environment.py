@@ -10,12 +10,13 @@ Statuses:
 
 * PASS: everything present, well-formed, of the expected class, and working.
 * WARN: the directory's secret was never used (no IdP connected yet) or not for a long time,
-  a trailing slash, a production URL where development was expected, no organisation to look
+  or its last active secret expires within ``secret_expiry_warn_days`` (default 14); a
+  trailing slash, a production URL where development was expected, no organisation to look
   at.
 * FAIL: a variable is missing or malformed or a placeholder; a development or local URL when
   production is expected; credentials refused (with the server's reason); the organisation
-  does not exist or lacks directory sync; the directory is missing, disabled, or its only
-  active secret is expired or expires within option ``secret_expiry_warn_days``.
+  does not exist or lacks directory sync; the directory is missing, disabled, or its last
+  active secret is expired or expires within ``secret_expiry_fail_days`` (default 7).
 * ERROR: Scalekit could not be reached (the host and the cause are reported).
 
 Secrets are never shown: at most the client id and the last four characters of a directory
@@ -37,6 +38,7 @@ from scim_readiness.api import (
     ScalekitAuthError,
     ScalekitError,
     Severity,
+    Status,
     option,
 )
 
@@ -48,7 +50,10 @@ if TYPE_CHECKING:
 
 class Options(CheckOptions):
     secret_expiry_warn_days: float = option(
-        default=14, description="fail when the SCIM secret expires within this many days", ge=0
+        default=14, description="warn when the SCIM secret expires within this many days", ge=0
+    )
+    secret_expiry_fail_days: float = option(
+        default=7, description="fail when the SCIM secret expires within this many days", ge=0
     )
     secret_unused_warn_days: float = option(
         default=30, description="warn when the SCIM secret was unused this many days", ge=0
@@ -471,6 +476,7 @@ async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str) -> None
         return
 
     warn_days = Options.of(ctx).secret_expiry_warn_days
+    fail_days = Options.of(ctx).secret_expiry_fail_days
     described: list[str] = []
     latest_expiry: float | None = 0.0  # None: at least one never expires
     for secret in active:
@@ -492,11 +498,13 @@ async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str) -> None
         )
     else:
         days_left = (latest_expiry - now) / _DAY
-        ctx.findings.failed(
+        # Like webhook-endpoint's certificate: time to plan first (WARN), then an emergency.
+        ctx.findings.record(
+            Status.FAIL if days_left <= fail_days else Status.WARN,
             "Directory's SCIM secret has expired"
             if days_left <= 0
             else f"Directory's SCIM secret expires in {days_left:.1f} days",
-            expected=f"valid for more than {warn_days:g} days",
+            expected=f"valid for more than {warn_days:g} days (FAIL within {fail_days:g})",
             observed=observed,
             why="When the token expires the IdP's SCIM calls are refused and provisioning and "
             "deprovisioning silently stop.",

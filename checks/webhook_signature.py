@@ -18,13 +18,24 @@ user. With a probe, once a control event is visible in the app, each of those us
 up: any trace is FAIL. The replay must have no visible second effect. (Whether the *same
 event twice* creates duplicates is judged by ``bad-data``.)
 
-Statuses: FAIL when a forged delivery is accepted, answered with 5xx (Scalekit would retry
-it) or left a trace, when a valid variant is refused, or when ``webhook-*`` headers alone are
-not honoured. SKIP when ``webhook.url``/``webhook.secret`` are missing, and for the trace and
-replay findings without a probe or when the runner says it may not change data
-(``--read-only``, or production without consent: then harmless ``directory_enabled`` events
-are sent instead of user events). ERROR when a delivery got no
-answer at all. PASS otherwise.
+Essential assertions (PASS needs every one observed; one that could not be is SKIP):
+  * the correctly signed control delivery was accepted;
+  * every forged or malformed delivery was answered (its status judged);
+  * in a run that may change data, the rejected deliveries were looked up in the app once a
+    genuine test user was visible there, and left no trace.
+
+Severity (README, "Severity policy"): FAIL when a forged delivery is accepted or left a
+trace, when a valid variant Scalekit really sends (key rotation, non-compact JSON, a late
+retry of a delivered ``webhook-id``) is refused or answered 5xx, or when ``webhook-*``
+headers alone are not honoured. A 5xx to a forged delivery is WARN: it was not accepted, and
+Scalekit never sends one, so it costs no retries; it is hardening (answer 401).
+
+Statuses: SKIP when ``webhook.url``/``webhook.secret`` are missing, or when the traces could
+not be looked up in a run that may change data (no probe, or genuine test users never
+appeared). When the runner says it may not change data (``--read-only``, or production
+without consent) harmless ``directory_enabled`` events are sent instead of user events, and
+the trace and replay findings are SKIP without making the check SKIP. ERROR when a delivery
+got no answer at all. PASS otherwise.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.api import CheckInfo, Need, ReadOnly, option
+from scim_readiness.api import CheckInfo, Need, ReadOnly, mark_essential, option
 from scim_readiness.plugin.options import EventOptions, PropagationOptions
 
 if TYPE_CHECKING:
@@ -67,6 +78,7 @@ CHECK = CheckInfo(
 )
 
 _TOLERANCE_OFFSET_S = 6 * 60
+_TRACES = "the rejected deliveries looked up in the app"
 
 Expect = Literal["reject", "accept", "either"]
 Build = Callable[["Sender", dict[str, Any]], tuple[bytes, dict[str, str]]]
@@ -389,6 +401,8 @@ async def run(ctx: CheckContext) -> None:
                 "cannot be shown that nothing was written before the refusal.",
                 fix=CONFIGURE_PROBE,
             )
+            if mutate:
+                mark_essential(ctx.findings, _TRACES)
             return
         await _judge_traces(ctx, view, sender, control, cases, replay)
 
@@ -435,6 +449,17 @@ def _control_refused(ctx: CheckContext, control: Case) -> None:
             redirect_blocker(outcome),
             why=f"{REDIRECT_WHY} Nothing about signature handling can be concluded.",
             fix="Fix the redirect first (see webhook-endpoint).",
+            **kw,
+        )
+        return
+    if outcome.server_error:
+        # Not a refused signature: the handler failed on a genuine event.
+        ctx.findings.failed(
+            f"Correctly signed delivery answered with HTTP {outcome.status} (the app failed)",
+            why="Scalekit retries a 5xx for hours and then drops the event: no user is "
+            "provisioned; and the forged deliveries below could not be told apart from it.",
+            fix="Find the error for this delivery's webhook-id in the app's logs and fix the "
+            "handler; a refused signature would be a 401, not a 5xx.",
             **kw,
         )
         return
@@ -485,12 +510,14 @@ def _verdict_on_status(case: Case, outcome: Outcome) -> Verdict | None:
         return Verdict(Status.ERROR, f"No answer to a delivery with {case.name}")
     if case.expect == "reject":
         if outcome.server_error:
+            # Not accepted, and never sent by Scalekit: hardening, not readiness.
             return Verdict(
-                Status.FAIL,
-                f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx",
+                Status.WARN,
+                f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx "
+                "(hardening)",
                 expected="4xx (401)",
-                why="A 5xx tells Scalekit (and an attacker) to try again: forged traffic "
-                "is retried and the handler is crashing on hostile input. " + case.why,
+                why="It was not accepted, but the handler is crashing on hostile input, and a "
+                "5xx invites the sender to try again. " + case.why,
                 fix=case.fix,
             )
         return Verdict(
@@ -517,7 +544,8 @@ def _verdict_on_status(case: Case, outcome: Outcome) -> Verdict | None:
         )
     if outcome.server_error:
         return Verdict(
-            Status.FAIL,
+            # Scalekit always sends both header families: one family alone is never real.
+            Status.WARN if case.key == "svix-only" else Status.FAIL,
             f"Delivery with {case.name} answered with HTTP {outcome.status}",
             expected="2xx or 4xx",
             why="A 5xx makes Scalekit retry and shows the handler crashing on input it "
@@ -687,6 +715,7 @@ async def _judge_traces(
                 fix="Check the probe configuration, or raise the option "
                 "propagation_timeout_s if the app processes events slowly.",
             )
+            mark_essential(ctx.findings, _TRACES)
             return
         traces: list[str] = []
         looked = 0

@@ -20,13 +20,18 @@ assignments; when those cannot be read it falls back to the config map and says 
 group stands in, in events mode, for a group mapped to the first group's role, so that its
 deletion must take a role away; in scim mode Scalekit decides (a new group has no role).
 
+Essential assertions (PASS needs every one observed; one that could not be is SKIP):
+  * the directory's role assignments were read and compared with ``roles.map``;
+  * the app side ran: a test user's roles were seen in the app after the membership changes.
+
 Statuses:
   PASS  assignments match the config and every app-side step showed the expected roles.
   WARN  the directory maps groups the config does not mention.
   FAIL  a configured group lacks an assignment, is assigned another or a non-existent role,
         or a step's roles in the app differed from the expected ones (the step is named).
-  SKIP  read-only run, no roles section, or nothing observable (no probe, no mapped group,
-        or the test user never appeared: see user-lifecycle).
+  SKIP  read-only run, no roles section, or an essential assertion not observable (no
+        Scalekit credentials or organisation, no probe, no mapped group, or the test user
+        never appeared: see user-lifecycle), whatever else passed.
   ERROR Scalekit, the SCIM endpoint or the probe failed, so a side could not be evaluated.
 """
 
@@ -34,7 +39,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scim_readiness.api import CheckInfo, Need, ReadOnly, Status
+from scim_readiness.api import (
+    CheckInfo,
+    Need,
+    ReadOnly,
+    Status,
+    mark_essential,
+    skipped_essential,
+)
 from scim_readiness.plugin.options import RoundTripOptions
 
 if TYPE_CHECKING:
@@ -99,6 +111,7 @@ async def run(ctx: CheckContext) -> None:
     ctx.findings.metrics["mode"] = mode
     directory = await _scalekit_side(ctx, roles_cfg)
     if skipped_unconfigured_mode(ctx, mode, part="App side not run"):
+        mark_essential(ctx.findings, _APP_SIDE)
         return
     await _app_side(ctx, roles_cfg, mode, directory, budget_s)
 
@@ -113,15 +126,21 @@ async def cleanup(ctx: CheckContext) -> None:
 
 
 async def _read_directory(ctx: CheckContext) -> DirectoryRoles:
+    from scim_readiness.plugin.target import find_directory
+
     from .role_mapping import DirectoryRoles
 
     section = ctx.config.scalekit
-    assert section.organization_id and section.directory_id  # noqa: S101 - checked by caller
+    assert section.organization_id  # noqa: S101 - checked by caller
     gateway = await ctx.scalekit()
-    directory = await gateway.get_directory(section.organization_id, section.directory_id)
+    if section.directory_id:
+        directory = await gateway.get_directory(section.organization_id, section.directory_id)
+    else:
+        # Like the other checks: the organisation's first directory.
+        directory = await find_directory(ctx, gateway, section.organization_id)
     roles = await gateway.list_roles()
     groups: dict[str, str] = {}
-    async for page in gateway.iter_directory_groups(section.organization_id, section.directory_id):
+    async for page in gateway.iter_directory_groups(section.organization_id, directory.id):
         groups.update((group.id, group.display_name) for group in page)
     return DirectoryRoles(
         groups=groups,
@@ -130,26 +149,46 @@ async def _read_directory(ctx: CheckContext) -> DirectoryRoles:
     )
 
 
+_SCALEKIT_SIDE = "the directory's role assignments compared with roles.map"
+_APP_SIDE = "a test user's roles observed in the app"
+
+
 async def _scalekit_side(ctx: CheckContext, roles_cfg: RolesSection) -> DirectoryRoles | None:
     from scim_readiness.api import TargetError
+    from scim_readiness.plugin.target import TargetUnavailable
 
     section = ctx.config.scalekit
     if not (section.environment_url and section.client_id and section.client_secret):
-        ctx.findings.skipped(
+        skipped_essential(
+            ctx.findings,
+            _SCALEKIT_SIDE,
             "Role assignments not checked: no Scalekit credentials configured",
             why="The directory's role assignments are read through the Scalekit API.",
             fix="Set scalekit.environment_url, client_id and client_secret.",
         )
         return None
-    if not (section.organization_id and section.directory_id):
-        ctx.findings.skipped(
-            "Role assignments not checked: organisation or directory not named",
-            why="Role assignments belong to one directory of one organisation.",
-            fix="Set scalekit.organization_id and scalekit.directory_id.",
+    if not section.organization_id:
+        skipped_essential(
+            ctx.findings,
+            _SCALEKIT_SIDE,
+            "Role assignments not checked: organisation not named",
+            why="Role assignments belong to a directory of one organisation.",
+            fix="Set scalekit.organization_id (and scalekit.directory_id if the organisation "
+            "has several directories; the first is used otherwise).",
         )
         return None
     try:
         directory = await _read_directory(ctx)
+    except TargetUnavailable as exc:
+        skipped_essential(
+            ctx.findings,
+            _SCALEKIT_SIDE,
+            "Role assignments not checked: no directory found",
+            observed=exc.reason,
+            why=exc.why,
+            fix="Set scalekit.directory_id, or create the organisation's directory.",
+        )
+        return None
     except TargetError as exc:
         ctx.findings.errored(
             "Could not read the directory's role assignments",
@@ -274,7 +313,9 @@ async def _app_side(
         )
     chosen = distinct_role_groups(candidates)
     if not chosen:
-        ctx.findings.skipped(
+        skipped_essential(
+            ctx.findings,
+            _APP_SIDE,
             "App side not run: no mapped group to join",
             why="None of the configured groups has a role assignment in the directory.",
             fix="Map at least one directory group to a role (see the findings above).",
@@ -400,7 +441,9 @@ async def _membership_steps(
                 Status.SKIP,
                 "not observed: the test user never appeared in the app (see user-lifecycle)",
             )
-            ctx.findings.skipped(
+            skipped_essential(
+                ctx.findings,
+                _APP_SIDE,
                 "App side not evaluated: the test user never appeared in the app",
                 observed=describe_user(None),
                 why="Roles cannot be observed on a user the app did not create; user creation "
@@ -482,6 +525,7 @@ async def _membership_steps(
             "App roles not observed: no probe configured",
             why="Acceptance proves nothing about the roles the app applied.",
         )
+        mark_essential(ctx.findings, _APP_SIDE)
     ctx.findings.metrics["propagation_ms"] = latency_summary(ctx)
 
 

@@ -26,6 +26,7 @@ from scim_readiness.errors import (
     ScalekitAuthError,
     ScalekitError,
     TargetError,
+    Unreachable,
 )
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
 from scim_readiness.plugin.contract import (
@@ -41,6 +42,32 @@ from scim_readiness.plugin.options import CheckOptions, option
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
 
+#: Evidence key of a SKIP finding that says one of the check's essential assertions was not
+#: observed. The runner then reports the check SKIP, never PASS or WARN: a check passes only
+#: when everything its docstring lists as essential was seen (see :func:`skipped_essential`).
+ESSENTIAL_ASSERTION = "essential_assertion"
+
+
+def skipped_essential(
+    findings: FindingRecorder, assertion: str, title: str, **fields: Any
+) -> Finding:
+    """Record that ``assertion`` (one the check cannot PASS without, as its docstring names
+    it) was not observed: a SKIP finding that makes the check SKIP unless something FAILed
+    or ERRORed. ``fields`` are those of :meth:`FindingRecorder.skipped`."""
+    evidence = {**(fields.pop("evidence", None) or {}), ESSENTIAL_ASSERTION: assertion}
+    return findings.skipped(title, evidence=evidence, **fields)
+
+
+def mark_essential(findings: FindingRecorder, assertion: str) -> None:
+    """Mark the finding just recorded, when it is a SKIP (as a shared helper records one),
+    as ``assertion`` not observed; see :func:`skipped_essential`."""
+    import dataclasses
+
+    if findings.items and findings.items[-1].status is Status.SKIP:
+        last = findings.items[-1]
+        evidence = {**last.evidence, ESSENTIAL_ASSERTION: assertion}
+        findings.items[-1] = dataclasses.replace(last, evidence=evidence)
+
 
 def __getattr__(name: str) -> Any:
     # The context brings the HTTP stack with it; ``scim-readiness checks`` imports every check
@@ -53,6 +80,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ESSENTIAL_ASSERTION",
     "CheckContext",
     "CheckInfo",
     "CheckOptions",
@@ -72,5 +100,8 @@ __all__ = [
     "SystemClock",
     "TargetError",
     "TimelineStep",
+    "Unreachable",
+    "mark_essential",
     "option",
+    "skipped_essential",
 ]

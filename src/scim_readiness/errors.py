@@ -87,6 +87,14 @@ class ProbeError(TargetError):
     """The probe (the app's read-only view of its own state) failed."""
 
 
+class Unreachable(TargetError):
+    """A target could not be reached at all: connection refused, DNS, TLS trust, no answer
+    in time. Nothing was observed, so the item could not be evaluated (exit 3), and the
+    fault is the network's or the target's, never the check's. Clients raise it, and the
+    runner maps a transport error a check let escape (``httpx.TransportError``, ``OSError``)
+    to it."""
+
+
 class DeliveryRefused(ReadinessError):
     """A safety rule forbids a delivery (a signed event over plain HTTP to production).
 

@@ -43,7 +43,11 @@ def test_without_probe_or_scalekit_nothing_passes(stack: Stack) -> None:
 def test_without_scalekit_roles_come_from_the_config_map(stack: Stack) -> None:
     report = stack.run(stack.config(scalekit=False), "group-roles")
     result = result_of(report, "group-roles")
-    assert result.status is Status.PASS
+    # The app side passes, but the role assignments (essential) were not read: SKIP.
+    assert result.status is Status.SKIP
+    assert result.findings[0].title == (
+        "Role assignments not checked: no Scalekit credentials configured"
+    )
     assert any("from the config map" in f.title for f in result.findings)
     assert {step.status for step in result.timeline} == {Status.PASS}
     assert stack.active_test_users() == []
@@ -92,3 +96,12 @@ def test_one_configured_group_warns_about_the_other_and_skips_combining(stack: S
         "5. leave every mapped group",
     ]
     assert {step.status for step in result.timeline} == {Status.PASS}
+
+
+def test_without_directory_id_the_organisations_first_directory_is_used(stack: Stack) -> None:
+    config = stack.config()
+    unnamed = config.scalekit.model_copy(update={"directory_id": None})
+    report = stack.run(config.model_copy(update={"scalekit": unnamed}), "group-roles")
+    result = result_of(report, "group-roles")
+    assert result.status is Status.PASS, [f.title for f in result.findings]
+    assert "Role assignments cover all 2 configured groups" in [f.title for f in result.findings]

@@ -171,6 +171,16 @@ def test_directory_secret_expiring_in_three_days_fails(stack_factory: StackFacto
     assert "3.0 days" in failed.title or "2.9 days" in failed.title
 
 
+def test_directory_secret_expiring_within_the_warn_threshold_warns(
+    stack_factory: StackFactory,
+) -> None:
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=10)
+    with stack_factory(seed=seed_tweak(secrets=[_secret(expire_time=soon)])) as stack:
+        result = environment(stack)
+    assert finding(result, "expires in").status is Status.WARN
+    assert result.status is Status.WARN, titles(result)
+
+
 def test_expiry_threshold_is_an_option(stack_factory: StackFactory) -> None:
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
     with stack_factory(seed=seed_tweak(secrets=[_secret(expire_time=soon)])) as stack:

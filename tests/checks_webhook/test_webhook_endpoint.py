@@ -310,6 +310,7 @@ ALL_APP_FLAWS_BUT_SLOW_ACK = (
     "merge-on-email",
     "crash-on-unknown-event",
     "crash-on-invalid-json",
+    "probe-404",
 )
 
 

@@ -184,12 +184,13 @@ def test_wrong_configured_secret_fails_on_the_control(
     assert "HTTP 401" in finding(ctx, "Correctly signed delivery refused").observed
 
 
-def test_crash_on_malformed_signature_header_is_a_failure(
+def test_crash_on_malformed_signature_header_is_a_hardening_warning(
     make_context: MakeContext, loopback_cert: ServerCert, webhook_secret: str
 ) -> None:
     """A common real defect: the Standard Webhooks library raises ValueError/binascii.Error
     (not its verification error) on a malformed header, and an app that only catches the
-    latter answers 500."""
+    latter answers 500. The delivery is still not accepted, and Scalekit never sends such a
+    header: WARN (hardening), not a readiness FAIL (README, "Severity policy")."""
     from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
     def naive(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
@@ -203,10 +204,11 @@ def test_crash_on_malformed_signature_header_is_a_failure(
 
     with serve(naive, tls=loopback_cert.server_context()) as app:
         ctx = make_context(webhook_signature, url=app.url)
-        assert run_check(webhook_signature, ctx) is Status.FAIL
-    assert titles(ctx, Status.FAIL) == [
-        "Delivery with a signature without the v1, prefix answered with HTTP 500, not 4xx",
-        "Delivery with a signature that is not base64 answered with HTTP 500, not 4xx",
+        assert run_check(webhook_signature, ctx) is Status.WARN
+    assert titles(ctx, Status.WARN) == [
+        "Delivery with a signature without the v1, prefix answered with HTTP 500, not 4xx "
+        "(hardening)",
+        "Delivery with a signature that is not base64 answered with HTTP 500, not 4xx (hardening)",
     ]
     assert "Internal Server Error" in finding(ctx, "without the v1, prefix").observed
 
@@ -260,3 +262,18 @@ def test_read_only_runs_through_the_runner_prove_enforcement_and_change_nothing(
         assert signature.status is Status.FAIL
         assert "Accepted a delivery with no signature headers" in titles_seen
     assert app.store.count_users() == 0
+
+
+def test_a_genuine_event_answered_500_is_not_blamed_on_the_secret(
+    make_context: MakeContext, loopback_cert: ServerCert
+) -> None:
+    def crashing(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
+        return 500, {"content-type": "text/plain"}, b"Internal Server Error"
+
+    with serve(crashing, tls=loopback_cert.server_context()) as app:
+        ctx = make_context(webhook_signature, url=app.url)
+        assert run_check(webhook_signature, ctx) is Status.FAIL
+    control = finding(ctx, "Correctly signed delivery")
+    assert control.title == "Correctly signed delivery answered with HTTP 500 (the app failed)"
+    assert "webhook.secret" not in control.fix and "logs" in control.fix
+    assert "Correctly signed delivery refused" not in titles(ctx)

@@ -340,7 +340,8 @@ def test_config_init_and_validate(cli: Callable[..., tuple[int, str, str]], tmp_
     assert cli("config", "init", "new.yaml", "--force")[0] == 0
     code, out, _ = cli("config", "validate", "-c", "new.yaml")
     assert code == 0
-    assert out.startswith("new.yaml: valid\n")
+    # Valid, but a fresh starter file has no URL or credentials yet: it says so.
+    assert out.startswith("new.yaml: valid, but not ready to run:\n")
     assert "group-roles        would SKIP: needs the config section 'roles', which is absent" in out
     write_config(tmp_path, "scalekit:\n  expect: prod\n", name="bad.yaml")
     code, _, err = cli("config", "validate", "-c", "bad.yaml")

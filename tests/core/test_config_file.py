@@ -255,7 +255,8 @@ def test_options_are_checked_against_the_models_given() -> None:
     assert str(caught.value) == (
         "readiness.yaml:8 (checks.environment.options.secret_expiry_warn_dayz): unknown option "
         "'secret_expiry_warn_dayz' (did you mean 'secret_expiry_warn_days'?)\n"
-        "  hint: options here: secret_expiry_warn_days, secret_unused_warn_days"
+        "  hint: options here: secret_expiry_warn_days, secret_expiry_fail_days, "
+        "secret_unused_warn_days"
     )
     fine = text.replace("dayz", "days")
     cfg = parse_config(fine, path="readiness.yaml", check_ids=IDS, check_options=models)

@@ -75,7 +75,8 @@ def test_a_misspelt_option_is_exit_2_with_did_you_mean(
     assert err.splitlines()[:2] == [
         "error: readiness.yaml:8 (checks.environment.options.secret_expiry_warn_dayz): "
         "unknown option 'secret_expiry_warn_dayz' (did you mean 'secret_expiry_warn_days'?)",
-        "  hint: options here: secret_expiry_warn_days, secret_unused_warn_days",
+        "  hint: options here: secret_expiry_warn_days, secret_expiry_fail_days, "
+        "secret_unused_warn_days",
     ]
 
 

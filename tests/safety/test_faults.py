@@ -356,16 +356,17 @@ def test_fault(outcomes: dict[str, list[str]], scenario: Scenario) -> None:
 def test_a_dead_probe_ends_the_wait_with_the_probe_fault(
     stack: Stack, tmp_path: Path, fault: str
 ) -> None:
-    """A probe that refuses, resets or answers garbage is broken, not slow: the round trip
-    stops waiting after a few failures in a row and says what is wrong with the probe,
-    instead of waiting out its budget and ending in 'what it was still waiting for is
-    unknown'."""
+    """A probe that refuses, resets or answers garbage is broken, not slow: the preflight
+    finds it before any round trip starts, and the checks that read the app end at once as
+    ERROR "blocked by the probe preflight", naming the fault, instead of waiting out their
+    budgets and ending in 'what it was still waiting for is unknown'."""
     problems = run_scenario(stack, Scenario("probe", fault), tmp_path)
     assert not problems, "\n".join(problems)
     report = json.loads((tmp_path / "r.json").read_text())
     check = next(c for c in report["checks"] if c["id"] == "user-lifecycle")
     assert "still waiting for" not in _report_text(report, ("user-lifecycle",))
-    errored = [step for step in check["timeline"] if step["status"] == "ERROR"]
-    assert errored, check["timeline"]
-    assert "probe failed 3 times in a row" in errored[0]["observed"]
-    assert "127.0.0.1" in errored[0]["observed"]
+    assert check["status"] == "ERROR"
+    assert check["timeline"] == []  # blocked: no step was sent
+    title = check["findings"][0]["title"]
+    assert title.startswith("blocked by the probe preflight: probe "), title
+    assert "127.0.0.1" in title

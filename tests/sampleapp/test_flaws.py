@@ -277,6 +277,43 @@ def test_flaw_slow_ack(start_app: AppFactory, sender_for: SenderFor) -> None:
     assert flawed == ("timeout", True)  # the work is done, the acknowledgement is late
 
 
+def test_flaw_probe_404(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def probe_routes(send: Sender) -> tuple[int, int, int, int]:
+        assert send.user().status_code == 200
+        return (
+            send.probe("/probe/users/diruser_1").status_code,
+            send.probe("/probe/users/by-email", email="ada@acme.example").status_code,
+            send.probe("/probe/users").status_code,
+            send.user(id="diruser_2", email="bob@acme.example").status_code,
+        )
+
+    clean, flawed = compare(start_app, sender_for, "probe-404", probe_routes)
+    assert clean[0] == clean[2] == 200
+    assert flawed[:3] == (404, 404, 404)
+    assert clean[3] == flawed[3] == 200  # the webhook itself is unchanged
+
+
+def test_flaw_webhook_hangs(start_app: AppFactory, sender_for: SenderFor) -> None:
+    # Not a timing assertion: the flawed app holds every request for an hour.
+    def impatient(send: Sender) -> str:
+        event = make_user_event()
+        body = encode_body(event)
+        headers = signed_headers(SECRET, event["id"], int(time.time()), body)
+        try:
+            response = send.client.post(
+                send.app.webhook_url,
+                content=body,
+                headers=headers,
+                timeout=httpx.Timeout(10.0, read=1.0),
+            )
+        except httpx.ReadTimeout:
+            return "timeout"
+        return str(response.status_code)
+
+    clean, flawed = compare(start_app, sender_for, "webhook-hangs", impatient)
+    assert (clean, flawed) == ("200", "timeout")
+
+
 def test_flaw_portal_link_unauthenticated(start_app: AppFactory, sender_for: SenderFor) -> None:
     def anonymous(send: Sender) -> tuple[int, int]:
         url = send.app.portal_link_url

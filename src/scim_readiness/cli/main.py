@@ -294,11 +294,15 @@ def list_checks(
 @config_app.command("validate")
 def config_validate(config: ConfigOpt = Path("readiness.yaml")) -> int:
     """Validate a config file without touching the network."""
+    from scim_readiness.engine.config_file import readiness_gaps
     from scim_readiness.engine.registry import discover
     from scim_readiness.engine.runner import RunOptions, plan
 
     loaded = _load(config)
-    print(f"{config}: valid")
+    gaps = readiness_gaps(loaded)
+    print(f"{config}: valid" + (", but not ready to run:" if gaps else ""))
+    for gap in gaps:
+        print(f"  - {gap}")
     # Which checks would run, and why the others would not, exactly as `run` decides.
     for spec, reason in plan(loaded, RunOptions(), discover()):
         state = "would run" if reason is None else f"would SKIP: {reason}"

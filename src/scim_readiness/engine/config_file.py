@@ -402,6 +402,14 @@ def _check_options(
 
 
 def _cross_checks(config: Config, source: _Source) -> None:
+    for key in ("url", "health_url"):
+        url = getattr(config.webhook, key)
+        if url and not _is_http_url(url):
+            raise source.error(
+                f"webhook.{key} must be an http(s) URL, got {_shown_scheme(url)}",
+                ("webhook", key),
+                hint="Scalekit delivers webhooks over HTTPS: https://<public host>/<path>",
+            )
     probe = config.probe
     if probe is not None and getattr(probe, probe.kind) is None:
         raise source.error(
@@ -417,6 +425,83 @@ def _cross_checks(config: Config, source: _Source) -> None:
                 ("probe", probe.kind),
                 hint="a probe needs at least one way to read users",
             )
+
+
+def _is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _shown_scheme(url: str) -> str:
+    scheme, sep, _ = url.partition("://")
+    return f"{scheme}://…" if sep and scheme.isalnum() else "no absolute URL"
+
+
+# A webhook signing secret as Scalekit shows it; only the prefix is ever printed.
+_LITERAL_WEBHOOK_SECRET = re.compile(r"whsec_[A-Za-z0-9+/=_-]{8,}")
+
+
+def literal_secret_warnings(text: str, path: str = "<string>") -> list[str]:
+    """A warning for each line of config text that holds a webhook secret itself instead of
+    a ``${ENV_VAR}`` reference (the file then leaks it to whoever can read it or its
+    history). The secret is never repeated."""
+    warnings = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        code = line.split("#", 1)[0]
+        if _LITERAL_WEBHOOK_SECRET.search(code):
+            warnings.append(
+                f"{path}:{number}: warning: a literal webhook secret (whsec_…) is written in "
+                "the config; reference an environment variable instead, e.g. "
+                "secret: ${SCALEKIT_WEBHOOK_SECRET}"
+            )
+    return warnings
+
+
+def readiness_gaps(config: Config) -> list[str]:
+    """What a config that validates still lacks before a run can evaluate anything, as a
+    fresh ``config init`` file lacks it: one line per gap, naming the checks it costs and
+    how (SKIP or ERROR). No network."""
+    gaps = []
+    section = config.scalekit
+    missing = [
+        f"scalekit.{name}"
+        for name in ("environment_url", "client_id", "client_secret")
+        if not getattr(section, name)
+    ]
+    if missing and section.model_fields_set:  # an absent section: the checks SKIP, said below
+        gaps.append(
+            f"{', '.join(missing)} empty: environment and admin-portal would ERROR (no "
+            "Scalekit token), data-model and group-roles could not read the directory; set "
+            "SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID and SCALEKIT_CLIENT_SECRET"
+        )
+    if not config.webhook.url:
+        gaps.append(
+            "webhook.url empty: webhook-endpoint, webhook-signature, user-lifecycle and "
+            "bad-data would SKIP (nothing to deliver to); set it to the endpoint registered "
+            "in Scalekit"
+        )
+    elif config.webhook.secret is None or not config.webhook.secret.get_secret_value():
+        gaps.append(
+            "webhook.secret empty: nothing signed can be sent, so webhook-signature, "
+            "user-lifecycle and bad-data would SKIP and webhook-endpoint ERROR; set "
+            "SCALEKIT_WEBHOOK_SECRET"
+        )
+    if (
+        section.model_fields_set
+        and section.organization_id is None
+        and section.organization_external_id is None
+    ):
+        gaps.append(
+            "scalekit.organization_id empty: events go to a placeholder organisation (WARN) "
+            "and the organisation's directory cannot be found; set it (org_…)"
+        )
+    return gaps
 
 
 def parse_config(
@@ -476,7 +561,12 @@ def load_config(
         infos = [spec.info for spec in discover()]
         check_ids = [info.id for info in infos]
         check_options = {info.id: info.options for info in infos}
-    return parse_config(text, path=shown, check_ids=check_ids, check_options=check_options)
+    config = parse_config(text, path=shown, check_ids=check_ids, check_options=check_options)
+    import sys
+
+    for warning in literal_secret_warnings(text, shown):
+        print(warning, file=sys.stderr)  # diagnostics go to stderr, the report to stdout
+    return config
 
 
 def starter_text() -> str:

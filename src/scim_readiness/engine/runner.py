@@ -7,12 +7,18 @@ No check repeats any of this. For each selected check the runner:
 * decides whether it may change data (not with ``--read-only``, not in production without
   consent): a check that may not runs its reduced mode if it declares one
   (``read_only=REDUCED``, told through ``ctx.read_only``) and is SKIP otherwise;
+* first runs the preflight (``scim_readiness.engine.preflight``: webhook reachable and
+  trusted, probe answering, Scalekit token) for the prerequisites the runnable checks have,
+  and ends a check whose prerequisite failed at once as ERROR "blocked by …: <root cause>";
 * runs it under a time limit (``checks.<id>.timeout_s``, else the check's default, never past
-  the whole run's budget), concurrently with the others, except that checks changing the same
-  target take turns;
+  the whole run's budget less the part kept for cleanup), concurrently with the others,
+  except that checks changing the same target take turns;
 * turns a raised exception into an ERROR finding with a one-line cause, keeping every finding
-  recorded before it;
-* always awaits the check's ``cleanup`` (bounded), also after a timeout or Ctrl-C;
+  recorded before it (a transport failure is "unreachable: …", never a defect of the check);
+* folds a SKIP on an essential assertion (``api.skipped_essential``) into the check's status:
+  PASS only when everything essential was observed;
+* always awaits the check's ``cleanup`` (bounded by what is left of the budget), also after
+  a timeout or Ctrl-C;
 * on cancellation (Ctrl-C, SIGTERM) marks what did not finish as interrupted and returns the
   partial report instead of raising.
 """
@@ -32,8 +38,14 @@ from typing import TYPE_CHECKING, Any
 from scim_readiness import __version__
 from scim_readiness.clients.http import TlsSettings
 from scim_readiness.config import Config
+from scim_readiness.engine.preflight import (
+    Failure,
+    configured,
+    prerequisites_of,
+    run_preflight,
+)
 from scim_readiness.engine.registry import CheckSpec
-from scim_readiness.errors import DeliveryRefused, ReadinessError
+from scim_readiness.errors import DeliveryRefused, ReadinessError, Unreachable
 from scim_readiness.guards import production_target
 from scim_readiness.model import (
     CheckResult,
@@ -46,7 +58,7 @@ from scim_readiness.model import (
     fold_status,
 )
 from scim_readiness.plugin.context import CheckContext, SharedClients, build_context
-from scim_readiness.plugin.contract import FindingRecorder, ReadOnly
+from scim_readiness.plugin.contract import CheckInfo, FindingRecorder, ReadOnly
 from scim_readiness.plugin.identities import TestIdentities, new_run_id
 from scim_readiness.plugin.ledger import Ledger, default_ledger_path
 
@@ -54,10 +66,25 @@ if TYPE_CHECKING:
     from scim_readiness.clients.probe import Probe
     from scim_readiness.clients.scalekit import ScalekitGateway
 
-# A cleanup gets this long, whatever happened before it.
+# A cleanup gets at most this long, and never more than what is left of the run's budget.
 CLEANUP_TIMEOUT_S = 30.0
 # After Ctrl-C, how long the run waits for checks to finish their cleanup.
 INTERRUPT_GRACE_S = CLEANUP_TIMEOUT_S + 5.0
+# Of the run's budget, this share (within the bounds below) is kept for cleanup, the
+# end-of-run sweep and closing connections: checks stop when the rest is used up.
+CLEANUP_SHARE = 0.2
+CLEANUP_RESERVE_MIN_S = 2.0
+CLEANUP_RESERVE_MAX_S = CLEANUP_TIMEOUT_S
+# A cleanup started after the budget ran out still gets this long (it removes test data).
+CLEANUP_FLOOR_S = 1.0
+
+PREFLIGHT_INFO = CheckInfo(id="preflight", title="Preflight", checklist_item=0)
+
+
+def cleanup_reserve(budget_s: float) -> float:
+    """How much of a run's budget is kept for cleanup (see README, "Preflight and budgets")."""
+    share = budget_s * CLEANUP_SHARE
+    return min(CLEANUP_RESERVE_MAX_S, max(CLEANUP_RESERVE_MIN_S, share), budget_s / 2)
 
 
 @dataclass(frozen=True)
@@ -108,6 +135,37 @@ def _uncancel() -> None:
 def _one_line(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= 300 else line[:297] + "…"
+
+
+_UNREACHABLE_WHY = (
+    "No answer came back, so nothing about this item could be observed; the fault is the "
+    "network's or the target's, not a finding about the app."
+)
+
+
+def transport_failure(exc: BaseException) -> str | None:
+    """The cause, in one line, when ``exc`` is a transport failure of a client (httpx's
+    TransportError, an OSError from the probe or the sender); None for anything else."""
+    httpx = sys.modules.get("httpx")  # loaded already if it raised this
+    if httpx is not None and isinstance(exc, httpx.TransportError):
+        from scim_readiness.clients.answers import describe_http_error
+
+        return describe_http_error(exc)
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return None
+
+
+def fold_essentials(findings: Sequence[Finding]) -> tuple[Status, list[Finding]]:
+    """The check's status and its findings in reading order: a PASS or WARN with an essential
+    assertion not observed is SKIP, and the unobserved assertions come first, to headline it."""
+    from scim_readiness.api import ESSENTIAL_ASSERTION
+
+    status = fold_status(f.status for f in findings)
+    missing = [f for f in findings if f.status is Status.SKIP and ESSENTIAL_ASSERTION in f.evidence]
+    if not missing or status not in (Status.PASS, Status.WARN):
+        return status, list(findings)
+    return Status.SKIP, [*missing, *(f for f in findings if f not in missing)]
 
 
 def _status(value: object) -> Status | None:
@@ -189,8 +247,12 @@ class _Run:
         )
         budget = options.timeout_s if options.timeout_s is not None else config.checks.timeout_s
         self.budget_s = budget
-        self.deadline = time.monotonic() + budget
+        # Everything ends by the hard deadline; checks by the deadline, which keeps the
+        # cleanup reserve free for removing what they created.
+        self.hard_deadline = time.monotonic() + budget
+        self.deadline = self.hard_deadline - cleanup_reserve(budget)
         self.locks: dict[str, asyncio.Lock] = {}
+        self._preflight: asyncio.Task[dict[str, Failure]] | None = None
 
     # ---- deciding -------------------------------------------------------------------------
 
@@ -229,6 +291,46 @@ class _Run:
                 "clearly named test identities",
             )
         return None
+
+    def wanted_prerequisites(self) -> list[str]:
+        """The configured prerequisites of the checks that will run."""
+        wanted = {
+            name
+            for spec in self.specs
+            if self.skip_reason(spec) is None
+            for name in prerequisites_of(spec.info)
+        }
+        return sorted(name for name in wanted if configured(self.config, name))
+
+    async def blocker(self, spec: CheckSpec) -> Failure | None:
+        """The failed prerequisite that blocks ``spec`` (the preflight runs once, on first
+        ask, shared by every check)."""
+        names = prerequisites_of(spec.info)
+        if not names:
+            return None
+        if self._preflight is None:
+            ctx = build_context(
+                PREFLIGHT_INFO,
+                self.config,
+                run_id=self.run_id,
+                read_only=self.options.read_only,
+                ledger=self.ledger,
+                identities=self.identities,
+                shared=self.shared,
+                probe=self.probe,
+            )
+            self._preflight = asyncio.create_task(
+                run_preflight(
+                    self.wanted_prerequisites(),
+                    ctx=ctx,
+                    shared=self.shared,
+                    probe=self.probe,
+                    budget_s=max(1.0, self.deadline - time.monotonic()),
+                ),
+                name="preflight",
+            )
+        failures = await asyncio.shield(self._preflight)
+        return next((failures[name] for name in names if name in failures), None)
 
     def check_timeout(self, spec: CheckSpec) -> float:
         configured = self.config.checks.for_check(spec.info.id).timeout_s
@@ -277,6 +379,16 @@ class _Run:
         ctx: CheckContext | None = None
         cleanup: asyncio.Task[None] | None = None
         try:
+            failure = await self.blocker(spec)
+            if failure is not None:
+                recorder.errored(
+                    failure.title,
+                    why="This check cannot be evaluated without it, so it was not run; "
+                    "every check that needs it says the same, for this one cause.",
+                    fix=failure.fix,
+                    evidence={"blocked_by": failure.prerequisite},
+                )
+                return self.result(spec, recorder, 0.0, interrupted=False)
             async with self.turn(spec):
                 remaining = self.deadline - time.monotonic()
                 if remaining <= 0:
@@ -337,10 +449,23 @@ class _Run:
         except DeliveryRefused as exc:
             recorder.skipped(_one_line(exc.message), fix=exc.hint)
             return
+        except Unreachable as exc:
+            recorder.errored(
+                _one_line(f"unreachable: {exc.message}"), why=_UNREACHABLE_WHY, fix=exc.hint
+            )
+            return
         except ReadinessError as exc:
             recorder.errored(_one_line(exc.message), fix=exc.hint)
             return
         except Exception as exc:
+            cause = transport_failure(exc)
+            if cause is not None:
+                recorder.errored(
+                    _one_line(f"unreachable: {cause}"),
+                    why=_UNREACHABLE_WHY,
+                    fix="check that the target is up and reachable from here, then run again",
+                )
+                return
             recorder.errored(
                 _one_line(f"internal error in check {check_id}: {type(exc).__name__}: {exc}"),
                 why="The check itself failed, so this item could not be evaluated.",
@@ -367,14 +492,21 @@ class _Run:
         text = "".join(traceback.format_exception(exc))
         print(f"--- traceback of check {check_id}\n{redactor.text(text)}", file=sys.stderr, end="")
 
+    def cleanup_timeout(self) -> float:
+        """A cleanup's limit: what is left of the run's budget (the reserve, at least a
+        floor), never more than CLEANUP_TIMEOUT_S."""
+        left = self.hard_deadline - time.monotonic()
+        return min(CLEANUP_TIMEOUT_S, max(CLEANUP_FLOOR_S, left))
+
     async def clean(self, spec: CheckSpec, ctx: CheckContext) -> None:
         assert spec.cleanup is not None  # noqa: S101 - only called when there is one
+        limit = self.cleanup_timeout()
         try:
-            async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+            async with asyncio.timeout(limit):
                 await spec.cleanup(ctx)
         except TimeoutError:
             ctx.findings.errored(
-                f"cleanup did not finish within {CLEANUP_TIMEOUT_S:g} s",
+                f"cleanup did not finish within {limit:g} s",
                 fix="run `scim-readiness cleanup` to list test data that may be left behind",
             )
         except asyncio.CancelledError:
@@ -428,11 +560,12 @@ class _Run:
                     docs_url=info.docs_url,
                 )
             )
+        status, findings = fold_essentials(findings)
         return CheckResult(
             id=info.id,
             title=info.title,
             checklist_item=info.checklist_item,
-            status=fold_status(f.status for f in findings),
+            status=status,
             findings=tuple(findings),
             duration_s=round(duration, 3),
             mutates=info.mutates,
@@ -450,13 +583,14 @@ class _Run:
         interrupted = False
         try:
             if tasks:
-                # Checks bound themselves; this bounds a check that ignores its cancellation.
-                limit = max(0.0, self.deadline - time.monotonic()) + INTERRUPT_GRACE_S
+                # Checks and their cleanups bound themselves within the budget; this bounds
+                # a check that does not.
+                limit = max(0.0, self.hard_deadline - time.monotonic()) + CLEANUP_FLOOR_S
                 _, pending = await asyncio.wait(tasks, timeout=limit)
                 for task in pending:
                     task.cancel()
                 if pending:
-                    await asyncio.wait(pending, timeout=INTERRUPT_GRACE_S)
+                    await asyncio.wait(pending, timeout=CLEANUP_FLOOR_S + 1.0)
         except asyncio.CancelledError:
             interrupted = True
             _uncancel()
@@ -464,6 +598,8 @@ class _Run:
                 task.cancel()
             if tasks:
                 await asyncio.wait(tasks, timeout=INTERRUPT_GRACE_S)
+        if self._preflight is not None and not self._preflight.done():
+            self._preflight.cancel()
         results = []
         for spec, task in zip(self.specs, tasks, strict=True):
             if task.done() and not task.cancelled() and task.exception() is None:
@@ -520,19 +656,14 @@ async def run_suite(
     run = _Run(config, options, selected, shared, probe, progress)
     try:
         results, interrupted = await run.all()
-        # Safety net behind each check's own cleanup (failed, timed out, interrupted):
-        # remove what this run's ledger still holds; leftovers become ERROR findings.
-        from scim_readiness.engine.sweep import sweep_run
-
-        results = await sweep_run(config, run.ledger, results, tls=tls, probe=probe)
+        results = await _swept(run, results, tls, probe)
     finally:
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(10):
-                await shared.aclose()
+        closing = [shared.aclose()]
         if own_probe and probe is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(10):
-                    await probe.aclose()
+            closing.append(probe.aclose())
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(max(CLEANUP_FLOOR_S, run.hard_deadline - time.monotonic())):
+                await asyncio.gather(*closing, return_exceptions=True)
     return Report(
         run_id=run.run_id,
         tool_version=__version__,
@@ -543,6 +674,25 @@ async def run_suite(
         read_only=options.read_only,
         interrupted=interrupted,
     )
+
+
+async def _swept(
+    run: _Run, results: list[CheckResult], tls: TlsSettings, probe: Probe | None
+) -> list[CheckResult]:
+    """The safety net behind each check's own cleanup (failed, timed out, interrupted): remove
+    what this run's ledger still holds, within what is left of the budget; leftovers become
+    ERROR findings (the sweep names them when it is cut short)."""
+    from scim_readiness.engine.sweep import sweep_run
+
+    sweep = asyncio.create_task(sweep_run(run.config, run.ledger, results, tls=tls, probe=probe))
+    left = max(CLEANUP_FLOOR_S, run.hard_deadline - time.monotonic())
+    done, _ = await asyncio.wait({sweep}, timeout=left)
+    if not done:
+        sweep.cancel()
+        await asyncio.wait({sweep}, timeout=CLEANUP_FLOOR_S)
+    if sweep.done() and not sweep.cancelled() and sweep.exception() is None:
+        return sweep.result()
+    return results
 
 
 def plan(

@@ -35,6 +35,18 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+# How long the webhook-hangs flaw holds a request: longer than any client waits.
+HANG_S = 3600.0
+
+
+async def _hang_until_disconnected(request: Request) -> None:
+    deadline = asyncio.get_running_loop().time() + HANG_S
+    while asyncio.get_running_loop().time() < deadline:
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(0.2)
+
+
 def _respond(reply: Reply) -> Response:
     if isinstance(reply.body, str):
         return PlainTextResponse(reply.body, status_code=reply.status)
@@ -50,6 +62,10 @@ def create_app(settings: AppSettings, store: Store, portal: PortalLinks | None =
     portal = portal or PortalLinks(settings)
 
     async def webhook(request: Request) -> Response:
+        if settings.has("webhook-hangs"):
+            # Holds the request, unanswered, until the client gives up.
+            await _hang_until_disconnected(request)
+            return _error(503, "unavailable", "gave up waiting")
         body = await _read_limited(request, settings.max_body_bytes)
         if body is None:
             reply = Reply(
@@ -70,6 +86,8 @@ def create_app(settings: AppSettings, store: Store, portal: PortalLinks | None =
         return JSONResponse({"status": "ok"})
 
     def probe_auth(request: Request) -> Response | None:
+        if settings.has("probe-404"):
+            return _error(404, "not_found", "no such route")
         if constant_time_bearer(request.headers.get("authorization"), settings.probe_token):
             return None
         return _error(401, "unauthorized", "send Authorization: Bearer <probe token>")

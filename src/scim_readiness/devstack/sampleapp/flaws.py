@@ -45,6 +45,13 @@ FLAWS: Mapping[str, str] = MappingProxyType(
             "email uniqueness is case-sensitive: Ann@x.example and ann@x.example become two "
             "accounts"
         ),
+        # Preflight flaws: the checker cannot observe the app at all; every check that
+        # needs what is broken must end ERROR "blocked by …", none FAIL.
+        "probe-404": (
+            "every probe route answers 404, as when the probe URL names a route the app "
+            "does not have"
+        ),
+        "webhook-hangs": "the webhook endpoint accepts connections and never answers",
         "legacy-event-names": (
             "handles only old event names (scalekit.dir.user.create...) and acknowledges "
             "current names without acting"
