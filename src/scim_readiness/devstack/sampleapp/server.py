@@ -30,7 +30,9 @@ class RunningApp:
 
     ``probe`` holds URL templates in the config's probe vocabulary: ``user_by_email``
     (``{email}``), ``user_by_id`` (``{directory_user_id}``) and ``list_users`` (``{cursor}``);
-    send ``probe_headers`` with them. ``portal_link_url`` wants ``portal_headers``.
+    send ``probe_headers`` with them. ``access_issue`` (POST, probe headers) issues a session
+    and an API token for a user; ``access_check`` answers 200 or 401 for either.
+    ``portal_link_url`` wants ``portal_headers``.
     """
 
     settings: AppSettings
@@ -124,7 +126,10 @@ def serve_app(
     if db_path is None:
         scratch = Path(tempfile.mkdtemp(prefix="scim-readiness-app-"))
         db_path = scratch / "app.sqlite3"
-    store = Store(db_path, unique=not settings.has("create-not-idempotent"))
+    unique = not (
+        settings.has("create-not-idempotent") or settings.has("racy-duplicate-deliveries")
+    )
+    store = Store(db_path, unique=unique)
     portal = PortalLinks(settings)
     try:
         sockets = [_bind(host, port)]
@@ -214,6 +219,9 @@ def serve_app(
             "user_by_email": f"{base_url}/probe/users/by-email?email={{email}}",
             "user_by_id": f"{base_url}/probe/users/{{directory_user_id}}",
             "list_users": f"{base_url}/probe/users?cursor={{cursor}}&limit=500",
+            "access_issue": f"{base_url}/test-hooks/credentials?directory_user_id="
+            "{directory_user_id}",
+            "access_check": f"{base_url}/api/me",
         },
         db_path=db_path,
         store=store,
