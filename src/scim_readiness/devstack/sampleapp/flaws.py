@@ -74,7 +74,7 @@ FLAWS: Mapping[str, str] = MappingProxyType(
             "roles are looked up by group name: renaming a group takes its members' roles"
         ),
         "slow-update-backlog": (
-            "user_updated is acknowledged at once and applied by one slow worker (a backlog)"
+            "profile updates are acknowledged at once and applied by one slow worker (a backlog)"
         ),
         "sessions-survive-deprovisioning": (
             "sessions and API tokens keep working after the user is deactivated or deleted"

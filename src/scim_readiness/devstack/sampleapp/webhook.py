@@ -222,7 +222,13 @@ class WebhookHandler:
             # has no case for current names and falls through to "ok".
             return Reply(200, {"status": "ok", "event_id": event_id})
         flawed = self._flawed_handling(
-            event_type, event_id, raw_type, apply, client_gone, str(data.get("id", ""))
+            event_type,
+            event_id,
+            raw_type,
+            apply,
+            client_gone,
+            str(data.get("id", "")),
+            data.get("active") is False,
         )
         if flawed is not None:
             return flawed
@@ -241,10 +247,16 @@ class WebhookHandler:
         apply: Callable[[Transaction], str],
         client_gone: ClientGone | None,
         object_id: str,
+        deactivation: bool,
     ) -> Reply | None:
         """The delivery flaws' ways of applying an event; None: apply it correctly."""
         settings, store = self.settings, self.store
-        if settings.has("slow-update-backlog") and event_type is EventType.USER_UPDATED:
+        if (
+            settings.has("slow-update-backlog")
+            and event_type is EventType.USER_UPDATED
+            and not deactivation
+        ):
+            # Profile changes go to the slow worker; deactivations keep their fast path.
             self._enqueue(event_id, raw_type, apply)
             return Reply(202, {"status": "queued", "event_id": event_id})
         if settings.has("dedupe-before-apply"):
