@@ -212,13 +212,14 @@ def test_checks_lists_built_ins_and_plugins(cli: Callable[..., tuple[int, str, s
         "environment",
         "webhook-endpoint",
         "webhook-signature",
+        "delivery-semantics",
         "user-lifecycle",
         "group-roles",
         "bad-data",
         "data-model",
         "admin-portal",
     ]
-    assert list(rows)[:8] == builtins
+    assert list(rows)[:9] == builtins
     assert rows["fake-pass"]["origin"] == "fake-checks (entry point fake_pass)"
     code, out, _ = cli("checks")
     assert code == 0 and "webhook-signature" in out and "fake-fail" in out
