@@ -62,12 +62,14 @@ def test_clean_app_passes_every_scenario_with_a_timeline(stack: Stack) -> None:
     result = result_of(report, CHECK_ID)
     assert result.status is Status.PASS, explain(report)
     assert statuses(result) == dict.fromkeys(TITLES, Status.PASS)
-    by_key = {f.evidence["scenario"]: f for f in result.findings}
+    by_key = {f.evidence["scenario"]: f for f in result.findings if "scenario" in f.evidence}
     for key, title in TITLES.items():
         assert by_key[key].title == title
         assert by_key[key].evidence["timeline"], key
         assert any(step.step.startswith(f"{key}: ") for step in result.timeline), key
     assert result.metrics["burst"]["applied_s"] is not None
+    (answers,) = [f for f in result.findings if f.evidence.get("answers_of")]
+    assert answers.status is Status.PASS and "200" in answers.observed
     assert_nothing_left(stack, report)
 
 

@@ -501,7 +501,7 @@ def test_flaw_sessions_survive_deprovisioning(start_app: AppFactory, sender_for:
     def after_deactivation(send: Sender) -> Any:
         send.user()
         issued = send.client.post(
-            send.app.probe["access_issue"].format(directory_user_id="diruser_1"),
+            send.app.access["issue"].format(directory_user_id="diruser_1"),
             headers=send.app.probe_headers,
         ).json()
         before = me(send, issued)
@@ -516,7 +516,7 @@ def test_flaw_sessions_survive_deprovisioning(start_app: AppFactory, sender_for:
 
 
 def me(send: Sender, issued: dict[str, str]) -> tuple[int, int]:
-    url = send.app.probe["access_check"]
+    url = send.app.access["check"]
     session = send.client.get(url, headers={"Cookie": f"session={issued['session']}"}).status_code
     token = send.client.get(
         url, headers={"Authorization": f"Bearer {issued['api_token']}"}

@@ -222,8 +222,8 @@ class Stack:
                     },
                 },
                 "access": {
-                    "issue": app.probe["access_issue"],
-                    "check": app.probe["access_check"],
+                    "issue": app.access["issue"],
+                    "check": app.access["check"],
                     "headers": {
                         "Authorization": secret("SCIM_READINESS_PROBE_TOKEN", "Bearer "),
                     },

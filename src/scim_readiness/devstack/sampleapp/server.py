@@ -30,8 +30,9 @@ class RunningApp:
 
     ``probe`` holds URL templates in the config's probe vocabulary: ``user_by_email``
     (``{email}``), ``user_by_id`` (``{directory_user_id}``) and ``list_users`` (``{cursor}``);
-    send ``probe_headers`` with them. ``access_issue`` (POST, probe headers) issues a session
-    and an API token for a user; ``access_check`` answers 200 or 401 for either.
+    send ``probe_headers`` with them. ``access`` holds the access probe's ``issue`` (POST,
+    probe headers: a session and an API token for a user) and ``check`` (200 or 401 for
+    either).
     ``portal_link_url`` wants ``portal_headers``.
     """
 
@@ -45,6 +46,7 @@ class RunningApp:
     store: Store
     port: int
     http_url: str | None = None
+    access: dict[str, str] = field(default_factory=dict)
     _stop: Any = field(default=None, repr=False)
 
     @property
@@ -219,9 +221,10 @@ def serve_app(
             "user_by_email": f"{base_url}/probe/users/by-email?email={{email}}",
             "user_by_id": f"{base_url}/probe/users/{{directory_user_id}}",
             "list_users": f"{base_url}/probe/users?cursor={{cursor}}&limit=500",
-            "access_issue": f"{base_url}/test-hooks/credentials?directory_user_id="
-            "{directory_user_id}",
-            "access_check": f"{base_url}/api/me",
+        },
+        access={
+            "issue": f"{base_url}/test-hooks/credentials?directory_user_id={{directory_user_id}}",
+            "check": f"{base_url}/api/me",
         },
         db_path=db_path,
         store=store,
