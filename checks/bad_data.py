@@ -31,8 +31,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.api import CheckInfo, Need
-from scim_readiness.plugin.options import number_option
+from scim_readiness.api import CheckInfo, Need, ReadOnly, option
+from scim_readiness.plugin.options import EventOptions, PropagationOptions
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
@@ -42,12 +42,22 @@ if TYPE_CHECKING:
     from scim_readiness.webhooks.sender import Outcome, Sender
     from scim_readiness.webhooks.traces import AppView, RecordCount
 
+
+class Options(EventOptions, PropagationOptions):
+    concurrency: int = option(default=4, description="invalid deliveries sent at once", ge=1)
+    max_scan_users: int = option(
+        default=50_000, description="most app users read when looking for partial records", ge=1
+    )
+
+
 CHECK = CheckInfo(
     id="bad-data",
     title="Duplicate and invalid data fail safely",
     checklist_item=6,
+    options=Options,
     needs=(Need.WEBHOOK,),
     mutates=True,
+    read_only=ReadOnly.NONE,  # every delivery it judges carries a test user
     docs_url="https://docs.scalekit.com/reference/webhooks/overview",
     description="duplicate events and users, conflicting emails, invalid and hostile payloads: "
     "4xx (or 2xx-ignore), never 5xx, never a partial record, app stays healthy",
@@ -124,12 +134,6 @@ async def run(ctx: CheckContext) -> None:
 
     from scim_readiness.webhooks.probing import missing_webhook_setting, webhook_sender
 
-    if ctx.read_only:
-        ctx.findings.skipped(
-            "Duplicate and invalid data not tested: --read-only",
-            why="This check creates test users in the app.",
-        )
-        return
     missing = missing_webhook_setting(ctx)
     if missing is not None:
         ctx.findings.skipped(
@@ -406,7 +410,7 @@ async def _invalid_payloads(state: _Run) -> list[Invalid]:
         who,
     )
 
-    concurrency = int(number_option(state.ctx, "concurrency", 4, minimum=1))
+    concurrency = Options.of(state.ctx).concurrency
     gate = asyncio.Semaphore(concurrency)
 
     async def send(case: Invalid) -> None:
@@ -570,7 +574,7 @@ async def _judge_records(
 
     ctx = state.ctx
     budget = propagation_budget(ctx)
-    limit = int(number_option(ctx, "max_scan_users", 50_000, minimum=1))
+    limit = Options.of(ctx).max_scan_users
     try:
         sent, seen = await send_sentinel(ctx, state.sender, view, "bad-sentinel", budget_s=budget)
         if seen is None:

@@ -46,8 +46,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from scim_readiness.api import CheckInfo, Need, Status, TimelineStep
-from scim_readiness.plugin.options import flag_option, number_option
+from scim_readiness.api import CheckInfo, Need, Status, TimelineStep, option
+from scim_readiness.plugin.options import EventOptions
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
@@ -56,17 +56,6 @@ if TYPE_CHECKING:
     from scim_readiness.webhooks.sender import Outcome, Sender
     from scim_readiness.webhooks.traces import AppView
 
-CHECK = CheckInfo(
-    id="delivery-semantics",
-    title="Out-of-order, retried and concurrent deliveries",
-    checklist_item=4,
-    needs=(Need.WEBHOOK,),
-    mutates=True,
-    docs_url="https://docs.scalekit.com/directory/reference/directory-events/",
-    description="Reordered, duplicated, concurrent and dropped deliveries, re-hires, group "
-    "renames, organisation-wide events and a burst: the newer state wins and access ends.",
-    default_timeout_s=300.0,
-)
 
 #: A dropped delivery is cut this long after its request was written: the app has read it
 #: and is working on it, and its answer is never read.
@@ -81,25 +70,45 @@ _RETRIED = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Options:
-    step_s: float
-    settle_s: float
-    concurrency: int
-    burst_size: int
-    burst_budget_s: float
-    rehire_refused_by_design: bool
+class Options(EventOptions):
+    step_timeout_s: float = option(
+        default=30.0,
+        description="how long a step waits for the app to reflect a delivery (s)",
+        gt=0,
+        le=600,
+    )
+    settle_s: float = option(
+        default=3.0,
+        description="how long a state that must not change is watched after the last delivery (s)",
+        ge=0,
+    )
+    concurrency: int = option(
+        default=8, description="identical deliveries released together behind a barrier", ge=2
+    )
+    burst_size: int = option(
+        default=100, description="test users updated at once in the burst", ge=1, le=10_000
+    )
+    burst_budget_s: float = option(
+        default=60.0, description="how long the burst may take until every update shows (s)", gt=0
+    )
+    rehire_refused_by_design: bool = option(
+        default=False,
+        description="the app refuses a re-hire's email on purpose (documented): WARN, not FAIL",
+    )
 
-    @classmethod
-    def read(cls, ctx: CheckContext) -> Options:
-        return cls(
-            step_s=number_option(ctx, "step_timeout_s", 30.0, minimum=0.1),
-            settle_s=number_option(ctx, "settle_s", 3.0, minimum=0.0),
-            concurrency=int(number_option(ctx, "concurrency", 8, minimum=2)),
-            burst_size=int(number_option(ctx, "burst_size", 100, minimum=1)),
-            burst_budget_s=number_option(ctx, "burst_budget_s", 60.0, minimum=0.1),
-            rehire_refused_by_design=flag_option(ctx, "rehire_refused_by_design", False),
-        )
+
+CHECK = CheckInfo(
+    id="delivery-semantics",
+    title="Out-of-order, retried and concurrent deliveries",
+    checklist_item=4,
+    needs=(Need.WEBHOOK,),
+    mutates=True,
+    docs_url="https://docs.scalekit.com/directory/reference/directory-events/",
+    description="Reordered, duplicated, concurrent and dropped deliveries, re-hires, group "
+    "renames, organisation-wide events and a burst: the newer state wins and access ends.",
+    default_timeout_s=300.0,
+    options=Options,
+)
 
 
 class ScenarioOver(Exception):
@@ -268,7 +277,7 @@ class Script:
         outcome = await wait_until(
             lambda: self.view.find(identity),
             want,
-            budget_s=self.options.step_s,
+            budget_s=self.options.step_timeout_s,
             clock=self.ctx.clock,
             retry_on=(ProbeError,),
             errors_in_a_row=3,
@@ -863,7 +872,7 @@ async def _all_visible(s: Script, users: Sequence[TestIdentity]) -> None:
     outcome = await wait_until(
         states,
         lambda found: all(_active(user) for user in found),
-        budget_s=s.options.step_s,
+        budget_s=s.options.step_timeout_s,
         clock=s.ctx.clock,
         retry_on=(ProbeError,),
         errors_in_a_row=3,
@@ -1034,7 +1043,7 @@ async def run(ctx: CheckContext) -> None:
             fix="Run without --read-only with webhook and probe sections configured.",
         )
         return
-    options = Options.read(ctx)
+    options = Options.of(ctx)
     view, _ = app_view(ctx)
     assert view is not None  # noqa: S101 - _not_runnable checked it
     with_org = ctx.config.test_organization is not None

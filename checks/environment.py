@@ -15,14 +15,13 @@ Statuses:
 * FAIL: a variable is missing or malformed or a placeholder; a development or local URL when
   production is expected; credentials refused (with the server's reason); the organisation
   does not exist or lacks directory sync; the directory is missing, disabled, or its only
-  active secret is expired or expires within ``secret_expiry_warn_days`` (default 14).
+  active secret is expired or expires within option ``secret_expiry_warn_days``.
 * ERROR: Scalekit could not be reached (the host and the cause are reported).
 
 Secrets are never shown: at most the client id and the last four characters of a directory
 secret's suffix.
 
-Options (``checks.environment.options``): ``secret_expiry_warn_days`` (14) and
-``secret_unused_warn_days`` (30).
+Options (``checks.environment.options``): see :class:`Options`.
 """
 
 from __future__ import annotations
@@ -31,18 +30,36 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scim_readiness.api import CheckInfo, Need, ScalekitAuthError, ScalekitError, Severity
-from scim_readiness.plugin.options import number_option
+from scim_readiness.api import (
+    CheckInfo,
+    CheckOptions,
+    Need,
+    ScalekitAuthError,
+    ScalekitError,
+    Severity,
+    option,
+)
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.environment_url import Problem
     from scim_readiness.plugin.target import Setting
 
+
+class Options(CheckOptions):
+    secret_expiry_warn_days: float = option(
+        default=14, description="fail when the SCIM secret expires within this many days", ge=0
+    )
+    secret_unused_warn_days: float = option(
+        default=30, description="warn when the SCIM secret was unused this many days", ge=0
+    )
+
+
 CHECK = CheckInfo(
     id="environment",
     title="Production environment configuration",
     checklist_item=1,
+    options=Options,
     needs=(Need.SCALEKIT,),
     mutates=False,
     docs_url="https://docs.scalekit.com/guides/go-live-checklist/",
@@ -60,8 +77,7 @@ async def run(ctx: CheckContext) -> None:
     from scim_readiness.plugin.target import environment_settings
 
     # Options are checked before anything is observed, so a typo is one clear message.
-    number_option(ctx, "secret_expiry_warn_days", 14)
-    number_option(ctx, "secret_unused_warn_days", 30)
+    Options.of(ctx)
     settings = environment_settings(ctx)
     client_id, client_secret, webhook_secret = _credential_rules()
     usable = _check_url(ctx, settings["url"])
@@ -454,7 +470,7 @@ async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str) -> None
         )
         return
 
-    warn_days = number_option(ctx, "secret_expiry_warn_days", 14)
+    warn_days = Options.of(ctx).secret_expiry_warn_days
     described: list[str] = []
     latest_expiry: float | None = 0.0  # None: at least one never expires
     for secret in active:
@@ -488,7 +504,7 @@ async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str) -> None
             docs_url=_DIRECTORY_DOCS,
         )
 
-    unused_days = number_option(ctx, "secret_unused_warn_days", 30)
+    unused_days = Options.of(ctx).secret_unused_warn_days
     used = [
         (t, s)
         for s in active

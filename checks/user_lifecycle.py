@@ -1,7 +1,7 @@
 """`user-lifecycle`: user create, update and deprovision round trips (checklist item 4).
 
 One test user goes through six steps; after each change the app is watched through the probe
-(poll with backoff, up to ``options.step_timeout_s``, default 30 s) and the step's propagation
+(poll with backoff, up to option ``step_timeout_s``) and the step's propagation
 time goes on the timeline:
 
 1. create → the user exists, active, with the email and name sent;
@@ -16,7 +16,7 @@ flag: a session and an API token are issued for the user after steps 1 and 5, an
 steps 4 and 6 both must stop working within the step budget ("Access ends on deactivation",
 "Access ends on delete": FAIL naming what still works; SKIP without ``probe.access``).
 
-Changes are driven as Scalekit would send them (``options.mode: events``, the default: signed
+Changes are driven as Scalekit would send them (option ``mode: events``: signed
 events straight to the webhook) or as the IdP would (``mode: scim``: SCIM requests to the
 directory's endpoint; Scalekit then delivers the webhooks).
 
@@ -35,7 +35,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scim_readiness.api import CheckInfo, Need, Status
+from scim_readiness.api import CheckInfo, Need, ReadOnly, Status
+from scim_readiness.plugin.options import RoundTripOptions
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -50,8 +51,10 @@ CHECK = CheckInfo(
     id="user-lifecycle",
     title="User create, update and deprovision round trips",
     checklist_item=4,
+    options=RoundTripOptions,
     needs=(Need.WEBHOOK,),
     mutates=True,
+    read_only=ReadOnly.NONE,  # every step changes the app: nothing to run without changes
     docs_url="https://docs.scalekit.com/reference/webhooks/overview",
     description="Creates, updates, deactivates, reactivates and deletes a test user through "
     "signed events (or the directory's SCIM endpoint) and watches the app through the probe.",
@@ -98,12 +101,9 @@ async def run(ctx: CheckContext) -> None:
     from scim_readiness.provisioning.drivers import make_driver
     from scim_readiness.provisioning.roundtrip import (
         round_trip_options,
-        skipped_read_only,
         skipped_unconfigured_mode,
     )
 
-    if skipped_read_only(ctx, changes="creates and deletes a test user", exercise="provisioning"):
-        return
     options = round_trip_options(ctx)
     if options is None:
         return
@@ -422,7 +422,10 @@ def _conclude(ctx: CheckContext, outcomes: dict[str, StepOutcome]) -> None:
             "Create, profile update, email change, deactivation, reactivation and deletion "
             "all reached the app",
             observed=latencies_text(ctx),
-            evidence={"propagation_ms": latency_summary(ctx), "mode": ctx.option("mode", "events")},
+            evidence={
+                "propagation_ms": latency_summary(ctx),
+                "mode": RoundTripOptions.of(ctx).mode,
+            },
         )
 
 

@@ -21,8 +21,9 @@ event twice* creates duplicates is judged by ``bad-data``.)
 Statuses: FAIL when a forged delivery is accepted, answered with 5xx (Scalekit would retry
 it) or left a trace, when a valid variant is refused, or when ``webhook-*`` headers alone are
 not honoured. SKIP when ``webhook.url``/``webhook.secret`` are missing, and for the trace and
-replay findings without a probe or with ``--read-only`` (then harmless
-``directory_enabled`` events are sent instead of user events). ERROR when a delivery got no
+replay findings without a probe or when the runner says it may not change data
+(``--read-only``, or production without consent: then harmless ``directory_enabled`` events
+are sent instead of user events). ERROR when a delivery got no
 answer at all. PASS otherwise.
 """
 
@@ -34,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.api import CheckInfo, Need
-from scim_readiness.plugin.options import number_option
+from scim_readiness.api import CheckInfo, Need, ReadOnly, option
+from scim_readiness.plugin.options import EventOptions, PropagationOptions
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
@@ -45,12 +46,21 @@ if TYPE_CHECKING:
     from scim_readiness.webhooks.sender import Outcome, Sender
     from scim_readiness.webhooks.traces import AppView
 
+
+class Options(EventOptions, PropagationOptions):
+    concurrency: int = option(default=4, description="deliveries sent at once", ge=1)
+
+
 CHECK = CheckInfo(
     id="webhook-signature",
     title="Webhook signature validation",
     checklist_item=3,
+    options=Options,
     needs=(Need.WEBHOOK,),
     mutates=True,
+    # When it may not change data it sends harmless directory events instead of user events:
+    # forged ones must still be refused, so a read-only gate still proves enforcement.
+    read_only=ReadOnly.REDUCED,
     docs_url="https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks",
     description="forged, stale, tampered and malformed deliveries get 4xx and leave no trace; "
     "key rotation and non-compact JSON still verify; which header families are honoured",
@@ -319,8 +329,8 @@ async def run(ctx: CheckContext) -> None:
     from scim_readiness.webhooks.traces import CONFIGURE_PROBE, app_view
 
     mutate = not ctx.read_only
-    view, no_view = app_view(ctx) if mutate else (None, "--read-only")
-    concurrency = int(number_option(ctx, "concurrency", 4, minimum=1))
+    view, no_view = app_view(ctx) if mutate else (None, "read-only mode")
+    concurrency = Options.of(ctx).concurrency
     async with unopened as sender:
 
         def event_for(case: Case) -> dict[str, Any]:

@@ -18,9 +18,7 @@ Statuses:
 
 A portal link is a bearer secret: findings show its host and path shape only.
 
-Options (``checks.admin-portal.options``): ``app_timeout_s`` for each request to the app's
-endpoint (10) and ``organization_path``, where the app's answer names the organisation
-(``organization_id``).
+Options (``checks.admin-portal.options``): see :class:`Options`.
 """
 
 from __future__ import annotations
@@ -29,7 +27,15 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from scim_readiness.api import CheckInfo, Need, ScalekitAuthError, ScalekitError, Severity
+from scim_readiness.api import (
+    CheckInfo,
+    CheckOptions,
+    Need,
+    ScalekitAuthError,
+    ScalekitError,
+    Severity,
+    option,
+)
 from scim_readiness.clients.answers import (
     MAX_ANSWER_BYTES,
     AnswerTooLarge,
@@ -39,7 +45,6 @@ from scim_readiness.clients.answers import (
     request_capped,
     shown_endpoint,
 )
-from scim_readiness.plugin.options import number_option, text_option
 
 if TYPE_CHECKING:
     import httpx
@@ -47,10 +52,22 @@ if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.config import AdminPortalSection, PortalLinkEndpoint
 
+
+class Options(CheckOptions):
+    app_timeout_s: float = option(
+        default=10.0, description="budget of each request to the app's link endpoint (s)", ge=0.1
+    )
+    organization_path: str = option(
+        default="organization_id",
+        description="where the app's portal-link answer names the organisation",
+    )
+
+
 CHECK = CheckInfo(
     id="admin-portal",
     title="Admin portal configuration",
     checklist_item=8,
+    options=Options,
     needs=(Need.SCALEKIT,),
     mutates=False,
     docs_url="https://docs.scalekit.com/guides/admin-portal/",
@@ -73,8 +90,7 @@ async def run(ctx: CheckContext) -> None:
     from scim_readiness.plugin.target import TargetUnavailable, organization_id_for
 
     # Options are checked before anything is observed, so a typo is one clear message.
-    number_option(ctx, "app_timeout_s", 10.0, minimum=0.1)
-    text_option(ctx, "organization_path", "organization_id")
+    Options.of(ctx)
     section = ctx.config.admin_portal or AdminPortalSection()
     try:
         gateway = await ctx.scalekit()
@@ -404,7 +420,7 @@ async def _probe_app_endpoint(
         "authorization": "Bearer " + _wrong_value("")
     }
     portal_hosts = _portal_hosts(ctx, section)
-    timeout = number_option(ctx, "app_timeout_s", 10.0, minimum=0.1)
+    timeout = Options.of(ctx).app_timeout_s
     callers: list[tuple[str, dict[str, str]]] = [
         ("an unauthenticated caller", {}),
         ("a caller with a wrong token", wrong_headers),
@@ -559,7 +575,7 @@ def _judge_authenticated(
         )
         return
     shape = link_shape(location)
-    org_path = text_option(ctx, "organization_path", "organization_id")
+    org_path = Options.of(ctx).organization_path
     reported_org = find_path(document, org_path)
     if not location.lower().startswith("https://"):
         ctx.findings.failed(

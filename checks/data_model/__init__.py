@@ -25,9 +25,7 @@ the config's group→role map (with ``default_role`` and ``precedence``) stands 
 directory reports none. Whether the map itself is right is group-roles' question. The
 checker's own test identities are left out: mutating checks create and remove them mid-run.
 
-Options (``checks.data-model.options``): ``compare_roles`` (true), ``samples`` per kind of
-drift (5), ``progress`` (``auto``: lines on stderr when it is a terminal; true/false) and
-``progress_interval_s`` (2).
+Options (``checks.data-model.options``): see :class:`Options`.
 """
 
 from __future__ import annotations
@@ -35,18 +33,18 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from scim_readiness.api import (
     CheckInfo,
-    ConfigError,
+    CheckOptions,
     Need,
     ProbeError,
     ScalekitAuthError,
     ScalekitError,
     Severity,
+    option,
 )
-from scim_readiness.plugin.options import flag_option, number_option
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
@@ -62,10 +60,23 @@ if TYPE_CHECKING:
         RoleMapper,
     )
 
+
+class Options(CheckOptions):
+    compare_roles: bool = option(default=True, description="compare each user's roles")
+    samples: int = option(default=5, description="examples listed per kind of mismatch", ge=0)
+    progress: bool | Literal["auto"] = option(
+        default="auto", description="progress lines on stderr (auto: when it is a terminal)"
+    )
+    progress_interval_s: float = option(
+        default=2.0, description="seconds between progress lines", ge=0
+    )
+
+
 CHECK = CheckInfo(
     id="data-model",
     title="Alignment with the app's user and organisation model",
     checklist_item=7,
+    options=Options,
     needs=(Need.SCALEKIT, Need.PROBE),
     mutates=False,
     docs_url="https://docs.scalekit.com/directory/guides/user-provisioning-basics/",
@@ -89,14 +100,7 @@ async def run(ctx: CheckContext) -> None:
     )
 
     # Options are checked before anything is observed, so a typo is one clear message.
-    flag_option(ctx, "compare_roles", True)
-    number_option(ctx, "samples", 5)
-    number_option(ctx, "progress_interval_s", 2.0)
-    if ctx.option("progress", "auto") not in ("auto", True, False):
-        raise ConfigError(
-            f"option progress must be auto, true or false, not {ctx.option('progress')!r}",
-            key="checks.data-model.options.progress",
-        )
+    opts = Options.of(ctx)
     probe = ctx.probe
     if probe is None:
         ctx.findings.skipped(
@@ -156,7 +160,7 @@ async def run(ctx: CheckContext) -> None:
 
     mapper = await _role_mapper(ctx, gateway, str(org.id), directory)
     known_roles = mapper.known_roles | await _environment_roles(gateway)
-    compare_roles = flag_option(ctx, "compare_roles", True)
+    compare_roles = opts.compare_roles
     try:
         groups = await _directory_groups(gateway, str(org.id), str(directory.id), mapper)
     except ScalekitError as exc:
@@ -166,7 +170,7 @@ async def run(ctx: CheckContext) -> None:
     reconciler = Reconciler(
         expected_tenant=expected_tenant,
         known_roles=(known_roles or None) if compare_roles else None,
-        sample_limit=int(number_option(ctx, "samples", 5)),
+        sample_limit=opts.samples,
     )
     stats = getattr(directory, "stats", None)
     # The checker's own test identities (this run's, or left by an interrupted one) come and
@@ -390,16 +394,17 @@ def _progress_lines(
     ctx: CheckContext, total: int | None
 ) -> tuple[Progress | None, Callable[[], None]]:
     """Progress on stderr while a large directory is read, only when stderr is a terminal
-    (option ``progress``: ``auto``, ``true`` or ``false``).
+    (option ``progress``).
 
     Plain lines every few seconds rather than a live bar of its own: the runner already keeps
     a live status line on the terminal, and Rich prints lines written to stderr above it,
     where two live displays would overwrite each other.
     """
-    wanted = ctx.option("progress", "auto")
+    opts = Options.of(ctx)
+    wanted = opts.progress
     if wanted is False or (wanted == "auto" and not sys.stderr.isatty()):
         return None, lambda: None
-    interval_s = number_option(ctx, "progress_interval_s", 2.0)
+    interval_s = opts.progress_interval_s
     clock = ctx.clock
     last = [clock.monotonic()]
 

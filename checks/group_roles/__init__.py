@@ -5,8 +5,8 @@ Two sides:
 * **Scalekit**: the directory's role assignments must cover every group of the config's
   ``roles.map`` with the configured role, and each assigned role must exist in the
   environment. An assignment for a group the config does not name is a warning.
-* **The app** (through the probe): a test user, driven through signed events (``options.mode:
-  events``, the default) or the directory's SCIM endpoint (``mode: scim``), is created in no
+* **The app** (through the probe): a test user, driven through signed events (option ``mode:
+  events``) or the directory's SCIM endpoint (``mode: scim``), is created in no
   mapped group, joins a mapped group, joins a second one, leaves the first, joins and loses a
   test group that is then deleted, and finally leaves every mapped group. The mapped groups
   are the directory's own (in scim mode the test user really joins and leaves them); the test
@@ -34,7 +34,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scim_readiness.api import CheckInfo, Need, Status
+from scim_readiness.api import CheckInfo, Need, ReadOnly, Status
+from scim_readiness.plugin.options import RoundTripOptions
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
@@ -56,8 +57,11 @@ CHECK = CheckInfo(
     id="group-roles",
     title="Group-based role assignment",
     checklist_item=5,
+    options=RoundTripOptions,
     needs=(Need.ROLES,),
     mutates=True,
+    # Its directory-side comparison alone cannot show the app follows group changes.
+    read_only=ReadOnly.NONE,
     docs_url="https://docs.scalekit.com/guides/integrations/scim-integrations/",
     description="Compares the directory's role assignments with the config's group → role map, "
     "then moves a test user between mapped groups and watches its roles in the app.",
@@ -77,16 +81,9 @@ _FIX_APP = (
 async def run(ctx: CheckContext) -> None:
     from scim_readiness.provisioning.roundtrip import (
         round_trip_options,
-        skipped_read_only,
         skipped_unconfigured_mode,
     )
 
-    if skipped_read_only(
-        ctx,
-        changes="creates a test user and a test group and changes memberships",
-        exercise="role assignment",
-    ):
-        return
     roles_cfg = ctx.config.roles
     if roles_cfg is None or not roles_cfg.map:
         ctx.findings.skipped(

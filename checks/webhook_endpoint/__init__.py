@@ -9,12 +9,12 @@ Steps, each recorded as its own finding:
   private or link-local address is FAIL: Scalekit cannot reach it). Loopback targets are
   accepted only when ``expect`` is not production, and the finding says so;
 - the TLS certificate verifies, matches the host and expires in more than ``cert_warn_days``
-  (default 21; WARN below that, FAIL below ``cert_fail_days``, default 7);
+  (WARN below that, FAIL below ``cert_fail_days``);
 - a handshake capped at TLS 1.1 is refused (FAIL if accepted; SKIP if this machine's OpenSSL
   cannot offer TLS 1.0/1.1);
-- the ``http://`` twin (port ``http_port``, default 80) is refused or redirects to HTTPS
+- the ``http://`` twin (port ``http_port``) is refused or redirects to HTTPS
   (FAIL if it acknowledges an event over plain HTTP, WARN if it answers anything else);
-- ``deliveries`` (default 3) correctly signed harmless events (``organization.directory_enabled``
+- ``deliveries`` correctly signed harmless events (``organization.directory_enabled``
   for the configured organisation and directory: it repeats a state the directory already
   has; an app that acts on it can be given an unknown future type instead, option
   ``harmless_event_type``) each get a 2xx within
@@ -37,17 +37,53 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from scim_readiness.api import CheckInfo, Need
-from scim_readiness.plugin.options import number_option
+from scim_readiness.api import CheckInfo, Need, option
+from scim_readiness.plugin.options import EventOptions
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.webhooks.sender import Outcome
 
+    from .burst import BurstPlan
+
+
+def _burst_plan(raw: object) -> BurstPlan | None:
+    from .burst import parse_plan
+
+    return parse_plan(raw, where="burst")
+
+
+class Options(EventOptions):
+    dns_timeout_s: float = option(default=5.0, description="DNS lookup budget (s)", ge=0.1)
+    tls_timeout_s: float = option(default=5.0, description="TLS handshake budget (s)", ge=0.1)
+    cert_warn_days: float = option(
+        default=21, description="warn when the certificate expires within this many days", ge=0
+    )
+    cert_fail_days: float = option(
+        default=7, description="fail when the certificate expires within this many days", ge=0
+    )
+    http_port: int = option(default=80, description="port of the plain-HTTP twin", ge=1)
+    deliveries: int = option(default=3, description="signed harmless events sent", ge=1)
+    harmless_event_type: str = option(
+        default="organization.directory_enabled",
+        description="type of the harmless events (an unknown future type for an app that acts "
+        "on the default)",
+    )
+    burst: BurstPlan | None = option(
+        default=None,
+        description="a load burst judged against webhook.latency_budget_s, e.g. "
+        "{events: 500, concurrency: 10}",
+        parse=_burst_plan,
+        shown_type="{events: N, concurrency: C}, N ≤ 100,000, C ≤ 256",
+        shown_default="none (no burst)",
+    )
+
+
 CHECK = CheckInfo(
     id="webhook-endpoint",
     title="Webhook endpoint: HTTPS, domain, reachability",
     checklist_item=2,
+    options=Options,
     needs=(Need.WEBHOOK,),
     mutates=False,
     docs_url="https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks",
@@ -184,7 +220,7 @@ async def _addresses(ctx: CheckContext, ep: Endpoint) -> None:
 
     from .tls_inspect import is_loopback_host, non_public_reason, resolve
 
-    timeout = number_option(ctx, "dns_timeout_s", 5.0, minimum=0.1)
+    timeout = Options.of(ctx).dns_timeout_s
     try:
         ep.addresses = await resolve(ep.host, ep.port, timeout_s=timeout)
     except TargetError as exc:
@@ -244,9 +280,8 @@ async def _certificate(ctx: CheckContext, ep: Endpoint) -> None:
         return
     if not ep.reachable:
         return
-    timeout = number_option(ctx, "tls_timeout_s", 5.0, minimum=0.1)
-    warn_days = number_option(ctx, "cert_warn_days", 21, minimum=0)
-    fail_days = number_option(ctx, "cert_fail_days", 7, minimum=0)
+    opts = Options.of(ctx)
+    timeout, warn_days, fail_days = opts.tls_timeout_s, opts.cert_warn_days, opts.cert_fail_days
     shake = await inspect_tls(ep.host, ep.port, ctx.tls, timeout_s=timeout)
     cert = shake.certificate
     described = (
@@ -317,7 +352,7 @@ async def _legacy_tls(ctx: CheckContext, ep: Endpoint) -> None:
 
     if ep.scheme != "https" or not ep.reachable:
         return
-    timeout = number_option(ctx, "tls_timeout_s", 5.0, minimum=0.1)
+    timeout = Options.of(ctx).tls_timeout_s
     legacy = await probe_legacy_tls(ep.host, ep.port, timeout_s=timeout)
     if legacy.outcome == "refused":
         ctx.findings.passed(
@@ -348,7 +383,7 @@ async def _legacy_tls(ctx: CheckContext, ep: Endpoint) -> None:
 async def _plain_http_twin(ctx: CheckContext, ep: Endpoint) -> None:
     if ep.scheme != "https" or not ep.reachable:
         return
-    http_port = int(number_option(ctx, "http_port", 80, minimum=1))
+    http_port = Options.of(ctx).http_port
     parts = urlsplit(ep.url)
     netloc = f"[{ep.host}]" if ":" in ep.host else ep.host
     if http_port != 80:
@@ -397,7 +432,7 @@ async def _post_unsigned(ctx: CheckContext, url: str) -> Outcome:
 
 async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
     from scim_readiness.api import DeliveryRefused
-    from scim_readiness.events import EventType, directory_data
+    from scim_readiness.events import directory_data
     from scim_readiness.webhooks.sender import (
         REDIRECT_WHY,
         Sender,
@@ -426,9 +461,9 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
             why="A sender that verifies certificates, as Scalekit does, cannot deliver.",
         )
         return
-    count = int(number_option(ctx, "deliveries", 3, minimum=1))
+    count = Options.of(ctx).deliveries
     budget = ctx.config.webhook.latency_budget_s
-    event_type = str(ctx.option("harmless_event_type", EventType.DIRECTORY_ENABLED.value))
+    event_type = Options.of(ctx).harmless_event_type
     target = event_target(ctx)
     warn_if_fake_organization(ctx, target)
     data = directory_data(

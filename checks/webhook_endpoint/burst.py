@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from scim_readiness.api import ConfigError
 from scim_readiness.clients.http1 import Connection, HttpError, Target
 
 if TYPE_CHECKING:
@@ -356,11 +357,11 @@ async def burst_step(ctx: CheckContext, ep: EndpointView) -> None:
     all events were sent. PASS otherwise.
     """
     try:
-        plan = parse_plan(ctx.option(OPTION))
-    except ValueError as exc:
+        plan: BurstPlan | None = ctx.option(OPTION)  # parsed by parse_plan (the check's Options)
+    except ConfigError as exc:
         ctx.findings.errored(
             "Burst option is invalid",
-            observed=str(exc),
+            observed=exc.message,
             fix=f"Write it as checks.webhook-endpoint.options.{OPTION}: {_EXAMPLE}, "
             "or remove it to skip the burst.",
         )
@@ -385,7 +386,7 @@ async def burst_step(ctx: CheckContext, ep: EndpointView) -> None:
         return
     from scim_readiness.api import DeliveryRefused
     from scim_readiness.clients.http import ssl_context
-    from scim_readiness.events import EventType, build_event, directory_data
+    from scim_readiness.events import build_event, directory_data
     from scim_readiness.guards import refuse_plain_http_signing
     from scim_readiness.webhooks.sender import event_target
 
@@ -397,7 +398,7 @@ async def burst_step(ctx: CheckContext, ep: EndpointView) -> None:
         return
 
     budget = ctx.config.webhook.latency_budget_s
-    event_type = str(ctx.option("harmless_event_type", EventType.DIRECTORY_ENABLED.value))
+    event_type: str = ctx.option("harmless_event_type")
     target = event_target(ctx)
     data = directory_data(
         id=ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}",

@@ -28,7 +28,15 @@ from scim_readiness.errors import (
     TargetError,
 )
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
-from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, Need, SystemClock
+from scim_readiness.plugin.contract import (
+    CheckInfo,
+    Clock,
+    FindingRecorder,
+    Need,
+    ReadOnly,
+    SystemClock,
+)
+from scim_readiness.plugin.options import CheckOptions, option
 
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
@@ -47,6 +55,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CheckContext",
     "CheckInfo",
+    "CheckOptions",
     "Clock",
     "ConfigError",
     "DeliveryRefused",
@@ -54,6 +63,7 @@ __all__ = [
     "FindingRecorder",
     "Need",
     "ProbeError",
+    "ReadOnly",
     "ReadinessError",
     "ScalekitAuthError",
     "ScalekitError",
@@ -62,4 +72,5 @@ __all__ = [
     "SystemClock",
     "TargetError",
     "TimelineStep",
+    "option",
 ]

@@ -15,6 +15,9 @@ class ExitCode(enum.IntEnum):
     NOT_READY = 1  # a check FAILed (or WARNed with --fail-on warn)
     USAGE = 2  # bad flags or config
     INCOMPLETE = 3  # a check could not be evaluated (ERROR): network down, tool fault
+    # Nothing failed or errored, but a checklist item was not evaluated (SKIP, read-only,
+    # not selected) and the user did not accept that with --accept-skip.
+    NOT_EVALUATED = 4
     INTERRUPTED = 130  # Ctrl-C / SIGTERM; cleanup ran and a partial report was written
 
 

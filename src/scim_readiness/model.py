@@ -8,7 +8,7 @@ Renderers (``scim_readiness.reports``) turn a report into text and never add fac
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -58,9 +58,17 @@ class Severity(enum.StrEnum):
 
 
 class Verdict(enum.StrEnum):
-    READY = "READY"
+    READY = "READY"  # all eight checklist items evaluated, none failed
     NOT_READY = "NOT READY"
     INCOMPLETE = "INCOMPLETE"  # something could not be evaluated (ERROR) and nothing failed
+    # Nothing failed or errored, but some checklist item was not evaluated (SKIP, not selected).
+    PARTIAL = "PARTIAL"
+
+
+# Scalekit's SCIM production-readiness checklist: READY needs every one of these evaluated.
+CHECKLIST_ITEMS: tuple[int, ...] = tuple(range(1, 9))
+# A check with one of these statuses observed its item; SKIP and ERROR did not.
+_EVALUATED = (Status.PASS, Status.WARN, Status.FAIL)
 
 
 class FailOn(enum.StrEnum):
@@ -158,10 +166,81 @@ def fold_status(statuses: Any) -> Status:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemCoverage:
+    """Whether one checklist item was evaluated, by which checks, and if not, why not."""
+
+    item: int
+    checks: tuple[str, ...]  # ids of the report's checks for this item
+    evaluated: bool
+    status: Status | None  # folded over its checks when evaluated
+    reason: str = ""  # why it was not evaluated
+    accepted_by: str = ""  # what the user named to accept it as not evaluated
+
+    @property
+    def label(self) -> str:
+        return f"{self.item} {', '.join(self.checks) or '(no check selected)'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    items: tuple[ItemCoverage, ...]
+
+    @property
+    def evaluated(self) -> tuple[ItemCoverage, ...]:
+        return tuple(i for i in self.items if i.evaluated)
+
+    @property
+    def missing(self) -> tuple[ItemCoverage, ...]:
+        return tuple(i for i in self.items if not i.evaluated)
+
+    @property
+    def unaccepted(self) -> tuple[ItemCoverage, ...]:
+        return tuple(i for i in self.missing if not i.accepted_by)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    def counted(self) -> str:
+        return f"{len(self.evaluated)} of {len(self.items)} items evaluated"
+
+    def not_evaluated(self) -> str:
+        """The missing items, those the user accepted grouped by how, e.g.
+        ``7 data-model; 4 user-lifecycle, 6 bad-data (accepted: --accept-skip mutating)``."""
+        plain = [i.label for i in self.missing if not i.accepted_by]
+        groups: dict[str, list[str]] = {}
+        for item in self.missing:
+            if item.accepted_by:
+                groups.setdefault(item.accepted_by, []).append(item.label)
+        parts = [", ".join(plain)] if plain else []
+        parts += [f"{', '.join(labels)} (accepted: {how})" for how, labels in groups.items()]
+        return "; ".join(parts)
+
+
+def item_coverage(
+    item: int, checks: Sequence[CheckResult], accepted: Mapping[int, str]
+) -> ItemCoverage:
+    mine = [c for c in checks if c.checklist_item == item]
+    ids = tuple(c.id for c in mine)
+    accepted_by = accepted.get(item, "")
+    if not mine:
+        return ItemCoverage(item, ids, False, None, "no check selected", accepted_by)
+    for check in mine:
+        if check.status not in _EVALUATED:
+            reason = f"{check.id}: {check.status.value}" + (
+                f" ({check.headline})" if check.headline else ""
+            )
+            return ItemCoverage(item, ids, False, None, reason, accepted_by)
+    return ItemCoverage(item, ids, True, fold_status(c.status for c in mine))
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     total: int
     counts: Mapping[Status, int]
     verdict: Verdict
+    coverage: Coverage
+    headline: str = ""  # one line a reader (and a CI log) can trust on its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,22 +254,71 @@ class Report:
     read_only: bool = False
     interrupted: bool = False
     schema_version: int = SCHEMA_VERSION
+    # Checklist items the user named as acceptable to leave unevaluated, and how they named
+    # them ("--accept-skip mutating", "--skip bad-data", "not selected with --only").
+    accepted: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "accepted", MappingProxyType(dict(self.accepted)))
+
+    @property
+    def coverage(self) -> Coverage:
+        return Coverage(
+            tuple(item_coverage(i, self.checks, self.accepted) for i in CHECKLIST_ITEMS)
+        )
 
     @property
     def summary(self) -> Summary:
         counts: dict[Status, int] = {s: 0 for s in Status if s is not Status.ATTESTED}
         for check in self.checks:
             counts[check.status] += 1
+        coverage = self.coverage
         if counts[Status.FAIL]:
             verdict = Verdict.NOT_READY
         elif counts[Status.ERROR] or self.interrupted:
             verdict = Verdict.INCOMPLETE
+        elif not coverage.complete:
+            verdict = Verdict.PARTIAL
         else:
             verdict = Verdict.READY
-        return Summary(total=len(self.checks), counts=MappingProxyType(counts), verdict=verdict)
+        return Summary(
+            total=len(self.checks),
+            counts=MappingProxyType(counts),
+            verdict=verdict,
+            coverage=coverage,
+            headline=self._headline(verdict, counts, coverage),
+        )
+
+    def _headline(self, verdict: Verdict, counts: Mapping[Status, int], cov: Coverage) -> str:
+        def ids(status: Status) -> str:
+            return ", ".join(c.id for c in self.checks if c.status is status)
+
+        def plural(n: int) -> str:
+            return f"{n} check" + ("s" if n != 1 else "")
+
+        gaps = f"; not evaluated: {cov.not_evaluated()}" if cov.missing else ""
+        if verdict is Verdict.READY:
+            warned = counts[Status.WARN]
+            note = f"; {plural(warned)} warned ({ids(Status.WARN)})" if warned else ""
+            return f"READY: all {len(cov.items)} checklist items evaluated and passed{note}"
+        if verdict is Verdict.NOT_READY:
+            failed = counts[Status.FAIL]
+            return f"NOT READY: {plural(failed)} failed ({ids(Status.FAIL)}); {cov.counted()}{gaps}"
+        if verdict is Verdict.INCOMPLETE:
+            errored = counts[Status.ERROR]
+            cause = (
+                f"{plural(errored)} could not be evaluated ({ids(Status.ERROR)})"
+                if errored
+                else "the run was interrupted"
+            )
+            return f"INCOMPLETE: {cause}, none failed; {cov.counted()}{gaps}"
+        label = "READ-ONLY" if self.read_only else "PARTIAL"
+        return f"{label}: {cov.counted()}, none failed{gaps}"
 
     def exit_code(self, fail_on: FailOn = FailOn.FAIL) -> int:
-        """Exit code for CI (see errors.ExitCode): a known defect wins over an unknown."""
+        """Exit code for CI (see errors.ExitCode): a known defect wins over an unknown, and an
+        unknown over a gap in coverage. A gap exits 0 only when the user accepted every
+        missing item and at least one check observed something."""
         from scim_readiness.errors import ExitCode
 
         summary = self.summary
@@ -200,6 +328,10 @@ class Report:
             return ExitCode.NOT_READY
         if summary.verdict is Verdict.INCOMPLETE:
             return ExitCode.INCOMPLETE
+        if summary.verdict is Verdict.PARTIAL:
+            observed = any(c.status in _EVALUATED for c in self.checks)
+            if summary.coverage.unaccepted or not observed:
+                return ExitCode.NOT_EVALUATED
         if fail_on is FailOn.WARN and summary.counts[Status.WARN]:
             return ExitCode.NOT_READY
         return ExitCode.READY

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import pytest
 from scim_readiness.checks import webhook_signature
 
+from scim_readiness.config import Config
 from scim_readiness.devstack.sampleapp import RunningApp
-from scim_readiness.devstack.tls_ca import ServerCert
+from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
+from scim_readiness.engine.registry import CheckSpec
+from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.model import Status
 
-from .conftest import MakeContext, assert_nothing_left, finding, probe_section, run_check, titles
+from .conftest import (
+    ORG_ID,
+    MakeContext,
+    assert_nothing_left,
+    finding,
+    probe_section,
+    run_check,
+    titles,
+)
 from .receiver import serve
 
 Answer = tuple[int, dict[str, str], bytes]
@@ -211,3 +223,40 @@ def test_probe_with_email_lookup_only_still_finds_traces(
     assert run_check(webhook_signature, ctx) is Status.FAIL
     assert "2 refused or forged deliveries left a trace in the app" in titles(ctx, Status.FAIL)
     assert finding(ctx, "Replay had no visible second effect").status is Status.PASS
+
+
+@pytest.mark.parametrize("flaw", [None, "no-signature-check"])
+def test_read_only_runs_through_the_runner_prove_enforcement_and_change_nothing(
+    flaw: str | None, start_app: StartApp, ca: LocalCA, webhook_secret: str, tmp_path: Path
+) -> None:
+    """The runner, not the check, decides: under --read-only webhook-signature runs its
+    reduced mode (forged deliveries still judged), the data-changing checks are SKIP."""
+    import asyncio
+
+    from scim_readiness.checks import bad_data, user_lifecycle
+
+    app = start_app(*([flaw] if flaw else []))
+    config = Config.model_validate(
+        {
+            "probe": probe_section(app).model_dump(),
+            "scalekit": {"expect": "development", "organization_id": ORG_ID},
+            "webhook": {"url": app.webhook_url, "secret": webhook_secret},
+            "ledger_path": str(tmp_path / "ledger.jsonl"),
+        }
+    )
+    specs = [CheckSpec.from_module(m) for m in (webhook_signature, bad_data, user_lifecycle)]
+    options = RunOptions(read_only=True, ca_bundle=str(ca.ca_path))
+    report = asyncio.run(run_suite(config, options, specs=specs))
+    checks = {c.id: c for c in report.checks}
+    assert checks["bad-data"].status is Status.SKIP
+    assert checks["user-lifecycle"].status is Status.SKIP
+    assert checks["bad-data"].headline == "read-only run: this check creates and removes test data"
+    signature = checks["webhook-signature"]
+    titles_seen = [f.title for f in signature.findings]
+    if flaw is None:
+        assert signature.status is Status.PASS, titles_seen
+        assert any(t.startswith("All 7 ") for t in titles_seen)
+    else:
+        assert signature.status is Status.FAIL
+        assert "Accepted a delivery with no signature headers" in titles_seen
+    assert app.store.count_users() == 0

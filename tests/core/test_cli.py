@@ -36,6 +36,12 @@ FAKE_CHECKS = {
         async def run(ctx):
             ctx.findings.warned("meh")
     """,
+    "fake_mutator": """
+        from scim_readiness.plugin.contract import CheckInfo
+        CHECK = CheckInfo(id="fake-mutator", title="Changes data", checklist_item=4, mutates=True)
+        async def run(ctx):
+            ctx.findings.passed("changed and restored")
+    """,
     "fake_error": """
         from scim_readiness.plugin.contract import CheckInfo
         CHECK = CheckInfo(id="fake-error", title="Always crashes", checklist_item=0)
@@ -83,10 +89,41 @@ def test_version_and_help(cli: Callable[..., tuple[int, str, str]]) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "verdict"),
     [
-        (("--only", "fake-pass"), 0, "READY"),
+        # Leaving the checklist out with --only names it as accepted: PARTIAL, exit 0.
+        (("--only", "fake-pass"), 0, "PARTIAL"),
         (("--only", "fake-pass", "--only", "fake-fail"), 1, "NOT READY"),
-        (("--only", "fake-warn"), 0, "READY"),
-        (("--only", "fake-warn", "--fail-on", "warn"), 1, "READY"),
+        (("--only", "fake-warn"), 0, "PARTIAL"),
+        (("--only", "fake-warn", "--fail-on", "warn"), 1, "PARTIAL"),
+        # A selected check that could not run under --read-only is a gap nobody accepted.
+        (("--only", "fake-pass", "--only", "fake-mutator", "--read-only"), 4, "PARTIAL"),
+        (
+            (
+                "--only",
+                "fake-pass",
+                "--only",
+                "fake-mutator",
+                "--read-only",
+                "--accept-skip",
+                "fake-mutator",
+            ),
+            0,
+            "PARTIAL",
+        ),
+        (
+            (
+                "--only",
+                "fake-pass",
+                "--only",
+                "fake-mutator",
+                "--read-only",
+                "--accept-skip",
+                "mutating",
+            ),
+            0,
+            "PARTIAL",
+        ),
+        # Accepting every gap cannot make a run that observed nothing pass.
+        (("--only", "fake-mutator", "--read-only", "--accept-skip", "mutating"), 4, "PARTIAL"),
         (("--only", "fake-error", "--only", "fake-pass"), 3, "INCOMPLETE"),
         (("--only", "fake-error", "--only", "fake-fail"), 1, "NOT READY"),
     ],
@@ -145,7 +182,7 @@ def test_report_files_are_written_and_consistent(
         ),
         (("run", "--only", "fake-pass", "--skip", "fake-pass"), "error: conflicting flags"),
         (("run", "--ca-bundle", "nope.pem"), "error: --ca-bundle nope.pem: not a readable file"),
-        (("run", "--format", "xml"), "error: --format xml: use rich, plain or json"),
+        (("run", "--format", "xml"), "error: --format xml: use rich, plain, json or github"),
         (("run", "--timeout", "0"), "error: Invalid value for '--timeout'"),
         (("run", "--fail-on", "error"), "error: Invalid value for '--fail-on'"),
         (
@@ -219,7 +256,7 @@ def test_checks_lists_built_ins_and_plugins(cli: Callable[..., tuple[int, str, s
         "data-model",
         "admin-portal",
     ]
-    assert list(rows)[:9] == builtins
+    assert [check for check in rows if check in builtins] == builtins
     assert rows["fake-pass"]["origin"] == "fake-checks (entry point fake_pass)"
     code, out, _ = cli("checks")
     assert code == 0 and "webhook-signature" in out and "fake-fail" in out
@@ -433,3 +470,97 @@ def test_markdown_dash_without_a_step_summary_says_so(
     code, _, err = cli("run", "--only", "fake-pass", "--format", "plain", "--markdown", "-")
     assert code == 0
     assert "note: --markdown -: GITHUB_STEP_SUMMARY is not set" in err
+
+
+def test_read_only_headline_names_what_was_not_evaluated_in_every_format(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    args = ("run", "--only", "fake-pass", "--only", "fake-mutator", "--read-only")
+    code, out, _ = cli(
+        *args, "--format", "plain", "--json", "r.json", "--junit", "r.xml", "--markdown", "-"
+    )
+    headline = (
+        "READ-ONLY: 0 of 8 items evaluated, none failed; not evaluated: 4 fake-mutator; "
+        + ", ".join(f"{n} (no check selected)" for n in (1, 2, 3, 5, 6, 7, 8))
+        + " (accepted: not selected with --only)"
+    )
+    assert code == 4
+    assert f"Verdict: {headline}  (1 PASS, 1 SKIP)" in out
+    assert "READY" not in out.replace("READ-ONLY", "")
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert data["summary"]["headline"] == headline
+    item4 = data["summary"]["coverage"]["items"][3]
+    assert item4["checks"] == ["fake-mutator"] and not item4["evaluated"]
+    assert item4["accepted_by"] == ""
+    root = ET.fromstring((tmp_path / "r.xml").read_text(encoding="utf-8"))  # noqa: S314
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["verdict"] == "PARTIAL" and props["headline"] == headline
+    assert summary.read_text(encoding="utf-8").startswith(f"## ⏭️ SCIM readiness: {headline}")
+    # Accepted, the item is named with how, and the exit code no longer holds the gap.
+    code, out, _ = cli(*args, "--accept-skip", "mutating", "--format", "plain")
+    assert code == 0
+    assert (
+        "; 4 fake-mutator, 5 (no check selected), 6 (no check selected) "
+        "(accepted: --accept-skip mutating)  (1 PASS, 1 SKIP)"
+    ) in out
+
+
+def test_accept_skip_must_name_a_check(cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, _, err = cli("run", "--only", "fake-pass", "--accept-skip", "bad-dat")
+    assert code == 2
+    assert err.startswith("error: --accept-skip bad-dat: no such check (did you mean 'bad-data'?)")
+
+
+def test_production_without_consent_and_nothing_observed_is_never_ready(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Path
+) -> None:
+    write_config(tmp_path, "scalekit:\n  environment_url: https://env.example.com\n")
+    code, out, _ = cli("run", "--only", "fake-mutator", "--format", "plain")
+    assert code == 4
+    assert "creates test users in production" in out
+    assert (
+        "Verdict: PARTIAL: 0 of 8 items evaluated, none failed; not evaluated: 4 fake-mutator"
+        in out
+    )
+
+
+def _demo(*args: str, cwd: Path) -> tuple[int, dict[str, object], str]:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NO_COLOR": "1", "SCIM_READINESS_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    done = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "scim_readiness", "demo", "--format", "json", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+    return done.returncode, json.loads(done.stdout), done.stderr
+
+
+def test_demo_clean_is_ready_with_every_item_and_read_only_is_not(tmp_path: Path) -> None:
+    code, report, err = _demo(cwd=tmp_path)
+    assert code == 0, err
+    summary = report["summary"]
+    assert isinstance(summary, dict)
+    assert summary["headline"] == "READY: all 8 checklist items evaluated and passed"
+    assert summary["coverage"]["items_evaluated"] == 8
+    code, report, err = _demo("--read-only", cwd=tmp_path)
+    assert code == 4, err
+    summary = report["summary"]
+    assert isinstance(summary, dict)
+    assert summary["verdict"] == "PARTIAL"
+    assert summary["headline"] == (
+        "READ-ONLY: 5 of 8 items evaluated, none failed; "
+        "not evaluated: 4 delivery-semantics, user-lifecycle, 5 group-roles, 6 bad-data"
+    )
+    statuses = {c["id"]: c["status"] for c in report["checks"]}  # type: ignore[attr-defined]
+    assert statuses["webhook-signature"] == "PASS"  # its read-only mode ran
+    code, report, err = _demo("--read-only", "--accept-skip", "mutating", cwd=tmp_path)
+    assert code == 0, err

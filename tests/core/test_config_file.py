@@ -234,3 +234,48 @@ def test_every_config_key_is_documented_in_the_example() -> None:
 
     walk(Config)
     assert missing == []
+
+
+def test_options_are_checked_against_the_models_given() -> None:
+    from scim_readiness.checks import environment, webhook_endpoint
+
+    models = {"environment": environment.Options, "webhook-signature": None}
+    text = (
+        "checks:\n"
+        "  webhook-signature:\n"
+        "    options: {anything: [1]}\n"  # no model: passed through unchecked
+        "  environment:\n"
+        "    enabled: true\n"
+        "    options:\n"
+        "      secret_unused_warn_days: 3\n"
+        "      secret_expiry_warn_dayz: 5\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, path="readiness.yaml", check_ids=IDS, check_options=models)
+    assert str(caught.value) == (
+        "readiness.yaml:8 (checks.environment.options.secret_expiry_warn_dayz): unknown option "
+        "'secret_expiry_warn_dayz' (did you mean 'secret_expiry_warn_days'?)\n"
+        "  hint: options here: secret_expiry_warn_days, secret_unused_warn_days"
+    )
+    fine = text.replace("dayz", "days")
+    cfg = parse_config(fine, path="readiness.yaml", check_ids=IDS, check_options=models)
+    assert cfg.checks.for_check("webhook-signature").options == {"anything": [1]}
+    # Without models (a caller that names ids only) options are not looked at.
+    parse_config(text, path="readiness.yaml", check_ids=IDS)
+    burst = "checks:\n  webhook-endpoint:\n    options:\n      burst: {events: 5, rate: 2}\n"
+    with pytest.raises(ConfigError, match=r"^readiness.yaml:4 \(checks.webhook-endpoint"):
+        parse_config(
+            burst,
+            path="readiness.yaml",
+            check_ids=("webhook-endpoint",),
+            check_options={"webhook-endpoint": webhook_endpoint.Options},
+        )
+
+
+def test_load_config_checks_options_of_the_discovered_checks(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "checks:\n  data-model:\n    options:\n      samples: many\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.line == 4
+    assert caught.value.key == "checks.data-model.options.samples"
+    assert "option samples must be a whole number ≥ 0, got 'many' (a string)" in str(caught.value)

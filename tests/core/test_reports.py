@@ -11,11 +11,21 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from scim_readiness.errors import UsageError
-from scim_readiness.model import CheckResult, Finding, Report, Severity, Status, TimelineStep
+from scim_readiness.errors import ExitCode, UsageError
+from scim_readiness.model import (
+    CheckResult,
+    FailOn,
+    Finding,
+    Report,
+    Severity,
+    Status,
+    TimelineStep,
+    Verdict,
+)
 from scim_readiness.redact import Redactor
 from scim_readiness.reports import Format, renderer
 from scim_readiness.reports.diff import diff
+from scim_readiness.reports.diff import render as render_diff
 from scim_readiness.reports.json_report import to_dict
 from scim_readiness.reports.load import from_dict, load_report
 
@@ -103,6 +113,72 @@ def test_json_is_exactly_the_documented_schema() -> None:
             "verdict": "NOT READY",
             "total": 3,
             "counts": {"PASS": 0, "WARN": 0, "FAIL": 1, "SKIP": 1, "ERROR": 1},
+            "headline": "NOT READY: 1 check failed (webhook-signature); 1 of 8 items evaluated; "
+            "not evaluated: 1 environment, 2 (no check selected), 4 (no check selected), "
+            "5 (no check selected), 6 (no check selected), 7 data-model, "
+            "8 (no check selected)",
+            "coverage": {
+                "items_total": 8,
+                "items_evaluated": 1,
+                "complete": False,
+                "items": [
+                    {
+                        "item": 1,
+                        "checks": ["environment"],
+                        "evaluated": False,
+                        "status": None,
+                        "reason": "environment: ERROR (Scalekit did not answer)",
+                        "accepted_by": "",
+                    },
+                    *(
+                        {
+                            "item": n,
+                            "checks": [],
+                            "evaluated": False,
+                            "status": None,
+                            "reason": "no check selected",
+                            "accepted_by": "",
+                        }
+                        for n in (2,)
+                    ),
+                    {
+                        "item": 3,
+                        "checks": ["webhook-signature"],
+                        "evaluated": True,
+                        "status": "FAIL",
+                        "reason": "",
+                        "accepted_by": "",
+                    },
+                    *(
+                        {
+                            "item": n,
+                            "checks": [],
+                            "evaluated": False,
+                            "status": None,
+                            "reason": "no check selected",
+                            "accepted_by": "",
+                        }
+                        for n in (4, 5, 6)
+                    ),
+                    {
+                        "item": 7,
+                        "checks": ["data-model"],
+                        "evaluated": False,
+                        "status": None,
+                        "reason": "data-model: SKIP (needs the config section 'probe', which "
+                        "is absent)",
+                        "accepted_by": "",
+                    },
+                    {
+                        "item": 8,
+                        "checks": [],
+                        "evaluated": False,
+                        "status": None,
+                        "reason": "no check selected",
+                        "accepted_by": "",
+                    },
+                ],
+            },
         },
         "checks": [
             {
@@ -347,9 +423,28 @@ def test_diff_finds_regressions_and_new_findings() -> None:
         ("data-model", "3 users missing in the app")
     ]
     assert not diff(old, old).regressed
-    assert not diff(new, old).regressed or True  # reverse direction reports improvements
+    # Backwards, data-model went FAIL -> SKIP: the defect is no longer looked at, which is a
+    # loss of coverage, not an improvement; environment went PASS -> ERROR.
     back = diff(new, old)
-    assert [c.worse for c in back.changes] == [False, True]
+    assert back.regressed
+    assert [(c.check_id, c.worse, c.lost_coverage) for c in back.changes] == [
+        ("data-model", True, True),
+        ("environment", True, True),
+    ]
+
+
+@pytest.mark.parametrize("now", [Status.SKIP, Status.ERROR])
+def test_diff_a_fail_that_is_no_longer_evaluated_is_a_regression(now: Status) -> None:
+    failing = CheckResult("bad-data", "Bad data", 6, Status.FAIL)
+    hidden = CheckResult("bad-data", "Bad data", 6, now)
+    d = diff(sample(checks=(failing,)), sample(run_id="sr9", checks=(hidden,)))
+    assert d.regressed
+    text = render_diff(d)
+    assert f"worse:\n  bad-data: FAIL -> {now.value} (no longer evaluated)\n" in text
+    assert "better or neutral" not in text
+    assert text.endswith("REGRESSED\n")
+    # Coming back into coverage is not a regression.
+    assert not diff(sample(checks=(hidden,)), sample(checks=(failing,))).changes[0].lost_coverage
 
 
 def test_json_stays_json_whatever_a_check_left_in_evidence() -> None:
@@ -432,3 +527,105 @@ def test_finding_details_are_the_set_fields_in_reading_order_and_docs_only_when_
     )
     for fmt in (Format.PLAIN, Format.MARKDOWN, Format.JUNIT, Format.RICH):
         assert renderer(fmt)(report, verbose=True).count(docs) == 1, fmt
+
+
+def _items(statuses: dict[int, Status], **changes: object) -> Report:
+    checks = tuple(
+        CheckResult(f"check-{n}", f"Check {n}", n, status, mutates=n in (4, 5, 6))
+        for n, status in statuses.items()
+    )
+    return sample(checks=checks, **changes)
+
+
+ALL_PASS = dict.fromkeys(range(1, 9), Status.PASS)
+
+
+def test_ready_only_when_all_eight_items_were_evaluated_and_passed() -> None:
+    report = _items(ALL_PASS)
+    assert report.summary.verdict is Verdict.READY
+    assert report.summary.headline == "READY: all 8 checklist items evaluated and passed"
+    assert report.exit_code() == 0
+    warned = _items({**ALL_PASS, 2: Status.WARN})
+    assert warned.summary.headline.endswith("; 1 check warned (check-2)")
+    assert (warned.exit_code(), warned.exit_code(FailOn.WARN)) == (0, 1)
+
+
+def test_a_gap_in_coverage_is_partial_and_exits_4_until_accepted() -> None:
+    gaps = {**ALL_PASS, 4: Status.SKIP, 5: Status.SKIP, 6: Status.SKIP}
+    report = _items(gaps, read_only=True)
+    summary = report.summary
+    assert summary.verdict is Verdict.PARTIAL
+    assert summary.headline == (
+        "READ-ONLY: 5 of 8 items evaluated, none failed; "
+        "not evaluated: 4 check-4, 5 check-5, 6 check-6"
+    )
+    assert report.exit_code() == ExitCode.NOT_EVALUATED == 4
+    # Accepting two of the three is not enough.
+    partly = _items(gaps, read_only=True, accepted={4: "--skip check-4", 5: "--skip check-5"})
+    assert partly.exit_code() == 4
+    assert partly.summary.headline.endswith(
+        "not evaluated: 6 check-6; 4 check-4 (accepted: --skip check-4); "
+        "5 check-5 (accepted: --skip check-5)"
+    )
+    everything = dict.fromkeys((4, 5, 6), "--accept-skip mutating")
+    accepted = _items(gaps, read_only=True, accepted=everything)
+    assert accepted.summary.verdict is Verdict.PARTIAL  # never READY: not all was evaluated
+    assert accepted.exit_code() == 0
+    # Not a read-only run: the same gap says PARTIAL.
+    assert _items(gaps).summary.headline.startswith("PARTIAL: 5 of 8 items evaluated")
+    # An item with no check in the report is a gap too.
+    assert _items(dict.fromkeys(range(1, 8), Status.PASS)).summary.headline.endswith(
+        "not evaluated: 8 (no check selected)"
+    )
+
+
+def test_nothing_observed_never_exits_0_even_with_every_gap_accepted() -> None:
+    skipped = _items(
+        dict.fromkeys(range(1, 9), Status.SKIP), accepted=dict.fromkeys(range(1, 9), "x")
+    )
+    assert skipped.summary.verdict is Verdict.PARTIAL
+    assert skipped.exit_code() == 4
+    assert "READY" not in skipped.summary.headline
+
+
+def test_failures_and_errors_still_win_and_say_what_was_covered() -> None:
+    failed = _items({**ALL_PASS, 3: Status.FAIL, 4: Status.SKIP})
+    assert failed.summary.headline == (
+        "NOT READY: 1 check failed (check-3); 7 of 8 items evaluated; not evaluated: 4 check-4"
+    )
+    assert failed.exit_code() == 1
+    errored = _items({**ALL_PASS, 2: Status.ERROR})
+    assert errored.summary.headline == (
+        "INCOMPLETE: 1 check could not be evaluated (check-2), none failed; "
+        "7 of 8 items evaluated; not evaluated: 2 check-2"
+    )
+    assert errored.exit_code() == 3
+
+
+def test_one_skipped_check_leaves_its_item_unevaluated_beside_a_passing_one() -> None:
+    extra = CheckResult("plugin-4", "Plugin", 4, Status.SKIP)
+    report = _items(ALL_PASS)
+    report = sample(checks=(*report.checks, extra))
+    item = report.coverage.items[3]
+    assert (item.evaluated, item.checks, item.reason) == (
+        False,
+        ("check-4", "plugin-4"),
+        "plugin-4: SKIP",
+    )
+    assert report.exit_code() == 4
+
+
+def test_accepted_items_survive_a_saved_report() -> None:
+    report = _items({**ALL_PASS, 6: Status.SKIP}, accepted={6: "--skip check-6"})
+    loaded = from_dict(json.loads(renderer(Format.JSON)(report)))
+    assert loaded.accepted == {6: "--skip check-6"}
+    assert loaded.summary == report.summary
+    assert loaded.exit_code() == 0
+
+
+def test_junit_failure_text_lists_the_failing_findings_first() -> None:
+    root = ET.fromstring(renderer(Format.JUNIT)(sample()))  # noqa: S314
+    failure = next(root.iter("failure"))
+    lines = (failure.text or "").splitlines()
+    assert lines[0] == "[FAIL] Stale delivery accepted"
+    assert lines.index("[PASS] Valid signature accepted") > lines.index("    observed: HTTP 200")

@@ -17,6 +17,7 @@ from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.errors import PluginError, ScalekitError, UsageError
 from scim_readiness.model import Report, Status
 from scim_readiness.plugin.context import CheckContext
+from scim_readiness.plugin.contract import CheckInfo, ReadOnly
 from scim_readiness.plugin.ledger import default_ledger_path
 
 from .conftest import spec
@@ -51,7 +52,7 @@ def test_non_mutating_checks_run_at_the_same_time() -> None:
 
     report = run(config(), [spec("a", a), spec("b", b)])
     assert [c.status for c in report.checks] == [Status.PASS, Status.PASS]
-    assert report.exit_code() == 0
+    assert report.exit_code() == 4  # extras only: none of the eight checklist items evaluated
 
 
 def test_mutating_checks_on_one_target_take_turns_but_overlap_read_only_ones() -> None:
@@ -365,3 +366,76 @@ def test_a_check_still_waiting_for_its_turn_when_the_budget_runs_out_is_an_error
         "not started: the run's time budget of 0.3 s was used up"
     )
     assert report.exit_code() == 3
+
+
+def _mode_spec(check_id: str, seen: dict[str, bool], read_only: ReadOnly | None) -> object:
+    from dataclasses import replace
+
+    async def record(ctx: CheckContext) -> None:
+        seen[ctx.info.id] = ctx.read_only
+        ctx.findings.passed("ran")
+
+    base = spec(check_id, record, mutates=read_only is not ReadOnly.FULL)
+    return replace(base, info=replace(base.info, read_only=read_only))
+
+
+@pytest.mark.parametrize(
+    ("cfg", "options"),
+    [
+        (STAGING, {"read_only": True}),
+        ("scalekit:\n  environment_url: https://env.example.com\n", {}),  # production, no consent
+    ],
+)
+def test_the_runner_alone_decides_read_only_from_the_declared_capability(
+    cfg: str, options: dict[str, object]
+) -> None:
+    seen: dict[str, bool] = {}
+    specs = [
+        _mode_spec("none", seen, ReadOnly.NONE),
+        _mode_spec("undeclared", seen, None),  # mutates, says nothing: as NONE
+        _mode_spec("reduced", seen, ReadOnly.REDUCED),
+        _mode_spec("full", seen, ReadOnly.FULL),
+    ]
+    report = run(config(cfg), specs, **options)
+    assert {c.id: c.status for c in report.checks} == {
+        "none": Status.SKIP,
+        "undeclared": Status.SKIP,
+        "reduced": Status.PASS,
+        "full": Status.PASS,
+    }
+    # The reduced check learns through the context that it must not change data.
+    assert seen["reduced"] is True
+    assert set(seen) == {"reduced", "full"}
+
+
+def test_with_consent_a_reduced_check_runs_in_full() -> None:
+    seen: dict[str, bool] = {}
+    prod = config("scalekit:\n  environment_url: https://env.example.com\n")
+    run(prod, [_mode_spec("reduced", seen, ReadOnly.REDUCED)], yes=True)
+    assert seen == {"reduced": False}
+
+
+def test_read_only_capability_defaults_from_mutates_and_is_validated() -> None:
+    assert CheckInfo(id="a", title="A", checklist_item=0).read_only is ReadOnly.FULL
+    assert CheckInfo(id="b", title="B", checklist_item=0, mutates=True).read_only is ReadOnly.NONE
+    given = CheckInfo(id="c", title="C", checklist_item=0, read_only="reduced")  # type: ignore[arg-type]
+    assert given.read_only is ReadOnly.REDUCED
+    with pytest.raises(PluginError, match="check d: read_only 'partly' is not one of"):
+        CheckInfo(id="d", title="D", checklist_item=0, read_only="partly")  # type: ignore[arg-type]
+
+
+def test_built_in_checks_declare_what_they_can_do_read_only() -> None:
+    from scim_readiness.engine.registry import discover
+
+    declared = {s.info.id: s.info.read_only for s in discover() if s.origin.startswith("scim_")}
+    assert declared == {
+        "environment": ReadOnly.FULL,
+        "webhook-endpoint": ReadOnly.FULL,
+        "webhook-signature": ReadOnly.REDUCED,
+        "user-lifecycle": ReadOnly.NONE,
+        "group-roles": ReadOnly.NONE,
+        "bad-data": ReadOnly.NONE,
+        "delivery-semantics": ReadOnly.NONE,
+        "data-model": ReadOnly.FULL,
+        "admin-portal": ReadOnly.FULL,
+    }

@@ -112,7 +112,7 @@ def _prompted_run(stack: Stack, tmp_path: Path, answer: bytes) -> tuple[int, str
 def test_on_a_terminal_the_cli_asks_and_no_means_skip(stack: Stack, tmp_path: Path) -> None:
     code, screen = _prompted_run(stack, tmp_path, b"no\n")
     assert "user-lifecycle" in screen and "zz-scim-readiness+" in screen
-    assert code == 0, screen
+    assert code == 4, screen  # nothing observed and the gap not accepted: never exit 0
     assert _statuses(tmp_path / "r.json")["user-lifecycle"][0] == "SKIP"
     assert not (tmp_path / "ledger.jsonl").exists()
 
@@ -188,8 +188,11 @@ def test_read_only_sends_no_state_changing_request(stack: Stack, tmp_path: Path)
         after = _snapshot(stack)
     assert "Traceback" not in done.stderr, done.stderr
     statuses = _statuses(tmp_path / "r.json")
-    for check in ("user-lifecycle", "group-roles", "bad-data", "webhook-signature"):
+    for check in ("user-lifecycle", "group-roles", "bad-data"):
         assert statuses[check][0] == "SKIP", statuses
+    # webhook-signature runs its read-only mode: forged deliveries judged, nothing changed.
+    assert statuses["webhook-signature"][0] == "PASS", statuses
+    assert done.returncode == 4, done.stdout  # a read-only run is not READY
     # The proxy saw the read-only checks' traffic (so the assertions below mean something).
     assert any(m == "GET" and "/probe/" in p for m, p, _ in app_proxy.requests), statuses
     assert any(m == "POST" for m, _, _ in app_proxy.requests), app_proxy.requests

@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 # Runs the real CLI in a child process; the report writer is wrapped so that the process
 # signals itself at exactly the moment between the end of the suite and the files.
 CHILD = textwrap.dedent(
@@ -65,3 +67,22 @@ def test_sigterm_after_the_suite_still_writes_the_report_and_exits_130(tmp_path:
     report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert [c["id"] for c in report["checks"]] == ["quick"]
     assert "Traceback" not in done.stderr
+
+
+def test_shutdown_reports_of_the_interrupt_itself_are_quiet_and_real_errors_are_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    from scim_readiness.cli.run import _quiet_about_interrupts
+
+    loop = asyncio.new_event_loop()
+    try:
+        interrupt = BaseExceptionGroup("unhandled errors in a TaskGroup", [KeyboardInterrupt()])
+        with caplog.at_level("ERROR", logger="asyncio"):
+            _quiet_about_interrupts(loop, {"message": "shutdown", "exception": interrupt})
+            assert not caplog.records
+            _quiet_about_interrupts(loop, {"message": "shutdown", "exception": ValueError("x")})
+        assert [r.getMessage() for r in caplog.records] == ["shutdown"]
+    finally:
+        loop.close()

@@ -42,7 +42,12 @@ def run_demo(
 
     err = err or sys.stderr
     chosen = validate(flaws)  # a bad flaw name is a usage error before anything starts
-    label = f" with flaw(s): {', '.join(chosen)}" if chosen else " (no flaws: expect READY)"
+    if chosen:
+        label = f" with flaw(s): {', '.join(chosen)}"
+    elif options.read_only:
+        label = " (read-only: expect 5 of 8 items evaluated, none failed)"
+    else:
+        label = " (no flaws: expect READY)"
     print(f"Starting a local Scalekit and the reference app on loopback{label}…", file=err)
     with start_stack(chosen) as stack:
         path = stack.write_config()

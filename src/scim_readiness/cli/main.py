@@ -9,6 +9,7 @@ the Scalekit SDK or grpc.
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     from scim_readiness.config import Config
 
 DEBUG_ENV = "SCIM_READINESS_DEBUG"
+# Set by the shell completion scripts (`scim-readiness completion SHELL`) when they ask for
+# candidates; click's protocol, as Typer implements it.
+COMPLETE_ENV = "_SCIM_READINESS_COMPLETE"
+PROG_NAME = "scim-readiness"
 _state = {"debug": False}  # set by --debug; read at the edge in main()
 
 app = typer.Typer(
@@ -98,9 +103,54 @@ MarkdownOpt = Annotated[
         help="Write a Markdown report here; '-' appends to $GITHUB_STEP_SUMMARY.",
     ),
 ]
-FormatOpt = Annotated[str, typer.Option("--format", help="stdout format: rich, plain or json.")]
+HtmlOpt = Annotated[
+    str | None,
+    typer.Option("--html", metavar="PATH", help="Write a self-contained HTML report here."),
+]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format", help="stdout format: rich, plain, json, or github (annotations + plain)."
+    ),
+]
+# stdout formats; the other formats are files (--junit, --markdown, --html).
+_STDOUT = (Format.RICH, Format.PLAIN, Format.JSON, Format.GITHUB)
+_STDOUT_NAMES = "rich, plain, json or github"
+
+
+def _stdout_format(fmt: str) -> Format:
+    try:
+        chosen = Format(fmt)
+    except ValueError:
+        raise UsageError(f"--format {fmt}: use {_STDOUT_NAMES}") from None
+    if chosen not in _STDOUT:
+        raise UsageError(
+            f"--format {fmt}: use {_STDOUT_NAMES}",
+            hint="--junit PATH, --markdown PATH and --html PATH write those formats to files",
+        )
+    return chosen
+
+
 VerboseOpt = Annotated[
     bool, typer.Option("-v", "--verbose", help="Show passing findings and progress.")
+]
+AcceptSkipOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--accept-skip",
+        metavar="ID|mutating",
+        help="Accept this check's checklist item as not evaluated, so its SKIP does not fail "
+        "the exit code (repeatable); 'mutating': every check that cannot run without "
+        "changing data.",
+    ),
+]
+ReadOnlyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--read-only",
+        help="Change nothing: checks that must change data are SKIP, webhook-signature runs "
+        "its read-only mode.",
+    ),
 ]
 # `run` and `cleanup` reach the same targets, so they trust the same way.
 CaBundleOpt = Annotated[
@@ -125,12 +175,12 @@ def run(
     json_path: JsonOpt = None,
     junit_path: JunitOpt = None,
     markdown_path: MarkdownOpt = None,
+    html_path: HtmlOpt = None,
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 on any FAIL, or on any WARN too.")
     ] = FailOn.FAIL,
-    read_only: Annotated[
-        bool, typer.Option("--read-only", help="Run only the checks that change nothing.")
-    ] = False,
+    read_only: ReadOnlyOpt = False,
+    accept_skip: AcceptSkipOpt = None,
     timeout: Annotated[
         float | None,
         typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Time budget for the run."),
@@ -152,15 +202,7 @@ def run(
 
     if debug:
         _state["debug"] = True
-    try:
-        out_format = Format(fmt)
-    except ValueError:
-        raise UsageError(f"--format {fmt}: use rich, plain or json") from None
-    if out_format not in (Format.RICH, Format.PLAIN, Format.JSON):
-        raise UsageError(
-            f"--format {fmt}: use rich, plain or json",
-            hint="--junit PATH and --markdown PATH write those formats to files",
-        )
+    out_format = _stdout_format(fmt)
     options = RunOptions(
         only=tuple(only or ()),
         skip=tuple(skip or ()),
@@ -168,13 +210,18 @@ def run(
         timeout_s=timeout,
         ca_bundle=ca_bundle,
         fail_on=fail_on,
+        accept_skip=tuple(accept_skip or ()),
         yes=yes,
         progress=True,  # shown only when stderr is a terminal
         verbose=verbose,
         debug=_debug(()),
     )
     outputs = OutputOptions(
-        format=out_format, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path
+        format=out_format,
+        json_path=json_path,
+        junit_path=junit_path,
+        markdown_path=markdown_path,
+        html_path=html_path,
     )
     from scim_readiness.cli.run import check_ca_bundle, check_outputs
 
@@ -264,16 +311,40 @@ def config_init(
     path: Annotated[Path, typer.Argument(help="Where to write it.")] = Path("readiness.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> int:
-    """Write a commented starter config (secrets stay ${ENV_VAR} references)."""
+    """Write a commented starter config (secrets stay ${ENV_VAR} references), and its JSON
+    Schema beside it for editors (a yaml-language-server modeline points at it)."""
     from scim_readiness.engine.config_file import starter_text
 
     if path.exists() and not force:
         raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
+    schema_path = path.with_name(f"{path.stem}.schema.json")
+    modeline = f"# yaml-language-server: $schema={schema_path.name}\n"
     try:
-        path.write_text(starter_text(), encoding="utf-8")
+        path.write_text(modeline + starter_text(), encoding="utf-8")
+        schema_path.write_text(_schema_text(), encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-    print(f"wrote {path}; fill it in, then run `scim-readiness config validate -c {path}`")
+        raise UsageError(f"cannot write {exc.filename or path}: {exc.strerror}") from None
+    print(f"wrote {path} and its schema {schema_path} (for editors)")
+    print(f"fill it in, then run `scim-readiness config validate -c {path}`")
+    return 0
+
+
+def _schema_text() -> str:
+    import json
+
+    from scim_readiness.engine.config_schema import config_schema, option_schemas_of
+    from scim_readiness.engine.registry import discover
+
+    specs = discover()
+    schema = config_schema([s.info.id for s in specs], option_schemas_of(specs))
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+@config_app.command("schema")
+def config_schema_command() -> int:
+    """Print the JSON Schema of readiness.yaml (for editors: yaml-language-server, VS Code,
+    JetBrains), generated from the config models and the installed checks."""
+    sys.stdout.write(_schema_text())
     return 0
 
 
@@ -281,24 +352,37 @@ def config_init(
 def report_show(
     file: Annotated[Path, typer.Argument(help="A JSON report written by `run --json`.")],
     fmt: Annotated[
-        str, typer.Option("--format", help="rich, plain, json, markdown or junit.")
+        str,
+        typer.Option("--format", help="rich, plain, json, markdown, junit, html or github."),
     ] = "rich",
+    html_path: HtmlOpt = None,
     verbose: Annotated[
         bool, typer.Option("-v", "--verbose", help="Show passing findings.")
     ] = False,
 ) -> int:
-    """Re-render a saved JSON report."""
-    from scim_readiness.cli.run import OutputOptions, redactor_for, render_stdout
+    """Re-render a saved JSON report (and write it as HTML with --html)."""
+    from scim_readiness.cli.run import (
+        OutputOptions,
+        check_outputs,
+        redactor_for,
+        render_stdout,
+        write_files,
+    )
     from scim_readiness.reports import renderer
     from scim_readiness.reports.load import load_report
 
     try:
         out_format = Format(fmt)
     except ValueError:
-        raise UsageError(f"--format {fmt}: use rich, plain, json, markdown or junit") from None
+        names = ", ".join(f.value for f in Format)
+        raise UsageError(f"--format {fmt}: use one of {names}") from None
+    files = OutputOptions(html_path=html_path)
+    check_outputs(files)
     report = load_report(file)
     redactor = redactor_for(None)
-    if out_format in (Format.RICH, Format.PLAIN, Format.JSON):
+    if not write_files(report, files, redactor, sys.stderr):
+        return int(ExitCode.INCOMPLETE)
+    if out_format in _STDOUT:
         sys.stdout.write(render_stdout(report, OutputOptions(format=out_format), redactor, verbose))
     else:
         sys.stdout.write(renderer(out_format)(report, redactor=redactor, verbose=verbose))
@@ -309,13 +393,23 @@ def report_show(
 def report_diff(
     old: Annotated[Path, typer.Argument(help="The earlier JSON report.")],
     new: Annotated[Path, typer.Argument(help="The later JSON report.")],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="text, json, or markdown (for a pull-request comment)."),
+    ] = "text",
 ) -> int:
     """Show what got worse or better between two runs; exit 1 if anything regressed."""
-    from scim_readiness.reports.diff import diff, render
+    from scim_readiness.reports.diff import RENDERERS, diff
     from scim_readiness.reports.load import load_report
 
+    render = RENDERERS.get(fmt)
+    if render is None:
+        raise UsageError(f"--format {fmt}: use {', '.join(RENDERERS)}")
+    from scim_readiness.cli.run import redactor_for
+
     changes = diff(load_report(old), load_report(new))
-    sys.stdout.write(render(changes))
+    # Saved reports were redacted when written; secrets in this environment are masked too.
+    sys.stdout.write(redactor_for(None).text(render(changes)))
     return int(ExitCode.NOT_READY) if changes.regressed else 0
 
 
@@ -371,9 +465,12 @@ def demo(
     ] = False,
     only: OnlyOpt = None,
     skip: SkipOpt = None,
+    read_only: ReadOnlyOpt = False,
+    accept_skip: AcceptSkipOpt = None,
     json_path: JsonOpt = None,
     junit_path: JunitOpt = None,
     markdown_path: MarkdownOpt = None,
+    html_path: HtmlOpt = None,
     fmt: FormatOpt = "rich",
     show_config: Annotated[
         bool, typer.Option("--show-config", help="Print the config used (secrets as ${VAR}).")
@@ -388,16 +485,22 @@ def demo(
 
     if list_flaws:
         return print_flaws(sys.stdout)
-    try:
-        out_format = Format(fmt)
-    except ValueError:
-        raise UsageError(f"--format {fmt}: use rich, plain or json") from None
     outputs = OutputOptions(
-        format=out_format, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path
+        format=_stdout_format(fmt),
+        json_path=json_path,
+        junit_path=junit_path,
+        markdown_path=markdown_path,
+        html_path=html_path,
     )
     check_outputs(outputs)
     options = RunOptions(
-        only=tuple(only or ()), skip=tuple(skip or ()), progress=True, verbose=verbose, yes=True
+        only=tuple(only or ()),
+        skip=tuple(skip or ()),
+        read_only=read_only,
+        accept_skip=tuple(accept_skip or ()),
+        progress=True,
+        verbose=verbose,
+        yes=True,
     )
     return run_demo(tuple(flaw or ()), options, outputs, show_config=show_config)
 
@@ -522,6 +625,34 @@ def events_send(
     )
 
 
+class Shell(enum.StrEnum):
+    BASH = "bash"
+    ZSH = "zsh"
+    FISH = "fish"
+
+
+_COMPLETION_HINT = {
+    Shell.BASH: 'eval "$(scim-readiness completion bash)"   # in ~/.bashrc',
+    Shell.ZSH: 'eval "$(scim-readiness completion zsh)"    # in ~/.zshrc, after compinit',
+    Shell.FISH: "scim-readiness completion fish > ~/.config/fish/completions/scim-readiness.fish",
+}
+
+
+@app.command()
+def completion(
+    shell: Annotated[Shell, typer.Argument(help="bash, zsh or fish.")],
+) -> int:
+    """Print the shell completion script for bash, zsh or fish (commands, options, choices)."""
+    # Typer's scripts speak the protocol its completion classes answer (see main()); Typer is
+    # pinned below 0.29, where these names live.
+    from typer._completion_shared import get_completion_script
+
+    print(get_completion_script(prog_name=PROG_NAME, complete_var=COMPLETE_ENV, shell=shell))
+    if sys.stdout.isatty():
+        print(f"# to enable it: {_COMPLETION_HINT[shell]}", file=sys.stderr)
+    return 0
+
+
 # The edge: every error ends here as one message and an exit code.
 
 
@@ -553,8 +684,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
     _state["debug"] = False
+    if os.environ.get(COMPLETE_ENV):
+        # A completion request: register Typer's shell classes only now, so that no other
+        # start-up pays for them (add_completion=True would, on every command).
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
-        result = app(args=args, prog_name="scim-readiness", standalone_mode=False)
+        result = app(args=args, prog_name=PROG_NAME, standalone_mode=False)
     except ReadinessError as exc:
         if _debug(args):
             _print_traceback(exc)

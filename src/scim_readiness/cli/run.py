@@ -17,14 +17,16 @@ import ssl
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from scim_readiness.config import Config
 from scim_readiness.engine.runner import Progress, RunOptions, ScalekitFactory, run_suite
-from scim_readiness.errors import ExitCode, UsageError
+from scim_readiness.errors import ExitCode, UsageError, did_you_mean
+from scim_readiness.model import Status
+from scim_readiness.plugin.contract import ReadOnly
 from scim_readiness.redact import Redactor
 from scim_readiness.reports import Format
 
@@ -41,12 +43,18 @@ SECRET_ENV_VARS = (
 )
 
 
+# What stdout can show; JUnit, Markdown and HTML go to files (--junit/--markdown/--html).
+STDOUT_FORMATS = (Format.RICH, Format.PLAIN, Format.JSON, Format.GITHUB)
+STDOUT_FORMAT_NAMES = "rich, plain, json or github"
+
+
 @dataclass(frozen=True)
 class OutputOptions:
-    format: Format = Format.RICH  # stdout: rich, plain or json
+    format: Format = Format.RICH  # stdout: one of STDOUT_FORMATS
     json_path: str | None = None
     junit_path: str | None = None
     markdown_path: str | None = None  # "-": append to $GITHUB_STEP_SUMMARY
+    html_path: str | None = None  # a self-contained HTML file
     color: bool | None = None  # None: when stdout is a terminal and NO_COLOR is unset
     width: int | None = None  # None: the terminal's width (100 when not a terminal)
 
@@ -94,9 +102,9 @@ def _check_output_path(flag: str, path: str | None) -> None:
 
 
 def check_outputs(outputs: OutputOptions) -> None:
-    if outputs.json_path == "-" or outputs.junit_path == "-":
+    if "-" in (outputs.json_path, outputs.junit_path, outputs.html_path):
         raise UsageError(
-            "--json and --junit take a file path ('-' is not supported)",
+            "--json, --junit and --html take a file path ('-' is not supported)",
             hint="for JSON on stdout use --format json",
         )
     named = [
@@ -105,6 +113,7 @@ def check_outputs(outputs: OutputOptions) -> None:
             ("--json", outputs.json_path),
             ("--junit", outputs.junit_path),
             ("--markdown", outputs.markdown_path),
+            ("--html", outputs.html_path),
         )
         if path is not None and path != "-"
     ]
@@ -118,8 +127,68 @@ def check_outputs(outputs: OutputOptions) -> None:
     _check_output_path("--json", outputs.json_path)
     _check_output_path("--junit", outputs.junit_path)
     _check_output_path("--markdown", outputs.markdown_path)
-    if outputs.format not in (Format.RICH, Format.PLAIN, Format.JSON):
-        raise UsageError(f"--format {outputs.format}: use rich, plain or json for stdout")
+    _check_output_path("--html", outputs.html_path)
+    if outputs.format not in STDOUT_FORMATS:
+        raise UsageError(f"--format {outputs.format}: use {STDOUT_FORMAT_NAMES} for stdout")
+
+
+# `--accept-skip mutating`: every check that cannot run without changing data.
+ACCEPT_MUTATING = "mutating"
+
+
+def check_accept_skip(options: RunOptions, specs: Sequence[CheckSpec]) -> None:
+    """An ``--accept-skip`` that names no check is a usage error before anything runs."""
+    known = [s.info.id for s in specs]
+    for token in options.accept_skip:
+        if token != ACCEPT_MUTATING and token not in known:
+            raise UsageError(
+                f"--accept-skip {token}: no such check"
+                f"{did_you_mean(token, [*known, ACCEPT_MUTATING])}",
+                hint="name a check id (`scim-readiness checks` lists them) or 'mutating' "
+                "(every check that cannot run without changing data)",
+            )
+
+
+def _named(options: RunOptions, spec: CheckSpec) -> str:
+    """How the user named this check as acceptable to leave unevaluated ("" if not)."""
+    info = spec.info
+    if info.id in options.accept_skip:
+        return f"--accept-skip {info.id}"
+    if ACCEPT_MUTATING in options.accept_skip and info.read_only is ReadOnly.NONE:
+        return f"--accept-skip {ACCEPT_MUTATING}"
+    if info.id in options.skip:
+        return f"--skip {info.id}"
+    if options.only and info.id not in options.only:
+        return "not selected with --only"
+    return ""
+
+
+def accepted_items(
+    options: RunOptions, specs: Sequence[CheckSpec], report: Report
+) -> dict[int, str]:
+    """The checklist items the user accepted as not evaluated, each with how it was named.
+
+    An item is accepted only when every one of its checks that did not evaluate it (SKIP,
+    ERROR, or not selected) was named by ``--accept-skip ID|mutating``, ``--skip ID`` or left
+    out of ``--only``: one unnamed SKIP on the item keeps it unaccepted.
+    """
+    results = {c.id: c for c in report.checks}
+    observed = (Status.PASS, Status.WARN, Status.FAIL)
+    accepted: dict[int, str] = {}
+    for item in {s.info.checklist_item for s in specs} - {0}:
+        named: list[str] = []
+        for spec in (s for s in specs if s.info.checklist_item == item):
+            result = results.get(spec.info.id)
+            if result is not None and result.status in observed:
+                continue
+            how = _named(options, spec)
+            if not how:
+                break
+            named.append(how)
+        else:
+            if named:
+                accepted[item] = ", ".join(dict.fromkeys(named))
+    return accepted
 
 
 def _write_atomic(path: str, text: str) -> None:
@@ -144,6 +213,7 @@ def write_files(report: Report, outputs: OutputOptions, redactor: Redactor, err:
         (Format.JSON, outputs.json_path),
         (Format.JUNIT, outputs.junit_path),
         (Format.MARKDOWN, outputs.markdown_path),
+        (Format.HTML, outputs.html_path),
     ):
         if path is None:
             continue
@@ -250,6 +320,17 @@ class _LateTermination:
             self._installed = False
 
 
+def _only_interrupts(exc: BaseException | None) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_interrupts(e) for e in exc.exceptions)
+    return isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+
+
+def _quiet_about_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    if not _only_interrupts(context.get("exception")):
+        loop.default_exception_handler(context)
+
+
 async def _run_with_signals(
     config: Config,
     options: RunOptions,
@@ -260,6 +341,10 @@ async def _run_with_signals(
     late: _LateTermination,
 ) -> Report:
     loop = asyncio.get_running_loop()
+    # A second Ctrl-C during cleanup stops asyncio.run mid-task, and its shutdown reports each
+    # task the interrupt went through as "unhandled", with a traceback, before the message
+    # that counts can be printed; those reports are the interrupt itself, not errors.
+    loop.set_exception_handler(_quiet_about_interrupts)
     task = asyncio.current_task()
     # SIGTERM (CI cancelling a job) gets the same treatment as Ctrl-C: clean up, write the
     # partial report, exit 130. asyncio.run already handles SIGINT this way.
@@ -310,6 +395,7 @@ def execute(
     check_outputs(outputs)
     all_specs = list(specs) if specs is not None else discover()
     total = len(select(all_specs, options.only, options.skip))  # usage errors before the run
+    check_accept_skip(options, all_specs)
     redactor = redactor_for(config)
 
     progress: Progress | None = None
@@ -343,6 +429,8 @@ def execute(
             )
             return int(ExitCode.INTERRUPTED)
 
+        if accepted := accepted_items(options, all_specs, report):
+            report = replace(report, accepted=accepted)
         files_ok = write_files(report, outputs, redactor, err)
         try:
             out.write(render_stdout(report, outputs, redactor, options.verbose))

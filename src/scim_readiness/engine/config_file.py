@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from scim_readiness.config import ENV_FALLBACKS, CheckSettings, ChecksSection, Config
 from scim_readiness.errors import ConfigError, did_you_mean
+from scim_readiness.plugin.options import CheckOptions, OptionError
 
 DEFAULT_CONFIG = "readiness.yaml"
 CONFIG_ENV = "SCIM_READINESS_CONFIG"
@@ -353,8 +354,15 @@ def _apply_env_fallbacks(data: dict[str, Any]) -> list[str]:
     return filled
 
 
+#: Each check id's options model (None: the check declares none and its options go unchecked).
+OptionModels = Mapping[str, type[CheckOptions] | None]
+
+
 def _check_entries(
-    data: dict[str, Any], source: _Source, check_ids: Collection[str] | None
+    data: dict[str, Any],
+    source: _Source,
+    check_ids: Collection[str] | None,
+    check_options: OptionModels | None,
 ) -> None:
     checks = data.get("checks")
     if checks is None:
@@ -374,9 +382,23 @@ def _check_entries(
                 hint="`scim-readiness checks` lists the check ids",
             )
         try:
-            CheckSettings.model_validate(value or {})
+            settings = CheckSettings.model_validate(value or {})
         except ValidationError as exc:
             _raise_validation(exc, source, loc)
+            raise  # unreachable: _raise_validation always raises
+        model = (check_options or {}).get(key)
+        if model is not None:
+            _check_options(model, settings.options, source, (*loc, "options"))
+
+
+def _check_options(
+    model: type[CheckOptions], options: Mapping[str, Any], source: _Source, loc: Loc
+) -> None:
+    """``checks.<id>.options`` against the check's declared model."""
+    try:
+        model.parse(options, key=_dotted(loc))
+    except OptionError as exc:
+        raise source.error(exc.option_message, (*loc, *exc.option_path), hint=exc.hint) from None
 
 
 def _cross_checks(config: Config, source: _Source) -> None:
@@ -398,14 +420,19 @@ def _cross_checks(config: Config, source: _Source) -> None:
 
 
 def parse_config(
-    text: str, *, path: str = "<string>", check_ids: Collection[str] | None = None
+    text: str,
+    *,
+    path: str = "<string>",
+    check_ids: Collection[str] | None = None,
+    check_options: OptionModels | None = None,
 ) -> Config:
-    """Validate config text. ``check_ids`` (when given) are the ids allowed under ``checks:``."""
+    """Validate config text. ``check_ids`` (when given) are the ids allowed under ``checks:``;
+    ``check_options`` (when given) the options models their ``options`` must fit."""
     source = _Source(path)
     data = _compose(text, source)
     if "source_path" in data:
         raise source.error("unknown key 'source_path'", ("source_path",))
-    _check_entries(data, source, check_ids)
+    _check_entries(data, source, check_ids, check_options)
     from_environment = _apply_env_fallbacks(data)
     data["source_path"] = path
     try:
@@ -418,10 +445,14 @@ def parse_config(
 
 
 def load_config(
-    path: str | os.PathLike[str], *, check_ids: Collection[str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    check_ids: Collection[str] | None = None,
+    check_options: OptionModels | None = None,
 ) -> Config:
-    """Read and validate a config file. Unknown check ids under ``checks:`` are errors; the
-    allowed ids default to the discovered checks."""
+    """Read and validate a config file. Unknown check ids under ``checks:`` are errors, and so
+    are options that do not fit their check's model; without ``check_ids``, the allowed ids and
+    the options models are the discovered checks'."""
     shown = str(path)
     file = Path(path)
     try:
@@ -442,8 +473,10 @@ def load_config(
     if check_ids is None:
         from scim_readiness.engine.registry import discover
 
-        check_ids = [spec.info.id for spec in discover()]
-    return parse_config(text, path=shown, check_ids=check_ids)
+        infos = [spec.info for spec in discover()]
+        check_ids = [info.id for info in infos]
+        check_options = {info.id: info.options for info in infos}
+    return parse_config(text, path=shown, check_ids=check_ids, check_options=check_options)
 
 
 def starter_text() -> str:

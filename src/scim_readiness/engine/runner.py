@@ -3,8 +3,10 @@
 No check repeats any of this. For each selected check the runner:
 
 * decides whether it may run at all (``checks.<id>.enabled``, ``--skip``, needed config
-  sections, ``--read-only`` for checks that change data, consent for changing production data),
-  and records a SKIP with the reason when it may not;
+  sections), and records a SKIP with the reason when it may not;
+* decides whether it may change data (not with ``--read-only``, not in production without
+  consent): a check that may not runs its reduced mode if it declares one
+  (``read_only=REDUCED``, told through ``ctx.read_only``) and is SKIP otherwise;
 * runs it under a time limit (``checks.<id>.timeout_s``, else the check's default, never past
   the whole run's budget), concurrently with the others, except that checks changing the same
   target take turns;
@@ -44,7 +46,7 @@ from scim_readiness.model import (
     fold_status,
 )
 from scim_readiness.plugin.context import CheckContext, SharedClients, build_context
-from scim_readiness.plugin.contract import FindingRecorder
+from scim_readiness.plugin.contract import FindingRecorder, ReadOnly
 from scim_readiness.plugin.identities import TestIdentities, new_run_id
 from scim_readiness.plugin.ledger import Ledger, default_ledger_path
 
@@ -66,6 +68,9 @@ class RunOptions:
     timeout_s: float | None = None  # whole run; None: ``checks.timeout_s`` from the config
     ca_bundle: str | None = None
     fail_on: FailOn = FailOn.FAIL
+    # What the user accepts as not evaluated (check ids, or "mutating"); the exit code's
+    # business, applied by the CLI (cli/run.py), not by the runner.
+    accept_skip: tuple[str, ...] = ()
     # Consent to change data when the config says ``expect: production``
     # (``checks.allow_mutation: true`` in the config is the same consent, written down).
     yes: bool = False
@@ -204,9 +209,18 @@ class _Run:
                 f"needs the config section {missing!r}, which is absent",
                 f"add {missing}: to the config (see readiness.example.yaml)",
             )
-        if info.mutates and self.options.read_only:
+        held_back = self.no_changes_reason(spec)
+        if held_back is not None and info.read_only is not ReadOnly.REDUCED:
+            return held_back
+        return None
+
+    def no_changes_reason(self, spec: CheckSpec) -> tuple[str, str] | None:
+        """Why this check may not change data (reason, fix); None when it may."""
+        if not spec.info.mutates:
+            return None
+        if self.options.read_only:
             return "read-only run: this check creates and removes test data", ""
-        production = production_target(self.config) if info.mutates else None
+        production = production_target(self.config)
         if production and not (self.options.yes or self.config.checks.allow_mutation):
             return (
                 f"this check creates test users in production ({production}) and was not "
@@ -227,7 +241,8 @@ class _Run:
             spec.info,
             self.config,
             run_id=self.run_id,
-            read_only=self.options.read_only,
+            # The runner's decision, not the flag: production without consent counts too.
+            read_only=self.options.read_only or self.no_changes_reason(spec) is not None,
             findings=recorder,
             ledger=self.ledger,
             identities=self.identities,
@@ -527,6 +542,7 @@ async def run_suite(
 def plan(
     config: Config, options: RunOptions, specs: Sequence[CheckSpec]
 ) -> list[tuple[CheckSpec, str | None]]:
-    """For each check, why ``run`` would skip it (``None``: it would run). No network."""
+    """For each check, why ``run`` would skip it (``None``: it would run, in its reduced mode
+    when it may not change data and declares one). No network."""
     run = _Run(config, options, specs, SharedClients(config, TlsSettings()), None, None)
     return [(spec, None if (r := run.skip_reason(spec)) is None else r[0]) for spec in specs]

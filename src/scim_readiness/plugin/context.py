@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from scim_readiness.config import CheckSettings, Config
 from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, SystemClock
 from scim_readiness.plugin.identities import TestIdentities
 from scim_readiness.plugin.ledger import Ledger
+from scim_readiness.plugin.options import CheckOptions
 
 if TYPE_CHECKING:
     import httpx
@@ -70,6 +72,8 @@ class CheckContext:
     config: Config
     settings: CheckSettings
     run_id: str
+    # Set by the runner: this check must not change data (--read-only, or production without
+    # consent). A check with ``read_only=REDUCED`` runs its reduced mode when it is True.
     read_only: bool
     findings: FindingRecorder
     ledger: Ledger
@@ -82,8 +86,22 @@ class CheckContext:
     def tls(self) -> TlsSettings:
         return self.shared.tls
 
+    @cached_property
+    def options(self) -> CheckOptions:
+        """The check's options parsed into its model (``CheckInfo.options``), defaults filled
+        in; read them typed with ``MyOptions.of(ctx)``. A value that does not fit is a
+        ConfigError naming the key (the config loader has normally caught it already)."""
+        model = self.info.options
+        if model is None:
+            # Declares none: its options reach it unchecked, through option().
+            return CheckOptions()
+        return model.parse(self.settings.options, key=f"checks.{self.info.id}.options")
+
     def option(self, name: str, default: Any = None) -> Any:
-        """A per-check option from ``checks.<id>.options`` in the config."""
+        """One option by name: the parsed value when the check declares an options model,
+        otherwise ``checks.<id>.options.<name>`` as configured (or ``default``)."""
+        if self.info.options is not None:
+            return getattr(self.options, name)
         return self.settings.options.get(name, default)
 
     def http(self, *, timeout_s: float = 10.0, follow_redirects: bool = False) -> httpx.AsyncClient:

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from scim_readiness.errors import PluginError, did_you_mean
 from scim_readiness.model import Finding, Severity, Status, TimelineStep
+from scim_readiness.plugin.options import CheckOptions
 
 
 class Need(enum.StrEnum):
@@ -48,6 +49,20 @@ class Need(enum.StrEnum):
     ADMIN_PORTAL = "admin_portal"
 
 
+class ReadOnly(enum.StrEnum):
+    """What a check can do when it must not change data (``--read-only``, or production
+    without consent). The runner alone decides; a check only reads ``ctx.read_only``.
+
+    ``NONE``: it cannot run without changing data, so the runner records it SKIP.
+    ``FULL``: it changes nothing anyway and runs as usual.
+    ``REDUCED``: it has a mode that changes nothing, which it runs when ``ctx.read_only``.
+    """
+
+    NONE = "none"
+    FULL = "full"
+    REDUCED = "reduced"
+
+
 @dataclass(frozen=True, slots=True)
 class CheckInfo:
     id: str
@@ -57,11 +72,16 @@ class CheckInfo:
     # turned into Need) so third-party checks keep working; an unknown one is an error.
     needs: tuple[Need, ...] = ()
     mutates: bool = False  # creates or changes data in the app or the directory
+    # Unset: FULL for a check that changes nothing, NONE for one that does.
+    read_only: ReadOnly | None = None
     docs_url: str = ""
     description: str = ""
     # Checks with the same mutation target run one at a time (e.g. "app" state).
     mutation_target: str = "app"
     default_timeout_s: float = 60.0
+    # The check's options model (checks.<id>.options is validated against it); None: the
+    # check declares none, and whatever is configured reaches it unchecked via ctx.option.
+    options: type[CheckOptions] | None = None
 
     def __post_init__(self) -> None:
         needs = []
@@ -76,6 +96,16 @@ class CheckInfo:
                     + ", ".join(n.value for n in Need),
                 ) from None
         object.__setattr__(self, "needs", tuple(needs))
+        if self.read_only is None:
+            object.__setattr__(self, "read_only", ReadOnly.NONE if self.mutates else ReadOnly.FULL)
+            return
+        try:
+            object.__setattr__(self, "read_only", ReadOnly(self.read_only))
+        except ValueError:
+            raise PluginError(
+                f"check {self.id}: read_only {self.read_only!r} is not one of "
+                + ", ".join(r.value for r in ReadOnly)
+            ) from None
 
 
 class FindingRecorder:

@@ -26,6 +26,7 @@ from scim_readiness.events import (
     user_data,
     user_deleted_data,
 )
+from scim_readiness.plugin.options import RoundTripOptions
 
 if TYPE_CHECKING:
     import httpx
@@ -166,11 +167,8 @@ class ProvisioningDriver(Protocol):
 
 
 def selected_mode(ctx: CheckContext) -> Mode:
-    """The check's ``mode`` option; ValueError with the valid choices for anything else."""
-    mode = str(ctx.option("mode", "events")).strip().lower()
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; expected one of: {', '.join(MODES)}")
-    return "scim" if mode == "scim" else "events"
+    """The check's ``mode`` option (ConfigError when it is not one of the modes)."""
+    return RoundTripOptions.of(ctx).mode
 
 
 def missing_for_mode(ctx: CheckContext, mode: Mode) -> str | None:
@@ -185,17 +183,8 @@ def missing_for_mode(ctx: CheckContext, mode: Mode) -> str | None:
 
 
 def selected_idp_profile(ctx: CheckContext) -> IdpProfile:
-    """The check's ``idp_profile`` option (mode scim); ConfigError naming the choices."""
-    from scim_readiness.errors import ConfigError
-
-    raw = str(ctx.option("idp_profile", "generic")).strip().lower()
-    for profile in IDP_PROFILES:
-        if raw == profile:
-            return profile
-    raise ConfigError(
-        f"unknown idp_profile {raw!r}; expected one of: {', '.join(IDP_PROFILES)}",
-        key=f"checks.{ctx.info.id}.options.idp_profile",
-    )
+    """The check's ``idp_profile`` option (ConfigError when it is not one of the profiles)."""
+    return RoundTripOptions.of(ctx).idp_profile
 
 
 def make_driver(

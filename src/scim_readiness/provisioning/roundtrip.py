@@ -18,8 +18,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from scim_readiness.errors import ProbeError
+from scim_readiness.errors import ConfigError, ProbeError
 from scim_readiness.model import Status
+from scim_readiness.plugin.options import RoundTripOptions
 from scim_readiness.plugin.wait import wait_until
 from scim_readiness.provisioning.drivers import probe_reads_by_email
 
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 NO_PROBE = "not observed: no probe is configured, so the app's state cannot be read"
 #: A probe that fails this many times in a row is broken, not slow: the step stops waiting.
 PROBE_ERRORS_IN_A_ROW = 3
-DEFAULT_STEP_TIMEOUT_S = 30.0
 
 Lookup = Callable[[], Awaitable["AppUser | None"]]
 Judge = Callable[["AppUser | None"], "tuple[Status, str]"]
@@ -53,28 +53,8 @@ class StepOutcome:
 
 
 def step_budget(ctx: CheckContext) -> float:
-    """The per-step budget (``options.step_timeout_s``, default 30 s); ValueError if invalid."""
-    raw = ctx.option("step_timeout_s", DEFAULT_STEP_TIMEOUT_S)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"step_timeout_s must be a number of seconds, got {raw!r}") from None
-    if not 0 < value <= 600:
-        raise ValueError(f"step_timeout_s must be between 0 and 600 seconds, got {value:g}")
-    return value
-
-
-def skipped_read_only(ctx: CheckContext, *, changes: str, exercise: str) -> bool:
-    """In a read-only run, record the check as SKIP (``changes``: what it would change) and
-    return True."""
-    if not ctx.read_only:
-        return False
-    ctx.findings.skipped(
-        "Not run: read-only mode",
-        why=f"This check {changes}.",
-        fix=f"Run without --read-only to exercise {exercise}.",
-    )
-    return True
+    """The per-step budget (option ``step_timeout_s``; ConfigError when invalid)."""
+    return RoundTripOptions.of(ctx).step_timeout_s
 
 
 def round_trip_options(ctx: CheckContext) -> tuple[Mode, float] | None:
@@ -83,11 +63,11 @@ def round_trip_options(ctx: CheckContext) -> tuple[Mode, float] | None:
 
     try:
         return selected_mode(ctx), step_budget(ctx)
-    except ValueError as exc:
+    except ConfigError as exc:
         check_id = ctx.info.id
         ctx.findings.errored(
             f"Invalid {check_id} options",
-            observed=str(exc),
+            observed=exc.message,
             fix=f"Set checks.{check_id}.options.mode to events or scim and step_timeout_s to a "
             "number of seconds.",
         )

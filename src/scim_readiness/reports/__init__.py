@@ -21,6 +21,8 @@ class Format(enum.StrEnum):
     JSON = "json"
     MARKDOWN = "markdown"
     JUNIT = "junit"
+    HTML = "html"
+    GITHUB = "github"
 
 
 _MODULES = {
@@ -29,6 +31,8 @@ _MODULES = {
     Format.JSON: "json_report",
     Format.MARKDOWN: "markdown",
     Format.JUNIT: "junit",
+    Format.HTML: "html",
+    Format.GITHUB: "github",
 }
 
 

@@ -24,6 +24,7 @@ VERDICT_STYLE = {
     Verdict.READY: "bold green",
     Verdict.NOT_READY: "bold red",
     Verdict.INCOMPLETE: "bold magenta",
+    Verdict.PARTIAL: "bold yellow",
 }
 # Findings a reader must see by default; PASS findings only with --verbose.
 ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.ATTESTED)
@@ -92,7 +93,9 @@ def _timeline(check: CheckResult, r: Redactor) -> Table:
 def _verdict(report: Report) -> Text:
     summary = report.summary
     text = Text("Verdict: ")
-    text.append(summary.verdict.value, style=VERDICT_STYLE[summary.verdict])
+    label, _, rest = summary.headline.partition(":")
+    text.append(label, style=VERDICT_STYLE[summary.verdict])
+    text.append(":" + rest if rest else "")
     counts = ", ".join(f"{n} {s.value}" for s, n in summary.counts.items() if n)
     text.append(f"  ({counts or 'no checks ran'})")
     if report.interrupted:

@@ -1,12 +1,17 @@
 """What changed between two saved reports: checks that got worse or better, new findings.
 
 A regression is a check whose status got worse (PASS < SKIP < WARN < ERROR < FAIL), a check
-that disappeared, or a new WARN/FAIL/ERROR finding in a check.
+that was evaluated and no longer is (PASS, WARN or FAIL → SKIP or ERROR: a FAIL that became a
+SKIP is a defect nobody looks at any more, not an improvement), a check that disappeared, or a
+new WARN/FAIL/ERROR finding in a check.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from scim_readiness.model import Finding, Report, Status
 
@@ -19,6 +24,7 @@ _RANK = {
     Status.FAIL: 4,
 }
 _BAD = (Status.WARN, Status.FAIL, Status.ERROR)
+_EVALUATED = (Status.PASS, Status.ATTESTED, Status.WARN, Status.FAIL)
 
 
 @dataclass(frozen=True)
@@ -28,8 +34,13 @@ class StatusChange:
     new: Status | None  # None: the check is gone
 
     @property
+    def lost_coverage(self) -> bool:
+        """Evaluated before, not any more (SKIP, ERROR or gone)."""
+        return self.old in _EVALUATED and self.new not in _EVALUATED
+
+    @property
     def worse(self) -> bool:
-        if self.new is None:
+        if self.new is None or self.lost_coverage:
             return True
         if self.old is None:
             return self.new in _BAD
@@ -91,7 +102,8 @@ def render(d: ReportDiff) -> str:
             for c in group:
                 old = c.old.value if c.old else "(absent)"
                 new = c.new.value if c.new else "(absent)"
-                lines.append(f"  {c.check_id}: {old} -> {new}")
+                note = " (no longer evaluated)" if c.lost_coverage and c.new else ""
+                lines.append(f"  {c.check_id}: {old} -> {new}{note}")
     if d.new_findings:
         lines.append("new findings:")
         lines += [
@@ -101,3 +113,72 @@ def render(d: ReportDiff) -> str:
         lines.append("no changes in check statuses and no new findings")
     lines.append("REGRESSED" if d.regressed else "no regressions")
     return "\n".join(lines) + "\n"
+
+
+def to_dict(d: ReportDiff) -> dict[str, Any]:
+    """The diff as data: ``regressed`` first, then each status change and new finding."""
+
+    def status(value: Status | None) -> str | None:
+        return value.value if value else None
+
+    return {
+        "old_run": d.old_run,
+        "new_run": d.new_run,
+        "regressed": d.regressed,
+        "changes": [
+            {"check": c.check_id, "old": status(c.old), "new": status(c.new), "worse": c.worse}
+            for c in d.changes
+        ],
+        "new_findings": [
+            {
+                "check": n.check_id,
+                "status": n.finding.status.value,
+                "title": n.finding.title,
+                "observed": n.finding.observed,
+                "fix": n.finding.fix,
+            }
+            for n in d.new_findings
+        ],
+    }
+
+
+def render_json(d: ReportDiff) -> str:
+    return json.dumps(to_dict(d), indent=2, ensure_ascii=False) + "\n"
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def render_markdown(d: ReportDiff) -> str:
+    """Sized for a pull-request comment: the outcome first, then a table of changes."""
+    mark = "❌ **Regressed**" if d.regressed else "✅ **No regressions**"
+    lines = [
+        f"### scim-readiness: {mark}",
+        "",
+        f"Run `{_cell(d.old_run or '?')}` → run `{_cell(d.new_run or '?')}`",
+    ]
+    if d.changes:
+        lines += ["", "| Check | Before | After | |", "|---|---|---|---|"]
+        for c in sorted(d.changes, key=lambda c: not c.worse):
+            old = c.old.value if c.old else "(absent)"
+            new = c.new.value if c.new else "(absent)"
+            lines.append(
+                f"| `{_cell(c.check_id)}` | {old} | {new} | {'worse' if c.worse else 'better'} |"
+            )
+    if d.new_findings:
+        lines += ["", "New findings:", ""]
+        lines += [
+            f"- `{_cell(n.check_id)}` **{n.finding.status.value}** {_cell(n.finding.title)}"
+            for n in d.new_findings
+        ]
+    if not d.changes and not d.new_findings:
+        lines += ["", "No changes in check statuses and no new findings."]
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS: dict[str, Callable[[ReportDiff], str]] = {
+    "text": render,
+    "json": render_json,
+    "markdown": render_markdown,
+}

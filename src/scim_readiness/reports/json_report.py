@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from scim_readiness.model import CheckResult, Finding, Report, TimelineStep
+from scim_readiness.model import CheckResult, Coverage, Finding, Report, TimelineStep
 from scim_readiness.redact import NO_SECRETS, Redactor
 
 
@@ -55,6 +55,25 @@ def _check(c: CheckResult) -> dict[str, Any]:
     }
 
 
+def _coverage(coverage: Coverage) -> dict[str, Any]:
+    return {
+        "items_total": len(coverage.items),
+        "items_evaluated": len(coverage.evaluated),
+        "complete": coverage.complete,
+        "items": [
+            {
+                "item": i.item,
+                "checks": list(i.checks),
+                "evaluated": i.evaluated,
+                "status": i.status.value if i.status is not None else None,
+                "reason": i.reason,
+                "accepted_by": i.accepted_by,
+            }
+            for i in coverage.items
+        ],
+    }
+
+
 def to_dict(report: Report) -> dict[str, Any]:
     summary = report.summary
     return {
@@ -71,6 +90,8 @@ def to_dict(report: Report) -> dict[str, Any]:
             "verdict": summary.verdict.value,
             "total": summary.total,
             "counts": {status.value: n for status, n in summary.counts.items()},
+            "headline": summary.headline,
+            "coverage": _coverage(summary.coverage),
         },
         "checks": [_check(c) for c in report.checks],
     }

@@ -1,7 +1,8 @@
 """JUnit XML: one testcase per check, in the shape CI systems read (Jenkins/GitLab/GitHub).
 
 FAIL → ``<failure>``, ERROR → ``<error>``, SKIP → ``<skipped>``; WARN passes with its findings
-in ``<system-out>``. Failure messages carry the headline; the body carries every finding.
+in ``<system-out>``. Failure messages carry the headline; the body carries every finding, the
+failing ones first. The suite's properties carry the verdict's headline and coverage.
 """
 
 from __future__ import annotations
@@ -22,9 +23,20 @@ def _clean(text: str, r: Redactor) -> str:
     return _ILLEGAL.sub("?", r.text(text))
 
 
+# Reading order inside a testcase: what made it fail first, what passed last.
+_ORDER = {
+    Status.FAIL: 0,
+    Status.ERROR: 1,
+    Status.WARN: 2,
+    Status.SKIP: 3,
+    Status.ATTESTED: 4,
+    Status.PASS: 5,
+}
+
+
 def _details(check: CheckResult, r: Redactor) -> str:
     lines = []
-    for f in check.findings:
+    for f in sorted(check.findings, key=lambda f: _ORDER[f.status]):
         lines.append(f"[{f.status.value}] {f.title}")
         for label, value in f.details():
             lines.append(f"    {label}: {value}")
@@ -70,6 +82,8 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
         ("tool_version", report.tool_version),
         ("target", report.target),
         ("verdict", report.summary.verdict.value),
+        ("headline", report.summary.headline),
+        ("items_evaluated", str(len(report.summary.coverage.evaluated))),
         ("read_only", str(report.read_only).lower()),
         ("interrupted", str(report.interrupted).lower()),
     ):

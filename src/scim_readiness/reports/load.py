@@ -104,7 +104,19 @@ def from_dict(data: Any) -> Report:
         checks=tuple(_check(c, f"checks[{i}]") for i, c in enumerate(checks)),
         read_only=bool(data.get("read_only", False)),
         interrupted=bool(data.get("interrupted", False)),
+        accepted=_accepted(data.get("summary")),
     )
+
+
+def _accepted(summary: Any) -> dict[int, str]:
+    """Items the run accepted as not evaluated (reports before coverage have none)."""
+    coverage = summary.get("coverage") if isinstance(summary, dict) else None
+    items = coverage.get("items") if isinstance(coverage, dict) else None
+    accepted: dict[int, str] = {}
+    for node in items if isinstance(items, list) else []:
+        if isinstance(node, dict) and isinstance(node.get("item"), int) and node.get("accepted_by"):
+            accepted[node["item"]] = str(node["accepted_by"])
+    return accepted
 
 
 def load_report(path: str | Path) -> Report:

@@ -13,6 +13,12 @@ ICON = {
     Status.SKIP: "⏭️",
     Status.ERROR: "💥",
 }
+MARK = {
+    Verdict.READY: "✅",
+    Verdict.NOT_READY: "❌",
+    Verdict.INCOMPLETE: "💥",
+    Verdict.PARTIAL: "⏭️",
+}
 ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.ATTESTED)
 
 
@@ -24,9 +30,9 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
     r = redactor or NO_SECRETS
     summary = report.summary
     counts = ", ".join(f"{n} {s.value}" for s, n in summary.counts.items() if n)
-    mark = {Verdict.READY: "✅", Verdict.NOT_READY: "❌", Verdict.INCOMPLETE: "💥"}[summary.verdict]
+    mark = MARK[summary.verdict]
     lines = [
-        f"## {mark} SCIM readiness: {summary.verdict.value}",
+        f"## {mark} SCIM readiness: {_cell(summary.headline)}",
         "",
         f"Target `{_cell(report.target)}` · run `{report.run_id}` · {report.started_at}"
         f" · {report.duration_s:.1f}s · {counts or 'no checks ran'}"

@@ -41,7 +41,7 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
                 )
     summary = report.summary
     counts = ", ".join(f"{n} {s.value}" for s, n in summary.counts.items() if n)
-    lines += ["", f"Verdict: {summary.verdict.value}  ({counts or 'no checks ran'})"]
+    lines += ["", f"Verdict: {summary.headline}  ({counts or 'no checks ran'})"]
     if report.interrupted:
         lines.append("The run was interrupted; the checks marked interrupted did not finish.")
     return r.text("\n".join(lines) + "\n")

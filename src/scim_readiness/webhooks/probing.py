@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from scim_readiness.plugin.options import number_option
+from scim_readiness.plugin.options import PropagationOptions
 
 if TYPE_CHECKING:
     from scim_readiness.clients.probe import AppUser
@@ -92,8 +92,8 @@ def webhook_sender(ctx: CheckContext, *, timeout_s: float) -> Sender:
 
 def propagation_budget(ctx: CheckContext) -> float:
     """How long to wait for a genuine delivery to show in the app (option
-    ``propagation_timeout_s``, default 10 s)."""
-    return number_option(ctx, "propagation_timeout_s", 10.0, minimum=0.0)
+    ``propagation_timeout_s``)."""
+    return PropagationOptions.of(ctx).propagation_timeout_s
 
 
 def record_possibly_applied(ctx: CheckContext, deliveries: Iterable[Delivered]) -> None:

@@ -34,6 +34,7 @@ from scim_readiness.events import (
     signed_headers,
 )
 from scim_readiness.guards import refuse_plain_http_signing
+from scim_readiness.plugin.options import EventOptions
 
 if TYPE_CHECKING:
     import httpx
@@ -151,7 +152,7 @@ def event_target(ctx: CheckContext) -> EventTarget:
     org = ctx.config.scalekit.organization_id
     # The config does not name the environment id; receivers rarely check it, and a run-derived
     # value keeps test events recognisable.
-    env = str(ctx.option("environment_id", f"env_{ctx.run_id}"))
+    env = EventOptions.of(ctx).environment_id or f"env_{ctx.run_id}"
     if org:
         return EventTarget(org, env)
     return EventTarget(FAKE_ORGANIZATION_ID, env, organization_is_fake=True)
