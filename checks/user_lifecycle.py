@@ -11,6 +11,11 @@ time goes on the timeline:
 5. reactivate → active again;
 6. delete (``user_deleted`` / SCIM DELETE) → deactivated or removed.
 
+With ``probe.access`` configured, access is judged by access, not only by the ``active``
+flag: a session and an API token are issued for the user after steps 1 and 5, and after
+steps 4 and 6 both must stop working within the step budget ("Access ends on deactivation",
+"Access ends on delete": FAIL naming what still works; SKIP without ``probe.access``).
+
 Changes are driven as Scalekit would send them (option ``mode: events``: signed
 events straight to the webhook) or as the IdP would (``mode: scim``: SCIM requests to the
 directory's endpoint; Scalekit then delivers the webhooks).
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable
 
     from scim_readiness.api import CheckContext
+    from scim_readiness.clients.access import AccessClient, Credentials
     from scim_readiness.clients.probe import AppUser
     from scim_readiness.provisioning.drivers import ChangeRejected, ProvisioningDriver
     from scim_readiness.provisioning.roundtrip import StepOutcome
@@ -190,6 +196,8 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         record_not_run(ctx, STEPS[1:], "the user never appeared in the app")
         return
     app_id = first.user.id if first.user else None
+    access = _Access(ctx, first.user)
+    await access.issue()
 
     try:
         started: float | None
@@ -282,6 +290,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
             started_at=started,
             budget_s=budget(),
         )
+        await access.ended("deactivation", outcomes[STEPS[3][0]], budget())
 
         # 5. reactivate
         started = await change(4, driver.set_active(user, True))
@@ -297,6 +306,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
             started_at=started,
             budget_s=budget(),
         )
+        await access.issue()
 
         # 6. delete
         keep_records = (
@@ -325,11 +335,13 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
             budget_s=budget(),
         )
         outcomes[STEPS[5][0]] = deleted
+        await access.ended("delete", deleted, budget())
         if deleted.status is not Status.FAIL:
             # Still active in the app means not gone: cleanup deactivates it another way.
             driver.mark_removed(user)
 
     finally:
+        await access.aclose()
         # Whatever ended the steps (a refusal, the end), report what was observed.
         _conclude(ctx, outcomes)
         ctx.findings.metrics["propagation_ms"] = latency_summary(ctx)
@@ -488,3 +500,103 @@ def _conclude(ctx: CheckContext, outcomes: dict[str, StepOutcome]) -> None:
                 "mode": RoundTripOptions.of(ctx).mode,
             },
         )
+
+
+class _Access:
+    """``probe.access`` for the lifecycle user: credentials issued while it has access, then
+    watched, after a deprovisioning step, until both stop working. Credentials never appear
+    in a finding."""
+
+    def __init__(self, ctx: CheckContext, seen: AppUser | None) -> None:
+        from scim_readiness.clients.access import AccessClient
+
+        self.ctx = ctx
+        section = ctx.config.probe.access if ctx.config.probe else None
+        self.client: AccessClient | None = (
+            AccessClient(section, ctx.tls) if section and ctx.probe and seen else None
+        )
+        self.user_id = (seen.directory_user_id or "") if seen else ""
+        self.email = seen.email if seen else ""
+        self.credentials: Credentials | None = None
+        self.problem = "" if self.client else "not observed: no probe.access is configured"
+
+    async def issue(self) -> None:
+        from scim_readiness.clients.access import KINDS
+        from scim_readiness.errors import ProbeError
+
+        if self.client is None:
+            return
+        try:
+            self.credentials = await self.client.issue(self.user_id, self.email)
+            if not all([await self.client.can_act(self.credentials, k) for k in KINDS]):
+                self.credentials, self.problem = None, "credentials just issued were refused"
+        except ProbeError as exc:
+            self.credentials, self.problem = None, f"could not issue credentials: {exc.message}"
+
+    async def ended(self, after: str, step: StepOutcome, budget_s: float) -> None:
+        """Record whether the session and the API token stopped working after ``after``."""
+        title = f"Access ends on {after}"
+        if self.client is None:
+            self.ctx.findings.skipped(
+                title,
+                observed=self.problem,
+                why="An inactive flag proves nothing about sessions and API tokens issued "
+                "before the change.",
+                fix="Configure probe.access (a test hook that issues a session and an API "
+                "token, and an endpoint answering 200 or 401).",
+            )
+        elif not step.ok:
+            self.ctx.findings.skipped(title, observed=f"not judged: the {after} step failed")
+        elif self.credentials is None:
+            self.ctx.findings.errored(
+                title, observed=self.problem, fix="Check probe.access against the app."
+            )
+        else:
+            await self._watch(title, after, budget_s)
+        self.credentials = None
+
+    async def _watch(self, title: str, after: str, budget_s: float) -> None:
+        from scim_readiness.clients.access import KINDS
+        from scim_readiness.errors import ProbeError
+        from scim_readiness.plugin.wait import wait_until
+
+        client, credentials = self.client, self.credentials
+        assert client is not None and credentials is not None  # noqa: S101 - checked by ended
+
+        async def working() -> list[str]:
+            return [k for k in KINDS if await client.can_act(credentials, k)]
+
+        outcome = await wait_until(
+            working,
+            lambda still: not still,
+            budget_s=budget_s,
+            clock=self.ctx.clock,
+            retry_on=(ProbeError,),
+            errors_in_a_row=3,
+        )
+        expected = "the session and the API token refused (401/403)"
+        if outcome.satisfied:
+            self.ctx.findings.passed(
+                title,
+                expected=expected,
+                observed=f"both refused {outcome.elapsed_s * 1000:.0f} ms after the {after} "
+                "reached the app",
+            )
+        elif outcome.value is None:
+            message = outcome.error.message if isinstance(outcome.error, ProbeError) else ""
+            self.ctx.findings.errored(title, expected=expected, observed=message)
+        else:
+            self.ctx.findings.failed(
+                title,
+                expected=expected,
+                observed=f"after {outcome.elapsed_s:.1f} s still working: "
+                + " and ".join(k.replace("_", " ") for k in outcome.value),
+                why="A departed employee keeps acting through a session or an API token "
+                "issued before the change, although the app shows the user inactive.",
+                fix=f"On {after}, revoke the user's sessions and API tokens (and check the "
+                "user's state on every authenticated request).",
+            )
+
+    async def aclose(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()

@@ -105,10 +105,27 @@ class CommandProbe(ProbeShape):
     timeout_s: float = Field(default=10.0, gt=0, le=300)
 
 
+class AccessProbe(Section):
+    """Whether a test user can still act. ``issue``: a URL (POST) or argv template with
+    ``{directory_user_id}``/``{email}`` answering JSON with a session and an API token for
+    the user. ``check``: a URL (GET; the session sent as a cookie, the token as a bearer)
+    answering 200 or 401/403, or an argv template with ``{kind}`` and ``{credential}``
+    printing ``{"allowed": true|false}``."""
+
+    issue: str | list[str]
+    check: str | list[str]
+    headers: dict[str, SecretStr] = Field(default_factory=dict)  # sent to the issue hook
+    session_path: str = "session"
+    token_path: str = "api_token"  # noqa: S105 - a JSON path, not a secret
+    session_cookie: str = "session"
+    timeout_s: float = Field(default=5.0, gt=0, le=120)
+
+
 class ProbeSection(Section):
     kind: Literal["http", "command"]
     http: HttpProbe | None = None
     command: CommandProbe | None = None
+    access: AccessProbe | None = None
 
 
 class ScimIdpSection(Section):
@@ -156,6 +173,16 @@ class AdminPortalSection(Section):
     required_attestations: tuple[str, ...] = ("branding",)
 
 
+class TestOrganizationSection(Section):
+    """An organisation (and its directory) that exists for testing only: checks that act on
+    a whole organisation (directory_disabled, a second tenant) run only against it."""
+
+    __test__ = False
+
+    organization_id: str
+    directory_id: str | None = None
+
+
 class TestIdentitiesSection(Section):
     __test__ = False  # not a pytest class, whatever its name says
 
@@ -197,6 +224,7 @@ class Config(Section):
     data_model: DataModelSection | None = None
     admin_portal: AdminPortalSection | None = None
     test_identities: TestIdentitiesSection = TestIdentitiesSection()
+    test_organization: TestOrganizationSection | None = None
     checks: ChecksSection = ChecksSection()
     ledger_path: str | None = None  # default: .scim-readiness/ledger.jsonl next to the config
     # Where the config came from, for messages and for resolving relative paths.

@@ -97,3 +97,40 @@ def test_app_that_ignores_scim_deletes_is_deprovisioned_even_with_an_id_only_pro
         report = stack.run(config.model_copy(update={"probe": by_id_only}), "user-lifecycle")
         assert steps_by_status(result_of(report, "user-lifecycle"))["6. delete"] == "FAIL"
         assert_nothing_left(stack, report)
+
+
+# Flaws of delivery semantics and of access: each FAILs exactly its check among the three
+# that change users; the other two keep their clean verdict (PASS).
+DELIVERY_FLAWS = {
+    "stale-update-wins": "delivery-semantics",
+    "update-resurrects-deleted": "delivery-semantics",
+    "delete-before-create-forgotten": "delivery-semantics",
+    "racy-duplicate-deliveries": "delivery-semantics",
+    "dedupe-before-apply": "delivery-semantics",
+    "email-reuse-refused": "delivery-semantics",
+    "email-unique-across-tenants": "delivery-semantics",
+    "directory-disabled-ignored": "delivery-semantics",
+    "roles-follow-group-name": "delivery-semantics",
+    "slow-update-backlog": "delivery-semantics",
+    "sessions-survive-deprovisioning": "user-lifecycle",
+}
+MUTATING = ("user-lifecycle", "group-roles", "delivery-semantics")
+
+
+def test_the_delivery_flaw_matrix_names_every_new_flaw() -> None:
+    from scim_readiness.devstack.demo_stack import all_flaws
+
+    for flaw, check_id in DELIVERY_FLAWS.items():
+        assert all_flaws()[flaw].check == check_id
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flaw", sorted(DELIVERY_FLAWS))
+def test_delivery_flaw_fails_only_its_check(stack_factory: StackFactory, flaw: str) -> None:
+    with stack_factory(flaws=(flaw,)) as stack:
+        report = stack.run(stack.config(step_timeout_s=FAILING_STEP_S), *MUTATING)
+        seen = {check_id: result_of(report, check_id).status for check_id in MUTATING}
+        expected = dict.fromkeys(MUTATING, Status.PASS)
+        expected[DELIVERY_FLAWS[flaw]] = Status.FAIL
+        assert seen == expected, explain(report)
+        assert_nothing_left(stack, report)

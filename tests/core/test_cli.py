@@ -249,6 +249,7 @@ def test_checks_lists_built_ins_and_plugins(cli: Callable[..., tuple[int, str, s
         "environment",
         "webhook-endpoint",
         "webhook-signature",
+        "delivery-semantics",
         "user-lifecycle",
         "group-roles",
         "bad-data",
@@ -558,7 +559,7 @@ def test_demo_clean_is_ready_with_every_item_and_read_only_is_not(tmp_path: Path
     assert summary["verdict"] == "PARTIAL"
     assert summary["headline"] == (
         "READ-ONLY: 5 of 8 items evaluated, none failed; "
-        "not evaluated: 4 user-lifecycle, 5 group-roles, 6 bad-data"
+        "not evaluated: 4 delivery-semantics, user-lifecycle, 5 group-roles, 6 bad-data"
     )
     statuses = {c["id"]: c["status"] for c in report["checks"]}  # type: ignore[attr-defined]
     assert statuses["webhook-signature"] == "PASS"  # its read-only mode ran

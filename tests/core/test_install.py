@@ -18,6 +18,7 @@ BUILTINS = [
     "environment",
     "webhook-endpoint",
     "webhook-signature",
+    "delivery-semantics",
     "user-lifecycle",
     "group-roles",
     "bad-data",

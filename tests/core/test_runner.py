@@ -435,6 +435,7 @@ def test_built_in_checks_declare_what_they_can_do_read_only() -> None:
         "user-lifecycle": ReadOnly.NONE,
         "group-roles": ReadOnly.NONE,
         "bad-data": ReadOnly.NONE,
+        "delivery-semantics": ReadOnly.NONE,
         "data-model": ReadOnly.FULL,
         "admin-portal": ReadOnly.FULL,
     }

@@ -34,7 +34,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Status]:
 
 
 def test_clean_stack_is_ready_with_every_check_passing(clean: dict[str, Status]) -> None:
-    assert len(clean) == 8
+    assert len(clean) == 9
     assert clean == dict.fromkeys(clean, Status.PASS)
 
 

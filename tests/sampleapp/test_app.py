@@ -158,7 +158,7 @@ def test_deactivation_and_delete_remove_access_but_keep_the_record(send: Sender)
         organization_id=ORG,
         environment_id=ENV,
     )
-    assert send.event(never_seen).json()["status"] == "not_found"
+    assert send.event(never_seen).json()["status"] == "tombstoned"
 
 
 def test_group_events_and_recalculated_roles(send: Sender, app: RunningApp) -> None:

@@ -12,6 +12,7 @@ import httpx
 from sampleapp_support import ORG, SECRET, TENANT, AppFactory, Sender, make_user_event
 
 from scim_readiness.devstack.sampleapp import FLAWS, RunningApp
+from scim_readiness.devstack.tls_ca import LocalCA
 from scim_readiness.events import (
     EventType,
     build_event,
@@ -354,3 +355,233 @@ def test_flaw_legacy_event_names(start_app: AppFactory, sender_for: SenderFor) -
     clean, flawed = compare(start_app, sender_for, "legacy-event-names", current_then_legacy)
     assert clean == (200, True, 200, False)  # an unknown (old) name is ignored
     assert flawed == (200, False, 200, True)
+
+
+# ---------------------------------------------------------------- delivery semantics
+
+
+def at(seconds: float, event_type: EventType | str = EventType.USER_CREATED, **fields: Any) -> Any:
+    """A user event whose occurred_at is ``seconds`` from a fixed moment."""
+    import datetime as dt
+
+    event = make_user_event(event_type, **fields)
+    moment = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+    event["occurred_at"] = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return event
+
+
+def deleted(seconds: float, directory_user_id: str = "diruser_1") -> Any:
+    import datetime as dt
+
+    moment = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+    return build_event(
+        EventType.USER_DELETED,
+        user_deleted_data(id=directory_user_id, organization_id=ORG, email="ada@acme.example"),
+        organization_id=ORG,
+        environment_id="env_1",
+        occurred_at=moment,
+    )
+
+
+def test_flaw_stale_update_wins(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def reordered(send: Sender) -> Any:
+        send.event(at(0))
+        send.event(at(20, EventType.USER_UPDATED, family_name="Newer"))
+        send.event(at(10, EventType.USER_UPDATED, family_name="Older"))  # delivered last
+        user = state(send)
+        return user and user["name"]
+
+    clean, flawed = compare(start_app, sender_for, "stale-update-wins", reordered)
+    assert clean == "Ada Newer"
+    assert flawed == "Ada Older"
+
+
+def test_flaw_update_resurrects_deleted(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def late_update(send: Sender) -> Any:
+        send.event(at(0))
+        send.event(deleted(20))
+        status = send.event(at(10, EventType.USER_UPDATED, active=True)).status_code
+        user = state(send)
+        return status, user and user["active"]
+
+    clean, flawed = compare(start_app, sender_for, "update-resurrects-deleted", late_update)
+    assert clean == (200, False)
+    assert flawed == (200, True)
+
+
+def test_flaw_delete_before_create_forgotten(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def delete_first(send: Sender) -> Any:
+        send.event(deleted(20))
+        send.event(at(10))
+        user = state(send)
+        return user is not None and user["active"]
+
+    clean, flawed = compare(start_app, sender_for, "delete-before-create-forgotten", delete_first)
+    assert clean is False
+    assert flawed is True
+
+
+def request_bytes(send: Sender, event: dict[str, Any]) -> bytes:
+    from urllib.parse import urlsplit
+
+    body = encode_body(event)
+    headers = signed_headers(SECRET, event["id"], int(time.time()), body)
+    url = urlsplit(send.app.webhook_url)
+    head = f"POST {url.path} HTTP/1.1\r\nhost: {url.netloc}\r\n"
+    head += "content-type: application/json\r\nconnection: close\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    head += f"content-length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def connect(send: Sender, local_ca: LocalCA) -> Any:
+    import socket
+
+    host, port = "127.0.0.1", send.app.port
+    raw = socket.create_connection((host, port))
+    return local_ca.client_context().wrap_socket(raw, server_hostname=host)
+
+
+def test_flaw_racy_duplicate_deliveries(
+    start_app: AppFactory, sender_for: SenderFor, local_ca: LocalCA
+) -> None:
+    def at_once(send: Sender) -> Any:
+        data = request_bytes(send, make_user_event())
+        connections = [connect(send, local_ca) for _ in range(6)]  # all open, then all sent
+        for tls in connections:
+            tls.sendall(data)
+        answers = []
+        for tls in connections:
+            with tls:
+                answers.append(tls.recv(64).split(b" ")[1])
+        return max(int(status) for status in answers) < 500, len(send.rows("diruser_1"))
+
+    clean, flawed = compare(start_app, sender_for, "racy-duplicate-deliveries", at_once)
+    assert clean == (True, 1)
+    assert flawed[0] is True and flawed[1] > 1
+
+
+def test_flaw_dedupe_before_apply(
+    start_app: AppFactory, sender_for: SenderFor, local_ca: LocalCA
+) -> None:
+    def dropped_then_redelivered(send: Sender) -> Any:
+        event = make_user_event()
+        with connect(send, local_ca) as tls:
+            tls.sendall(request_bytes(send, event))
+            time.sleep(0.15)  # cut before reading the answer
+        time.sleep(0.6)
+        again = send.event(event)  # the redelivery: same webhook-id
+        return again.status_code, len(send.rows("diruser_1"))
+
+    clean, flawed = compare(start_app, sender_for, "dedupe-before-apply", dropped_then_redelivered)
+    assert clean == (200, 1)
+    assert flawed == (200, 0)
+
+
+def test_flaw_email_reuse_refused(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def rehire(send: Sender) -> Any:
+        send.user()
+        send.event(deleted(0))
+        status = send.user(id="diruser_2").status_code
+        user = state(send, "diruser_2")
+        return status, user is not None and user["active"]
+
+    clean, flawed = compare(start_app, sender_for, "email-reuse-refused", rehire)
+    assert clean == (200, True)
+    assert flawed == (409, False)
+
+
+def test_flaw_email_unique_across_tenants(start_app: AppFactory, sender_for: SenderFor) -> None:
+    from sampleapp_support import OTHER_ORG
+
+    def second_tenant(send: Sender) -> Any:
+        send.user()
+        status = send.user(id="diruser_2", org=OTHER_ORG, organization_id=OTHER_ORG).status_code
+        return status, state(send, "diruser_2") is not None
+
+    clean, flawed = compare(start_app, sender_for, "email-unique-across-tenants", second_tenant)
+    assert clean == (200, True)
+    assert flawed == (409, False)
+
+
+def test_flaw_directory_disabled_ignored(start_app: AppFactory, sender_for: SenderFor) -> None:
+    from scim_readiness.events import directory_data
+
+    def disable(send: Sender) -> Any:
+        send.user()
+        event = build_event(
+            EventType.DIRECTORY_DISABLED,
+            directory_data(id="dir_1", organization_id=ORG, enabled=False),
+            organization_id=ORG,
+            environment_id="env_1",
+        )
+        status = send.event(event).status_code
+        user = state(send)
+        return status, user is not None and user["active"]
+
+    clean, flawed = compare(start_app, sender_for, "directory-disabled-ignored", disable)
+    assert clean == (200, False)
+    assert flawed == (200, True)
+
+
+def test_flaw_roles_follow_group_name(start_app: AppFactory, sender_for: SenderFor) -> None:
+    from scim_readiness.events import group_data
+
+    def rename(send: Sender) -> Any:
+        def group(name: str, event_type: EventType) -> Any:
+            data = group_data(
+                id="dirgroup_1", directory_id="dir_1", display_name=name, organization_id=ORG
+            )
+            return build_event(event_type, data, organization_id=ORG, environment_id="env_1")
+
+        send.event(group("Engineering", EventType.GROUP_CREATED))
+        send.user(groups=[("dirgroup_1", "Engineering")], roles=["editor"])
+        send.event(group("Engineering (renamed)", EventType.GROUP_UPDATED))
+        user = state(send)
+        return user and user["roles"]
+
+    clean, flawed = compare(start_app, sender_for, "roles-follow-group-name", rename)
+    assert clean == ["editor"]
+    assert flawed == []
+
+
+def test_flaw_slow_update_backlog(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def updates(send: Sender) -> Any:
+        send.user()
+        statuses = {
+            send.user(EventType.USER_UPDATED, family_name=f"V{n}").status_code for n in range(4)
+        }
+        user = state(send)
+        return statuses, user and user["name"]
+
+    clean, flawed = compare(start_app, sender_for, "slow-update-backlog", updates)
+    assert clean == ({200}, "Ada V3")
+    # Acknowledged at once, applied later: right after the burst the app still shows the old.
+    assert flawed == ({202}, "Ada Lovelace")
+
+
+def test_flaw_sessions_survive_deprovisioning(start_app: AppFactory, sender_for: SenderFor) -> None:
+    def after_deactivation(send: Sender) -> Any:
+        send.user()
+        issued = send.client.post(
+            send.app.access["issue"].format(directory_user_id="diruser_1"),
+            headers=send.app.probe_headers,
+        ).json()
+        before = me(send, issued)
+        send.user(EventType.USER_UPDATED, active=False)
+        return before, me(send, issued)
+
+    clean, flawed = compare(
+        start_app, sender_for, "sessions-survive-deprovisioning", after_deactivation
+    )
+    assert clean == ((200, 200), (401, 401))
+    assert flawed == ((200, 200), (200, 200))
+
+
+def me(send: Sender, issued: dict[str, str]) -> tuple[int, int]:
+    url = send.app.access["check"]
+    session = send.client.get(url, headers={"Cookie": f"session={issued['session']}"}).status_code
+    token = send.client.get(
+        url, headers={"Authorization": f"Bearer {issued['api_token']}"}
+    ).status_code
+    return session, token

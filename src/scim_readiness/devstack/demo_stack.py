@@ -70,7 +70,22 @@ _APP_FLAW_CHECK: Mapping[str, str] = {
     # ERROR "blocked by …", none FAILs.
     "probe-404": "preflight",
     "webhook-hangs": "preflight",
+    "stale-update-wins": "delivery-semantics",
+    "update-resurrects-deleted": "delivery-semantics",
+    "delete-before-create-forgotten": "delivery-semantics",
+    "racy-duplicate-deliveries": "delivery-semantics",
+    "dedupe-before-apply": "delivery-semantics",
+    "email-reuse-refused": "delivery-semantics",
+    "email-unique-across-tenants": "delivery-semantics",
+    "directory-disabled-ignored": "delivery-semantics",
+    "roles-follow-group-name": "delivery-semantics",
+    "slow-update-backlog": "delivery-semantics",
+    "sessions-survive-deprovisioning": "user-lifecycle",
 }
+#: The organisation the demo keeps for tests only (linked to its own tenant in the app):
+#: delivery-semantics' organisation-wide scenarios act on it, never on the real one.
+TEST_ORGANIZATION_ID = "org_scimreadinesstestorganization"
+TEST_ORGANIZATION_TENANT = "acme-corp-test"
 
 STACK_FLAWS: Mapping[str, Flaw] = MappingProxyType(
     {
@@ -212,7 +227,15 @@ class Stack:
                         "Authorization": secret("SCIM_READINESS_PROBE_TOKEN", "Bearer "),
                     },
                 },
+                "access": {
+                    "issue": app.access["issue"],
+                    "check": app.access["check"],
+                    "headers": {
+                        "Authorization": secret("SCIM_READINESS_PROBE_TOKEN", "Bearer "),
+                    },
+                },
             },
+            "test_organization": {"organization_id": TEST_ORGANIZATION_ID},
             "scim_idp": {
                 "url": emu.scim_url(),
                 "token": secret("SCIM_READINESS_SCIM_TOKEN"),
@@ -249,6 +272,16 @@ class Stack:
                 "group-roles": {"options": {"step_timeout_s": DEMO_WAIT_S}},
                 "webhook-signature": {"options": {"propagation_timeout_s": DEMO_WAIT_S}},
                 "bad-data": {"options": {"propagation_timeout_s": DEMO_WAIT_S}},
+                # The app applies a burst of 40 updates in well under a second; a backlog that
+                # needs more than a few seconds for them is a defect.
+                "delivery-semantics": {
+                    "options": {
+                        "step_timeout_s": DEMO_WAIT_S,
+                        "settle_s": 0.5,
+                        "burst_size": 40,
+                        "burst_budget_s": DEMO_WAIT_S,
+                    }
+                },
                 # In the demo each flaw should fail exactly the check built for it; an app that
                 # drops roles is group-roles' catch. Keep this on in a real deployment: there,
                 # data-model's role reconciliation is the read-only evidence of role drift.
@@ -399,7 +432,10 @@ def start_stack(
                 probe_token=secrets.token_urlsafe(18),
                 portal_token=secrets.token_urlsafe(18),
                 flaws=app_flaws,
-                tenant_by_org={emu.organization_id: emu.organization_external_id},
+                tenant_by_org={
+                    emu.organization_id: emu.organization_external_id,
+                    TEST_ORGANIZATION_ID: TEST_ORGANIZATION_TENANT,
+                },
                 db_path=root / "app.sqlite3",
                 scalekit_env_url=emu.env_url,
                 scalekit_client_id=emu.client_id,

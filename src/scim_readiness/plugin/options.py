@@ -510,3 +510,8 @@ class RoundTripOptions(EventOptions):
         gt=0,
         le=600,
     )
+    idp_profile: Literal["generic", "okta", "entra", "google"] = option(
+        default="generic",
+        description="whose SCIM dialect mode scim speaks: the shapes and order of an IdP's "
+        "requests",
+    )

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from scim_readiness.webhooks.sender import Sender
 
 Mode = Literal["events", "scim"]
+#: Whose SCIM dialect ``mode: scim`` speaks (option ``idp_profile``): the shapes and order of
+#: the requests each IdP sends for the same change.
+IdpProfile = Literal["generic", "okta", "entra", "google"]
+IDP_PROFILES: tuple[IdpProfile, ...] = ("generic", "okta", "entra", "google")
 #: The profile attribute the lifecycle check changes: an HR field both Scalekit's events
 #: (``department``) and SCIM's enterprise extension carry.
 PROFILE_ATTRIBUTE = "department"
@@ -177,12 +181,17 @@ def missing_for_mode(ctx: CheckContext, mode: Mode) -> str | None:
     return None
 
 
+def selected_idp_profile(ctx: CheckContext) -> IdpProfile:
+    """The check's ``idp_profile`` option (ConfigError when it is not one of the profiles)."""
+    return RoundTripOptions.of(ctx).idp_profile
+
+
 def make_driver(
     ctx: CheckContext, mode: Mode, roles: RoleAssignments | None = None
 ) -> ProvisioningDriver:
     if mode == "events":
         return EventsDriver(ctx, roles or RoleAssignments())
-    return ScimDriver(ctx)
+    return ScimDriver(ctx, selected_idp_profile(ctx))
 
 
 def _details(ctx: CheckContext, **extra: Any) -> dict[str, Any]:
@@ -457,14 +466,21 @@ def _scim_error(response: httpx.Response, secrets: Sequence[str] = ()) -> str:
 
 class ScimDriver(_Driver):
     """SCIM 2.0 requests to the directory's endpoint (``ctx.config.scim_idp``), as an IdP sends
-    them: POST and PUT for users, PATCH for ``active`` and group membership, DELETE."""
+    them: POST and PUT for users, PATCH for ``active`` and group membership, DELETE.
+
+    ``profile`` picks an IdP's dialect: ``okta`` PATCHes ``active`` without a path (a value
+    object) and deactivates before it deletes; ``entra`` writes ops capitalised
+    (``Replace``/``Add``/``Remove``), booleans as strings (``"False"``), removes members with
+    a value list, and soft-deletes (deactivates) before the delete; ``google`` sends the
+    generic shapes (its hourly bulk sync is the burst delivery-semantics measures)."""
 
     channel: Mode = "scim"
 
-    def __init__(self, ctx: CheckContext) -> None:
+    def __init__(self, ctx: CheckContext, profile: IdpProfile = "generic") -> None:
         if ctx.config.scim_idp is None:
             raise ValueError("mode 'scim' needs the scim_idp section")
         self.ctx = ctx
+        self.profile = profile
         section = ctx.config.scim_idp
         self._base = section.url.rstrip("/")
         self._token = section.token.get_secret_value()
@@ -581,15 +597,24 @@ class ScimDriver(_Driver):
         body["id"] = user.handle
         await self.request("PUT", f"/Users/{user.handle}", body=body)
 
+    def _op(self, name: str) -> str:
+        return name.capitalize() if self.profile == "entra" else name
+
     async def set_active(self, user: DirectoryUser, active: bool) -> None:
-        await self.request(
-            "PATCH",
-            f"/Users/{user.handle}",
-            body=_patch_op({"op": "replace", "path": "active", "value": active}),
-        )
+        operation: dict[str, Any]
+        if self.profile == "okta":
+            operation = {"op": "replace", "value": {"active": active}}
+        elif self.profile == "entra":
+            operation = {"op": "Replace", "path": "active", "value": str(active)}
+        else:
+            operation = {"op": "replace", "path": "active", "value": active}
+        await self.request("PATCH", f"/Users/{user.handle}", body=_patch_op(operation))
         user.active = active
 
     async def _delete_user(self, user: DirectoryUser) -> None:
+        if self.profile in ("okta", "entra") and user.active:
+            # Neither deletes an active user outright: deactivation comes first.
+            await self.set_active(user, False)
         await self.request("DELETE", f"/Users/{user.handle}", ok_statuses=(404,))
 
     async def create_group(self, label: str) -> GroupRef:
@@ -632,15 +657,21 @@ class ScimDriver(_Driver):
 
     async def add_member(self, group: GroupRef, user: DirectoryUser) -> None:
         await self._patch_members(
-            group, {"op": "add", "path": "members", "value": [{"value": user.handle}]}
+            group, {"op": self._op("add"), "path": "members", "value": [{"value": user.handle}]}
         )
         if all(existing.id != group.id for existing in user.groups):
             user.groups.append(group)
 
     async def remove_member(self, group: GroupRef, user: DirectoryUser) -> None:
-        await self._patch_members(
-            group, {"op": "remove", "path": f'members[value eq "{user.handle}"]'}
-        )
+        if self.profile == "entra":
+            operation: dict[str, Any] = {
+                "op": "Remove",
+                "path": "members",
+                "value": [{"value": user.handle}],
+            }
+        else:
+            operation = {"op": "remove", "path": f'members[value eq "{user.handle}"]'}
+        await self._patch_members(group, operation)
         user.groups = [existing for existing in user.groups if existing.id != group.id]
 
     async def delete_group(self, group: GroupRef, members: Sequence[DirectoryUser]) -> None:

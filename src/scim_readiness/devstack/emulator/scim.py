@@ -89,7 +89,10 @@ def provider() -> ScimProvider:
         ],
     )
     return ScimProvider.from_discovery(
-        load_default_schemas().values(), load_default_resource_types().values(), config=config
+        load_default_schemas().values(),
+        load_default_resource_types().values(),
+        config=config,
+        policy=idp_tolerance(),
     )
 
 
@@ -479,6 +482,19 @@ def _authorize(state: EmulatorState, request: Request) -> Directory:
     if not directory.enabled:
         raise ForbiddenException(detail="the directory is disabled")
     return directory
+
+
+@cache
+def idp_tolerance() -> Any:
+    """What Scalekit accepts from the IdPs it supports beyond the strict RFC reading: Microsoft
+    Entra removes group members with a ``value`` listing them (not a path filter), and
+    replaces an entry of a multi-valued attribute it names by filter before it exists."""
+    from scim2_models import ScimPolicy
+
+    return ScimPolicy(
+        remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+        unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+    )
 
 
 def scim_routes(state: EmulatorState) -> list[BaseRoute]:

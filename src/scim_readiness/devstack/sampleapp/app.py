@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -57,6 +62,89 @@ def _error(status: int, error: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status)
 
 
+#: How long the ``dedupe-before-apply`` flaw looks for a client that went away (as a
+#: framework that cancels a request's work on disconnect would notice it mid-way).
+DISCONNECT_WATCH_S = 0.4
+
+
+def _client_gone(request: Request) -> Callable[[], bool]:
+    """For the worker thread: whether the client closed its connection (watched briefly)."""
+
+    def gone() -> bool:
+        deadline = time.monotonic() + DISCONNECT_WATCH_S
+        while time.monotonic() < deadline:
+            if anyio.from_thread.run(request.is_disconnected):
+                return True
+            time.sleep(0.01)
+        return False
+
+    return gone
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AccessRoutes:
+    """What a signed-in user holds: a session (cookie) and an API token (bearer). The test
+    hook issues both for a provisioned user; ``/api/me`` answers 200 while they are valid
+    and the user still has access, else 401. Deprovisioning revokes both."""
+
+    def __init__(
+        self,
+        settings: AppSettings,
+        store: Store,
+        probe_auth: Callable[[Request], Response | None],
+    ) -> None:
+        self.settings, self.store, self.probe_auth = settings, store, probe_auth
+
+    async def issue(self, request: Request) -> Response:
+        if (refusal := self.probe_auth(request)) is not None:
+            return refusal
+        directory_user_id = request.query_params.get("directory_user_id", "").strip()
+        if not directory_user_id:
+            return _error(400, "invalid_request", "query parameter directory_user_id is required")
+        return await run_in_threadpool(self._issue, directory_user_id)
+
+    def _issue(self, directory_user_id: str) -> Response:
+        session, token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        with self.store.transaction() as tx:
+            user = tx.user_by_directory_id(directory_user_id)
+            if user is None:
+                return _error(404, "not_found", "no user with that directory user id")
+            if not user.active:
+                return _error(409, "inactive", "the user has no access; nothing was issued")
+            tx.add_credential(_hash(session), "session", directory_user_id)
+            tx.add_credential(_hash(token), "api_token", directory_user_id)
+        return JSONResponse(
+            {"session": session, "api_token": token}, headers={"cache-control": "no-store"}
+        )
+
+    async def me(self, request: Request) -> Response:
+        session = request.cookies.get("session")
+        bearer = request.headers.get("authorization", "")
+        scheme, _, token = bearer.partition(" ")
+        if session:
+            credential, kind = session, "session"
+        elif scheme.lower() == "bearer" and token.strip():
+            credential, kind = token.strip(), "api_token"
+        else:
+            return _error(401, "unauthorized", "sign in or send an API token")
+        owner = await run_in_threadpool(self._owner_with_access, credential, kind)
+        if owner is None:
+            return _error(401, "unauthorized", f"the {kind} is not valid")
+        return JSONResponse({"directory_user_id": owner, "via": kind})
+
+    def _owner_with_access(self, credential: str, kind: str) -> str | None:
+        with self.store.transaction() as tx:
+            owner = tx.credential_owner(_hash(credential), kind)
+            if owner is None or self.settings.has("sessions-survive-deprovisioning"):
+                return owner
+            user = tx.user_by_directory_id(owner)
+        # Revocation on deprovisioning ends these; the state check backs it up.
+        return owner if user is not None and user.active and not user.deleted else None
+
+
 def create_app(settings: AppSettings, store: Store, portal: PortalLinks | None = None) -> Starlette:
     handler = WebhookHandler(settings, store)
     portal = portal or PortalLinks(settings)
@@ -77,7 +165,8 @@ def create_app(settings: AppSettings, store: Store, portal: PortalLinks | None =
             )
         else:
             headers = {name.lower(): value for name, value in request.headers.items()}
-            reply = await run_in_threadpool(handler.handle, headers, body)
+            gone = _client_gone(request) if settings.has("dedupe-before-apply") else None
+            reply = await run_in_threadpool(handler.handle, headers, body, gone)
         if settings.has("slow-ack"):
             await asyncio.sleep(settings.slow_ack_s)
         return _respond(reply)
@@ -163,8 +252,11 @@ def create_app(settings: AppSettings, store: Store, portal: PortalLinks | None =
             return _error(503, "portal_unavailable", str(exc))
         return JSONResponse(link, headers={"cache-control": "no-store"})
 
+    access = AccessRoutes(settings, store, probe_auth)
     app = Starlette(
         routes=[
+            Route("/test-hooks/credentials", access.issue, methods=["POST"]),
+            Route("/api/me", access.me, methods=["GET"]),
             Route("/webhooks/scalekit", webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/probe/users/by-email", by_email, methods=["GET"]),

@@ -56,6 +56,43 @@ FLAWS: Mapping[str, str] = MappingProxyType(
             "handles only old event names (scalekit.dir.user.create...) and acknowledges "
             "current names without acting"
         ),
+        # Delivery semantics: reordered, retried and concurrent deliveries.
+        "stale-update-wins": (
+            "user_updated ignores occurred_at: an older update delivered last overwrites newer data"
+        ),
+        "update-resurrects-deleted": (
+            "user_deleted only clears the active flag: a late user_updated makes the user active"
+        ),
+        "delete-before-create-forgotten": (
+            "user_deleted for a user not yet created is dropped, so the create makes it active"
+        ),
+        "racy-duplicate-deliveries": (
+            "look-up and insert in separate transactions without a unique constraint: "
+            "concurrent copies of one user_created create several users"
+        ),
+        "dedupe-before-apply": (
+            "marks a webhook-id processed before applying it and abandons the work when the "
+            "client disconnects, so the redelivery is dropped as a duplicate"
+        ),
+        "email-reuse-refused": (
+            "a deleted user's email stays taken: a re-hire gets 409 (retried, never succeeds)"
+        ),
+        "email-unique-across-tenants": (
+            "emails are unique across all tenants: the same person in a second organisation "
+            "gets 409"
+        ),
+        "directory-disabled-ignored": (
+            "organization.directory_disabled is acknowledged but the directory's users stay active"
+        ),
+        "roles-follow-group-name": (
+            "roles are looked up by group name: renaming a group takes its members' roles"
+        ),
+        "slow-update-backlog": (
+            "profile updates are acknowledged at once and applied by one slow worker (a backlog)"
+        ),
+        "sessions-survive-deprovisioning": (
+            "sessions and API tokens keep working after the user is deactivated or deleted"
+        ),
     }
 )
 

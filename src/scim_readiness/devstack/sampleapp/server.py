@@ -30,7 +30,10 @@ class RunningApp:
 
     ``probe`` holds URL templates in the config's probe vocabulary: ``user_by_email``
     (``{email}``), ``user_by_id`` (``{directory_user_id}``) and ``list_users`` (``{cursor}``);
-    send ``probe_headers`` with them. ``portal_link_url`` wants ``portal_headers``.
+    send ``probe_headers`` with them. ``access`` holds the access probe's ``issue`` (POST,
+    probe headers: a session and an API token for a user) and ``check`` (200 or 401 for
+    either).
+    ``portal_link_url`` wants ``portal_headers``.
     """
 
     settings: AppSettings
@@ -43,6 +46,7 @@ class RunningApp:
     store: Store
     port: int
     http_url: str | None = None
+    access: dict[str, str] = field(default_factory=dict)
     _stop: Any = field(default=None, repr=False)
 
     @property
@@ -124,11 +128,10 @@ def serve_app(
     if db_path is None:
         scratch = Path(tempfile.mkdtemp(prefix="scim-readiness-app-"))
         db_path = scratch / "app.sqlite3"
-    store = Store(
-        db_path,
-        unique=not settings.has("create-not-idempotent"),
-        case_sensitive_email=settings.has("case-sensitive-email"),
+    unique = not (
+        settings.has("create-not-idempotent") or settings.has("racy-duplicate-deliveries")
     )
+    store = Store(db_path, unique=unique, case_sensitive_email=settings.has("case-sensitive-email"))
     portal = PortalLinks(settings)
     try:
         sockets = [_bind(host, port)]
@@ -218,6 +221,10 @@ def serve_app(
             "user_by_email": f"{base_url}/probe/users/by-email?email={{email}}",
             "user_by_id": f"{base_url}/probe/users/{{directory_user_id}}",
             "list_users": f"{base_url}/probe/users?cursor={{cursor}}&limit=500",
+        },
+        access={
+            "issue": f"{base_url}/test-hooks/credentials?directory_user_id={{directory_user_id}}",
+            "check": f"{base_url}/api/me",
         },
         db_path=db_path,
         store=store,

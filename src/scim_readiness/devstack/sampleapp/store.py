@@ -2,6 +2,9 @@
 
 One connection guarded by a lock: every write is a single transaction (an event is applied
 and its id recorded together, or nothing is), so concurrent deliveries cannot interleave.
+Unique indexes back that up: one row per directory user id, one *live* row per email within a
+tenant (a deleted user's email is free for a re-hire). Deleted directory user ids are kept as
+tombstones, so a late or reordered event can never bring one back.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class UserRow:
     roles: tuple[str, ...]
     tenant: str
     attributes: dict[str, Any]
+    deleted: bool = False
+    source_at: str | None = None  # occurred_at of the newest event applied to this row
 
     def to_json(self) -> dict[str, Any]:
         """The probe's view of a user (exactly these keys)."""
@@ -55,10 +60,12 @@ class NewUser:
     roles: tuple[str, ...]
     tenant: str
     attributes: Mapping[str, Any]
+    source_at: str | None = None
 
 
 _COLUMNS = (
-    "pk, id, directory_user_id, organization_id, email, name, active, roles, tenant, attributes"
+    "pk, id, directory_user_id, organization_id, email, name, active, roles, tenant, attributes, "
+    "deleted, source_at"
 )
 
 
@@ -71,7 +78,7 @@ def new_user_id() -> str:
 
 
 def _row(values: tuple[Any, ...]) -> UserRow:
-    pk, uid, dir_id, org, email, name, active, roles, tenant, attributes = values
+    pk, uid, dir_id, org, email, name, active, roles, tenant, attributes, deleted, at = values
     return UserRow(
         pk=pk,
         id=uid,
@@ -83,6 +90,8 @@ def _row(values: tuple[Any, ...]) -> UserRow:
         roles=tuple(json.loads(roles)),
         tenant=tenant,
         attributes=json.loads(attributes),
+        deleted=bool(deleted),
+        source_at=at,
     )
 
 
@@ -115,11 +124,22 @@ class Store:
                     roles TEXT NOT NULL,
                     tenant TEXT NOT NULL,
                     attributes TEXT NOT NULL,
-                    updated_at TEXT NOT NULL
+                    updated_at TEXT NOT NULL,
+                    deleted INTEGER NOT NULL DEFAULT 0,
+                    source_at TEXT
                 );
                 CREATE {kind} IF NOT EXISTS users_directory_user_id
                     ON users(directory_user_id);
-                CREATE {kind} IF NOT EXISTS users_email ON users(email_key);
+                CREATE {kind} IF NOT EXISTS users_live_email
+                    ON users(tenant, email_key) WHERE deleted = 0;
+                CREATE TABLE IF NOT EXISTS tombstones (
+                    directory_user_id TEXT PRIMARY KEY, deleted_at TEXT
+                );
+                CREATE TABLE IF NOT EXISTS credentials (
+                    token_hash TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL,
+                    directory_user_id TEXT NOT NULL
+                );
                 CREATE TABLE IF NOT EXISTS processed_events (
                     id TEXT PRIMARY KEY, type TEXT NOT NULL, received_at TEXT NOT NULL
                 );
@@ -161,16 +181,21 @@ class Store:
 
     # Reads (the probe).
 
-    def _select(self, where: str, params: Iterable[Any], tail: str = "") -> list[UserRow]:
+    def _select(
+        self, where: str, params: Iterable[Any], tail: str = "", *, order: str = "pk"
+    ) -> list[UserRow]:
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM users WHERE {where} ORDER BY pk {tail}",  # noqa: S608
+                f"SELECT {_COLUMNS} FROM users WHERE {where} ORDER BY {order} {tail}",  # noqa: S608
                 tuple(params),
             ).fetchall()
         return [_row(row) for row in rows]
 
     def users_by_email(self, email: str) -> list[UserRow]:
-        return self._select("email_key = ?", [email_key(email, fold=self._fold)])
+        """Live rows first: after a re-hire the new user, not the deleted one, is the answer."""
+        return self._select(
+            "email_key = ?", [email_key(email, fold=self._fold)], order="deleted, pk"
+        )
 
     def users_by_directory_id(self, directory_user_id: str) -> list[UserRow]:
         return self._select("directory_user_id = ?", [directory_user_id])
@@ -226,7 +251,7 @@ def email_key(email: str, *, fold: bool = True) -> str:
 
 
 def _user_values(user: NewUser, *, fold: bool = True) -> tuple[Any, ...]:
-    """A user's columns from directory_user_id to attributes, in table order."""
+    """A user's columns from directory_user_id to source_at, in ``_INSERT`` order."""
     return (
         user.directory_user_id,
         user.organization_id,
@@ -237,12 +262,13 @@ def _user_values(user: NewUser, *, fold: bool = True) -> tuple[Any, ...]:
         json.dumps(list(user.roles)),
         user.tenant,
         json.dumps(dict(user.attributes), sort_keys=True),
+        user.source_at,
     )
 
 
 _INSERT = (
     "INSERT INTO users (id, directory_user_id, organization_id, email, email_key, name, active, "
-    "roles, tenant, attributes, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "roles, tenant, attributes, source_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -273,8 +299,22 @@ class Transaction:
     def user_by_directory_id(self, directory_user_id: str) -> UserRow | None:
         return self._one("directory_user_id = ?", directory_user_id)
 
-    def user_by_email(self, email: str) -> UserRow | None:
-        return self._one("email_key = ?", email_key(email, fold=self._fold))
+    def user_by_email(
+        self, email: str, *, tenant: str | None = None, include_deleted: bool = False
+    ) -> UserRow | None:
+        """The user holding ``email`` (within ``tenant`` when given; live users only unless
+        ``include_deleted``)."""
+        where, params = "email_key = ?", [email_key(email, fold=self._fold)]
+        if tenant is not None:
+            where += " AND tenant = ?"
+            params.append(tenant)
+        if not include_deleted:
+            where += " AND deleted = 0"
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM users WHERE {where} ORDER BY pk LIMIT 1",  # noqa: S608
+            params,
+        ).fetchone()
+        return _row(row) if row else None
 
     def insert_user(self, user: NewUser) -> str:
         uid = new_user_id()
@@ -285,7 +325,7 @@ class Transaction:
         self.conn.execute(
             "UPDATE users SET directory_user_id = ?, organization_id = ?, email = ?, "
             "email_key = ?, name = ?, active = ?, roles = ?, tenant = ?, attributes = ?, "
-            "updated_at = ? WHERE pk = ?",
+            "source_at = ?, updated_at = ? WHERE pk = ?",
             (*_user_values(user, fold=self._fold), _now(), pk),
         )
 
@@ -298,6 +338,87 @@ class Transaction:
         for pk in pks:
             self.update_user(pk, user)
         return len(pks)
+
+    def tombstoned(self, directory_user_id: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM tombstones WHERE directory_user_id = ?", (directory_user_id,)
+        )
+        return row.fetchone() is not None
+
+    def bury(self, directory_user_id: str, deleted_at: str | None) -> int:
+        """Tombstone a directory user (known or not yet) and mark its row deleted and
+        inactive; returns how many rows it had."""
+        self.conn.execute(
+            "INSERT OR IGNORE INTO tombstones (directory_user_id, deleted_at) VALUES (?, ?)",
+            (directory_user_id, deleted_at),
+        )
+        cursor = self.conn.execute(
+            "UPDATE users SET active = 0, deleted = 1, source_at = COALESCE(?, source_at), "
+            "updated_at = ? WHERE directory_user_id = ?",
+            (deleted_at, _now(), directory_user_id),
+        )
+        return cursor.rowcount
+
+    def mark_deleted(self, directory_user_id: str) -> int:
+        """Deleted and inactive, with no tombstone and no version (the resurrect flaw)."""
+        cursor = self.conn.execute(
+            "UPDATE users SET active = 0, deleted = 1, updated_at = ? WHERE directory_user_id = ?",
+            (_now(), directory_user_id),
+        )
+        return cursor.rowcount
+
+    def deactivate_organization(self, organization_id: str) -> int:
+        cursor = self.conn.execute(
+            "UPDATE users SET active = 0, updated_at = ? WHERE organization_id = ? AND active = 1",
+            (_now(), organization_id),
+        )
+        return cursor.rowcount
+
+    def group_name(self, group_id: str) -> str | None:
+        row = self.conn.execute("SELECT display_name FROM groups WHERE id = ?", (group_id,))
+        found = row.fetchone()
+        return str(found[0]) if found else None
+
+    def clear_roles_of_members(self, group_id: str) -> int:
+        """Take every role from the members of ``group_id`` (the group-rename flaw)."""
+        rows = self.conn.execute("SELECT pk, attributes FROM users").fetchall()
+        members = [
+            pk
+            for pk, attributes in rows
+            if any(g.get("id") == group_id for g in json.loads(attributes).get("groups") or ())
+        ]
+        for pk in members:
+            self.conn.execute("UPDATE users SET roles = '[]' WHERE pk = ?", (pk,))
+        return len(members)
+
+    # Credentials (sessions and API tokens), stored as hashes only.
+
+    def add_credential(self, token_hash: str, kind: str, directory_user_id: str) -> None:
+        self.conn.execute(
+            "INSERT INTO credentials (token_hash, kind, directory_user_id) VALUES (?, ?, ?)",
+            (token_hash, kind, directory_user_id),
+        )
+
+    def credential_owner(self, token_hash: str, kind: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT directory_user_id FROM credentials WHERE token_hash = ? AND kind = ?",
+            (token_hash, kind),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def revoke_credentials(self, directory_user_id: str) -> int:
+        cursor = self.conn.execute(
+            "DELETE FROM credentials WHERE directory_user_id = ?", (directory_user_id,)
+        )
+        return cursor.rowcount
+
+    def revoke_credentials_of_organization(self, organization_id: str) -> int:
+        cursor = self.conn.execute(
+            "DELETE FROM credentials WHERE directory_user_id IN "
+            "(SELECT directory_user_id FROM users WHERE organization_id = ?)",
+            (organization_id,),
+        )
+        return cursor.rowcount
 
     def set_active(self, directory_user_id: str, active: bool) -> int:
         cursor = self.conn.execute(

@@ -8,8 +8,12 @@ flawed app fails for the reason the flaw names.
 from __future__ import annotations
 
 import binascii
+import datetime as dt
 import hmac
 import json
+import queue
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -35,6 +39,29 @@ LEGACY_EVENT_NAMES: Mapping[str, EventType] = {
 _CORE_FIELDS = frozenset({"id", "email", "name", "active", "roles", "organization_id"})
 
 INTERNAL_ERROR = "Internal Server Error"
+#: How long the ``racy-duplicate-deliveries`` flaw spends between its look-up and its insert
+#: (an ORM round trip): long enough for concurrent copies of one delivery to interleave.
+RACE_WINDOW_S = 0.15
+#: Per update, the ``slow-update-backlog`` flaw's single worker.
+BACKLOG_DELAY_S = 0.25
+
+#: Answers ``True`` when the client closed the connection before the app acted (the server
+#: polls for it; only the ``dedupe-before-apply`` flaw asks).
+ClientGone = Callable[[], bool]
+
+
+def occurred_at_key(value: str | None) -> str | None:
+    """``occurred_at`` normalised to UTC with microseconds, so text order is time order;
+    None when absent or not a timestamp (the event is then not ordered)."""
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -106,6 +133,8 @@ class WebhookHandler:
         from scalekit import ScalekitClient
 
         self._verifier = ScalekitClient.__new__(ScalekitClient)
+        self._local = threading.local()
+        self._backlog: queue.Queue[tuple[str, str, Callable[[Transaction], str]]] | None = None
 
     # Authentication.
 
@@ -158,14 +187,18 @@ class WebhookHandler:
 
     # Handling.
 
-    def handle(self, headers: Mapping[str, str], body: bytes) -> Reply:
+    def handle(
+        self, headers: Mapping[str, str], body: bytes, client_gone: ClientGone | None = None
+    ) -> Reply:
         """The full answer to one delivery (blocking; run it off the event loop)."""
         try:
-            return self._handle(headers, body)
+            return self._handle(headers, body, client_gone)
         except Refused as refusal:
             return refusal.reply
 
-    def _handle(self, headers: Mapping[str, str], body: bytes) -> Reply:
+    def _handle(
+        self, headers: Mapping[str, str], body: bytes, client_gone: ClientGone | None
+    ) -> Reply:
         settings = self.settings
         if settings.has("verify-reserialized-body"):
             self._parse(body)  # this flaw parses before it can verify
@@ -182,17 +215,94 @@ class WebhookHandler:
             return Reply(200, {"status": "ignored", "event_id": event_id, "reason": "unknown type"})
         organization_id = _field(event, "organization_id", str, "")
         data = _field(event, "data", dict, "")
-        apply = self._planner(event_type, data, organization_id)
+        occurred_at = occurred_at_key(_optional(event, "occurred_at", str, "", None))
+        apply = self._planner(event_type, data, organization_id, occurred_at)
         if settings.has("legacy-event-names") and raw_type not in LEGACY_EVENT_NAMES:
             # The flawed app validates the payload (its shape did not change), but its dispatch
             # has no case for current names and falls through to "ok".
             return Reply(200, {"status": "ok", "event_id": event_id})
+        flawed = self._flawed_handling(
+            event_type,
+            event_id,
+            raw_type,
+            apply,
+            client_gone,
+            str(data.get("id", "")),
+            data.get("active") is False,
+        )
+        if flawed is not None:
+            return flawed
         with self.store.transaction() as tx:
             if not settings.has("create-not-idempotent") and tx.event_seen(event_id):
                 return Reply(200, {"status": "duplicate", "event_id": event_id})
             outcome = apply(tx)
             tx.mark_event(event_id, raw_type)
         return Reply(200, {"status": outcome, "event_id": event_id})
+
+    def _flawed_handling(
+        self,
+        event_type: EventType,
+        event_id: str,
+        raw_type: str,
+        apply: Callable[[Transaction], str],
+        client_gone: ClientGone | None,
+        object_id: str,
+        deactivation: bool,
+    ) -> Reply | None:
+        """The delivery flaws' ways of applying an event; None: apply it correctly."""
+        settings, store = self.settings, self.store
+        if (
+            settings.has("slow-update-backlog")
+            and event_type is EventType.USER_UPDATED
+            and not deactivation
+        ):
+            # Profile changes go to the slow worker; deactivations keep their fast path.
+            self._enqueue(event_id, raw_type, apply)
+            return Reply(202, {"status": "queued", "event_id": event_id})
+        if settings.has("dedupe-before-apply"):
+            with store.transaction() as tx:
+                if tx.event_seen(event_id):
+                    return Reply(200, {"status": "duplicate", "event_id": event_id})
+                tx.mark_event(event_id, raw_type)
+            if client_gone is not None and client_gone():
+                # The request was abandoned, with its id already marked as processed.
+                return Reply(499, {"status": "abandoned", "event_id": event_id})
+            with store.transaction() as tx:
+                return Reply(200, {"status": apply(tx), "event_id": event_id})
+        if settings.has("racy-duplicate-deliveries") and event_type is EventType.USER_CREATED:
+            with store.transaction() as tx:
+                if tx.event_seen(event_id):
+                    return Reply(200, {"status": "duplicate", "event_id": event_id})
+                absent = tx.user_by_directory_id(object_id) is None
+            time.sleep(RACE_WINDOW_S)
+            self._local.insert_blindly = absent
+            try:
+                with store.transaction() as tx:
+                    outcome = apply(tx)
+                    tx.mark_event(event_id, raw_type)
+            finally:
+                self._local.insert_blindly = False
+            return Reply(200, {"status": outcome, "event_id": event_id})
+        return None
+
+    def _enqueue(self, event_id: str, raw_type: str, apply: Callable[[Transaction], str]) -> None:
+        if self._backlog is None:
+            self._backlog = queue.Queue()
+            threading.Thread(target=self._drain, name="sampleapp-backlog", daemon=True).start()
+        self._backlog.put((event_id, raw_type, apply))
+
+    def _drain(self) -> None:
+        assert self._backlog is not None  # noqa: S101 - started by _enqueue
+        while True:
+            event_id, raw_type, apply = self._backlog.get()
+            time.sleep(BACKLOG_DELAY_S)
+            try:
+                with self.store.transaction() as tx:
+                    if not tx.event_seen(event_id):
+                        apply(tx)
+                        tx.mark_event(event_id, raw_type)
+            except Exception:  # noqa: S112 - a queued event that fails is dropped, as queues do
+                continue
 
     def _parse(self, body: bytes) -> dict[str, Any]:
         try:
@@ -235,19 +345,23 @@ class WebhookHandler:
             ) from None
 
     def _planner(
-        self, event_type: EventType, data: dict[str, Any], organization_id: str
+        self,
+        event_type: EventType,
+        data: dict[str, Any],
+        organization_id: str,
+        occurred_at: str | None = None,
     ) -> Callable[[Transaction], str]:
         """Validate everything up front, then return the write to run in the transaction."""
         where = "data"
         if event_type in (EventType.USER_CREATED, EventType.USER_UPDATED):
-            user = self._user(data, organization_id)
+            user = replace(self._user(data, organization_id), source_at=occurred_at)
             created = event_type is EventType.USER_CREATED
             return lambda tx: self._upsert_user(tx, user, created=created)
         if event_type is EventType.USER_DELETED:
             user_id = _field(data, "id", str, where)
             _optional(data, "email", str, where, None)
             self._tenant(organization_id)  # only linked organisations may change users
-            return lambda tx: self._delete_user(tx, user_id)
+            return lambda tx: self._delete_user(tx, user_id, occurred_at)
         if event_type.object == "DirectoryGroup":
             group_id = _field(data, "id", str, where)
             display_name = _field(data, "display_name", str, where)
@@ -257,6 +371,10 @@ class WebhookHandler:
             deleted = event_type is EventType.GROUP_DELETED
 
             def write_group(tx: Transaction) -> str:
+                renamed = tx.group_name(group_id) not in (None, display_name)
+                if renamed and self.settings.has("roles-follow-group-name"):
+                    # Roles looked up by the group's name, which the rename just changed.
+                    tx.clear_roles_of_members(group_id)
                 tx.upsert_group(
                     group_id=group_id,
                     directory_id=directory_id,
@@ -273,6 +391,10 @@ class WebhookHandler:
         enabled = _optional(data, "enabled", bool, where, event_type is EventType.DIRECTORY_ENABLED)
         provider = _optional(data, "provider", str, where, None)
 
+        disabled = event_type is EventType.DIRECTORY_DISABLED
+        if disabled:
+            self._tenant(organization_id)  # only linked organisations may change users
+
         def write_directory(tx: Transaction) -> str:
             tx.upsert_directory(
                 directory_id=directory_id,
@@ -280,6 +402,11 @@ class WebhookHandler:
                 enabled=enabled,
                 provider=provider,
             )
+            if disabled and not self.settings.has("directory-disabled-ignored"):
+                # Directory sync switched off: nobody it provisioned keeps access.
+                self._revoke_organization(tx, organization_id)
+                tx.deactivate_organization(organization_id)
+                return "directory_disabled"
             return "directory_saved"
 
         return write_directory
@@ -328,7 +455,26 @@ class WebhookHandler:
 
     def _upsert_user(self, tx: Transaction, user: NewUser, *, created: bool) -> str:
         flaws = self.settings.flaws
-        holder = tx.user_by_email(user.email)
+        existing = tx.user_by_directory_id(user.directory_user_id)
+        # A deleted directory user id never comes back (a re-hire gets a new one), whatever
+        # order its events arrive in; the resurrect flaw forgets that once a row exists.
+        if (existing is None or "update-resurrects-deleted" not in flaws) and tx.tombstoned(
+            user.directory_user_id
+        ):
+            return "ignored_deleted"
+        if (
+            existing is not None
+            and "stale-update-wins" not in flaws
+            and user.source_at is not None
+            and existing.source_at is not None
+            and user.source_at < existing.source_at
+        ):
+            return "ignored_stale"
+        holder = tx.user_by_email(
+            user.email,
+            tenant=None if "email-unique-across-tenants" in flaws else user.tenant,
+            include_deleted="email-reuse-refused" in flaws,
+        )
         if holder is not None and holder.directory_user_id != user.directory_user_id:
             if "merge-on-email" in flaws:
                 tx.update_user(holder.pk, user)
@@ -343,14 +489,21 @@ class WebhookHandler:
         if "create-not-idempotent" in flaws and created:
             tx.insert_user(user)
             return "created"
-        existing = tx.user_by_directory_id(user.directory_user_id)
+        if getattr(self._local, "insert_blindly", False):
+            # The look-up was made in an earlier transaction; this insert trusts it.
+            tx.insert_user(user)
+            return "created"
         if existing is None:
             if "ignore-deactivation" in flaws:
                 user = replace(user, active=True)
             tx.insert_user(user)
             return "created"
         user = self._keep_what_flaws_ignore(existing, user)
+        if user.source_at is None or (existing.source_at or "") > user.source_at:
+            user = replace(user, source_at=existing.source_at)
         tx.update_by_directory_id(user.directory_user_id, user)
+        if not user.active:
+            self._revoke(tx, user.directory_user_id)
         return "updated"
 
     def _keep_what_flaws_ignore(self, existing: UserRow, user: NewUser) -> NewUser:
@@ -360,12 +513,31 @@ class WebhookHandler:
             user = replace(user, roles=existing.roles)
         return user
 
-    def _delete_user(self, tx: Transaction, directory_user_id: str) -> str:
-        if self.settings.has("ignore-delete"):
+    def _delete_user(
+        self, tx: Transaction, directory_user_id: str, occurred_at: str | None = None
+    ) -> str:
+        flaws = self.settings.flaws
+        if "ignore-delete" in flaws:
             return "deleted"
-        # The record is kept (audit, re-provisioning) but loses all access.
-        changed = tx.set_active(directory_user_id, False)
-        return "deactivated" if changed else "not_found"
+        self._revoke(tx, directory_user_id)
+        known = tx.user_by_directory_id(directory_user_id) is not None
+        if "update-resurrects-deleted" in flaws and known:
+            # No tombstone and no version stamp: the row is only flagged.
+            tx.mark_deleted(directory_user_id)
+            return "deactivated"
+        if not known and "delete-before-create-forgotten" in flaws:
+            return "not_found"
+        # The record is kept (audit) but loses all access, and the id is tombstoned so that
+        # a create or update delivered after the delete cannot bring it back.
+        return "deactivated" if tx.bury(directory_user_id, occurred_at) else "tombstoned"
+
+    def _revoke(self, tx: Transaction, directory_user_id: str) -> None:
+        if not self.settings.has("sessions-survive-deprovisioning"):
+            tx.revoke_credentials(directory_user_id)
+
+    def _revoke_organization(self, tx: Transaction, organization_id: str) -> None:
+        if not self.settings.has("sessions-survive-deprovisioning"):
+            tx.revoke_credentials_of_organization(organization_id)
 
 
 def _unauthorized(detail: str) -> Reply:
