@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 from scim_readiness.checks import bad_data
 
 from scim_readiness.devstack.sampleapp import RunningApp
 from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
-from scim_readiness.model import Status
+from scim_readiness.model import Finding, Status
 from scim_readiness.plugin.context import CheckContext
 
 from .conftest import MakeContext, assert_nothing_left, finding, probe_section, run_check, titles
@@ -191,28 +192,33 @@ def test_probe_without_list_or_id_lookups_still_catches_a_takeover(
     assert skipped.status is Status.SKIP and "list_users" in skipped.observed
 
 
-def _acknowledging_front(app: RunningApp, ca: LocalCA) -> Responder:
+@contextlib.contextmanager
+def _acknowledging_front(app: RunningApp, ca: LocalCA) -> Iterator[Responder]:
     """Answers every delivery 202 at once, as Scalekit advises (queue, then process), and
     hands it to the reference app behind it, which stores only what is valid."""
     import ssl
 
     import httpx
 
-    client = httpx.Client(verify=ssl.create_default_context(cafile=str(ca.ca_path)), timeout=10)
+    trust = ssl.create_default_context(cafile=str(ca.ca_path))
+    with httpx.Client(verify=trust, timeout=10) as client:
 
-    def respond(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
-        forwarded = {k: v for k, v in headers.items() if k.startswith(("webhook-", "svix-"))}
-        client.post(app.webhook_url, content=body, headers=forwarded)
-        return 202, {"content-type": "application/json"}, b'{"queued":true}'
+        def respond(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
+            forwarded = {k: v for k, v in headers.items() if k.startswith(("webhook-", "svix-"))}
+            client.post(app.webhook_url, content=body, headers=forwarded)
+            return 202, {"content-type": "application/json"}, b'{"queued":true}'
 
-    return respond
+        yield respond
 
 
 def test_invalid_data_answered_2xx_is_judged_by_its_effect(
     make_context: MakeContext, start_app: StartApp, ca: LocalCA, loopback_cert: ServerCert
 ) -> None:
     app = start_app()
-    with serve(_acknowledging_front(app, ca), tls=loopback_cert.server_context()) as front:
+    with (
+        _acknowledging_front(app, ca) as acknowledge,
+        serve(acknowledge, tls=loopback_cert.server_context()) as front,
+    ):
         ctx = make_context(bad_data, url=front.url)
         status = run_check(bad_data, ctx, app)
     # Nothing invalid was stored and the app stayed healthy: no FAIL for the 202s.
@@ -230,8 +236,15 @@ def test_a_crash_on_json_nested_20000_deep_is_hardening_not_a_failure(
     make_context: MakeContext, start_app: StartApp, loopback_cert: ServerCert, ca: LocalCA
 ) -> None:
     app = start_app()
-    inner = _acknowledging_front(app, ca)
+    with _acknowledging_front(app, ca) as inner:
+        deep = _deep_body_answered_500(make_context, app, inner, loopback_cert)
+    assert deep.status is Status.WARN
+    assert "(hardening)" in deep.title
 
+
+def _deep_body_answered_500(
+    make_context: MakeContext, app: RunningApp, inner: Responder, loopback_cert: ServerCert
+) -> Finding:
     def recursion_error(method: str, path: str, headers: Mapping[str, str], body: bytes) -> Answer:
         if b"[[[[[[[[[[" in body:  # what a correct Flask receiver does: RecursionError → 500
             return 500, {"content-type": "text/plain"}, b"Internal Server Error"
@@ -241,7 +254,5 @@ def test_a_crash_on_json_nested_20000_deep_is_hardening_not_a_failure(
     with serve(recursion_error, tls=loopback_cert.server_context()) as front:
         ctx = make_context(bad_data, url=front.url)
         run_check(bad_data, ctx, app)
-    deep = finding(ctx, "JSON nested 20,000 levels deep answered with HTTP 500")
-    assert deep.status is Status.WARN
-    assert "(hardening)" in deep.title
     assert verdict_failures(ctx) == [], titles(ctx)
+    return finding(ctx, "JSON nested 20,000 levels deep answered with HTTP 500")
