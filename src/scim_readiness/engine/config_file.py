@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from scim_readiness.config import ENV_FALLBACKS, CheckSettings, ChecksSection, Config
 from scim_readiness.errors import ConfigError, did_you_mean
-from scim_readiness.plugin.options import CheckOptions, OptionError
+from scim_readiness.plugin.options import CheckOptions, OptionError, describe_value
 
 DEFAULT_CONFIG = "readiness.yaml"
 CONFIG_ENV = "SCIM_READINESS_CONFIG"
@@ -211,7 +211,8 @@ def _compose_with(loader: yaml.SafeLoader, source: _Source) -> Any:
         ) from None
     if not isinstance(data, dict):
         raise source.error(
-            f"expected a mapping of sections (scalekit:, webhook:, …), got {_kind(data)}", ()
+            f"expected a mapping of sections (scalekit:, webhook:, …), got {describe_value(data)}",
+            (),
         )
     return data
 
@@ -227,23 +228,6 @@ def _unreadable(exc: yaml.reader.ReaderError, text: str, source: _Source) -> Con
         line=text.count("\n", 0, max(exc.position, 0)) + 1,
         hint="remove that character; a value that needs it can be quoted with an escape",
     )
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (a boolean)"
-    if isinstance(value, int | float):
-        return f"{value!r} (a number)"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "…"
-        return f"{shown!r} (a string)"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -309,14 +293,14 @@ def _message(error: Mapping[str, Any], loc: Loc) -> tuple[str, str]:
         parent = _dotted(loc[:-1]) or "the top level"
         return "required key is missing", f"add {loc[-1]}: … under {parent}"
     if kind in ("literal_error", "enum"):
-        return f"expected one of {ctx.get('expected', '?')}, got {_kind(value)}", ""
+        return f"expected one of {ctx.get('expected', '?')}, got {describe_value(value)}", ""
     if kind in _EXPECTED:
-        return f"expected {_EXPECTED[kind]}, got {_kind(value)}", ""
+        return f"expected {_EXPECTED[kind]}, got {describe_value(value)}", ""
     # Range checks and the rest: pydantic's wording is already precise ("greater than 0").
     text = str(error.get("msg", "invalid value"))
     text = text[0].lower() + text[1:] if text else "invalid value"
     if value is not None and not isinstance(value, dict | list):
-        text += f", got {_kind(value)}"
+        text += f", got {describe_value(value)}"
     return text, ""
 
 
@@ -369,7 +353,7 @@ def _check_entries(
         return
     if not isinstance(checks, dict):
         raise source.error(
-            f"expected a mapping (key: value lines), got {_kind(checks)}", ("checks",)
+            f"expected a mapping (key: value lines), got {describe_value(checks)}", ("checks",)
         )
     for key, value in checks.items():
         if key in _RUN_WIDE_CHECK_KEYS:
