@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
     from scim_readiness.plugin.identities import TestIdentity
-    from scim_readiness.webhooks.probing import Verdict
+    from scim_readiness.webhooks.probing import Judgement
     from scim_readiness.webhooks.sender import Outcome, Sender
     from scim_readiness.webhooks.traces import AppView, RecordCount
 
@@ -552,15 +552,15 @@ def _judge_invalid(ctx: CheckContext, case: Invalid) -> None:
         verdict.record(ctx, outcome)
 
 
-def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict | None:
+def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Judgement | None:
     """What the app's answer to one invalid delivery means under the case's rule; None for a
     2xx to data it should not apply, which is judged by its effect (the records) instead."""
     from scim_readiness.api import Status
-    from scim_readiness.webhooks.probing import Verdict
+    from scim_readiness.webhooks.probing import Judgement
 
     what = case.name[0].upper() + case.name[1:]
     if outcome.server_error and case.rule in _CRAFTED_ONLY:
-        return Verdict(
+        return Judgement(
             Status.WARN,
             f"{what} answered with HTTP {outcome.status} (hardening)",
             expected="4xx",
@@ -570,7 +570,7 @@ def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict | None:
             fix="Enforce a body size and nesting limit that answers 413/400.",
         )
     if outcome.server_error:
-        return Verdict(
+        return Judgement(
             Status.FAIL,
             f"{what} answered with HTTP {outcome.status}",
             expected="4xx" + (" or a 2xx that ignores it" if case.rule == "ignore" else ""),
@@ -581,7 +581,7 @@ def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict | None:
             else "Answer unknown event types with 2xx and ignore them: Scalekit adds new types.",
         )
     if outcome.status is None:
-        return Verdict(
+        return Judgement(
             Status.WARN if case.rule in _CRAFTED_ONLY else Status.ERROR,
             f"No answer to {case.name}",
             expected="4xx",
@@ -591,10 +591,10 @@ def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict | None:
         )
     if case.rule == "ignore":
         if outcome.accepted:
-            return Verdict(
+            return Judgement(
                 Status.PASS, "Unknown event type acknowledged with 2xx", expected="2xx (ignored)"
             )
-        return Verdict(
+        return Judgement(
             Status.WARN,
             f"Unknown event type refused with HTTP {outcome.status}",
             expected="2xx (ignored)",
@@ -603,15 +603,15 @@ def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict | None:
             fix="Answer unknown event types with 2xx and ignore them.",
         )
     if outcome.rejected:
-        return Verdict(Status.PASS, f"{what} refused with HTTP {outcome.status}", expected="4xx")
+        return Judgement(Status.PASS, f"{what} refused with HTTP {outcome.status}", expected="4xx")
     if case.rule == "depth" and outcome.accepted:
-        return Verdict(
+        return Judgement(
             Status.PASS,
             f"{what} handled without error",
             expected="4xx, or 2xx with nothing broken stored",
         )
     if case.rule == "size" and outcome.accepted:
-        return Verdict(
+        return Judgement(
             Status.WARN,
             "A 1 MiB body was accepted",
             expected="413 (a body limit well above real events, which are a few KiB)",
@@ -621,7 +621,7 @@ def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Verdict | None:
         )
     if outcome.accepted:
         return None  # acknowledged at once, perhaps processed later: the records tell
-    return Verdict(
+    return Judgement(
         Status.FAIL,
         f"{what} answered with HTTP {outcome.status}",
         expected="4xx, or a 2xx that stores nothing",

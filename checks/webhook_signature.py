@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
     from scim_readiness.plugin.identities import TestIdentity
-    from scim_readiness.webhooks.probing import Verdict
+    from scim_readiness.webhooks.probing import Judgement
     from scim_readiness.webhooks.sender import Outcome, Sender
     from scim_readiness.webhooks.traces import AppView
 
@@ -499,19 +499,19 @@ def _judge_statuses(ctx: CheckContext, cases: list[Case]) -> None:
         )
 
 
-def _verdict_on_status(case: Case, outcome: Outcome) -> Verdict | None:
+def _verdict_on_status(case: Case, outcome: Outcome) -> Judgement | None:
     """What is wrong with the status the app answered ``case`` with; None when nothing is,
     or when it is judged elsewhere (rejections are summed up, ``webhook-only`` is judged
     with the header families)."""
     from scim_readiness.api import Status
-    from scim_readiness.webhooks.probing import Verdict
+    from scim_readiness.webhooks.probing import Judgement
 
     if outcome.status is None:
-        return Verdict(Status.ERROR, f"No answer to a delivery with {case.name}")
+        return Judgement(Status.ERROR, f"No answer to a delivery with {case.name}")
     if case.expect == "reject":
         if outcome.server_error:
             # Not accepted, and never sent by Scalekit: hardening, not readiness.
-            return Verdict(
+            return Judgement(
                 Status.WARN,
                 f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx "
                 "(hardening)",
@@ -520,7 +520,7 @@ def _verdict_on_status(case: Case, outcome: Outcome) -> Verdict | None:
                 "5xx invites the sender to try again. " + case.why,
                 fix=case.fix,
             )
-        return Verdict(
+        return Judgement(
             Status.FAIL,
             f"Accepted a delivery with {case.name}"
             if outcome.accepted
@@ -532,7 +532,7 @@ def _verdict_on_status(case: Case, outcome: Outcome) -> Verdict | None:
     if case.expect == "accept":
         if outcome.accepted or case.key == "webhook-only":
             return None
-        return Verdict(
+        return Judgement(
             Status.FAIL,
             "Valid signature over re-formatted JSON rejected (the app verifies "
             "re-serialised JSON, not the raw body)"
@@ -543,7 +543,7 @@ def _verdict_on_status(case: Case, outcome: Outcome) -> Verdict | None:
             fix=case.fix,
         )
     if outcome.server_error:
-        return Verdict(
+        return Judgement(
             # Scalekit always sends both header families: one family alone is never real.
             Status.WARN if case.key == "svix-only" else Status.FAIL,
             f"Delivery with {case.name} answered with HTTP {outcome.status}",

@@ -32,7 +32,7 @@ class Delivered(Protocol):
     outcome: Outcome | None
 
 
-class Verdict(NamedTuple):
+class Judgement(NamedTuple):
     """What the app's answer to one delivery means, before it becomes a finding."""
 
     status: Status
@@ -42,7 +42,7 @@ class Verdict(NamedTuple):
     fix: str = ""
 
     def record(self, ctx: CheckContext, outcome: Outcome) -> None:
-        """Record the verdict with the answer as what was observed."""
+        """Record the judgement with the answer as what was observed."""
         ctx.findings.record(
             self.status,
             self.title,
