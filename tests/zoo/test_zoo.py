@@ -32,6 +32,14 @@ DEFECTS = {
     },
 }
 
+# What a last-write-wins receiver gets wrong when deliveries arrive out of order or again.
+ORDERING_FINDINGS = {
+    "Stale update delivered last",
+    "Update delivered after the delete",
+    "Delete delivered before the create",
+    "Re-hire with a deleted user's email",
+}
+
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
@@ -44,10 +52,17 @@ def test_receiver_is_ready(name: str, tmp_path: Path) -> None:
         f"{name}: {report.summary.verdict}, suite {report.duration_s:.1f} s, "
         f"with start-up and initial sync {time.monotonic() - started:.1f} s"
     )
-    assert report.summary.verdict is Verdict.READY, explain(report)
-    assert {c.id: c.status for c in report.checks} == dict.fromkeys(
-        [c.id for c in report.checks], Status.PASS
-    ), explain(report)
+    # Written as other teams write them, all three apply the last delivery they receive: an
+    # older user_updated delivered after a newer one wins. That is the reordering defect
+    # delivery-semantics exists to catch (Scalekit retries and may reorder), so it is the one
+    # FAIL expected here; every other check and finding must pass (the false-FAIL guard).
+    statuses = {c.id: c.status for c in report.checks}
+    expected = dict.fromkeys(statuses, Status.PASS) | {"delivery-semantics": Status.FAIL}
+    assert statuses == expected, explain(report)
+    semantics = next(c for c in report.checks if c.id == "delivery-semantics")
+    failed = [f.title for f in semantics.findings if f.status is Status.FAIL]
+    assert failed and set(failed) <= ORDERING_FINDINGS, explain(report)
+    assert report.summary.verdict is Verdict.NOT_READY
 
 
 @pytest.mark.slow
@@ -63,5 +78,6 @@ def test_receiver_defect_is_caught_by_its_check(name: str, defect: str, tmp_path
     if defect == "update-ignores-email-change":
         # The user is still there under its old email: found by id, never called removed.
         lifecycle = next(c for c in report.checks if c.id == "user-lifecycle")
-        failed = [f.title for f in lifecycle.findings if f.status is not Status.PASS]
+        # (The access findings are SKIP: the zoo's receivers have no probe.access hook.)
+        failed = [f.title for f in lifecycle.findings if f.status is Status.FAIL]
         assert failed == ["Step 3. change email: the app did not reach the expected state"]
