@@ -25,15 +25,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from scim_readiness.clients.answers import (
-    MAX_PROBE_ANSWER_BYTES,
-    NOT_FINISHED,
-    AnswerTooLarge,
     HostileAnswer,
     decode_json,
-    describe_http_error,
-    request_capped,
     shown_endpoint,
 )
+from scim_readiness.clients.probe import capped_probe_request
 from scim_readiness.errors import ProbeError
 from scim_readiness.redact import Redactor
 
@@ -147,24 +143,15 @@ class AccessClient:
     async def _request(
         self, method: str, url: str, headers: Mapping[str, str], what: str, shown: str
     ) -> httpx.Response:
-        import httpx
-
-        try:
-            return await request_capped(
-                self._client,
-                method,
-                url,
-                cap=MAX_PROBE_ANSWER_BYTES,
-                headers=dict(headers),
-                deadline_s=self._config.timeout_s,
-            )
-        except httpx.TimeoutException:
-            raise ProbeError(
-                f"access probe {what} at {shown} {NOT_FINISHED} {self._config.timeout_s:g} s"
-            ) from None
-        except (httpx.HTTPError, AnswerTooLarge) as exc:
-            reason = self._redact.text(describe_http_error(exc))
-            raise ProbeError(f"access probe {what} at {shown} failed: {reason}") from None
+        return await capped_probe_request(
+            self._client,
+            method,
+            url,
+            headers=headers,
+            timeout_s=self._config.timeout_s,
+            redact=self._redact,
+            label=f"access probe {what} at {shown}",
+        )
 
     async def _run(self, template: Sequence[str], values: Mapping[str, str], what: str) -> Any:
         """Run an argv template (no shell) and decode its JSON output. Messages name the

@@ -476,7 +476,6 @@ class HttpAppProbe(_UserReads):
         self._client: httpx.AsyncClient = make_async_client(tls, timeout_s=config.timeout_s)
 
     async def _read(self, what: str, **values: str) -> Any:
-        import httpx
 
         template: str | None = getattr(self._config, what)
         if template is None:
@@ -485,22 +484,15 @@ class HttpAppProbe(_UserReads):
         for name, value in values.items():
             url = url.replace("{" + name + "}", quote(value, safe=""))
         shown = self._redact.text(url)
-        try:
-            response = await request_capped(
-                self._client,
-                "GET",
-                url,
-                cap=MAX_PROBE_ANSWER_BYTES,
-                headers=self._headers,
-                deadline_s=self._config.timeout_s,
-            )
-        except httpx.TimeoutException:
-            raise ProbeError(
-                f"probe {what} at {shown} {NOT_FINISHED} {self._config.timeout_s:g} s"
-            ) from None
-        except (httpx.HTTPError, AnswerTooLarge) as exc:
-            reason = self._redact.text(describe_http_error(exc))
-            raise ProbeError(f"probe {what} at {shown} failed: {reason}") from None
+        response = await capped_probe_request(
+            self._client,
+            "GET",
+            url,
+            headers=self._headers,
+            timeout_s=self._config.timeout_s,
+            redact=self._redact,
+            label=f"probe {what} at {shown}",
+        )
         if response.status_code == 404:
             return None
         if not response.is_success:
@@ -709,3 +701,32 @@ async def try_templates(
         note = "" if found is not None else "no such user"
         tries.append(TemplateTry(what, value, (found,) if found else (), note=note))
     return tries
+
+
+async def capped_probe_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    redact: Redactor,
+    label: str,
+) -> httpx.Response:
+    """One request of a probe to the app, its answer capped and the whole request bounded by
+    ``timeout_s``; a failure is a :class:`ProbeError` naming ``label`` (already redacted)."""
+    import httpx
+
+    try:
+        return await request_capped(
+            client,
+            method,
+            url,
+            cap=MAX_PROBE_ANSWER_BYTES,
+            headers=dict(headers),
+            deadline_s=timeout_s,
+        )
+    except httpx.TimeoutException:
+        raise ProbeError(f"{label} {NOT_FINISHED} {timeout_s:g} s") from None
+    except (httpx.HTTPError, AnswerTooLarge) as exc:
+        raise ProbeError(f"{label} failed: {redact.text(describe_http_error(exc))}") from None
