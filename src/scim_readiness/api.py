@@ -32,6 +32,7 @@ from scim_readiness.model import Finding, Severity, Status, TimelineStep
 from scim_readiness.plugin.contract import (
     CheckInfo,
     Clock,
+    FindingCode,
     FindingRecorder,
     Need,
     ReadOnly,
@@ -88,6 +89,7 @@ __all__ = [
     "ConfigError",
     "DeliveryRefused",
     "Finding",
+    "FindingCode",
     "FindingRecorder",
     "Need",
     "ProbeError",

@@ -98,6 +98,10 @@ class Finding:
     docs_url: str = ""
     severity: Severity = Severity.MEDIUM
     evidence: Mapping[str, Any] = field(default_factory=lambda: _frozen(None))
+    # The stable code of the assertion this finding answers (``SIG001``): the same code for
+    # its PASS and its FAIL, unchanged across releases, so waivers and diffs can name it.
+    # Empty only for findings no check's catalogue describes (the runner's own SKIP/ERROR).
+    code: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "evidence", _frozen(self.evidence))

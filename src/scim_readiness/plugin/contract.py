@@ -64,6 +64,23 @@ class ReadOnly(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class FindingCode:
+    """One entry of a check's catalogue of finding codes: what the assertion tests, why it
+    matters and how to fix a failure, as ``scim-readiness explain CODE`` prints it.
+
+    A code is the check's three-letter prefix and a three-digit number (``SIG001``). It names
+    an assertion, not an outcome: the PASS and the FAIL of one assertion share it. Codes are
+    never renumbered or reused; a retired assertion keeps its code out of use.
+    """
+
+    code: str
+    title: str  # what is tested, in a line
+    why: str  # why it matters in production
+    fix: str  # what to change when it fails
+    docs_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CheckInfo:
     id: str
     title: str
@@ -82,6 +99,8 @@ class CheckInfo:
     # The check's options model (checks.<id>.options is validated against it); None: the
     # check declares none, and whatever is configured reaches it unchecked via ctx.option.
     options: type[CheckOptions] | None = None
+    # The catalogue of the codes this check's findings carry (see FindingCode).
+    codes: tuple[FindingCode, ...] = ()
 
     def __post_init__(self) -> None:
         needs = []
@@ -135,6 +154,7 @@ class FindingRecorder:
         docs_url: str = "",
         severity: Severity | None = None,
         evidence: Mapping[str, Any] | None = None,
+        code: str = "",
     ) -> Finding:
         if severity is None:
             severity = _DEFAULT_SEVERITY[status]
@@ -149,6 +169,7 @@ class FindingRecorder:
                 docs_url=docs_url,
                 severity=severity,
                 evidence=evidence or {},
+                code=code,
             )
         )
 
