@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-SCHEMA_VERSION = 1
+# 2: findings carry ``code`` and ``waiver``; a check may be WAIVED; the summary counts
+# waived findings and lists unused waivers. Reports of version 1 are still read.
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 
 class Status(enum.StrEnum):
@@ -21,7 +24,13 @@ class Status(enum.StrEnum):
 
     ``ATTESTED`` exists only on findings: an item no API can show, vouched for in the config
     (who, when, what). It counts like PASS for the verdict but is never shown as observed.
-    A check's own status is always one of the other five.
+    A check's own status is always one of the other five, or ``WAIVED``.
+
+    ``WAIVED`` exists only on checks: every FAIL or WARN the check recorded is covered by an
+    unexpired waiver (``waivers:`` in the config) and nothing else went wrong. The item was
+    evaluated and did not pass; the run does not fail for it, and the headline says so.
+    A finding keeps the status it was observed with; :attr:`Finding.effective_status` is
+    ``WAIVED`` while its waiver holds.
     """
 
     PASS = "PASS"  # noqa: S105 - a status, not a password
@@ -30,6 +39,7 @@ class Status(enum.StrEnum):
     FAIL = "FAIL"
     SKIP = "SKIP"
     ERROR = "ERROR"
+    WAIVED = "WAIVED"
 
 
 # How a check's status is folded from its findings: the highest rank wins.
@@ -40,9 +50,11 @@ _FOLD_RANK: Mapping[Status, int] = MappingProxyType(
         Status.SKIP: 0,
         Status.ATTESTED: 1,
         Status.PASS: 1,
-        Status.WARN: 2,
-        Status.ERROR: 3,
-        Status.FAIL: 4,
+        # Above PASS: a check with a waived defect never reads as passed.
+        Status.WAIVED: 2,
+        Status.WARN: 3,
+        Status.ERROR: 4,
+        Status.FAIL: 5,
     }
 )
 
@@ -68,7 +80,10 @@ class Verdict(enum.StrEnum):
 # Scalekit's SCIM production-readiness checklist: READY needs every one of these evaluated.
 CHECKLIST_ITEMS: tuple[int, ...] = tuple(range(1, 9))
 # A check with one of these statuses observed its item; SKIP and ERROR did not.
-_EVALUATED = (Status.PASS, Status.WARN, Status.FAIL)
+_EVALUATED = (Status.PASS, Status.WARN, Status.FAIL, Status.WAIVED)
+# What a waiver may cover: observed defects. SKIP and ERROR are not observations, so a waiver
+# cannot make them count as evaluated (``--accept-skip`` names what may stay unevaluated).
+WAIVABLE = (Status.FAIL, Status.WARN)
 
 
 class FailOn(enum.StrEnum):
@@ -78,6 +93,24 @@ class FailOn(enum.StrEnum):
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverNote:
+    """A waiver from the config, as a report shows it: on the finding it covers, or in the
+    report's list of waivers that matched nothing."""
+
+    code: str
+    reason: str
+    owner: str
+    expires: str  # ISO date (YYYY-MM-DD), the last day it holds
+    check: str = ""  # the check id it is limited to ("" for any)
+    target: str = ""  # the webhook or environment URL it is limited to ("" for any)
+    expired: bool = False  # past ``expires`` on the day of the run: it no longer holds
+
+    def describe(self) -> str:
+        state = f"expired on {self.expires}" if self.expired else f"until {self.expires}"
+        return f"waived by {self.owner} {state}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +135,32 @@ class Finding:
     # its PASS and its FAIL, unchanged across releases, so waivers and diffs can name it.
     # Empty only for findings no check's catalogue describes (the runner's own SKIP/ERROR).
     code: str = ""
+    # The waiver from the config that names this finding's code (set after the run), also
+    # when it has expired: then the finding counts as it was observed and says so.
+    waiver: WaiverNote | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "evidence", _frozen(self.evidence))
+
+    @property
+    def waived(self) -> bool:
+        """Covered by a waiver that holds: the run does not fail for this finding."""
+        return self.waiver is not None and not self.waiver.expired
+
+    @property
+    def effective_status(self) -> Status:
+        """The status the check's fold and the verdict use: WAIVED while a waiver holds."""
+        return Status.WAIVED if self.waived else self.status
+
+    @property
+    def coded_title(self) -> str:
+        """``ADM004 Portal link is not HTTPS``: the title after its code, when it has one."""
+        return f"{self.code} {self.title}" if self.code else self.title
+
+    @property
+    def label(self) -> str:
+        """How reports tag the finding: ``FAIL``, or ``WAIVED`` (with what was observed)."""
+        return f"WAIVED {self.status.value}" if self.waived else self.status.value
 
     def details(self) -> list[tuple[str, str]]:
         """The explanation as (label, text) pairs in reading order, only those that are set;
@@ -115,6 +171,7 @@ class Finding:
             ("why", self.why),
             ("fix", self.fix),
             ("docs", self.docs_url if self.status is not Status.PASS else ""),
+            ("waiver", self.waiver.describe() if self.waiver is not None else ""),
         )
         return [(label, text) for label, text in pairs if text]
 
@@ -152,9 +209,13 @@ class CheckResult:
     def headline(self) -> str:
         """The one finding that best explains the status (first of the worst)."""
         for finding in self.findings:
-            if fold_status([finding.status]) is self.status:
+            if fold_status([finding.effective_status]) is self.status:
                 return finding.title
         return ""
+
+    @property
+    def waived_findings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.waived)
 
 
 def fold_status(statuses: Any) -> Status:
@@ -245,6 +306,7 @@ class Summary:
     verdict: Verdict
     coverage: Coverage
     headline: str = ""  # one line a reader (and a CI log) can trust on its own
+    waived: int = 0  # findings covered by a waiver that holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,9 +323,22 @@ class Report:
     # Checklist items the user named as acceptable to leave unevaluated, and how they named
     # them ("--accept-skip mutating", "--skip bad-data", "not selected with --only").
     accepted: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Waivers of the config that covered no finding of this run (reported, not failing).
+    unused_waivers: tuple[WaiverNote, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "accepted", MappingProxyType(dict(self.accepted)))
+
+    def unused_waiver_lines(self) -> list[str]:
+        """One line per waiver that covered nothing in this run, for every report format."""
+        return [
+            f"{w.code}"
+            + (f" ({w.check})" if w.check else "")
+            + (f" for {w.target}" if w.target else "")
+            + f": matched no failing finding (owner {w.owner}, until {w.expires}); "
+            "remove it if the defect is fixed"
+            for w in self.unused_waivers
+        ]
 
     @property
     def coverage(self) -> Coverage:
@@ -274,6 +349,7 @@ class Report:
     @property
     def summary(self) -> Summary:
         counts: dict[Status, int] = {s: 0 for s in Status if s is not Status.ATTESTED}
+        waived = sum(len(c.waived_findings) for c in self.checks)
         for check in self.checks:
             counts[check.status] += 1
         coverage = self.coverage
@@ -290,10 +366,13 @@ class Report:
             counts=MappingProxyType(counts),
             verdict=verdict,
             coverage=coverage,
-            headline=self._headline(verdict, counts, coverage),
+            headline=self._headline(verdict, counts, coverage, waived),
+            waived=waived,
         )
 
-    def _headline(self, verdict: Verdict, counts: Mapping[Status, int], cov: Coverage) -> str:
+    def _headline(
+        self, verdict: Verdict, counts: Mapping[Status, int], cov: Coverage, waived: int
+    ) -> str:
         def ids(status: Status) -> str:
             return ", ".join(c.id for c in self.checks if c.status is status)
 
@@ -301,13 +380,24 @@ class Report:
             return f"{n} check" + ("s" if n != 1 else "")
 
         gaps = f"; not evaluated: {cov.not_evaluated()}" if cov.missing else ""
+        codes = sorted({f.code or "?" for c in self.checks for f in c.waived_findings})
+        waivers = f"; {waived} waived ({', '.join(codes)})" if waived else ""
         if verdict is Verdict.READY:
             warned = counts[Status.WARN]
             note = f"; {plural(warned)} warned ({ids(Status.WARN)})" if warned else ""
+            if waived:
+                # Not "passed": a waived defect was observed, and the reader must see it.
+                return (
+                    f"READY WITH WAIVERS: all {len(cov.items)} checklist items evaluated, "
+                    f"none failed unwaived{waivers}{note}"
+                )
             return f"READY: all {len(cov.items)} checklist items evaluated and passed{note}"
         if verdict is Verdict.NOT_READY:
             failed = counts[Status.FAIL]
-            return f"NOT READY: {plural(failed)} failed ({ids(Status.FAIL)}); {cov.counted()}{gaps}"
+            return (
+                f"NOT READY: {plural(failed)} failed ({ids(Status.FAIL)}); "
+                f"{cov.counted()}{gaps}{waivers}"
+            )
         if verdict is Verdict.INCOMPLETE:
             errored = counts[Status.ERROR]
             cause = (
@@ -315,9 +405,9 @@ class Report:
                 if errored
                 else "the run was interrupted"
             )
-            return f"INCOMPLETE: {cause}, none failed; {cov.counted()}{gaps}"
+            return f"INCOMPLETE: {cause}, none failed; {cov.counted()}{gaps}{waivers}"
         label = "READ-ONLY" if self.read_only else "PARTIAL"
-        return f"{label}: {cov.counted()}, none failed{gaps}"
+        return f"{label}: {cov.counted()}, none failed{gaps}{waivers}"
 
     def exit_code(self, fail_on: FailOn = FailOn.FAIL) -> int:
         """Exit code for CI (see errors.ExitCode): a known defect wins over an unknown, and an

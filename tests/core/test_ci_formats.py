@@ -113,12 +113,15 @@ def test_report_diff_json(two_runs: tuple[str, str], capsys: pytest.CaptureFixtu
         "new_findings": [
             {
                 "check": "webhook-signature",
+                "code": "",
                 "status": "FAIL",
+                "waived": False,
                 "title": "Stale delivery accepted: 100%, twice",
                 "observed": f"HTTP 200\nsecret {SECRET}",
                 "fix": "Check the timestamp.",
             }
         ],
+        "waiver_changes": [],
     }
 
 

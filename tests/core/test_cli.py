@@ -138,7 +138,7 @@ def test_exit_codes_follow_the_verdict(
 
 def test_error_check_has_a_one_line_cause(cli: Callable[..., tuple[int, str, str]]) -> None:
     _, out, _ = cli("run", "--format", "plain", "--only", "fake-error")
-    assert "[ERROR] internal error in check fake-error: ValueError: the check tripped" in out
+    assert "[ERROR] RUN012 internal error in check fake-error: ValueError: the check tripped" in out
 
 
 def test_report_files_are_written_and_consistent(

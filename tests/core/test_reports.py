@@ -100,7 +100,7 @@ def sample(**changes: object) -> Report:
 
 def test_json_is_exactly_the_documented_schema() -> None:
     assert json.loads(renderer(Format.JSON)(sample())) == {
-        "schema_version": 1,
+        "schema_version": 2,
         "tool": "scim-readiness",
         "tool_version": "0.1.0",
         "run_id": "sr0123456789",
@@ -112,7 +112,7 @@ def test_json_is_exactly_the_documented_schema() -> None:
         "summary": {
             "verdict": "NOT READY",
             "total": 3,
-            "counts": {"PASS": 0, "WARN": 0, "FAIL": 1, "SKIP": 1, "ERROR": 1},
+            "counts": {"PASS": 0, "WARN": 0, "FAIL": 1, "SKIP": 1, "ERROR": 1, "WAIVED": 0},
             "headline": "NOT READY: 1 check failed (webhook-signature); 1 of 8 items evaluated; "
             "not evaluated: 1 environment, 2 (no check selected), 4 (no check selected), "
             "5 (no check selected), 6 (no check selected), 7 data-model, "
@@ -179,6 +179,8 @@ def test_json_is_exactly_the_documented_schema() -> None:
                     },
                 ],
             },
+            "waived": 0,
+            "unused_waivers": [],
         },
         "checks": [
             {
@@ -188,6 +190,7 @@ def test_json_is_exactly_the_documented_schema() -> None:
                 "status": "FAIL",
                 "findings": [
                     {
+                        "code": "",
                         "title": "Valid signature accepted",
                         "status": "PASS",
                         "expected": "",
@@ -197,8 +200,11 @@ def test_json_is_exactly_the_documented_schema() -> None:
                         "docs_url": "",
                         "severity": "info",
                         "evidence": {},
+                        "waived": False,
+                        "waiver": None,
                     },
                     {
+                        "code": "",
                         "title": "Stale delivery accepted",
                         "status": "FAIL",
                         "expected": "4xx for a timestamp older than 5 minutes",
@@ -208,6 +214,8 @@ def test_json_is_exactly_the_documented_schema() -> None:
                         "docs_url": "https://docs.example.com/webhooks",
                         "severity": "high",
                         "evidence": {"status_code": 200},
+                        "waived": False,
+                        "waiver": None,
                     },
                 ],
                 "duration_s": 1.25,
@@ -232,6 +240,7 @@ def test_json_is_exactly_the_documented_schema() -> None:
                 "status": "SKIP",
                 "findings": [
                     {
+                        "code": "",
                         "title": "needs the config section 'probe', which is absent",
                         "status": "SKIP",
                         "expected": "",
@@ -241,6 +250,8 @@ def test_json_is_exactly_the_documented_schema() -> None:
                         "docs_url": "",
                         "severity": "info",
                         "evidence": {},
+                        "waived": False,
+                        "waiver": None,
                     }
                 ],
                 "duration_s": 0.0,
@@ -257,6 +268,7 @@ def test_json_is_exactly_the_documented_schema() -> None:
                 "status": "ERROR",
                 "findings": [
                     {
+                        "code": "",
                         "title": "Scalekit did not answer",
                         "status": "ERROR",
                         "expected": "",
@@ -266,6 +278,8 @@ def test_json_is_exactly_the_documented_schema() -> None:
                         "docs_url": "",
                         "severity": "medium",
                         "evidence": {},
+                        "waived": False,
+                        "waiver": None,
                     }
                 ],
                 "duration_s": 10.0,
@@ -292,7 +306,7 @@ def test_a_saved_report_loads_back_to_the_same_report(tmp_path: Path) -> None:
     ("content", "message"),
     [
         ("not json", "not a JSON report"),
-        ('{"schema_version": 2, "checks": []}', "schema_version 2 is not supported"),
+        ('{"schema_version": 3, "checks": []}', "schema_version 3 is not supported"),
         ('{"schema_version": 1, "checks": [{"id": "x"}]}', "checks[0]: missing 'findings'"),
         (
             '{"schema_version": 1, "checks": [{"id": "x", "status": "MAYBE", "findings": [],'
@@ -467,7 +481,7 @@ def test_json_round_trip_through_from_dict_keeps_attested_findings() -> None:
 def _schema() -> dict:
     from importlib.resources import files
 
-    text = files("scim_readiness.reports").joinpath("json_schema_v1.json").read_text("utf-8")
+    text = files("scim_readiness.reports").joinpath("json_schema_v2.json").read_text("utf-8")
     return json.loads(text)  # type: ignore[no-any-return]
 
 

@@ -113,11 +113,15 @@ def autoload_disabled() -> bool:
 
 
 def discover(*, autoload_plugins: bool = True) -> list[CheckSpec]:
-    """All checks, built-ins first in checklist order, then plugins; ids must be unique."""
+    """All checks, built-ins first in checklist order, then plugins; ids must be unique, and
+    so must their finding codes (see ``engine.codes``)."""
+    from scim_readiness.engine.codes import validate_catalogues
+
     specs = builtin_specs()
     if autoload_plugins and not autoload_disabled():
         specs += plugin_specs()
     ensure_unique(specs)
+    validate_catalogues(spec.info for spec in specs)
     return sorted(specs, key=_order)
 
 

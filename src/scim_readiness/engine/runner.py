@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from scim_readiness import __version__
 from scim_readiness.clients.http import TlsSettings
 from scim_readiness.config import Config
+from scim_readiness.engine import codes
 from scim_readiness.engine.preflight import (
     Failure,
     configured,
@@ -161,9 +162,9 @@ def fold_essentials(findings: Sequence[Finding]) -> tuple[Status, list[Finding]]
     assertion not observed is SKIP, and the unobserved assertions come first, to headline it."""
     from scim_readiness.api import ESSENTIAL_ASSERTION
 
-    status = fold_status(f.status for f in findings)
+    status = fold_status(f.effective_status for f in findings)
     missing = [f for f in findings if f.status is Status.SKIP and ESSENTIAL_ASSERTION in f.evidence]
-    if not missing or status not in (Status.PASS, Status.WARN):
+    if not missing or status not in (Status.PASS, Status.WARN, Status.WAIVED):
         return status, list(findings)
     return Status.SKIP, [*missing, *(f for f in findings if f not in missing)]
 
@@ -203,6 +204,7 @@ def _sane_finding(item: object) -> Finding | None:
         why=_text(item.why),
         fix=_text(item.fix),
         docs_url=_text(item.docs_url),
+        code=_text(item.code),
     )
 
 
@@ -256,32 +258,35 @@ class _Run:
 
     # ---- deciding -------------------------------------------------------------------------
 
-    def skip_reason(self, spec: CheckSpec) -> tuple[str, str] | None:
+    def skip_reason(self, spec: CheckSpec) -> tuple[str, str, str] | None:
+        """Why ``spec`` does not run: (reason, fix, RUN code); None when it runs."""
         info = spec.info
         if info.id in self.options.skip:
-            return f"skipped with --skip {info.id}", ""
+            return f"skipped with --skip {info.id}", "", codes.SKIPPED_BY_FLAG
         if not self.config.checks.for_check(info.id).enabled:
             return (
                 "disabled in the config",
                 f"set checks.{info.id}.enabled: true (or remove that line) to run it",
+                codes.DISABLED,
             )
         missing = missing_section(self.config, info.needs)
         if missing is not None:
             return (
                 f"needs the config section {missing!r}, which is absent",
                 f"add {missing}: to the config (see readiness.example.yaml)",
+                codes.NOT_CONFIGURED,
             )
         held_back = self.no_changes_reason(spec)
         if held_back is not None and info.read_only is not ReadOnly.REDUCED:
             return held_back
         return None
 
-    def no_changes_reason(self, spec: CheckSpec) -> tuple[str, str] | None:
-        """Why this check may not change data (reason, fix); None when it may."""
+    def no_changes_reason(self, spec: CheckSpec) -> tuple[str, str, str] | None:
+        """Why this check may not change data (reason, fix, RUN code); None when it may."""
         if not spec.info.mutates:
             return None
         if self.options.read_only:
-            return "read-only run: this check creates and removes test data", ""
+            return "read-only run: this check creates and removes test data", "", codes.READ_ONLY
         production = production_target(self.config)
         if production and not (self.options.yes or self.config.checks.allow_mutation):
             return (
@@ -289,6 +294,7 @@ class _Run:
                 "allowed to",
                 "pass --yes, or set checks.allow_mutation: true, to let it create and remove "
                 "clearly named test identities",
+                codes.NO_CONSENT,
             )
         return None
 
@@ -374,7 +380,7 @@ class _Run:
         interrupted = False
         reason = self.skip_reason(spec)
         if reason is not None:
-            recorder.skipped(reason[0], fix=reason[1])
+            recorder.skipped(reason[0], fix=reason[1], code=reason[2])
             return self.result(spec, recorder, 0.0, interrupted=False)
         ctx: CheckContext | None = None
         cleanup: asyncio.Task[None] | None = None
@@ -387,6 +393,7 @@ class _Run:
                     "every check that needs it says the same, for this one cause.",
                     fix=failure.fix,
                     evidence={"blocked_by": failure.prerequisite},
+                    code=codes.BLOCKED,
                 )
                 return self.result(spec, recorder, 0.0, interrupted=False)
             async with self.turn(spec):
@@ -395,6 +402,7 @@ class _Run:
                     recorder.errored(
                         f"not started: the run's time budget of {self.budget_s:g} s was used up",
                         fix="raise --timeout (or checks.timeout_s), or select fewer with --only",
+                        code=codes.BUDGET_USED_UP,
                     )
                     return self.result(spec, recorder, 0.0, interrupted=False)
                 ctx = self.context(spec, recorder)
@@ -409,12 +417,13 @@ class _Run:
             interrupted = True
             _uncancel()
             if started is None:
-                recorder.skipped("not started: the run was interrupted")
+                recorder.skipped("not started: the run was interrupted", code=codes.INTERRUPTED)
             else:
                 recorder.errored(
                     "interrupted before it finished",
                     why="The run was stopped (Ctrl-C or a termination signal); "
                     "what is listed above was observed before that.",
+                    code=codes.INTERRUPTED,
                 )
             if ctx is not None and spec.cleanup is not None and cleanup is None:
                 cleanup = asyncio.create_task(self.clean(spec, ctx))
@@ -437,6 +446,7 @@ class _Run:
                     why="The check did not finish in time, so what it was still waiting for "
                     "is unknown.",
                     fix="raise --timeout (or checks.timeout_s) for the whole run",
+                    code=codes.TIMED_OUT,
                 )
             else:
                 recorder.errored(
@@ -444,18 +454,22 @@ class _Run:
                     why="The check did not finish in time, so what it was still waiting for "
                     "is unknown.",
                     fix=f"raise checks.{check_id}.timeout_s if the target is just slow",
+                    code=codes.TIMED_OUT,
                 )
             return
         except DeliveryRefused as exc:
-            recorder.skipped(_one_line(exc.message), fix=exc.hint)
+            recorder.skipped(_one_line(exc.message), fix=exc.hint, code=codes.DELIVERY_REFUSED)
             return
         except Unreachable as exc:
             recorder.errored(
-                _one_line(f"unreachable: {exc.message}"), why=_UNREACHABLE_WHY, fix=exc.hint
+                _one_line(f"unreachable: {exc.message}"),
+                why=_UNREACHABLE_WHY,
+                fix=exc.hint,
+                code=codes.UNREACHABLE,
             )
             return
         except ReadinessError as exc:
-            recorder.errored(_one_line(exc.message), fix=exc.hint)
+            recorder.errored(_one_line(exc.message), fix=exc.hint, code=codes.CHECK_STOPPED)
             return
         except Exception as exc:
             cause = transport_failure(exc)
@@ -464,12 +478,14 @@ class _Run:
                     _one_line(f"unreachable: {cause}"),
                     why=_UNREACHABLE_WHY,
                     fix="check that the target is up and reachable from here, then run again",
+                    code=codes.UNREACHABLE,
                 )
                 return
             recorder.errored(
                 _one_line(f"internal error in check {check_id}: {type(exc).__name__}: {exc}"),
                 why="The check itself failed, so this item could not be evaluated.",
                 fix="rerun with --debug for a traceback and report it to the check's author",
+                code=codes.INTERNAL_ERROR,
             )
             if self.options.debug:
                 self.print_traceback(check_id, exc)
@@ -479,6 +495,7 @@ class _Run:
                 f"internal error in check {check_id}: run() returned "
                 f"{type(returned).__name__} instead of None",
                 fix="a check records findings on ctx.findings and returns nothing",
+                code=codes.INTERNAL_ERROR,
             )
 
     def print_traceback(self, check_id: str, exc: BaseException) -> None:
@@ -508,14 +525,16 @@ class _Run:
             ctx.findings.errored(
                 f"cleanup did not finish within {limit:g} s",
                 fix="run `scim-readiness cleanup` to list test data that may be left behind",
+                code=codes.CLEANUP,
             )
         except asyncio.CancelledError:
-            ctx.findings.errored("cleanup was interrupted")
+            ctx.findings.errored("cleanup was interrupted", code=codes.CLEANUP)
             raise
         except Exception as exc:
             ctx.findings.errored(
                 _one_line(f"cleanup failed: {type(exc).__name__}: {exc}"),
                 fix="run `scim-readiness cleanup` to list test data that may be left behind",
+                code=codes.CLEANUP,
             )
 
     def result(
@@ -549,6 +568,7 @@ class _Run:
                     "are not valid findings or timeline steps",
                     status=Status.ERROR,
                     fix="record through ctx.findings.passed()/failed()/…/step() with a Status",
+                    code=codes.INTERNAL_ERROR,
                 )
             )
         if not findings:
@@ -558,6 +578,7 @@ class _Run:
                     status=Status.SKIP,
                     severity=Severity.INFO,
                     docs_url=info.docs_url,
+                    code=codes.NOTHING_RECORDED,
                 )
             )
         status, findings = fold_essentials(findings)
@@ -608,11 +629,14 @@ class _Run:
             recorder = FindingRecorder(spec.info.docs_url)
             if task.done() and not task.cancelled():
                 exc = task.exception()
-                recorder.errored(_one_line(f"internal error in the runner: {exc!r}"))
+                recorder.errored(
+                    _one_line(f"internal error in the runner: {exc!r}"), code=codes.INTERNAL_ERROR
+                )
             else:
                 recorder.errored(
                     f"did not stop within {INTERRUPT_GRACE_S:g} s of the interruption",
                     fix="run `scim-readiness cleanup` to list test data that may be left behind",
+                    code=codes.INTERRUPTED,
                 )
             results.append(self.result(spec, recorder, 0.0, interrupted=True))
         return results, interrupted

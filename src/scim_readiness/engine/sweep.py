@@ -341,6 +341,7 @@ def _uncancel() -> None:
 
 def annotate(results: Sequence[CheckResult], leftovers: Sequence[Leftover]) -> list[CheckResult]:
     """Each check that left test data behind gets one ERROR finding listing it."""
+    from scim_readiness.engine.codes import LEFT_BEHIND
     from scim_readiness.model import Finding, Status, fold_status
 
     by_check: dict[str, list[Leftover]] = {}
@@ -364,11 +365,12 @@ def annotate(results: Sequence[CheckResult], leftovers: Sequence[Leftover]) -> l
             fix="fix what the reasons name, then run `scim-readiness cleanup` with the same "
             "config: it retries every object still recorded in the ledger",
             docs_url=result.docs_url,
+            code=LEFT_BEHIND,
         )
         findings = (*result.findings, finding)
         out.append(
             dataclasses.replace(
-                result, findings=findings, status=fold_status(f.status for f in findings)
+                result, findings=findings, status=fold_status(f.effective_status for f in findings)
             )
         )
     return out

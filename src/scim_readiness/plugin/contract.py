@@ -23,8 +23,10 @@ and what ``run`` needs (asyncio, the SDK, HTTP clients) inside the functions tha
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,6 +81,14 @@ class FindingCode:
     fix: str  # what to change when it fails
     docs_url: str = ""
 
+    @property
+    def prefix(self) -> str:
+        return self.code[:3]
+
+
+#: Three capital letters, three digits: ``SIG001``.
+CODE_FORMAT = re.compile(r"[A-Z]{3}[0-9]{3}\Z")
+
 
 @dataclass(frozen=True, slots=True)
 class CheckInfo:
@@ -132,9 +142,21 @@ class FindingRecorder:
 
     def __init__(self, docs_url: str = "") -> None:
         self._docs_url = docs_url
+        self._default_code = ""
         self.items: list[Finding] = []
         self.timeline: list[TimelineStep] = []
         self.metrics: dict[str, Any] = {}
+
+    @contextlib.contextmanager
+    def coded(self, code: str) -> Iterator[None]:
+        """Give ``code`` to the findings recorded without one inside the block: for a shared
+        helper that records on the check's behalf (``with ctx.findings.coded("DLV002"):``).
+        Not for blocks that run side by side with other recording tasks."""
+        outer, self._default_code = self._default_code, code
+        try:
+            yield
+        finally:
+            self._default_code = outer
 
     def add(self, finding: Finding) -> Finding:
         if not finding.docs_url and self._docs_url:
@@ -169,7 +191,7 @@ class FindingRecorder:
                 docs_url=docs_url,
                 severity=severity,
                 evidence=evidence or {},
-                code=code,
+                code=code or self._default_code,
             )
         )
 

@@ -19,6 +19,7 @@ STYLE = {
     Status.FAIL: "bold red",
     Status.SKIP: "dim",
     Status.ERROR: "bold magenta",
+    Status.WAIVED: "bold blue",
 }
 VERDICT_STYLE = {
     Verdict.READY: "bold green",
@@ -27,7 +28,14 @@ VERDICT_STYLE = {
     Verdict.PARTIAL: "bold yellow",
 }
 # Findings a reader must see by default; PASS findings only with --verbose.
-ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.ATTESTED)
+ATTENTION = (
+    Status.FAIL,
+    Status.ERROR,
+    Status.WARN,
+    Status.WAIVED,
+    Status.SKIP,
+    Status.ATTESTED,
+)
 
 
 def shown_findings(check: CheckResult, verbose: bool) -> list[Finding]:
@@ -61,11 +69,14 @@ def _finding(f: Finding, r: Redactor) -> Table:
     # A grid keeps wrapped lines under their own column instead of at the left margin.
     grid = Table.grid(padding=(0, 1))
     grid.add_column(width=1)
-    grid.add_column(no_wrap=True, justify="right", width=9)
+    grid.add_column(no_wrap=True, justify="right", width=13 if f.waived else 9)
     grid.add_column(ratio=1)
-    strong = "bold" if f.status in (Status.FAIL, Status.ERROR) else ""
+    status = f.effective_status
+    strong = "bold" if status in (Status.FAIL, Status.ERROR) else ""
     grid.add_row(
-        "", Text(f"[{f.status.value}]", style=STYLE[f.status]), Text(r.text(f.title), style=strong)
+        "",
+        Text(f"[{f.label}]", style=STYLE[status]),
+        Text(r.text(f.coded_title), style=strong),
     )
     for label, value in f.details():
         grid.add_row("", Text(label, style="dim"), Text(r.text(value)))
@@ -129,6 +140,10 @@ def renderables(
             parts += [_finding(f, r) for f in findings]
         if check.timeline:
             parts += [Text(), _timeline(check, r)]
+    unused = report.unused_waiver_lines()
+    if unused:
+        parts += [Text(), Text("Unused waivers", style="bold yellow")]
+        parts += [Text(r.text(f"  [WARN] {line}")) for line in unused]
     parts += [Text(), _verdict(report)]
     return Group(*parts)
 

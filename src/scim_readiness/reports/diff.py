@@ -3,7 +3,11 @@
 A regression is a check whose status got worse (PASS < SKIP < WARN < ERROR < FAIL), a check
 that was evaluated and no longer is (PASS, WARN or FAIL → SKIP or ERROR: a FAIL that became a
 SKIP is a defect nobody looks at any more, not an improvement), a check that disappeared, or a
-new WARN/FAIL/ERROR finding in a check.
+new WARN/FAIL/ERROR finding in a check (a waived one is listed, not a regression).
+
+Waiver changes are listed too: a finding waived now and not before, and one that lost its
+waiver (expired, or removed from the config) and counts again. Findings are matched by code
+and title, so a reworded title of a coded finding is still the same finding.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ _RANK = {
     Status.PASS: 0,
     Status.ATTESTED: 0,
     Status.SKIP: 1,
-    Status.WARN: 2,
-    Status.ERROR: 3,
-    Status.FAIL: 4,
+    Status.WAIVED: 2,
+    Status.WARN: 3,
+    Status.ERROR: 4,
+    Status.FAIL: 5,
 }
 _BAD = (Status.WARN, Status.FAIL, Status.ERROR)
-_EVALUATED = (Status.PASS, Status.ATTESTED, Status.WARN, Status.FAIL)
+_EVALUATED = (Status.PASS, Status.ATTESTED, Status.WARN, Status.FAIL, Status.WAIVED)
 
 
 @dataclass(frozen=True)
@@ -54,21 +59,49 @@ class NewFinding:
 
 
 @dataclass(frozen=True)
+class WaiverChange:
+    check_id: str
+    finding: Finding  # as in the new report
+    waived: bool  # True: waived now and not before; False: waived before and not now
+
+    def describe(self) -> str:
+        waiver = self.finding.waiver
+        if self.waived:
+            return f"waived now ({waiver.describe()})" if waiver else "waived now"
+        if waiver is not None and waiver.expired:
+            return (
+                f"no longer waived: the waiver expired on {waiver.expires} (owner {waiver.owner})"
+            )
+        return "no longer waived"
+
+
+@dataclass(frozen=True)
 class ReportDiff:
     old_run: str
     new_run: str
     changes: tuple[StatusChange, ...]
     new_findings: tuple[NewFinding, ...]
+    waiver_changes: tuple[WaiverChange, ...] = ()
 
     @property
     def regressed(self) -> bool:
         return any(c.worse for c in self.changes) or any(
-            n.finding.status in _BAD for n in self.new_findings
+            n.finding.effective_status in _BAD for n in self.new_findings
         )
 
 
-def _key(f: Finding) -> tuple[str, Status]:
-    return (f.title, f.status)
+def _key(f: Finding) -> tuple[str, str, Status]:
+    # Reports written before codes have none: the title alone then names the finding.
+    return (f.code, f.title if not f.code else "", f.status)
+
+
+def _waiver_changes(check_id: str, was: list[Finding], now: list[Finding]) -> list[WaiverChange]:
+    before = {_key(f): f.waived for f in was}
+    return [
+        WaiverChange(check_id, f, f.waived)
+        for f in now
+        if _key(f) in before and before[_key(f)] != f.waived
+    ]
 
 
 def diff(old: Report, new: Report) -> ReportDiff:
@@ -76,6 +109,7 @@ def diff(old: Report, new: Report) -> ReportDiff:
     after = {c.id: c for c in new.checks}
     changes = []
     found = []
+    waivers: list[WaiverChange] = []
     for check_id in [*before, *(i for i in after if i not in before)]:
         was, now = before.get(check_id), after.get(check_id)
         old_status = was.status if was else None
@@ -89,7 +123,14 @@ def diff(old: Report, new: Report) -> ReportDiff:
                 for f in now.findings
                 if f.status in _BAD and _key(f) not in known
             ]
-    return ReportDiff(old.run_id, new.run_id, tuple(changes), tuple(found))
+            if was is not None:
+                waivers += _waiver_changes(check_id, list(was.findings), list(now.findings))
+    return ReportDiff(old.run_id, new.run_id, tuple(changes), tuple(found), tuple(waivers))
+
+
+def _shown(n: NewFinding) -> str:
+    f = n.finding
+    return f"{n.check_id}: [{f.label}] {f.coded_title}"
 
 
 def render(d: ReportDiff) -> str:
@@ -106,10 +147,13 @@ def render(d: ReportDiff) -> str:
                 lines.append(f"  {c.check_id}: {old} -> {new}{note}")
     if d.new_findings:
         lines.append("new findings:")
+        lines += [f"  {_shown(n)}" for n in d.new_findings]
+    if d.waiver_changes:
+        lines.append("waivers:")
         lines += [
-            f"  {n.check_id}: [{n.finding.status.value}] {n.finding.title}" for n in d.new_findings
+            f"  {w.check_id}: {w.finding.coded_title}: {w.describe()}" for w in d.waiver_changes
         ]
-    if not d.changes and not d.new_findings:
+    if not d.changes and not d.new_findings and not d.waiver_changes:
         lines.append("no changes in check statuses and no new findings")
     lines.append("REGRESSED" if d.regressed else "no regressions")
     return "\n".join(lines) + "\n"
@@ -132,12 +176,24 @@ def to_dict(d: ReportDiff) -> dict[str, Any]:
         "new_findings": [
             {
                 "check": n.check_id,
+                "code": n.finding.code,
                 "status": n.finding.status.value,
+                "waived": n.finding.waived,
                 "title": n.finding.title,
                 "observed": n.finding.observed,
                 "fix": n.finding.fix,
             }
             for n in d.new_findings
+        ],
+        "waiver_changes": [
+            {
+                "check": w.check_id,
+                "code": w.finding.code,
+                "title": w.finding.title,
+                "waived": w.waived,
+                "change": w.describe(),
+            }
+            for w in d.waiver_changes
         ],
     }
 
@@ -169,10 +225,16 @@ def render_markdown(d: ReportDiff) -> str:
     if d.new_findings:
         lines += ["", "New findings:", ""]
         lines += [
-            f"- `{_cell(n.check_id)}` **{n.finding.status.value}** {_cell(n.finding.title)}"
+            f"- `{_cell(n.check_id)}` **{n.finding.label}** {_cell(n.finding.coded_title)}"
             for n in d.new_findings
         ]
-    if not d.changes and not d.new_findings:
+    if d.waiver_changes:
+        lines += ["", "Waivers:", ""]
+        lines += [
+            f"- `{_cell(w.check_id)}` {_cell(w.finding.coded_title)}: {_cell(w.describe())}"
+            for w in d.waiver_changes
+        ]
+    if not d.changes and not d.new_findings and not d.waiver_changes:
         lines += ["", "No changes in check statuses and no new findings."]
     return "\n".join(lines) + "\n"
 

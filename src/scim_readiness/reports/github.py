@@ -1,5 +1,7 @@
 """GitHub Actions workflow commands: one ``::error`` per FAIL or ERROR finding, one
-``::warning`` per WARN finding, a ``::notice`` with the headline, then the plain report.
+``::warning`` per WARN finding and per unused waiver, a ``::notice`` per waived finding and one
+with the headline, then the plain report. Each title starts with the finding's code
+(``SIG003 webhook-signature [FAIL] …``).
 
 The runner turns each command line into an annotation on the run's summary page; any other
 CI shell just prints them, and the plain report after them keeps the log readable there.
@@ -29,17 +31,23 @@ def _message(f: Finding) -> str:
 
 
 def annotation(check: CheckResult, f: Finding, r: Redactor) -> str:
-    title = escape_property(r.text(f"{check.id} [{f.status.value}] {f.title}"))
-    return f"::{COMMAND[f.status]} title={title}::{escape_data(r.text(_message(f)))}"
+    code = f"{f.code} " if f.code else ""
+    title = escape_property(r.text(f"{code}{check.id} [{f.label}] {f.title}"))
+    command = "notice" if f.waived else COMMAND[f.status]
+    return f"::{command} title={title}::{escape_data(r.text(_message(f)))}"
 
 
 def finding_annotations(report: Report, r: Redactor) -> list[str]:
-    return [
+    lines = [
         annotation(check, f, r)
         for check in report.checks
         for f in check.findings
         if f.status in COMMAND
     ]
+    for line in report.unused_waiver_lines():
+        title = escape_property(r.text("scim-readiness unused waiver"))
+        lines.append(f"::warning title={title}::{escape_data(r.text(line))}")
+    return lines
 
 
 def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = False) -> str:

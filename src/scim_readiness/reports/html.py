@@ -24,7 +24,14 @@ from scim_readiness.redact import NO_SECRETS, Redactor
 
 # Findings shown in full under "Needs attention"; passing ones are listed by title under their
 # check (in full with --verbose), so the file stays a record of everything that was observed.
-ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.ATTESTED)
+ATTENTION = (
+    Status.FAIL,
+    Status.ERROR,
+    Status.WARN,
+    Status.WAIVED,
+    Status.SKIP,
+    Status.ATTESTED,
+)
 
 # Colours chosen to stay distinguishable in greyscale print as well (different lightness).
 COLOUR = {
@@ -34,6 +41,7 @@ COLOUR = {
     Status.FAIL: "#cf222e",
     Status.SKIP: "#6e7781",
     Status.ERROR: "#8250df",
+    Status.WAIVED: "#0550ae",
 }
 _VERDICT_CLASS = {"READY": "ready", "NOT READY": "not-ready", "INCOMPLETE": "incomplete"}
 
@@ -110,8 +118,13 @@ class _Escaper:
         return html.escape(self.redactor.text(str(value)), quote=True)
 
 
-def _status(status: Status) -> str:
-    return f'<span class="status" style="color:{COLOUR[status]}">{status.value}</span>'
+def _status(status: Status, label: str = "") -> str:
+    shown = label or status.value
+    return f'<span class="status" style="color:{COLOUR[status]}">{shown}</span>'
+
+
+def _code(f: Finding, e: _Escaper) -> str:
+    return f'<code class="code">{e(f.code)}</code> ' if f.code else ""
 
 
 def _link(url: str, e: _Escaper) -> str:
@@ -241,8 +254,8 @@ def _finding(f: Finding, e: _Escaper) -> str:
         for label, value in f.details()
     )
     return (
-        f'<div class="finding" style="border-left-color:{COLOUR[f.status]}">'
-        f"{_status(f.status)} <strong>{e(f.title)}</strong> "
+        f'<div class="finding" style="border-left-color:{COLOUR[f.effective_status]}">'
+        f"{_status(f.effective_status, f.label)} {_code(f, e)}<strong>{e(f.title)}</strong> "
         f'<span class="muted">severity {e(f.severity.value)}</span>'
         + (f"<dl>{details}</dl>" if details else "")
         + "</div>"
@@ -274,6 +287,14 @@ def _attention(report: Report, e: _Escaper) -> str:
     return f'<section id="attention"><h2>Needs attention</h2>{body}</section>'
 
 
+def _unused_waivers(report: Report, e: _Escaper) -> str:
+    lines = report.unused_waiver_lines()
+    if not lines:
+        return ""
+    items = "".join(f"<li>{_status(Status.WARN)} {e(line)}</li>" for line in lines)
+    return f'<section id="unused-waivers"><h2>Unused waivers</h2><ul>{items}</ul></section>'
+
+
 def _check_section(check: CheckResult, verbose: bool, e: _Escaper) -> str:
     passed = [f for f in check.findings if f.status not in ATTENTION]
     parts = [
@@ -288,7 +309,7 @@ def _check_section(check: CheckResult, verbose: bool, e: _Escaper) -> str:
     if verbose:
         parts += [_finding(f, e) for f in passed]
     elif passed:
-        items = "".join(f"<li>{_status(f.status)} {e(f.title)}</li>" for f in passed)
+        items = "".join(f"<li>{_status(f.status)} {_code(f, e)}{e(f.title)}</li>" for f in passed)
         parts.append(f'<ul class="passed">{items}</ul>')
     if check.timeline:
         parts.append(_timeline_table(check, e))
@@ -352,6 +373,7 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
             "<main>",
             '<section id="summary"><h2>Checks</h2>' + _summary_table(report, e) + "</section>",
             _attention(report, e),
+            _unused_waivers(report, e),
             _charts(report, e),
             '<section id="findings"><h2>Every check</h2>'
             + "".join(_check_section(c, verbose, e) for c in report.checks)

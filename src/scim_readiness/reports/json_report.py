@@ -1,4 +1,4 @@
-"""JSON report, ``schema_version`` 1 (documented in the README).
+"""JSON report, ``schema_version`` 2 (documented in the README; ``json_schema_v2.json``).
 
 ``to_dict`` is the schema; ``render`` is ``to_dict`` as indented JSON. Every string value
 passes through the redactor before encoding, so no escaping can hide a secret from it.
@@ -11,12 +11,32 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from scim_readiness.model import CheckResult, Coverage, Finding, Report, TimelineStep
+from scim_readiness.model import (
+    CheckResult,
+    Coverage,
+    Finding,
+    Report,
+    TimelineStep,
+    WaiverNote,
+)
 from scim_readiness.redact import NO_SECRETS, Redactor
+
+
+def _waiver(w: WaiverNote) -> dict[str, Any]:
+    return {
+        "code": w.code,
+        "check": w.check,
+        "target": w.target,
+        "reason": w.reason,
+        "owner": w.owner,
+        "expires": w.expires,
+        "expired": w.expired,
+    }
 
 
 def _finding(f: Finding) -> dict[str, Any]:
     return {
+        "code": f.code,
         "title": f.title,
         "status": f.status.value,
         "expected": f.expected,
@@ -26,6 +46,8 @@ def _finding(f: Finding) -> dict[str, Any]:
         "docs_url": f.docs_url,
         "severity": f.severity.value,
         "evidence": dict(f.evidence),
+        "waived": f.waived,
+        "waiver": _waiver(f.waiver) if f.waiver is not None else None,
     }
 
 
@@ -92,6 +114,8 @@ def to_dict(report: Report) -> dict[str, Any]:
             "counts": {status.value: n for status, n in summary.counts.items()},
             "headline": summary.headline,
             "coverage": _coverage(summary.coverage),
+            "waived": summary.waived,
+            "unused_waivers": [_waiver(w) for w in report.unused_waivers],
         },
         "checks": [_check(c) for c in report.checks],
     }

@@ -1,8 +1,11 @@
 """JUnit XML: one testcase per check, in the shape CI systems read (Jenkins/GitLab/GitHub).
 
 FAIL → ``<failure>``, ERROR → ``<error>``, SKIP → ``<skipped>``; WARN passes with its findings
-in ``<system-out>``. Failure messages carry the headline; the body carries every finding, the
-failing ones first. The suite's properties carry the verdict's headline and coverage.
+in ``<system-out>``; WAIVED (every defect covered by a waiver) is ``<skipped>`` whose message
+names the waivers. Failure messages carry the headline; the body carries every finding with
+its code, the failing ones first. Each testcase's properties name the codes of its findings
+that need attention (``codes``) and its waivers (``waiver``); the suite's carry the verdict's
+headline, coverage, the number of waived findings and the waivers that matched nothing.
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ _ORDER = {
     Status.SKIP: 3,
     Status.ATTESTED: 4,
     Status.PASS: 5,
+    Status.WAIVED: 2,
 }
 
 
 def _details(check: CheckResult, r: Redactor) -> str:
     lines = []
-    for f in sorted(check.findings, key=lambda f: _ORDER[f.status]):
-        lines.append(f"[{f.status.value}] {f.title}")
+    for f in sorted(check.findings, key=lambda f: _ORDER[f.effective_status]):
+        lines.append(f"[{f.label}] {f.coded_title}")
         for label, value in f.details():
             lines.append(f"    {label}: {value}")
     for step in check.timeline:
@@ -49,6 +53,23 @@ def _details(check: CheckResult, r: Redactor) -> str:
     if check.interrupted:
         lines.append("(interrupted before it finished)")
     return _clean("\n".join(lines), r)
+
+
+def _case_properties(case: ET.Element, check: CheckResult, r: Redactor) -> None:
+    """The codes of what needs attention, and each waiver, where CI tools that read testcase
+    properties (JUnit 5, GitLab) show them."""
+    attention = [f for f in check.findings if f.status not in (Status.PASS, Status.ATTESTED)]
+    codes = list(dict.fromkeys(f.code for f in attention if f.code))
+    waivers = [f for f in check.findings if f.waiver is not None]
+    if not codes and not waivers:
+        return
+    props = ET.SubElement(case, "properties")
+    if codes:
+        ET.SubElement(props, "property", {"name": "codes", "value": _clean(",".join(codes), r)})
+    for f in waivers:
+        assert f.waiver is not None  # noqa: S101 - filtered above
+        value = f"{f.code} {f.waiver.describe()}"
+        ET.SubElement(props, "property", {"name": "waiver", "value": _clean(value, r)})
 
 
 def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = False) -> str:
@@ -86,6 +107,8 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
         ("items_evaluated", str(len(report.summary.coverage.evaluated))),
         ("read_only", str(report.read_only).lower()),
         ("interrupted", str(report.interrupted).lower()),
+        ("waived", str(report.summary.waived)),
+        *(("unused_waiver", line) for line in report.unused_waiver_lines()),
     ):
         ET.SubElement(props, "property", {"name": name, "value": _clean(value, r)})
     for check in report.checks:
@@ -98,6 +121,7 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
                 "time": f"{check.duration_s:.3f}",
             },
         )
+        _case_properties(case, check, r)
         message = _clean(check.headline or check.status.value, r)
         details = _details(check, r)
         if check.status is Status.FAIL:
@@ -106,6 +130,14 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
             ET.SubElement(case, "error", {"message": message, "type": "ERROR"}).text = details
         elif check.status is Status.SKIP:
             ET.SubElement(case, "skipped", {"message": message})
+            ET.SubElement(case, "system-out").text = details
+        elif check.status is Status.WAIVED:
+            waived = "; ".join(
+                f"{f.code or '?'} {f.waiver.describe()}"
+                for f in check.waived_findings
+                if f.waiver is not None
+            )
+            ET.SubElement(case, "skipped", {"message": _clean(f"WAIVED: {waived}", r)})
             ET.SubElement(case, "system-out").text = details
         else:
             ET.SubElement(case, "system-out").text = details

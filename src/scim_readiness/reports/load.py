@@ -8,13 +8,14 @@ from typing import Any
 
 from scim_readiness.errors import UsageError
 from scim_readiness.model import (
-    SCHEMA_VERSION,
+    READABLE_SCHEMA_VERSIONS,
     CheckResult,
     Finding,
     Report,
     Severity,
     Status,
     TimelineStep,
+    WaiverNote,
 )
 
 
@@ -58,6 +59,23 @@ def _finding(node: Any, where: str) -> Finding:
         docs_url=str(node.get("docs_url", "")),
         severity=sev,
         evidence=node.get("evidence") or {},
+        # Version 1 reports have neither: no code, no waiver.
+        code=str(node.get("code") or ""),
+        waiver=_waiver(node.get("waiver"), f"{where}.waiver"),
+    )
+
+
+def _waiver(node: Any, where: str) -> WaiverNote | None:
+    if node is None:
+        return None
+    return WaiverNote(
+        code=_get(node, "code", str, where),
+        reason=str(node.get("reason", "")),
+        owner=str(node.get("owner", "")),
+        expires=str(node.get("expires", "")),
+        check=str(node.get("check", "") or ""),
+        target=str(node.get("target", "") or ""),
+        expired=bool(node.get("expired", False)),
     )
 
 
@@ -92,8 +110,11 @@ def _check(node: Any, where: str) -> CheckResult:
 
 def from_dict(data: Any) -> Report:
     version = _get(data, "schema_version", int, "report")
-    if version != SCHEMA_VERSION:
-        raise _Bad(f"report: schema_version {version} is not supported (this tool reads 1)")
+    if version not in READABLE_SCHEMA_VERSIONS:
+        readable = ", ".join(map(str, READABLE_SCHEMA_VERSIONS))
+        raise _Bad(
+            f"report: schema_version {version} is not supported (this tool reads {readable})"
+        )
     checks = _get(data, "checks", list, "report")
     return Report(
         run_id=str(data.get("run_id", "")),
@@ -105,7 +126,14 @@ def from_dict(data: Any) -> Report:
         read_only=bool(data.get("read_only", False)),
         interrupted=bool(data.get("interrupted", False)),
         accepted=_accepted(data.get("summary")),
+        unused_waivers=_unused_waivers(data.get("summary")),
     )
+
+
+def _unused_waivers(summary: Any) -> tuple[WaiverNote, ...]:
+    nodes = summary.get("unused_waivers") if isinstance(summary, dict) else None
+    found = [_waiver(node, f"summary.unused_waivers[{i}]") for i, node in enumerate(nodes or [])]
+    return tuple(w for w in found if w is not None)
 
 
 def _accepted(summary: Any) -> dict[int, str]:

@@ -12,6 +12,7 @@ ICON = {
     Status.FAIL: "❌",
     Status.SKIP: "⏭️",
     Status.ERROR: "💥",
+    Status.WAIVED: "🔕",
 }
 MARK = {
     Verdict.READY: "✅",
@@ -19,7 +20,14 @@ MARK = {
     Verdict.INCOMPLETE: "💥",
     Verdict.PARTIAL: "⏭️",
 }
-ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.ATTESTED)
+ATTENTION = (
+    Status.FAIL,
+    Status.ERROR,
+    Status.WARN,
+    Status.WAIVED,
+    Status.SKIP,
+    Status.ATTESTED,
+)
 
 
 def _cell(text: str) -> str:
@@ -54,8 +62,12 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
             continue
         lines += ["", f"### {ICON[c.status]} `{c.id}`: {_cell(c.title)}", ""]
         for f in findings:
-            lines.append(f"- **{f.status.value}** {_cell(f.title)}")
+            code = f" `{f.code}`" if f.code else ""
+            lines.append(f"- **{f.label}**{code} {_cell(f.title)}")
             for label, value in f.details():
                 text = f"<{value}>" if label == "docs" else _cell(value)
                 lines.append(f"  - {label.capitalize()}: {text}")
+    unused = report.unused_waiver_lines()
+    if unused:
+        lines += ["", "### ⚠️ Unused waivers", ""] + [f"- {_cell(line)}" for line in unused]
     return r.text("\n".join(lines) + "\n")

@@ -5,7 +5,14 @@ from __future__ import annotations
 from scim_readiness.model import Report, Status
 from scim_readiness.redact import NO_SECRETS, Redactor
 
-ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.ATTESTED)
+ATTENTION = (
+    Status.FAIL,
+    Status.ERROR,
+    Status.WARN,
+    Status.WAIVED,
+    Status.SKIP,
+    Status.ATTESTED,
+)
 
 
 def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = False) -> str:
@@ -28,7 +35,7 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
         if findings:
             lines += ["", f"== {check.status.value} {check.id}: {check.title}"]
         for f in findings:
-            lines.append(f"  [{f.status.value}] {f.title}")
+            lines.append(f"  [{f.label}] {f.coded_title}")
             for label, value in f.details():
                 lines.append(f"      {label}: {value}")
         if check.timeline:
@@ -39,6 +46,9 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
                     f"  [{step.status.value}] {step.step}: expected {step.expected};"
                     f" observed {step.observed}{latency}"
                 )
+    unused = report.unused_waiver_lines()
+    if unused:
+        lines += ["", "== unused waivers"] + [f"  [WARN] {line}" for line in unused]
     summary = report.summary
     counts = ", ".join(f"{n} {s.value}" for s, n in summary.counts.items() if n)
     lines += ["", f"Verdict: {summary.headline}  ({counts or 'no checks ran'})"]
