@@ -42,13 +42,36 @@ Statuses:
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from scim_readiness.api import CheckInfo, Need, Status, TimelineStep, option
+from scim_readiness.api import (
+    CheckInfo,
+    FindingCode,
+    Need,
+    ProbeError,
+    Status,
+    TimelineStep,
+    option,
+)
+from scim_readiness.events import (
+    EventType,
+    build_event,
+    directory_data,
+    encode_body,
+    group_data,
+    group_deleted_data,
+    user_deleted_data,
+)
 from scim_readiness.plugin.options import EventOptions
+from scim_readiness.plugin.wait import wait_until
+from scim_readiness.webhooks.probing import missing_webhook_setting, webhook_sender
+from scim_readiness.webhooks.traces import app_view, describe
 
+# Imported where used: asyncio, and the sender and raw HTTP/1.1 client that bring asyncio and
+# pydantic with them (``scim-readiness checks`` imports this module and must stay instant).
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
@@ -97,6 +120,129 @@ class Options(EventOptions):
     )
 
 
+_DOCS = "https://docs.scalekit.com/directory/reference/directory-events/"
+_WEBHOOK_DOCS = "https://docs.scalekit.com/reference/webhooks/best-practices/"
+
+NOT_TESTED = FindingCode(
+    "DLV001",
+    "Deliveries can be sent and their effect observed",
+    "Every scenario sends correctly signed events for test users and reads the result through "
+    "the probe; without a webhook secret, a probe, or permission to change data, none of them "
+    "can be judged, and the item is not evaluated.",
+    "Run without --read-only, with the webhook (url, secret) and probe sections configured.",
+    _DOCS,
+)
+PLACEHOLDER_ORG = FindingCode(
+    "DLV002",
+    "Events are addressed to the configured organisation",
+    "An app that (rightly) refuses events for organisations it does not know rejects deliveries "
+    "addressed to a placeholder for that reason alone, which can hide or fake results.",
+    "Set scalekit.organization_id (org_…) in the config.",
+    _DOCS,
+)
+STALE_UPDATE = FindingCode(
+    "DLV003",
+    "Stale update delivered last: the newer state wins",
+    "Retries reorder deliveries: an app that applies whatever arrives last rolls users back "
+    "to old names, emails or an old active flag.",
+    "Store each user's occurred_at and ignore events older than it (or re-read the user "
+    "from the Directory API before applying).",
+    _WEBHOOK_DOCS,
+)
+UPDATE_AFTER_DELETE = FindingCode(
+    "DLV004",
+    "Update delivered after the delete: the deleted user stays inactive",
+    "A retried user_updated arriving after user_deleted gives a departed employee their "
+    "access back, with nothing in the IdP to show it.",
+    "Keep a tombstone per deleted directory user id and ignore every later create or "
+    "update for it.",
+    _WEBHOOK_DOCS,
+)
+DELETE_BEFORE_CREATE = FindingCode(
+    "DLV005",
+    "Delete delivered before the create: no active user",
+    "When user_created is retried and user_deleted is not, the delete arrives first; an "
+    "app that drops it lets the late create provision someone who was already removed.",
+    "Record user_deleted for an unknown directory user id as a tombstone, and refuse to "
+    "activate a tombstoned id.",
+    _WEBHOOK_DOCS,
+)
+CONCURRENT_DUPLICATES = FindingCode(
+    "DLV006",
+    "Identical deliveries at once: one user per directory user",
+    f"{_RETRIED}, sometimes concurrently; a look-up-then-insert without a unique "
+    "constraint creates duplicate accounts, and a constraint violation answered 5xx is "
+    "retried for hours.",
+    "Put a unique constraint on the directory user id, record processed webhook-ids in "
+    "the transaction that applies the event, and answer a conflict with 2xx.",
+    _WEBHOOK_DOCS,
+)
+CONCURRENT_ANSWERS = FindingCode(
+    "DLV007",
+    "Identical deliveries at once: no 5xx",
+    "A 5xx makes Scalekit retry the delivery for hours; concurrent copies of one event are "
+    "normal and must be answered below 500.",
+    "Answer a duplicate or a unique-constraint conflict with 2xx, not 5xx.",
+    _WEBHOOK_DOCS,
+)
+DROPPED_REDELIVERY = FindingCode(
+    "DLV008",
+    "Delivery dropped before its answer, then redelivered: exactly one effect",
+    "Scalekit redelivers with the same webhook-id when it got no answer; an app that "
+    "marks the id processed before the work is done drops the redelivery and the change "
+    "is lost.",
+    "Mark the webhook-id processed in the same transaction that applies the event, and "
+    "finish the work even when the client has gone.",
+    _WEBHOOK_DOCS,
+)
+REHIRE = FindingCode(
+    "DLV009",
+    "Re-hire with a deleted user's email: the new directory user becomes active",
+    "People come back; an app that keeps a deleted user's email taken answers 409 to the "
+    "re-hire, which Scalekit retries (up to 8 attempts over about 27 hours) and which "
+    "never succeeds: the person cannot sign in.",
+    "Make email unique among live users only (free it on delete), keyed per tenant; or "
+    "re-link the old record to the new directory user id.",
+    _DOCS,
+)
+GROUP_RENAME = FindingCode(
+    "DLV010",
+    "Group renamed: mapped roles unchanged",
+    "Scalekit assigns roles by group id; an app that maps roles by group name strips "
+    "everyone's role when an admin renames a group.",
+    "Map roles by the directory group id (or apply the roles each event carries), never "
+    "by display name.",
+    _DOCS,
+)
+SECOND_ORGANIZATION = FindingCode(
+    "DLV011",
+    "Same email in a second organisation: both users active, each in its own tenant",
+    "A consultant or a company with two tenants has the same email in two "
+    "organisations; an app-wide unique email refuses the second (409, retried forever).",
+    "Scope email uniqueness to the tenant (organisation).",
+    _DOCS,
+)
+DIRECTORY_DISABLED = FindingCode(
+    "DLV012",
+    "Directory disabled: the directory's users lose access",
+    "organization.directory_disabled means nobody that directory provisions should keep "
+    "access; answered 200 and ignored, every user keeps signing in.",
+    "On organization.directory_disabled, deactivate (and end the sessions of) the users "
+    "that directory provisioned.",
+    _DOCS,
+)
+BURST_APPLIED = FindingCode(
+    "DLV013",
+    "Burst of updates applied: every update shows within the budget",
+    "Google Workspace syncs about hourly in bulk, and a resync sends every user at once; an "
+    "app that acknowledges at once but applies slowly shows stale access (a deactivated user "
+    "still signing in) for as long as its backlog lasts.",
+    "Apply updates with enough workers for a full resync, and watch the backlog, not just "
+    "the acknowledgement latency.",
+    _WEBHOOK_DOCS,
+)
+
+
 CHECK = CheckInfo(
     id="delivery-semantics",
     title="Out-of-order, retried and concurrent deliveries",
@@ -108,6 +254,21 @@ CHECK = CheckInfo(
     "renames, organisation-wide events and a burst: the newer state wins and access ends.",
     default_timeout_s=300.0,
     options=Options,
+    codes=(
+        NOT_TESTED,
+        PLACEHOLDER_ORG,
+        STALE_UPDATE,
+        UPDATE_AFTER_DELETE,
+        DELETE_BEFORE_CREATE,
+        CONCURRENT_DUPLICATES,
+        CONCURRENT_ANSWERS,
+        DROPPED_REDELIVERY,
+        REHIRE,
+        GROUP_RENAME,
+        SECOND_ORGANIZATION,
+        DIRECTORY_DISABLED,
+        BURST_APPLIED,
+    ),
 )
 
 
@@ -122,13 +283,19 @@ class ScenarioOver(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
+    """One scenario: its finding's code (whose title, why and fix it reports), what a correct
+    app ends in, and the script that plays it."""
+
     key: str
-    title: str
+    entry: FindingCode
     expected: str
-    why: str
-    fix: str
     play: Callable[[Script], Awaitable[str]]
     whole_org: bool = False
+
+    @property
+    def title(self) -> str:
+        """The finding's title: the catalogue's, up to what a correct app ends in."""
+        return self.entry.title.partition(":")[0]
 
 
 def _active(user: AppUser | None) -> bool:
@@ -150,8 +317,6 @@ def _holds(role: str) -> Callable[[AppUser | None], bool]:
 
 
 def _seen(user: AppUser | None) -> str:
-    from scim_readiness.webhooks.traces import describe
-
     return "no such user in the app" if user is None else describe(user)
 
 
@@ -199,8 +364,6 @@ class Script:
         self, event_type: str, data: dict[str, Any], *, at: float = 0.0, org: str | None = None
     ) -> dict[str, Any]:
         """An envelope whose ``occurred_at`` is ``at`` seconds after the scenario began."""
-        from scim_readiness.events import build_event
-
         return build_event(
             event_type,
             data,
@@ -226,8 +389,6 @@ class Script:
         return self.event(event_type, data, at=at, org=organization_id)
 
     def deleted_event(self, identity: TestIdentity, *, at: float = 0.0) -> dict[str, Any]:
-        from scim_readiness.events import EventType, user_deleted_data
-
         data = user_deleted_data(
             id=identity.directory_user_id,
             organization_id=self.sender.target.organization_id,
@@ -271,9 +432,6 @@ class Script:
         ``owner`` names the check whose subject this step is (a plain create, delete or role
         grant): when it fails here the scenario is SKIP, not judged, and that check reports
         the defect once."""
-        from scim_readiness.errors import ProbeError
-        from scim_readiness.plugin.wait import wait_until
-
         outcome = await wait_until(
             lambda: self.view.find(identity),
             want,
@@ -313,8 +471,6 @@ class Script:
         expected: str,
     ) -> AppUser | None:
         """Watch ``identity`` for the settle window: ``keep`` must stay true throughout."""
-        from scim_readiness.plugin.wait import wait_until
-
         outcome = await wait_until(
             lambda: self.view.find(identity),
             lambda user: not keep(user),
@@ -360,8 +516,6 @@ class Script:
 
 
 async def _stale_update(s: Script) -> str:
-    from scim_readiness.events import EventType
-
     user = s.user("stale")
     newer, older = f"{user.family_name}-newer", f"{user.family_name}-older"
     await s.send("user_created", s.user_event(EventType.USER_CREATED, user, at=-60))
@@ -380,8 +534,6 @@ async def _stale_update(s: Script) -> str:
 
 
 async def _update_after_delete(s: Script) -> str:
-    from scim_readiness.events import EventType
-
     user = s.user("late-update")
     await s.send("user_created", s.user_event(EventType.USER_CREATED, user, at=-60))
     await s.expect("created", user, _active, "user active", owner=LIFECYCLE)
@@ -397,8 +549,6 @@ async def _update_after_delete(s: Script) -> str:
 
 
 async def _delete_before_create(s: Script) -> str:
-    from scim_readiness.events import EventType
-
     control = s.user("delete-control")
     await s.send("control user_created", s.user_event(EventType.USER_CREATED, control, at=-60))
     await s.expect("control created", control, _active, "user active", owner=LIFECYCLE)
@@ -418,8 +568,6 @@ async def _delete_before_create(s: Script) -> str:
 async def _sequential_control(s: Script, label: str) -> None:
     """The same user_created twice in a row, then under a new event id: unless that gives one
     record, concurrency cannot be judged (bad-data reports the sequential defect)."""
-    from scim_readiness.events import EventType
-
     control = s.user(label)
     event = s.user_event(EventType.USER_CREATED, control)
     for what, sent in (
@@ -442,8 +590,6 @@ async def _sequential_control(s: Script, label: str) -> None:
 
 
 async def _concurrent_duplicates(s: Script) -> str:
-    from scim_readiness.events import EventType
-
     same = s.user("concurrent-same-id")
     event = s.user_event(EventType.USER_CREATED, same)
     copies = [event] * s.options.concurrency
@@ -466,8 +612,6 @@ async def _concurrent_duplicates(s: Script) -> str:
 
 async def _dropped_and_redelivered(s: Script) -> str:
     import asyncio
-
-    from scim_readiness.events import EventType, encode_body
 
     await _sequential_control(s, "dropped-control")
     user = s.user("dropped")
@@ -492,8 +636,6 @@ async def _dropped_and_redelivered(s: Script) -> str:
 
 
 async def _rehire(s: Script) -> str:
-    from scim_readiness.events import EventType
-
     old = s.user("rehire-old")
     await s.send("user_created (first employment)", s.user_event(EventType.USER_CREATED, old))
     await s.expect("created", old, _active, "user active", owner=LIFECYCLE)
@@ -523,8 +665,6 @@ def _a_role(ctx: CheckContext) -> str:
 
 
 async def _group_rename(s: Script) -> str:
-    from scim_readiness.events import EventType, group_data
-
     ctx, role = s.ctx, _a_role(s.ctx)
     group_id, name = ctx.identities.group_id("ds-rename"), ctx.identities.group_name("ds-rename")
     directory_id = ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}"
@@ -563,8 +703,6 @@ async def _group_rename(s: Script) -> str:
 
 
 async def _second_organization(s: Script) -> str:
-    from scim_readiness.events import EventType
-
     test_org = _test_organization_id(s.ctx)
     first = s.user("tenant-first")
     await s.send("user_created", s.user_event(EventType.USER_CREATED, first))
@@ -580,8 +718,6 @@ async def _second_organization(s: Script) -> str:
 
 
 async def _directory_disabled(s: Script) -> str:
-    from scim_readiness.events import EventType, directory_data
-
     test_org = _test_organization_id(s.ctx)
     section = s.ctx.config.test_organization
     directory_id = (section.directory_id if section else None) or f"dir_{s.ctx.run_id}"
@@ -614,97 +750,36 @@ def _test_organization_id(ctx: CheckContext) -> str:
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario(
-        "stale-update",
-        "Stale update delivered last",
-        "the newer state wins",
-        "Retries reorder deliveries: an app that applies whatever arrives last rolls users back "
-        "to old names, emails or an old active flag.",
-        "Store each user's occurred_at and ignore events older than it (or re-read the user "
-        "from the Directory API before applying).",
-        _stale_update,
-    ),
+    Scenario("stale-update", STALE_UPDATE, "the newer state wins", _stale_update),
     Scenario(
         "update-after-delete",
-        "Update delivered after the delete",
+        UPDATE_AFTER_DELETE,
         "the deleted user stays inactive",
-        "A retried user_updated arriving after user_deleted gives a departed employee their "
-        "access back, with nothing in the IdP to show it.",
-        "Keep a tombstone per deleted directory user id and ignore every later create or "
-        "update for it.",
         _update_after_delete,
     ),
-    Scenario(
-        "delete-before-create",
-        "Delete delivered before the create",
-        "no active user",
-        "When user_created is retried and user_deleted is not, the delete arrives first; an "
-        "app that drops it lets the late create provision someone who was already removed.",
-        "Record user_deleted for an unknown directory user id as a tombstone, and refuse to "
-        "activate a tombstoned id.",
-        _delete_before_create,
-    ),
+    Scenario("delete-before-create", DELETE_BEFORE_CREATE, "no active user", _delete_before_create),
     Scenario(
         "concurrent-duplicates",
-        "Identical deliveries at once",
+        CONCURRENT_DUPLICATES,
         "no 5xx, one user per directory user",
-        f"{_RETRIED}, sometimes concurrently; a look-up-then-insert without a unique "
-        "constraint creates duplicate accounts, and a constraint violation answered 5xx is "
-        "retried for hours.",
-        "Put a unique constraint on the directory user id, record processed webhook-ids in "
-        "the transaction that applies the event, and answer a conflict with 2xx.",
         _concurrent_duplicates,
     ),
     Scenario(
-        "dropped-redelivery",
-        "Delivery dropped before its answer, then redelivered",
-        "exactly one effect",
-        "Scalekit redelivers with the same webhook-id when it got no answer; an app that "
-        "marks the id processed before the work is done drops the redelivery and the change "
-        "is lost.",
-        "Mark the webhook-id processed in the same transaction that applies the event, and "
-        "finish the work even when the client has gone.",
-        _dropped_and_redelivered,
+        "dropped-redelivery", DROPPED_REDELIVERY, "exactly one effect", _dropped_and_redelivered
     ),
-    Scenario(
-        "rehire",
-        "Re-hire with a deleted user's email",
-        "the new directory user becomes active",
-        "People come back; an app that keeps a deleted user's email taken answers 409 to the "
-        "re-hire, which Scalekit retries (up to 8 attempts over about 27 hours) and which "
-        "never succeeds: the person cannot sign in.",
-        "Make email unique among live users only (free it on delete), keyed per tenant; or "
-        "re-link the old record to the new directory user id.",
-        _rehire,
-    ),
-    Scenario(
-        "group-rename",
-        "Group renamed",
-        "mapped roles unchanged",
-        "Scalekit assigns roles by group id; an app that maps roles by group name strips "
-        "everyone's role when an admin renames a group.",
-        "Map roles by the directory group id (or apply the roles each event carries), never "
-        "by display name.",
-        _group_rename,
-    ),
+    Scenario("rehire", REHIRE, "the new directory user becomes active", _rehire),
+    Scenario("group-rename", GROUP_RENAME, "mapped roles unchanged", _group_rename),
     Scenario(
         "second-organization",
-        "Same email in a second organisation",
+        SECOND_ORGANIZATION,
         "both users active, each in its own tenant",
-        "A consultant or a company with two tenants has the same email in two "
-        "organisations; an app-wide unique email refuses the second (409, retried forever).",
-        "Scope email uniqueness to the tenant (organisation).",
         _second_organization,
         whole_org=True,
     ),
     Scenario(
         "directory-disabled",
-        "Directory disabled",
+        DIRECTORY_DISABLED,
         "the directory's users lose access",
-        "organization.directory_disabled means nobody that directory provisions should keep "
-        "access; answered 200 and ignored, every user keeps signing in.",
-        "On organization.directory_disabled, deactivate (and end the sessions of) the users "
-        "that directory provisioned.",
         _directory_disabled,
         whole_org=True,
     ),
@@ -749,7 +824,6 @@ async def _released_together(
     import asyncio
 
     from scim_readiness.clients.http1 import HttpError
-    from scim_readiness.events import encode_body
 
     requests = [_request_bytes(s, str(e["id"]), encode_body(e)) for e in events]
     connections = await asyncio.gather(*(_connect(s) for _ in requests))
@@ -788,8 +862,6 @@ async def _drop_after_sending(s: Script, data: bytes) -> None:
 
 
 def _tally(answers: Sequence[int | str]) -> str:
-    from collections import Counter
-
     counts = Counter(str(answer) for answer in answers)
     return ", ".join(f"{answer} ×{n}" for answer, n in sorted(counts.items()))
 
@@ -798,15 +870,7 @@ def _tally(answers: Sequence[int | str]) -> str:
 
 
 BURST = Scenario(
-    "burst",
-    "Burst of updates applied",
-    "every update applied within burst_budget_s",
-    "Google Workspace syncs about hourly in bulk, and a resync sends every user at once; an "
-    "app that acknowledges at once but applies slowly shows stale access (a deactivated user "
-    "still signing in) for as long as its backlog lasts.",
-    "Apply updates with enough workers for a full resync, and watch the backlog, not just "
-    "the acknowledgement latency.",
-    lambda s: _burst(s),
+    "burst", BURST_APPLIED, "every update applied within burst_budget_s", lambda s: _burst(s)
 )
 
 
@@ -814,8 +878,6 @@ async def _burst(s: Script) -> str:
     """One ``user_updated`` per test user, all released at once: a resync's shape, and no
     ordering question (each user gets one change), so only the backlog is measured."""
     import asyncio
-
-    from scim_readiness.events import EventType
 
     users = [s.user(f"burst-{n}") for n in range(s.options.burst_size)]
     created = await asyncio.gather(
@@ -863,9 +925,6 @@ async def _all_visible(s: Script, users: Sequence[TestIdentity]) -> None:
     """Every burst user exists before the burst (else the burst is not judged)."""
     import asyncio
 
-    from scim_readiness.errors import ProbeError
-    from scim_readiness.plugin.wait import wait_until
-
     async def states() -> list[AppUser | None]:
         return list(await asyncio.gather(*(s.view.find(user) for user in users)))
 
@@ -889,9 +948,6 @@ async def _await_burst(
     s: Script, plan: Sequence[tuple[TestIdentity, list[str]]], started: float, acked: float
 ) -> str:
     import asyncio
-
-    from scim_readiness.errors import ProbeError
-    from scim_readiness.plugin.wait import wait_until
 
     async def states() -> list[AppUser | None]:
         return list(await asyncio.gather(*(s.view.find(user) for user, _ in plan)))
@@ -964,8 +1020,6 @@ class Played:
 async def _play(
     ctx: CheckContext, sender: Sender, view: AppView, options: Options, scenario: Scenario
 ) -> Played:
-    from scim_readiness.errors import ProbeError
-
     script = Script(ctx, sender, view, options, scenario)
     try:
         observed = await scenario.play(script)
@@ -987,9 +1041,10 @@ def _record(ctx: CheckContext, played: Played) -> None:
         scenario.title,
         expected=scenario.expected,
         observed=played.observed,
-        why="" if passing else scenario.why,
-        fix="" if passing else scenario.fix,
+        why="" if passing else scenario.entry.why,
+        fix="" if passing else scenario.entry.fix,
         evidence={"scenario": scenario.key, "timeline": timeline},
+        code=scenario.entry.code,
     )
     if played.answered:
         ctx.findings.passed(
@@ -997,6 +1052,7 @@ def _record(ctx: CheckContext, played: Played) -> None:
             expected="every answer below 500",
             observed=played.answered,
             evidence={"answers_of": scenario.key},
+            code=CONCURRENT_ANSWERS.code,
         )
 
 
@@ -1010,14 +1066,12 @@ def _skip_whole_org(ctx: CheckContext, scenario: Scenario) -> None:
         fix="Name an organisation that exists for testing only in test_organization "
         "(organization_id, directory_id) and link it to a test tenant in the app.",
         evidence={"scenario": scenario.key},
+        code=scenario.entry.code,
     )
 
 
 def _not_runnable(ctx: CheckContext) -> str | None:
     """Why the check cannot run (recorded as SKIP), or None."""
-    from scim_readiness.webhooks.probing import missing_webhook_setting
-    from scim_readiness.webhooks.traces import app_view
-
     if ctx.read_only:
         return "read-only mode: this check creates, changes and deletes test users"
     missing = missing_webhook_setting(ctx)
@@ -1032,15 +1086,13 @@ def _not_runnable(ctx: CheckContext) -> str | None:
 async def run(ctx: CheckContext) -> None:
     import asyncio
 
-    from scim_readiness.webhooks.probing import webhook_sender
-    from scim_readiness.webhooks.traces import app_view
-
     reason = _not_runnable(ctx)
     if reason is not None:
         ctx.findings.skipped(
             "Delivery semantics not tested",
             observed=reason,
             fix="Run without --read-only with webhook and probe sections configured.",
+            code=NOT_TESTED.code,
         )
         return
     options = Options.of(ctx)
@@ -1048,7 +1100,9 @@ async def run(ctx: CheckContext) -> None:
     assert view is not None  # noqa: S101 - _not_runnable checked it
     with_org = ctx.config.test_organization is not None
     timeout = max(ctx.config.webhook.timeout_s, 1.0)
-    async with webhook_sender(ctx, timeout_s=timeout) as sender:
+    with ctx.findings.coded(PLACEHOLDER_ORG.code):  # the sender warns about a placeholder
+        sender_cm = webhook_sender(ctx, timeout_s=timeout)
+    async with sender_cm as sender:
         # Scenarios on separate test users run side by side; those acting on the whole test
         # organisation one after the other (directory_disabled would deactivate the other's
         # user), and the burst alone, so its timing is its own.
@@ -1077,9 +1131,6 @@ async def cleanup(ctx: CheckContext) -> None:
 
 
 async def _remove_test_groups(ctx: CheckContext) -> list[str]:
-    from scim_readiness.events import EventType, group_deleted_data
-    from scim_readiness.webhooks.probing import missing_webhook_setting, webhook_sender
-
     entries = [
         entry
         for entry in ctx.ledger.outstanding(ctx.run_id)
@@ -1091,7 +1142,9 @@ async def _remove_test_groups(ctx: CheckContext) -> list[str]:
     if not entries or missing_webhook_setting(ctx) is not None:
         return [entry.object_id for entry in entries]
     failed = []
-    async with webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s) as sender:
+    with ctx.findings.coded(PLACEHOLDER_ORG.code):
+        sender_cm = webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s)
+    async with sender_cm as sender:
         for entry in entries:
             data = group_deleted_data(
                 id=entry.object_id,

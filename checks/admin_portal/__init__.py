@@ -23,6 +23,7 @@ Options (``checks.admin-portal.options``): see :class:`Options`.
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ from urllib.parse import urlsplit
 from scim_readiness.api import (
     CheckInfo,
     CheckOptions,
+    FindingCode,
     Need,
     ScalekitAuthError,
     ScalekitError,
@@ -45,7 +47,18 @@ from scim_readiness.clients.answers import (
     request_capped,
     shown_endpoint,
 )
+from scim_readiness.plugin.target import (
+    TargetUnavailable,
+    epoch_seconds,
+    organization_id_for,
+    resolved_environment_url,
+)
 
+from .frame_ancestors import Origin, framing_allowed
+from .portal_link import body_carries_link, find_path, link_shape
+
+# httpx and the config models (pydantic) are imported where used: `scim-readiness checks`
+# imports this module and must stay instant.
 if TYPE_CHECKING:
     import httpx
 
@@ -63,6 +76,98 @@ class Options(CheckOptions):
     )
 
 
+_DOCS = "https://docs.scalekit.com/guides/admin-portal/"
+_EMBED_DOCS = "https://docs.scalekit.com/guides/admin-portal/#embed-the-admin-portal"
+_WHY_LINKS_MATTER = (
+    "Anyone holding a portal link can change the organisation's SSO and SCIM settings, so "
+    "only the organisation's signed-in admins may obtain one."
+)
+
+LINK_GENERATED = FindingCode(
+    "ADM001",
+    "A portal link with directory sync can be generated",
+    "Customers' IT admins set up SCIM through the admin portal; if no link can be made for "
+    "the organisation, nobody can configure its directory.",
+    "Use the client credentials of the environment that owns the organisation, and check "
+    "that Scalekit is reachable and the organisation id is right.",
+    _DOCS,
+)
+LINK_HTTPS = FindingCode(
+    "ADM002",
+    "The portal link uses HTTPS",
+    "The link is a credential; over plain HTTP anyone on the path can read it.",
+    "Serve the portal (custom domain) over HTTPS only.",
+    _DOCS,
+)
+LINK_DOMAIN = FindingCode(
+    "ADM003",
+    "The portal link is on the expected domain",
+    "Admins see a foreign domain in the browser and a page embedded from it may be blocked; "
+    "the custom domain is what you announced to customers.",
+    "Finish the custom domain setup (CNAME verified) in the Scalekit dashboard, or set "
+    "admin_portal.expected_domain to the domain you use.",
+    _DOCS,
+)
+LINK_LIFETIME = FindingCode(
+    "ADM004",
+    "The portal link is short-lived",
+    "Long-lived links are credentials that outlive the page view they were made for.",
+    "Generate the link per page view; or raise admin_portal.max_link_lifetime_s if a longer "
+    "lifetime is intended.",
+    _EMBED_DOCS,
+)
+FRAMING = FindingCode(
+    "ADM005",
+    "The portal allows framing by the app's origin",
+    "Browsers block an embedded admin portal whose frame-ancestors do not admit the app, so "
+    "directory admins cannot configure SCIM from inside the app.",
+    "Add the app's origin to the allowed redirect/callback URLs of the Scalekit environment "
+    "(Dashboard → Settings), and set admin_portal.embedding_origin to it.",
+    _EMBED_DOCS,
+)
+ENDPOINT_ASKED = FindingCode(
+    "ADM006",
+    "The app's portal-link endpoint can be asked",
+    "An app that embeds the portal hands out links from its own endpoint; if that endpoint "
+    "cannot be checked, nobody knows whether it skips authentication.",
+    "Set admin_portal.app_link_endpoint (url, headers of a signed-in admin) to the app's own "
+    "endpoint that returns the portal link, and make sure the app is running.",
+    _EMBED_DOCS,
+)
+REFUSES_ANONYMOUS = FindingCode(
+    "ADM007",
+    "The app's portal-link endpoint refuses an unauthenticated caller",
+    _WHY_LINKS_MATTER,
+    "Put the endpoint behind the app's authentication and check that the caller is an admin "
+    "of the organisation before generating a link.",
+    _EMBED_DOCS,
+)
+REFUSES_WRONG_TOKEN = FindingCode(
+    "ADM008",
+    "The app's portal-link endpoint refuses a caller with a wrong token",
+    _WHY_LINKS_MATTER,
+    "Verify the caller's credential (not only its presence) before generating a link.",
+    _EMBED_DOCS,
+)
+RIGHT_ORGANIZATION = FindingCode(
+    "ADM009",
+    "The app gives its signed-in admin an HTTPS link for the right organisation",
+    _WHY_LINKS_MATTER + " A link for the wrong organisation lets one customer's admin "
+    "reconfigure another customer's SCIM.",
+    "Derive the organisation from the signed-in user's tenant, never from a request "
+    "parameter alone, and return its id next to the link.",
+    _EMBED_DOCS,
+)
+ATTESTED = FindingCode(
+    "ADM010",
+    "What no API can show (branding) is attested",
+    "No API shows the portal's branding, so someone must look at it and vouch for it; a "
+    "readiness report never passes it on nobody's word.",
+    "Check the item in the Scalekit dashboard and add {item, who, when, what} to "
+    "admin_portal.attestations.",
+    _DOCS,
+)
+
 CHECK = CheckInfo(
     id="admin-portal",
     title="Admin portal configuration",
@@ -70,53 +175,34 @@ CHECK = CheckInfo(
     options=Options,
     needs=(Need.SCALEKIT,),
     mutates=False,
-    docs_url="https://docs.scalekit.com/guides/admin-portal/",
+    docs_url=_DOCS,
     description=(
         "portal link with directory sync: HTTPS, expected domain, short-lived, frameable by the "
         "app's origin; the app's own portal-link endpoint refuses anonymous callers; branding "
         "attested"
     ),
-)
-
-_EMBED_DOCS = "https://docs.scalekit.com/guides/admin-portal/#embed-the-admin-portal"
-_WHY_LINKS_MATTER = (
-    "Anyone holding a portal link can change the organisation's SSO and SCIM settings, so "
-    "only the organisation's signed-in admins may obtain one."
+    codes=(
+        LINK_GENERATED,
+        LINK_HTTPS,
+        LINK_DOMAIN,
+        LINK_LIFETIME,
+        FRAMING,
+        ENDPOINT_ASKED,
+        REFUSES_ANONYMOUS,
+        REFUSES_WRONG_TOKEN,
+        RIGHT_ORGANIZATION,
+        ATTESTED,
+    ),
 )
 
 
 async def run(ctx: CheckContext) -> None:
     from scim_readiness.config import AdminPortalSection
-    from scim_readiness.plugin.target import TargetUnavailable, organization_id_for
 
     # Options are checked before anything is observed, so a typo is one clear message.
     Options.of(ctx)
     section = ctx.config.admin_portal or AdminPortalSection()
-    try:
-        gateway = await ctx.scalekit()
-        org_id = await organization_id_for(ctx, gateway)
-    except TargetUnavailable as exc:
-        ctx.findings.skipped("Portal link not generated", observed=exc.reason, why=exc.why)
-        gateway = None
-        org_id = None
-    except ScalekitAuthError as exc:
-        ctx.findings.skipped(
-            "Portal link not generated",
-            observed=f"Scalekit refused the client credentials: {exc.message}",
-            why="The environment check reports the credential problem; without a session "
-            "no portal link can be made.",
-        )
-        gateway = None
-        org_id = None
-    except ScalekitError as exc:
-        ctx.findings.errored(
-            "Scalekit could not be reached to generate a portal link",
-            observed=exc.message,
-            fix="Check the environment URL and network access, then run again.",
-        )
-        gateway = None
-        org_id = None
-
+    gateway, org_id = await _session(ctx)
     if gateway is not None and org_id is not None:
         await _inspect_generated_link(ctx, section, gateway, org_id)
 
@@ -129,17 +215,45 @@ async def run(ctx: CheckContext) -> None:
             why="An app that embeds the portal hands out links from its own endpoint; if that "
             "endpoint skips authentication, anyone can reconfigure the organisation's SCIM.",
             fix="Set admin_portal.app_link_endpoint (url, headers of a signed-in admin).",
+            code=ENDPOINT_ASKED.code,
         )
 
     _report_attestations(ctx, section)
+
+
+async def _session(ctx: CheckContext) -> tuple[Any, str | None]:
+    """The Scalekit gateway and the organisation id; (None, None), recorded, when either
+    cannot be had."""
+    code = LINK_GENERATED.code
+    try:
+        gateway = await ctx.scalekit()
+        return gateway, await organization_id_for(ctx, gateway)
+    except TargetUnavailable as exc:
+        ctx.findings.skipped(
+            "Portal link not generated", observed=exc.reason, why=exc.why, code=code
+        )
+    except ScalekitAuthError as exc:
+        ctx.findings.skipped(
+            "Portal link not generated",
+            observed=f"Scalekit refused the client credentials: {exc.message}",
+            why="The environment check reports the credential problem; without a session "
+            "no portal link can be made.",
+            code=code,
+        )
+    except ScalekitError as exc:
+        ctx.findings.errored(
+            "Scalekit could not be reached to generate a portal link",
+            observed=exc.message,
+            fix="Check the environment URL and network access, then run again.",
+            code=code,
+        )
+    return None, None
 
 
 # -- the link Scalekit makes ------------------------------------------------------------------
 
 
 def _env_host_port(ctx: CheckContext) -> tuple[str, int | None]:
-    from scim_readiness.plugin.target import resolved_environment_url
-
     url = resolved_environment_url(ctx) or ""
     try:
         parts = urlsplit(url)
@@ -157,63 +271,79 @@ def _expected_host(expected_domain: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower(), parts.port
 
 
-async def _inspect_generated_link(
-    ctx: CheckContext, section: AdminPortalSection, gateway: Any, org_id: str
-) -> None:
-    from .portal_link import link_shape
-
+async def _generated_link(ctx: CheckContext, gateway: Any, org_id: str) -> tuple[str, Any] | None:
+    """A fresh portal link with directory sync, as (location, expire_time); None, recorded,
+    when Scalekit makes none."""
+    code = LINK_GENERATED.code
+    expected = "a link with directory sync for the organisation"
     try:
         link = await gateway.generate_portal_link(org_id, features=("dir_sync",))
     except ScalekitAuthError as exc:
         ctx.findings.failed(
             "Scalekit refused to generate a portal link",
-            expected="a link with directory sync for the organisation",
+            expected=expected,
             observed=exc.message,
             fix="Use client credentials of the environment that owns the organisation.",
+            code=code,
         )
-        return
+        return None
     except ScalekitError as exc:
         ctx.findings.errored(
             "Portal link generation failed",
-            expected="a link with directory sync for the organisation",
+            expected=expected,
             observed=exc.message,
             fix="Check that Scalekit is reachable and the organisation id is right.",
+            code=code,
         )
-        return
+        return None
     location = str(getattr(link, "location", "") or "")
     if not location:
         ctx.findings.failed(
             "Scalekit returned a portal link without a location",
             expected="an https:// link",
             observed="empty location",
+            code=code,
         )
+        return None
+    return location, getattr(link, "expire_time", None)
+
+
+async def _inspect_generated_link(
+    ctx: CheckContext, section: AdminPortalSection, gateway: Any, org_id: str
+) -> None:
+    link = await _generated_link(ctx, gateway, org_id)
+    if link is None:
         return
+    location, expire_time = link
     shape = link_shape(location)
     ctx.findings.passed(
         "Portal link with directory sync can be generated",
         observed=f"link {shape}",
         evidence={"link_shape": shape},
+        code=LINK_GENERATED.code,
     )
 
     parts = urlsplit(location)
     if parts.scheme.lower() == "https":
-        ctx.findings.passed("Portal link uses HTTPS", observed=shape)
+        ctx.findings.passed("Portal link uses HTTPS", observed=shape, code=LINK_HTTPS.code)
     else:
         ctx.findings.failed(
             "Portal link is not HTTPS",
             expected="https://",
             observed=shape,
-            why="The link is a credential; over plain HTTP anyone on the path can read it.",
-            fix="Serve the portal (custom domain) over HTTPS only.",
+            why=LINK_HTTPS.why,
+            fix=LINK_HTTPS.fix,
             severity=Severity.CRITICAL,
+            code=LINK_HTTPS.code,
         )
 
     _judge_host(ctx, section, parts, shape)
-    _judge_lifetime(ctx, section, getattr(link, "expire_time", None))
+    _judge_lifetime(ctx, section, expire_time)
     await _judge_framing(ctx, section, location, shape)
 
 
 def _judge_host(ctx: CheckContext, section: AdminPortalSection, parts: Any, shape: str) -> None:
+    code = LINK_DOMAIN.code
     host = (parts.hostname or "").lower()
     port = parts.port
     env_host, env_port = _env_host_port(ctx)
@@ -224,6 +354,7 @@ def _judge_host(ctx: CheckContext, section: AdminPortalSection, parts: Any, shap
                 "Portal link is on the custom domain",
                 expected=section.expected_domain,
                 observed=shape,
+                code=code,
             )
         else:
             on_scalekit = host == env_host or host.endswith(
@@ -234,10 +365,10 @@ def _judge_host(ctx: CheckContext, section: AdminPortalSection, parts: Any, shap
                 expected=section.expected_domain,
                 observed=f"{shape}"
                 + (" (still the Scalekit environment's domain)" if on_scalekit else ""),
-                why="Admins see a foreign domain in the browser and a page embedded from it "
-                "may be blocked; the custom domain is what you announced to customers.",
+                why=LINK_DOMAIN.why,
                 fix="Finish the custom domain setup (CNAME verified) in the Scalekit dashboard, "
                 "or correct admin_portal.expected_domain.",
+                code=code,
             )
         return
     if host == env_host and (env_port is None or port in (None, env_port)):
@@ -245,6 +376,7 @@ def _judge_host(ctx: CheckContext, section: AdminPortalSection, parts: Any, shap
             "Portal link is on the environment's domain",
             observed=shape,
             why="No custom domain is configured (admin_portal.expected_domain).",
+            code=code,
         )
     else:
         ctx.findings.warned(
@@ -252,12 +384,12 @@ def _judge_host(ctx: CheckContext, section: AdminPortalSection, parts: Any, shap
             expected=f"the environment's host {env_host} or a configured custom domain",
             observed=shape,
             fix="If this is your custom domain, set admin_portal.expected_domain to it.",
+            code=code,
         )
 
 
 def _judge_lifetime(ctx: CheckContext, section: AdminPortalSection, expire_time: Any) -> None:
-    from scim_readiness.plugin.target import epoch_seconds
-
+    code = LINK_LIFETIME.code
     expires = epoch_seconds(expire_time)
     limit = section.max_link_lifetime_s
     if expires is None:
@@ -266,6 +398,7 @@ def _judge_lifetime(ctx: CheckContext, section: AdminPortalSection, expire_time:
             expected=f"expires within {limit:.0f} s",
             observed="no expire_time on the link",
             why="A link that never expires stays a usable credential wherever it leaks.",
+            code=code,
         )
         return
     lifetime = expires - ctx.clock.now()
@@ -276,10 +409,11 @@ def _judge_lifetime(ctx: CheckContext, section: AdminPortalSection, expire_time:
             expected=f"expires within {limit:.0f} s, in the future",
             observed=observed,
             fix="Check the clock of the machine running the check and Scalekit's.",
+            code=code,
         )
     elif lifetime <= limit:
         ctx.findings.passed(
-            "Portal link is short-lived", expected=f"≤ {limit:.0f} s", observed=observed
+            "Portal link is short-lived", expected=f"≤ {limit:.0f} s", observed=observed, code=code
         )
     else:
         ctx.findings.warned(
@@ -288,27 +422,27 @@ def _judge_lifetime(ctx: CheckContext, section: AdminPortalSection, expire_time:
             observed=observed,
             why="Long-lived links are credentials that outlive the page view they were made "
             "for; embed a fresh link per page view instead of sharing one.",
-            fix="Generate the link per page view; or raise admin_portal.max_link_lifetime_s "
-            "if a longer lifetime is intended.",
+            fix=LINK_LIFETIME.fix,
             docs_url=_EMBED_DOCS,
+            code=code,
         )
 
 
-async def _judge_framing(
+def _framing_origin(
     ctx: CheckContext, section: AdminPortalSection, location: str, shape: str
-) -> None:
-    import httpx
-
-    from .frame_ancestors import Origin, framing_allowed
-
+) -> Origin | None:
+    """The origin that must be allowed to frame the portal; None, recorded, when framing
+    cannot be judged (not configured, not an origin, a link that cannot be opened)."""
+    code = FRAMING.code
     if not section.embedding_origin:
         ctx.findings.skipped(
             "Portal framing not checked",
             observed="admin_portal.embedding_origin is not configured",
             fix="Set admin_portal.embedding_origin to the origin of the page that embeds the "
             "portal (e.g. https://app.example.com).",
+            code=code,
         )
-        return
+        return None
     try:
         origin = Origin.parse(section.embedding_origin)
     except ValueError as exc:
@@ -316,15 +450,28 @@ async def _judge_framing(
             "admin_portal.embedding_origin is not an origin",
             expected="scheme://host[:port]",
             observed=str(exc),
+            code=code,
         )
-        return
+        return None
     problem = _url_problem(location)
     if problem:
         ctx.findings.failed(
             "Portal link cannot be opened",
             expected="an http(s) URL",
             observed=f"the link ({shape}) {problem.split(' (')[0]}",
+            code=code,
         )
+        return None
+    return origin
+
+
+async def _judge_framing(
+    ctx: CheckContext, section: AdminPortalSection, location: str, shape: str
+) -> None:
+    import httpx
+
+    origin = _framing_origin(ctx, section, location, shape)
+    if origin is None:
         return
     try:
         async with ctx.http(timeout_s=ctx.config.scalekit.timeout_s, follow_redirects=True) as h:
@@ -336,8 +483,16 @@ async def _judge_framing(
             "Portal page could not be loaded",
             observed=f"{host}: {describe_http_error(exc)}",
             fix="Check that the portal host resolves and serves HTTPS with a trusted certificate.",
+            code=FRAMING.code,
         )
         return
+    _judge_framing_answer(ctx, origin, response, shape)
+
+
+def _judge_framing_answer(
+    ctx: CheckContext, origin: Origin, response: httpx.Response, shape: str
+) -> None:
+    code = FRAMING.code
     final = response.url
     protected = Origin(final.scheme, (final.host or "").lower(), final.port or 443)
     csp = response.headers.get_list("content-security-policy")
@@ -358,28 +513,31 @@ async def _judge_framing(
             expected="200 with the portal",
             observed=f"HTTP {response.status_code} for {shape}",
             evidence=evidence,
+            code=code,
         )
         return
     header_seen = "; ".join(csp) if csp else "(no Content-Security-Policy header)"
+    expected = f"frame-ancestors admits {origin}"
     if decision.allowed:
         ctx.findings.passed(
             "Portal allows framing by the app's origin",
-            expected=f"frame-ancestors admits {origin}",
+            expected=expected,
             observed=decision.policy or decision.reason,
             evidence=evidence,
+            code=code,
         )
-    else:
-        ctx.findings.failed(
-            "Portal refuses to be framed by the app's origin",
-            expected=f"frame-ancestors admits {origin}",
-            observed=f"Content-Security-Policy: {header_seen} — {decision.reason}",
-            why="Browsers block the embedded admin portal, so directory admins cannot "
-            "configure SCIM from inside the app.",
-            fix=f"Add {origin} to the allowed redirect/callback URLs of the Scalekit "
-            "environment (Dashboard → Settings), which feeds the portal's frame-ancestors.",
-            docs_url=_EMBED_DOCS,
-            evidence=evidence,
-        )
+        return
+    ctx.findings.failed(
+        "Portal refuses to be framed by the app's origin",
+        expected=expected,
+        observed=f"Content-Security-Policy: {header_seen} — {decision.reason}",
+        why=FRAMING.why,
+        fix=f"Add {origin} to the allowed redirect/callback URLs of the Scalekit "
+        "environment (Dashboard → Settings), which feeds the portal's frame-ancestors.",
+        docs_url=_EMBED_DOCS,
+        evidence=evidence,
+        code=code,
+    )
 
 
 # -- the app's own endpoint -----------------------------------------------------------------
@@ -387,8 +545,6 @@ async def _judge_framing(
 
 def _wrong_value(value: str) -> str:
     """Same shape as the real credential, wrong content: ``Bearer <random>``, ``name=<random>``."""
-    import secrets
-
     junk = "scim-readiness-wrong-" + secrets.token_urlsafe(12)
     if " " in value:
         return value.split(" ", 1)[0] + " " + junk
@@ -405,50 +561,21 @@ async def _probe_app_endpoint(
 ) -> None:
     import httpx
 
-    url = endpoint.url
-    problem = _url_problem(url)
+    problem = _url_problem(endpoint.url)
     if problem:
         ctx.findings.errored(
             "App's portal-link endpoint could not be reached",
             observed=f"admin_portal.app_link_endpoint.url {problem}",
             fix="Give the full http(s) URL of the app's endpoint.",
+            code=ENDPOINT_ASKED.code,
         )
         return
-    host = urlsplit(url).hostname or "?"
-    real_headers = {name: value.get_secret_value() for name, value in endpoint.headers.items()}
-    wrong_headers = {name: _wrong_value(value) for name, value in real_headers.items()} or {
-        "authorization": "Bearer " + _wrong_value("")
-    }
-    portal_hosts = _portal_hosts(ctx, section)
-    timeout = Options.of(ctx).app_timeout_s
-    callers: list[tuple[str, dict[str, str]]] = [
-        ("an unauthenticated caller", {}),
-        ("a caller with a wrong token", wrong_headers),
-    ]
+    host = urlsplit(endpoint.url).hostname or "?"
     try:
-        async with ctx.http(timeout_s=timeout) as client:
-            for who, headers in callers:
-                started = time.monotonic()
-                response = await request_capped(
-                    client, endpoint.method, url, cap=MAX_ANSWER_BYTES, headers=headers
-                )
-                _judge_refusal(
-                    ctx, endpoint, who, response, portal_hosts, time.monotonic() - started
-                )
-            if real_headers:
-                response = await request_capped(
-                    client, endpoint.method, url, cap=MAX_ANSWER_BYTES, headers=real_headers
-                )
-                _judge_authenticated(ctx, endpoint, response, org_id, portal_hosts)
-            else:
-                ctx.findings.skipped(
-                    "Authenticated portal-link request not made",
-                    observed="admin_portal.app_link_endpoint.headers is empty",
-                    fix="Add the headers of a signed-in admin (e.g. Authorization) so the check "
-                    "can confirm the endpoint works for the right organisation.",
-                )
+        await _ask_callers(ctx, endpoint, org_id, _portal_hosts(ctx, section))
     except HostileAnswer as exc:
-        ctx.findings.errored(
+        _endpoint_unusable(
+            ctx,
             "App's portal-link endpoint sent an answer the checker refuses to read",
             expected="a small JSON answer carrying a link",
             observed=str(exc),
@@ -456,7 +583,8 @@ async def _probe_app_endpoint(
             "that returns the portal link.",
         )
     except AnswerTooLarge as exc:
-        ctx.findings.errored(
+        _endpoint_unusable(
+            ctx,
             "App's portal-link endpoint answered with more than a link",
             expected=f"a small answer carrying a link (at most {MAX_ANSWER_BYTES:,} bytes)",
             observed=f"{host}: {describe_http_error(exc)}",
@@ -464,11 +592,56 @@ async def _probe_app_endpoint(
             "the portal link, not a page or a download.",
         )
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        ctx.findings.errored(
+        _endpoint_unusable(
+            ctx,
             "App's portal-link endpoint could not be reached",
             observed=f"{host}: {describe_http_error(exc)}",
             fix="Check admin_portal.app_link_endpoint.url and that the app is running.",
         )
+
+
+def _endpoint_unusable(
+    ctx: CheckContext, title: str, *, observed: str, fix: str, expected: str = ""
+) -> None:
+    ctx.findings.errored(
+        title, expected=expected, observed=observed, fix=fix, code=ENDPOINT_ASKED.code
+    )
+
+
+async def _ask_callers(
+    ctx: CheckContext, endpoint: PortalLinkEndpoint, org_id: str | None, portal_hosts: set[str]
+) -> None:
+    """Ask as an anonymous caller, a caller with a wrong token, then the configured one."""
+    url = endpoint.url
+    real_headers = {name: value.get_secret_value() for name, value in endpoint.headers.items()}
+    wrong_headers = {name: _wrong_value(value) for name, value in real_headers.items()} or {
+        "authorization": "Bearer " + _wrong_value("")
+    }
+    callers: list[tuple[str, dict[str, str], FindingCode]] = [
+        ("an unauthenticated caller", {}, REFUSES_ANONYMOUS),
+        ("a caller with a wrong token", wrong_headers, REFUSES_WRONG_TOKEN),
+    ]
+    async with ctx.http(timeout_s=Options.of(ctx).app_timeout_s) as client:
+        for who, headers, entry in callers:
+            started = time.monotonic()
+            response = await request_capped(
+                client, endpoint.method, url, cap=MAX_ANSWER_BYTES, headers=headers
+            )
+            elapsed = time.monotonic() - started
+            _judge_refusal(ctx, endpoint, who, response, portal_hosts, elapsed, entry)
+        if not real_headers:
+            ctx.findings.skipped(
+                "Authenticated portal-link request not made",
+                observed="admin_portal.app_link_endpoint.headers is empty",
+                fix="Add the headers of a signed-in admin (e.g. Authorization) so the check "
+                "can confirm the endpoint works for the right organisation.",
+                code=RIGHT_ORGANIZATION.code,
+            )
+            return
+        response = await request_capped(
+            client, endpoint.method, url, cap=MAX_ANSWER_BYTES, headers=real_headers
+        )
+        _judge_authenticated(ctx, endpoint, response, org_id)
 
 
 def _url_problem(url: str) -> str:
@@ -508,8 +681,6 @@ def _answer_json(response: httpx.Response) -> Any:
 
 
 def _body_link(response: httpx.Response, endpoint: PortalLinkEndpoint, hosts: set[str]) -> bool:
-    from .portal_link import body_carries_link, find_path
-
     text = response.text[:100_000]
     document = _answer_json(response)
     value = find_path(document, endpoint.link_path) if document is not None else None
@@ -525,6 +696,7 @@ def _judge_refusal(
     response: httpx.Response,
     hosts: set[str],
     elapsed_s: float,
+    entry: FindingCode,
 ) -> None:
     leaked = _body_link(response, endpoint, hosts)
     status = response.status_code
@@ -536,6 +708,7 @@ def _judge_refusal(
             expected="401 or 403, no link",
             observed=f"HTTP {status}, no link in the body",
             evidence=evidence,
+            code=entry.code,
         )
         return
     observed = f"HTTP {status}" + (", and the body carries a portal link" if leaked else "")
@@ -548,6 +721,7 @@ def _judge_refusal(
         "admin of the organisation before generating a link.",
         severity=Severity.CRITICAL if leaked else Severity.HIGH,
         evidence={**evidence, "link_in_body": leaked},
+        code=entry.code,
     )
 
 
@@ -556,10 +730,7 @@ def _judge_authenticated(
     endpoint: PortalLinkEndpoint,
     response: httpx.Response,
     org_id: str | None,
-    hosts: set[str],
 ) -> None:
-    from .portal_link import find_path, link_shape
-
     status = response.status_code
     document = _answer_json(response)
     location = find_path(document, endpoint.link_path) if document is not None else None
@@ -572,20 +743,29 @@ def _judge_authenticated(
             fix="Check admin_portal.app_link_endpoint (url, headers, link_path) and the app's "
             "Scalekit credentials.",
             evidence={"status": status},
+            code=RIGHT_ORGANIZATION.code,
         )
         return
-    shape = link_shape(location)
-    org_path = Options.of(ctx).organization_path
-    reported_org = find_path(document, org_path)
     if not location.lower().startswith("https://"):
         ctx.findings.failed(
             "App hands out a portal link that is not HTTPS",
             expected="https://",
-            observed=shape,
+            observed=link_shape(location),
             why=_WHY_LINKS_MATTER,
+            code=RIGHT_ORGANIZATION.code,
         )
         return
+    reported_org = find_path(document, Options.of(ctx).organization_path)
+    _judge_link_organization(ctx, link_shape(location), reported_org, org_id, status)
+
+
+def _judge_link_organization(
+    ctx: CheckContext, shape: str, reported_org: Any, org_id: str | None, status: int
+) -> None:
+    """The organisation the app's answer names against the configured one."""
+    code = RIGHT_ORGANIZATION.code
     if org_id is None or reported_org is None:
+        org_path = Options.of(ctx).organization_path
         ctx.findings.warned(
             "Authenticated caller gets a portal link, organisation not confirmed",
             expected=f"the link is for {org_id or 'the configured organisation'}",
@@ -597,6 +777,7 @@ def _judge_authenticated(
             ),
             fix="Return the organisation id next to the link (option organization_path says "
             "where) so the check can confirm it.",
+            code=code,
         )
         return
     if str(reported_org) != org_id:
@@ -608,11 +789,11 @@ def _judge_authenticated(
             "App hands out a portal link for another organisation",
             expected=org_id,
             observed=f"{shown_org} ({shape})",
-            why=_WHY_LINKS_MATTER + " A link for the wrong organisation lets one customer's admin "
-            "reconfigure another customer's SCIM.",
+            why=RIGHT_ORGANIZATION.why,
             fix="Derive the organisation from the signed-in user's tenant, never from a "
             "request parameter alone.",
             severity=Severity.CRITICAL,
+            code=code,
         )
         return
     ctx.findings.passed(
@@ -620,6 +801,7 @@ def _judge_authenticated(
         expected=org_id,
         observed=f"{shape} for {reported_org}",
         evidence={"status": status},
+        code=code,
     )
 
 
@@ -634,6 +816,7 @@ def _report_attestations(ctx: CheckContext, section: AdminPortalSection) -> None
             observed=f"attested by {attestation.who} on {attestation.when}: {attestation.what}",
             why="No API shows this; it is recorded in the config as a person's statement.",
             evidence={"who": attestation.who, "when": attestation.when},
+            code=ATTESTED.code,
         )
     for item in section.required_attestations:
         if item.strip().lower() not in attested:
@@ -641,8 +824,8 @@ def _report_attestations(ctx: CheckContext, section: AdminPortalSection) -> None
                 f"{item}: no attestation",
                 expected=f"an attestation for {item!r} (who, when, what)",
                 observed="none in admin_portal.attestations",
-                why="No API can show this, so someone must look at the portal and vouch for it; "
-                "a readiness report never passes it on nobody's word.",
+                why=ATTESTED.why,
                 fix=f"Check {item} in the Scalekit dashboard and add "
                 f"{{item: {item}, who: …, when: …, what: …}} to admin_portal.attestations.",
+                code=ATTESTED.code,
             )
