@@ -16,6 +16,8 @@ from scim_readiness.devstack.demo_stack import all_flaws, start_stack
 from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.model import Report, Status
 
+from .coded import assert_coded
+
 
 def _run(flaws: tuple[str, ...], tmp_path: Path) -> Report:
     with start_stack(flaws, workdir=tmp_path) as stack:
@@ -45,6 +47,7 @@ def test_each_flaw_fails_only_its_check(
 ) -> None:
     intended = all_flaws()[flaw].check
     report = _run((flaw,), tmp_path)
+    assert_coded(report)  # keeps the catalogues complete on every failure path
     seen = _statuses(report)
     if intended == "preflight":
         # Nothing can be observed through what is broken: the checks that need it are
