@@ -121,7 +121,7 @@ class Options(EventOptions):
 
 
 _DOCS = "https://docs.scalekit.com/directory/reference/directory-events/"
-_WEBHOOK_DOCS = "https://docs.scalekit.com/reference/webhooks/best-practices/"
+_WEBHOOK_DOCS = "https://docs.scalekit.com/reference/webhooks/overview"
 
 NOT_TESTED = FindingCode(
     "DLV001",

@@ -30,7 +30,9 @@ def env_with(site: Path | None = None) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("args", [["--help"], ["checks"], ["checks", "--format", "json"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["checks"], ["checks", "--format", "json"], ["explain", "run006"]]
+)
 def test_help_and_checks_do_not_import_heavy_modules(args: list[str]) -> None:
     probe = textwrap.dedent(
         f"""

@@ -424,6 +424,33 @@ def report_diff(
 
 
 @app.command()
+def explain(
+    code: Annotated[
+        str | None, typer.Argument(help="A finding code, e.g. SIG003 (any case).")
+    ] = None,
+) -> int:
+    """What a finding code tests, why it matters, how to fix it (all codes without one)."""
+    from scim_readiness.engine.codes import catalogue, describe, find_code, unknown_code_hint
+    from scim_readiness.engine.registry import discover
+
+    infos = [spec.info for spec in discover()]
+    entries = catalogue(infos)
+    if code is None:
+        for entry in entries:
+            print(f"{entry.code.code}  {entry.owner:<18}  {entry.code.title}")
+        return 0
+    found = find_code(entries, code)
+    if found is None:
+        raise UsageError(
+            f"unknown finding code {code!r}{unknown_code_hint(entries, code)}",
+            hint="`scim-readiness explain` lists every code; docs/codes.md documents them",
+        )
+    titles = {info.id: info.title for info in infos}
+    print("\n".join(describe(found, titles.get(found.owner, ""))))
+    return 0
+
+
+@app.command()
 def cleanup(
     config: ConfigOpt = Path("readiness.yaml"),
     ledger: Annotated[
