@@ -8,6 +8,7 @@ Secret fields are ``SecretStr`` so they never print, not even in a traceback's r
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
@@ -215,6 +216,23 @@ class ChecksSection(BaseModel):
         return tuple((self.model_extra or {}).keys())
 
 
+class Waiver(Section):
+    """A known finding the team accepts for now: its code (``scim-readiness explain CODE``),
+    optionally only for one check or one target, with who decided, why, and until when.
+    The loader checks the code and check against the installed catalogues."""
+
+    code: str = Field(description="The finding code, e.g. ADM003 (see docs/codes.md).")
+    check: str | None = Field(default=None, description="Only for this check id.")
+    target: str | None = Field(
+        default=None, description="Only when the webhook or environment URL is this one."
+    )
+    reason: str = Field(min_length=1, description="Why the finding is accepted for now.")
+    owner: str = Field(min_length=1, description="Who answers for it (a person or a team).")
+    expires: datetime.date = Field(
+        description="ISO date (YYYY-MM-DD) from which the waiver no longer holds."
+    )
+
+
 class Config(Section):
     scalekit: ScalekitSection = ScalekitSection()
     webhook: WebhookSection = WebhookSection()
@@ -226,6 +244,7 @@ class Config(Section):
     test_identities: TestIdentitiesSection = TestIdentitiesSection()
     test_organization: TestOrganizationSection | None = None
     checks: ChecksSection = ChecksSection()
+    waivers: tuple[Waiver, ...] = ()  # findings accepted for now (see engine.waivers)
     ledger_path: str | None = None  # default: .scim-readiness/ledger.jsonl next to the config
     # Where the config came from, for messages and for resolving relative paths.
     source_path: str | None = Field(default=None, exclude=True)

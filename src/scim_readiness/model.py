@@ -103,10 +103,10 @@ class WaiverNote:
     code: str
     reason: str
     owner: str
-    expires: str  # ISO date (YYYY-MM-DD), the last day it holds
+    expires: str  # ISO date (YYYY-MM-DD) from which it no longer holds
     check: str = ""  # the check id it is limited to ("" for any)
     target: str = ""  # the webhook or environment URL it is limited to ("" for any)
-    expired: bool = False  # past ``expires`` on the day of the run: it no longer holds
+    expired: bool = False  # the run was on or after ``expires``: it no longer holds
 
     def describe(self) -> str:
         state = f"expired on {self.expires}" if self.expired else f"until {self.expires}"

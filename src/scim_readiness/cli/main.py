@@ -303,6 +303,10 @@ def config_validate(config: ConfigOpt = Path("readiness.yaml")) -> int:
     print(f"{config}: valid" + (", but not ready to run:" if gaps else ""))
     for gap in gaps:
         print(f"  - {gap}")
+    from scim_readiness.engine.waivers import expired_notes, today
+
+    for note in expired_notes(loaded, today()):
+        print(f"warning: {note}")
     # Which checks would run, and why the others would not, exactly as `run` decides.
     for spec, reason in plan(loaded, RunOptions(), discover()):
         state = "would run" if reason is None else f"would SKIP: {reason}"
@@ -342,11 +346,13 @@ def config_init(
 def _schema_text() -> str:
     import json
 
+    from scim_readiness.engine.codes import catalogue
     from scim_readiness.engine.config_schema import config_schema, option_schemas_of
     from scim_readiness.engine.registry import discover
 
     specs = discover()
-    schema = config_schema([s.info.id for s in specs], option_schemas_of(specs))
+    codes = [entry.code.code for entry in catalogue([s.info for s in specs])]
+    schema = config_schema([s.info.id for s in specs], option_schemas_of(specs), codes)
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 

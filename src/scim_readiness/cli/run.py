@@ -431,6 +431,9 @@ def execute(
 
         if accepted := accepted_items(options, all_specs, report):
             report = replace(report, accepted=accepted)
+        from scim_readiness.engine.waivers import waive
+
+        report = waive(report, config)
         files_ok = write_files(report, outputs, redactor, err)
         try:
             out.write(render_stdout(report, outputs, redactor, options.verbose))

@@ -488,15 +488,54 @@ def readiness_gaps(config: Config) -> list[str]:
     return gaps
 
 
+#: Every finding code a waiver may name, with whose it is (a check id, or "(engine)").
+CodeOwners = Mapping[str, str]
+
+
+def _check_waivers(
+    config: Config, source: _Source, codes: CodeOwners, check_ids: Collection[str] | None
+) -> None:
+    """Each waiver names a known code and, if it names a check, one that records that code."""
+    from scim_readiness.engine.codes import ENGINE
+
+    for i, waiver in enumerate(config.waivers):
+        loc: Loc = ("waivers", i)
+        owner = codes.get(waiver.code)
+        if owner is None:
+            hint = did_you_mean(waiver.code.strip().upper(), list(codes))
+            raise source.error(
+                f"unknown finding code {waiver.code!r}{hint}",
+                (*loc, "code"),
+                hint="`scim-readiness explain` lists the codes (docs/codes.md documents them)",
+            )
+        check = waiver.check
+        if check is None:
+            continue
+        if check_ids is not None and check not in check_ids:
+            raise source.error(
+                f"unknown check {check!r}{did_you_mean(check, list(check_ids))}",
+                (*loc, "check"),
+                hint="`scim-readiness checks` lists the check ids",
+            )
+        if owner not in (ENGINE, check):
+            raise source.error(
+                f"{waiver.code} is a finding code of {owner}, not of {check}",
+                (*loc, "check"),
+                hint=f"write check: {owner}, or leave check out",
+            )
+
+
 def parse_config(
     text: str,
     *,
     path: str = "<string>",
     check_ids: Collection[str] | None = None,
     check_options: OptionModels | None = None,
+    codes: CodeOwners | None = None,
 ) -> Config:
     """Validate config text. ``check_ids`` (when given) are the ids allowed under ``checks:``;
-    ``check_options`` (when given) the options models their ``options`` must fit."""
+    ``check_options`` (when given) the options models their ``options`` must fit; ``codes``
+    (when given) the finding codes a waiver may name."""
     source = _Source(path)
     data = _compose(text, source)
     if "source_path" in data:
@@ -510,6 +549,8 @@ def parse_config(
         _raise_validation(exc, source)
         raise  # unreachable: _raise_validation always raises
     _cross_checks(config, source)
+    if codes is not None:
+        _check_waivers(config, source, codes, check_ids)
     return config.with_values_from_environment(from_environment)
 
 
@@ -539,13 +580,18 @@ def load_config(
         raise ConfigError("the config file is not UTF-8 text", path=shown) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the config file: {exc.strerror}", path=shown) from None
+    codes: CodeOwners | None = None
     if check_ids is None:
+        from scim_readiness.engine.codes import catalogue
         from scim_readiness.engine.registry import discover
 
         infos = [spec.info for spec in discover()]
         check_ids = [info.id for info in infos]
         check_options = {info.id: info.options for info in infos}
-    config = parse_config(text, path=shown, check_ids=check_ids, check_options=check_options)
+        codes = {entry.code.code: entry.owner for entry in catalogue(infos)}
+    config = parse_config(
+        text, path=shown, check_ids=check_ids, check_options=check_options, codes=codes
+    )
     import sys
 
     for warning in literal_secret_warnings(text, shown):
