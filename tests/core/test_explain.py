@@ -55,3 +55,9 @@ def test_docs_codes_md_is_generated_from_the_catalogues() -> None:
     page = (ROOT / "docs/codes.md").read_text(encoding="utf-8")
     assert tool.builtin_page() == page, "run python tools/codes_doc.py"
     assert "| ADM005 | The portal allows framing by the app's origin" in page
+
+
+def test_the_readme_links_the_catalogue() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(docs/codes.md)" in readme
+    assert "## Finding codes and waivers" in readme

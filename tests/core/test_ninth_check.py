@@ -77,7 +77,7 @@ def test_the_example_check_runs_from_the_cli(
     checks = {c["id"]: c for c in json.loads(report.read_text())["checks"]}
     assert checks["webhook-answers"]["status"] == "PASS"
     (finding,) = checks["webhook-answers"]["findings"]
-    assert finding["observed"] == "HTTP 204"
+    assert (finding["code"], finding["observed"]) == ("WHA001", "HTTP 204")
 
 
 def test_the_example_check_skips_without_a_webhook(

@@ -298,3 +298,15 @@ def test_saved_reports_keep_their_waivers_and_version_1_reports_still_load(
     assert "[FAIL] not on the custom domain" in out  # no code in a version 1 report
     assert "better or neutral:\n  admin-portal: FAIL -> WAIVED" in out
     assert dataclasses.replace(from_dict(old), schema_version=2).checks[-1].findings[1].code == ""
+
+
+def test_the_console_report_shows_codes_waivers_and_unused_waivers() -> None:
+    on = dt.date(2026, 6, 1)
+    waivers = [_waiver("ADM003", dt.date(2026, 7, 1)), _waiver("ADM009", dt.date(2026, 7, 1))]
+    report = apply_waivers(_full_report(PORTAL), waivers, on=on, targets=())
+    text = renderer(Format.RICH)(report)
+    assert "[WAIVED FAIL] ADM003 not on the custom domain" in text
+    assert "waived by o until 2026-07-01: r" in text
+    assert "[SKIP] RUN010 not reached" in text
+    assert "Unused waivers" in text and "ADM009: matched no failing finding" in text
+    assert "Verdict: READY WITH WAIVERS:" in text
