@@ -129,9 +129,15 @@ def test_a_waived_failure_shows_as_waived_everywhere_and_does_not_fail_the_run(
     case = next(c for c in root.iter("testcase") if "coded-fail" in c.get("name", ""))
     skipped = case.find("skipped")
     assert skipped is not None and skipped.get("message", "").startswith("WAIVED: CFA001 waived")
-    props = {p.get("name"): p.get("value") for p in case.iter("property")}
-    assert props["codes"] == "CFA001"
-    assert props["waiver"].startswith("CFA001 waived by platform-team")
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["codes.coded-fail"] == "CFA001"
+    assert props["waiver.coded-fail"].startswith("CFA001 waived by platform-team")
+    assert props["waived"] == "1" and root.get("skipped") == "1"
+    import xmlschema
+
+    xmlschema.XMLSchema(str(Path(__file__).with_name("junit.xsd"))).validate(
+        str(tmp_path / "r.xml")
+    )
 
     assert "- **WAIVED FAIL** `CFA001` thing broken" in (tmp_path / "r.md").read_text()
     assert (

@@ -3,9 +3,10 @@
 FAIL → ``<failure>``, ERROR → ``<error>``, SKIP → ``<skipped>``; WARN passes with its findings
 in ``<system-out>``; WAIVED (every defect covered by a waiver) is ``<skipped>`` whose message
 names the waivers. Failure messages carry the headline; the body carries every finding with
-its code, the failing ones first. Each testcase's properties name the codes of its findings
-that need attention (``codes``) and its waivers (``waiver``); the suite's carry the verdict's
-headline, coverage, the number of waived findings and the waivers that matched nothing.
+its code, the failing ones first. The suite's properties carry the verdict's headline,
+coverage, the number of waived findings and the waivers that matched nothing, and per check the
+codes of its findings that need attention (``codes.<check id>``) and each of its waivers
+(``waiver.<check id>``): the schema CI systems read allows properties on the suite only.
 """
 
 from __future__ import annotations
@@ -55,21 +56,17 @@ def _details(check: CheckResult, r: Redactor) -> str:
     return _clean("\n".join(lines), r)
 
 
-def _case_properties(case: ET.Element, check: CheckResult, r: Redactor) -> None:
-    """The codes of what needs attention, and each waiver, where CI tools that read testcase
-    properties (JUnit 5, GitLab) show them."""
+def _check_properties(check: CheckResult) -> list[tuple[str, str]]:
+    """``codes.<id>``: the codes of what needs attention; ``waiver.<id>``: each waiver."""
     attention = [f for f in check.findings if f.status not in (Status.PASS, Status.ATTESTED)]
     codes = list(dict.fromkeys(f.code for f in attention if f.code))
-    waivers = [f for f in check.findings if f.waiver is not None]
-    if not codes and not waivers:
-        return
-    props = ET.SubElement(case, "properties")
-    if codes:
-        ET.SubElement(props, "property", {"name": "codes", "value": _clean(",".join(codes), r)})
-    for f in waivers:
-        assert f.waiver is not None  # noqa: S101 - filtered above
-        value = f"{f.code} {f.waiver.describe()}"
-        ET.SubElement(props, "property", {"name": "waiver", "value": _clean(value, r)})
+    found = [(f"codes.{check.id}", ",".join(codes))] if codes else []
+    found += [
+        (f"waiver.{check.id}", f"{f.code} {f.waiver.describe()}")
+        for f in check.findings
+        if f.waiver is not None
+    ]
+    return found
 
 
 def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = False) -> str:
@@ -80,7 +77,7 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
         "tests": str(len(report.checks)),
         "failures": str(counts[Status.FAIL]),
         "errors": str(counts[Status.ERROR]),
-        "skipped": str(counts[Status.SKIP]),
+        "skipped": str(counts[Status.SKIP] + counts[Status.WAIVED]),  # WAIVED is <skipped>
         "time": f"{report.duration_s:.3f}",
     }
     root = ET.Element("testsuites", attrs)
@@ -109,6 +106,7 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
         ("interrupted", str(report.interrupted).lower()),
         ("waived", str(report.summary.waived)),
         *(("unused_waiver", line) for line in report.unused_waiver_lines()),
+        *(prop for check in report.checks for prop in _check_properties(check)),
     ):
         ET.SubElement(props, "property", {"name": name, "value": _clean(value, r)})
     for check in report.checks:
@@ -121,7 +119,6 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
                 "time": f"{check.duration_s:.3f}",
             },
         )
-        _case_properties(case, check, r)
         message = _clean(check.headline or check.status.value, r)
         details = _details(check, r)
         if check.status is Status.FAIL:
