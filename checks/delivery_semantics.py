@@ -56,22 +56,14 @@ from scim_readiness.api import (
     TimelineStep,
     option,
 )
-from scim_readiness.events import (
-    EventType,
-    build_event,
-    directory_data,
-    encode_body,
-    group_data,
-    group_deleted_data,
-    user_deleted_data,
-)
 from scim_readiness.plugin.options import EventOptions
 from scim_readiness.plugin.wait import wait_until
 from scim_readiness.webhooks.probing import missing_webhook_setting, webhook_sender
 from scim_readiness.webhooks.traces import app_view, describe
 
-# Imported where used: asyncio, and the sender and raw HTTP/1.1 client that bring asyncio and
-# pydantic with them (``scim-readiness checks`` imports this module and must stay instant).
+# Imported where used, for `scim-readiness checks` (which imports this module) to stay
+# instant: asyncio; the sender and the raw HTTP/1.1 client, which bring asyncio and pydantic;
+# the event builders, which bring hashlib and hmac (OpenSSL) for signing.
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
@@ -364,6 +356,8 @@ class Script:
         self, event_type: str, data: dict[str, Any], *, at: float = 0.0, org: str | None = None
     ) -> dict[str, Any]:
         """An envelope whose ``occurred_at`` is ``at`` seconds after the scenario began."""
+        from scim_readiness.events import build_event
+
         return build_event(
             event_type,
             data,
@@ -389,6 +383,8 @@ class Script:
         return self.event(event_type, data, at=at, org=organization_id)
 
     def deleted_event(self, identity: TestIdentity, *, at: float = 0.0) -> dict[str, Any]:
+        from scim_readiness.events import EventType, user_deleted_data
+
         data = user_deleted_data(
             id=identity.directory_user_id,
             organization_id=self.sender.target.organization_id,
@@ -516,6 +512,8 @@ class Script:
 
 
 async def _stale_update(s: Script) -> str:
+    from scim_readiness.events import EventType
+
     user = s.user("stale")
     newer, older = f"{user.family_name}-newer", f"{user.family_name}-older"
     await s.send("user_created", s.user_event(EventType.USER_CREATED, user, at=-60))
@@ -534,6 +532,8 @@ async def _stale_update(s: Script) -> str:
 
 
 async def _update_after_delete(s: Script) -> str:
+    from scim_readiness.events import EventType
+
     user = s.user("late-update")
     await s.send("user_created", s.user_event(EventType.USER_CREATED, user, at=-60))
     await s.expect("created", user, _active, "user active", owner=LIFECYCLE)
@@ -549,6 +549,8 @@ async def _update_after_delete(s: Script) -> str:
 
 
 async def _delete_before_create(s: Script) -> str:
+    from scim_readiness.events import EventType
+
     control = s.user("delete-control")
     await s.send("control user_created", s.user_event(EventType.USER_CREATED, control, at=-60))
     await s.expect("control created", control, _active, "user active", owner=LIFECYCLE)
@@ -568,6 +570,8 @@ async def _delete_before_create(s: Script) -> str:
 async def _sequential_control(s: Script, label: str) -> None:
     """The same user_created twice in a row, then under a new event id: unless that gives one
     record, concurrency cannot be judged (bad-data reports the sequential defect)."""
+    from scim_readiness.events import EventType
+
     control = s.user(label)
     event = s.user_event(EventType.USER_CREATED, control)
     for what, sent in (
@@ -590,6 +594,8 @@ async def _sequential_control(s: Script, label: str) -> None:
 
 
 async def _concurrent_duplicates(s: Script) -> str:
+    from scim_readiness.events import EventType
+
     same = s.user("concurrent-same-id")
     event = s.user_event(EventType.USER_CREATED, same)
     copies = [event] * s.options.concurrency
@@ -612,6 +618,8 @@ async def _concurrent_duplicates(s: Script) -> str:
 
 async def _dropped_and_redelivered(s: Script) -> str:
     import asyncio
+
+    from scim_readiness.events import EventType, encode_body
 
     await _sequential_control(s, "dropped-control")
     user = s.user("dropped")
@@ -636,6 +644,8 @@ async def _dropped_and_redelivered(s: Script) -> str:
 
 
 async def _rehire(s: Script) -> str:
+    from scim_readiness.events import EventType
+
     old = s.user("rehire-old")
     await s.send("user_created (first employment)", s.user_event(EventType.USER_CREATED, old))
     await s.expect("created", old, _active, "user active", owner=LIFECYCLE)
@@ -665,6 +675,8 @@ def _a_role(ctx: CheckContext) -> str:
 
 
 async def _group_rename(s: Script) -> str:
+    from scim_readiness.events import EventType, group_data
+
     ctx, role = s.ctx, _a_role(s.ctx)
     group_id, name = ctx.identities.group_id("ds-rename"), ctx.identities.group_name("ds-rename")
     directory_id = ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}"
@@ -703,6 +715,8 @@ async def _group_rename(s: Script) -> str:
 
 
 async def _second_organization(s: Script) -> str:
+    from scim_readiness.events import EventType
+
     test_org = _test_organization_id(s.ctx)
     first = s.user("tenant-first")
     await s.send("user_created", s.user_event(EventType.USER_CREATED, first))
@@ -718,6 +732,8 @@ async def _second_organization(s: Script) -> str:
 
 
 async def _directory_disabled(s: Script) -> str:
+    from scim_readiness.events import EventType, directory_data
+
     test_org = _test_organization_id(s.ctx)
     section = s.ctx.config.test_organization
     directory_id = (section.directory_id if section else None) or f"dir_{s.ctx.run_id}"
@@ -824,6 +840,7 @@ async def _released_together(
     import asyncio
 
     from scim_readiness.clients.http1 import HttpError
+    from scim_readiness.events import encode_body
 
     requests = [_request_bytes(s, str(e["id"]), encode_body(e)) for e in events]
     connections = await asyncio.gather(*(_connect(s) for _ in requests))
@@ -878,6 +895,8 @@ async def _burst(s: Script) -> str:
     """One ``user_updated`` per test user, all released at once: a resync's shape, and no
     ordering question (each user gets one change), so only the backlog is measured."""
     import asyncio
+
+    from scim_readiness.events import EventType
 
     users = [s.user(f"burst-{n}") for n in range(s.options.burst_size)]
     created = await asyncio.gather(
@@ -1131,6 +1150,8 @@ async def cleanup(ctx: CheckContext) -> None:
 
 
 async def _remove_test_groups(ctx: CheckContext) -> list[str]:
+    from scim_readiness.events import EventType, group_deleted_data
+
     entries = [
         entry
         for entry in ctx.ledger.outstanding(ctx.run_id)

@@ -23,7 +23,6 @@ Options (``checks.admin-portal.options``): see :class:`Options`.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -57,8 +56,8 @@ from scim_readiness.plugin.target import (
 from .frame_ancestors import Origin, framing_allowed
 from .portal_link import body_carries_link, find_path, link_shape
 
-# httpx and the config models (pydantic) are imported where used: `scim-readiness checks`
-# imports this module and must stay instant.
+# httpx, the config models (pydantic) and secrets (hashlib, OpenSSL) are imported where used:
+# `scim-readiness checks` imports this module and must stay instant.
 if TYPE_CHECKING:
     import httpx
 
@@ -545,6 +544,8 @@ def _judge_framing_answer(
 
 def _wrong_value(value: str) -> str:
     """Same shape as the real credential, wrong content: ``Bearer <random>``, ``name=<random>``."""
+    import secrets  # brings hashlib and hmac (OpenSSL): not on the `checks` start-up path
+
     junk = "scim-readiness-wrong-" + secrets.token_urlsafe(12)
     if " " in value:
         return value.split(" ", 1)[0] + " " + junk

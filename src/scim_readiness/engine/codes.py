@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from scim_readiness.errors import PluginError, did_you_mean
-from scim_readiness.plugin.contract import CODE_FORMAT, CheckInfo, FindingCode
+from scim_readiness.engine.registry import ENGINE, ENGINE_PREFIX, validate_catalogues
+from scim_readiness.errors import did_you_mean
+from scim_readiness.plugin.contract import CheckInfo, FindingCode
 
-ENGINE_PREFIX = "RUN"
-#: How the engine's catalogue is named where a check id would stand (explain, docs).
-ENGINE = "(engine)"
+__all__ = ["ENGINE", "ENGINE_CODES", "ENGINE_PREFIX", "catalogue", "validate_catalogues"]
 
 SKIPPED_BY_FLAG = "RUN001"
 DISABLED = "RUN002"
@@ -153,41 +152,6 @@ class CodeEntry:
 
     owner: str
     code: FindingCode
-
-
-def validate_catalogues(infos: Iterable[CheckInfo]) -> None:
-    """Every check's codes are well-formed, share one prefix of their own, and no code or
-    prefix belongs to two checks (or to the engine); PluginError otherwise."""
-    prefixes: dict[str, str] = {ENGINE_PREFIX: ENGINE}
-    for info in infos:
-        if not info.codes:
-            continue
-        seen: set[str] = set()
-        mine = {entry.code[:3] for entry in info.codes}
-        for entry in info.codes:
-            if not CODE_FORMAT.match(entry.code):
-                raise PluginError(
-                    f"check {info.id}: finding code {entry.code!r} is not three capital "
-                    "letters and three digits",
-                    hint="codes look like SIG001: the check's prefix and a number",
-                )
-            if entry.code in seen:
-                raise PluginError(f"check {info.id}: finding code {entry.code} is declared twice")
-            seen.add(entry.code)
-        if len(mine) != 1:
-            raise PluginError(
-                f"check {info.id}: its finding codes mix the prefixes {', '.join(sorted(mine))}",
-                hint="every code of one check starts with the check's own three letters",
-            )
-        prefix = mine.pop()
-        other = prefixes.get(prefix)
-        if other is not None:
-            raise PluginError(
-                f"check {info.id}: the code prefix {prefix} already belongs to {other}",
-                hint="choose three letters no other check uses (`scim-readiness explain` "
-                "lists them)",
-            )
-        prefixes[prefix] = info.id
 
 
 def catalogue(infos: Iterable[CheckInfo]) -> list[CodeEntry]:

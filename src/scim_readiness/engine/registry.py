@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from scim_readiness.errors import PluginError, UsageError, did_you_mean
-from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.plugin.contract import CODE_FORMAT, CheckInfo
 
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 RunFn = Callable[["CheckContext"], Awaitable[None]]
 
 ENTRY_POINT_GROUP = "scim_readiness.checks"
+#: The prefix of the engine's own finding codes (``engine.codes``), which no check may take.
+ENGINE_PREFIX = "RUN"
+#: How the engine's catalogue is named where a check id would stand (explain, docs).
+ENGINE = "(engine)"
 BUILTIN_PACKAGE = "scim_readiness.checks"
 DISABLE_AUTOLOAD_ENV = "SCIM_READINESS_DISABLE_PLUGIN_AUTOLOAD"
 _BROKEN_HINT = f"fix or uninstall it; set {DISABLE_AUTOLOAD_ENV}=1 to skip third-party checks"
@@ -115,8 +119,6 @@ def autoload_disabled() -> bool:
 def discover(*, autoload_plugins: bool = True) -> list[CheckSpec]:
     """All checks, built-ins first in checklist order, then plugins; ids must be unique, and
     so must their finding codes (see ``engine.codes``)."""
-    from scim_readiness.engine.codes import validate_catalogues
-
     specs = builtin_specs()
     if autoload_plugins and not autoload_disabled():
         specs += plugin_specs()
@@ -140,6 +142,42 @@ def ensure_unique(specs: Iterable[CheckSpec]) -> None:
                 hint="check ids must be unique; uninstall or rename one of them",
             )
         seen[spec.info.id] = spec
+
+
+def validate_catalogues(infos: Iterable[CheckInfo]) -> None:
+    """Every check's codes (see ``engine.codes``) are well-formed, share one prefix of their
+    own, and no code or prefix belongs to two checks (or to the engine); PluginError
+    otherwise. Here, not in ``engine.codes``: discovery runs on every start-up."""
+    prefixes: dict[str, str] = {ENGINE_PREFIX: ENGINE}
+    for info in infos:
+        if not info.codes:
+            continue
+        seen: set[str] = set()
+        mine = {entry.code[:3] for entry in info.codes}
+        for entry in info.codes:
+            if not CODE_FORMAT.match(entry.code):
+                raise PluginError(
+                    f"check {info.id}: finding code {entry.code!r} is not three capital "
+                    "letters and three digits",
+                    hint="codes look like SIG001: the check's prefix and a number",
+                )
+            if entry.code in seen:
+                raise PluginError(f"check {info.id}: finding code {entry.code} is declared twice")
+            seen.add(entry.code)
+        if len(mine) != 1:
+            raise PluginError(
+                f"check {info.id}: its finding codes mix the prefixes {', '.join(sorted(mine))}",
+                hint="every code of one check starts with the check's own three letters",
+            )
+        prefix = mine.pop()
+        other = prefixes.get(prefix)
+        if other is not None:
+            raise PluginError(
+                f"check {info.id}: the code prefix {prefix} already belongs to {other}",
+                hint="choose three letters no other check uses (`scim-readiness explain` "
+                "lists them)",
+            )
+        prefixes[prefix] = info.id
 
 
 def select(
