@@ -303,7 +303,16 @@ def test_saved_reports_keep_their_waivers_and_version_1_reports_still_load(
     out = capsys.readouterr().out
     assert "[FAIL] not on the custom domain" in out  # no code in a version 1 report
     assert "better or neutral:\n  admin-portal: FAIL -> WAIVED" in out
-    assert dataclasses.replace(from_dict(old), schema_version=2).checks[-1].findings[1].code == ""
+    loaded_old = from_dict(old)
+    assert loaded_old.checks[-1].findings[1].code == ""
+    # Upgrading does not make every finding look new: uncoded ones are matched by title.
+    assert diff(loaded_old, _full_report(PORTAL)).new_findings == ()
+    reworded = dataclasses.replace(
+        PORTAL, findings=(*PORTAL.findings, Finding("another domain", Status.FAIL, code="ADM003"))
+    )
+    assert [
+        n.finding.title for n in diff(_full_report(PORTAL), _full_report(reworded)).new_findings
+    ] == ["another domain"]
 
 
 def test_the_console_report_shows_codes_waivers_and_unused_waivers() -> None:

@@ -6,14 +6,14 @@ SKIP is a defect nobody looks at any more, not an improvement), a check that dis
 new WARN/FAIL/ERROR finding in a check (a waived one is listed, not a regression).
 
 Waiver changes are listed too: a finding waived now and not before, and one that lost its
-waiver (expired, or removed from the config) and counts again. Findings are matched by code
-and title, so a reworded title of a coded finding is still the same finding.
+waiver (expired, or removed from the config) and counts again. Findings are matched by code,
+title and status (title and status for one saved before codes existed).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,18 +90,28 @@ class ReportDiff:
         )
 
 
-def _key(f: Finding) -> tuple[str, str, Status]:
-    # Reports written before codes have none: the title alone then names the finding.
-    return (f.code, f.title if not f.code else "", f.status)
+class _Earlier:
+    """The findings of a check in the older report, to recognise each in the newer one: by
+    code, title and status; by title and status alone for a finding saved without a code (a
+    version 1 report), so upgrading does not make every finding look new."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.waived = {(f.code, f.title, f.status): f.waived for f in findings}
+        self.uncoded = {(f.title, f.status): f.waived for f in findings if not f.code}
+
+    def get(self, f: Finding) -> bool | None:
+        """Whether the same finding was waived before; None when it was not there."""
+        found = self.waived.get((f.code, f.title, f.status))
+        return found if found is not None else self.uncoded.get((f.title, f.status))
 
 
-def _waiver_changes(check_id: str, was: list[Finding], now: list[Finding]) -> list[WaiverChange]:
-    before = {_key(f): f.waived for f in was}
-    return [
-        WaiverChange(check_id, f, f.waived)
-        for f in now
-        if _key(f) in before and before[_key(f)] != f.waived
-    ]
+def _waiver_changes(check_id: str, earlier: _Earlier, now: Sequence[Finding]) -> list[WaiverChange]:
+    changes = []
+    for f in now:
+        was_waived = earlier.get(f)
+        if was_waived is not None and was_waived != f.waived:
+            changes.append(WaiverChange(check_id, f, f.waived))
+    return changes
 
 
 def diff(old: Report, new: Report) -> ReportDiff:
@@ -117,14 +127,13 @@ def diff(old: Report, new: Report) -> ReportDiff:
         if old_status != new_status:
             changes.append(StatusChange(check_id, old_status, new_status))
         if now is not None:
-            known = {_key(f) for f in was.findings} if was else set()
+            earlier = _Earlier(was.findings if was else ())
             found += [
                 NewFinding(check_id, f)
                 for f in now.findings
-                if f.status in _BAD and _key(f) not in known
+                if f.status in _BAD and earlier.get(f) is None
             ]
-            if was is not None:
-                waivers += _waiver_changes(check_id, list(was.findings), list(now.findings))
+            waivers += _waiver_changes(check_id, earlier, now.findings)
     return ReportDiff(old.run_id, new.run_id, tuple(changes), tuple(found), tuple(waivers))
 
 
