@@ -24,6 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("tests", "bench")
 IMPORT_ROOTS = ("tests", "bench")
+# Left out, with the reason for each (everything else under TARGETS is checked strictly):
+EXCLUDED = {
+    # The zoo's receivers are written as their authors would write a small app: the Flask and
+    # Starlette apps stand for code we do not control, unannotated as such code often is.
+    # The harness that drives them (tests/zoo/*.py) is checked.
+    "tests/zoo/flask_app/": "an independently written receiver, typed as its author chose",
+    "tests/zoo/queue_app/": "an independently written receiver, typed as its author chose",
+    # npm's install of the Node receiver and SDK test holds no Python, but mypy would walk it.
+    "tests/zoo/node/": "the Node receiver",
+    "tests/emulator/node_sdk/": "the Node SDK test",
+}
 
 
 def stage(into: Path) -> Path:
@@ -65,7 +76,17 @@ def main() -> int:
         staged = stage(Path(tmp) / "staged")
         ini = Path(tmp) / "mypy.ini"
         ini.write_text(config(staged))
-        command = [sys.executable, "-m", "mypy", "--config-file", str(ini), *TARGETS]
+        exclude = "|".join("^" + path.replace(".", r"\.") for path in EXCLUDED)
+        command = [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ini),
+            "--exclude",
+            exclude,
+            *TARGETS,
+        ]
         return subprocess.run(command, cwd=ROOT, check=False).returncode
 
 
