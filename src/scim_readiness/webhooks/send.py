@@ -12,7 +12,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -337,6 +337,10 @@ async def send_event(
             hint="Scalekit expects a complete 2xx answer quickly; queue slow work and answer first",
         ) from None
     except httpx.HTTPError as exc:
+        from scim_readiness.clients.trust import certificate_problem
+
+        if (refused := certificate_problem(exc)) is not None:
+            raise TargetError(refused.sentence(shown_endpoint(url))) from None
         raise TargetError(
             f"could not deliver to {url}: {type(exc).__name__}: {exc}",
             hint="check the URL, that the app is running, and --ca-bundle for a private CA",
@@ -408,7 +412,7 @@ def run_send_command(
     to: str,
     secret_env: str,
     mutate: str | None,
-    ca_bundle: str | None,
+    ca_bundle: Sequence[str],
     timeout_s: float,
     organization_id: str,
     environment_id: str,
