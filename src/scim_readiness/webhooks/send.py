@@ -340,7 +340,12 @@ async def send_event(
         from scim_readiness.clients.trust import certificate_problem
 
         if (refused := certificate_problem(exc)) is not None:
-            raise TargetError(refused.sentence(shown_endpoint(url))) from None
+            from urllib.parse import urlsplit
+
+            host = urlsplit(url).netloc
+            raise TargetError(
+                f"could not deliver to {shown_endpoint(url)}: {refused.sentence(host)}"
+            ) from None
         raise TargetError(
             f"could not deliver to {url}: {type(exc).__name__}: {exc}",
             hint="check the URL, that the app is running, and --ca-bundle for a private CA",
