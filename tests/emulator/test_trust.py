@@ -189,15 +189,19 @@ def test_the_sdk_over_grpc_names_the_fix_when_only_https_trusts_the_emulator(
             SSL_CERT_FILE=bundle,
             REQUESTS_CA_BUNDLE=bundle,
         )
-        code, out = _cli(
-            "run", "-c", str(config), "--format", "plain", "--only", "environment", env=env
-        )
-    assert code == 3, out
-    assert "(token exchange) is not trusted" not in out, out
-    assert f"the TLS certificate of localhost:{emu.port} (" in out, out
-    assert "is not trusted (unable to get local issuer certificate)" in out, out
-    assert FIX in out and "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH" in out
-    assert "failed to connect to all addresses" not in out, out
+        only = ("--only", "environment")
+        code, out = _cli("run", "-c", str(config), "--format", "plain", *only, env=env)
+        assert code == 3, out
+        assert "(token exchange) is not trusted" not in out, out
+        assert f"the TLS certificate of localhost:{emu.port} (" in out, out
+        assert "is not trusted (unable to get local issuer certificate)" in out, out
+        assert FIX in out and "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH" in out
+        assert "failed to connect to all addresses" not in out, out
+
+        # All three trust lines of the emulator's banner: the run trusts it end to end.
+        env["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = bundle
+        code, out = _cli("run", "-c", str(config), "--format", "plain", *only, env=env)
+        assert "not trusted" not in out and code in (0, 1), out
 
 
 def test_events_send_and_probe_test_name_the_fix(

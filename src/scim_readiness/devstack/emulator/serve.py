@@ -154,7 +154,10 @@ def serve_forever(
                 print(line, file=out)
             print("", file=out)
             print(
-                f"For `scim-readiness run`: --ca-bundle {shlex.quote(str(emu.ca_path))}", file=out
+                f"For `scim-readiness run`: --ca-bundle {shlex.quote(str(emu.ca_path))} "
+                "(or export the lines above; add one more --ca-bundle for an app whose HTTPS "
+                "certificate comes from a private CA)",
+                file=out,
             )
             if kept is not None:
                 print(
@@ -199,8 +202,9 @@ def serve_forever(
                     "for the seeded directory.",
                     file=out,
                 )
-            print("Press Ctrl-C to stop.", file=out, flush=True)
+            # Before the prompt: a SIGTERM sent as soon as it shows must stop us cleanly too.
             _stop_on_sigterm()
+            print("Press Ctrl-C to stop.", file=out, flush=True)
             _follow(emu, out, stop or threading.Event())
     except EmulatorStartError as exc:
         raise UsageError(str(exc.message), hint=exc.hint) from None
