@@ -335,6 +335,9 @@ def apply_trust(bundle: str | None) -> None:
     if bundle is not None:
         os.environ["REQUESTS_CA_BUNDLE"] = bundle
         os.environ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = bundle
+    # grpc logs each refused handshake at INFO on stderr, in its own format, around the
+    # report; the error that reaches the user already says it plainly. Read at grpc's start.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     # A proxy from the environment must not capture loopback traffic.
     for name in ("NO_PROXY", "no_proxy"):
         present = [p.strip() for p in os.environ.get(name, "").split(",") if p.strip()]
