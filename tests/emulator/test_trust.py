@@ -348,3 +348,44 @@ def test_emulator_deliveries_name_its_own_ca_bundle_option(
         sent = emu.initial_sync()
         assert sent > 0
         assert emu.deliveries.wait_delivered(sent, timeout=20)
+
+
+def test_cleanup_names_the_fix(tmp_path: Path, app_url: str, app_ca: LocalCA) -> None:
+    """cleanup removes a recorded test user through the channel that made it (a signed
+    user_deleted to the webhook): an untrusted webhook is named as such."""
+    from scim_readiness.plugin.ledger import LedgerEntry
+
+    run = "srabcdef0123"
+    entry = LedgerEntry(
+        run,
+        "user",
+        f"diruser_{run}lifecycle",
+        "events",
+        "user-lifecycle",
+        "created",
+        0.0,
+        {
+            "email": f"zz-scim-readiness+{run}-lifecycle@scim-readiness.example.invalid",
+            "organization_id": "org_60219377000000001",
+        },
+    )
+    with start_emulator() as emu:
+        config = _config(tmp_path, emu, app_url)
+        (tmp_path / "ledger.jsonl").write_text(entry.to_json() + "\n", encoding="utf-8")
+        env = _env(tmp_path, SCALEKIT_CLIENT_SECRET=emu.client_secret)
+        code, out = _cli("cleanup", "-c", str(config), env=env)
+        assert code == 1, out
+        endpoint = app_url.removeprefix("https://")
+        assert f"the TLS certificate of {endpoint} is not trusted" in out and FIX in out
+        code, out = _cli(
+            "cleanup",
+            "-c",
+            str(config),
+            "--ca-bundle",
+            str(app_ca.ca_path),
+            "--ca-bundle",
+            str(emu.ca_path),
+            env=env,
+        )
+    assert "not trusted" not in out, out
+    assert code == 0, out
