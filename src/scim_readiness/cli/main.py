@@ -156,11 +156,14 @@ ReadOnlyOpt = Annotated[
         "its read-only mode.",
     ),
 ]
-# `run` and `cleanup` reach the same targets, so they trust the same way.
+# Every command that makes TLS connections trusts the same way: the system store plus each
+# --ca-bundle, all in one store (no need to concatenate files).
 CaBundleOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
-        "--ca-bundle", metavar="PATH", help="Also trust this CA (PEM) for HTTPS and gRPC."
+        "--ca-bundle",
+        metavar="PATH",
+        help="Also trust the CAs in this PEM file for HTTPS and gRPC (repeatable).",
     ),
 ]
 
@@ -212,7 +215,7 @@ def run(
         skip=tuple(skip or ()),
         read_only=read_only,
         timeout_s=timeout,
-        ca_bundle=ca_bundle,
+        ca_bundle=tuple(ca_bundle or ()),
         fail_on=fail_on,
         accept_skip=tuple(accept_skip or ()),
         yes=yes,
@@ -535,7 +538,12 @@ def cleanup(
     if list_only:
         return list_outstanding(ledger, sys.stdout)
     return run_cleanup_command(
-        loaded, ledger, ca_bundle=ca_bundle, run_id=run_id, out=sys.stdout, err=sys.stderr
+        loaded,
+        ledger,
+        ca_bundle=tuple(ca_bundle or ()),
+        run_id=run_id,
+        out=sys.stdout,
+        err=sys.stderr,
     )
 
 
@@ -631,9 +639,11 @@ def emulate(
         int, typer.Option("--port", metavar="N", help="TCP port on 127.0.0.1 (0: any free one).")
     ] = 0,
     ca_bundle: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            "--ca-bundle", metavar="PATH", help="Also trust this CA for the webhook endpoint."
+            "--ca-bundle",
+            metavar="PATH",
+            help="Also trust the CAs in this PEM file for the webhook endpoint (repeatable).",
         ),
     ] = None,
     webhook_concurrency: Annotated[
@@ -693,7 +703,7 @@ def emulate(
         webhook_url,
         secret,
         port,
-        webhook_ca=ca_bundle,
+        webhook_ca=tuple(ca_bundle or ()),
         webhook_concurrency=webhook_concurrency,
         retry_scale=retry_scale,
         state_dir=state_dir or default_state_dir(),
@@ -732,10 +742,7 @@ def events_send(
     environment_id: Annotated[
         str, typer.Option("--env", metavar="ENV_ID", help="environment_id in the event.")
     ] = "env_60219376000000001",
-    ca_bundle: Annotated[
-        str | None,
-        typer.Option("--ca-bundle", metavar="PATH", help="Also trust this CA (PEM)."),
-    ] = None,
+    ca_bundle: CaBundleOpt = None,
     timeout: Annotated[
         float, typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Answer deadline.")
     ] = 10.0,
@@ -762,7 +769,7 @@ def events_send(
         to=to,
         secret_env=secret,
         mutate=mutate,
-        ca_bundle=ca_bundle,
+        ca_bundle=tuple(ca_bundle or ()),
         timeout_s=timeout,
         organization_id=organization_id,
         environment_id=environment_id,
@@ -799,7 +806,10 @@ def probe_test(
 
     check_ca_bundle(ca_bundle)
     return run_probe_test(
-        _load(config), email=email, directory_user_id=directory_user_id, ca_bundle=ca_bundle
+        _load(config),
+        email=email,
+        directory_user_id=directory_user_id,
+        ca_bundle=tuple(ca_bundle or ()),
     )
 
 
