@@ -11,7 +11,7 @@ import pytest
 
 from scim_readiness.engine.registry import CheckSpec
 from scim_readiness.plugin.context import CheckContext
-from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.plugin.contract import CheckInfo, Need
 
 ISOLATED_ENV = (
     "SCALEKIT_ENVIRONMENT_URL",
@@ -55,7 +55,7 @@ def spec(
             id=check_id,
             title=f"Fake {check_id}",
             checklist_item=item,
-            needs=needs,
+            needs=tuple(Need(need) for need in needs),
             mutates=mutates,
             docs_url=f"https://docs.example.com/{check_id}",
             mutation_target=target,

@@ -40,9 +40,8 @@ def test_action_sets_up_python_installs_runs_uploads_and_fails_last(
     upload = next(s for s in steps(action) if str(s.get("uses", "")).startswith("actions/upload"))
     assert str(upload["if"]).startswith("always()")  # reports are kept when the run fails
     assert steps(action)[-1]["name"] == "Verdict"
-    assert {"config", "args", "python-version", "install", "artifact-name"} <= set(
-        action["inputs"]  # type: ignore[arg-type]
-    )
+    inputs: dict[str, object] = action["inputs"]  # type: ignore[assignment]
+    assert {"config", "args", "python-version", "install", "artifact-name"} <= set(inputs)
 
 
 def test_no_input_is_pasted_into_a_script(action: dict[str, object]) -> None:

@@ -262,6 +262,32 @@ def test_checks_lists_built_ins_and_plugins(cli: Callable[..., tuple[int, str, s
     assert code == 0 and "webhook-signature" in out and "fake-fail" in out
 
 
+def test_checks_shows_read_only_mode_and_options(cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, _ = cli("checks", "--format", "json")
+    assert code == 0
+    rows = {row["id"]: row for row in json.loads(out)}
+    # The runner's read-only decision, as declared: signature has a reduced mode, the
+    # round trips cannot run without changing data, environment changes nothing anyway.
+    assert rows["webhook-signature"]["read_only"] == "reduced"
+    assert rows["user-lifecycle"]["read_only"] == "none"
+    assert rows["environment"]["read_only"] == "full"
+    options = {o["name"]: o for o in rows["environment"]["options"]}
+    assert options["secret_expiry_warn_days"]["default"] == "14"
+    assert options["secret_expiry_warn_days"]["value"] == "a number ≥ 0"
+
+    code, out, _ = cli("checks", "bad-data")
+    assert code == 0
+    assert "read-only run: skipped" in out and "max_scan_users" in out and "50000" in out
+
+
+def test_checks_with_an_unknown_id_exits_2_with_a_suggestion(
+    cli: Callable[..., tuple[int, str, str]],
+) -> None:
+    code, _, err = cli("checks", "bad-dat")
+    assert code == 2
+    assert "no check 'bad-dat' (did you mean 'bad-data'?)" in err
+
+
 def test_plugin_autoload_can_be_turned_off(
     cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

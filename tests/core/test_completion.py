@@ -1,5 +1,6 @@
 """Shell completion: the script each shell sources, and the answers the CLI gives it, asked
-the way bash, zsh and fish ask (a real bash runs the generated script end to end)."""
+the way bash, zsh and fish ask; a real bash, fish and zsh each run the generated script end
+to end (.ci/run installs fish and zsh from Debian's packages)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,17 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
+
+
+def real_shell(name: str) -> str:
+    """The shell's path; skipped when it is missing on a developer's machine, a failure in CI
+    (where .ci/run installs it), so the real-shell tests cannot silently stop running."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed; .ci/run installs it from Debian's packages")
+        pytest.skip(f"{name} is not installed")
+    return path
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -108,3 +120,69 @@ def test_the_bash_script_completes_in_a_real_bash() -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == "diff"
     assert lines[-1] == "complete -o default -F _scim_readiness_completion scim-readiness"
+
+
+def test_the_fish_script_completes_in_a_real_fish() -> None:
+    fish = real_shell("fish")
+    program = """
+        scim-readiness completion fish | source
+        complete -C "scim-readiness rep"
+        echo ==
+        complete -C "scim-readiness report "
+        echo ==
+        complete -C "scim-readiness run --fail-on "
+    """
+    done = subprocess.run(
+        [fish, "--no-config", "-c", program],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    commands, report, fail_on = (
+        [line.split("\t")[0] for line in part.strip().splitlines()]
+        for part in done.stdout.split("==\n")
+    )
+    assert commands == ["report"]
+    assert sorted(report) == ["diff", "show"]
+    assert fail_on == ["fail", "warn"]
+
+
+# zsh completes only inside its line editor, so the test types into an interactive zsh on a
+# pseudo-terminal (zsh's own zpty module) and reads what the Tab key lists.
+_ZSH_DRIVER = r"""
+zmodload zsh/zpty
+zpty -b z 'zsh -f -i'
+zpty -w z 'PS1="> "; autoload -U compinit; compinit -u'
+zpty -w z 'eval "$(scim-readiness completion zsh)"; echo COMPLETION-LOADED'
+zpty -r z line '*COMPLETION-LOADED*'
+zpty -r z line '*COMPLETION-LOADED*'
+zpty -w -n z $'scim-readiness report \t'
+out=""
+for attempt in {1..100}; do
+  while zpty -r -t z chunk; do out+=$chunk; done
+  [[ $out == *show* ]] && break
+  sleep 0.1
+done
+print -r -- "$out"
+zpty -d z
+"""
+
+
+def test_the_zsh_script_completes_in_a_real_zsh() -> None:
+    zsh = real_shell("zsh")
+    done = subprocess.run(
+        [zsh, "-f", "-c", _ZSH_DRIVER],
+        env=cli_env(TERM="dumb"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = done.stdout.replace("\r", "")
+    # Each candidate with its help text, as the _describe shape of typer's zsh answer shows it.
+    assert "diff  -- Show what got worse or better" in listed, listed[-2000:]
+    assert "show  -- Re-render a saved JSON report" in listed, listed[-2000:]

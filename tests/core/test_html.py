@@ -4,6 +4,7 @@ are checked)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -107,7 +108,7 @@ class Elements(HTMLParser):
         return sum(1 for t, _ in self.tags if t == tag)
 
     def ids(self) -> set[str]:
-        return {a["id"] for _, a in self.tags if a.get("id")}
+        return {found for _, a in self.tags if (found := a.get("id"))}
 
 
 def parse(text: str) -> Elements:
@@ -154,13 +155,9 @@ def test_a_docs_link_that_is_not_a_web_url_stays_text() -> None:
         id="plugin", title="P", checklist_item=0, status=Status.FAIL, findings=(bad,)
     )
     base = report_with_charts()
-    report = Report(**{**_fields(base), "checks": (check,)})
+    report = dataclasses.replace(base, checks=(check,))
     doc = parse(renderer(Format.HTML)(report))
     assert not [a for t, a in doc.tags if t == "a" and "javascript" in (a.get("href") or "")]
-
-
-def _fields(report: Report) -> dict[str, object]:
-    return {name: getattr(report, name) for name in Report.__dataclass_fields__}
 
 
 def test_report_show_writes_html_from_a_saved_report(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def example_check() -> str:
     text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert len(blocks) == 1, "CONTRIBUTING.md should hold exactly one Python example"
-    return blocks[0]
+    return str(blocks[0])
 
 
 class _Answer(BaseHTTPRequestHandler):

@@ -23,9 +23,10 @@ import pytest
 from scim_readiness.api import skipped_essential
 from scim_readiness.config import Config
 from scim_readiness.engine.config_file import parse_config
+from scim_readiness.engine.registry import CheckSpec
 from scim_readiness.engine.runner import RunOptions, cleanup_reserve, run_suite
 from scim_readiness.errors import ExitCode, ScalekitAuthError, Unreachable
-from scim_readiness.model import Report, Status
+from scim_readiness.model import CheckResult, Report, Status
 from scim_readiness.plugin.context import CheckContext
 
 from .conftest import spec
@@ -60,14 +61,14 @@ def webhook_config(url: str, extra: str = "") -> Config:
     return parse_config(text, path="readiness.yaml")
 
 
-def run(cfg: Config, specs: list, **kw: object) -> Report:
+def run(cfg: Config, specs: list[CheckSpec], **kw: object) -> Report:
     factory = kw.pop("scalekit_factory", None)
     return asyncio.run(
         run_suite(cfg, RunOptions(**kw), specs=specs, scalekit_factory=factory)  # type: ignore[arg-type]
     )
 
 
-def by_id(report: Report) -> dict:
+def by_id(report: Report) -> dict[str, CheckResult]:
     return {c.id: c for c in report.checks}
 
 

@@ -18,7 +18,7 @@ from scim_readiness.clients.probe import AppUser, build_probe, metered, probe_an
 from scim_readiness.config import ProbeSection
 from scim_readiness.errors import ProbeError
 
-PEOPLE = [
+PEOPLE: list[dict[str, Any]] = [
     {"pk": n, "mail": f"Person{n}@Example.com", "full_name": f"Person {n}", "enabled": n != 3}
     for n in range(1, 8)
 ]
@@ -158,7 +158,8 @@ def test_a_scan_past_its_limit_is_an_error_never_a_silent_absence(base: str) -> 
     config = section(list_users=f"{base}/all", items_path="", scan_limit=4)
 
     async def call(probe: Any) -> AppUser | None:
-        return await probe.user_by_email("person7@example.com")
+        found: AppUser | None = await probe.user_by_email("person7@example.com")
+        return found
 
     with pytest.raises(ProbeError, match="more than 4 users") as caught:
         run(config, call)

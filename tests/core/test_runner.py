@@ -13,9 +13,10 @@ import pytest
 
 from scim_readiness.config import Config
 from scim_readiness.engine.config_file import parse_config
+from scim_readiness.engine.registry import CheckSpec, RunFn
 from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.errors import PluginError, ScalekitError, UsageError
-from scim_readiness.model import Report, Status
+from scim_readiness.model import CheckResult, Report, Status
 from scim_readiness.plugin.context import CheckContext
 from scim_readiness.plugin.contract import CheckInfo, ReadOnly
 from scim_readiness.plugin.ledger import default_ledger_path
@@ -29,11 +30,11 @@ def config(text: str = STAGING, ids: tuple[str, ...] = ()) -> Config:
     return parse_config(text, path="readiness.yaml", check_ids=ids or None)
 
 
-def run(cfg: Config, specs: list, **options: object) -> Report:
+def run(cfg: Config, specs: list[CheckSpec], **options: object) -> Report:
     return asyncio.run(run_suite(cfg, RunOptions(**options), specs=specs))  # type: ignore[arg-type]
 
 
-def by_id(report: Report) -> dict:
+def by_id(report: Report) -> dict[str, CheckResult]:
     return {c.id: c for c in report.checks}
 
 
@@ -61,7 +62,7 @@ def test_mutating_checks_on_one_target_take_turns_but_overlap_read_only_ones() -
     mutators_done = asyncio.Event()
     count = {"done": 0}
 
-    def mutator(name: str):
+    def mutator(name: str) -> RunFn:
         async def run_it(ctx: CheckContext) -> None:
             inside.append(name)
             overlaps.append(tuple(inside))
@@ -368,7 +369,7 @@ def test_a_check_still_waiting_for_its_turn_when_the_budget_runs_out_is_an_error
     assert report.exit_code() == 3
 
 
-def _mode_spec(check_id: str, seen: dict[str, bool], read_only: ReadOnly | None) -> object:
+def _mode_spec(check_id: str, seen: dict[str, bool], read_only: ReadOnly | None) -> CheckSpec:
     from dataclasses import replace
 
     async def record(ctx: CheckContext) -> None:

@@ -57,8 +57,49 @@ def test_demo_serve_prints_config_and_env_and_keeps_the_stack_up() -> None:
             )
         assert token.status_code == 200  # the stack is up while the command waits
         assert "scim-readiness run -c" in text and "--ca-bundle" in text
+        _run_with_the_printed_lines(config, env)
     finally:
         stop.set()
         thread.join(20)
     assert not thread.is_alive()
     assert not config.exists()  # the stack's files go away with it
+
+
+def _run_with_the_printed_lines(config: Path, printed: dict[str, str]) -> None:
+    """The trust lines are enough: `run` trusts the stack (token exchange, gRPC, the app's
+    webhook) with them exported and no --ca-bundle."""
+    import os
+    import subprocess
+    import sys
+
+    trust = (
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
+    )
+    env = {k: v for k, v in os.environ.items() if k not in trust}
+    env.update(printed, NO_COLOR="1")
+    env.pop("SCIM_READINESS_DEBUG", None)
+    only = ("--only", "environment", "--only", "webhook-endpoint")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scim_readiness",
+            "run",
+            "-c",
+            str(config),
+            *only,
+            "--format",
+            "plain",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    output = done.stdout + done.stderr
+    assert "not trusted" not in output and "Traceback" not in output, output
+    assert done.returncode in (0, 1), output
+    assert "PASS   environment" in output or "PASS  environment" in output, output

@@ -250,4 +250,7 @@ def test_untrusted_certificate_is_named_as_such(
     stranger = LocalCA(tmp_path)
     with pytest.raises(ScalekitError) as info:
         run(connect(section_for(emulator), TlsSettings(ca_bundle=str(stranger.ca_path))))
-    assert "TLS certificate is not trusted" in str(info.value)
+    assert f"TLS certificate of localhost:{emulator.port} (token exchange) is not trusted" in str(
+        info.value
+    )
+    assert "--ca-bundle PATH" in str(info.value)

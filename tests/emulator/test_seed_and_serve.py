@@ -234,17 +234,21 @@ def test_example_seed_file_loads_and_serves() -> None:
         assert emu.webhook_urls() == ["http://localhost:8000/webhooks/scalekit"]
 
 
-def test_emulate_command_runs_until_interrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", ["SIGINT", "SIGTERM"])
+def test_emulate_command_runs_until_interrupted(tmp_path: Path, stop_signal: str) -> None:
     import os
     import signal
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[2]
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join([str(root / "src"), str(root)]),
         XDG_DATA_HOME=str(tmp_path),  # the default state dir, kept out of the real home
+        TMPDIR=str(scratch),  # whatever the emulator puts in the temp dir, we see
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "scim_readiness", "emulate"],
@@ -260,7 +264,7 @@ def test_emulate_command_runs_until_interrupted(tmp_path: Path) -> None:
             lines.append(line)
             if "Ctrl-C" in line:
                 break
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop_signal))
         rest, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
@@ -271,6 +275,8 @@ def test_emulate_command_runs_until_interrupted(tmp_path: Path) -> None:
     assert "export SCIM_TOKEN=" in text
     assert "stopped." in rest
     assert proc.returncode == 0, err
+    assert list(scratch.iterdir()) == []  # no CA, key or bundle left in the temp dir
+    assert (tmp_path / "scim-readiness" / "emulator" / "ca.pem").is_file()  # kept state
 
 
 def test_banner_states_the_retry_schedule_deadline_and_keepalive() -> None:

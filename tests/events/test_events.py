@@ -59,6 +59,7 @@ def ada(active: bool = True) -> dict[str, Any]:
         employee_id="E-1815",
         title="Staff Engineer",
         vary=False,  # the vector's user has every optional field
+        raw_attributes={},  # as in Scalekit's documented examples the vectors copy
     )
 
 
@@ -80,7 +81,11 @@ def rebuilt(name: str) -> dict[str, Any]:
         )
     elif name == "group_created":
         data = group_data(
-            id=GROUP, directory_id=DIR, display_name="Engineering", organization_id=ORG
+            id=GROUP,
+            directory_id=DIR,
+            display_name="Engineering",
+            organization_id=ORG,
+            raw_attributes={},
         )
     elif name == "group_deleted":
         data = group_deleted_data(
@@ -89,6 +94,7 @@ def rebuilt(name: str) -> dict[str, Any]:
             display_name="Engineering",
             organization_id=ORG,
             dp_id="00g1abcdEFGH2345",
+            raw_attributes={},
         )
     elif name == "directory_enabled":
         data = directory_data(id=DIR, organization_id=ORG, updated_at="2026-11-28T09:00:00.000000Z")

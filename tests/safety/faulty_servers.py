@@ -127,8 +127,13 @@ class _LoopThread:
                 with contextlib.suppress(Exception):
                     writer.transport.abort()
 
-        extra: dict[str, float] = {"ssl_handshake_timeout": 10} if ssl_context else {}
-        server = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=ssl_context, **extra)
+        server = await asyncio.start_server(
+            on_connect,
+            "127.0.0.1",
+            0,
+            ssl=ssl_context,
+            ssl_handshake_timeout=10 if ssl_context else None,
+        )
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
         async with server:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from scim_readiness.clients.http import TlsSettings
 from scim_readiness.engine.registry import CheckSpec
@@ -267,16 +267,18 @@ def test_a_line_named_like_a_test_identity_is_refused_when_the_app_shows_a_real_
 
 
 def test_refusal_reasons_name_what_the_line_fails_to_prove() -> None:
-    from scim_readiness.engine.sweep import refusal_reason
+    from scim_readiness.plugin.identities import refusal_reason
     from scim_readiness.plugin.ledger import LedgerEntry
 
     prefix, domain = "zz-scim-readiness", "example.invalid"
     run = "sr0123456789"
 
-    def user(run_id: str, object_id: str, email: str, channel: str = "events") -> LedgerEntry:
+    def user(
+        run_id: str, object_id: str, email: str, channel: Literal["events", "scim"] = "events"
+    ) -> LedgerEntry:
         return LedgerEntry(
             run_id, "user", object_id, channel, "x", "created", 0.0, {"email": email}
-        )  # type: ignore[arg-type]
+        )
 
     ok = user(run, f"diruser_{run}a", f"ZZ-scim-readiness+{run}-a@Example.invalid")
     assert refusal_reason(ok, prefix, domain) is None

@@ -139,7 +139,7 @@ def load(text: str) -> Config | ConfigError:
         return exc
 
 
-def _profile(examples: int) -> Any:
+def _profile(examples: int) -> settings:
     return settings(
         max_examples=examples,
         deadline=None,

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sampleapp_support import SECRET, TENANTS, AppFactory, Sender
 
+from sampleapp.sampleapp_support import SECRET, TENANTS, AppFactory, Sender
 from scim_readiness.devstack.sampleapp import AppSettings, RunningApp, serve_app
 from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 

@@ -6,11 +6,13 @@ import concurrent.futures
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-from sampleapp_support import (
+
+from sampleapp.sampleapp_support import (
     ENV,
     ORG,
     OTHER_ORG,
@@ -20,7 +22,6 @@ from sampleapp_support import (
     Sender,
     make_user_event,
 )
-
 from scim_readiness.devstack.sampleapp import AppSettings, RunningApp, serve_app
 from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 from scim_readiness.events import (
@@ -429,8 +430,8 @@ def test_probe_pagination_over_5000_users(send: Sender, app: RunningApp) -> None
 
 def test_state_is_a_real_sqlite_file_per_run(
     start_app: AppFactory,
-    sender_for,
-    tmp_path,  # type: ignore[no-untyped-def]
+    sender_for: Callable[[RunningApp], Sender],
+    tmp_path: Path,
 ) -> None:
     db = tmp_path / "state.sqlite3"
     with start_app(db_path=db) as running:

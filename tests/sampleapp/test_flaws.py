@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from sampleapp_support import ORG, SECRET, TENANT, AppFactory, Sender, make_user_event
 
+from sampleapp.sampleapp_support import ORG, SECRET, TENANT, AppFactory, Sender, make_user_event
 from scim_readiness.devstack.sampleapp import FLAWS, RunningApp
 from scim_readiness.devstack.tls_ca import LocalCA
 from scim_readiness.events import (
@@ -492,7 +492,7 @@ def test_flaw_email_reuse_refused(start_app: AppFactory, sender_for: SenderFor) 
 
 
 def test_flaw_email_unique_across_tenants(start_app: AppFactory, sender_for: SenderFor) -> None:
-    from sampleapp_support import OTHER_ORG
+    from sampleapp.sampleapp_support import OTHER_ORG
 
     def second_tenant(send: Sender) -> Any:
         send.user()

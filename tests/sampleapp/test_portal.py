@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from sampleapp_support import SECRET
 
+from sampleapp.sampleapp_support import SECRET
 from scim_readiness.devstack.emulator import Emulator, process_ca, start_emulator, trust_env
 from scim_readiness.devstack.sampleapp import AppSettings, RunningApp, serve_app
 

@@ -7,6 +7,7 @@ exit code.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -51,7 +52,7 @@ def run_cleanup_command(
     config: Config,
     ledger_path: Path,
     *,
-    ca_bundle: str | None = None,
+    ca_bundle: Sequence[str] = (),
     run_id: str | None = None,
     out: TextIO,
     err: TextIO,

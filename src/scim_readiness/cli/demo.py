@@ -78,6 +78,7 @@ def serve_demo(
     """
     from scim_readiness.devstack.demo_stack import start_stack, validate
     from scim_readiness.devstack.emulator.serve import _stop_on_sigterm
+    from scim_readiness.devstack.emulator.state_dir import write_trust_bundle
 
     out, err = out or sys.stdout, err or sys.stderr
     chosen = validate(flaws)
@@ -89,10 +90,14 @@ def serve_demo(
             ca = stack.ca_path
             print(f"Config: {path}", file=out)
             print("Secrets the config reads (this stack's own, made for this run):", file=out)
+            # The same trust lines as `emulate`: the variables that replace a client's whole
+            # store get the system's CAs plus the stack's; Node's adds to its own.
+            bundle = str(write_trust_bundle(stack.emulator.ca, stack.emulator.ca.directory))
             env = {
                 **stack.secrets_env(),
-                "REQUESTS_CA_BUNDLE": ca,
-                "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": ca,
+                "SSL_CERT_FILE": bundle,
+                "REQUESTS_CA_BUNDLE": bundle,
+                "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": bundle,
                 "NODE_EXTRA_CA_CERTS": ca,
                 "NO_PROXY": "localhost,127.0.0.1",
             }
@@ -101,8 +106,9 @@ def serve_demo(
             print("", file=out)
             run = f"scim-readiness run -c {shlex.quote(str(path))} --ca-bundle {shlex.quote(ca)}"
             print(f"Then, in that shell: {run}", file=out)
+            print("(or, with the lines above exported, without --ca-bundle)", file=out)
+            _stop_on_sigterm()  # before the prompt, which says we are ready for it
             print("Press Ctrl-C to stop (the stack and its files go away).", file=out, flush=True)
-            _stop_on_sigterm()
             waiting = stop or threading.Event()
             while not waiting.wait(0.5):
                 pass

@@ -24,7 +24,11 @@ from scim_readiness.model import FailOn
 from scim_readiness.reports import Format
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from scim_readiness.config import Config
+    from scim_readiness.engine.registry import CheckSpec
+    from scim_readiness.plugin.contract import CheckInfo
 
 DEBUG_ENV = "SCIM_READINESS_DEBUG"
 # Set by the shell completion scripts (`scim-readiness completion SHELL`) when they ask for
@@ -152,11 +156,14 @@ ReadOnlyOpt = Annotated[
         "its read-only mode.",
     ),
 ]
-# `run` and `cleanup` reach the same targets, so they trust the same way.
+# Every command that makes TLS connections trusts the same way: the system store plus each
+# --ca-bundle, all in one store (no need to concatenate files).
 CaBundleOpt = Annotated[
-    str | None,
+    list[str] | None,
     typer.Option(
-        "--ca-bundle", metavar="PATH", help="Also trust this CA (PEM) for HTTPS and gRPC."
+        "--ca-bundle",
+        metavar="PATH",
+        help="Also trust the CAs in this PEM file for HTTPS and gRPC (repeatable).",
     ),
 ]
 
@@ -208,7 +215,7 @@ def run(
         skip=tuple(skip or ()),
         read_only=read_only,
         timeout_s=timeout,
-        ca_bundle=ca_bundle,
+        ca_bundle=tuple(ca_bundle or ()),
         fail_on=fail_on,
         accept_skip=tuple(accept_skip or ()),
         yes=yes,
@@ -240,43 +247,54 @@ def run(
 
 @app.command("checks")
 def list_checks(
+    check_id: Annotated[
+        str | None,
+        typer.Argument(help="Show one check in full: what it needs, read-only mode, options."),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="rich, plain or json.")] = "rich",
 ) -> int:
     """List the checks: id, checklist item, what each needs from the config, whether it
-    changes data."""
+    changes data, what it does in a read-only run and which options it takes."""
     from scim_readiness.engine.registry import discover
 
+    if fmt not in ("rich", "plain", "json"):
+        raise UsageError(f"--format {fmt}: use rich, plain or json")
     specs = discover()
+    if check_id is not None:
+        ids = [s.info.id for s in specs]
+        if check_id not in ids:
+            from scim_readiness.errors import did_you_mean
+
+            raise UsageError(
+                f"no check {check_id!r}{did_you_mean(check_id, ids)}",
+                hint="`scim-readiness checks` lists them",
+            )
+        specs = [s for s in specs if s.info.id == check_id]
     if fmt == "json":
         import json
 
-        rows = [
-            {
-                "id": s.info.id,
-                "title": s.info.title,
-                "checklist_item": s.info.checklist_item,
-                "needs": list(s.info.needs),
-                "mutates": s.info.mutates,
-                "docs_url": s.info.docs_url,
-                "origin": s.origin,
-            }
-            for s in specs
-        ]
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([_check_row(s) for s in specs], indent=2))
         return 0
     if fmt == "plain":
         for s in specs:
             needs = ",".join(s.info.needs) or "-"
             changes = "changes data" if s.info.mutates else "read-only"
-            print(f"{s.info.id}\t{s.info.checklist_item}\t{needs}\t{changes}\t{s.info.title}")
+            options = ",".join(_option_names(s.info)) or "-"
+            print(
+                f"{s.info.id}\t{s.info.checklist_item}\t{needs}\t{changes}\t"
+                f"{_READ_ONLY_RUN[s.info.read_only or 'full']}\t{options}\t{s.info.title}"
+            )
         return 0
-    if fmt != "rich":
-        raise UsageError(f"--format {fmt}: use rich, plain or json")
     from rich.console import Console
     from rich.table import Table
 
+    # Not a terminal (a pipe, CI logs): a fixed, readable width instead of Rich's 80.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    if check_id is not None:
+        _print_check(console, specs[0])
+        return 0
     table = Table(title=f"{len(specs)} checks", title_justify="left")
-    for column in ("Check", "#", "Needs", "Changes data", "Title"):
+    for column in ("Check", "#", "Needs", "Changes data", "Read-only run", "Options", "Title"):
         table.add_column(column)
     for s in specs:
         table.add_row(
@@ -284,11 +302,80 @@ def list_checks(
             str(s.info.checklist_item or ""),
             ", ".join(s.info.needs) or "-",
             "yes" if s.info.mutates else "no",
+            _READ_ONLY_RUN[s.info.read_only or "full"],
+            str(len(_option_names(s.info))) if _option_names(s.info) else "-",
             s.info.title + ("" if s.origin.startswith("scim_readiness.") else f" [{s.origin}]"),
         )
-    # Not a terminal (a pipe, CI logs): a fixed, readable width instead of Rich's 80.
-    Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(table)
+    console.print(table)
+    console.print("`scim-readiness checks ID` shows one check's options.")
     return 0
+
+
+# What a check does when the run must not change data (CheckInfo.read_only), in the words the
+# listing shows: the runner decides, so this is what a user of --read-only can expect.
+_READ_ONLY_RUN = {"full": "runs", "reduced": "reduced mode", "none": "skipped"}
+
+
+def _option_names(info: CheckInfo) -> tuple[str, ...]:
+    return info.options.names() if info.options is not None else ()
+
+
+def _option_rows(info: CheckInfo) -> list[dict[str, str]]:
+    from scim_readiness.plugin.options import shown_default, type_text
+
+    model = info.options
+    return [
+        {
+            "name": option.name,
+            "value": type_text(model, option),
+            "default": shown_default(option),
+            "description": option.description,
+        }
+        for option in (model.specs() if model is not None else ())
+    ]
+
+
+def _check_row(spec: CheckSpec) -> dict[str, object]:
+    info = spec.info
+    return {
+        "id": info.id,
+        "title": info.title,
+        "checklist_item": info.checklist_item,
+        "needs": list(info.needs),
+        "mutates": info.mutates,
+        "read_only": str(info.read_only),
+        "docs_url": info.docs_url,
+        "origin": spec.origin,
+        "options": _option_rows(info),
+    }
+
+
+def _print_check(console: Console, spec: CheckSpec) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]{spec.info.id}[/bold]: {spec.info.title}")
+    if spec.info.description:
+        console.print(spec.info.description)
+    facts = (
+        ("checklist item", str(spec.info.checklist_item or "extra")),
+        ("needs", ", ".join(spec.info.needs) or "nothing"),
+        ("changes data", "yes" if spec.info.mutates else "no"),
+        ("read-only run", _READ_ONLY_RUN[spec.info.read_only or "full"]),
+        ("docs", spec.info.docs_url or "-"),
+        ("from", spec.origin),
+    )
+    for label, text in facts:
+        console.print(f"  {label}: {text}")
+    options = _option_rows(spec.info)
+    if not options:
+        console.print("  options: none")
+        return
+    table = Table(title=f"checks.{spec.info.id}.options", title_justify="left")
+    for column in ("Option", "Value", "Default", "What it sets"):
+        table.add_column(column)
+    for option in options:
+        table.add_row(option["name"], option["value"], option["default"], option["description"])
+    console.print(table)
 
 
 @config_app.command("validate")
@@ -484,7 +571,12 @@ def cleanup(
     if list_only:
         return list_outstanding(ledger, sys.stdout)
     return run_cleanup_command(
-        loaded, ledger, ca_bundle=ca_bundle, run_id=run_id, out=sys.stdout, err=sys.stderr
+        loaded,
+        ledger,
+        ca_bundle=tuple(ca_bundle or ()),
+        run_id=run_id,
+        out=sys.stdout,
+        err=sys.stderr,
     )
 
 
@@ -580,9 +672,11 @@ def emulate(
         int, typer.Option("--port", metavar="N", help="TCP port on 127.0.0.1 (0: any free one).")
     ] = 0,
     ca_bundle: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            "--ca-bundle", metavar="PATH", help="Also trust this CA for the webhook endpoint."
+            "--ca-bundle",
+            metavar="PATH",
+            help="Also trust the CAs in this PEM file for the webhook endpoint (repeatable).",
         ),
     ] = None,
     webhook_concurrency: Annotated[
@@ -642,7 +736,7 @@ def emulate(
         webhook_url,
         secret,
         port,
-        webhook_ca=ca_bundle,
+        webhook_ca=tuple(ca_bundle or ()),
         webhook_concurrency=webhook_concurrency,
         retry_scale=retry_scale,
         state_dir=state_dir or default_state_dir(),
@@ -681,10 +775,7 @@ def events_send(
     environment_id: Annotated[
         str, typer.Option("--env", metavar="ENV_ID", help="environment_id in the event.")
     ] = "env_60219376000000001",
-    ca_bundle: Annotated[
-        str | None,
-        typer.Option("--ca-bundle", metavar="PATH", help="Also trust this CA (PEM)."),
-    ] = None,
+    ca_bundle: CaBundleOpt = None,
     timeout: Annotated[
         float, typer.Option("--timeout", metavar="SECONDS", min=0.001, help="Answer deadline.")
     ] = 10.0,
@@ -711,7 +802,7 @@ def events_send(
         to=to,
         secret_env=secret,
         mutate=mutate,
-        ca_bundle=ca_bundle,
+        ca_bundle=tuple(ca_bundle or ()),
         timeout_s=timeout,
         organization_id=organization_id,
         environment_id=environment_id,
@@ -748,7 +839,10 @@ def probe_test(
 
     check_ca_bundle(ca_bundle)
     return run_probe_test(
-        _load(config), email=email, directory_user_id=directory_user_id, ca_bundle=ca_bundle
+        _load(config),
+        email=email,
+        directory_user_id=directory_user_id,
+        ca_bundle=tuple(ca_bundle or ()),
     )
 
 

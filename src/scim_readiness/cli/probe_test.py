@@ -4,6 +4,7 @@ shown as the checks will read it, so a wrong URL or field path is found before a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from scim_readiness.errors import UsageError
@@ -37,7 +38,7 @@ def _show(tried: TemplateTry) -> list[str]:
 
 
 def run_probe_test(
-    config: Config, *, email: str | None, directory_user_id: str | None, ca_bundle: str | None
+    config: Config, *, email: str | None, directory_user_id: str | None, ca_bundle: Sequence[str]
 ) -> int:
     from scim_readiness.clients.http import TlsSettings
     from scim_readiness.clients.probe import build_probe, describe_answers, try_templates

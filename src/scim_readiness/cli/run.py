@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import signal
-import ssl
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from scim_readiness.redact import Redactor
 from scim_readiness.reports import Format
 
 if TYPE_CHECKING:
+    from scim_readiness.clients.http import CaBundles
     from scim_readiness.clients.probe import Probe
     from scim_readiness.engine.registry import CheckSpec
     from scim_readiness.model import CheckResult, Report
@@ -70,23 +70,11 @@ def redactor_for(config: Config | None) -> Redactor:
     return Redactor(secrets)
 
 
-def check_ca_bundle(path: str | None) -> None:
+def check_ca_bundle(paths: CaBundles) -> None:
     """An unreadable or non-PEM ``--ca-bundle`` is a usage error before anything runs."""
-    if path is None:
-        return
-    file = Path(path)
-    if not file.is_file() or not os.access(file, os.R_OK):
-        raise UsageError(
-            f"--ca-bundle {path}: not a readable file",
-            hint="pass the PEM file of the CA that signed your endpoints' certificates",
-        )
-    try:
-        ssl.create_default_context().load_verify_locations(cafile=str(file))
-    except (ssl.SSLError, ValueError, OSError):
-        raise UsageError(
-            f"--ca-bundle {path}: no PEM certificates in it",
-            hint="the bundle is one or more '-----BEGIN CERTIFICATE-----' blocks",
-        ) from None
+    from scim_readiness.clients.http import check_ca_bundles
+
+    check_ca_bundles(paths)
 
 
 def _check_output_path(flag: str, path: str | None) -> None:

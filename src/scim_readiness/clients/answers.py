@@ -136,7 +136,11 @@ def describe_http_error(exc: BaseException) -> str:
     """A one-line reason for a failed request, without a traceback."""
     if isinstance(exc, AnswerTooLarge) or NOT_FINISHED in str(exc):
         return str(exc)
+    from scim_readiness.clients.trust import certificate_problem
+
     host = _host(exc)
+    if (refused := certificate_problem(exc)) is not None:
+        return refused.sentence(host or "the server")
     if cut_short(exc):
         return CUT_SHORT + (f" (from {host})" if host else "")
     text = str(exc) or type(exc).__name__

@@ -5,26 +5,69 @@ from __future__ import annotations
 import functools
 import os
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+
+from scim_readiness.errors import UsageError
 
 USER_AGENT = "scim-readiness"
 
 
+#: One CA bundle (a PEM file), or several: ``--ca-bundle`` may be given more than once.
+CaBundles = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
+
+
+def ca_files(bundles: CaBundles) -> tuple[str, ...]:
+    """``bundles`` as a tuple of paths, in the order given, each once."""
+    if bundles is None:
+        return ()
+    if isinstance(bundles, str | os.PathLike):
+        bundles = [bundles]
+    return tuple(dict.fromkeys(os.fspath(path) for path in bundles if os.fspath(path)))
+
+
 @dataclass(frozen=True, slots=True)
 class TlsSettings:
-    """Trust for every HTTPS and gRPC call: the system store plus an optional extra CA bundle.
+    """Trust for every HTTPS and gRPC call: the system store plus extra CA bundles.
 
-    There is deliberately no way to turn verification off.
+    ``ca_bundle`` is one path or several (``--ca-bundle`` is repeatable); all of them are
+    trusted together, in one store, beside the system's. There is deliberately no way to
+    turn verification off.
     """
 
-    ca_bundle: str | None = None
+    ca_bundle: CaBundles = None
+
+    @property
+    def ca_files(self) -> tuple[str, ...]:
+        """The extra CA bundles, as paths."""
+        return ca_files(self.ca_bundle)
+
+
+def check_ca_bundles(bundles: CaBundles) -> None:
+    """Raise UsageError for a ``--ca-bundle`` that is unreadable or holds no PEM certificate,
+    before anything connects."""
+    for path in ca_files(bundles):
+        file = Path(path)
+        if not file.is_file() or not os.access(file, os.R_OK):
+            raise UsageError(
+                f"--ca-bundle {path}: not a readable file",
+                hint="pass the PEM file of the CA that signed your endpoints' certificates",
+            )
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=str(file))
+        except (ssl.SSLError, ValueError, OSError):
+            raise UsageError(
+                f"--ca-bundle {path}: no PEM certificates in it",
+                hint="the bundle is one or more '-----BEGIN CERTIFICATE-----' blocks",
+            ) from None
 
 
 def ssl_context(tls: TlsSettings) -> ssl.SSLContext:
-    """System trust plus the extra CA bundle; verification always on."""
-    return trust_context(*([tls.ca_bundle] if tls.ca_bundle else []))
+    """System trust plus every extra CA bundle; verification always on."""
+    return trust_context(*tls.ca_files)
 
 
 def trust_context(*ca_files: str | os.PathLike[str]) -> ssl.SSLContext:

@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 from scim_readiness.errors import ScalekitAuthError, ScalekitError
 
 if TYPE_CHECKING:
-    from scim_readiness.clients.http import TlsSettings
+    from scim_readiness.clients.http import CaBundles, TlsSettings
     from scim_readiness.config import ScalekitSection
 
 T = TypeVar("T")
@@ -291,26 +291,33 @@ def _private_dir() -> Path:
     return directory
 
 
-def trust_bundle(ca_bundle: str | None) -> str | None:
-    """A CA file with the public roots (certifi) plus ``ca_bundle``; None without one.
+def trust_bundle(ca_bundle: CaBundles) -> str | None:
+    """A CA file with the public roots (certifi) plus every file of ``ca_bundle`` (one path
+    or several); None without one.
 
     Written once per process and content, 0600 inside a private 0700 directory of its own,
     and removed at exit.
     """
-    if not ca_bundle:
+    from scim_readiness.clients.http import ca_files
+
+    files = ca_files(ca_bundle)
+    if not files:
         return None
     import certifi
 
-    try:
-        extra = Path(ca_bundle).read_bytes()
-    except OSError as exc:
-        raise ScalekitError(
-            f"cannot read the CA bundle {ca_bundle}: {exc.strerror}",
-            hint="--ca-bundle must name a PEM file",
-        ) from exc
-    if b"-----BEGIN CERTIFICATE-----" not in extra:
-        raise ScalekitError(f"the CA bundle {ca_bundle} holds no PEM certificate")
-    combined = Path(certifi.where()).read_bytes().rstrip(b"\n") + b"\n" + extra
+    extras = []
+    for file in files:
+        try:
+            extra = Path(file).read_bytes()
+        except OSError as exc:
+            raise ScalekitError(
+                f"cannot read the CA bundle {file}: {exc.strerror}",
+                hint="--ca-bundle must name a PEM file",
+            ) from exc
+        if b"-----BEGIN CERTIFICATE-----" not in extra:
+            raise ScalekitError(f"the CA bundle {file} holds no PEM certificate")
+        extras.append(extra.rstrip(b"\n") + b"\n")
+    combined = b"".join([Path(certifi.where()).read_bytes().rstrip(b"\n") + b"\n", *extras])
     path = _BUNDLES.get(combined)
     if path is None or not path.exists():
         digest = hashlib.sha256(combined).hexdigest()[:16]
@@ -328,6 +335,9 @@ def apply_trust(bundle: str | None) -> None:
     if bundle is not None:
         os.environ["REQUESTS_CA_BUNDLE"] = bundle
         os.environ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = bundle
+    # grpc logs each refused handshake at INFO on stderr, in its own format, around the
+    # report; the error that reaches the user already says it plainly. Read at grpc's start.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     # A proxy from the environment must not capture loopback traffic.
     for name in ("NO_PROXY", "no_proxy"):
         present = [p.strip() for p in os.environ.get(name, "").split(",") if p.strip()]
@@ -359,10 +369,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def plain_cause(exc: BaseException) -> str:
     """Why a connection failed, in words a release engineer can act on."""
     chain = _chain(exc)
-    for item in chain:
-        if isinstance(item, ssl.SSLCertVerificationError):
-            detail = item.verify_message or str(item)
-            return f"its TLS certificate is not trusted ({detail})"
     for item in chain:
         if isinstance(item, ssl.SSLError):
             return f"the TLS handshake failed ({item.reason or item})"
@@ -661,6 +667,11 @@ def _translate(
     def scrub(text: str) -> str:
         return text.replace(secret, "<redacted>") if secret else text
 
+    from scim_readiness.clients.trust import certificate_problem
+
+    if (refused := certificate_problem(exc)) is not None:
+        # Over gRPC this arrives as UNAVAILABLE "failed to connect to all addresses".
+        return ScalekitError(refused.sentence(f"{host} ({what})"))
     if isinstance(exc, sk.ScalekitUnauthorizedException):
         reason = scrub(_server_reason(exc)) or "unauthorized"
         return ScalekitAuthError(
@@ -725,6 +736,10 @@ async def _exchange_first(
     except httpx.HTTPError as exc:
         # A TLS read cut short is no handshake failure, though ssl says "operation did not
         # complete": the answer started and then the connection ended.
+        from scim_readiness.clients.trust import certificate_problem
+
+        if (refused := certificate_problem(exc)) is not None:
+            raise ScalekitError(refused.sentence(f"{host} (token exchange)")) from None
         reason = CUT_SHORT if cut_short(exc) else plain_cause(exc).replace(secret, "<redacted>")
         raise ScalekitError(f"could not reach {host} (token exchange): {reason}") from None
     from scim_readiness.clients.answers import HostileAnswer, decode_json, shown_endpoint
@@ -796,7 +811,7 @@ async def connect(section: ScalekitSection, tls: TlsSettings) -> ScalekitGateway
             hint="Scalekit environments are https://<name>.scalekit.com (or .dev)",
         )
     host = parsed.netloc
-    apply_trust(trust_bundle(tls.ca_bundle))
+    apply_trust(trust_bundle(tls.ca_files))
     secret = section.client_secret.get_secret_value()
     timeout_s = section.timeout_s
     client_id = section.client_id

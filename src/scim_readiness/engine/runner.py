@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scim_readiness import __version__
-from scim_readiness.clients.http import TlsSettings
+from scim_readiness.clients.http import CaBundles, TlsSettings
 from scim_readiness.config import Config
 from scim_readiness.engine import codes
 from scim_readiness.engine.preflight import (
@@ -94,7 +94,7 @@ class RunOptions:
     skip: tuple[str, ...] = ()
     read_only: bool = False
     timeout_s: float | None = None  # whole run; None: ``checks.timeout_s`` from the config
-    ca_bundle: str | None = None
+    ca_bundle: CaBundles = None  # one CA bundle or several, trusted together
     fail_on: FailOn = FailOn.FAIL
     # What the user accepts as not evaluated (check ids, or "mutating"); the exit code's
     # business, applied by the CLI (cli/run.py), not by the runner.

@@ -175,10 +175,13 @@ def user_data(
     ``{"role_name"}`` dicts. ``extra`` adds the documented top-level fields (``nickname``,
     ``picture``, ``phone_number``, ``address``, ``locale``, ``language``, ``zoneinfo``,
     ``user_type``, ``profile``, ``department``, ``employee_id``, ``title``, ``cost_center``,
-    ``division``, ``organization``, ``name``, ``raw_attributes``...); a value of None leaves a
-    field out, as the service does. Nothing is made up: no ``dp_id``, email or name unless
-    given. ``vary`` leaves out, for some users, the fields :func:`absent_fields` names (the
-    checker's events); the emulator sends what its directory holds and passes False.
+    ``division``, ``organization``, ``name``...); a value of None leaves a field out, as the
+    service does. Nothing is made up: no ``dp_id``, email or name unless given.
+    ``raw_attributes`` (documented as the attributes "as received from the Directory
+    Provider") is the SCIM User an IdP sends for these fields (:func:`idp_user_resource`)
+    unless given; None leaves it out. ``vary`` leaves out, for some users, the fields
+    :func:`absent_fields` names (the checker's events); the emulator sends what its
+    directory holds and passes False.
     """
     full_name = f"{given_name or ''} {family_name or ''}".strip()
     data: dict[str, Any] = {
@@ -193,14 +196,18 @@ def user_data(
         "name": full_name or None,
         "organization_id": organization_id,
         "preferred_username": preferred_username or email,
-        "raw_attributes": {},
         "roles": _roles(roles),
     }
     data.update(extra)
     if vary:
         for field in absent_fields(id):
             data.pop(field, None)
-    return _sorted({key: value for key, value in data.items() if value is not None})  # type: ignore[no-any-return]
+    kept = {key: value for key, value in data.items() if value is not None}
+    if "raw_attributes" not in extra:
+        # What the IdP sent: built from the fields this event carries, so the two agree
+        # (after an update too) and what the event leaves out, the IdP did not send.
+        kept["raw_attributes"] = idp_user_resource(kept)
+    return _sorted(kept)  # type: ignore[no-any-return]
 
 
 def user_deleted_data(
@@ -227,14 +234,17 @@ def group_data(
     external_id: str | None = None,
     raw_attributes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``data`` of ``group_created`` / ``group_updated`` (``external_id`` may be null)."""
+    """``data`` of ``group_created`` / ``group_updated`` (``external_id`` may be null);
+    ``raw_attributes`` defaults to the SCIM Group an IdP sends (:func:`idp_group_resource`)."""
+    if raw_attributes is None:
+        raw_attributes = idp_group_resource(display_name, external_id)
     return {
         "directory_id": directory_id,
         "display_name": display_name,
         "external_id": external_id,
         "id": id,
         "organization_id": organization_id,
-        "raw_attributes": _sorted(dict(raw_attributes or {})),
+        "raw_attributes": _sorted(dict(raw_attributes)),
     }
 
 
@@ -248,13 +258,15 @@ def group_deleted_data(
     raw_attributes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``data`` of ``group_deleted`` (``dp_id`` only when the IdP gave the group one)."""
+    if raw_attributes is None:
+        raw_attributes = idp_group_resource(display_name, dp_id)
     data = {
         "directory_id": directory_id,
         "display_name": display_name,
         "dp_id": dp_id,
         "id": id,
         "organization_id": organization_id,
-        "raw_attributes": _sorted(dict(raw_attributes or {})),
+        "raw_attributes": _sorted(dict(raw_attributes)),
     }
     return {key: value for key, value in data.items() if value is not None}
 
@@ -285,3 +297,95 @@ def directory_data(
     if last_sync_at is not None:
         data["last_sync_at"] = _timestamp(last_sync_at)
     return _sorted(data)  # type: ignore[no-any-return]
+
+
+# -- raw_attributes: the resource as the IdP sent it -----------------------------------------
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+# Top-level field of a user event -> the SCIM attribute an IdP sends it as (RFC 7643 §4.1,
+# §4.3): the reverse of how Scalekit normalises them.
+_SCIM_CORE = {
+    "preferred_username": "userName",
+    "dp_id": "externalId",
+    "nickname": "nickName",
+    "title": "title",
+    "user_type": "userType",
+    "locale": "locale",
+    "language": "preferredLanguage",
+    "zoneinfo": "timezone",
+    "profile": "profileUrl",
+}
+_SCIM_ENTERPRISE = {
+    "department": "department",
+    "employee_id": "employeeNumber",
+    "cost_center": "costCenter",
+    "division": "division",
+    "organization": "organization",
+}
+_SCIM_MULTI = {"email": "emails", "phone_number": "phoneNumbers", "picture": "photos"}
+# Scalekit's documented address keys (snake case) and SCIM's own, to SCIM's.
+_SCIM_ADDRESS = {
+    "formatted": "formatted",
+    "street_address": "streetAddress",
+    "streetAddress": "streetAddress",
+    "locality": "locality",
+    "region": "region",
+    "state": "region",
+    "postal_code": "postalCode",
+    "postalCode": "postalCode",
+    "country": "country",
+}
+
+
+def idp_user_resource(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The SCIM User an IdP sends for a user event's top-level ``fields``: what Scalekit
+    documents as ``raw_attributes`` ("as received from the Directory Provider").
+
+    Only what ``fields`` holds is described (no ``externalId`` without a ``dp_id``, no
+    emails without an email), and never a password or anything the server assigns.
+    """
+    resource: dict[str, Any] = {"schemas": [USER_SCHEMA]}
+    for field, attribute in _SCIM_CORE.items():
+        if fields.get(field) is not None:
+            resource[attribute] = fields[field]
+    if "active" in fields:
+        resource["active"] = bool(fields["active"])
+    name = {
+        key: fields[field]
+        for key, field in (("givenName", "given_name"), ("familyName", "family_name"))
+        if fields.get(field)
+    }
+    if fields.get("name"):
+        name["formatted"] = fields["name"]
+    if name:
+        resource["name"] = name
+    for field, attribute in _SCIM_MULTI.items():
+        if fields.get(field):
+            item = {"value": fields[field], "primary": True}
+            resource[attribute] = [{**item, "type": "work"} if field == "email" else item]
+    address = fields.get("address")
+    if isinstance(address, Mapping):
+        scim = {_SCIM_ADDRESS[k]: v for k, v in address.items() if k in _SCIM_ADDRESS and v}
+        if scim:
+            resource["addresses"] = [{**scim, "primary": True, "type": "work"}]
+    enterprise = {
+        attribute: fields[field]
+        for field, attribute in _SCIM_ENTERPRISE.items()
+        if fields.get(field) is not None
+    }
+    if enterprise:
+        resource["schemas"] = [USER_SCHEMA, ENTERPRISE_USER_SCHEMA]
+        resource[ENTERPRISE_USER_SCHEMA] = enterprise
+    return resource
+
+
+def idp_group_resource(display_name: str, external_id: str | None = None) -> dict[str, Any]:
+    """The SCIM Group an IdP sends (``raw_attributes`` of group events): its name and, when
+    the IdP gave one, its ``externalId``. Members travel in their own changes."""
+    resource: dict[str, Any] = {"schemas": [GROUP_SCHEMA], "displayName": display_name}
+    if external_id:
+        resource["externalId"] = external_id
+    return resource

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from scim_readiness.model import CheckResult, Finding, Report, Status, Verdict
 from scim_readiness.redact import NO_SECRETS, Redactor
+from scim_readiness.reports.scan_cost import scan_cost_line
 
 STYLE = {
     Status.PASS: "bold green",
@@ -128,6 +129,8 @@ def renderables(
         style="dim",
     )
     parts += [header, Text(), _summary(report, r)]
+    if (scans := scan_cost_line(report)) is not None:
+        parts.append(Text(r.text(scans), style="dim"))
     for check in report.checks:
         findings = shown_findings(check, verbose)
         if findings:

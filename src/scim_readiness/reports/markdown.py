@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from scim_readiness.model import Report, Status, Verdict
 from scim_readiness.redact import NO_SECRETS, Redactor
+from scim_readiness.reports.scan_cost import scan_cost_line
 
 ICON = {
     Status.PASS: "✅",
@@ -56,6 +57,8 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
             f"| `{c.id}` | {c.checklist_item or ''} | {ICON[c.status]} {c.status.value} "
             f"| {c.duration_s:.1f}s | {_cell(c.headline + note)} |"
         )
+    if (scans := scan_cost_line(report)) is not None:
+        lines += ["", _cell(scans)]
     for c in report.checks:
         findings = [f for f in c.findings if verbose or f.status in ATTENTION]
         if not findings:

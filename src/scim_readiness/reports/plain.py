@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from scim_readiness.model import Report, Status
 from scim_readiness.redact import NO_SECRETS, Redactor
+from scim_readiness.reports.scan_cost import scan_cost_line
 
 ATTENTION = (
     Status.FAIL,
@@ -30,6 +31,8 @@ def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = 
             f"{check.status.value:<5}  {check.id:<{width}}  {check.duration_s:6.1f}s  "
             f"{check.headline}{note}"
         )
+    if (scans := scan_cost_line(report)) is not None:
+        lines.append(scans)
     for check in report.checks:
         findings = [f for f in check.findings if verbose or f.status in ATTENTION]
         if findings:

@@ -12,7 +12,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -337,6 +337,15 @@ async def send_event(
             hint="Scalekit expects a complete 2xx answer quickly; queue slow work and answer first",
         ) from None
     except httpx.HTTPError as exc:
+        from scim_readiness.clients.trust import certificate_problem
+
+        if (refused := certificate_problem(exc)) is not None:
+            from urllib.parse import urlsplit
+
+            host = urlsplit(url).netloc
+            raise TargetError(
+                f"could not deliver to {shown_endpoint(url)}: {refused.sentence(host)}"
+            ) from None
         raise TargetError(
             f"could not deliver to {url}: {type(exc).__name__}: {exc}",
             hint="check the URL, that the app is running, and --ca-bundle for a private CA",
@@ -408,7 +417,7 @@ def run_send_command(
     to: str,
     secret_env: str,
     mutate: str | None,
-    ca_bundle: str | None,
+    ca_bundle: Sequence[str],
     timeout_s: float,
     organization_id: str,
     environment_id: str,

@@ -4,6 +4,15 @@ Accounts are keyed by email (that is how people sign in here); the directory's u
 kept beside it so renames and deprovisioning find the right account. A deleted directory
 user is deactivated, never erased: invoices keep pointing at the account.
 
+Scalekit retries failed deliveries, so events arrive late and out of order. Every directory
+user id has a row in `directory_sync` with the time (`occurred_at`) of the newest event we
+applied for it and whether that event was a deletion; anything older is acknowledged and
+dropped. A deletion for someone we never saw still gets its row, so their late
+`user_created` cannot provision them. A strictly newer event for a deleted id is applied: an
+IdP that restores a user from its recycle bin sends it under the same id. When a *new*
+directory id arrives with the email of a departed account, that is a re-hire: the account
+(and its invoices) is handed to the new id and reactivated.
+
 Admin API (bearer token): GET /admin/api/users?page=N&per_page=M, GET /admin/api/users/<email>.
 
 Env: ZOO_PORT, ZOO_CERT, ZOO_KEY, ZOO_WEBHOOK_SECRET, ZOO_PROBE_TOKEN, ZOO_ORGANIZATION_ID,
@@ -20,6 +29,7 @@ import os
 import sqlite3
 import threading
 import time
+from datetime import datetime
 
 from flask import Flask, abort, g, jsonify, request
 
@@ -44,6 +54,11 @@ CREATE TABLE IF NOT EXISTS accounts (
     tenant TEXT
 );
 CREATE TABLE IF NOT EXISTS deliveries (webhook_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS directory_sync (
+    scim_id TEXT PRIMARY KEY,
+    last_event_at REAL NOT NULL,
+    departed INTEGER NOT NULL DEFAULT 0
+);
 """
 
 
@@ -117,6 +132,47 @@ def account_json(row: sqlite3.Row) -> dict[str, object]:
     }
 
 
+def event_time(event: dict) -> float:
+    """When the change happened in the directory (epoch seconds); the arrival time for an
+    event that does not say."""
+    stamp = event.get("occurred_at")
+    if isinstance(stamp, str):
+        try:
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    return time.time()
+
+
+def is_stale(conn: sqlite3.Connection, scim_id: str, at: float, *, deletion: bool) -> bool:
+    """True when we already applied something newer for this directory user. A deletion wins
+    a tie: with two events of the same instant, the safe outcome is no access."""
+    row = conn.execute(
+        "SELECT last_event_at, departed FROM directory_sync WHERE scim_id = ?", (scim_id,)
+    ).fetchone()
+    if row is None:
+        return False
+    if at < row["last_event_at"]:
+        return True
+    return at == row["last_event_at"] and bool(row["departed"]) and not deletion
+
+
+def mark_synced(conn: sqlite3.Connection, scim_id: str, at: float, *, departed: bool) -> None:
+    conn.execute(
+        "INSERT INTO directory_sync (scim_id, last_event_at, departed) VALUES (?, ?, ?) "
+        "ON CONFLICT (scim_id) DO UPDATE SET last_event_at = excluded.last_event_at, "
+        "departed = excluded.departed",
+        (scim_id, at, int(departed)),
+    )
+
+
+def has_departed(conn: sqlite3.Connection, scim_id: str | None) -> bool:
+    row = conn.execute(
+        "SELECT departed FROM directory_sync WHERE scim_id = ?", (scim_id,)
+    ).fetchone()
+    return row is not None and bool(row["departed"])
+
+
 def upsert_account(conn: sqlite3.Connection, data: dict, organization_id: str):  # noqa: ANN201
     email = data["email"].strip()
     name = data.get("name") or f"{data.get('given_name', '')} {data.get('family_name', '')}"
@@ -128,10 +184,17 @@ def upsert_account(conn: sqlite3.Connection, data: dict, organization_id: str): 
         return bad_request(f"unknown organization {organization_id}", 422)
     mine = conn.execute("SELECT * FROM accounts WHERE scim_id = ?", (data["id"],)).fetchone()
     taken = conn.execute("SELECT * FROM accounts WHERE email = ?", (email,)).fetchone()
-    if taken is not None and taken["scim_id"] != data["id"]:
-        return bad_request(f"{email} is already used by another account", 409)
     active = 1 if data.get("active", True) else 0
-    if mine is None:
+    if taken is not None and taken["scim_id"] != data["id"]:
+        if mine is not None or taken["is_active"] or not has_departed(conn, taken["scim_id"]):
+            return bad_request(f"{email} is already used by another account", 409)
+        # A re-hire: the person left and is back under a new directory id. They get their
+        # old account (and its invoices) back, linked to the new id.
+        conn.execute(
+            "UPDATE accounts SET scim_id = ?, full_name = ?, is_active = ?, roles = ? WHERE id = ?",
+            (data["id"], name.strip(), active, roles, taken["id"]),
+        )
+    elif mine is None:
         conn.execute(
             "INSERT INTO accounts (email, scim_id, full_name, is_active, roles, tenant) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -174,26 +237,45 @@ def directory_webhook():  # noqa: ANN201 - a Flask response
         return bad_request("expected an event object")
     kind = event.get("type")
     data = event.get("data")
+    at = event_time(event)
     with _write_lock:
         conn = db()
         webhook_id = _header("id")
         if conn.execute("SELECT 1 FROM deliveries WHERE webhook_id = ?", (webhook_id,)).fetchone():
             return jsonify(ok=True, duplicate=True), 200
-        if kind in ("organization.directory.user_created", "organization.directory.user_updated"):
-            problem = validate_user(data)
-            if problem:
-                return bad_request(problem)
-            answer = upsert_account(conn, data, str(event.get("organization_id")))
-        elif kind == "organization.directory.user_deleted":
-            if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-                return bad_request("data.id is required")
-            conn.execute("UPDATE accounts SET is_active = 0 WHERE scim_id = ?", (data["id"],))
-            answer = (jsonify(ok=True), 200)
-        else:
-            answer = (jsonify(ok=True, ignored=kind), 200)
-        if answer[1] == 200:
-            conn.execute("INSERT INTO deliveries (webhook_id) VALUES (?)", (webhook_id,))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            answer = apply_event(conn, kind, data, event, at)
+            if answer[1] == 200:
+                conn.execute("INSERT INTO deliveries (webhook_id) VALUES (?)", (webhook_id,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT" if answer[1] == 200 else "ROLLBACK")
         return answer
+
+
+def apply_event(conn: sqlite3.Connection, kind: object, data: object, event: dict, at: float):  # noqa: ANN201
+    if kind in ("organization.directory.user_created", "organization.directory.user_updated"):
+        problem = validate_user(data)
+        if problem:
+            return bad_request(problem)
+        assert isinstance(data, dict)
+        if is_stale(conn, data["id"], at, deletion=False):
+            return jsonify(ok=True, ignored="older than what we have"), 200
+        answer = upsert_account(conn, data, str(event.get("organization_id")))
+        if answer[1] == 200:
+            mark_synced(conn, data["id"], at, departed=False)
+        return answer
+    if kind == "organization.directory.user_deleted":
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            return bad_request("data.id is required")
+        if is_stale(conn, data["id"], at, deletion=True):
+            return jsonify(ok=True, ignored="older than what we have"), 200
+        conn.execute("UPDATE accounts SET is_active = 0 WHERE scim_id = ?", (data["id"],))
+        mark_synced(conn, data["id"], at, departed=True)
+        return jsonify(ok=True), 200
+    return jsonify(ok=True, ignored=kind), 200
 
 
 # --- admin API -------------------------------------------------------------------------

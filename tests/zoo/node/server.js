@@ -6,6 +6,14 @@
 //   GET /internal/scim/users/by-email/:email                   -> the user, or 404
 //   GET /internal/scim/users/:directoryUserId                  -> the user, or 404
 //
+// Deliveries are retried, so they can arrive late and out of order. Each person remembers the
+// time of the newest event applied to them (syncedAt, from occurred_at) and older events are
+// acknowledged and skipped. People who leave stay in the map with deletedAt set: Scalekit
+// never reuses a directory user id, so nothing for that id applies after a deletion, and an
+// email is only taken by people who have not left (a re-hire gets a new id and a new person).
+// A deletion for someone we have not met yet is remembered in `departures`, so their late
+// user_created cannot provision them.
+//
 // Env: ZOO_PORT, ZOO_CERT, ZOO_KEY, ZOO_WEBHOOK_SECRET, ZOO_PROBE_TOKEN, ZOO_ORGANIZATION_ID,
 // ZOO_TENANT, ZOO_SCALEKIT_ENV_URL, ZOO_SCALEKIT_CLIENT_ID, ZOO_SCALEKIT_CLIENT_SECRET,
 // ZOO_DEFECTS (comma-separated, for the test suite).
@@ -26,18 +34,29 @@ const scalekit = new ScalekitClient(
 );
 
 const people = new Map(); // directoryUserId -> person
+const departures = new Map(); // directoryUserId -> when they left, for ids we never met
 const processed = new Set(); // webhook-ids already handled
 
 function httpError(status, message) {
   return Object.assign(new Error(message), { status });
 }
 
+// The person holding an email: someone still here first, else the last to leave with it.
 function findByEmail(email) {
   const wanted = email.toLowerCase();
+  let former;
   for (const person of people.values()) {
-    if (person.primaryEmail.toLowerCase() === wanted) return person;
+    if (person.primaryEmail.toLowerCase() !== wanted) continue;
+    if (!person.deletedAt) return person;
+    former = person;
   }
-  return undefined;
+  return former;
+}
+
+// When the event happened, in ms since the epoch (its arrival when it does not say).
+function eventTime(event) {
+  const at = Date.parse(event.occurred_at);
+  return Number.isNaN(at) ? Date.now() : at;
 }
 
 function checkUser(data) {
@@ -51,16 +70,20 @@ function checkUser(data) {
   }
 }
 
-function upsert(data, organizationId) {
+function upsert(event) {
+  const data = event.data;
   checkUser(data);
-  if (organizationId !== env.ZOO_ORGANIZATION_ID) {
-    throw httpError(422, `organization ${organizationId} is not connected`);
+  if (event.organization_id !== env.ZOO_ORGANIZATION_ID) {
+    throw httpError(422, `organization ${event.organization_id} is not connected`);
   }
+  const at = eventTime(event);
+  const existing = people.get(data.id);
+  if (existing && (existing.deletedAt || at < existing.syncedAt)) return 'skipped';
+  if (!existing && departures.has(data.id)) return 'skipped';
   const owner = findByEmail(data.email);
-  if (owner && owner.directoryUserId !== data.id) {
+  if (owner && !owner.deletedAt && owner.directoryUserId !== data.id) {
     throw httpError(409, `${data.email} belongs to another person`);
   }
-  const existing = people.get(data.id);
   const displayName = data.name || [data.given_name, data.family_name].filter(Boolean).join(' ');
   const person = {
     userId: existing ? existing.userId : `usr_${crypto.randomBytes(6).toString('hex')}`,
@@ -70,24 +93,47 @@ function upsert(data, organizationId) {
     active: data.active !== false,
     roles: (data.roles || []).map((r) => r.role_name).filter(Boolean),
     workspaceId: env.ZOO_TENANT,
+    syncedAt: at,
   };
   if (existing && defects.has('update-ignores-email-change')) {
     person.primaryEmail = existing.primaryEmail;
   }
   people.set(data.id, person);
+  return 'applied';
+}
+
+function remove(event) {
+  const data = event.data;
+  if (!data || typeof data.id !== 'string') throw httpError(400, 'data.id is required');
+  const at = eventTime(event);
+  const person = people.get(data.id);
+  if (defects.has('erase-on-delete')) {
+    // Right to erasure: nothing about a person who left is kept.
+    people.delete(data.id);
+    return 'applied';
+  }
+  if (!person) {
+    departures.set(data.id, at);
+  } else if (!person.deletedAt) {
+    Object.assign(person, { active: false, deletedAt: new Date(at).toISOString(), syncedAt: at });
+  }
+  return 'applied';
 }
 
 const handlers = {
-  'organization.directory.user_created': (event) => upsert(event.data, event.organization_id),
-  'organization.directory.user_updated': (event) => upsert(event.data, event.organization_id),
-  'organization.directory.user_deleted': (event) => {
-    if (!event.data || typeof event.data.id !== 'string') throw httpError(400, 'data.id is required');
-    const person = people.get(event.data.id);
-    if (person) Object.assign(person, { active: false, deletedAt: new Date().toISOString() });
-  },
+  'organization.directory.user_created': upsert,
+  'organization.directory.user_updated': upsert,
+  'organization.directory.user_deleted': remove,
 };
-for (const type of ['group_created', 'group_updated', 'group_deleted', 'enabled', 'disabled']) {
-  handlers[`organization.directory.${type}`] = () => {};
+// Roles arrive on the user events; turning the directory on or off changes nothing here.
+for (const type of [
+  'organization.directory.group_created',
+  'organization.directory.group_updated',
+  'organization.directory.group_deleted',
+  'organization.directory_enabled',
+  'organization.directory_disabled',
+]) {
+  handlers[type] = () => 'applied';
 }
 
 function verified(req, payload) {
@@ -115,14 +161,15 @@ function receive(req, res, payload) {
   if (!handler && !defects.has('crash-on-unknown-event')) {
     return res.json({ received: true, ignored: event.type });
   }
+  let outcome;
   try {
-    handler(event);
+    outcome = handler(event);
   } catch (error) {
     if (!error.status) throw error;
     return res.status(error.status).json({ error: error.message });
   }
   processed.add(webhookId);
-  return res.json({ received: true });
+  return res.json({ received: true, ...(outcome === 'skipped' && { skipped: 'superseded' }) });
 }
 
 const app = express();

@@ -4,6 +4,14 @@ Scalekit wants an answer within seconds, so the HTTP handler only verifies and v
 acknowledges with 202 and leaves the real work to a background worker that drains a queue.
 Users live in memory (this service is rebuilt from the directory on deploy).
 
+Scalekit retries, so deliveries come late, twice or out of order. The worker therefore never
+applies an event to a user directly: it files the event in that user's log, ordered by when
+it happened (`occurred_at`, then arrival), and the user is whatever replaying the log gives.
+A late, older update lands in the middle of the log and changes nothing after it; a deletion
+ends the log for good (Scalekit gives a returning employee a new directory id), so a late
+update after it, or a create delivered after its own delete, never brings anyone back.
+Someone who left frees their email for whoever gets it next.
+
 Ops endpoint: GET /api/users lists everyone (no paging: we are a few thousand people).
 
 Env: ZOO_PORT, ZOO_CERT, ZOO_KEY, ZOO_WEBHOOK_SECRET, ZOO_PROBE_TOKEN,
@@ -13,12 +21,16 @@ ZOO_ORGANIZATION_ID, ZOO_TENANT, ZOO_DEFECTS (comma-separated, for the test suit
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import json
 import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -31,11 +43,26 @@ from starlette.routing import Route
 log = logging.getLogger("hr-provisioning")
 
 MAX_BODY = 256 * 1024
+# How many upserts a user's log keeps: each carries the whole user, so older ones only
+# matter for ordering, and one that old sorts before all of them anyway.
+LOG_DEPTH = 20
 DEFECTS = set(filter(None, os.environ.get("ZOO_DEFECTS", "").split(",")))
 
 users: dict[str, dict[str, Any]] = {}  # keyed by the directory user id
 seen_deliveries: set[str] = set()
 jobs: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+arrivals = itertools.count()
+
+
+@dataclass(order=True)
+class Entry:
+    at: datetime
+    arrival: int
+    kind: str = field(compare=False)  # created, updated or deleted
+    event: dict[str, Any] = field(compare=False)
+
+
+logs: dict[str, list[Entry]] = {}  # directory user id -> its events, oldest first
 
 
 class BadEvent(Exception):
@@ -57,8 +84,16 @@ def check_user_payload(data: Any) -> None:
 
 
 def owner_of(email: str) -> dict[str, Any] | None:
+    """The current holder of an address (people who left hold none)."""
     wanted = email.casefold()
-    return next((u for u in users.values() if u["mail"].casefold() == wanted), None)
+    return next(
+        (
+            u
+            for u in users.values()
+            if u["mail"].casefold() == wanted and u["status"] != "deprovisioned"
+        ),
+        None,
+    )
 
 
 def role_names(data: dict[str, Any]) -> list[str]:
@@ -67,21 +102,19 @@ def role_names(data: dict[str, Any]) -> list[str]:
     ]
 
 
-def full_name(data: dict[str, Any]) -> str:
-    return f"{data.get('given_name', '')} {data.get('family_name', '')}".strip()
+def occurred(event: dict[str, Any]) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(event["occurred_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return datetime.now(UTC)  # no time given: it happened when it arrived
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def apply_user(kind: str, event: dict[str, Any]) -> None:
+def build_record(uid: str, event: dict[str, Any], previous: dict[str, Any] | None) -> dict:
     data = event["data"]
-    uid = data["id"]
-    current = users.get(uid)
-    holder = owner_of(data["email"])
-    if holder is not None and holder["externalId"] != uid:
-        log.warning("email %s already belongs to %s; dropped", data["email"], holder["externalId"])
-        return
     org = event.get("organization_id")
     record = {
-        "uid": current["uid"] if current else "u-" + uuid.uuid4().hex[:12],
+        "uid": previous["uid"] if previous else "u-" + uuid.uuid4().hex[:12],
         "externalId": uid,
         "mail": data["email"],
         "displayName": data.get("name")
@@ -90,12 +123,45 @@ def apply_user(kind: str, event: dict[str, Any]) -> None:
         "roles": role_names(data),
         "org": os.environ["ZOO_TENANT"] if org == os.environ.get("ZOO_ORGANIZATION_ID") else org,
     }
-    if "drops-role-removals" in DEFECTS and current is not None:
-        record["roles"] = sorted(set(current["roles"]) | set(record["roles"]))
-    if "no-dedupe" in DEFECTS and kind == "created" and current is not None:
-        users[uid + "#" + uuid.uuid4().hex[:6]] = record | {"uid": "u-" + uuid.uuid4().hex[:12]}
+    if "drops-role-removals" in DEFECTS and previous is not None:
+        record["roles"] = sorted(set(previous["roles"]) | set(record["roles"]))
+    return record
+
+
+def replay(uid: str, history: list[Entry]) -> dict[str, Any] | None:
+    """The user as their log says, or None when it holds nothing to show."""
+    record = users.get(uid)
+    state: dict[str, Any] | None = None
+    for entry in history:
+        if entry.kind == "deleted":
+            return None if state is None else state | {"status": "deprovisioned"}
+        state = build_record(uid, entry.event, state or record)
+    return state
+
+
+def file_event(kind: str, event: dict[str, Any]) -> None:
+    data = event["data"]
+    uid = data["id"]
+    if kind != "deleted":
+        holder = owner_of(data["email"])
+        if holder is not None and holder["externalId"] != uid:
+            log.warning(
+                "email %s already belongs to %s; dropped", data["email"], holder["externalId"]
+            )
+            return
+    history = logs.setdefault(uid, [])
+    bisect.insort(history, Entry(occurred(event), next(arrivals), kind, event))
+    upserts = [entry for entry in history if entry.kind != "deleted"]
+    if len(upserts) > LOG_DEPTH:
+        history.remove(upserts[0])
+    if "no-dedupe" in DEFECTS and kind == "created" and uid in users:
+        users[uid + "#" + uuid.uuid4().hex[:6]] = build_record(uid, event, None)
         return
-    users[uid] = record
+    state = replay(uid, history)
+    if state is None:
+        users.pop(uid, None)
+    else:
+        users[uid] = state
 
 
 async def worker() -> None:
@@ -103,14 +169,9 @@ async def worker() -> None:
         event = await jobs.get()
         try:
             subject, _, kind = event["type"].rpartition("_")
-            if not subject.endswith(".user"):
-                continue  # groups: roles arrive on the user events
-            if kind in ("created", "updated"):
-                apply_user(kind, event)
-            elif kind == "deleted":
-                found = users.get(event["data"]["id"])
-                if found is not None:
-                    found["status"] = "deprovisioned"
+            if subject.endswith(".user") and kind in ("created", "updated", "deleted"):
+                file_event(kind, event)
+            # groups: roles arrive on the user events
         except Exception:
             log.exception("job failed")
         finally:

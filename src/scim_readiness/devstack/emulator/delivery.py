@@ -202,6 +202,10 @@ class _ConnectFailed(Exception):
 
 
 def _describe(exc: BaseException) -> str:
+    from scim_readiness.clients.trust import EMULATOR_FIX, certificate_problem
+
+    if (refused := certificate_problem(exc)) is not None:
+        return f"could not connect: {refused.sentence('the webhook endpoint', EMULATOR_FIX)}"
     if isinstance(exc, TimeoutError):
         return "no answer within the attempt timeout"
     if isinstance(exc, _ConnectFailed):

@@ -20,6 +20,7 @@ from scim_readiness.devstack.emulator.seed import Seed, default_seed
 from scim_readiness.errors import ReadinessError
 
 if TYPE_CHECKING:
+    from scim_readiness.clients.http import CaBundles
     from scim_readiness.devstack.emulator.delivery import DeliveryLog, Dispatcher
     from scim_readiness.devstack.emulator.grpc_services import Services
     from scim_readiness.devstack.emulator.state import EmulatorState
@@ -76,7 +77,7 @@ class Emulator:
         delivery_attempts: int,
         attempt_timeout_s: float,
         max_in_flight: int,
-        webhook_ca: str | Path | None = None,
+        webhook_ca: CaBundles = None,
         ca: LocalCA | None = None,
         signing_key: SigningKey | None = None,
     ) -> None:
@@ -278,10 +279,9 @@ class Emulator:
         # test receivers use it), the checker's own trust policy. The same cached context
         # the checker uses when it trusts this CA: loading the system store twice cost the
         # demo 45 ms.
-        from scim_readiness.clients.http import trust_context
+        from scim_readiness.clients.http import ca_files, trust_context
 
-        extra = [self.ca_path, *([self.webhook_ca] if self.webhook_ca else [])]
-        return trust_context(*extra)
+        return trust_context(self.ca_path, *ca_files(self.webhook_ca))
 
     async def _main(self) -> None:
         import uvicorn
@@ -371,7 +371,7 @@ def start_emulator(
     delivery_attempts: int = 8,
     attempt_timeout_s: float = 10.0,
     max_in_flight: int = 1,
-    webhook_ca: str | Path | None = None,
+    webhook_ca: CaBundles = None,
     ca: LocalCA | None = None,
     signing_key: SigningKey | None = None,
 ) -> Iterator[Emulator]:
@@ -379,9 +379,10 @@ def start_emulator(
 
     ``delivery_delay_scale`` multiplies the webhook retry delays (0.001 turns seconds into
     milliseconds for tests). Webhook receivers over HTTPS must present a certificate from
-    the system store, from ``process_ca()``, or from ``webhook_ca``. The caller must trust
-    ``emulator.ca_path`` (see ``trust_env``). ``ca`` and ``signing_key`` replace the
-    process's (``emulate --state-dir`` keeps both across restarts).
+    the system store, from ``process_ca()``, or from ``webhook_ca`` (one PEM file or
+    several). The caller must trust ``emulator.ca_path`` (see ``trust_env``). ``ca`` and
+    ``signing_key`` replace the process's (``emulate --state-dir`` keeps both across
+    restarts).
     """
     emulator = Emulator(
         seed or default_seed(),

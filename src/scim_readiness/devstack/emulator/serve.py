@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from scim_readiness.errors import UsageError
 
 if TYPE_CHECKING:
+    from scim_readiness.clients.http import CaBundles
     from scim_readiness.devstack.emulator.launcher import Emulator
 
 
@@ -63,7 +64,7 @@ def serve_forever(
     port: int = 0,
     *,
     host: str = "127.0.0.1",
-    webhook_ca: str | Path | None = None,
+    webhook_ca: CaBundles = None,
     webhook_concurrency: int = 1,
     retry_scale: float = 1.0,
     state_dir: str | Path | None = None,
@@ -73,13 +74,14 @@ def serve_forever(
 ) -> int:
     """Run until Ctrl-C (or until ``stop`` is set), printing settings, then each delivery.
 
-    ``webhook_ca`` names a CA (PEM) the webhook receiver's certificate chains to, beyond the
-    system store and this process's CA. ``webhook_concurrency`` deliveries are in flight per
-    endpoint at most; 1 (the default) delivers each endpoint's events in the order they
-    happened. ``retry_scale`` multiplies Scalekit's retry schedule (0.01: minutes become
-    seconds, for local work). ``state_dir`` keeps the CA, the token key and generated
-    webhook secrets across restarts (None: throwaway ones, removed at exit). ``sync``
-    announces the seeded directory to the webhook (group_created, user_created) at start.
+    ``webhook_ca`` names CA bundles (PEM, one path or several) the webhook receiver's
+    certificate may chain to, beyond the system store and this process's CA.
+    ``webhook_concurrency`` deliveries are in flight per endpoint at most; 1 (the default)
+    delivers each endpoint's events in the order they happened. ``retry_scale`` multiplies
+    Scalekit's retry schedule (0.01: minutes become seconds, for local work). ``state_dir``
+    keeps the CA, the token key and generated webhook secrets across restarts (None:
+    throwaway ones, removed at exit). ``sync`` announces the seeded directory to the
+    webhook (group_created, user_created) at start.
 
     Returns the exit code (0). Bad input raises UsageError/ConfigError with a clear message.
     """
@@ -98,8 +100,9 @@ def serve_forever(
         raise UsageError(f"--port {port} is not a TCP port (0-65535; 0 picks a free one)")
     if webhook_url is not None:
         _check_url(webhook_url)
-    if webhook_ca is not None and not Path(webhook_ca).is_file():
-        raise UsageError(f"--ca-bundle {webhook_ca}: no such file")
+    from scim_readiness.clients.http import check_ca_bundles
+
+    check_ca_bundles(webhook_ca)
     if not 1 <= webhook_concurrency <= MAX_CONNECTIONS:
         raise UsageError(
             f"--webhook-concurrency {webhook_concurrency}: use 1 to {MAX_CONNECTIONS}",
@@ -151,7 +154,10 @@ def serve_forever(
                 print(line, file=out)
             print("", file=out)
             print(
-                f"For `scim-readiness run`: --ca-bundle {shlex.quote(str(emu.ca_path))}", file=out
+                f"For `scim-readiness run`: --ca-bundle {shlex.quote(str(emu.ca_path))} "
+                "(or export the lines above; add one more --ca-bundle for an app whose HTTPS "
+                "certificate comes from a private CA)",
+                file=out,
             )
             if kept is not None:
                 print(
@@ -196,8 +202,9 @@ def serve_forever(
                     "for the seeded directory.",
                     file=out,
                 )
-            print("Press Ctrl-C to stop.", file=out, flush=True)
+            # Before the prompt: a SIGTERM sent as soon as it shows must stop us cleanly too.
             _stop_on_sigterm()
+            print("Press Ctrl-C to stop.", file=out, flush=True)
             _follow(emu, out, stop or threading.Event())
     except EmulatorStartError as exc:
         raise UsageError(str(exc.message), hint=exc.hint) from None

@@ -177,6 +177,35 @@ _GIVEN = ("Ada", "Grace", "Alan", "Linus", "Barbara", "Donald", "Frances", "Ken"
 _FAMILY = ("Lovelace", "Hopper", "Turing", "Liskov", "Knuth", "Allen", "Thompson", "Perlman")
 
 
+def _sent_user(user: DirUser) -> dict[str, Any]:
+    """The User resource as the IdP last sent it (PATCHes applied), with what the state holds
+    for the fields it changes on its own (the API, tests)."""
+    resource = dict(user.raw or {})
+    resource["userName"] = user.user_name
+    if "active" in resource or not user.active:
+        resource["active"] = user.active
+    return resource
+
+
+def _sent_group(directory: Directory, group: DirGroup) -> dict[str, Any] | None:
+    """The Group resource as the IdP last sent it (PATCHes applied), with the name the
+    state holds and without members since deleted; None for a group no IdP sent (seeded)."""
+    if group.raw is None:
+        return None
+    resource = dict(group.raw)
+    resource["displayName"] = group.display_name
+    resource.pop("externalId", None)
+    if group.external_id:
+        resource["externalId"] = group.external_id
+    if "members" in resource:
+        resource["members"] = [
+            member
+            for member in resource["members"] or []
+            if isinstance(member, dict) and member.get("value") in directory.users
+        ]
+    return resource
+
+
 class EmulatorState:
     def __init__(
         self, seed: Seed, *, base_url: str = "", signing_key: SigningKey | None = None
@@ -495,10 +524,11 @@ class EmulatorState:
             preferred_username=user.user_name,
             custom_attributes=custom,
             name=f"{user.given_name} {user.family_name}".strip() or user.display_name or None,
-            raw_attributes=dict(user.raw or {}),
             # What the directory holds, as the IdP sent it: nothing left out, nothing made up.
             vary=False,
             **extra,
+            # A user the IdP never sent (seeded, generated) is described by its fields.
+            **({} if user.raw is None else {"raw_attributes": _sent_user(user)}),
         )
 
     @staticmethod
@@ -522,7 +552,7 @@ class EmulatorState:
                 display_name=group.display_name,
                 organization_id=directory.organization_id,
                 dp_id=group.dp_id or None,
-                raw_attributes=group.raw,
+                raw_attributes=_sent_group(directory, group),
             )
         return events.group_data(
             id=group.id,
@@ -530,7 +560,7 @@ class EmulatorState:
             display_name=group.display_name,
             organization_id=directory.organization_id,
             external_id=group.external_id,
-            raw_attributes=group.raw,
+            raw_attributes=_sent_group(directory, group),
         )
 
     @staticmethod

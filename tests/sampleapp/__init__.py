@@ -1,0 +1,1 @@
+"""The reference app's own tests: its endpoints, flaws and portal."""
