@@ -133,7 +133,7 @@ class Finding:
     evidence: Mapping[str, Any] = field(default_factory=lambda: _frozen(None))
     # The stable code of the assertion this finding answers (``SIG001``): the same code for
     # its PASS and its FAIL, unchanged across releases, so waivers and diffs can name it.
-    # Empty only for findings no check's catalogue describes (the runner's own SKIP/ERROR).
+    # The runner's own findings carry RUN codes; empty only from a check without a catalogue.
     code: str = ""
     # The waiver from the config that names this finding's code (set after the run), also
     # when it has expired: then the finding counts as it was observed and says so.
