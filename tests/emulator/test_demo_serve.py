@@ -51,7 +51,7 @@ def test_demo_serve_prints_config_and_env_and_keeps_the_stack_up() -> None:
                 f"{url}/oauth/token",
                 data={
                     "grant_type": "client_credentials",
-                    "client_id": loaded.scalekit.client_id,  # type: ignore[union-attr]
+                    "client_id": loaded.scalekit.client_id,
                     "client_secret": env["SCALEKIT_CLIENT_SECRET"],
                 },
             )

@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from scim_readiness.clients.scalekit import (
     ScalekitGateway,
@@ -231,8 +232,10 @@ def test_missing_settings_are_named() -> None:
         run(
             connect(
                 ScalekitSection(
-                    environment_url="http://x.example", client_id="a", client_secret="b"
-                ),  # type: ignore[arg-type]
+                    environment_url="http://x.example",
+                    client_id="a",
+                    client_secret=SecretStr("b"),
+                ),
                 TlsSettings(),
             )
         )
