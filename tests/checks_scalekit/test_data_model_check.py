@@ -40,6 +40,7 @@ def test_clean_setup_passes(stack: Stack) -> None:
     assert codes_by_title(result) == {
         "Organisation maps to the app's tenant": "DMD005",
         "Every directory user reconciles with the app": "DMD004",
+        "Every directory user has the attributes the app requires": "DMD014",
     }
 
 
