@@ -35,19 +35,151 @@ Statuses:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from scim_readiness.api import CheckInfo, Need, ReadOnly, Status
+from scim_readiness.api import (
+    CheckInfo,
+    Clock,
+    FindingCode,
+    FindingRecorder,
+    Need,
+    ProbeError,
+    ReadOnly,
+    Status,
+)
+from scim_readiness.events import EventType, user_deleted_data
 from scim_readiness.plugin.options import RoundTripOptions
+from scim_readiness.plugin.wait import wait_until
+from scim_readiness.provisioning.drivers import (
+    PROFILE_ATTRIBUTE,
+    DirectoryUser,
+    Mode,
+    ProvisioningDriver,
+    make_driver,
+)
+from scim_readiness.provisioning.roundtrip import (
+    Step,
+    StepOutcome,
+    Stepper,
+    app_user_reader,
+    latencies_text,
+    latency_summary,
+    record_not_observed,
+    remove_test_objects,
+    round_trip_options,
+    skipped_unconfigured_mode,
+)
+from scim_readiness.webhooks.probing import missing_webhook_setting
+from scim_readiness.webhooks.send import LEGACY_EVENT_NAMES
+from scim_readiness.webhooks.traces import app_view
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
-
     from scim_readiness.api import CheckContext
-    from scim_readiness.clients.access import AccessClient, Credentials
+    from scim_readiness.clients.access import AccessClient, Credentials, Kind
+    from scim_readiness.clients.http import TlsSettings
     from scim_readiness.clients.probe import AppUser
-    from scim_readiness.provisioning.drivers import ChangeRejected, ProvisioningDriver
-    from scim_readiness.provisioning.roundtrip import StepOutcome
+    from scim_readiness.config import AccessProbe
+    from scim_readiness.plugin.identities import TestIdentity
+
+_DOCS = "https://docs.scalekit.com/reference/webhooks/overview"
+
+OPTIONS = FindingCode(
+    "ULC001",
+    "The check's options are valid",
+    "Invalid options would drive the wrong channel or wait the wrong time.",
+    "Set checks.user-lifecycle.options.mode to events or scim and step_timeout_s to a number "
+    "of seconds.",
+)
+MODE = FindingCode(
+    "ULC002",
+    "The config can drive the chosen mode",
+    "mode events needs the webhook URL and secret, mode scim the directory's SCIM endpoint; "
+    "without them no change can be made.",
+    "Add the missing section to the config, or choose the other mode.",
+)
+CREATE = FindingCode(
+    "ULC003",
+    "A user created in the directory appears in the app, active, with its email and name",
+    "Users the directory provisions must be able to sign in; an app that does not create them "
+    "on the current event names leaves every new hire locked out.",
+    "Handle organization.directory.user_created (and user_updated) as an upsert keyed on "
+    "data.id; match the current event type names exactly.",
+    _DOCS,
+)
+PROFILE = FindingCode(
+    "ULC004",
+    "A profile update (name, department) reaches the app",
+    "Profile changes in the IdP must reach the app, or names and attributes drift from the "
+    "source of truth.",
+    "Apply given_name, family_name and the attributes you store on "
+    "organization.directory.user_updated.",
+    _DOCS,
+)
+EMAIL = FindingCode(
+    "ULC005",
+    "An email change reaches the same app user, without creating a second one",
+    "Emails change (marriage, domain moves); keying users on email instead of the directory "
+    "user id duplicates or orphans accounts.",
+    "Look users up by data.id (the directory user id), then update the email.",
+    _DOCS,
+)
+DEACTIVATE = FindingCode(
+    "ULC006",
+    "A deactivation in the directory makes the app user inactive (or removes it)",
+    "Suspending someone in the IdP arrives as user_updated with active: false; an app that "
+    "ignores it keeps a departed employee's access.",
+    "On user_updated with data.active false, deactivate the user and end their sessions.",
+    _DOCS,
+)
+REACTIVATE = FindingCode(
+    "ULC007",
+    "A reactivation in the directory makes the app user active again",
+    "A reinstated user must regain access without a support ticket.",
+    "On user_updated with data.active true, reactivate the user.",
+    _DOCS,
+)
+DELETE = FindingCode(
+    "ULC008",
+    "A delete in the directory deactivates or removes the app user (keeping the record when "
+    "the app keeps records)",
+    "Deleting a user in the IdP must remove access; a 2xx without effect leaves an account "
+    "nobody controls.",
+    "On organization.directory.user_deleted, deactivate (or delete) the user keyed on data.id "
+    "and end their sessions.",
+    _DOCS,
+)
+ACCESS_DEACTIVATION = FindingCode(
+    "ULC009",
+    "Sessions and API tokens stop working when the user is deactivated",
+    "A departed employee keeps acting through a session or an API token issued before the "
+    "change, although the app shows the user inactive.",
+    "On deactivation, revoke the user's sessions and API tokens (and check the user's state "
+    "on every authenticated request).",
+)
+ACCESS_DELETE = FindingCode(
+    "ULC010",
+    "Sessions and API tokens stop working when the user is deleted",
+    "A departed employee keeps acting through a session or an API token issued before the "
+    "change, although the app shows the user gone.",
+    "On delete, revoke the user's sessions and API tokens (and check the user's state on "
+    "every authenticated request).",
+)
+LIFECYCLE = FindingCode(
+    "ULC011",
+    "Every lifecycle change was observed in the app",
+    "Acceptance of a change proves nothing about what the app did with it; only the app's "
+    "state shows the lifecycle works.",
+    "Configure a probe (http or command) so the check can read the app's users, and fix the "
+    "steps named in the other findings.",
+    _DOCS,
+)
+CLEANUP = FindingCode(
+    "ULC012",
+    "The check's test users are removed again",
+    "Test users left behind clutter the app and the directory.",
+    "Run `scim-readiness cleanup` once the cause is fixed.",
+)
 
 CHECK = CheckInfo(
     id="user-lifecycle",
@@ -57,60 +189,33 @@ CHECK = CheckInfo(
     needs=(Need.WEBHOOK,),
     mutates=True,
     read_only=ReadOnly.NONE,  # every step changes the app: nothing to run without changes
-    docs_url="https://docs.scalekit.com/reference/webhooks/overview",
+    docs_url=_DOCS,
     description="Creates, updates, deactivates, reactivates and deletes a test user through "
     "signed events (or the directory's SCIM endpoint) and watches the app through the probe.",
     default_timeout_s=300.0,
+    codes=(
+        OPTIONS,
+        MODE,
+        CREATE,
+        PROFILE,
+        EMAIL,
+        DEACTIVATE,
+        REACTIVATE,
+        DELETE,
+        ACCESS_DEACTIVATION,
+        ACCESS_DELETE,
+        LIFECYCLE,
+        CLEANUP,
+    ),
 )
-
-STEPS: tuple[tuple[str, str], ...] = (
-    ("1. create", "user exists, active, with the email and name sent"),
-    ("2. update profile", "new name and department reflected"),
-    ("3. change email", "new email on the same app user, no second user"),
-    ("4. deactivate", "user inactive or removed (no access)"),
-    ("5. reactivate", "user active again"),
-    ("6. delete", "user deactivated or removed"),
-)
-
-_WHY = {
-    "1. create": "Users the directory provisions must be able to sign in; an app that does not "
-    "create them on the current event names leaves every new hire locked out.",
-    "2. update profile": "Profile changes in the IdP must reach the app, or names and "
-    "attributes drift from the source of truth.",
-    "3. change email": "Emails change (marriage, domain moves); keying users on email instead "
-    "of the directory user id duplicates or orphans accounts.",
-    "4. deactivate": "Suspending someone in the IdP arrives as user_updated with active: false; "
-    "an app that ignores it keeps a departed employee's access.",
-    "5. reactivate": "A reinstated user must regain access without a support ticket.",
-    "6. delete": "Deleting a user in the IdP must remove access; a 2xx without effect leaves an "
-    "account nobody controls.",
-}
-_FIX = {
-    "1. create": "Handle organization.directory.user_created (and user_updated) as an upsert "
-    "keyed on data.id; match the current event type names exactly.",
-    "2. update profile": "Apply given_name, family_name and the attributes you store on "
-    "organization.directory.user_updated.",
-    "3. change email": "Look users up by data.id (the directory user id), then update the email.",
-    "4. deactivate": "On user_updated with data.active false, deactivate the user and end "
-    "their sessions.",
-    "5. reactivate": "On user_updated with data.active true, reactivate the user.",
-    "6. delete": "On organization.directory.user_deleted, deactivate (or delete) the user keyed "
-    "on data.id and end their sessions.",
-}
 
 
 async def run(ctx: CheckContext) -> None:
-    from scim_readiness.provisioning.drivers import make_driver
-    from scim_readiness.provisioning.roundtrip import (
-        round_trip_options,
-        skipped_unconfigured_mode,
-    )
-
-    options = round_trip_options(ctx)
+    options = round_trip_options(ctx, code=OPTIONS)
     if options is None:
         return
     mode, budget_s = options
-    if skipped_unconfigured_mode(ctx, mode):
+    if skipped_unconfigured_mode(ctx, mode, code=MODE):
         return
     ctx.findings.metrics["mode"] = mode
     driver = make_driver(ctx, mode)
@@ -121,9 +226,32 @@ async def run(ctx: CheckContext) -> None:
 
 
 async def cleanup(ctx: CheckContext) -> None:
-    from scim_readiness.provisioning.roundtrip import remove_test_objects
+    await remove_test_objects(ctx, what="Test users", code=CLEANUP)
 
-    await remove_test_objects(ctx, what="Test users")
+
+# -- the table ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """What the steps share: the driver, the test user as the directory holds it, and what
+    this run sends and expects."""
+
+    driver: ProvisioningDriver
+    identity: TestIdentity
+    new_family: str
+    department: str
+    new_email: str
+    attribute_required: bool
+    keep_records: bool
+    access: _Access
+    user: DirectoryUser | None = None
+    app_id: str | None = None  # the app's id of the user, as step 1 saw it
+
+    @property
+    def test_user(self) -> DirectoryUser:
+        assert self.user is not None  # noqa: S101 - set by step 1, before any other step
+        return self.user
 
 
 def _same_email(user: AppUser | None, email: str) -> bool:
@@ -138,253 +266,238 @@ def _name_matches(user: AppUser, given: str, family: str) -> bool:
     return given.lower() in name and family.lower() in name
 
 
-async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: float) -> None:
-    from scim_readiness.provisioning.drivers import PROFILE_ATTRIBUTE, ChangeRejected
-    from scim_readiness.provisioning.roundtrip import (
-        app_user_lookup,
-        budget_after_failure,
-        latency_summary,
-        observe_step,
-        record_not_run,
-    )
-
-    identity = ctx.identities.user("lifecycle", international=True)
-    outcomes: dict[str, StepOutcome] = {}
-
-    def budget() -> float:
-        if any(o.status in (Status.FAIL, Status.ERROR) for o in outcomes.values()):
-            return budget_after_failure(ctx, budget_s)
-        return budget_s
-
-    async def change(index: int, action: Awaitable[None]) -> float | None:
-        """Send one change; None (and the rest of the steps SKIP) when it was refused."""
-        started = ctx.clock.monotonic()
-        try:
-            await action
-        except ChangeRejected as exc:
-            _refused(ctx, index, exc)
-            return None
-        return started
-
-    # 1. create
-    created_at = ctx.clock.monotonic()
-    try:
-        user = await driver.create_user(identity)
-    except ChangeRejected as exc:
-        _refused(ctx, 0, exc)
-        return
-
-    def created(found: AppUser | None) -> bool:
-        return _same_email(found, identity.email) and found is not None and found.active
-
-    first = await observe_step(
-        ctx,
-        step=STEPS[0][0],
-        expected=STEPS[0][1],
-        lookup=app_user_lookup(ctx, user),
-        settled=created,
-        judge=lambda found: _judge_created(found, identity.given_name, identity.family_name),
-        started_at=created_at,
-        budget_s=budget(),
-    )
-    outcomes[STEPS[0][0]] = first
-    if first.status in (Status.FAIL, Status.ERROR):
-        legacy = None
-        if first.status is Status.FAIL and first.user is None:
-            legacy = await _acts_only_on_legacy_names(ctx, budget())
-        _step_failed(ctx, STEPS[0], first, legacy_only=legacy)
-        record_not_run(ctx, STEPS[1:], "the user never appeared in the app")
-        return
-    app_id = first.user.id if first.user else None
-    access = _Access(ctx, first.user)
-    await access.issue()
-
-    try:
-        started: float | None
-        # 2. update profile
-        new_family = f"{identity.family_name}-renamed"
-        department = f"{ctx.run_id}-dept"
-        required = PROFILE_ATTRIBUTE in (
-            ctx.config.data_model.required_attributes if ctx.config.data_model else ()
-        )
-        started = await change(
-            1,
-            driver.update_user(
-                user, family_name=new_family, attributes={PROFILE_ATTRIBUTE: department}
-            ),
-        )
-        if started is None:
-            return
-
-        def profile_settled(found: AppUser | None) -> bool:
-            return found is not None and _name_matches(found, user.given_name, new_family)
-
-        def profile_judge(found: AppUser | None) -> tuple[Status, str]:
-            assert found is not None  # noqa: S101 - settled implies present
-            text = f"name {found.name!r}"
-            stored = found.attributes.get(PROFILE_ATTRIBUTE)
-            if stored is None:
-                if required:
-                    return Status.FAIL, f"{text}; {PROFILE_ATTRIBUTE} missing although required"
-                return Status.PASS, f"{text}; {PROFILE_ATTRIBUTE} not stored by the app"
-            if str(stored) != department:
-                return (
-                    Status.FAIL,
-                    f"{text}; {PROFILE_ATTRIBUTE} is {stored!r}, sent {department!r}",
-                )
-            return Status.PASS, f"{text}; {PROFILE_ATTRIBUTE} {stored!r}"
-
-        outcomes[STEPS[1][0]] = await observe_step(
-            ctx,
-            step=STEPS[1][0],
-            expected=f"name contains {new_family!r}, {PROFILE_ATTRIBUTE} {department!r}",
-            lookup=app_user_lookup(ctx, user),
-            settled=profile_settled,
-            judge=profile_judge,
-            started_at=started,
-            budget_s=budget(),
-        )
-
-        # 3. change email
-        new_email = ctx.identities.user("lifecycle-renamed").email
-        started = await change(2, driver.change_email(user, new_email))
-        if started is None:
-            return
-
-        def email_judge(found: AppUser | None) -> tuple[Status, str]:
-            assert found is not None  # noqa: S101 - settled implies present
-            if app_id is not None and found.id != app_id:
-                return (
-                    Status.FAIL,
-                    f"a second app user (id {found.id}) holds the new email; the original user is "
-                    f"id {app_id}",
-                )
-            return Status.PASS, f"{found.email} on app user {found.id}"
-
-        outcomes[STEPS[2][0]] = await observe_step(
-            ctx,
-            step=STEPS[2][0],
-            expected=f"{new_email} on app user {app_id or '(same id)'}",
-            lookup=app_user_lookup(ctx, user),
-            settled=lambda found: _same_email(found, new_email),
-            judge=email_judge,
-            started_at=started,
-            budget_s=budget(),
-        )
-
-        # 4. deactivate
-        started = await change(3, driver.set_active(user, False))
-        if started is None:
-            return
-
-        def no_access(found: AppUser | None) -> bool:
-            return found is None or not found.active
-
-        outcomes[STEPS[3][0]] = await observe_step(
-            ctx,
-            step=STEPS[3][0],
-            expected=STEPS[3][1],
-            lookup=app_user_lookup(ctx, user),
-            settled=no_access,
-            judge=lambda found: (Status.PASS, _access(found)),
-            started_at=started,
-            budget_s=budget(),
-        )
-        await access.ended("deactivation", outcomes[STEPS[3][0]], budget())
-
-        # 5. reactivate
-        started = await change(4, driver.set_active(user, True))
-        if started is None:
-            return
-        outcomes[STEPS[4][0]] = await observe_step(
-            ctx,
-            step=STEPS[4][0],
-            expected=STEPS[4][1],
-            lookup=app_user_lookup(ctx, user),
-            settled=lambda found: found is not None and found.active,
-            judge=lambda found: (Status.PASS, _access(found)),
-            started_at=started,
-            budget_s=budget(),
-        )
-        await access.issue()
-
-        # 6. delete
-        keep_records = (
-            ctx.config.data_model.keep_records_on_delete if ctx.config.data_model else True
-        )
-
-        def delete_judge(found: AppUser | None) -> tuple[Status, str]:
-            if found is None and keep_records:
-                return (
-                    Status.WARN,
-                    "user removed outright, although the config says the app keeps records",
-                )
-            return Status.PASS, _access(found)
-
-        started = await change(5, driver.delete_user(user, mark_removed=False))
-        if started is None:
-            return
-        deleted = await observe_step(
-            ctx,
-            step=STEPS[5][0],
-            expected=STEPS[5][1],
-            lookup=app_user_lookup(ctx, user),
-            settled=no_access,
-            judge=delete_judge,
-            started_at=started,
-            budget_s=budget(),
-        )
-        outcomes[STEPS[5][0]] = deleted
-        await access.ended("delete", deleted, budget())
-        if deleted.status is not Status.FAIL:
-            # Still active in the app means not gone: cleanup deactivates it another way.
-            driver.mark_removed(user)
-
-    finally:
-        await access.aclose()
-        # Whatever ended the steps (a refusal, the end), report what was observed.
-        _conclude(ctx, outcomes)
-        ctx.findings.metrics["propagation_ms"] = latency_summary(ctx)
-
-
 def _access(found: AppUser | None) -> str:
     if found is None:
         return "removed from the app"
     return "active" if found.active else "inactive (record kept)"
 
 
-def _judge_created(found: AppUser | None, given: str, family: str) -> tuple[Status, str]:
+def _no_access(run: _Run, found: AppUser | None) -> bool:
+    return found is None or not found.active
+
+
+def _access_state(run: _Run, found: AppUser | None) -> tuple[Status, str]:
+    return Status.PASS, _access(found)
+
+
+async def _create(run: _Run) -> None:
+    run.user = await run.driver.create_user(run.identity)
+
+
+def _created(run: _Run, found: AppUser | None) -> bool:
+    return _same_email(found, run.identity.email) and found is not None and found.active
+
+
+def _judge_created(run: _Run, found: AppUser | None) -> tuple[Status, str]:
     assert found is not None  # noqa: S101 - settled implies present
+    given, family = run.identity.given_name, run.identity.family_name
     text = f"{_access(found)}, {found.email}, name {found.name!r}"
     if not _name_matches(found, given, family):
         return Status.FAIL, f"{text}; expected the name {given} {family}"
     return Status.PASS, text
 
 
-def _refused(ctx: CheckContext, index: int, exc: ChangeRejected) -> None:
-    """Step ``index`` could not be sent: it fails (or errs), and the later steps do not run."""
-    from scim_readiness.provisioning.roundtrip import record_not_run, record_refused
+async def _seen_created(run: _Run, outcome: StepOutcome, budget_s: float) -> None:
+    run.app_id = outcome.user.id if outcome.user else None
+    run.access.seen(outcome.user)
+    await run.access.issue()
 
-    name, expected = STEPS[index]
-    record_refused(ctx, name, expected, exc, why=_WHY[name], fix=_FIX[name])
-    record_not_run(ctx, STEPS[index + 1 :], f"step {name} could not be sent")
+
+async def _update_profile(run: _Run) -> None:
+    await run.driver.update_user(
+        run.test_user, family_name=run.new_family, attributes={PROFILE_ATTRIBUTE: run.department}
+    )
+
+
+def _profile_settled(run: _Run, found: AppUser | None) -> bool:
+    return found is not None and _name_matches(found, run.test_user.given_name, run.new_family)
+
+
+def _judge_profile(run: _Run, found: AppUser | None) -> tuple[Status, str]:
+    assert found is not None  # noqa: S101 - settled implies present
+    text = f"name {found.name!r}"
+    stored = found.attributes.get(PROFILE_ATTRIBUTE)
+    if stored is None:
+        if run.attribute_required:
+            return Status.FAIL, f"{text}; {PROFILE_ATTRIBUTE} missing although required"
+        return Status.PASS, f"{text}; {PROFILE_ATTRIBUTE} not stored by the app"
+    if str(stored) != run.department:
+        return Status.FAIL, f"{text}; {PROFILE_ATTRIBUTE} is {stored!r}, sent {run.department!r}"
+    return Status.PASS, f"{text}; {PROFILE_ATTRIBUTE} {stored!r}"
+
+
+async def _change_email(run: _Run) -> None:
+    await run.driver.change_email(run.test_user, run.new_email)
+
+
+def _judge_email(run: _Run, found: AppUser | None) -> tuple[Status, str]:
+    assert found is not None  # noqa: S101 - settled implies present
+    if run.app_id is not None and found.id != run.app_id:
+        return (
+            Status.FAIL,
+            f"a second app user (id {found.id}) holds the new email; the original user is "
+            f"id {run.app_id}",
+        )
+    return Status.PASS, f"{found.email} on app user {found.id}"
+
+
+async def _deactivate(run: _Run) -> None:
+    await run.driver.set_active(run.test_user, False)
+
+
+async def _access_after_deactivation(run: _Run, outcome: StepOutcome, budget_s: float) -> None:
+    await run.access.ended("deactivation", outcome, budget_s, code=ACCESS_DEACTIVATION)
+
+
+async def _reactivate(run: _Run) -> None:
+    await run.driver.set_active(run.test_user, True)
+
+
+async def _reissue(run: _Run, outcome: StepOutcome, budget_s: float) -> None:
+    await run.access.issue()
+
+
+async def _delete(run: _Run) -> None:
+    await run.driver.delete_user(run.test_user, mark_removed=False)
+
+
+def _judge_deleted(run: _Run, found: AppUser | None) -> tuple[Status, str]:
+    if found is None and run.keep_records:
+        return Status.WARN, "user removed outright, although the config says the app keeps records"
+    return Status.PASS, _access(found)
+
+
+async def _access_after_delete(run: _Run, outcome: StepOutcome, budget_s: float) -> None:
+    await run.access.ended("delete", outcome, budget_s, code=ACCESS_DELETE)
+    if outcome.status is not Status.FAIL:
+        # Still active in the app means not gone: cleanup deactivates it another way.
+        run.driver.mark_removed(run.test_user)
+
+
+STEPS: tuple[Step[_Run], ...] = (
+    Step(
+        "1. create",
+        "user exists, active, with the email and name sent",
+        CREATE,
+        change=_create,
+        settled=_created,
+        judge=_judge_created,
+        after=_seen_created,
+    ),
+    Step(
+        "2. update profile",
+        "new name and department reflected",
+        PROFILE,
+        change=_update_profile,
+        settled=_profile_settled,
+        judge=_judge_profile,
+        shows=lambda run: (
+            f"name contains {run.new_family!r}, {PROFILE_ATTRIBUTE} {run.department!r}"
+        ),
+    ),
+    Step(
+        "3. change email",
+        "new email on the same app user, no second user",
+        EMAIL,
+        change=_change_email,
+        settled=lambda run, found: _same_email(found, run.new_email),
+        judge=_judge_email,
+        shows=lambda run: f"{run.new_email} on app user {run.app_id or '(same id)'}",
+    ),
+    Step(
+        "4. deactivate",
+        "user inactive or removed (no access)",
+        DEACTIVATE,
+        change=_deactivate,
+        settled=_no_access,
+        judge=_access_state,
+        after=_access_after_deactivation,
+    ),
+    Step(
+        "5. reactivate",
+        "user active again",
+        REACTIVATE,
+        change=_reactivate,
+        settled=lambda run, found: found is not None and found.active,
+        judge=_access_state,
+        after=_reissue,
+    ),
+    Step(
+        "6. delete",
+        "user deactivated or removed",
+        DELETE,
+        change=_delete,
+        settled=_no_access,
+        judge=_judge_deleted,
+        after=_access_after_delete,
+    ),
+)
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: float) -> None:
+    data_model, probe = ctx.config.data_model, ctx.config.probe
+    identity = ctx.identities.user("lifecycle", international=True)
+    state = _Run(
+        driver=driver,
+        identity=identity,
+        new_family=f"{identity.family_name}-renamed",
+        department=f"{ctx.run_id}-dept",
+        new_email=ctx.identities.user("lifecycle-renamed").email,
+        attribute_required=PROFILE_ATTRIBUTE
+        in (data_model.required_attributes if data_model else ()),
+        keep_records=data_model.keep_records_on_delete if data_model else True,
+        access=_Access(ctx.findings, ctx.clock, probe.access if probe else None, ctx.tls),
+    )
+    reader = app_user_reader(ctx)
+    stepper: Stepper[_Run] = Stepper(
+        ctx.findings,
+        ctx.clock,
+        read=lambda run: reader.read(run.test_user),
+        probing=ctx.probe is not None,
+        budget_s=budget_s,
+        shorten_after_failure=True,
+    )
+
+    async def on_failure(index: int, step: Step[_Run], outcome: StepOutcome) -> str | None:
+        if index > 0:
+            return None  # later steps do not build on it; its finding comes with the others
+        legacy = None
+        if outcome.status is Status.FAIL and outcome.user is None:
+            legacy = await _acts_only_on_legacy_names(ctx, stepper.budget())
+        _step_failed(ctx.findings, step, outcome, legacy_only=legacy)
+        return "the user never appeared in the app"
+
+    try:
+        await stepper.run(STEPS, state, on_failure)
+    finally:
+        await state.access.aclose()
+        if _past_create(stepper):
+            # Whatever ended the steps (a refusal, the end), report what was observed.
+            _conclude(ctx.findings, stepper.outcomes, RoundTripOptions.of(ctx).mode)
+            ctx.findings.metrics["propagation_ms"] = latency_summary(ctx.findings)
+
+
+def _past_create(stepper: Stepper[_Run]) -> bool:
+    """Whether the user was created and seen (or, without a probe, sent): only then do the
+    other steps have something to report."""
+    first = stepper.outcomes.get(STEPS[0].name)
+    return first is not None and not first.failed
 
 
 async def _acts_only_on_legacy_names(ctx: CheckContext, budget_s: float) -> str | None:
     """Whether the app creates a user from ``scalekit.dir.user.create`` (an older guide's
     name) although it ignored the current one: what was seen, or None. The user it creates
     is deleted again under the legacy name, the only one such an app acts on."""
-    from scim_readiness.errors import ProbeError
-    from scim_readiness.events import EventType, user_deleted_data
-    from scim_readiness.webhooks.probing import missing_webhook_setting
-    from scim_readiness.webhooks.send import LEGACY_EVENT_NAMES
+    # The sender brings the HTTP stack with it: loaded only when a create failed.
     from scim_readiness.webhooks.sender import (
         Sender,
         event_target,
         record_test_user,
         user_event_data,
     )
-    from scim_readiness.webhooks.traces import app_view
 
     view, _ = app_view(ctx)
     webhook = ctx.config.webhook
@@ -419,15 +532,15 @@ async def _acts_only_on_legacy_names(ctx: CheckContext, budget_s: float) -> str 
 
 
 def _step_failed(
-    ctx: CheckContext,
-    step: tuple[str, str],
+    findings: FindingRecorder,
+    step: Step[_Run],
     outcome: StepOutcome,
     *,
     legacy_only: str | None = None,
 ) -> None:
-    name, expected = step
+    name, expected, code = step.name, step.expected, step.code.code
     if legacy_only is not None:
-        ctx.findings.failed(
+        findings.failed(
             f"Step {name}: the app acts only on legacy event names",
             expected=expected,
             observed=f"{outcome.observed}; {legacy_only}",
@@ -438,67 +551,67 @@ def _step_failed(
             "user_updated, user_deleted, group_*); keep the scalekit.dir.* cases only as "
             "aliases while they may still arrive.",
             evidence={"step": name, "waited_s": round(outcome.elapsed_s, 3)},
+            code=code,
         )
         return
     if outcome.status is Status.ERROR:
-        ctx.findings.errored(
+        findings.errored(
             f"Step {name}: the probe could not read the app's state",
             expected=expected,
             observed=outcome.observed,
             why="Without the app's state this step cannot be judged.",
             fix="Check the probe section of the config against the app.",
             evidence={"step": name},
+            code=code,
         )
         return
-    ctx.findings.failed(
+    findings.failed(
         f"Step {name}: the app did not reach the expected state",
         expected=expected,
         observed=outcome.observed,
-        why=_WHY[name],
-        fix=_FIX[name],
+        why=step.why,
+        fix=step.fix,
         evidence={"step": name, "waited_s": round(outcome.elapsed_s, 3)},
+        code=code,
     )
 
 
-def _conclude(ctx: CheckContext, outcomes: dict[str, StepOutcome]) -> None:
-    from scim_readiness.provisioning.roundtrip import (
-        latencies_text,
-        latency_summary,
-        record_not_observed,
-    )
-
-    for name, expected in STEPS[1:]:
-        outcome = outcomes.get(name)
-        if outcome is not None and outcome.status in (Status.FAIL, Status.ERROR):
-            _step_failed(ctx, (name, expected), outcome)
-    deleted = outcomes.get(STEPS[5][0])
+def _conclude(findings: FindingRecorder, outcomes: dict[str, StepOutcome], mode: Mode) -> None:
+    for step in STEPS[1:]:
+        outcome = outcomes.get(step.name)
+        if outcome is not None and outcome.failed:
+            _step_failed(findings, step, outcome)
+    deleted = outcomes.get(STEPS[5].name)
     if deleted is not None and deleted.status is Status.WARN:
-        ctx.findings.warned(
+        findings.warned(
             "Step 6. delete: the user was removed outright",
             expected="user kept and deactivated (data_model.keep_records_on_delete is true)",
             observed=deleted.observed,
             why="Hard deletes lose the audit trail of what the user did and owned.",
             fix="Deactivate and keep the record on user_deleted, or set "
             "data_model.keep_records_on_delete: false if removal is intended.",
+            code=DELETE.code,
         )
     if len(outcomes) < len(STEPS):
         return  # a change was refused: that finding says why the rest did not run
     if all(outcome.status is Status.SKIP for outcome in outcomes.values()):
         record_not_observed(
-            ctx,
+            findings,
             "App state not observed: no probe configured",
             why="Acceptance proves nothing about what the app did with the change.",
+            code=LIFECYCLE,
         )
         return
     if all(outcome.status is Status.PASS for outcome in outcomes.values()):
-        ctx.findings.passed(
+        findings.passed(
             "Create, profile update, email change, deactivation, reactivation and deletion "
             "all reached the app",
-            observed=latencies_text(ctx),
+            observed=latencies_text(findings),
             evidence={
-                "propagation_ms": latency_summary(ctx),
-                "mode": RoundTripOptions.of(ctx).mode,
+                "propagation_ms": latency_summary(findings),
+                "mode": mode,
             },
+            code=LIFECYCLE.code,
         )
 
 
@@ -507,86 +620,103 @@ class _Access:
     watched, after a deprovisioning step, until both stop working. Credentials never appear
     in a finding."""
 
-    def __init__(self, ctx: CheckContext, seen: AppUser | None) -> None:
-        from scim_readiness.clients.access import AccessClient
-
-        self.ctx = ctx
-        section = ctx.config.probe.access if ctx.config.probe else None
-        self.client: AccessClient | None = (
-            AccessClient(section, ctx.tls) if section and ctx.probe and seen else None
-        )
-        self.user_id = (seen.directory_user_id or "") if seen else ""
-        self.email = seen.email if seen else ""
+    def __init__(
+        self, findings: FindingRecorder, clock: Clock, section: AccessProbe | None, tls: TlsSettings
+    ) -> None:
+        self.findings = findings
+        self.clock = clock
+        self._section = section
+        self._tls = tls
+        self.client: AccessClient | None = None
+        self.kinds: tuple[Kind, ...] = ()
+        self.user_id = ""
+        self.email = ""
         self.credentials: Credentials | None = None
-        self.problem = "" if self.client else "not observed: no probe.access is configured"
+        self.problem = "not observed: no probe.access is configured"
+
+    def seen(self, user: AppUser | None) -> None:
+        """The create step saw ``user`` in the app: from now on credentials can be issued
+        for it (when ``probe.access`` is configured)."""
+        if self._section is None or user is None:
+            return
+        # The access client brings the HTTP stack with it: loaded only when configured.
+        from scim_readiness.clients.access import KINDS, AccessClient
+
+        self.client = AccessClient(self._section, self._tls)
+        self.kinds = KINDS
+        self.user_id = user.directory_user_id or ""
+        self.email = user.email
+        self.problem = ""
 
     async def issue(self) -> None:
-        from scim_readiness.clients.access import KINDS
-        from scim_readiness.errors import ProbeError
-
         if self.client is None:
             return
         try:
             self.credentials = await self.client.issue(self.user_id, self.email)
-            if not all([await self.client.can_act(self.credentials, k) for k in KINDS]):
+            if not all([await self.client.can_act(self.credentials, k) for k in self.kinds]):
                 self.credentials, self.problem = None, "credentials just issued were refused"
         except ProbeError as exc:
             self.credentials, self.problem = None, f"could not issue credentials: {exc.message}"
 
-    async def ended(self, after: str, step: StepOutcome, budget_s: float) -> None:
+    async def ended(
+        self, after: str, step: StepOutcome, budget_s: float, *, code: FindingCode
+    ) -> None:
         """Record whether the session and the API token stopped working after ``after``."""
         title = f"Access ends on {after}"
         if self.client is None:
-            self.ctx.findings.skipped(
+            self.findings.skipped(
                 title,
                 observed=self.problem,
                 why="An inactive flag proves nothing about sessions and API tokens issued "
                 "before the change.",
                 fix="Configure probe.access (a test hook that issues a session and an API "
                 "token, and an endpoint answering 200 or 401).",
+                code=code.code,
             )
         elif not step.ok:
-            self.ctx.findings.skipped(title, observed=f"not judged: the {after} step failed")
+            self.findings.skipped(
+                title, observed=f"not judged: the {after} step failed", code=code.code
+            )
         elif self.credentials is None:
-            self.ctx.findings.errored(
-                title, observed=self.problem, fix="Check probe.access against the app."
+            self.findings.errored(
+                title,
+                observed=self.problem,
+                fix="Check probe.access against the app.",
+                code=code.code,
             )
         else:
-            await self._watch(title, after, budget_s)
+            await self._watch(title, after, budget_s, code)
         self.credentials = None
 
-    async def _watch(self, title: str, after: str, budget_s: float) -> None:
-        from scim_readiness.clients.access import KINDS
-        from scim_readiness.errors import ProbeError
-        from scim_readiness.plugin.wait import wait_until
-
+    async def _watch(self, title: str, after: str, budget_s: float, code: FindingCode) -> None:
         client, credentials = self.client, self.credentials
         assert client is not None and credentials is not None  # noqa: S101 - checked by ended
 
         async def working() -> list[str]:
-            return [k for k in KINDS if await client.can_act(credentials, k)]
+            return [k for k in self.kinds if await client.can_act(credentials, k)]
 
         outcome = await wait_until(
             working,
             lambda still: not still,
             budget_s=budget_s,
-            clock=self.ctx.clock,
+            clock=self.clock,
             retry_on=(ProbeError,),
             errors_in_a_row=3,
         )
         expected = "the session and the API token refused (401/403)"
         if outcome.satisfied:
-            self.ctx.findings.passed(
+            self.findings.passed(
                 title,
                 expected=expected,
                 observed=f"both refused {outcome.elapsed_s * 1000:.0f} ms after the {after} "
                 "reached the app",
+                code=code.code,
             )
         elif outcome.value is None:
             message = outcome.error.message if isinstance(outcome.error, ProbeError) else ""
-            self.ctx.findings.errored(title, expected=expected, observed=message)
+            self.findings.errored(title, expected=expected, observed=message, code=code.code)
         else:
-            self.ctx.findings.failed(
+            self.findings.failed(
                 title,
                 expected=expected,
                 observed=f"after {outcome.elapsed_s:.1f} s still working: "
@@ -595,6 +725,7 @@ class _Access:
                 "issued before the change, although the app shows the user inactive.",
                 fix=f"On {after}, revoke the user's sessions and API tokens (and check the "
                 "user's state on every authenticated request).",
+                code=code.code,
             )
 
     async def aclose(self) -> None:

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from scim_readiness.api import (
     CheckInfo,
     CheckOptions,
+    FindingCode,
+    FindingRecorder,
     Need,
     ProbeError,
     ScalekitAuthError,
@@ -45,20 +47,25 @@ from scim_readiness.api import (
     Severity,
     option,
 )
+from scim_readiness.plugin.target import TargetUnavailable, find_directory, find_organization
+
+from .reconcile import (
+    OFFBOARDING_HOLES,
+    AppRecord,
+    AttributeCoverage,
+    DirectoryRecord,
+    Drift,
+    Progress,
+    Reconciler,
+    ReconcileResult,
+    RoleMapper,
+)
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import Probe
 
     from .directory_stream import LeanUser
-    from .reconcile import (
-        AppRecord,
-        AttributeCoverage,
-        DirectoryRecord,
-        Progress,
-        ReconcileResult,
-        RoleMapper,
-    )
 
 
 class Options(CheckOptions):
@@ -72,6 +79,155 @@ class Options(CheckOptions):
     )
 
 
+_DOCS = "https://docs.scalekit.com/directory/guides/user-provisioning-basics/"
+
+APP_LISTED = FindingCode(
+    "DMD001",
+    "The probe can list the app's users",
+    "Without a list of the app's users nothing can be compared with the directory; asking "
+    "for them one by one would not scale.",
+    "Configure probe with list_users (probe.http.list_users, a URL template with {cursor}, "
+    "or probe.command.list_users).",
+)
+TARGET = FindingCode(
+    "DMD002",
+    "The organisation and its directory can be read from Scalekit",
+    "The directory's users are what the app is compared with.",
+    "Set scalekit.organization_id (and directory_id) and working client credentials; the "
+    "environment check names credential problems.",
+)
+EXTERNAL_ID = FindingCode(
+    "DMD003",
+    "The organisation has an external id that maps it to the app's tenant",
+    "Without a mapping the app cannot tell which tenant an event's users belong to; apps then "
+    "guess (by domain or name), which mixes customers up.",
+    "Set the organisation's external id to the app's tenant id when creating it (or update "
+    "it via the API).",
+    _DOCS,
+)
+RECONCILED = FindingCode(
+    "DMD004",
+    "Every directory user reconciles with the app",
+    "Drift between the directory and the app means people with access they should not have, "
+    "or without access they need.",
+    "Fix the kinds of drift the other findings name; when a side could not be listed, check "
+    "Scalekit's status and the probe's list_users setting.",
+    _DOCS,
+)
+TENANT = FindingCode(
+    "DMD005",
+    "The app files the directory's users under the organisation's tenant",
+    "Users land in the wrong customer's workspace: they see another tenant's data, or their "
+    "own admins cannot manage them.",
+    "Look the tenant up by the event's organization_id → organisation.external_id, never use "
+    "the Scalekit organisation id itself as the tenant; expose the user's tenant in the probe "
+    "(probe.*.fields.tenant) so it can be confirmed.",
+    _DOCS,
+)
+
+#: How each kind of drift is recorded: its code (what is tested, why it matters, the fix)
+#: and the title of its finding. Tenant mismatches are reported with the tenant mapping.
+_DRIFT: dict[Drift, tuple[FindingCode, str]] = {
+    Drift.MISSING_IN_APP: (
+        FindingCode(
+            "DMD006",
+            "Every active directory user is in the app",
+            "People the IdP provisioned cannot use the app.",
+            "Replay the missed user_created events (or read the Directory API) and upsert on the "
+            "directory user id.",
+            _DOCS,
+        ),
+        "Active directory users are missing in the app",
+    ),
+    Drift.NOT_LINKED_IN_APP: (
+        FindingCode(
+            "DMD007",
+            "Every directory user in the app is linked by its directory user id, not by email",
+            "These people can use the app, but it cannot tell them from a new person when their "
+            "email changes, and events keyed on the directory user id (updates, deactivation, "
+            "deletion) may not find them.",
+            "Store data.id (the directory user id) on each user and look users up by it; link "
+            "these existing accounts once by email, then stop matching on email.",
+            _DOCS,
+        ),
+        "Directory users are in the app by email only, not linked by directory user id",
+    ),
+    Drift.EXTRA_IN_APP: (
+        FindingCode(
+            "DMD008",
+            "No active app user is missing from the directory (offboarding)",
+            "An offboarding hole: people removed in the IdP still have access.",
+            "Handle organization.directory.user_deleted by deactivating (or deleting) the user, "
+            "and deactivate these users now.",
+            _DOCS,
+        ),
+        "Active app users are no longer in the directory",
+    ),
+    Drift.STILL_ACTIVE_IN_APP: (
+        FindingCode(
+            "DMD009",
+            "Users deactivated in the directory are inactive in the app",
+            "An offboarding hole: suspended people keep access.",
+            "Handle user_updated with active:false by revoking access; deactivate these users now.",
+            _DOCS,
+        ),
+        "Users deactivated in the directory are still active in the app",
+    ),
+    Drift.INACTIVE_IN_APP: (
+        FindingCode(
+            "DMD010",
+            "Active directory users are active in the app",
+            "People the IdP says may work cannot sign in; reactivation events were lost or "
+            "ignored.",
+            "Handle user_updated with active:true by reactivating the user.",
+            _DOCS,
+        ),
+        "Active directory users are inactive in the app",
+    ),
+    Drift.EMAIL_MISMATCH: (
+        FindingCode(
+            "DMD011",
+            "App users have the directory's email",
+            "Sign-in by email and notifications reach the wrong address; a later user with the old "
+            "address may be merged into this one.",
+            "Apply email changes from user_updated; key users on the directory user id, not email.",
+            _DOCS,
+        ),
+        "App users have a different email than the directory",
+    ),
+    Drift.ROLE_MISMATCH: (
+        FindingCode(
+            "DMD012",
+            "App roles are those the directory grants",
+            "People keep privileges they lost in the IdP, or lack ones they were given.",
+            "Recompute roles from each event's roles (or groups via the role map) on every "
+            "user_updated, replacing rather than adding.",
+            _DOCS,
+        ),
+        "App roles differ from what the directory's groups grant",
+    ),
+    Drift.DUPLICATE_IN_APP: (
+        FindingCode(
+            "DMD013",
+            "Each directory user has one app user",
+            "Deactivating the directory user may leave a twin active; duplicate creates were not "
+            "idempotent.",
+            "Make user_created an upsert on the directory user id and merge the duplicates.",
+            _DOCS,
+        ),
+        "Several app users are linked to one directory user",
+    ),
+}
+
+ATTRIBUTES = FindingCode(
+    "DMD014",
+    "Every directory user has the attributes the app requires",
+    "Users without a required attribute are created incomplete, or refused by the app.",
+    "Map the attribute in the IdP's SCIM attribute mappings (or the directory's attribute "
+    "mappings), or give the app a default.",
+    _DOCS,
+)
+
 CHECK = CheckInfo(
     id="data-model",
     title="Alignment with the app's user and organisation model",
@@ -79,13 +235,22 @@ CHECK = CheckInfo(
     options=Options,
     needs=(Need.SCALEKIT, Need.PROBE),
     mutates=False,
-    docs_url="https://docs.scalekit.com/directory/guides/user-provisioning-basics/",
+    docs_url=_DOCS,
     description=(
         "organisation external_id maps to the app's tenant; every directory user reconciles "
         "with the app (missing, extra, inactive, email, role); required attributes present"
     ),
     # Paging 100,000 users takes 3,334 Directory API calls; every call is bounded on its own.
     default_timeout_s=900.0,
+    codes=(
+        APP_LISTED,
+        TARGET,
+        EXTERNAL_ID,
+        RECONCILED,
+        TENANT,
+        *(code for code, _ in _DRIFT.values()),
+        ATTRIBUTES,
+    ),
 )
 
 _SAMPLES_SHOWN = 3
@@ -93,120 +258,46 @@ _APP_BATCH = 100
 
 
 async def run(ctx: CheckContext) -> None:
-    from scim_readiness.plugin.target import (
-        TargetUnavailable,
-        find_directory,
-        find_organization,
-    )
-
     # Options are checked before anything is observed, so a typo is one clear message.
     opts = Options.of(ctx)
-    probe = ctx.probe
+    probe = _listing_probe(ctx)
     if probe is None:
-        ctx.findings.skipped(
-            "Data model not compared",
-            observed="no probe configured",
-            why="Without a view of the app's users nothing can be compared with the directory; "
-            "this is not a pass.",
-            fix="Configure probe (http list_users URL or a command) so the app's users can be "
-            "listed.",
-        )
         return
-    if not _probe_can_list(ctx):
-        ctx.findings.skipped(
-            "Data model not compared",
-            observed="the probe has no list_users setting",
-            why="Reconciling a whole directory needs the app's users as a list; asking for "
-            "them one by one would not scale and is not done.",
-            fix="Set probe.http.list_users (a URL template with {cursor}) or "
-            "probe.command.list_users.",
-        )
+    target = await _read_target(ctx)
+    if target is None:
         return
-    from scim_readiness.config import DataModelSection
+    gateway, org, directory = target
+    from scim_readiness.config import DataModelSection  # pydantic: not on the start-up path
 
     section = ctx.config.data_model or DataModelSection()
-    try:
-        gateway = await ctx.scalekit()
-        org = await find_organization(ctx, gateway)
-        directory = await find_directory(ctx, gateway, str(org.id))
-    except TargetUnavailable as exc:
-        ctx.findings.skipped("Data model not compared", observed=exc.reason, why=exc.why)
-        return
-    except ScalekitAuthError as exc:
-        ctx.findings.skipped(
-            "Data model not compared",
-            observed=f"Scalekit refused the client credentials: {exc.message}",
-            why="The environment check reports the credential problem.",
-        )
-        return
-    except ScalekitError as exc:
-        ctx.findings.errored("Organisation or directory could not be read", observed=exc.message)
-        return
-
-    expected_tenant = section.expected_tenant or (getattr(org, "external_id", "") or None)
-    if expected_tenant is None:
-        ctx.findings.failed(
-            "Organisation has no external id to map to a tenant",
-            expected="the organisation's external_id is the app's tenant id",
-            observed=f"{org.id} has no external_id and data_model.expected_tenant is not set",
-            why="Without a mapping the app cannot tell which tenant an event's users belong "
-            "to; apps then guess (by domain or name), which mixes customers up.",
-            fix="Set the organisation's external id to the app's tenant id when creating it "
-            "(or update it via the API).",
-            severity=Severity.HIGH,
-        )
-
-    from .reconcile import AttributeCoverage, Reconciler, reconcile_streams
-
-    mapper = await _role_mapper(ctx, gateway, str(org.id), directory)
+    expected_tenant = _expected_tenant(ctx, section.expected_tenant, org)
+    org_id, directory_id = str(org.id), str(directory.id)
+    mapper = await _role_mapper(ctx, gateway, org_id, directory)
     known_roles = mapper.known_roles | await _environment_roles(gateway)
-    compare_roles = opts.compare_roles
     try:
-        groups = await _directory_groups(gateway, str(org.id), str(directory.id), mapper)
+        groups = await _directory_groups(gateway, org_id, directory_id, mapper)
     except ScalekitError as exc:
-        ctx.findings.errored("Directory groups could not be listed", observed=exc.message)
+        ctx.findings.errored(
+            "Directory groups could not be listed", observed=exc.message, code=RECONCILED.code
+        )
         return
     coverage = AttributeCoverage(section.required_attributes)
     reconciler = Reconciler(
         expected_tenant=expected_tenant,
-        known_roles=(known_roles or None) if compare_roles else None,
+        known_roles=(known_roles or None) if opts.compare_roles else None,
         sample_limit=opts.samples,
     )
-    stats = getattr(directory, "stats", None)
     # The checker's own test identities (this run's, or left by an interrupted one) come and
     # go while mutating checks run; they are not the customer's data model.
     ignored = _TestIdentityFilter(ctx.identities.is_test_email)
-    total = _int_or_none(
-        getattr(stats, "total_users", None) or getattr(directory, "total_users", None)
+    directory_pages = _directory_records(
+        gateway, org_id, directory_id, mapper, coverage, ignored, groups.names
     )
-    progress, stop_progress = _progress_lines(ctx, total)
-    try:
-        result = await reconcile_streams(
-            reconciler,
-            directory_pages=_directory_records(
-                gateway, str(org.id), str(directory.id), mapper, coverage, ignored, groups.names
-            ),
-            app_pages=_app_records(probe, ignored),
-            progress=progress,
-            expected_total=total,
-        )
-    except ScalekitError as exc:
-        ctx.findings.errored(
-            "Directory users could not be listed",
-            observed=f"after {reconciler.result.directory_users} users: {exc.message}",
-            fix="Run again; if it persists, check Scalekit's status and the network.",
-        )
+    result = await _reconcile(
+        ctx, reconciler, directory_pages, _app_records(probe, ignored), _total_users(directory)
+    )
+    if result is None:
         return
-    except ProbeError as exc:
-        ctx.findings.errored(
-            "App users could not be listed through the probe",
-            observed=f"after {reconciler.result.app_users} users: {exc.message}",
-            fix="Check the probe's list_users setting and that the app is running.",
-        )
-        return
-    finally:
-        stop_progress()
-
     ctx.findings.metrics.update(
         {
             "directory_users": result.directory_users,
@@ -216,9 +307,125 @@ async def run(ctx: CheckContext) -> None:
             "directory_groups": len(groups.names),
         }
     )
-    _report_tenant(ctx, result, expected_tenant)
-    _report_drift(ctx, result, str(directory.id), ignored, groups)
-    _report_attributes(ctx, coverage)
+    _report_tenant(ctx.findings, result, expected_tenant)
+    _report_drift(ctx.findings, result, directory_id, ignored, groups)
+    _report_attributes(ctx.findings, coverage)
+
+
+def _listing_probe(ctx: CheckContext) -> Probe | None:
+    """The probe, when it can list the app's users; None (recorded as SKIP) otherwise."""
+    probe = ctx.probe
+    if probe is None:
+        ctx.findings.skipped(
+            "Data model not compared",
+            observed="no probe configured",
+            why="Without a view of the app's users nothing can be compared with the directory; "
+            "this is not a pass.",
+            fix="Configure probe (http list_users URL or a command) so the app's users can be "
+            "listed.",
+            code=APP_LISTED.code,
+        )
+        return None
+    if not _probe_can_list(ctx):
+        ctx.findings.skipped(
+            "Data model not compared",
+            observed="the probe has no list_users setting",
+            why="Reconciling a whole directory needs the app's users as a list; asking for "
+            "them one by one would not scale and is not done.",
+            fix="Set probe.http.list_users (a URL template with {cursor}) or "
+            "probe.command.list_users.",
+            code=APP_LISTED.code,
+        )
+        return None
+    return probe
+
+
+async def _read_target(ctx: CheckContext) -> tuple[Any, Any, Any] | None:
+    """The Scalekit gateway, the organisation and its directory; None (recorded) when they
+    cannot be read."""
+    code = TARGET.code
+    try:
+        gateway = await ctx.scalekit()
+        org = await find_organization(ctx, gateway)
+        directory = await find_directory(ctx, gateway, str(org.id))
+    except TargetUnavailable as exc:
+        ctx.findings.skipped("Data model not compared", observed=exc.reason, why=exc.why, code=code)
+        return None
+    except ScalekitAuthError as exc:
+        ctx.findings.skipped(
+            "Data model not compared",
+            observed=f"Scalekit refused the client credentials: {exc.message}",
+            why="The environment check reports the credential problem.",
+            code=code,
+        )
+        return None
+    except ScalekitError as exc:
+        ctx.findings.errored(
+            "Organisation or directory could not be read", observed=exc.message, code=code
+        )
+        return None
+    return gateway, org, directory
+
+
+def _expected_tenant(ctx: CheckContext, configured: str | None, org: Any) -> str | None:
+    """The app tenant the directory's users belong to: ``data_model.expected_tenant``, else
+    the organisation's external id; FAIL when there is neither."""
+    expected = configured or (getattr(org, "external_id", "") or None)
+    if expected is None:
+        ctx.findings.failed(
+            "Organisation has no external id to map to a tenant",
+            expected="the organisation's external_id is the app's tenant id",
+            observed=f"{org.id} has no external_id and data_model.expected_tenant is not set",
+            why=EXTERNAL_ID.why,
+            fix=EXTERNAL_ID.fix,
+            severity=Severity.HIGH,
+            code=EXTERNAL_ID.code,
+        )
+    return expected
+
+
+def _total_users(directory: Any) -> int | None:
+    stats = getattr(directory, "stats", None)
+    return _int_or_none(
+        getattr(stats, "total_users", None) or getattr(directory, "total_users", None)
+    )
+
+
+async def _reconcile(
+    ctx: CheckContext,
+    reconciler: Reconciler,
+    directory_pages: AsyncIterator[Sequence[DirectoryRecord]],
+    app_pages: AsyncIterator[Sequence[AppRecord]],
+    total: int | None,
+) -> ReconcileResult | None:
+    """Both streams through ``reconciler``, with progress lines; None (recorded as ERROR)
+    when a side failed mid-way (what was read so far is not judged)."""
+    from .streams import reconcile_streams  # asyncio: not on the start-up path
+
+    progress = _progress_lines(ctx, total)
+    try:
+        return await reconcile_streams(
+            reconciler,
+            directory_pages=directory_pages,
+            app_pages=app_pages,
+            progress=progress,
+            expected_total=total,
+        )
+    except ScalekitError as exc:
+        ctx.findings.errored(
+            "Directory users could not be listed",
+            observed=f"after {reconciler.result.directory_users} users: {exc.message}",
+            fix="Run again; if it persists, check Scalekit's status and the network.",
+            code=RECONCILED.code,
+        )
+    except ProbeError as exc:
+        ctx.findings.errored(
+            "App users could not be listed through the probe",
+            observed=f"after {reconciler.result.app_users} users: {exc.message}",
+            fix="Check the probe's list_users setting and that the app is running.",
+            code=RECONCILED.code,
+        )
+    return None
 
 
 def _probe_can_list(ctx: CheckContext) -> bool:
@@ -241,8 +448,6 @@ def _field(obj: Any, name: str) -> Any:
 
 
 async def _role_mapper(ctx: CheckContext, gateway: Any, org_id: str, directory: Any) -> RoleMapper:
-    from .reconcile import RoleMapper
-
     by_id: dict[str, str] = {}
     assignments = _field(directory, "role_assignments")
     if assignments is not None and not isinstance(assignments, list | tuple | dict):
@@ -326,8 +531,8 @@ async def _directory_records(
     ignored: _TestIdentityFilter,
     group_names: Mapping[str, str],
 ) -> AsyncIterator[Sequence[DirectoryRecord]]:
+    # The directory stream pages through the SDK's gRPC stub: loaded only to read users.
     from .directory_stream import has_attribute, iter_user_pages, lean_user
-    from .reconcile import DirectoryRecord
 
     use_mapper = mapper.active
     finalise = mapper.finalise
@@ -360,9 +565,7 @@ async def _directory_records(
 async def _app_records(
     probe: Probe, ignored: _TestIdentityFilter
 ) -> AsyncIterator[Sequence[AppRecord]]:
-    import asyncio
-
-    from .reconcile import AppRecord
+    import asyncio  # not on the start-up path
 
     batch: list[AppRecord] = []
     # 100,000 app users hold a handful of role combinations: one frozenset for each.
@@ -390,9 +593,7 @@ async def _app_records(
         yield batch
 
 
-def _progress_lines(
-    ctx: CheckContext, total: int | None
-) -> tuple[Progress | None, Callable[[], None]]:
+def _progress_lines(ctx: CheckContext, total: int | None) -> Progress | None:
     """Progress on stderr while a large directory is read, only when stderr is a terminal
     (option ``progress``).
 
@@ -403,7 +604,7 @@ def _progress_lines(
     opts = Options.of(ctx)
     wanted = opts.progress
     if wanted is False or (wanted == "auto" and not sys.stderr.isatty()):
-        return None, lambda: None
+        return None
     interval_s = opts.progress_interval_s
     clock = ctx.clock
     last = [clock.monotonic()]
@@ -417,30 +618,32 @@ def _progress_lines(
         of = f" of {expected:,}" if expected else ""
         print(f"data-model: {done:,}{of} directory users read{share}", file=sys.stderr, flush=True)
 
-    return update, lambda: None
+    return update
 
 
 # -- findings -----------------------------------------------------------------------------------
 
 
-def _report_tenant(ctx: CheckContext, result: ReconcileResult, expected: str | None) -> None:
-    from .reconcile import Drift
-
+def _report_tenant(
+    findings: FindingRecorder, result: ReconcileResult, expected: str | None
+) -> None:
     if expected is None:
         return
     if result.matched == 0:
-        ctx.findings.skipped(
+        findings.skipped(
             "Tenant mapping not confirmed",
             observed="no app user is linked to a directory user, so no tenant could be compared",
             why="The reconciliation findings say why users are missing.",
+            code=TENANT.code,
         )
         return
     if not result.tenants_seen:
-        ctx.findings.warned(
+        findings.warned(
             "Tenant mapping not confirmed: the probe reports no tenant",
             expected=f"app users of this directory belong to tenant {expected!r}",
             observed=f"{result.matched} matched users, none with a tenant",
             fix="Expose the user's tenant in the probe (probe.*.fields.tenant).",
+            code=TENANT.code,
         )
         return
     wrong = result.counts[Drift.TENANT_MISMATCH]
@@ -449,7 +652,7 @@ def _report_tenant(ctx: CheckContext, result: ReconcileResult, expected: str | N
             f"{tenant!r}: {count}"
             for tenant, count in sorted(result.tenants_seen.items(), key=lambda kv: -kv[1])[:5]
         )
-        ctx.findings.failed(
+        findings.failed(
             "App files the directory's users under another tenant",
             expected=f"tenant {expected!r} (the organisation's external id)",
             observed=f"{wrong} of {result.matched} matched users in another tenant ({seen})",
@@ -462,71 +665,18 @@ def _report_tenant(ctx: CheckContext, result: ReconcileResult, expected: str | N
                 "tenants_seen": dict(result.tenants_seen),
                 "samples": [s._asdict() for s in result.samples[Drift.TENANT_MISMATCH]],
             },
+            code=TENANT.code,
         )
         return
-    ctx.findings.passed(
+    findings.passed(
         "Organisation maps to the app's tenant",
         expected=f"tenant {expected!r}",
         observed=f"all {result.matched} matched users are in tenant {expected!r}",
+        code=TENANT.code,
     )
 
 
-_DRIFT_TEXT: dict[str, tuple[str, str, str]] = {
-    # drift value: (title, why, fix)
-    "missing in app": (
-        "Active directory users are missing in the app",
-        "People the IdP provisioned cannot use the app.",
-        "Replay the missed user_created events (or read the Directory API) and upsert on the "
-        "directory user id.",
-    ),
-    "in app by email, not linked by directory id": (
-        "Directory users are in the app by email only, not linked by directory user id",
-        "These people can use the app, but it cannot tell them from a new person when their "
-        "email changes, and events keyed on the directory user id (updates, deactivation, "
-        "deletion) may not find them.",
-        "Store data.id (the directory user id) on each user and look users up by it; link "
-        "these existing accounts once by email, then stop matching on email.",
-    ),
-    "extra in app": (
-        "Active app users are no longer in the directory",
-        "An offboarding hole: people removed in the IdP still have access.",
-        "Handle organization.directory.user_deleted by deactivating (or deleting) the user, "
-        "and deactivate these users now.",
-    ),
-    "deactivated in directory, active in app": (
-        "Users deactivated in the directory are still active in the app",
-        "An offboarding hole: suspended people keep access.",
-        "Handle user_updated with active:false by revoking access; deactivate these users now.",
-    ),
-    "active in directory, inactive in app": (
-        "Active directory users are inactive in the app",
-        "People the IdP says may work cannot sign in; reactivation events were lost or ignored.",
-        "Handle user_updated with active:true by reactivating the user.",
-    ),
-    "email mismatch": (
-        "App users have a different email than the directory",
-        "Sign-in by email and notifications reach the wrong address; a later user with the old "
-        "address may be merged into this one.",
-        "Apply email changes from user_updated; key users on the directory user id, not email.",
-    ),
-    "role mismatch": (
-        "App roles differ from what the directory's groups grant",
-        "People keep privileges they lost in the IdP, or lack ones they were given.",
-        "Recompute roles from each event's roles (or groups via the role map) on every "
-        "user_updated, replacing rather than adding.",
-    ),
-    "linked twice in app": (
-        "Several app users are linked to one directory user",
-        "Deactivating the directory user may leave a twin active; duplicate creates were not "
-        "idempotent.",
-        "Make user_created an upsert on the directory user id and merge the duplicates.",
-    ),
-}
-
-
 def _drift_severity() -> dict[Any, Severity]:
-    from .reconcile import OFFBOARDING_HOLES, Drift
-
     # Offboarding holes leave access behind; an unlinked user is present, only fragile.
     return {
         **dict.fromkeys(OFFBOARDING_HOLES, Severity.CRITICAL),
@@ -553,16 +703,14 @@ def _drift_summary(result: ReconcileResult, ignored: _TestIdentityFilter, groups
 
 
 def _report_drift(
-    ctx: CheckContext,
+    findings: FindingRecorder,
     result: ReconcileResult,
     directory_id: str,
     ignored: _TestIdentityFilter,
     groups: _Groups,
 ) -> None:
-    from .reconcile import Drift
-
     summary = _drift_summary(result, ignored, groups)
-    ctx.findings.metrics["summary"] = summary
+    findings.metrics["summary"] = summary
     any_drift = False
     for drift in Drift:
         if drift is Drift.TENANT_MISMATCH:
@@ -571,20 +719,21 @@ def _report_drift(
         if not count:
             continue
         any_drift = True
-        title, why, fix = _DRIFT_TEXT[drift.value]
+        code, title = _DRIFT[drift]
         samples = result.samples[drift]
         shown = "; ".join(
             f"{s.directory_user_id} <{s.email}>: {s.detail}" for s in samples[:_SAMPLES_SHOWN]
         )
         more = f" (+{count - _SAMPLES_SHOWN} more)" if count > _SAMPLES_SHOWN else ""
-        record = ctx.findings.warned if drift is Drift.NOT_LINKED_IN_APP else ctx.findings.failed
+        record = findings.warned if drift is Drift.NOT_LINKED_IN_APP else findings.failed
         record(
             f"{title}: {count}",
             expected="0",
             observed=f"{count} — e.g. {shown}{more}",
-            why=why,
-            fix=fix,
+            why=code.why,
+            fix=code.fix,
             severity=_drift_severity().get(drift, Severity.HIGH),
+            code=code.code,
             evidence={
                 "count": count,
                 "directory_id": directory_id,
@@ -592,38 +741,42 @@ def _report_drift(
             },
         )
     if not any_drift:
-        ctx.findings.passed(
+        findings.passed(
             "Every directory user reconciles with the app",
             expected="no missing, unlinked, extra, inactive, email or role drift",
             observed=summary,
+            code=RECONCILED.code,
         )
     else:
-        ctx.findings.metrics["drift"] = {d.value: c for d, c in result.counts.items() if c}
+        findings.metrics["drift"] = {d.value: c for d, c in result.counts.items() if c}
     if result.unlinked_active_samples:
-        ctx.findings.metrics["unlinked_active_samples"] = list(result.unlinked_active_samples)
+        findings.metrics["unlinked_active_samples"] = list(result.unlinked_active_samples)
 
 
-def _report_attributes(ctx: CheckContext, coverage: AttributeCoverage) -> None:
+def _report_attributes(findings: FindingRecorder, coverage: AttributeCoverage) -> None:
     if not coverage.required:
         return
     if coverage.users == 0:
-        ctx.findings.skipped(
-            "Required attributes not checked", observed="the directory has no users"
+        findings.skipped(
+            "Required attributes not checked",
+            observed="the directory has no users",
+            code=ATTRIBUTES.code,
         )
         return
     lacking = [
         (name, coverage.lacking[name]) for name in coverage.required if coverage.lacking[name]
     ]
     if not lacking:
-        ctx.findings.passed(
+        findings.passed(
             "Every directory user has the attributes the app requires",
             expected=", ".join(coverage.required),
             observed=f"all present on {coverage.users} users",
+            code=ATTRIBUTES.code,
         )
         return
     for name, count in lacking:
         share = count / coverage.users
-        ctx.findings.warned(
+        findings.warned(
             f"{share:.1%} of directory users lack {name!r}",
             expected=f"{name!r} on every user (data_model.required_attributes)",
             observed=f"{count} of {coverage.users} users lack it",
@@ -631,4 +784,5 @@ def _report_attributes(ctx: CheckContext, coverage: AttributeCoverage) -> None:
             fix=f"Map {name!r} in the IdP's SCIM attribute mappings (or the directory's "
             "attribute mappings), or give the app a default.",
             evidence={"attribute": name, "lacking": count, "users": coverage.users},
+            code=ATTRIBUTES.code,
         )

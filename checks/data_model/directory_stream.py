@@ -21,10 +21,11 @@ import asyncio
 import collections
 import contextlib
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
-from scim_readiness.api import ScalekitError
+from scim_readiness.api import ScalekitAuthError, ScalekitError
+from scim_readiness.clients.scalekit import plain_cause
 
 MAX_PAGE_SIZE = 30  # the API's cap
 
@@ -121,6 +122,87 @@ def _struct_path(struct: Any, path: tuple[str, ...]) -> Any:
     return node
 
 
+_Item = tuple[list[Any] | None, BaseException | None]  # (a page, or None at the end; an error)
+
+
+class _PageWorker:
+    """A daemon thread that pages through the directory, at most ``read_ahead`` pages ahead
+    of the consumer, and hands each page to the event loop's ``queue``.
+
+    Pages travel through ``handed``; the loop is woken only when no wake-up is pending, so a
+    busy consumer takes several pages per wake-up instead of one wake-up per page.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[str], tuple[list[Any], str]],
+        *,
+        read_ahead: int,
+        host: str,
+        directory_id: str,
+    ) -> None:
+        self._fetch = fetch  # page token -> (users, next page token)
+        self._host = host
+        self._directory_id = directory_id
+        self._loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._space = threading.Semaphore(read_ahead)
+        self._stop = threading.Event()
+        self._handed: collections.deque[_Item] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake_pending = False
+
+    def start(self) -> None:
+        name = "scim-readiness-directory-pages"
+        threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    def taken(self) -> None:
+        """The consumer took a page: the worker may read one more ahead."""
+        self._space.release()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _take_handed(self) -> None:
+        with self._lock:
+            self._wake_pending = False
+            items = list(self._handed)
+            self._handed.clear()
+        for item in items:
+            self.queue.put_nowait(item)
+
+    def _post(self, item: _Item) -> None:
+        with self._lock:
+            self._handed.append(item)
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        with contextlib.suppress(RuntimeError):  # the loop may be gone already
+            self._loop.call_soon_threadsafe(self._take_handed)
+
+    def _work(self) -> None:
+        token = ""
+        seen: set[str] = set()
+        try:
+            while not self._stop.is_set():
+                while not self._space.acquire(timeout=0.5):
+                    if self._stop.is_set():
+                        return
+                users, token = self._fetch(token)
+                self._post((users, None))
+                if not token:
+                    self._post((None, None))
+                    return
+                if token in seen:
+                    raise ScalekitError(
+                        f"{self._host} returned the same page token twice (list users of "
+                        f"directory {self._directory_id})"
+                    )
+                seen.add(token)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._post((None, exc))
+
+
 async def iter_user_pages(
     gateway: Any,
     organization_id: str,
@@ -133,6 +215,7 @@ async def iter_user_pages(
     """Pages of ``DirectoryUser`` protobuf messages (read them with :func:`lean_user`)."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (the API's cap)")
+    # The SDK's generated modules load grpc: only when a directory is actually read.
     from scalekit.v1.directories import directories_pb2 as dpb
 
     client = gateway.sdk_client
@@ -141,97 +224,52 @@ async def iter_user_pages(
     timeout = page_timeout_s or 3 * float(getattr(gateway, "timeout_s", 10.0)) + 2
     stub = client.directory.directory_service.ListDirectoryUsers
     core = client.core_client
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[list[Any] | None, BaseException | None]] = asyncio.Queue()
-    space = threading.Semaphore(read_ahead)
-    stop = threading.Event()
-    # Pages travel through ``handed``; the loop is woken only when no wake-up is pending, so
-    # a busy consumer takes several pages per wake-up instead of one wake-up per page.
-    handed: collections.deque[tuple[list[Any] | None, BaseException | None]] = collections.deque()
-    lock = threading.Lock()
-    wake_pending = [False]
 
-    def take_handed() -> None:
-        with lock:
-            wake_pending[0] = False
-            items = list(handed)
-            handed.clear()
-        for item in items:
-            queue.put_nowait(item)
+    def fetch(token: str) -> tuple[list[Any], str]:
+        request = dpb.ListDirectoryUsersRequest(
+            organization_id=organization_id,
+            directory_id=directory_id,
+            page_size=page_size,
+            page_token=token,
+            include_detail=True,
+        )
+        response, _ = core.grpc_exec(stub.with_call, request)
+        return list(response.users), response.next_page_token
 
-    def post(item: tuple[list[Any] | None, BaseException | None]) -> None:
-        with lock:
-            handed.append(item)
-            if wake_pending[0]:
-                return
-            wake_pending[0] = True
-        with contextlib.suppress(RuntimeError):  # the loop may be gone already
-            loop.call_soon_threadsafe(take_handed)
-
-    def work() -> None:
-        token = ""
-        seen: set[str] = set()
-        try:
-            while not stop.is_set():
-                while not space.acquire(timeout=0.5):
-                    if stop.is_set():
-                        return
-                request = dpb.ListDirectoryUsersRequest(
-                    organization_id=organization_id,
-                    directory_id=directory_id,
-                    page_size=page_size,
-                    page_token=token,
-                    include_detail=True,
-                )
-                response, _ = core.grpc_exec(stub.with_call, request)
-                post((list(response.users), None))
-                token = response.next_page_token
-                if not token:
-                    post((None, None))
-                    return
-                if token in seen:
-                    raise ScalekitError(
-                        f"{host} returned the same page token twice (list users of "
-                        f"directory {directory_id})"
-                    )
-                seen.add(token)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            post((None, exc))
-
-    worker = threading.Thread(target=work, name="scim-readiness-directory-pages", daemon=True)
+    worker = _PageWorker(fetch, read_ahead=read_ahead, host=host, directory_id=directory_id)
     worker.start()
     try:
         while True:
-            if queue.empty():
-                try:
-                    page, error = await asyncio.wait_for(queue.get(), timeout)
-                except TimeoutError:
-                    raise ScalekitError(
-                        f"no answer from {host} within {timeout:g} s (list users of directory "
-                        f"{directory_id})",
-                        hint="raise scalekit.timeout_s only if the environment is known to be slow",
-                    ) from None
-            else:  # read ahead already: no timer, no task for this page
-                page, error = queue.get_nowait()
-            space.release()
+            page, error = await _next_page(worker.queue, timeout, host, directory_id)
+            worker.taken()
             if error is not None:
                 raise _as_scalekit_error(error, host, directory_id)
             if page is None:
                 return
             yield page
     finally:
-        stop.set()
+        worker.stop()
+
+
+async def _next_page(
+    queue: asyncio.Queue[_Item], timeout: float, host: str, directory_id: str
+) -> _Item:
+    if not queue.empty():  # read ahead already: no timer, no task for this page
+        return queue.get_nowait()
+    try:
+        return await asyncio.wait_for(queue.get(), timeout)
+    except TimeoutError:
+        raise ScalekitError(
+            f"no answer from {host} within {timeout:g} s (list users of directory {directory_id})",
+            hint="raise scalekit.timeout_s only if the environment is known to be slow",
+        ) from None
 
 
 def _as_scalekit_error(error: BaseException, host: str, directory_id: str) -> ScalekitError:
     if isinstance(error, ScalekitError):
         return error
-    from scim_readiness.clients.scalekit import plain_cause
-
     what = f"list users of directory {directory_id}"
     name = type(error).__name__
     if "Unauthorized" in name:
-        from scim_readiness.api import ScalekitAuthError
-
         return ScalekitAuthError(f"{host} refused the client credentials ({what})")
     return ScalekitError(f"listing users from {host} failed ({what}): {name}: {plain_cause(error)}")

@@ -8,18 +8,15 @@ the other side, and is dropped once compared. What is still waiting when both st
 partner (never more than one compact tuple per user), not by anything either side sends;
 nothing is requested per user.
 
-Pure logic with no I/O except :func:`reconcile_streams`, which drives two async streams.
+Pure logic with no I/O; :mod:`.streams` drives the two async streams into it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
-
-T = TypeVar("T")
+from typing import NamedTuple
 
 
 class Drift(enum.StrEnum):
@@ -364,111 +361,3 @@ class AttributeCoverage:
 
 
 Progress = Callable[[int, int | None], None]  # (directory users seen, expected total or None)
-
-
-async def prefetched(source: AsyncIterable[T], depth: int = 2) -> AsyncIterator[T]:
-    """``source`` read ahead by up to ``depth`` items in a task of its own, so fetching the
-    next page overlaps with processing this one. Errors of the source surface here."""
-    queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=depth)
-
-    async def pump() -> None:
-        try:
-            async for item in source:
-                await queue.put((False, item))
-        except Exception as exc:  # noqa: BLE001 - handed to the consumer below
-            await queue.put((True, exc))
-        else:
-            await queue.put((True, None))
-        finally:
-            closer = getattr(source, "aclose", None)
-            if closer is not None:
-                await closer()
-
-    task = asyncio.create_task(pump())
-    try:
-        while True:
-            last, item = await queue.get()
-            if last:
-                if item is not None:
-                    raise item
-                return
-            yield item
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-# A stream that runs this far ahead of the other (in records waiting for a partner) pauses
-# until the other catches up. When both list users in about the same order (creation order,
-# as directories and apps usually do) memory stays near this window instead of growing
-# with the directory; when the orders differ, neither side pauses and nothing deadlocks.
-DEFAULT_WINDOW = 5_000
-
-
-async def reconcile_streams(
-    reconciler: Reconciler,
-    *,
-    directory_pages: AsyncIterable[Sequence[DirectoryRecord]],
-    app_pages: AsyncIterable[Sequence[AppRecord]],
-    progress: Progress | None = None,
-    expected_total: int | None = None,
-    window: int = DEFAULT_WINDOW,
-) -> ReconcileResult:
-    """Drain both streams concurrently into ``reconciler``; the first error cancels both."""
-    turn = asyncio.Condition()
-    finished = {"directory": False, "app": False}
-
-    def ahead(side: str) -> bool:
-        mine, theirs = (
-            (reconciler.waiting_directory, reconciler.waiting_app)
-            if side == "directory"
-            else (reconciler.waiting_app, reconciler.waiting_directory)
-        )
-        other = "app" if side == "directory" else "directory"
-        return not finished[other] and mine > window and mine > theirs
-
-    paused = {"directory": False, "app": False}
-
-    async def pace(side: str) -> None:
-        other = "app" if side == "directory" else "directory"
-        if not paused[other] and not ahead(side):
-            return  # the usual case, once per page: nobody to wake, no reason to wait
-        async with turn:
-            turn.notify_all()
-            paused[side] = True
-            try:
-                await turn.wait_for(lambda: not ahead(side))
-            finally:
-                paused[side] = False
-
-    async def done(side: str) -> None:
-        finished[side] = True
-        async with turn:
-            turn.notify_all()
-
-    async def drain_directory() -> None:
-        async for page in directory_pages:
-            reconciler.add_directory_users(page)
-            if progress is not None:
-                progress(reconciler.result.directory_users, expected_total)
-            await pace("directory")
-        await done("directory")
-
-    async def drain_app() -> None:
-        async for page in app_pages:
-            reconciler.add_app_users(page)
-            await pace("app")
-        await done("app")
-
-    tasks = [asyncio.create_task(drain_directory()), asyncio.create_task(drain_app())]
-    try:
-        done_tasks, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done_tasks:
-            error = task.exception()
-            if error is not None:
-                raise error  # the original error, not an ExceptionGroup, for the caller
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    return reconciler.finish()

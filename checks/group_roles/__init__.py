@@ -37,33 +37,191 @@ Statuses:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from scim_readiness.api import (
     CheckInfo,
+    FindingCode,
+    FindingRecorder,
     Need,
     ReadOnly,
     Status,
+    TargetError,
     mark_essential,
     skipped_essential,
 )
 from scim_readiness.plugin.options import RoundTripOptions
+from scim_readiness.plugin.target import TargetUnavailable, find_directory
+from scim_readiness.provisioning.drivers import (
+    ChangeRejected,
+    DirectoryUser,
+    GroupRef,
+    Mode,
+    ProvisioningDriver,
+    RoleAssignments,
+    make_driver,
+    retire_user,
+)
+from scim_readiness.provisioning.roundtrip import (
+    Step,
+    StepOutcome,
+    Stepper,
+    app_user_reader,
+    describe_user,
+    latencies_text,
+    latency_summary,
+    record_not_observed,
+    record_refused,
+    remove_test_objects,
+    restate_last_step,
+    roles_text,
+    round_trip_options,
+    skipped_unconfigured_mode,
+)
+
+from .role_mapping import (
+    CoverageIssue,
+    DirectoryRoles,
+    IssueKind,
+    assess_coverage,
+    distinct_role_groups,
+    expected_app_roles,
+)
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
     from scim_readiness.config import RolesSection
-    from scim_readiness.provisioning.drivers import (
-        ChangeRejected,
-        DirectoryUser,
-        GroupRef,
-        Mode,
-        ProvisioningDriver,
-        RoleAssignments,
-    )
-    from scim_readiness.provisioning.roundtrip import StepOutcome
+    from scim_readiness.plugin.identities import TestIdentity
 
-    from .role_mapping import DirectoryRoles
+_Change = Callable[["_Memberships"], Awaitable[None]]
+
+_DOCS = "https://docs.scalekit.com/guides/integrations/scim-integrations/"
+_WHY_APP = (
+    "Roles decide what a user may do; an app that does not follow group changes grants too "
+    "much (a leaver keeps admin) or too little (a new admin is locked out)."
+)
+_FIX_APP = (
+    "On user_created and user_updated, replace the user's roles with data.roles (all of them, "
+    "or the highest by your precedence); with no role, apply your default role."
+)
+_FIX_DASHBOARD = (
+    "In the Scalekit dashboard (or the admin portal), map the directory group to the role "
+    "under the directory's role assignments, or correct roles.map in the config."
+)
+
+
+def _app_code(code: str, title: str) -> FindingCode:
+    return FindingCode(code, title, _WHY_APP, _FIX_APP, _DOCS)
+
+
+ROLES_MAP = FindingCode(
+    "GRP001",
+    "A group → role map is configured",
+    "Without roles.map there is nothing to compare assignments or app roles with.",
+    "Add roles.map (directory group display name → role) to the config.",
+)
+OPTIONS = FindingCode(
+    "GRP002",
+    "The check's options are valid",
+    "Invalid options would drive the wrong channel or wait the wrong time.",
+    "Set checks.group-roles.options.mode to events or scim and step_timeout_s to a number of "
+    "seconds.",
+)
+ASSIGNMENTS = FindingCode(
+    "GRP003",
+    "The directory's role assignments were read and cover every group of roles.map",
+    "Scalekit puts the roles of a user's groups on its events; assignments that do not match "
+    "the config give users other roles than the app's owners intended.",
+    "Set the scalekit section (credentials, organisation, directory) so the assignments can "
+    "be read, and fix the groups the other findings name.",
+    _DOCS,
+)
+GROUP_MISSING = FindingCode(
+    "GRP004",
+    "Every group of roles.map exists in the directory",
+    "Users cannot get this role from their groups if the group is not synced.",
+    "Assign the group to the app in the IdP so it is pushed to the directory, or correct the "
+    "group name in roles.map.",
+    _DOCS,
+)
+NO_ASSIGNMENT = FindingCode(
+    "GRP005",
+    "Every group of roles.map has a role assignment",
+    "Scalekit sends no role for its members, so they get the default role (or none) instead "
+    "of the one the config promises.",
+    _FIX_DASHBOARD,
+    _DOCS,
+)
+WRONG_ROLE = FindingCode(
+    "GRP006",
+    "Every group of roles.map is assigned the configured role",
+    "Members get a different role from the one the app's owners intended.",
+    _FIX_DASHBOARD,
+    _DOCS,
+)
+UNKNOWN_ROLE = FindingCode(
+    "GRP007",
+    "Every assigned role exists in the environment",
+    "Events carry a role name the app cannot know about.",
+    "Create the role in the environment or assign an existing one.",
+    _DOCS,
+)
+UNREVIEWED = FindingCode(
+    "GRP008",
+    "The directory maps no group that roles.map does not mention",
+    "Roles granted by groups nobody reviewed for this app are easy to miss.",
+    "Add the group to roles.map if the mapping is intended, or remove it.",
+    _DOCS,
+)
+MODE = FindingCode(
+    "GRP009",
+    "The config can drive the chosen mode",
+    "mode events needs the webhook URL and secret, mode scim the directory's SCIM endpoint; "
+    "without them the app side cannot run.",
+    "Add the missing section to the config, or choose the other mode.",
+)
+ROLES_SOURCE = FindingCode(
+    "GRP010",
+    "The app side computes roles from the directory's role assignments",
+    "Roles computed from the config map alone check the app against roles.map, not against "
+    "what Scalekit sends.",
+    "Configure the scalekit section so assignments are read from the directory.",
+)
+GROUPS_TO_JOIN = FindingCode(
+    "GRP011",
+    "A mapped group is available for the test user to join",
+    "Without a group that grants a role, the app's handling of roles cannot be observed.",
+    "Map at least one directory group to a role and list it in roles.map.",
+)
+NO_GROUP = _app_code("GRP012", "In no mapped group, the app gives the default role (or none)")
+JOIN = _app_code("GRP013", "Joining a mapped group gives the app user that group's role")
+COMBINE = _app_code(
+    "GRP014", "In two mapped groups, the app combines their roles as roles.combine says"
+)
+LEAVE = _app_code("GRP015", "Leaving a mapped group takes its role away in the app")
+JOIN_TEST = _app_code("GRP016", "Joining a new group recalculates the app user's roles")
+DELETE_TEST = _app_code("GRP017", "Deleting a group recalculates its members' roles in the app")
+LEAVE_ALL = _app_code(
+    "GRP018", "Leaving every mapped group returns the app user to the default role (or none)"
+)
+APP_SIDE = FindingCode(
+    "GRP019",
+    "The app's roles followed every membership change",
+    "Acceptance of a change proves nothing about the roles the app applied; only the app's "
+    "state shows it.",
+    "Configure a probe so the app's users can be read, fix user creation first if the test "
+    "user never appears (see user-lifecycle), and fix the steps the other findings name.",
+    _DOCS,
+)
+CLEANUP = FindingCode(
+    "GRP020",
+    "The check's test users and groups are removed again",
+    "Test users and groups left behind clutter the app and the directory.",
+    "Run `scim-readiness cleanup` once the cause is fixed.",
+)
 
 CHECK = CheckInfo(
     id="group-roles",
@@ -74,62 +232,65 @@ CHECK = CheckInfo(
     mutates=True,
     # Its directory-side comparison alone cannot show the app follows group changes.
     read_only=ReadOnly.NONE,
-    docs_url="https://docs.scalekit.com/guides/integrations/scim-integrations/",
+    docs_url=_DOCS,
     description="Compares the directory's role assignments with the config's group → role map, "
     "then moves a test user between mapped groups and watches its roles in the app.",
     default_timeout_s=300.0,
-)
-
-_WHY_APP = (
-    "Roles decide what a user may do; an app that does not follow group changes grants too "
-    "much (a leaver keeps admin) or too little (a new admin is locked out)."
-)
-_FIX_APP = (
-    "On user_created and user_updated, replace the user's roles with data.roles (all of them, "
-    "or the highest by your precedence); with no role, apply your default role."
+    codes=(
+        ROLES_MAP,
+        OPTIONS,
+        ASSIGNMENTS,
+        GROUP_MISSING,
+        NO_ASSIGNMENT,
+        WRONG_ROLE,
+        UNKNOWN_ROLE,
+        UNREVIEWED,
+        MODE,
+        ROLES_SOURCE,
+        GROUPS_TO_JOIN,
+        NO_GROUP,
+        JOIN,
+        COMBINE,
+        LEAVE,
+        JOIN_TEST,
+        DELETE_TEST,
+        LEAVE_ALL,
+        APP_SIDE,
+        CLEANUP,
+    ),
 )
 
 
 async def run(ctx: CheckContext) -> None:
-    from scim_readiness.provisioning.roundtrip import (
-        round_trip_options,
-        skipped_unconfigured_mode,
-    )
-
     roles_cfg = ctx.config.roles
     if roles_cfg is None or not roles_cfg.map:
         ctx.findings.skipped(
             "Not run: no group → role map configured",
-            why="Without roles.map there is nothing to compare assignments or app roles with.",
-            fix="Add roles.map (directory group display name → role) to the config.",
+            why=ROLES_MAP.why,
+            fix=ROLES_MAP.fix,
+            code=ROLES_MAP.code,
         )
         return
-    options = round_trip_options(ctx)
+    options = round_trip_options(ctx, code=OPTIONS)
     if options is None:
         return
     mode, budget_s = options
     ctx.findings.metrics["mode"] = mode
     directory = await _scalekit_side(ctx, roles_cfg)
-    if skipped_unconfigured_mode(ctx, mode, part="App side not run"):
+    if skipped_unconfigured_mode(ctx, mode, code=MODE, part="App side not run"):
         mark_essential(ctx.findings, _APP_SIDE)
         return
     await _app_side(ctx, roles_cfg, mode, directory, budget_s)
 
 
 async def cleanup(ctx: CheckContext) -> None:
-    from scim_readiness.provisioning.roundtrip import remove_test_objects
-
-    await remove_test_objects(ctx, what="Test users and groups")
+    await remove_test_objects(ctx, what="Test users and groups", code=CLEANUP)
 
 
 # -- Scalekit side ----------------------------------------------------------------------------
 
 
 async def _read_directory(ctx: CheckContext) -> DirectoryRoles:
-    from scim_readiness.plugin.target import find_directory
-
-    from .role_mapping import DirectoryRoles
-
     section = ctx.config.scalekit
     assert section.organization_id  # noqa: S101 - checked by caller
     gateway = await ctx.scalekit()
@@ -154,116 +315,125 @@ _APP_SIDE = "a test user's roles observed in the app"
 
 
 async def _scalekit_side(ctx: CheckContext, roles_cfg: RolesSection) -> DirectoryRoles | None:
-    from scim_readiness.api import TargetError
-    from scim_readiness.plugin.target import TargetUnavailable
-
     section = ctx.config.scalekit
+    findings = ctx.findings
     if not (section.environment_url and section.client_id and section.client_secret):
         skipped_essential(
-            ctx.findings,
+            findings,
             _SCALEKIT_SIDE,
             "Role assignments not checked: no Scalekit credentials configured",
             why="The directory's role assignments are read through the Scalekit API.",
             fix="Set scalekit.environment_url, client_id and client_secret.",
+            code=ASSIGNMENTS.code,
         )
         return None
     if not section.organization_id:
         skipped_essential(
-            ctx.findings,
+            findings,
             _SCALEKIT_SIDE,
             "Role assignments not checked: organisation not named",
             why="Role assignments belong to a directory of one organisation.",
             fix="Set scalekit.organization_id (and scalekit.directory_id if the organisation "
             "has several directories; the first is used otherwise).",
+            code=ASSIGNMENTS.code,
         )
         return None
     try:
         directory = await _read_directory(ctx)
     except TargetUnavailable as exc:
         skipped_essential(
-            ctx.findings,
+            findings,
             _SCALEKIT_SIDE,
             "Role assignments not checked: no directory found",
             observed=exc.reason,
             why=exc.why,
             fix="Set scalekit.directory_id, or create the organisation's directory.",
+            code=ASSIGNMENTS.code,
         )
         return None
     except TargetError as exc:
-        ctx.findings.errored(
+        findings.errored(
             "Could not read the directory's role assignments",
             observed=str(exc),
             why="Without them the mapping in Scalekit cannot be compared with the config.",
             fix="Check the scalekit section (credentials, organisation and directory ids).",
+            code=ASSIGNMENTS.code,
         )
         return None
-    _record_coverage(ctx, roles_cfg, directory)
+    _record_coverage(ctx.findings, roles_cfg, directory)
     return directory
 
 
-def _record_coverage(ctx: CheckContext, roles_cfg: RolesSection, directory: DirectoryRoles) -> None:
-    from .role_mapping import IssueKind, assess_coverage
+#: What each kind of coverage issue is recorded as: its code, title, expected and observed
+#: (formatted with the issue's ``group``, ``role`` and ``expected_role``, and ``roles``, the
+#: environment's roles).
+_COVERAGE: dict[IssueKind, tuple[FindingCode, str, str, str]] = {
+    IssueKind.GROUP_NOT_IN_DIRECTORY: (
+        GROUP_MISSING,
+        "Configured group {group!r} is not in the directory",
+        "a directory group {group!r} mapped to {expected_role}",
+        "no group with that display name",
+    ),
+    IssueKind.NO_ASSIGNMENT: (
+        NO_ASSIGNMENT,
+        "Configured group {group!r} has no role assignment",
+        "{group!r} → {expected_role}",
+        "the group exists but no role is assigned to it",
+    ),
+    IssueKind.WRONG_ROLE: (
+        WRONG_ROLE,
+        "Group {group!r} is assigned {role}, the config expects {expected_role}",
+        "{group!r} → {expected_role}",
+        "{group!r} → {role}",
+    ),
+    IssueKind.UNKNOWN_ROLE: (
+        UNKNOWN_ROLE,
+        "Group {group!r} is assigned role {role}, which does not exist",
+        "one of the environment's roles: {roles}",
+        "{group!r} → {role}",
+    ),
+    IssueKind.UNCONFIGURED_GROUP: (
+        UNREVIEWED,
+        "Directory maps group {group!r} to {role}; the config does not mention it",
+        "every mapped group listed in roles.map",
+        "{group!r} → {role}",
+    ),
+}
 
-    coverage = assess_coverage(roles_cfg.map, directory)
-    fix_dashboard = (
-        "In the Scalekit dashboard (or the admin portal), map the directory group to the role "
-        "under the directory's role assignments, or correct roles.map in the config."
+
+def _record_issue(
+    findings: FindingRecorder, issue: CoverageIssue, directory: DirectoryRoles
+) -> None:
+    code, title, expected, observed = _COVERAGE[issue.kind]
+    values = {
+        "group": issue.group,
+        "role": issue.role,
+        "expected_role": issue.expected_role,
+        "roles": ", ".join(sorted(directory.roles)),
+    }
+    findings.record(
+        Status.FAIL if issue.is_failure else Status.WARN,
+        title.format(**values),
+        expected=expected.format(**values),
+        observed=observed.format(**values),
+        why=code.why,
+        fix=code.fix,
+        evidence={"group": issue.group, "role": issue.role, "expected_role": issue.expected_role},
+        code=code.code,
     )
+
+
+def _record_coverage(
+    findings: FindingRecorder, roles_cfg: RolesSection, directory: DirectoryRoles
+) -> None:
+    coverage = assess_coverage(roles_cfg.map, directory)
     for issue in coverage.issues:
-        evidence = {"group": issue.group, "role": issue.role, "expected_role": issue.expected_role}
-        if issue.kind is IssueKind.GROUP_NOT_IN_DIRECTORY:
-            ctx.findings.failed(
-                f"Configured group {issue.group!r} is not in the directory",
-                expected=f"a directory group {issue.group!r} mapped to {issue.expected_role}",
-                observed="no group with that display name",
-                why="Users cannot get this role from their groups if the group is not synced.",
-                fix="Assign the group to the app in the IdP so it is pushed to the directory, "
-                "or correct the group name in roles.map.",
-                evidence=evidence,
-            )
-        elif issue.kind is IssueKind.NO_ASSIGNMENT:
-            ctx.findings.failed(
-                f"Configured group {issue.group!r} has no role assignment",
-                expected=f"{issue.group!r} → {issue.expected_role}",
-                observed="the group exists but no role is assigned to it",
-                why="Scalekit sends no role for its members, so they get the default role (or "
-                "none) instead of the one the config promises.",
-                fix=fix_dashboard,
-                evidence=evidence,
-            )
-        elif issue.kind is IssueKind.WRONG_ROLE:
-            ctx.findings.failed(
-                f"Group {issue.group!r} is assigned {issue.role}, the config expects "
-                f"{issue.expected_role}",
-                expected=f"{issue.group!r} → {issue.expected_role}",
-                observed=f"{issue.group!r} → {issue.role}",
-                why="Members get a different role from the one the app's owners intended.",
-                fix=fix_dashboard,
-                evidence=evidence,
-            )
-        elif issue.kind is IssueKind.UNKNOWN_ROLE:
-            ctx.findings.failed(
-                f"Group {issue.group!r} is assigned role {issue.role}, which does not exist",
-                expected=f"one of the environment's roles: {', '.join(sorted(directory.roles))}",
-                observed=f"{issue.group!r} → {issue.role}",
-                why="Events carry a role name the app cannot know about.",
-                fix="Create the role in the environment or assign an existing one.",
-                evidence=evidence,
-            )
-        else:
-            ctx.findings.warned(
-                f"Directory maps group {issue.group!r} to {issue.role}; the config does not "
-                "mention it",
-                expected="every mapped group listed in roles.map",
-                observed=f"{issue.group!r} → {issue.role}",
-                why="Roles granted by groups nobody reviewed for this app are easy to miss.",
-                fix="Add the group to roles.map if the mapping is intended, or remove it.",
-                evidence=evidence,
-            )
+        _record_issue(findings, issue, directory)
     if coverage.covered and not any(issue.is_failure for issue in coverage.issues):
-        ctx.findings.passed(
+        findings.passed(
             f"Role assignments cover all {len(coverage.covered)} configured groups",
             observed=", ".join(f"{name} → {roles_cfg.map[name]}" for name in coverage.covered),
+            code=ASSIGNMENTS.code,
         )
 
 
@@ -274,8 +444,6 @@ def _role_assignments(
     ctx: CheckContext, roles_cfg: RolesSection, directory: DirectoryRoles | None
 ) -> tuple[RoleAssignments, list[tuple[str, str, str]]]:
     """Who grants what, and the mapped groups a test user can join: (id, name, role)."""
-    from scim_readiness.provisioning.drivers import RoleAssignments
-
     if directory is not None:
         by_id = directory.role_by_group_id()
         candidates = [
@@ -299,17 +467,14 @@ async def _app_side(
     directory: DirectoryRoles | None,
     budget_s: float,
 ) -> None:
-    from scim_readiness.provisioning.drivers import ChangeRejected, make_driver
-
-    from .role_mapping import distinct_role_groups
-
     assignments, candidates = _role_assignments(ctx, roles_cfg, directory)
     if directory is None:
         ctx.findings.skipped(
             "Roles computed from the config map, not from Scalekit",
             observed="the directory's role assignments could not be read (see above)",
             why="The app side then checks the app against roles.map alone.",
-            fix="Configure the scalekit section so assignments are read from the directory.",
+            fix=ROLES_SOURCE.fix,
+            code=ROLES_SOURCE.code,
         )
     chosen = distinct_role_groups(candidates)
     if not chosen:
@@ -319,6 +484,7 @@ async def _app_side(
             "App side not run: no mapped group to join",
             why="None of the configured groups has a role assignment in the directory.",
             fix="Map at least one directory group to a role (see the findings above).",
+            code=GROUPS_TO_JOIN.code,
         )
         return
     driver = make_driver(ctx, mode, assignments)
@@ -326,218 +492,283 @@ async def _app_side(
         groups = [await driver.existing_group(gid, name) for gid, name, _ in chosen]
     except ChangeRejected as exc:
         await driver.aclose()
-        _refused(ctx, "resolve mapped groups", exc)
+        record_refused(
+            ctx.findings,
+            "resolve mapped groups",
+            "change accepted",
+            exc,
+            why=_WHY_APP,
+            fix=_FIX_APP,
+            code=GROUPS_TO_JOIN,
+        )
         return
     try:
-        await _membership_steps(ctx, roles_cfg, driver, mode, assignments, groups, budget_s)
+        state = _Memberships(
+            driver, roles_cfg, mode, assignments, groups, ctx.identities.user("roles")
+        )
+        await _membership_steps(ctx, state, budget_s)
     finally:
         await driver.aclose()
 
 
-async def _membership_steps(
-    ctx: CheckContext,
-    roles_cfg: RolesSection,
-    driver: ProvisioningDriver,
-    mode: Mode,
-    assignments: RoleAssignments,
-    groups: list[GroupRef],
-    budget_s: float,
-) -> None:
-    from scim_readiness.provisioning.drivers import ChangeRejected, retire_user
-    from scim_readiness.provisioning.roundtrip import (
-        app_user_lookup,
-        describe_user,
-        latencies_text,
-        latency_summary,
-        observe_step,
-        record_not_observed,
-        record_not_run,
-        restate_last_step,
-        roles_text,
-    )
+@dataclass
+class _Memberships:
+    """What the membership steps share: the driver, who grants what, the mapped groups and
+    the test user (and test group) as the directory holds them."""
 
-    from .role_mapping import expected_app_roles
+    driver: ProvisioningDriver
+    roles_cfg: RolesSection
+    mode: Mode
+    assignments: RoleAssignments
+    groups: list[GroupRef]
+    identity: TestIdentity
+    user: DirectoryUser | None = None
+    test_group: GroupRef | None = None
 
-    identity = ctx.identities.user("roles")
-    first = groups[0]
-    second = groups[1] if len(groups) > 1 else None
-    test_label = "deleted"
-    test_name = ctx.identities.group_name(test_label)
-    steps: list[tuple[str, str]] = [
-        ("no mapped group", "the default role, or none"),
-        (f"join {first.display_name}", "the role of that group"),
+    @property
+    def test_user(self) -> DirectoryUser:
+        assert self.user is not None  # noqa: S101 - set by step 1, before any other step
+        return self.user
+
+    @property
+    def member_of(self) -> list[GroupRef]:
+        return self.user.groups if self.user is not None else []
+
+    def wanted(self) -> tuple[list[str], frozenset[str]]:
+        """The roles events carry for the user's groups now, and the roles the app should
+        then hold."""
+        event_roles = self.assignments.roles_for(self.member_of)
+        return event_roles, expected_app_roles(event_roles, self.roles_cfg)
+
+
+_TEST_LABEL = "deleted"
+
+
+def _roles_settled(state: _Memberships, found: AppUser | None) -> bool:
+    return found is not None and frozenset(found.roles) == state.wanted()[1]
+
+
+def _roles_seen(state: _Memberships, found: AppUser | None) -> tuple[Status, str]:
+    return Status.PASS, roles_text(found.roles if found else ())
+
+
+def _roles_expected(state: _Memberships) -> str:
+    event_roles, want = state.wanted()
+    return roles_text(want) + ("" if event_roles else " (in no mapped group)")
+
+
+async def _create_user(state: _Memberships) -> None:
+    state.user = await state.driver.create_user(state.identity)
+
+
+def _join(group: GroupRef) -> _Change:
+    async def change(state: _Memberships) -> None:
+        await state.driver.add_member(group, state.test_user)
+
+    return change
+
+
+def _leave(group: GroupRef) -> _Change:
+    async def change(state: _Memberships) -> None:
+        await state.driver.remove_member(group, state.test_user)
+
+    return change
+
+
+async def _create_test_group(state: _Memberships) -> None:
+    group = state.test_group = await state.driver.create_group(_TEST_LABEL)
+    if state.mode == "events":
+        # Acting as Scalekit, the checker maps its own group to the first group's role, as
+        # an admin would, so that deleting it must take a role away.
+        state.assignments.by_id[group.id] = state.assignments.role_of(state.groups[0]) or ""
+
+
+async def _join_test_group(state: _Memberships) -> None:
+    assert state.test_group is not None  # noqa: S101 - made by this step's prepare
+    await state.driver.add_member(state.test_group, state.test_user)
+
+
+async def _delete_test_group(state: _Memberships) -> None:
+    assert state.test_group is not None  # noqa: S101 - made by the step before
+    await state.driver.delete_group(state.test_group, [state.test_user])
+
+
+async def _leave_all(state: _Memberships) -> None:
+    for group in list(state.test_user.groups):
+        await state.driver.remove_member(group, state.test_user)
+
+
+class _Row(NamedTuple):
+    """A membership step before numbering: what it is called, the state it expects (in
+    words), its code, the change, and an untimed set-up before it."""
+
+    name: str
+    expected: str
+    code: FindingCode
+    change: _Change
+    prepare: _Change | None = None
+
+
+def _membership_table(
+    first: GroupRef, second: GroupRef | None, combine: str, test_name: str
+) -> list[Step[_Memberships]]:
+    """The membership steps, numbered, with the app's roles judged after each; joining and
+    leaving a second group only when there is one."""
+    first_name = first.display_name
+    rows = [
+        _Row("no mapped group", "the default role, or none", NO_GROUP, _create_user),
+        _Row(f"join {first_name}", "the role of that group", JOIN, _join(first)),
     ]
     if second is not None:
-        steps.append((f"join {second.display_name}", f"roles combined ({roles_cfg.combine})"))
-        steps.append((f"leave {first.display_name}", "only the remaining group's role"))
-    steps += [
-        ("join test group", f"roles recalculated with {test_name}"),
-        ("delete test group", f"roles recalculated without {test_name}"),
-        ("leave every mapped group", "the default role, or none"),
+        combined = f"roles combined ({combine})"
+        rows.append(_Row(f"join {second.display_name}", combined, COMBINE, _join(second)))
+        remaining = "only the remaining group's role"
+        rows.append(_Row(f"leave {first_name}", remaining, LEAVE, _leave(first)))
+    rows += [
+        _Row(
+            "join test group",
+            f"roles recalculated with {test_name}",
+            JOIN_TEST,
+            _join_test_group,
+            prepare=_create_test_group,
+        ),
+        _Row(
+            "delete test group",
+            f"roles recalculated without {test_name}",
+            DELETE_TEST,
+            _delete_test_group,
+        ),
+        _Row("leave every mapped group", "the default role, or none", LEAVE_ALL, _leave_all),
     ]
-    plan = [(f"{number}. {name}", expected) for number, (name, expected) in enumerate(steps, 1)]
+    return [
+        Step(
+            f"{number}. {row.name}",
+            row.expected,
+            row.code,
+            change=row.change,
+            prepare=row.prepare,
+            settled=_roles_settled,
+            judge=_roles_seen,
+            shows=_roles_expected,
+        )
+        for number, row in enumerate(rows, 1)
+    ]
+
+
+async def _membership_steps(ctx: CheckContext, state: _Memberships, budget_s: float) -> None:
+    groups = state.groups
+    second = groups[1] if len(groups) > 1 else None
+    table = _membership_table(
+        groups[0], second, state.roles_cfg.combine, ctx.identities.group_name(_TEST_LABEL)
+    )
     if second is None:
         ctx.findings.skipped(
             "Combining two mapped groups not tested: only one mapped group is available",
             why="Joining and leaving a second mapped group needs two groups with assignments.",
             fix="Map a second directory group to a role and list it in roles.map.",
+            code=COMBINE.code,
         )
-    failures: list[tuple[str, str, str, float]] = []
-    finished = False
-    user: DirectoryUser | None = None
-    outcomes: list[StepOutcome] = []
+    reader = app_user_reader(ctx)
+    stepper: Stepper[_Memberships] = Stepper(
+        ctx.findings,
+        ctx.clock,
+        read=lambda state: reader.read(state.test_user),
+        probing=ctx.probe is not None,
+        budget_s=budget_s,
+        refused_expected="change accepted",
+    )
 
-    async def lookup() -> AppUser | None:
-        assert user is not None  # noqa: S101 - set before the first observation
-        return await app_user_lookup(ctx, user)()
+    async def on_failure(index: int, step: Step[_Memberships], outcome: StepOutcome) -> str | None:
+        return _membership_failed(ctx.findings, index, step, outcome)
 
-    async def observe(index: int, started: float, member_of: list[GroupRef]) -> StepOutcome:
-        step, _ = plan[index]
-        event_roles = assignments.roles_for(member_of)
-        want = expected_app_roles(event_roles, roles_cfg)
-        expected = roles_text(want) + ("" if event_roles else " (in no mapped group)")
-
-        def judge(found: AppUser | None) -> tuple[Status, str]:
-            return Status.PASS, roles_text(found.roles if found else ())
-
-        outcome = await observe_step(
-            ctx,
-            step=step,
-            expected=expected,
-            lookup=lookup,
-            settled=lambda found: found is not None and frozenset(found.roles) == want,
-            judge=judge,
-            started_at=started,
-            budget_s=budget_s,
-        )
-        outcomes.append(outcome)
-        if outcome.status in (Status.FAIL, Status.ERROR):
-            failures.append((step, expected, outcome.observed, outcome.elapsed_s))
-            if outcome.status is Status.ERROR:
-                ctx.findings.errored(
-                    f"Step {step}: the probe could not read the app's state",
-                    expected=expected,
-                    observed=outcome.observed,
-                    fix="Check the probe section of the config against the app.",
-                )
-            if index > 0:
-                # Later steps build on this state; each would wait out its budget for nothing.
-                raise _StopSteps(index)
-        return outcome
-
-    index = 0
-    test_group: GroupRef | None = None
     try:
-        started = ctx.clock.monotonic()
-        user = await driver.create_user(identity)
-        first_look = await observe(index, started, [])
-        if first_look.status is Status.ERROR:
-            record_not_run(ctx, plan[1:], "the probe could not read the app's state")
-            return
-        if first_look.status is Status.FAIL and first_look.user is None:
-            failures.clear()
-            restate_last_step(
-                ctx,
-                Status.SKIP,
-                "not observed: the test user never appeared in the app (see user-lifecycle)",
-            )
-            skipped_essential(
-                ctx.findings,
-                _APP_SIDE,
-                "App side not evaluated: the test user never appeared in the app",
-                observed=describe_user(None),
-                why="Roles cannot be observed on a user the app did not create; user creation "
-                "itself is what user-lifecycle checks.",
-                fix="Fix user creation first (see the user-lifecycle check).",
-            )
-            record_not_run(ctx, plan[1:], "the test user never appeared in the app")
-            return
-        index += 1
-        started = ctx.clock.monotonic()
-        await driver.add_member(first, user)
-        await observe(index, started, user.groups)
-        if second is not None:
-            index += 1
-            started = ctx.clock.monotonic()
-            await driver.add_member(second, user)
-            await observe(index, started, user.groups)
-            index += 1
-            started = ctx.clock.monotonic()
-            await driver.remove_member(first, user)
-            await observe(index, started, user.groups)
-        index += 1
-        test_group = await driver.create_group(test_label)
-        if mode == "events":
-            # Acting as Scalekit, the checker maps its own group to the first group's role,
-            # as an admin would, so that deleting it must take a role away.
-            assignments.by_id[test_group.id] = assignments.role_of(first) or ""
-        started = ctx.clock.monotonic()
-        await driver.add_member(test_group, user)
-        await observe(index, started, user.groups)
-        index += 1
-        started = ctx.clock.monotonic()
-        await driver.delete_group(test_group, [user])
-        await observe(index, started, user.groups)
-        index += 1
-        started = ctx.clock.monotonic()
-        for group in list(user.groups):
-            await driver.remove_member(group, user)
-        await observe(index, started, user.groups)
-        finished = True
-    except ChangeRejected as exc:
-        _refused(ctx, plan[index][0], exc)
-        record_not_run(ctx, plan[index + 1 :], f"step {plan[index][0]} could not be sent")
-    except _StopSteps as stop:
-        record_not_run(
-            ctx,
-            plan[stop.index + 1 :],
-            f"step {plan[stop.index][0]} failed and later steps build on it",
-        )
+        await stepper.run(table, state, on_failure)
     finally:
-        if test_group is not None and user is not None and test_group in user.groups:
-            try:
-                await driver.delete_group(test_group, [user])
-            except ChangeRejected:
-                pass  # cleanup() retries whatever the ledger still holds
-        if user is not None:
-            try:
-                await retire_user(driver, user)
-            except ChangeRejected:
-                pass  # cleanup() retries whatever the ledger still holds
-    for step, expected, observed, waited in failures:
-        ctx.findings.failed(
-            f"Step {step}: the app's roles differ from the expected ones",
-            expected=expected,
-            observed=observed,
-            why=_WHY_APP,
-            fix=_FIX_APP,
-            evidence={"step": step, "waited_s": round(waited, 3), "mode": mode},
+        await _remove_test_user(state)
+    if stepper.stopped_at == 0:
+        return  # the first look already said why nothing else was judged
+    _conclude(ctx.findings, stepper, state.mode)
+
+
+def _membership_failed(
+    findings: FindingRecorder, index: int, step: Step[_Memberships], outcome: StepOutcome
+) -> str | None:
+    """What a failed step means for the rest: why they do not run, or None to go on."""
+    if outcome.status is Status.ERROR:
+        findings.errored(
+            f"Step {step.name}: the probe could not read the app's state",
+            expected=outcome.expected,
+            observed=outcome.observed,
+            fix="Check the probe section of the config against the app.",
+            code=step.code.code,
         )
-    if finished and all(o.status is Status.PASS for o in outcomes):
-        ctx.findings.passed(
+    if index > 0:
+        # Later steps build on this state; each would wait out its budget for nothing.
+        return f"step {step.name} failed and later steps build on it"
+    if outcome.status is Status.ERROR:
+        return "the probe could not read the app's state"
+    if outcome.user is not None:
+        return None  # the user is there with other roles: the later steps still tell
+    restate_last_step(
+        findings,
+        Status.SKIP,
+        "not observed: the test user never appeared in the app (see user-lifecycle)",
+    )
+    skipped_essential(
+        findings,
+        _APP_SIDE,
+        "App side not evaluated: the test user never appeared in the app",
+        observed=describe_user(None),
+        why="Roles cannot be observed on a user the app did not create; user creation itself "
+        "is what user-lifecycle checks.",
+        fix="Fix user creation first (see the user-lifecycle check).",
+        code=APP_SIDE.code,
+    )
+    return "the test user never appeared in the app"
+
+
+async def _remove_test_user(state: _Memberships) -> None:
+    """Take the test user out of the test group and retire it; what fails here is left to
+    ``cleanup``, which retries whatever the ledger still holds."""
+    user, test_group = state.user, state.test_group
+    if test_group is not None and user is not None and test_group in user.groups:
+        try:
+            await state.driver.delete_group(test_group, [user])
+        except ChangeRejected:
+            pass
+    if user is not None:
+        try:
+            await retire_user(state.driver, user)
+        except ChangeRejected:
+            pass
+
+
+def _conclude(findings: FindingRecorder, stepper: Stepper[_Memberships], mode: Mode) -> None:
+    outcomes = stepper.outcomes
+    for name, outcome in outcomes.items():
+        if outcome.failed:
+            findings.failed(
+                f"Step {name}: the app's roles differ from the expected ones",
+                expected=outcome.expected,
+                observed=outcome.observed,
+                why=_WHY_APP,
+                fix=_FIX_APP,
+                evidence={"step": name, "waited_s": round(outcome.elapsed_s, 3), "mode": mode},
+                code=outcome.code,
+            )
+    if stepper.finished and all(o.status is Status.PASS for o in outcomes.values()):
+        findings.passed(
             "The app's roles followed every membership change",
-            observed=latencies_text(ctx),
-            evidence={"propagation_ms": latency_summary(ctx), "mode": mode},
+            observed=latencies_text(findings),
+            evidence={"propagation_ms": latency_summary(findings), "mode": mode},
+            code=APP_SIDE.code,
         )
-    elif finished and all(o.status is Status.SKIP for o in outcomes):
+    elif stepper.finished and all(o.status is Status.SKIP for o in outcomes.values()):
         record_not_observed(
-            ctx,
+            findings,
             "App roles not observed: no probe configured",
             why="Acceptance proves nothing about the roles the app applied.",
+            code=APP_SIDE,
         )
-        mark_essential(ctx.findings, _APP_SIDE)
-    ctx.findings.metrics["propagation_ms"] = latency_summary(ctx)
-
-
-class _StopSteps(Exception):
-    """Control flow: a step failed, so the steps built on it are not run."""
-
-    def __init__(self, index: int) -> None:
-        super().__init__(index)
-        self.index = index
-
-
-def _refused(ctx: CheckContext, step: str, exc: ChangeRejected) -> None:
-    from scim_readiness.provisioning.roundtrip import record_refused
-
-    record_refused(ctx, step, "change accepted", exc, why=_WHY_APP, fix=_FIX_APP)
+        mark_essential(findings, _APP_SIDE)
+    findings.metrics["propagation_ms"] = latency_summary(findings)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from scim_readiness.config import RolesSection
+if TYPE_CHECKING:
+    from scim_readiness.config import RolesSection
 
 
 @dataclass(frozen=True, slots=True)

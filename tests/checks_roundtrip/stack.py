@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scim_readiness.checks import group_roles, user_lifecycle
+
 from scim_readiness.config import Config
 from scim_readiness.devstack.demo_stack import Stack as DemoStack
 from scim_readiness.devstack.demo_stack import start_stack as start_demo_stack
@@ -135,3 +137,19 @@ def result_of(report: Report, check_id: str) -> CheckResult:
 
 def steps_by_status(result: CheckResult) -> dict[str, str]:
     return {step.step: str(step.status) for step in result.timeline}
+
+
+def uncoded(report: Report) -> list[str]:
+    """Findings of the round-trip checks whose code is not in their check's catalogue
+    (findings the engine itself records carry RUN codes and are left to it)."""
+    catalogue = {
+        module.CHECK.id: {code.code for code in module.CHECK.codes}
+        for module in (user_lifecycle, group_roles)
+    }
+    return [
+        f"{check.id}: {finding.code or '(none)'} {finding.title}"
+        for check in report.checks
+        if check.id in catalogue
+        for finding in check.findings
+        if finding.code not in catalogue[check.id] and not finding.code.startswith("RUN")
+    ]

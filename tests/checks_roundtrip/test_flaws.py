@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from checks_roundtrip.stack import FAILING_STEP_S, Stack, StackFactory, result_of, steps_by_status
+from checks_roundtrip.stack import (
+    FAILING_STEP_S,
+    Stack,
+    StackFactory,
+    result_of,
+    steps_by_status,
+    uncoded,
+)
 from scim_readiness.model import Report, Status
 from scim_readiness.plugin.ledger import Ledger
 
@@ -52,6 +59,8 @@ def test_flaw_fails_its_check_at_its_step(
         result = result_of(report, check_id)
         assert result.status is Status.FAIL, explain(report)
         assert steps_by_status(result)[step] == "FAIL", result.timeline
+        # Every finding, the failing step's included, carries a code of its check's catalogue.
+        assert uncoded(report) == []
         # The failing step is named in a FAIL finding, so the report says where it broke.
         assert any(f.status is Status.FAIL and step in f.title for f in result.findings), explain(
             report

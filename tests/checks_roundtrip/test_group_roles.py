@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from checks_roundtrip.stack import FAILING_STEP_S, Stack, result_of
+from checks_roundtrip.stack import FAILING_STEP_S, Stack, result_of, uncoded
 from scim_readiness.model import Status
 from scim_readiness.plugin.ledger import Ledger
 
@@ -20,6 +20,7 @@ def test_clean_app_passes(stack: Stack, mode: str) -> None:
         print(step)
     assert Ledger(stack.ledger_path, report.run_id).outstanding(report.run_id) == []
     assert stack.active_test_users() == []
+    assert uncoded(report) == []
 
 
 def test_without_probe_app_steps_are_skip_never_pass(stack: Stack) -> None:
@@ -67,6 +68,7 @@ def test_highest_precedence_is_expected_when_configured(stack: Stack) -> None:
     failed = [step.step for step in result.timeline if step.status is Status.FAIL]
     assert failed[0] == "3. join Admins"
     assert "roles [admin]" in next(s.expected for s in result.timeline if s.step == failed[0])
+    assert uncoded(report) == []
 
 
 def test_default_role_expected_in_no_mapped_group(stack: Stack) -> None:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
-from checks_roundtrip.stack import Stack, StackFactory, result_of, steps_by_status
+from checks_roundtrip.stack import Stack, StackFactory, result_of, steps_by_status, uncoded
 from scim_readiness.clients.http import TlsSettings
 from scim_readiness.clients.probe import AppUser, Probe, build_probe
 from scim_readiness.engine.runner import RunOptions, run_suite
@@ -39,6 +39,7 @@ def test_clean_app_passes_every_step(stack: Stack, mode: str) -> None:
     )
     assert Ledger(stack.ledger_path, report.run_id).outstanding(report.run_id) == []
     assert stack.active_test_users() == []
+    assert uncoded(report) == []
 
 
 def test_without_probe_steps_are_skip_never_pass(stack: Stack) -> None:
@@ -56,6 +57,7 @@ def test_without_probe_steps_are_skip_never_pass(stack: Stack) -> None:
     )
     assert stack.active_test_users() == []
     assert Ledger(stack.ledger_path, report.run_id).outstanding(report.run_id) == []
+    assert uncoded(report) == []
 
 
 class RemovingApp:

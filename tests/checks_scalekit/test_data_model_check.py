@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from scim_readiness.checks.data_model import CHECK
 
 from checks_scalekit.conftest import StackFactory
 from checks_scalekit.stack import Stack, check, finding, titles, wait_for_app_users
@@ -19,6 +20,15 @@ def data_model(stack: Stack, config: Config | None = None) -> CheckResult:
     return check(stack, "data-model", config)
 
 
+def codes_by_title(result: CheckResult) -> dict[str, str]:
+    """Each finding's code, checked against the check's catalogue."""
+    catalogue = {code.code for code in CHECK.codes}
+    assert {f.code for f in result.findings} <= catalogue, [
+        (f.code, f.title) for f in result.findings
+    ]
+    return {f.title.split(": ")[0]: f.code for f in result.findings}
+
+
 def test_clean_setup_passes(stack: Stack) -> None:
     result = data_model(stack)
     assert result.status is Status.PASS, [(f.status, f.title, f.observed) for f in result.findings]
@@ -27,6 +37,11 @@ def test_clean_setup_passes(stack: Stack) -> None:
         "all 5 matched users are in tenant 'tenant-acme'"
     )
     assert result.metrics["directory_users"] == 5
+    assert codes_by_title(result) == {
+        "Organisation maps to the app's tenant": "DMD005",
+        "Every directory user reconciles with the app": "DMD004",
+        "Every directory user has the attributes the app requires": "DMD014",
+    }
 
 
 def test_wrong_tenant_mapping_fails(stack_factory: StackFactory) -> None:
@@ -99,6 +114,9 @@ def test_missing_extra_email_and_role_drift_are_all_reported(stack: Stack) -> No
     assert finding(result, "no longer in the directory").severity is Severity.CRITICAL
     role = finding(result, "App roles differ").observed
     assert "app roles {editor}, directory implies {admin, editor}" in role
+    # One code per kind of drift: a waiver can accept one kind without hiding the others.
+    codes = codes_by_title(result)
+    assert [codes[title] for title in counts] == ["DMD006", "DMD008", "DMD011", "DMD012"]
 
 
 def test_a_user_held_by_email_alone_is_unlinked_not_missing(stack: Stack) -> None:

@@ -16,8 +16,8 @@ from scim_readiness.checks.data_model.reconcile import (
     Drift,
     Reconciler,
     RoleMapper,
-    reconcile_streams,
 )
+from scim_readiness.checks.data_model.streams import reconcile_streams
 
 EDITOR = frozenset({"editor"})
 
@@ -249,7 +249,7 @@ def test_pacing_never_deadlocks_when_orders_differ() -> None:
 
 
 def test_prefetched_keeps_order_and_surfaces_errors() -> None:
-    from scim_readiness.checks.data_model.reconcile import prefetched
+    from scim_readiness.checks.data_model.streams import prefetched
 
     async def collect(fail_at: int | None) -> list[object]:
         source = prefetched(pages(list(range(10)), 3, fail_at=fail_at), depth=2)

@@ -156,7 +156,7 @@ def _check_info(check_id: str) -> CheckInfo:
 
 async def _remove_group(ctx: CheckContext, entries: Sequence[LedgerEntry]) -> str | None:
     """Remove one check's leftovers of one run; the reason it stopped early, if it did."""
-    from scim_readiness.provisioning.drivers import cleanup_outstanding
+    from scim_readiness.provisioning.drivers import cleanup_outstanding, teardown_of
     from scim_readiness.webhooks.sender import remove_test_users
 
     try:
@@ -167,7 +167,7 @@ async def _remove_group(ctx: CheckContext, entries: Sequence[LedgerEntry]) -> st
             if any("expect_applied" in e.details for e in entries):
                 await remove_test_users(ctx)
             if any(e.kind in ("user", "group") for e in ctx.ledger.outstanding(ctx.run_id)):
-                await cleanup_outstanding(ctx)
+                await cleanup_outstanding(teardown_of(ctx))
     except TimeoutError:
         return f"removal did not finish within {GROUP_TIMEOUT_S:g} s"
     except asyncio.CancelledError:

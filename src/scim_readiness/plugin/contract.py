@@ -16,9 +16,14 @@ after ``run`` whatever happened (failure, timeout, Ctrl-C).
 ``run`` records findings on ``ctx.findings`` instead of returning them, so a check that
 times out or is interrupted still reports what it had already observed.
 
-``scim-readiness checks`` imports every check module to list them, so a check module keeps
-its top-level imports light: the context and the config models for type checking only,
-and what ``run`` needs (asyncio, the SDK, HTTP clients) inside the functions that use it.
+Imports go at the top of a check module, as anywhere else, so that a reader sees what the
+check depends on. The one exception is what is heavy on the CLI's start-up path:
+``scim-readiness checks`` imports every check module to list them, and ``--help`` and
+``checks`` stay instant, so the Scalekit SDK, grpc, the emulator and the rest of the
+devstack, pydantic and asyncio (and the modules that bring them, such as the HTTP clients,
+the sender and the config models) are imported inside the function that needs them, with a
+comment saying why, or for type checking only. ``tests/core/test_process.py`` fails when
+listing the checks loads any of them.
 """
 
 from __future__ import annotations

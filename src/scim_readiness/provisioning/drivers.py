@@ -14,11 +14,22 @@ left behind (after a failure or a cancellation) through the channel that created
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from scim_readiness.errors import TargetError
+from scim_readiness.clients.answers import (
+    EXCERPT_CHARS,
+    MAX_SCIM_ANSWER_BYTES,
+    AnswerTooLarge,
+    HostileAnswer,
+    decode_json,
+    describe_http_error,
+    excerpt,
+    request_capped,
+    shown_endpoint,
+)
+from scim_readiness.errors import ProbeError, TargetError
 from scim_readiness.events import (
     EventType,
     group_data,
@@ -26,6 +37,8 @@ from scim_readiness.events import (
     user_data,
     user_deleted_data,
 )
+from scim_readiness.plugin.identities import TestIdentities, TestIdentity
+from scim_readiness.plugin.ledger import recorded_by_this_process
 from scim_readiness.plugin.options import RoundTripOptions
 
 if TYPE_CHECKING:
@@ -33,7 +46,6 @@ if TYPE_CHECKING:
 
     from scim_readiness.clients.probe import Probe
     from scim_readiness.plugin.context import CheckContext
-    from scim_readiness.plugin.identities import TestIdentity
     from scim_readiness.plugin.ledger import Kind, Ledger, LedgerEntry
     from scim_readiness.webhooks.sender import Sender
 
@@ -277,6 +289,7 @@ class EventsDriver(_Driver):
     channel: Mode = "events"
 
     def __init__(self, ctx: CheckContext, roles: RoleAssignments) -> None:
+        # The sender brings the HTTP stack with it: loaded when events are first driven.
         from scim_readiness.webhooks.sender import Sender, event_target
 
         webhook = ctx.config.webhook
@@ -438,8 +451,6 @@ def _patch_op(*operations: Mapping[str, Any]) -> dict[str, Any]:
 
 def _scim_json(response: httpx.Response) -> Any:
     """The JSON of a SCIM answer; ChangeRejected naming a hostile one (nested too deep)."""
-    from scim_readiness.clients.answers import HostileAnswer, decode_json, shown_endpoint
-
     try:
         return decode_json(response.content)
     except HostileAnswer as exc:
@@ -451,8 +462,6 @@ def _scim_json(response: httpx.Response) -> Any:
 def _scim_error(response: httpx.Response, secrets: Sequence[str] = ()) -> str:
     """``HTTP 4xx: detail`` for a SCIM error answer, redacted *before* it is cut short: an
     endpoint that echoes the bearer token must not leave its first characters in a finding."""
-    from scim_readiness.clients.answers import EXCERPT_CHARS, decode_json, excerpt
-
     detail = ""
     try:
         body = decode_json(response.content)
@@ -502,20 +511,13 @@ class ScimDriver(_Driver):
         ok_statuses: Sequence[int] = (),
     ) -> httpx.Response:
         """One SCIM request; ChangeRejected for network trouble or an unexpected status."""
-        import httpx
+        import httpx  # the HTTP stack: not on the start-up path
 
         if self._client is None:
             self._client = self.ctx.http(timeout_s=self._timeout_s)
             self._client.headers["authorization"] = f"Bearer {self._token}"
             self._client.headers["accept"] = "application/scim+json"
         headers = {"content-type": "application/scim+json"} if body is not None else {}
-        from scim_readiness.clients.answers import (
-            MAX_SCIM_ANSWER_BYTES,
-            AnswerTooLarge,
-            describe_http_error,
-            request_capped,
-        )
-
         try:
             response = await request_capped(
                 self._client,
@@ -539,6 +541,7 @@ class ScimDriver(_Driver):
         )
 
     def _user_resource(self, user: DirectoryUser) -> dict[str, Any]:
+        # scim2-models is pydantic: loaded when a SCIM request is first built.
         from scim2_models import Context, Email, EnterpriseUser, Name, User
 
         # Test identities live on a reserved domain (.invalid) that the email validator of
@@ -700,29 +703,97 @@ class CleanupOutcome:
     failed: tuple[str, ...] = ()
 
 
-def _identity_from_entry(ctx: CheckContext, entry: LedgerEntry | _SweepEntry) -> TestIdentity:
-    from scim_readiness.plugin.identities import TestIdentity
+@dataclass(frozen=True, slots=True)
+class Teardown:
+    """What removing one check's test objects of one run uses: the ledger (of that run), the
+    test identities (of that run) that prove what may be touched, the probe to confirm what
+    the app still holds, and a driver for each channel that created something."""
 
+    ledger: Ledger
+    identities: TestIdentities
+    run_id: str
+    check_id: str
+    probe: Probe | None
+    #: The probe looks users up by email (else by directory user id).
+    reads_by_email: bool
+    #: Signed events can be sent (webhook configured): the last way left to deprovision a
+    #: SCIM user that the app still shows active.
+    can_send_events: bool
+    open_driver: Callable[[Mode], ProvisioningDriver]
+
+
+def teardown_of(ctx: CheckContext, roles: RoleAssignments | None = None) -> Teardown:
+    """The teardown of ``ctx``'s check and run, with drivers made from ``ctx``."""
+
+    def open_driver(channel: Mode) -> ProvisioningDriver:
+        if channel == "events":
+            return EventsDriver(ctx, roles or RoleAssignments())
+        return ScimDriver(ctx)
+
+    return Teardown(
+        ledger=ctx.ledger,
+        identities=ctx.identities,
+        run_id=ctx.run_id,
+        check_id=ctx.info.id,
+        probe=ctx.probe,
+        reads_by_email=probe_reads_by_email(ctx),
+        can_send_events=missing_for_mode(ctx, "events") is None,
+        open_driver=open_driver,
+    )
+
+
+class _Drivers:
+    """One driver per channel, opened on first use and closed together."""
+
+    def __init__(self, teardown: Teardown) -> None:
+        self._open = teardown.open_driver
+        self._opened: dict[Mode, ProvisioningDriver] = {}
+
+    def events(self) -> EventsDriver:
+        driver = self._get("events")
+        assert isinstance(driver, EventsDriver)  # noqa: S101 - narrowing
+        return driver
+
+    def scim(self) -> ScimDriver:
+        driver = self._get("scim")
+        assert isinstance(driver, ScimDriver)  # noqa: S101 - narrowing
+        return driver
+
+    def _get(self, channel: Mode) -> ProvisioningDriver:
+        driver = self._opened.get(channel)
+        if driver is None:
+            driver = self._opened[channel] = self._open(channel)
+        return driver
+
+    async def aclose(self) -> None:
+        for driver in self._opened.values():
+            await driver.aclose()
+
+
+def _identity_from_entry(
+    identities: TestIdentities, run_id: str, entry: LedgerEntry | _SweepEntry
+) -> TestIdentity:
     details = entry.details
     email = str(details.get("email") or "")
     return TestIdentity(
         label="cleanup",
         directory_user_id=entry.object_id,
-        dp_id=str(details.get("dp_id") or f"{ctx.run_id}-cleanup"),
+        dp_id=str(details.get("dp_id") or f"{run_id}-cleanup"),
         email=email,
-        given_name=str(details.get("given_name") or ctx.identities.name_prefix),
-        family_name=str(details.get("family_name") or ctx.run_id),
+        given_name=str(details.get("given_name") or identities.name_prefix),
+        family_name=str(details.get("family_name") or run_id),
     )
 
 
-async def _remove_events_entry(driver: EventsDriver, entry: LedgerEntry) -> None:
-    ctx = driver.ctx
+async def _remove_events_entry(
+    driver: EventsDriver, entry: LedgerEntry, teardown: Teardown
+) -> None:
     if entry.kind == "group":
         display_name = str(entry.details.get("display_name") or entry.object_id)
         await driver.delete_group(GroupRef(entry.object_id, display_name, test=True), ())
         return
-    identity = _identity_from_entry(ctx, entry)
-    emails = _emails_ever(ctx, entry)
+    identity = _identity_from_entry(teardown.identities, teardown.run_id, entry)
+    emails = _emails_ever(teardown.ledger, teardown.identities, entry)
     # Every email the identity ever had, the current one last: an app that keys users by
     # email holds a separate record under each earlier email, and each must lose access.
     for email in emails:
@@ -736,14 +807,15 @@ async def _remove_events_entry(driver: EventsDriver, entry: LedgerEntry) -> None
         # Deactivate first: an app that ignores deletions still ends with no active test user.
         await driver.set_active(user, False)
         await driver.delete_user(user)
-    await _confirm_no_active_user(ctx, emails)
+    if teardown.reads_by_email:
+        await _confirm_no_active_user(teardown.probe, emails)
 
 
-def _emails_ever(ctx: CheckContext, entry: LedgerEntry) -> list[str]:
+def _emails_ever(ledger: Ledger, identities: TestIdentities, entry: LedgerEntry) -> list[str]:
     """Each email the ledger recorded for ``entry``'s user in its run, oldest first; only
     test emails of that run (a line naming another address is refused before this)."""
     found: list[str] = []
-    for item in ctx.ledger.entries():
+    for item in ledger.entries():
         email = str(item.details.get("email") or "")
         if (
             item.run_id == entry.run_id
@@ -751,7 +823,7 @@ def _emails_ever(ctx: CheckContext, entry: LedgerEntry) -> list[str]:
             and item.object_id == entry.object_id
             and item.state == "created"
             and email
-            and ctx.identities.is_test_email_of_run(email)
+            and identities.is_test_email_of_run(email)
             and email not in found
         ):
             found.append(email)
@@ -761,13 +833,10 @@ def _emails_ever(ctx: CheckContext, entry: LedgerEntry) -> list[str]:
     return [*found, current] if current else found
 
 
-async def _confirm_no_active_user(ctx: CheckContext, emails: Sequence[str]) -> None:
+async def _confirm_no_active_user(probe: Probe | None, emails: Sequence[str]) -> None:
     """Where the probe can look users up by email, a user counts as removed only when the app
     shows no active user under any email it had; otherwise it stays outstanding."""
-    from scim_readiness.errors import ProbeError
-
-    probe = ctx.probe
-    if probe is None or not probe_reads_by_email(ctx):
+    if probe is None:
         return
     for email in emails:
         try:
@@ -778,7 +847,9 @@ async def _confirm_no_active_user(ctx: CheckContext, emails: Sequence[str]) -> N
             raise ValueError(f"the app still shows an active test user under {email}")
 
 
-async def _scim_object_is_test_identity(driver: ScimDriver, kind: str, object_id: str) -> bool:
+async def _scim_object_is_test_identity(
+    driver: ScimDriver, names: TestIdentities, kind: str, object_id: str
+) -> bool:
     """A SCIM id is assigned by the directory, so its name proves nothing: read the live
     resource and check that it carries this run's test naming before anything is removed.
     A resource that is already gone (404) is harmless to "remove" again."""
@@ -792,7 +863,6 @@ async def _scim_object_is_test_identity(driver: ScimDriver, kind: str, object_id
         return False
     if not isinstance(body, dict):
         return False
-    names = driver.ctx.identities
     if kind == "group":
         return names.is_test_group_name_of_run(str(body.get("displayName") or ""))
     emails = [str(body.get("userName") or "")]
@@ -803,17 +873,19 @@ async def _scim_object_is_test_identity(driver: ScimDriver, kind: str, object_id
     return bool(present) and all(names.is_test_email_of_run(email) for email in present)
 
 
-async def _remove_scim_entry(driver: ScimDriver, entry: LedgerEntry) -> None:
+async def _remove_scim_entry(
+    driver: ScimDriver, entry: LedgerEntry, names: TestIdentities, run_id: str
+) -> None:
     object_id: str | None = entry.object_id
     if entry.details.get("lookup") == "userName":
         object_id = await driver.find_id("/Users", f'userName eq "{entry.object_id}"')
     elif entry.details.get("lookup") == "displayName":
         object_id = await driver.find_id("/Groups", f'displayName eq "{entry.object_id}"')
     if object_id is not None:
-        if not await _scim_object_is_test_identity(driver, entry.kind, object_id):
+        if not await _scim_object_is_test_identity(driver, names, entry.kind, object_id):
             raise ValueError(
                 f"REFUSED: the directory's {entry.kind} {object_id} is not named like a test "
-                f"identity of run {driver.ctx.run_id}, so it is a real one and was left alone"
+                f"identity of run {run_id}, so it is a real one and was left alone"
             )
         if entry.kind == "group":
             await driver.request("DELETE", f"/Groups/{object_id}", ok_statuses=(404,))
@@ -835,8 +907,7 @@ async def close_never_accepted(
     created (every delivery about them was refused or never sent) and that the app, where a
     probe is configured, does not hold: they are not left behind, and counting them would
     grow the "earlier runs left" warning with every run against a down endpoint."""
-    from scim_readiness.errors import ProbeError
-    from scim_readiness.plugin.ledger import recorded_by_this_process
+    # The sender brings the HTTP stack with it; removal runs only after a check.
     from scim_readiness.webhooks.sender import maybe_applied
 
     kept: list[LedgerEntry] = []
@@ -863,97 +934,80 @@ async def close_never_accepted(
     return kept
 
 
-async def cleanup_outstanding(
-    ctx: CheckContext, roles: RoleAssignments | None = None
-) -> CleanupOutcome:
-    """Remove every user and group this check created in this run and has not removed yet,
+async def cleanup_outstanding(teardown: Teardown) -> CleanupOutcome:
+    """Remove every user and group the check created in the run and has not removed yet,
     each through the channel that created it; users are deactivated, then deleted."""
+    ledger, identities = teardown.ledger, teardown.identities
     entries = await close_never_accepted(
-        ctx.ledger,
+        ledger,
         [
             entry
-            for entry in ctx.ledger.outstanding(ctx.run_id)
-            if entry.check_id == ctx.info.id
+            for entry in ledger.outstanding(teardown.run_id)
+            if entry.check_id == teardown.check_id
             and entry.kind in ("user", "group")
-            and ctx.identities.proves(entry)
+            and identities.proves(entry)
         ],
-        ctx.probe,
+        teardown.probe,
     )
     # Users before groups: deleting a group would otherwise send member updates for users
     # that are about to go anyway.
     entries.sort(key=lambda entry: (entry.kind != "user", entry.at))
     removed: list[str] = []
     failed: list[str] = []
-    drivers: dict[str, ProvisioningDriver] = {}
+    drivers = _Drivers(teardown)
     try:
         for entry in entries:
             label = f"{entry.kind} {entry.object_id} ({entry.channel})"
             try:
                 if entry.channel == "events":
-                    events = drivers.get("events")
-                    if events is None:
-                        events = drivers["events"] = EventsDriver(ctx, roles or RoleAssignments())
-                    assert isinstance(events, EventsDriver)  # noqa: S101 - narrowing
-                    await _remove_events_entry(events, entry)
+                    await _remove_events_entry(drivers.events(), entry, teardown)
                 else:
-                    scim = drivers.get("scim")
-                    if scim is None:
-                        scim = drivers["scim"] = ScimDriver(ctx)
-                    assert isinstance(scim, ScimDriver)  # noqa: S101 - narrowing
-                    await _remove_scim_entry(scim, entry)
+                    await _remove_scim_entry(drivers.scim(), entry, identities, teardown.run_id)
                 removed.append(label)
             except (ChangeRejected, ValueError) as exc:
-                ctx.ledger.unremovable(
+                ledger.unremovable(
                     entry.kind,
                     entry.object_id,
                     channel=entry.channel,
-                    check_id=ctx.info.id,
+                    check_id=teardown.check_id,
                     reason=str(exc),
                 )
                 failed.append(f"{label}: {exc}")
-        if ctx.probe is not None and any(entry.channel == "scim" for entry in entries):
-            await _sweep_app(ctx, drivers, roles, removed, failed)
+        if teardown.probe is not None and any(entry.channel == "scim" for entry in entries):
+            await _sweep_app(teardown, drivers, removed, failed)
     finally:
-        for driver in drivers.values():
-            await driver.aclose()
+        await drivers.aclose()
     return CleanupOutcome(tuple(removed), tuple(failed))
 
 
-def _scim_users(ctx: CheckContext) -> dict[str, str]:
+def _scim_users(teardown: Teardown) -> dict[str, str]:
     """Every email a SCIM-created test user of this check and run has had -> its SCIM id."""
     found: dict[str, str] = {}
-    for entry in ctx.ledger.entries():
+    for entry in teardown.ledger.entries():
         if (
-            entry.run_id == ctx.run_id
-            and entry.check_id == ctx.info.id
+            entry.run_id == teardown.run_id
+            and entry.check_id == teardown.check_id
             and entry.kind == "user"
             and entry.channel == "scim"
             and entry.state == "created"
             and entry.details.get("email")
             and entry.details.get("lookup") is None
-            and ctx.identities.is_test_email_of_run(str(entry.details["email"]))
+            and teardown.identities.is_test_email_of_run(str(entry.details["email"]))
         ):
             found[str(entry.details["email"])] = entry.object_id
     return found
 
 
 async def _sweep_app(
-    ctx: CheckContext,
-    drivers: dict[str, ProvisioningDriver],
-    roles: RoleAssignments | None,
-    removed: list[str],
-    failed: list[str],
+    teardown: Teardown, drivers: _Drivers, removed: list[str], failed: list[str]
 ) -> None:
     """Once a SCIM user is gone from the directory, the IdP has no way left to reach the app:
     if the app still shows it active (it ignored the deletion), deprovision it there directly
     with signed events, when the webhook is configured."""
-    from scim_readiness.errors import ProbeError
-
-    probe = ctx.probe
-    if probe is None or missing_for_mode(ctx, "events") is not None:
+    probe, by_email = teardown.probe, teardown.reads_by_email
+    if probe is None or not teardown.can_send_events:
         return
-    by_email = probe_reads_by_email(ctx)
-    users = _scim_users(ctx)
+    users = _scim_users(teardown)
     if not by_email:
         # Looked up by id, a user needs one lookup whatever emails it had (the last one wins).
         latest = {object_id: email for email, object_id in users.items()}
@@ -966,15 +1020,11 @@ async def _sweep_app(
             continue
         if found is None or not found.active:
             continue
-        if not ctx.identities.is_test_email_of_run(found.email):
+        if not teardown.identities.is_test_email_of_run(found.email):
             continue  # the app's record is not a test identity of this run: never touched
         email = found.email
-        events = drivers.get("events")
-        if events is None:
-            events = drivers["events"] = EventsDriver(ctx, roles or RoleAssignments())
-        identity = _identity_from_entry(
-            ctx, _SweepEntry(found.directory_user_id or found.id, email)
-        )
+        seen = _SweepEntry(found.directory_user_id or found.id, email)
+        identity = _identity_from_entry(teardown.identities, teardown.run_id, seen)
         user = DirectoryUser(
             identity=identity,
             handle=identity.directory_user_id,
@@ -983,6 +1033,7 @@ async def _sweep_app(
             family_name=identity.family_name,
         )
         try:
+            events = drivers.events()
             await events.set_active(user, False)
             await events.delete_user(user, mark_removed=False)
             removed.append(f"user {email} (still active in the app; deprovisioned by event)")

@@ -1,33 +1,48 @@
-"""Observing one round-trip step through the probe and putting it on the check's timeline.
+"""Round trips as tables of steps, driven by one stepper.
 
-A step is: the checker made a change (through a provisioning driver), then watches the app
-through the probe until the app shows a *settled* state or the step's budget runs out. The
-settled state is then judged (PASS, WARN, FAIL) and recorded with its propagation time, the
-time from sending the change to the observation that showed it. Without a probe nothing can
-be observed, so the step is SKIP with that reason, never PASS.
+A round-trip check is a table of :class:`Step` rows. Each row names the change the checker
+makes (through a provisioning driver), the state the app must then show, why that matters,
+the fix, and the finding code its findings carry. :class:`Stepper` works through the table:
+it makes the change, watches the app through the probe until the app shows a *settled* state
+or the step's budget runs out, judges that state (PASS, WARN, FAIL) and puts it on the
+check's timeline with its propagation time, the time from sending the change to the
+observation that showed it. Without a probe nothing can be observed, so the step is SKIP with
+that reason, never PASS. A change that is refused ends the table: the later rows are SKIP,
+"not run". What a failed step means for the rest (go on, or stop because later rows build on
+it) is the check's call, made in its ``on_failure``.
 
 Both round-trip checks (``user-lifecycle``, ``group-roles``) also share what comes before and
-after their steps, kept here once: the read-only skip, the ``mode``/``step_timeout_s``
-options, the skip for a mode the config cannot drive, a change the app or the SCIM endpoint
-refused, and the removal of their test objects.
+after their steps, kept here once: the ``mode``/``step_timeout_s`` options, the skip for a
+mode the config cannot drive, a change the app or the SCIM endpoint refused, and the removal
+of their test objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from scim_readiness.errors import ConfigError, ProbeError
 from scim_readiness.model import Status
+from scim_readiness.plugin.contract import Clock, FindingCode, FindingRecorder
 from scim_readiness.plugin.options import RoundTripOptions
 from scim_readiness.plugin.wait import wait_until
-from scim_readiness.provisioning.drivers import probe_reads_by_email
+from scim_readiness.provisioning.drivers import (
+    ChangeRejected,
+    DeliveryRedirected,
+    DirectoryUser,
+    Mode,
+    cleanup_outstanding,
+    missing_for_mode,
+    probe_reads_by_email,
+    selected_mode,
+    teardown_of,
+)
 
 if TYPE_CHECKING:
-    from scim_readiness.clients.probe import AppUser
+    from scim_readiness.clients.probe import AppUser, Probe
     from scim_readiness.plugin.context import CheckContext
-    from scim_readiness.provisioning.drivers import ChangeRejected, DirectoryUser, Mode
 
 NO_PROBE = "not observed: no probe is configured, so the app's state cannot be read"
 #: A probe that fails this many times in a row is broken, not slow: the step stops waiting.
@@ -35,21 +50,150 @@ PROBE_ERRORS_IN_A_ROW = 3
 
 Lookup = Callable[[], Awaitable["AppUser | None"]]
 Judge = Callable[["AppUser | None"], "tuple[Status, str]"]
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
 class StepOutcome:
-    """How one step ended. ``user`` is the last state seen (None: absent or never read)."""
+    """How one step ended. ``user`` is the last state seen (None: absent or never read);
+    ``expected`` the state the step waited for, as the timeline shows it."""
 
     status: Status
     observed: str
     user: AppUser | None = None
     latency_s: float | None = None
     elapsed_s: float = 0.0
+    expected: str = ""
+    code: str = ""  # the finding code of the step's row
 
     @property
     def ok(self) -> bool:
         return self.status in (Status.PASS, Status.WARN)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in (Status.FAIL, Status.ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class Step(Generic[S]):
+    """One row of a round-trip table, over the check's run state ``S``.
+
+    ``change`` is the change made (timed from its start), ``prepare`` an untimed set-up
+    before it; ``settled`` says whether what the probe shows is the state to wait for, and
+    ``judge`` what that state earns (default: PASS, the state described); ``shows`` is
+    ``expected`` with this run's values, when the timeline should carry them; ``after`` runs
+    once the step is judged (and the run goes on), with the budget a next wait gets.
+    ``code`` carries the row's finding code and the why and fix its findings give.
+    """
+
+    name: str
+    expected: str
+    code: FindingCode
+    change: Callable[[S], Awaitable[object]]
+    settled: Callable[[S, AppUser | None], bool]
+    judge: Callable[[S, AppUser | None], tuple[Status, str]] | None = None
+    shows: Callable[[S], str] | None = None
+    prepare: Callable[[S], Awaitable[object]] | None = None
+    after: Callable[[S, StepOutcome, float], Awaitable[None]] | None = None
+
+    @property
+    def why(self) -> str:
+        return self.code.why
+
+    @property
+    def fix(self) -> str:
+        return self.code.fix
+
+
+#: A check's answer to a failed step (FAIL or ERROR): why the later rows do not run, or None
+#: to go on with them.
+OnFailure = Callable[[int, Step[S], StepOutcome], Awaitable[str | None]]
+
+
+@dataclass
+class Stepper(Generic[S]):
+    """Works through a table of steps for one run state (see the module docstring).
+
+    ``read`` reads the state's user from the app; ``probing`` is False without a probe (every
+    step is then SKIP). With ``shorten_after_failure``, once a step has failed the later
+    ones wait :func:`budget_after_failure` at most. ``refused_expected`` is what the timeline
+    says was expected of a refused change (default: the row's ``expected``).
+    """
+
+    findings: FindingRecorder
+    clock: Clock
+    read: Callable[[S], Awaitable[AppUser | None]]
+    probing: bool
+    budget_s: float
+    shorten_after_failure: bool = False
+    refused_expected: str | None = None
+    outcomes: dict[str, StepOutcome] = field(default_factory=dict)
+    #: The row after whose failure ``on_failure`` stopped the run, and the row whose change
+    #: was refused (indexes into the table; None: it did not happen).
+    stopped_at: int | None = None
+    refused_at: int | None = None
+    finished: bool = False
+
+    def budget(self) -> float:
+        """The budget the next wait gets."""
+        if self.shorten_after_failure and any(o.failed for o in self.outcomes.values()):
+            return budget_after_failure(self.findings, self.budget_s)
+        return self.budget_s
+
+    async def run(self, table: Sequence[Step[S]], state: S, on_failure: OnFailure[S]) -> None:
+        """Every row in turn, until one is refused or ``on_failure`` stops the run."""
+        for index, row in enumerate(table):
+            try:
+                if row.prepare is not None:
+                    await row.prepare(state)
+                started = self.clock.monotonic()
+                await row.change(state)
+            except ChangeRejected as exc:
+                expected = self.refused_expected or row.expected
+                record_refused(
+                    self.findings, row.name, expected, exc, why=row.why, fix=row.fix, code=row.code
+                )
+                record_not_run(
+                    self.findings, _plan(table[index + 1 :]), f"step {row.name} could not be sent"
+                )
+                self.refused_at = index
+                return
+            outcome = await self._observe(row, state, started)
+            self.outcomes[row.name] = outcome
+            if outcome.failed:
+                reason = await on_failure(index, row, outcome)
+                if reason is not None:
+                    record_not_run(self.findings, _plan(table[index + 1 :]), reason)
+                    self.stopped_at = index
+                    return
+            if row.after is not None:
+                await row.after(state, outcome, self.budget())
+        self.finished = True
+
+    async def _observe(self, row: Step[S], state: S, started: float) -> StepOutcome:
+        judge = row.judge
+
+        async def lookup() -> AppUser | None:
+            return await self.read(state)
+
+        outcome = await observe_step(
+            self.findings,
+            self.clock,
+            probing=self.probing,
+            step=row.name,
+            expected=row.shows(state) if row.shows else row.expected,
+            lookup=lookup,
+            settled=lambda found: row.settled(state, found),
+            judge=(lambda found: judge(state, found)) if judge else None,
+            started_at=started,
+            budget_s=self.budget(),
+        )
+        return replace(outcome, code=row.code.code)
+
+
+def _plan(rows: Iterable[Step[S]]) -> list[tuple[str, str]]:
+    return [(row.name, row.expected) for row in rows]
 
 
 def step_budget(ctx: CheckContext) -> float:
@@ -57,10 +201,8 @@ def step_budget(ctx: CheckContext) -> float:
     return RoundTripOptions.of(ctx).step_timeout_s
 
 
-def round_trip_options(ctx: CheckContext) -> tuple[Mode, float] | None:
+def round_trip_options(ctx: CheckContext, *, code: FindingCode) -> tuple[Mode, float] | None:
     """The check's ``mode`` and per-step budget; None (recorded as ERROR) when invalid."""
-    from scim_readiness.provisioning.drivers import selected_mode
-
     try:
         return selected_mode(ctx), step_budget(ctx)
     except ConfigError as exc:
@@ -70,15 +212,16 @@ def round_trip_options(ctx: CheckContext) -> tuple[Mode, float] | None:
             observed=exc.message,
             fix=f"Set checks.{check_id}.options.mode to events or scim and step_timeout_s to a "
             "number of seconds.",
+            code=code.code,
         )
         return None
 
 
-def skipped_unconfigured_mode(ctx: CheckContext, mode: Mode, *, part: str = "Not run") -> bool:
+def skipped_unconfigured_mode(
+    ctx: CheckContext, mode: Mode, *, code: FindingCode, part: str = "Not run"
+) -> bool:
     """When the config lacks what ``mode`` needs, record ``part`` (the check, or the side of
     it that needs the mode) as SKIP and return True."""
-    from scim_readiness.provisioning.drivers import missing_for_mode
-
     missing = missing_for_mode(ctx, mode)
     if not missing:
         return False
@@ -86,43 +229,52 @@ def skipped_unconfigured_mode(ctx: CheckContext, mode: Mode, *, part: str = "Not
         f"{part}: mode '{mode}' is not configured",
         why=missing,
         fix="Add the missing section to the config, or choose the other mode.",
+        code=code.code,
     )
     return True
 
 
 def record_refused(
-    ctx: CheckContext, step: str, expected: str, exc: ChangeRejected, *, why: str, fix: str
+    findings: FindingRecorder,
+    step: str,
+    expected: str,
+    exc: ChangeRejected,
+    *,
+    why: str,
+    fix: str,
+    code: FindingCode,
 ) -> None:
     """Put a change that was refused on the timeline and say who refused it: the app (FAIL,
     with the check's ``why`` and ``fix``) or the directory's SCIM endpoint (ERROR)."""
-    from scim_readiness.provisioning.drivers import DeliveryRedirected
-
     evidence = {"step": step, "status": exc.status}
     if isinstance(exc, DeliveryRedirected):
+        # The sender brings the HTTP stack; a redirect is rare, so it is loaded only then.
         from scim_readiness.webhooks.sender import REDIRECT_WHY
 
-        ctx.findings.step(step, expected=expected, observed=str(exc), status=Status.ERROR)
-        ctx.findings.errored(
+        findings.step(step, expected=expected, observed=str(exc), status=Status.ERROR)
+        findings.errored(
             f"Step {step}: {exc}",
             expected="2xx for a correctly signed, well-formed directory event",
             why=REDIRECT_WHY,
             fix="Fix the redirect first (see webhook-endpoint).",
             evidence=evidence,
+            code=code.code,
         )
         return
     if exc.by_app:
-        ctx.findings.step(step, expected=expected, observed=str(exc), status=Status.FAIL)
-        ctx.findings.failed(
+        findings.step(step, expected=expected, observed=str(exc), status=Status.FAIL)
+        findings.failed(
             f"Step {step}: the app refused a correctly signed event",
             expected="2xx for a correctly signed, well-formed directory event",
             observed=str(exc),
             why=why,
             fix=fix,
             evidence=evidence,
+            code=code.code,
         )
         return
-    ctx.findings.step(step, expected=expected, observed=str(exc), status=Status.ERROR)
-    ctx.findings.errored(
+    findings.step(step, expected=expected, observed=str(exc), status=Status.ERROR)
+    findings.errored(
         f"Step {step}: the directory's SCIM endpoint refused the change",
         expected="a 2xx answer from the SCIM endpoint",
         observed=str(exc),
@@ -131,21 +283,21 @@ def record_refused(
         "endpoint refuses the test email address, set test_identities.email_domain to a "
         "domain it accepts.",
         evidence=evidence,
+        code=code.code,
     )
 
 
-async def remove_test_objects(ctx: CheckContext, *, what: str) -> None:
+async def remove_test_objects(ctx: CheckContext, *, what: str, code: FindingCode) -> None:
     """The check's ``cleanup``: remove what the ledger says is outstanding; WARN naming
     ``what`` (e.g. "Test users") when some of it could not be removed."""
-    from scim_readiness.provisioning.drivers import cleanup_outstanding
-
-    outcome = await cleanup_outstanding(ctx)
+    outcome = await cleanup_outstanding(teardown_of(ctx))
     if outcome.failed:
         ctx.findings.warned(
             "Some test objects could not be removed",
             observed="; ".join(outcome.failed),
             why=f"{what} left behind clutter the app and the directory.",
             fix="Run `scim-readiness cleanup` once the cause is fixed.",
+            code=code.code,
         )
 
 
@@ -154,40 +306,47 @@ async def remove_test_objects(ctx: CheckContext, *, what: str) -> None:
 AFTER_FAILURE_FLOOR_S = 5.0
 
 
-def budget_after_failure(ctx: CheckContext, budget_s: float) -> float:
+def budget_after_failure(findings: FindingRecorder, budget_s: float) -> float:
     """A shorter budget once one step has used up its own: the app has shown how fast it
     is, and a second defect should not cost another full budget (the run has one too)."""
     passed = [
         step.latency_s
-        for step in ctx.findings.timeline
+        for step in findings.timeline
         if step.status is Status.PASS and step.latency_s is not None
     ]
     return min(budget_s, max(AFTER_FAILURE_FLOOR_S, 10 * max(passed, default=0.0)))
 
 
-def app_user_lookup(ctx: CheckContext, user: DirectoryUser) -> Lookup:
-    """Read ``user`` from the app through the probe: by its current email, or by its
-    directory user id when the probe has no email lookup. Reads ``user`` at call time, so a
-    changed email is followed. Not found by email, it is asked for by id too where the probe
-    has that lookup: an app that kept an old email still holds the user, and saying "removed"
-    would be false."""
-    by_email = probe_reads_by_email(ctx)
-    section = ctx.config.probe
-    sub = None if section is None else getattr(section, section.kind)
-    also_by_id = by_email and sub is not None and bool(sub.user_by_id)
+@dataclass(frozen=True, slots=True)
+class AppUserReader:
+    """Reads a directory user from the app through the probe: by its current email, or by
+    its directory user id when the probe has no email lookup. Not found by email, it is
+    asked for by id too where the probe has that lookup: an app that kept an old email still
+    holds the user, and saying "removed" would be false."""
 
-    async def lookup() -> AppUser | None:
-        probe = ctx.probe
+    probe: Probe | None
+    by_email: bool
+    also_by_id: bool
+
+    async def read(self, user: DirectoryUser) -> AppUser | None:
+        probe = self.probe
         if probe is None:
             return None
-        if by_email:
+        if self.by_email:
             found = await probe.user_by_email(user.email)
-            if found is None and also_by_id:
+            if found is None and self.also_by_id:
                 found = await probe.user_by_id(user.handle)
             return found
         return await probe.user_by_id(user.handle)
 
-    return lookup
+
+def app_user_reader(ctx: CheckContext) -> AppUserReader:
+    """The reader for the configured probe (see :class:`AppUserReader`)."""
+    by_email = probe_reads_by_email(ctx)
+    section = ctx.config.probe
+    sub = None if section is None else getattr(section, section.kind)
+    also_by_id = by_email and sub is not None and bool(sub.user_by_id)
+    return AppUserReader(ctx.probe, by_email, also_by_id)
 
 
 def describe_user(user: AppUser | None) -> str:
@@ -213,8 +372,10 @@ def roles_text(roles: Iterable[str]) -> str:
 
 
 async def observe_step(
-    ctx: CheckContext,
+    findings: FindingRecorder,
+    clock: Clock,
     *,
+    probing: bool,
     step: str,
     expected: str,
     lookup: Lookup,
@@ -230,14 +391,14 @@ async def observe_step(
     seen; a probe that failed on every attempt, or several times in a row, is ERROR (the
     latter at once, without waiting out the budget).
     """
-    if ctx.probe is None:
-        ctx.findings.step(step, expected=expected, observed=NO_PROBE, status=Status.SKIP)
-        return StepOutcome(Status.SKIP, NO_PROBE)
+    if not probing:
+        findings.step(step, expected=expected, observed=NO_PROBE, status=Status.SKIP)
+        return StepOutcome(Status.SKIP, NO_PROBE, expected=expected)
     outcome = await wait_until(
         lookup,
         settled,
         budget_s=budget_s,
-        clock=ctx.clock,
+        clock=clock,
         started_at=started_at,
         retry_on=(ProbeError,),
         errors_in_a_row=PROBE_ERRORS_IN_A_ROW,
@@ -262,46 +423,47 @@ async def observe_step(
         status = Status.FAIL
         observed = f"after {outcome.elapsed_s:.1f} s: {describe_user(outcome.value)}"
         latency = None
-    ctx.findings.step(step, expected=expected, observed=observed, status=status, latency_s=latency)
-    return StepOutcome(status, observed, outcome.value, latency, outcome.elapsed_s)
+    findings.step(step, expected=expected, observed=observed, status=status, latency_s=latency)
+    return StepOutcome(status, observed, outcome.value, latency, outcome.elapsed_s, expected)
 
 
-def record_not_run(ctx: CheckContext, steps: Iterable[tuple[str, str]], reason: str) -> None:
+def record_not_run(
+    findings: FindingRecorder, steps: Iterable[tuple[str, str]], reason: str
+) -> None:
     """Put steps that could not run on the timeline as SKIP with the reason."""
     for step, expected in steps:
-        ctx.findings.step(
-            step, expected=expected, observed=f"not run: {reason}", status=Status.SKIP
-        )
+        findings.step(step, expected=expected, observed=f"not run: {reason}", status=Status.SKIP)
 
 
-def restate_last_step(ctx: CheckContext, status: Status, observed: str) -> None:
+def restate_last_step(findings: FindingRecorder, status: Status, observed: str) -> None:
     """Change the verdict of the step just recorded (when a later insight explains it)."""
-    from dataclasses import replace
-
-    timeline = ctx.findings.timeline
+    timeline = findings.timeline
     if timeline:
         timeline[-1] = replace(timeline[-1], status=status, observed=observed, latency_s=None)
 
 
-def latency_summary(ctx: CheckContext) -> dict[str, float]:
+def latency_summary(findings: FindingRecorder) -> dict[str, float]:
     """Propagation time per observed step, in milliseconds, for metrics and evidence."""
     return {
         item.step: round(item.latency_s * 1000, 1)
-        for item in ctx.findings.timeline
+        for item in findings.timeline
         if item.latency_s is not None
     }
 
 
-def latencies_text(ctx: CheckContext) -> str:
+def latencies_text(findings: FindingRecorder) -> str:
     """``1. create 12.5 ms, 2. update profile 8 ms``: the propagation times, for findings."""
-    return ", ".join(f"{step} {ms:g} ms" for step, ms in latency_summary(ctx).items())
+    return ", ".join(f"{step} {ms:g} ms" for step, ms in latency_summary(findings).items())
 
 
-def record_not_observed(ctx: CheckContext, title: str, *, why: str) -> None:
+def record_not_observed(
+    findings: FindingRecorder, title: str, *, why: str, code: FindingCode
+) -> None:
     """SKIP for a run whose changes were all accepted but, without a probe, not observed."""
-    ctx.findings.skipped(
+    findings.skipped(
         title,
         observed="every change was accepted; " + NO_PROBE,
         why=why,
         fix="Configure a probe (http or command) so the check can read the app's users.",
+        code=code.code,
     )
