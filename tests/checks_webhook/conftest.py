@@ -130,7 +130,7 @@ def run_check(check: ModuleType, ctx: CheckContext, app: RunningApp | None = Non
 
 
 #: The checks whose findings already carry codes (see CheckInfo.codes).
-CODED = {"webhook-signature"}
+CODED = {"webhook-signature", "bad-data"}
 
 
 def assert_coded(check: ModuleType, findings: list[Finding]) -> None:

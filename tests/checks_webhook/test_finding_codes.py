@@ -8,12 +8,12 @@ import re
 from types import ModuleType
 
 import pytest
-from scim_readiness.checks import webhook_signature
+from scim_readiness.checks import bad_data, webhook_signature
 
 
 @pytest.mark.parametrize(
     ("check", "prefix"),
-    [(webhook_signature, "SIG")],
+    [(webhook_signature, "SIG"), (bad_data, "BAD")],
     ids=lambda value: getattr(value, "__name__", value),
 )
 def test_the_catalogue_declares_every_code_the_check_records(
