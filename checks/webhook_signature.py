@@ -424,8 +424,9 @@ _FAMILIES = ("webhook-only", "svix-only")
 
 
 def _cases() -> list[Case]:
-    """Fresh copies of the deliveries, to be filled in as they are sent."""
-    return [dataclasses.replace(case) for case in _CASES]
+    """Fresh copies of the deliveries, to be filled in as they are sent (nothing mutable is
+    shared with the table)."""
+    return [dataclasses.replace(case, event={}) for case in _CASES]
 
 
 # ---------------------------------------------------------------------------- the check
