@@ -263,18 +263,20 @@ class _Workers:
     tally: _Tally = field(default_factory=_Tally)
     numbers: itertools.count[int] = field(default_factory=itertools.count)
     started: float = field(default_factory=time.perf_counter)
+    deadline: float | None = field(init=False)
+    dead_limit: int = field(init=False)
 
-    @property
-    def dead_limit(self) -> int:
-        return max(MIN_DEAD_STREAK, self.plan.concurrency)
+    def __post_init__(self) -> None:
+        limit = self.max_duration_s
+        self.deadline = self.started + limit if limit is not None else None
+        self.dead_limit = max(MIN_DEAD_STREAK, self.plan.concurrency)
 
     def next_number(self) -> int | None:
         """The next delivery to send, or None when the burst is done or out of time."""
         n = next(self.numbers)
         if n >= self.plan.events:
             return None
-        deadline = self.started + self.max_duration_s if self.max_duration_s is not None else None
-        if deadline is not None and time.perf_counter() > deadline:
+        if self.deadline is not None and time.perf_counter() > self.deadline:
             self.tally.stopped = f"stopped after {self.max_duration_s:g} s (the burst's time limit)"
             return None
         return n
