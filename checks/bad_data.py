@@ -41,17 +41,45 @@ without ``webhook.url``/``webhook.secret``, and when the app's records cannot be
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.api import CheckInfo, Need, ReadOnly, option, skipped_essential
+from scim_readiness.api import (
+    CheckInfo,
+    FindingCode,
+    FindingRecorder,
+    Need,
+    ProbeError,
+    ReadOnly,
+    Status,
+    option,
+    skipped_essential,
+)
+from scim_readiness.clients.answers import MAX_ANSWER_BYTES, excerpt, request_capped
+from scim_readiness.events import directory_data, encode_body
 from scim_readiness.plugin.options import EventOptions, PropagationOptions
+from scim_readiness.webhooks.probing import (
+    Judgement,
+    missing_webhook_setting,
+    propagation_budget,
+    record_absent,
+    record_possibly_applied,
+    send_sentinel,
+    webhook_sender,
+)
+from scim_readiness.webhooks.traces import (
+    CONFIGURE_PROBE,
+    app_view,
+    brief,
+    describe,
+    record_probe_failure,
+)
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
     from scim_readiness.plugin.identities import TestIdentity
-    from scim_readiness.webhooks.probing import Judgement
     from scim_readiness.webhooks.sender import Outcome, Sender
     from scim_readiness.webhooks.traces import AppView, RecordCount
 
@@ -63,6 +91,161 @@ class Options(EventOptions, PropagationOptions):
     )
 
 
+_DOCS = "https://docs.scalekit.com/reference/webhooks/overview"
+_ACTIONABLE = (
+    "Answer invalid payloads with 400 and a body naming the problem (which field, what was "
+    "expected), validate the whole event before writing anything, and keep the handler from "
+    "raising on any input."
+)
+_UPSERT = (
+    "Make user_created an upsert keyed on the directory user id (a unique index on it) and "
+    "skip already-processed webhook-ids."
+)
+
+CODES = (
+    FindingCode(
+        "BAD001",
+        "The webhook URL and its signing secret are configured",
+        why="Every delivery must be correctly signed so the app judges the data, not the "
+        "signature.",
+        fix="Set webhook.url and webhook.secret in the config.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD002",
+        "Test events are addressed to the configured organisation",
+        why="An app that (rightly) refuses events for organisations it does not know rejects "
+        "them for that reason alone, which can hide or fake results.",
+        fix="Set scalekit.organization_id (org_…) in the config.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD003",
+        "A well-formed, correctly signed user_created is accepted (2xx, not redirected)",
+        why="A genuine new user that is refused or redirected is never provisioned, and the "
+        "handling of bad data cannot be told apart from it.",
+        fix="Accept well-formed user_created events for the configured organisation at the "
+        "configured URL.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD004",
+        "The same event delivered twice is answered 2xx (or 4xx for the repeat)",
+        why="Scalekit delivers at least once; a 5xx on a repeat makes it retry for hours.",
+        fix="Record processed webhook-ids and answer a repeat with 2xx without applying it again.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD005",
+        "A user_created re-sent for the same directory user is answered 2xx",
+        why="Scalekit re-sends user_created (e.g. after a resync); refusing it leaves the "
+        "directory and the app disagreeing.",
+        fix="Treat user_created as an upsert keyed on the directory user id (data.id).",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD006",
+        "A second directory user with an existing email is refused with 4xx, not a 5xx",
+        why="The conflict is a data problem a directory admin must fix; a 5xx hides it and "
+        "makes Scalekit retry for hours.",
+        fix="Detect the existing email before writing and answer 409 naming both directory "
+        "user ids.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD007",
+        "A case variant of an existing email is refused with 4xx (or linked), not a 5xx",
+        why="One mailbox written in other letter case is the same address; a 5xx makes "
+        "Scalekit retry for hours and hides the conflict.",
+        fix="Compare emails case-insensitively before writing and answer 409.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD008",
+        "Invalid payloads (bad JSON, missing fields, wrong types, non-UTF-8) get 4xx or an "
+        "ignoring 2xx, never a 5xx",
+        why="A handler that crashes on invalid input makes Scalekit retry for hours, and the "
+        "admin never sees an actionable error.",
+        fix=_ACTIONABLE,
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD009",
+        "Hostile bodies (1 MiB, JSON nested 20,000 deep) are refused without a crash (hardening)",
+        why="Only a holder of the signing secret can send them, but an endpoint without body "
+        "and depth limits can be made to buffer, parse and crash.",
+        fix="Enforce a body size and nesting limit that answers 413/400.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD010",
+        "An unknown event type is acknowledged with 2xx and ignored",
+        why="Scalekit adds event types; refusing them makes every new event retry until it "
+        "is dropped, and can get the endpoint disabled.",
+        fix="Answer unknown event types with 2xx and ignore them.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD011",
+        "The app is still healthy after the invalid deliveries",
+        why="A few malformed requests that take the endpoint down make every later event "
+        "retry, and provisioning stops.",
+        fix="Bound body size and parsing depth, catch every error per request, and never let "
+        "one request poison shared state.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD012",
+        "The app's records can be read after the deliveries (a probe, and a genuine test "
+        "user seen through it)",
+        why="Status codes alone cannot show duplicates, merged accounts or partial records; "
+        "only the app's state can.",
+        fix=CONFIGURE_PROBE,
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD013",
+        "The same event delivered twice leaves one user in the app",
+        why="Duplicate accounts for one person: deprovisioning disables one and leaves the "
+        "other active.",
+        fix=_UPSERT,
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD014",
+        "Two user_created events for one directory user leave one user in the app",
+        why="Duplicate accounts for one person: deprovisioning disables one and leaves the "
+        "other active, and roles drift apart.",
+        fix=_UPSERT,
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD015",
+        "After an email conflict the first user keeps its identity, unshared",
+        why="A second directory user that takes over or shares the first user's record can "
+        "sign in as (or change) that user: an account takeover.",
+        fix="Key users on the directory user id; when an email already belongs to another "
+        "directory user, refuse with 409 and record nothing.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD016",
+        "Invalid deliveries leave no (partial) record in the app",
+        why="Partial or invalid records break sign-in, roles and later updates.",
+        fix=_ACTIONABLE,
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "BAD017",
+        "A case variant of an existing email does not become a second account",
+        why="One mailbox, two accounts: resets and invitations reach both, and "
+        "deprovisioning one leaves the other active.",
+        fix="Enforce uniqueness on the casefolded email, and refuse a second directory user "
+        "for an existing address with 409.",
+        docs_url=_DOCS,
+    ),
+)
+
 CHECK = CheckInfo(
     id="bad-data",
     title="Duplicate and invalid data fail safely",
@@ -71,9 +254,10 @@ CHECK = CheckInfo(
     needs=(Need.WEBHOOK,),
     mutates=True,
     read_only=ReadOnly.NONE,  # every delivery it judges carries a test user
-    docs_url="https://docs.scalekit.com/reference/webhooks/overview",
+    docs_url=_DOCS,
     description="duplicate events and users, conflicting emails, invalid and hostile payloads: "
     "4xx (or 2xx-ignore), never 5xx, never a partial record, app stays healthy",
+    codes=CODES,
 )
 
 _ONE_MIB = 1024 * 1024
@@ -81,13 +265,24 @@ _NESTING = 20_000
 _RECORDS = "the app's records after the deliveries"
 # Rules for inputs Scalekit never sends: only a holder of the signing secret can craft them.
 _CRAFTED_ONLY: frozenset[str] = frozenset({"size", "depth"})
-_ACTIONABLE = (
-    "Answer invalid payloads with 400 and a body naming the problem (which field, what was "
-    "expected), validate the whole event before writing anything, and keep the handler from "
-    "raising on any input."
-)
 
 Rule = Literal["reject", "ignore", "size", "depth"]
+
+#: The assertion each rule of the invalid deliveries stands for.
+_RULE_CODES: Mapping[Rule, str] = {
+    "reject": "BAD008",
+    "size": "BAD009",
+    "depth": "BAD009",
+    "ignore": "BAD010",
+}
+
+
+def _code_recorded_since(findings: FindingRecorder, start: int, code: str) -> None:
+    """Give ``code`` to the findings a shared helper recorded, from ``start`` on, without one
+    (the shared webhook helpers record findings but take no code)."""
+    for index in range(start, len(findings.items)):
+        if not findings.items[index].code:
+            findings.items[index] = dataclasses.replace(findings.items[index], code=code)
 
 
 @dataclass(slots=True)
@@ -116,12 +311,23 @@ class _Run:
         return self.sender.next_event_id()
 
     def identity(self, label: str, *, expect_applied: bool = True) -> TestIdentity:
+        # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
         from scim_readiness.webhooks.sender import record_test_user
 
         identity = self.ctx.identities.user(f"bad-{label}")
         record_test_user(self.ctx, identity, expect_applied=expect_applied)
         self.identities.append(identity)
         return identity
+
+    def claimant(self, label: str, email: str) -> TestIdentity:
+        """Another directory user (another IdP account) claiming ``email``; in the ledger as
+        not applied until the app accepts it."""
+        from scim_readiness.webhooks.sender import record_test_user
+
+        claimant = dataclasses.replace(self.ctx.identities.user(f"bad-{label}"), email=email)
+        record_test_user(self.ctx, claimant, expect_applied=False)
+        self.identities.append(claimant)
+        return claimant
 
     def user_event(
         self,
@@ -145,10 +351,20 @@ class _Run:
         )
 
 
-async def run(ctx: CheckContext) -> None:
-    import asyncio
+@dataclass(slots=True)
+class _Scenarios:
+    """What every scenario sent and got back, judged once all are done."""
 
-    from scim_readiness.webhooks.probing import missing_webhook_setting, webhook_sender
+    twice: Pair
+    reissued: Pair
+    conflict: Conflict
+    variant: Conflict
+    invalid: list[Invalid]
+
+
+async def run(ctx: CheckContext) -> None:
+    # asyncio is for a run only; `scim-readiness checks` must not load it.
+    import asyncio
 
     missing = missing_webhook_setting(ctx)
     if missing is not None:
@@ -157,57 +373,28 @@ async def run(ctx: CheckContext) -> None:
             why="Every delivery must be correctly signed so the app judges the data, not "
             "the signature.",
             fix=f"Set {missing} in the config.",
+            code="BAD001",
         )
         return
-    async with webhook_sender(ctx, timeout_s=max(ctx.config.webhook.timeout_s, 1.0)) as sender:
+    start = len(ctx.findings.items)
+    unopened = webhook_sender(ctx, timeout_s=max(ctx.config.webhook.timeout_s, 1.0))
+    _code_recorded_since(ctx.findings, start, "BAD002")  # the placeholder-organisation WARN
+    async with unopened as sender:
         state = _Run(ctx, sender, sender.target.organization_id)
         # The four scenarios are independent: a slow app costs their longest, not their sum.
-        twice, reissued, conflict, variant, invalid = await asyncio.gather(
-            _same_event_twice(state),
-            _same_user_two_events(state),
-            _email_conflict(state),
-            _case_variant_conflict(state),
-            _invalid_payloads(state),
-        )
-        genuine = (twice.first, reissued.first, conflict.first_outcome)
-        redirected = next((o for o in genuine if o.redirected), None)
-        if redirected is not None:
-            from scim_readiness.webhooks.sender import REDIRECT_WHY, redirect_blocker
-
-            # One cause, reported once: webhook-endpoint FAILs on the redirect itself; a
-            # judgement of each payload's 3xx would only repeat it with the wrong fixes.
-            ctx.findings.errored(
-                redirect_blocker(redirected),
-                expected="2xx for a correctly signed, well-formed user_created",
-                why=f"{REDIRECT_WHY} How the app handles bad data cannot be judged.",
-                fix="Fix the redirect first (see webhook-endpoint).",
-                evidence=redirected.evidence(),
+        sent = _Scenarios(
+            *await asyncio.gather(
+                _same_event_twice(state),
+                _same_user_two_events(state),
+                _email_conflict(state),
+                _case_variant_conflict(state),
+                _invalid_payloads(state),
             )
+        )
+        if _redirected(ctx.findings, sent):
             return
-        # Judged in a fixed order, so the report reads the same on every run.
-        _judge_pair(
-            ctx,
-            "The same event delivered twice",
-            twice,
-            second_may_be_4xx=True,
-            fix="Record processed webhook-ids and answer a repeat with 2xx without applying "
-            "it again; make user_created an upsert keyed on the directory user id.",
-        )
-        _judge_pair(
-            ctx,
-            "Two user_created events for the same directory user",
-            reissued,
-            second_may_be_4xx=False,
-            fix="Treat user_created as an upsert keyed on the directory user id (data.id): "
-            "Scalekit re-sends it, e.g. after a resync.",
-        )
-        _judge_conflict_answer(ctx, conflict)
-        _judge_case_variant_answer(ctx, variant)
-        for case in invalid:
-            _judge_invalid(ctx, case)
+        _judge_answers(ctx.findings, sent)
         await _still_healthy(state)
-        from scim_readiness.webhooks.traces import CONFIGURE_PROBE, app_view
-
         view, no_view = app_view(ctx)
         if view is None:
             skipped_essential(
@@ -217,17 +404,112 @@ async def run(ctx: CheckContext) -> None:
                 why="Status codes alone cannot show duplicates, merged accounts or partial "
                 "records; only the app's state can.",
                 fix=CONFIGURE_PROBE,
+                code="BAD012",
             )
             return
-        await _judge_records(state, view, twice, reissued, conflict, invalid)
-        await _judge_case_variant_records(ctx, view, variant)
+        await _judge_records(state, view, sent)
+        await _judge_case_variant_records(ctx.findings, view, sent.variant)
+
+
+def _redirected(findings: FindingRecorder, sent: _Scenarios) -> bool:
+    """ERROR when a genuine delivery was redirected; True when one was."""
+    genuine = (sent.twice.first, sent.reissued.first, sent.conflict.first_outcome)
+    redirected = next((o for o in genuine if o.redirected), None)
+    if redirected is None:
+        return False
+    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
+    from scim_readiness.webhooks.sender import REDIRECT_WHY, redirect_blocker
+
+    # One cause, reported once: webhook-endpoint FAILs on the redirect itself; a
+    # judgement of each payload's 3xx would only repeat it with the wrong fixes.
+    findings.errored(
+        redirect_blocker(redirected),
+        expected="2xx for a correctly signed, well-formed user_created",
+        why=f"{REDIRECT_WHY} How the app handles bad data cannot be judged.",
+        fix="Fix the redirect first (see webhook-endpoint).",
+        evidence=redirected.evidence(),
+        code="BAD003",
+    )
+    return True
+
+
+def _judge_answers(findings: FindingRecorder, sent: _Scenarios) -> None:
+    """Every status the app answered with, in a fixed order so the report reads the same on
+    every run."""
+    _judge_pair(findings, sent.twice)
+    _judge_pair(findings, sent.reissued)
+    conflict, variant = sent.conflict, sent.variant
+    _judge_second_claim(
+        findings,
+        conflict.second_outcome,
+        _SAME_EMAIL,
+        observed=f"first user: {conflict.first_outcome.summary()}; "
+        f"second: {conflict.second_outcome.summary()}",
+        evidence={
+            "first": conflict.first_outcome.evidence(),
+            "second": conflict.second_outcome.evidence(),
+        },
+    )
+    _judge_second_claim(
+        findings,
+        variant.second_outcome,
+        _CASE_VARIANT,
+        observed=f"{variant.first.email}: {variant.first_outcome.summary()}; "
+        f"{variant.second.email}: {variant.second_outcome.summary()}",
+    )
+    for case in sent.invalid:
+        _judge_invalid(findings, case)
+
+
+def _record(findings: FindingRecorder, judgement: Judgement, outcome: Outcome, code: str) -> None:
+    """Record ``judgement`` with the answer as what was observed."""
+    findings.record(
+        judgement.status,
+        judgement.title,
+        expected=judgement.expected,
+        observed=outcome.summary(),
+        why=judgement.why,
+        fix=judgement.fix,
+        evidence=outcome.evidence(),
+        code=code,
+    )
 
 
 # ---------------------------------------------------------------------------- duplicates
 
 
+@dataclass(frozen=True, slots=True)
+class _Repeat:
+    """One way the same user arrives twice, and how its two deliveries are judged."""
+
+    what: str
+    second_may_be_4xx: bool  # the repeat may be refused as already processed
+    fix: str
+    answer_code: str
+    count_code: str
+
+
+_SAME_EVENT = _Repeat(
+    "The same event delivered twice",
+    second_may_be_4xx=True,
+    fix="Record processed webhook-ids and answer a repeat with 2xx without applying "
+    "it again; make user_created an upsert keyed on the directory user id.",
+    answer_code="BAD004",
+    count_code="BAD013",
+)
+_REISSUED = _Repeat(
+    "Two user_created events for the same directory user",
+    second_may_be_4xx=False,
+    fix="Treat user_created as an upsert keyed on the directory user id (data.id): "
+    "Scalekit re-sends it, e.g. after a resync.",
+    answer_code="BAD005",
+    count_code="BAD014",
+)
+
+
 @dataclass(slots=True)
 class Pair:
+    repeat: _Repeat
     identity: TestIdentity
     first: Outcome
     second: Outcome
@@ -238,7 +520,7 @@ async def _same_event_twice(state: _Run) -> Pair:
     event = state.user_event(identity)
     first = await state.sender.send_event("user_created", event)
     second = await state.sender.send_event("the same user_created again (same id)", event)
-    return Pair(identity, first, second)
+    return Pair(_SAME_EVENT, identity, first, second)
 
 
 async def _same_user_two_events(state: _Run) -> Pair:
@@ -247,43 +529,38 @@ async def _same_user_two_events(state: _Run) -> Pair:
     second = await state.sender.send_event(
         "user_created again with a new event id", state.user_event(identity)
     )
-    return Pair(identity, first, second)
+    return Pair(_REISSUED, identity, first, second)
 
 
-def _judge_pair(
-    ctx: CheckContext,
-    what: str,
-    pair: Pair,
-    *,
-    second_may_be_4xx: bool,
-    fix: str,
-) -> None:
-    first, second = pair.first, pair.second
+def _judge_pair(findings: FindingRecorder, pair: Pair) -> None:
+    first, second, repeat = pair.first, pair.second, pair.repeat
+    what = repeat.what
     observed = f"first: {first.summary()}; second: {second.summary()}"
     evidence = {"first": first.evidence(), "second": second.evidence()}
     if not first.accepted:
-        ctx.findings.failed(
+        findings.failed(
             f"{what}: the first delivery was refused",
             expected="2xx for a well-formed, correctly signed user_created",
             observed=observed,
             why="A genuine new user was not provisioned.",
             fix="Accept well-formed user_created events for the configured organisation.",
             evidence=evidence,
+            code="BAD003",
         )
         return
-    acceptable = second.accepted or (second_may_be_4xx and second.rejected)
-    if acceptable:
-        ctx.findings.passed(
+    if second.accepted or (repeat.second_may_be_4xx and second.rejected):
+        findings.passed(
             f"{what}: answered without error",
-            expected="2xx" + (" (or 4xx) for the repeat" if second_may_be_4xx else " twice"),
+            expected="2xx" + (" (or 4xx) for the repeat" if repeat.second_may_be_4xx else " twice"),
             observed=observed,
             evidence=evidence,
+            code=repeat.answer_code,
         )
         return
-    ctx.findings.failed(
+    findings.failed(
         f"{what}: the repeat was answered with "
         + (f"HTTP {second.status}" if second.status else "no answer"),
-        expected="2xx" + (" or 4xx" if second_may_be_4xx else ""),
+        expected="2xx" + (" or 4xx" if repeat.second_may_be_4xx else ""),
         observed=observed,
         why="Scalekit delivers at least once and re-sends user_created; "
         + (
@@ -291,12 +568,13 @@ def _judge_pair(
             if second.server_error
             else "refusing a repeat leaves the directory and the app disagreeing."
         ),
-        fix=fix,
+        fix=repeat.fix,
         evidence=evidence,
+        code=repeat.answer_code,
     )
 
 
-# ---------------------------------------------------------------------------- conflict
+# ---------------------------------------------------------------------------- conflicts
 
 
 @dataclass(slots=True)
@@ -307,107 +585,122 @@ class Conflict:
     second_outcome: Outcome
 
 
-async def _email_conflict(state: _Run) -> Conflict:
-    first = state.identity("email-owner")
-    # Another directory user (another IdP account) claiming the same email address.
-    second = dataclasses.replace(state.ctx.identities.user("bad-email-claimant"), email=first.email)
-    from scim_readiness.webhooks.sender import record_test_user
-
-    record_test_user(state.ctx, second, expect_applied=False)
-    state.identities.append(second)
-    first_outcome = await state.sender.send_event("user_created", state.user_event(first))
-    second_outcome = await state.sender.send_event(
-        "user_created for another directory user with the same email",
-        state.user_event(second, title="claimant"),
-    )
-    if second_outcome.accepted:
-        record_test_user(state.ctx, second, expect_applied=True)
-    return Conflict(first, second, first_outcome, second_outcome)
-
-
-def _judge_conflict_answer(ctx: CheckContext, conflict: Conflict) -> None:
-    first_outcome, second_outcome = conflict.first_outcome, conflict.second_outcome
-    observed = f"first user: {first_outcome.summary()}; second: {second_outcome.summary()}"
-    evidence = {"first": first_outcome.evidence(), "second": second_outcome.evidence()}
-    if second_outcome.rejected:
-        ctx.findings.passed(
-            "Second directory user with an existing email refused",
-            expected="4xx naming the conflict, first user unchanged",
-            observed=observed,
-            evidence=evidence,
-        )
-    elif second_outcome.server_error or second_outcome.status is None:
-        ctx.findings.failed(
-            "Email conflict answered with "
-            + (f"HTTP {second_outcome.status}" if second_outcome.status else "no answer"),
-            expected="4xx naming the conflict",
-            observed=observed,
-            why="The conflict is a data problem a directory admin must fix; a 5xx hides it "
-            "and makes Scalekit retry for hours.",
-            fix="Detect the existing email before writing and answer 409 with a body that "
-            "names both directory user ids.",
-            evidence=evidence,
-        )
-    # A 2xx is judged with the probe (merged, overwritten or kept apart?).
-
-
-# ---------------------------------------------------------------- case variant of an email
-
-
 def _case_variant(email: str) -> str:
     """The same mailbox written with every letter of its local part in the other case."""
     local, _, domain = email.rpartition("@")
     return f"{local.swapcase()}@{domain}"
 
 
+async def _email_conflict(state: _Run) -> Conflict:
+    first = state.identity("email-owner")
+    second = state.claimant("email-claimant", first.email)
+    return await _claim(
+        state,
+        first,
+        second,
+        "user_created for another directory user with the same email",
+        title="claimant",
+    )
+
+
 async def _case_variant_conflict(state: _Run) -> Conflict:
     """A second directory user whose email differs from an existing one only in case: one
     mailbox (mail systems treat local parts case-insensitively in practice), so the app must
     refuse it or link it, never open a second account."""
+    first = state.identity("case-owner")
+    second = state.claimant("case-claimant", _case_variant(first.email))
+    return await _claim(
+        state,
+        first,
+        second,
+        "user_created for another directory user with the email in other letter case",
+        title="case variant",
+    )
+
+
+async def _claim(
+    state: _Run, first: TestIdentity, second: TestIdentity, label: str, *, title: str
+) -> Conflict:
+    """Create ``first``, then ``second`` claiming its address (with ``title``, to tell a
+    merge apart); a claimant the app accepted may have been applied."""
     from scim_readiness.webhooks.sender import record_test_user
 
-    first = state.identity("case-owner")
-    claimant = state.ctx.identities.user("bad-case-claimant")
-    second = dataclasses.replace(claimant, email=_case_variant(first.email))
-    record_test_user(state.ctx, second, expect_applied=False)
-    state.identities.append(second)
     first_outcome = await state.sender.send_event("user_created", state.user_event(first))
-    second_outcome = await state.sender.send_event(
-        "user_created for another directory user with the email in other letter case",
-        state.user_event(second, title="case variant"),
-    )
+    second_outcome = await state.sender.send_event(label, state.user_event(second, title=title))
     if second_outcome.accepted:
         record_test_user(state.ctx, second, expect_applied=True)
     return Conflict(first, second, first_outcome, second_outcome)
 
 
-def _judge_case_variant_answer(ctx: CheckContext, variant: Conflict) -> None:
-    second = variant.second_outcome
-    observed = f"{variant.first.email}: {variant.first_outcome.summary()}; "
-    observed += f"{variant.second.email}: {second.summary()}"
+@dataclass(frozen=True, slots=True)
+class _ClaimWording:
+    """How the answer to a second directory user claiming an existing address reads."""
+
+    refused: str
+    refused_expected: str
+    crashed: str  # the title, before the status
+    crashed_expected: str
+    why: str
+    fix: str
+    code: str
+
+
+_SAME_EMAIL = _ClaimWording(
+    refused="Second directory user with an existing email refused",
+    refused_expected="4xx naming the conflict, first user unchanged",
+    crashed="Email conflict answered with ",
+    crashed_expected="4xx naming the conflict",
+    why="The conflict is a data problem a directory admin must fix; a 5xx hides it "
+    "and makes Scalekit retry for hours.",
+    fix="Detect the existing email before writing and answer 409 with a body that "
+    "names both directory user ids.",
+    code="BAD006",
+)
+_CASE_VARIANT = _ClaimWording(
+    refused="Case variant of an existing email refused as the same address",
+    refused_expected="4xx, or one account for both spellings",
+    crashed="Case variant of an existing email answered with ",
+    crashed_expected="4xx naming the conflict, or one account for both spellings",
+    why="A 5xx makes Scalekit retry the delivery for hours; the conflict is a data "
+    "problem a directory admin must see.",
+    fix="Compare emails case-insensitively before writing and answer 409.",
+    code="BAD007",
+)
+
+
+def _judge_second_claim(
+    findings: FindingRecorder,
+    second: Outcome,
+    wording: _ClaimWording,
+    *,
+    observed: str,
+    evidence: Mapping[str, Any] | None = None,
+) -> None:
+    """PASS when the claimant was refused, FAIL when the app crashed or did not answer; a
+    2xx is judged with the probe (merged, overwritten, or kept apart?)."""
     if second.rejected:
-        ctx.findings.passed(
-            "Case variant of an existing email refused as the same address",
-            expected="4xx, or one account for both spellings",
+        findings.passed(
+            wording.refused,
+            expected=wording.refused_expected,
             observed=observed,
+            evidence=evidence,
+            code=wording.code,
         )
     elif second.server_error or second.status is None:
-        ctx.findings.failed(
-            "Case variant of an existing email answered with "
-            + (f"HTTP {second.status}" if second.status else "no answer"),
-            expected="4xx naming the conflict, or one account for both spellings",
+        findings.failed(
+            wording.crashed + (f"HTTP {second.status}" if second.status else "no answer"),
+            expected=wording.crashed_expected,
             observed=observed,
-            why="A 5xx makes Scalekit retry the delivery for hours; the conflict is a data "
-            "problem a directory admin must see.",
-            fix="Compare emails case-insensitively before writing and answer 409.",
+            why=wording.why,
+            fix=wording.fix,
+            evidence=evidence,
+            code=wording.code,
         )
-    # A 2xx is judged with the probe: one account, or two?
 
 
-async def _judge_case_variant_records(ctx: CheckContext, view: AppView, variant: Conflict) -> None:
-    from scim_readiness.errors import ProbeError
-    from scim_readiness.webhooks.traces import describe
-
+async def _judge_case_variant_records(
+    findings: FindingRecorder, view: AppView, variant: Conflict
+) -> None:
     first, second = variant.first, variant.second
     if not (variant.first_outcome.accepted and variant.second_outcome.accepted):
         return  # refused (judged above), or the first user never arrived (judged elsewhere)
@@ -427,7 +720,7 @@ async def _judge_case_variant_records(ctx: CheckContext, view: AppView, variant:
         f"{second.directory_user_id}: {describe(claimant) if claimant else 'none'}"
     )
     if separate or (n is not None and n > 1):
-        ctx.findings.failed(
+        findings.failed(
             "A case variant of an existing email became a second account",
             expected=f"one account for {first.email} and {second.email}",
             observed=observed,
@@ -435,18 +728,21 @@ async def _judge_case_variant_records(ctx: CheckContext, view: AppView, variant:
             "deprovisioning one leaves the other active. Email uniqueness is case-sensitive.",
             fix="Enforce uniqueness on the lower-cased (casefolded) email, and refuse a "
             "second directory user for an existing address with 409.",
+            code="BAD017",
         )
     elif n == 1 or claimant is not None:
-        ctx.findings.passed(
+        findings.passed(
             "Case variant of an existing email treated as the same address",
             expected="one account for both spellings",
             observed=observed,
+            code="BAD017",
         )
     else:
-        ctx.findings.skipped(
+        findings.skipped(
             "Case variant of an existing email: records not counted",
             observed=observed,
             fix="Configure probe list_users so every record of the address can be counted.",
+            code="BAD017",
         )
 
 
@@ -457,138 +753,114 @@ def _nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
-async def _invalid_payloads(state: _Run) -> list[Invalid]:
-    import asyncio
+Body = Callable[[_Run, "TestIdentity"], bytes]
 
-    from scim_readiness.events import encode_body
 
-    cases: list[Invalid] = []
-
-    def add(key: str, name: str, rule: Rule, body: bytes, identity: TestIdentity | None) -> None:
-        cases.append(Invalid(key, name, rule, identity, body))
-
-    who = state.identity("invalid-json", expect_applied=False)
+def _half_json(state: _Run, who: TestIdentity) -> bytes:
     complete = encode_body(state.user_event(who))
-    add("invalid-json", "invalid JSON", "reject", complete[: len(complete) // 2], who)
+    return complete[: len(complete) // 2]
 
-    # Nothing about a user is sent, so nothing is recorded in the ledger for it.
-    no_data = state.user_event(state.ctx.identities.user("bad-no-data"))
-    no_data.pop("data")
-    add("no-data", "an event without data", "reject", encode_body(no_data), None)
 
-    who = state.identity("no-email", expect_applied=False)
+def _without_data(state: _Run, who: TestIdentity) -> bytes:
+    event = state.user_event(who)
+    event.pop("data")
+    return encode_body(event)
+
+
+def _without_email(state: _Run, who: TestIdentity) -> bytes:
     event = state.user_event(who)
     event["data"].pop("email")
-    add("no-email", "a user without email", "reject", encode_body(event), who)
+    return encode_body(event)
 
-    who = state.identity("wrong-types", expect_applied=False)
-    add(
-        "wrong-types",
-        'wrong types (active: "yes")',
-        "reject",
-        encode_body(state.user_event(who, active="yes")),
-        who,
-    )
 
-    who = state.identity("not-utf8", expect_applied=False)
+def _wrong_types(state: _Run, who: TestIdentity) -> bytes:
+    return encode_body(state.user_event(who, active="yes"))
+
+
+def _not_utf8(state: _Run, who: TestIdentity) -> bytes:
     body = encode_body(state.user_event(who))
     # The family name's first byte becomes 0xFF: no UTF-8 text contains it.
     marker = who.family_name.encode()
-    add(
-        "not-utf8",
-        "non-UTF-8 bytes",
-        "reject",
-        body.replace(marker, b"\xff" + marker[1:], 1),
-        who,
-    )
+    return body.replace(marker, b"\xff" + marker[1:], 1)
 
-    who = state.identity("huge", expect_applied=False)
-    add(
-        "huge",
-        "a 1 MiB body",
-        "size",
-        encode_body(state.user_event(who, raw_attributes={"padding": "x" * _ONE_MIB})),
-        who,
-    )
 
-    who = state.identity("deep", expect_applied=False)
+def _huge(state: _Run, who: TestIdentity) -> bytes:
+    return encode_body(state.user_event(who, raw_attributes={"padding": "x" * _ONE_MIB}))
+
+
+def _deep(state: _Run, who: TestIdentity) -> bytes:
     shell = encode_body(state.user_event(who, custom_attributes={"nested": "@@NEST@@"}))
-    add(
-        "deep",
-        f"JSON nested {_NESTING:,} levels deep",
-        "depth",
-        shell.replace(b'"@@NEST@@"', _nested(_NESTING).encode()),
-        who,
-    )
+    return shell.replace(b'"@@NEST@@"', _nested(_NESTING).encode())
 
-    who = state.identity("unknown-type", expect_applied=False)
-    add(
-        "unknown-type",
-        "an unknown event type",
-        "ignore",
-        encode_body(state.user_event(who, event_type="organization.directory.user_teleported")),
-        who,
-    )
 
-    concurrency = Options.of(state.ctx).concurrency
-    gate = asyncio.Semaphore(concurrency)
+def _unknown_type(state: _Run, who: TestIdentity) -> bytes:
+    return encode_body(state.user_event(who, event_type="organization.directory.user_teleported"))
+
+
+@dataclass(frozen=True, slots=True)
+class _InvalidKind:
+    key: str
+    name: str
+    rule: Rule
+    body: Body
+    carries_user: bool = True  # False: nothing about a user is sent, so none is recorded
+
+
+#: The invalid and hostile deliveries, in the order they are built.
+_INVALID = (
+    _InvalidKind("invalid-json", "invalid JSON", "reject", _half_json),
+    _InvalidKind("no-data", "an event without data", "reject", _without_data, carries_user=False),
+    _InvalidKind("no-email", "a user without email", "reject", _without_email),
+    _InvalidKind("wrong-types", 'wrong types (active: "yes")', "reject", _wrong_types),
+    _InvalidKind("not-utf8", "non-UTF-8 bytes", "reject", _not_utf8),
+    _InvalidKind("huge", "a 1 MiB body", "size", _huge),
+    _InvalidKind("deep", f"JSON nested {_NESTING:,} levels deep", "depth", _deep),
+    _InvalidKind("unknown-type", "an unknown event type", "ignore", _unknown_type),
+)
+
+
+def _invalid_cases(state: _Run) -> list[Invalid]:
+    cases: list[Invalid] = []
+    for kind in _INVALID:
+        if kind.carries_user:
+            who = state.identity(kind.key, expect_applied=False)
+        else:
+            who = state.ctx.identities.user(f"bad-{kind.key}")  # not in the ledger
+        body = kind.body(state, who)
+        cases.append(
+            Invalid(kind.key, kind.name, kind.rule, who if kind.carries_user else None, body)
+        )
+    return cases
+
+
+async def _invalid_payloads(state: _Run) -> list[Invalid]:
+    import asyncio
+
+    cases = _invalid_cases(state)
+    gate = asyncio.Semaphore(Options.of(state.ctx).concurrency)
 
     async def send(case: Invalid) -> None:
         async with gate:
             case.outcome = await state.post(case.name, case.body, state.event_id())
 
     await asyncio.gather(*(send(case) for case in cases))
-    from scim_readiness.webhooks.probing import record_possibly_applied
-
     record_possibly_applied(state.ctx, cases)
     return cases
 
 
-def _judge_invalid(ctx: CheckContext, case: Invalid) -> None:
+def _judge_invalid(findings: FindingRecorder, case: Invalid) -> None:
     outcome = case.outcome
     assert outcome is not None  # noqa: S101 - sent above
     verdict = _verdict_on_invalid(case, outcome)
     if verdict is not None:
-        verdict.record(ctx, outcome)
+        _record(findings, verdict, outcome, _RULE_CODES[case.rule])
 
 
 def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Judgement | None:
     """What the app's answer to one invalid delivery means under the case's rule; None for a
     2xx to data it should not apply, which is judged by its effect (the records) instead."""
-    from scim_readiness.api import Status
-    from scim_readiness.webhooks.probing import Judgement
-
-    what = case.name[0].upper() + case.name[1:]
-    if outcome.server_error and case.rule in _CRAFTED_ONLY:
-        return Judgement(
-            Status.WARN,
-            f"{what} answered with HTTP {outcome.status} (hardening)",
-            expected="4xx",
-            why="Scalekit never sends such a body: only a holder of the signing secret can, "
-            "so this is hardening, not readiness. Still, the handler crashed where it should "
-            "have refused.",
-            fix="Enforce a body size and nesting limit that answers 413/400.",
-        )
-    if outcome.server_error:
-        return Judgement(
-            Status.FAIL,
-            f"{what} answered with HTTP {outcome.status}",
-            expected="4xx" + (" or a 2xx that ignores it" if case.rule == "ignore" else ""),
-            why="The handler crashed on input it should refuse; Scalekit retries a 5xx with "
-            "backoff for hours and the admin never sees an actionable error.",
-            fix=_ACTIONABLE
-            if case.rule != "ignore"
-            else "Answer unknown event types with 2xx and ignore them: Scalekit adds new types.",
-        )
-    if outcome.status is None:
-        return Judgement(
-            Status.WARN if case.rule in _CRAFTED_ONLY else Status.ERROR,
-            f"No answer to {case.name}",
-            expected="4xx",
-            why="A dropped connection is retried by Scalekit like a 5xx.",
-            fix="Enforce a body size and nesting limit that answers 413/400 instead of "
-            "dropping the connection.",
-        )
+    if outcome.server_error or outcome.status is None:
+        return _verdict_on_failure(case, outcome)
     if case.rule == "ignore":
         if outcome.accepted:
             return Judgement(
@@ -602,6 +874,7 @@ def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Judgement | None:
             "until it is dropped, and can get the endpoint disabled.",
             fix="Answer unknown event types with 2xx and ignore them.",
         )
+    what = case.name[0].upper() + case.name[1:]
     if outcome.rejected:
         return Judgement(Status.PASS, f"{what} refused with HTTP {outcome.status}", expected="4xx")
     if case.rule == "depth" and outcome.accepted:
@@ -631,35 +904,48 @@ def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Judgement | None:
     )
 
 
+def _verdict_on_failure(case: Invalid, outcome: Outcome) -> Judgement:
+    """A 5xx, or no answer at all: hardening for what only a secret's holder can craft."""
+    if outcome.server_error and case.rule in _CRAFTED_ONLY:
+        return Judgement(
+            Status.WARN,
+            f"{case.name[0].upper() + case.name[1:]} answered with HTTP {outcome.status} "
+            "(hardening)",
+            expected="4xx",
+            why="Scalekit never sends such a body: only a holder of the signing secret can, "
+            "so this is hardening, not readiness. Still, the handler crashed where it should "
+            "have refused.",
+            fix="Enforce a body size and nesting limit that answers 413/400.",
+        )
+    if outcome.server_error:
+        return Judgement(
+            Status.FAIL,
+            f"{case.name[0].upper() + case.name[1:]} answered with HTTP {outcome.status}",
+            expected="4xx" + (" or a 2xx that ignores it" if case.rule == "ignore" else ""),
+            why="The handler crashed on input it should refuse; Scalekit retries a 5xx with "
+            "backoff for hours and the admin never sees an actionable error.",
+            fix=_ACTIONABLE
+            if case.rule != "ignore"
+            else "Answer unknown event types with 2xx and ignore them: Scalekit adds new types.",
+        )
+    return Judgement(
+        Status.WARN if case.rule in _CRAFTED_ONLY else Status.ERROR,
+        f"No answer to {case.name}",
+        expected="4xx",
+        why="A dropped connection is retried by Scalekit like a 5xx.",
+        fix="Enforce a body size and nesting limit that answers 413/400 instead of "
+        "dropping the connection.",
+    )
+
+
 # ---------------------------------------------------------------------------- health
 
 
 async def _still_healthy(state: _Run) -> None:
-    from scim_readiness.clients.answers import excerpt
-    from scim_readiness.events import directory_data
-
     ctx = state.ctx
     health_url = ctx.config.webhook.health_url
     if health_url:
-        import httpx
-
-        from scim_readiness.clients.answers import MAX_ANSWER_BYTES, request_capped
-
-        try:
-            async with ctx.http(timeout_s=5.0) as client:
-                # Only the status matters; the body is quoted, so it is cut rather than refused.
-                response = await request_capped(
-                    client, "GET", health_url, cap=MAX_ANSWER_BYTES, truncate=True
-                )
-            observed = f"GET {health_url}: HTTP {response.status_code}: " + excerpt(
-                response.content
-            )
-            healthy = response.is_success
-        except httpx.HTTPError as exc:
-            from scim_readiness.webhooks.sender import describe_http_error
-
-            observed = f"GET {health_url}: {describe_http_error(exc)}"
-            healthy = False
+        observed, healthy = await _health_url_answer(ctx, health_url)
     else:
         outcome = await state.sender.send_event(
             "harmless event after the barrage",
@@ -679,6 +965,7 @@ async def _still_healthy(state: _Run) -> None:
             "App still healthy after the invalid deliveries",
             expected="2xx",
             observed=observed,
+            code="BAD011",
         )
     else:
         ctx.findings.failed(
@@ -689,86 +976,120 @@ async def _still_healthy(state: _Run) -> None:
             "retried and provisioning stops.",
             fix="Bound body size and parsing depth, catch every error per request, and "
             "never let one request poison shared state.",
+            code="BAD011",
         )
+
+
+async def _health_url_answer(ctx: CheckContext, health_url: str) -> tuple[str, bool]:
+    """What a GET of the health URL got, and whether it was a 2xx."""
+    # httpx and the sender module are the HTTP stack, which `scim-readiness checks` must
+    # not load.
+    import httpx
+
+    from scim_readiness.webhooks.sender import describe_http_error
+
+    try:
+        async with ctx.http(timeout_s=5.0) as client:
+            # Only the status matters; the body is quoted, so it is cut rather than refused.
+            response = await request_capped(
+                client, "GET", health_url, cap=MAX_ANSWER_BYTES, truncate=True
+            )
+    except httpx.HTTPError as exc:
+        return f"GET {health_url}: {describe_http_error(exc)}", False
+    observed = f"GET {health_url}: HTTP {response.status_code}: " + excerpt(response.content)
+    return observed, response.is_success
 
 
 # ---------------------------------------------------------------------------- records
 
 
-async def _judge_records(
-    state: _Run,
-    view: AppView,
-    twice: Pair,
-    reissued: Pair,
-    conflict: Conflict,
-    invalid: list[Invalid],
-) -> None:
-    from scim_readiness.api import ProbeError
-    from scim_readiness.webhooks.probing import propagation_budget, record_absent, send_sentinel
-    from scim_readiness.webhooks.traces import brief, record_probe_failure
+@dataclass(slots=True)
+class _Records:
+    """What the probe showed of the app's records once a genuine test user appeared."""
 
+    counts: RecordCount | None
+    owner: AppUser | None  # the email conflict's first user
+    claimant: AppUser | None  # its second user, by directory id
+    by_email: AppUser | None  # whoever holds the conflicting email
+    traces: dict[str, AppUser | None]  # the invalid deliveries' users, by case key
+    absent: list[TestIdentity]  # test users seen not to be in the app
+
+
+async def _judge_records(state: _Run, view: AppView, sent: _Scenarios) -> None:
     ctx = state.ctx
     budget = propagation_budget(ctx)
-    limit = Options.of(ctx).max_scan_users
     try:
-        sent, seen = await send_sentinel(ctx, state.sender, view, "bad-sentinel", budget_s=budget)
+        delivery, seen = await send_sentinel(
+            ctx, state.sender, view, "bad-sentinel", budget_s=budget
+        )
         if seen is None:
             skipped_essential(
                 ctx.findings,
                 _RECORDS,
                 "Records in the app not checked",
                 observed=f"a genuine test user did not appear through the probe within "
-                f"{budget:g} s (its delivery: {sent.summary()})",
+                f"{budget:g} s (its delivery: {delivery.summary()})",
                 why="Until accepted events are visible, counting records proves nothing. "
                 "(Whether accepted events are applied is user-lifecycle's subject.)",
                 fix="Check the probe configuration, or raise the option propagation_timeout_s.",
+                code="BAD012",
             )
             return
-        counts = await view.count(
-            directory_user_ids=[i.directory_user_id for i in state.identities],
-            emails=[i.email for i in state.identities],
-            limit=limit,
-        )
-        owner = await view.find(conflict.first)
-        claimant = await view.user_by_id(conflict.second.directory_user_id)
-        by_email = await view.user_by_email(conflict.first.email)
-        traces = {
-            case.key: await view.find(case.identity)
-            for case in invalid
-            if case.identity is not None
-        }
-        absent = [
-            case.identity
-            for case in invalid
-            if case.identity is not None and traces.get(case.key) is None
-        ]
-        if (
-            view.by_id
-            and claimant is None
-            and counts is not None
-            and counts.by_email.get(conflict.first.email, 0) <= 1
-        ):
-            absent.append(conflict.second)
+        records = await _read_records(state, view, sent)
     except ProbeError as exc:
+        start = len(ctx.findings.items)
         record_probe_failure(ctx, exc)
+        _code_recorded_since(ctx.findings, start, "BAD012")
         return
-    for identity in absent:
+    for identity in records.absent:
         record_absent(ctx, identity)
-    _judge_duplicates(ctx, "The same event delivered twice", twice, counts)
-    _judge_duplicates(ctx, "Two user_created events for the same directory user", reissued, counts)
-    _judge_conflict(ctx, conflict, owner, claimant, by_email, counts)
-    _judge_partial_records(ctx, invalid, traces, brief)
+    _judge_duplicates(ctx.findings, sent.twice, records.counts)
+    _judge_duplicates(ctx.findings, sent.reissued, records.counts)
+    _judge_conflict(ctx.findings, sent.conflict, records)
+    _judge_partial_records(ctx.findings, sent.invalid, records.traces)
 
 
-def _judge_duplicates(ctx: CheckContext, what: str, pair: Pair, counts: RecordCount | None) -> None:
+async def _read_records(state: _Run, view: AppView, sent: _Scenarios) -> _Records:
+    """Count every test user's records, look up both sides of the email conflict and the
+    invalid deliveries' users. ProbeError propagates."""
+    conflict, invalid = sent.conflict, sent.invalid
+    counts = await view.count(
+        directory_user_ids=[i.directory_user_id for i in state.identities],
+        emails=[i.email for i in state.identities],
+        limit=Options.of(state.ctx).max_scan_users,
+    )
+    owner = await view.find(conflict.first)
+    claimant = await view.user_by_id(conflict.second.directory_user_id)
+    by_email = await view.user_by_email(conflict.first.email)
+    traces = {
+        case.key: await view.find(case.identity) for case in invalid if case.identity is not None
+    }
+    absent = [
+        case.identity
+        for case in invalid
+        if case.identity is not None and traces.get(case.key) is None
+    ]
+    if (
+        view.by_id
+        and claimant is None
+        and counts is not None
+        and counts.by_email.get(conflict.first.email, 0) <= 1
+    ):
+        absent.append(conflict.second)
+    return _Records(counts, owner, claimant, by_email, traces, absent)
+
+
+def _judge_duplicates(findings: FindingRecorder, pair: Pair, counts: RecordCount | None) -> None:
     if not pair.first.accepted:
         return  # already FAIL: nothing was provisioned to count
+    what, code = pair.repeat.what, pair.repeat.count_code
     if counts is None:
-        ctx.findings.skipped(
+        findings.skipped(
             f"{what}: records not counted",
             observed="the probe cannot list users (probe list_users is not set)",
             why="Duplicates only show when every record of the app can be counted.",
             fix="Configure probe list_users.",
+            code=code,
         )
         return
     n = counts.by_directory_id.get(pair.identity.directory_user_id, 0)
@@ -777,75 +1098,67 @@ def _judge_duplicates(ctx: CheckContext, what: str, pair: Pair, counts: RecordCo
         f"(scanned {counts.scanned} users{'' if counts.complete else ', stopped at the limit'})"
     )
     if n == 1:
-        ctx.findings.passed(f"{what}: one user in the app", expected="1 record", observed=observed)
+        findings.passed(
+            f"{what}: one user in the app", expected="1 record", observed=observed, code=code
+        )
     elif n > 1:
-        ctx.findings.failed(
+        findings.failed(
             f"{what}: {n} users in the app",
             expected="exactly 1 record",
             observed=observed,
             why="Duplicate accounts for one person: deprovisioning disables one and leaves "
             "the other active, and roles drift apart.",
-            fix="Make user_created an upsert keyed on the directory user id (a unique index "
-            "on it) and skip already-processed webhook-ids.",
+            fix=_UPSERT,
+            code=code,
         )
     elif counts.complete:
-        ctx.findings.skipped(
+        findings.skipped(
             f"{what}: no record found to count",
             observed=observed,
             why="The user was acknowledged but is not listed by the probe; whether accepted "
             "events are applied is user-lifecycle's subject.",
+            code=code,
         )
     else:
-        ctx.findings.skipped(
+        findings.skipped(
             f"{what}: records not counted",
             observed=observed,
             fix="Raise the option max_scan_users.",
+            code=code,
         )
 
 
-def _judge_conflict(
-    ctx: CheckContext,
-    conflict: Conflict,
-    owner: AppUser | None,
-    claimant: AppUser | None,
-    by_email: AppUser | None,
-    counts: RecordCount | None,
-) -> None:
-    from scim_readiness.webhooks.traces import describe
-
-    first, second = conflict.first, conflict.second
+def _judge_conflict(findings: FindingRecorder, conflict: Conflict, records: _Records) -> None:
+    """Whether the first user of the email conflict kept its identity (BAD015)."""
+    owner, claimant, by_email = records.owner, records.claimant, records.by_email
     if not conflict.first_outcome.accepted:
-        ctx.findings.failed(
+        findings.failed(
             "Email conflict not tested: the first user was refused",
             observed=conflict.first_outcome.summary(),
             why="A genuine new user was not provisioned.",
             fix="Accept well-formed user_created events for the configured organisation.",
+            code="BAD003",
         )
         return
     if owner is None and claimant is None and by_email is None:
-        ctx.findings.skipped(
+        findings.skipped(
             "Email conflict: neither user is visible in the app",
             observed=f"first delivery: {conflict.first_outcome.summary()}; second: "
             f"{conflict.second_outcome.summary()}",
             why="The first user was acknowledged but not applied; whether accepted events "
             "are applied is user-lifecycle's subject.",
+            code="BAD015",
         )
         return
+    first, second = conflict.first, conflict.second
     described = (
         f"record for {first.directory_user_id}: {describe(owner) if owner else 'none'}; "
         f"record for {second.directory_user_id}: {describe(claimant) if claimant else 'none'}; "
         f"by email: {describe(by_email) if by_email else 'none'}; "
         f"second delivery: {conflict.second_outcome.summary()}"
     )
-    taken_over = (
-        owner is None
-        or owner.directory_user_id not in (None, first.directory_user_id)
-        or (claimant is not None and claimant.id == (owner.id if owner else None))
-        or (by_email is not None and by_email.directory_user_id == second.directory_user_id)
-        or (owner.name is not None and second.family_name in owner.name)
-    )
-    if taken_over:
-        ctx.findings.failed(
+    if _taken_over(conflict, owner, claimant, by_email):
+        findings.failed(
             "Second directory user with the same email took over the first user's record",
             expected=f"the record of {first.directory_user_id} unchanged and not shared",
             observed=described,
@@ -853,10 +1166,33 @@ def _judge_conflict(
             "in as (or changes) the first user.",
             fix="Key users on the directory user id; when an email already belongs to "
             "another directory user, refuse with 409 and record nothing.",
+            code="BAD015",
         )
         return
-    if claimant is not None:
-        ctx.findings.warned(
+    _judge_conflict_kept_apart(findings, conflict, records, described)
+
+
+def _taken_over(
+    conflict: Conflict, owner: AppUser | None, claimant: AppUser | None, by_email: AppUser | None
+) -> bool:
+    """The first user's record is gone, re-keyed, shared with or renamed by the second."""
+    first, second = conflict.first, conflict.second
+    return (
+        owner is None
+        or owner.directory_user_id not in (None, first.directory_user_id)
+        or (claimant is not None and claimant.id == (owner.id if owner else None))
+        or (by_email is not None and by_email.directory_user_id == second.directory_user_id)
+        or (owner.name is not None and second.family_name in owner.name)
+    )
+
+
+def _judge_conflict_kept_apart(
+    findings: FindingRecorder, conflict: Conflict, records: _Records, described: str
+) -> None:
+    """The first record is intact: was the second user stored beside it, sharing the email?"""
+    first, second, counts = conflict.first, conflict.second, records.counts
+    if records.claimant is not None:
+        findings.warned(
             "Second directory user with the same email stored as a separate account",
             expected="4xx, or a conflict the admin can see",
             observed=described,
@@ -864,30 +1200,30 @@ def _judge_conflict(
             "wrong one.",
             fix="Refuse the second user with 409 naming both directory ids, or flag the "
             "conflict for an admin.",
+            code="BAD015",
         )
         return
     if counts is not None and counts.by_email.get(first.email, 0) > 1:
-        ctx.findings.failed(
+        findings.failed(
             f"{counts.by_email[first.email]} records share the email {first.email}",
             expected="one record",
             observed=described,
             why="Two accounts share an email: sign-in by email may reach the wrong one.",
             fix="Refuse the second user with 409 naming both directory ids.",
+            code="BAD015",
         )
         return
-    ctx.findings.passed(
+    findings.passed(
         "First user kept its identity after the email conflict",
         expected=f"the record of {first.directory_user_id} unchanged, none for "
         f"{second.directory_user_id}",
         observed=described,
+        code="BAD015",
     )
 
 
 def _judge_partial_records(
-    ctx: CheckContext,
-    invalid: list[Invalid],
-    traces: dict[str, AppUser | None],
-    describe: Any,
+    findings: FindingRecorder, invalid: list[Invalid], traces: dict[str, AppUser | None]
 ) -> None:
     left: list[str] = []
     for case in invalid:
@@ -898,7 +1234,7 @@ def _judge_partial_records(
         # anything else that left a record stored invalid or ignored data.
         if case.rule in ("size", "depth") and case.outcome.accepted:
             continue
-        left.append(f"{case.name} (HTTP {case.outcome.status}) → app user {describe(found)}")
+        left.append(f"{case.name} (HTTP {case.outcome.status}) → app user {brief(found)}")
     looked = sum(1 for case in invalid if case.identity is not None)
     acknowledged = [
         case.name
@@ -906,28 +1242,31 @@ def _judge_partial_records(
         if case.rule == "reject" and case.outcome is not None and case.outcome.accepted
     ]
     if left:
-        ctx.findings.failed(
+        findings.failed(
             f"{len(left)} invalid deliveries left a record in the app",
             expected="no record for the users carried by invalid deliveries",
             observed="; ".join(left),
             why="Partial or invalid records (no email, a string for a boolean, an event type "
             "the app does not know) break sign-in, roles and later updates.",
             fix=_ACTIONABLE,
+            code="BAD016",
         )
-    else:
-        note = (
-            f"; {len(acknowledged)} acknowledged with 2xx ({', '.join(acknowledged)}), judged "
-            "by their effect: nothing stored"
-            if acknowledged
-            else ""
-        )
-        ctx.findings.passed(
-            "No record left by the invalid deliveries",
-            observed=f"looked up {looked} test users by directory id and email: none found" + note,
-        )
+        return
+    note = (
+        f"; {len(acknowledged)} acknowledged with 2xx ({', '.join(acknowledged)}), judged "
+        "by their effect: nothing stored"
+        if acknowledged
+        else ""
+    )
+    findings.passed(
+        "No record left by the invalid deliveries",
+        observed=f"looked up {looked} test users by directory id and email: none found" + note,
+        code="BAD016",
+    )
 
 
 async def cleanup(ctx: CheckContext) -> None:
+    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
     from scim_readiness.webhooks.sender import remove_test_users
 
     await remove_test_users(ctx)

@@ -41,19 +41,47 @@ got no answer at all. PASS otherwise.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from scim_readiness.api import CheckInfo, Need, ReadOnly, mark_essential, option
+from scim_readiness.api import (
+    CheckInfo,
+    FindingCode,
+    FindingRecorder,
+    Need,
+    ProbeError,
+    ReadOnly,
+    Status,
+    mark_essential,
+    option,
+)
+from scim_readiness.events import EventType, directory_data, encode_body, sign
 from scim_readiness.plugin.options import EventOptions, PropagationOptions
+from scim_readiness.webhooks.probing import (
+    Judgement,
+    missing_webhook_setting,
+    propagation_budget,
+    record_absent,
+    record_possibly_applied,
+    send_sentinel,
+    webhook_sender,
+)
+from scim_readiness.webhooks.traces import (
+    CONFIGURE_PROBE,
+    app_view,
+    brief,
+    describe,
+    record_probe_failure,
+)
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.clients.probe import AppUser
     from scim_readiness.plugin.identities import TestIdentity
-    from scim_readiness.webhooks.probing import Judgement
     from scim_readiness.webhooks.sender import Outcome, Sender
     from scim_readiness.webhooks.traces import AppView
 
@@ -61,6 +89,96 @@ if TYPE_CHECKING:
 class Options(EventOptions, PropagationOptions):
     concurrency: int = option(default=4, description="deliveries sent at once", ge=1)
 
+
+_DOCS = "https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks"
+
+CODES = (
+    FindingCode(
+        "SIG001",
+        "The webhook URL and its signing secret are configured",
+        why="Without the secret a genuine delivery cannot be told from a forged one, so "
+        "nothing about signature handling can be tested.",
+        fix="Set webhook.url and webhook.secret (as ${SCALEKIT_WEBHOOK_SECRET}) in the config.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "SIG002",
+        "Test events are addressed to the configured organisation",
+        why="An app that (rightly) refuses events for organisations it does not know rejects "
+        "them for that reason alone, which can hide or fake results.",
+        fix="Set scalekit.organization_id (org_…) in the config.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "SIG003",
+        "A correctly signed delivery is accepted with 2xx",
+        why="An app that refuses genuine deliveries provisions no one, and forged deliveries "
+        "cannot be told apart from them.",
+        fix="Use the endpoint's signing secret and verify the raw body with the webhook-* headers.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "SIG004",
+        "Forged, stale, tampered and malformed deliveries are refused with 4xx",
+        why="Without verification anyone who finds the URL can create, change or deprovision "
+        "users.",
+        fix="Verify every request with the SDK (verify_webhook_payload) or a Standard Webhooks "
+        "library on the raw body before doing anything else, and answer 401 when it fails.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "SIG005",
+        "Forged or malformed deliveries are refused without a server error (hardening)",
+        why="A 5xx shows the handler crashing on hostile input and invites the sender to try "
+        "again; Scalekit never sends such a delivery, so it costs no retries.",
+        fix="Treat any verification or parse error as a failed verification and answer 401.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "SIG006",
+        "Valid variants Scalekit sends (key rotation, non-compact JSON) are accepted",
+        why="During secret rotation Scalekit sends several signatures, and it does not promise "
+        "compact JSON: an app that refuses these rejects genuine events.",
+        fix="Accept when any v1 signature matches, and verify the raw request bytes, never a "
+        "re-serialisation of the parsed body.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "SIG007",
+        "The webhook-* headers alone are honoured; one header family alone never gets a 5xx",
+        why="Scalekit's SDKs and docs use webhook-id, webhook-timestamp and webhook-signature; "
+        "an app that reads only svix-* breaks when they are not also sent.",
+        fix="Read the webhook-* headers (svix-* may be accepted as well), and refuse with 401 "
+        "what cannot be verified.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "SIG008",
+        "A replay of an already-delivered webhook-id is answered 2xx or 4xx",
+        why="Scalekit delivers at least once: retries reuse the webhook-id with a fresh "
+        "timestamp and signature, and a 5xx on a duplicate starts a retry loop.",
+        fix="Record processed webhook-ids and answer duplicates with 2xx without applying them "
+        "again.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "SIG009",
+        "A replay of an already-delivered event has no visible second effect",
+        why="A late retry applied twice can roll back later changes (re-activating a "
+        "deprovisioned user) or duplicate data.",
+        fix="Record processed webhook-ids, and make every handler an idempotent upsert.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "SIG010",
+        "Deliveries that must be refused leave no trace in the app",
+        why="Whatever the status code said, a record written before the refusal means forged "
+        "data reached the app's database.",
+        fix="Verify the signature before parsing or writing anything; configure a probe so the "
+        "app's state can be read.",
+        docs_url=_DOCS,
+    ),
+)
 
 CHECK = CheckInfo(
     id="webhook-signature",
@@ -72,9 +190,10 @@ CHECK = CheckInfo(
     # When it may not change data it sends harmless directory events instead of user events:
     # forged ones must still be refused, so a read-only gate still proves enforcement.
     read_only=ReadOnly.REDUCED,
-    docs_url="https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks",
+    docs_url=_DOCS,
     description="forged, stale, tampered and malformed deliveries get 4xx and leave no trace; "
     "key rotation and non-compact JSON still verify; which header families are honoured",
+    codes=CODES,
 )
 
 _TOLERANCE_OFFSET_S = 6 * 60
@@ -99,59 +218,57 @@ class Case:
     fix: str = ""
 
 
+def _code_recorded_since(findings: FindingRecorder, start: int, code: str) -> None:
+    """Give ``code`` to the findings a shared helper recorded, from ``start`` on, without one
+    (the shared webhook helpers record findings but take no code)."""
+    for index in range(start, len(findings.items)):
+        if not findings.items[index].code:
+            findings.items[index] = dataclasses.replace(findings.items[index], code=code)
+
+
 # ---------------------------------------------------------------------------- deliveries
 
 
-def _body(event: dict[str, Any]) -> bytes:
-    from scim_readiness.events import encode_body
-
-    return encode_body(event)
-
-
 def _signed(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    body = _body(event)
+    body = encode_body(event)
     return body, sender.headers(event["id"], body)
 
 
 def _unsigned(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    return _body(event), {}
+    return encode_body(event), {}
 
 
 def _other_secret() -> str:
-    import secrets
-
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def _wrong_secret(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    body = _body(event)
+    body = encode_body(event)
     return body, sender.headers(event["id"], body, secret=_other_secret())
 
 
 def _tampered(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    original = _body(event)
+    original = encode_body(event)
     headers = sender.headers(event["id"], original)
     changed = json.loads(original)
     # What an attacker on the path would do: keep the signature, escalate the payload.
     changed["data"]["roles"] = [{"role_name": "admin"}]
     changed["data"]["title"] = "tampered after signing"
-    return _body(changed), headers
+    return encode_body(changed), headers
 
 
 def _stale(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    body = _body(event)
+    body = encode_body(event)
     return body, sender.headers(event["id"], body, timestamp=sender.now() - _TOLERANCE_OFFSET_S)
 
 
 def _future(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    body = _body(event)
+    body = encode_body(event)
     return body, sender.headers(event["id"], body, timestamp=sender.now() + _TOLERANCE_OFFSET_S)
 
 
 def _no_prefix(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    from scim_readiness.events import sign
-
-    body = _body(event)
+    body = encode_body(event)
     now = sender.now()
     valid = sign(sender.secret, event["id"], now, body)
     return body, sender.headers(
@@ -160,14 +277,12 @@ def _no_prefix(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, 
 
 
 def _bad_base64(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    body = _body(event)
+    body = encode_body(event)
     return body, sender.headers(event["id"], body, signature="v1,@@not*base64@@")
 
 
 def _rotation(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    from scim_readiness.events import sign
-
-    body = _body(event)
+    body = encode_body(event)
     now = sender.now()
     both = (
         f"{sign(_other_secret(), event['id'], now, body)} "
@@ -192,140 +307,185 @@ def _reformatted(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str
 
 def _family(name: str) -> Build:
     def build(sender: Sender, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-        body = _body(event)
+        body = encode_body(event)
         return body, sender.headers(event["id"], body, families=(name,))
 
     return build
 
 
+_FORGED_FIX = (
+    "Verify every request with the SDK (verify_webhook_payload) or a Standard Webhooks "
+    "library on the raw body before doing anything else, and answer 401 when it fails."
+)
+_MALFORMED_WHY = (
+    "A malformed signature header must fail verification cleanly, not crash the handler or "
+    "be skipped."
+)
+
+#: Every delivery after the control, in the order sent; each run works on copies.
+_CASES = (
+    Case(
+        "unsigned",
+        "no signature headers",
+        "reject",
+        _unsigned,
+        why="Without verification anyone who finds the URL can create, change or "
+        "deprovision users.",
+        fix=_FORGED_FIX,
+    ),
+    Case(
+        "wrong-secret",
+        "a signature made with the wrong secret",
+        "reject",
+        _wrong_secret,
+        why="A signature is only proof if it is checked against this endpoint's secret.",
+        fix=_FORGED_FIX + " Check the secret is the one shown for this endpoint.",
+    ),
+    Case(
+        "tampered",
+        "a body changed after signing",
+        "reject",
+        _tampered,
+        why="An attacker who can alter a captured delivery (here: granting admin) "
+        "must not get it applied.",
+        fix="Compute the signature over the exact raw bytes received and compare it "
+        "with a constant-time comparison.",
+    ),
+    Case(
+        "stale",
+        "a timestamp 6 minutes old",
+        "reject",
+        _stale,
+        why="Without the 5-minute tolerance, a captured delivery can be replayed later "
+        "(e.g. re-activating a user who was just deprovisioned).",
+        fix="Reject webhook-timestamp values more than 5 minutes from now (the SDK's "
+        "verify_webhook_payload does this).",
+    ),
+    Case(
+        "future",
+        "a timestamp 6 minutes in the future",
+        "reject",
+        _future,
+        why="Future timestamps let a captured delivery stay replayable for longer.",
+        fix="Reject webhook-timestamp values more than 5 minutes ahead of now.",
+    ),
+    Case(
+        "no-prefix",
+        "a signature without the v1, prefix",
+        "reject",
+        _no_prefix,
+        why=_MALFORMED_WHY,
+        fix="Treat any header that does not parse as 'v1,<base64>' as a failed "
+        "verification (401), and catch parse errors as verification errors.",
+    ),
+    Case(
+        "bad-base64",
+        "a signature that is not base64",
+        "reject",
+        _bad_base64,
+        why=_MALFORMED_WHY,
+        fix="Catch decoding errors during verification and answer 401.",
+    ),
+    Case(
+        "rotation",
+        "the valid signature second of two (key rotation)",
+        "accept",
+        _rotation,
+        why="During secret rotation Scalekit sends several space-separated signatures; "
+        "a receiver must accept if any v1 signature matches.",
+        fix="Split webhook-signature on spaces and accept when any v1 entry matches "
+        "(the SDK does).",
+    ),
+    Case(
+        "reformatted",
+        "a valid signature over indented JSON with other key order",
+        "accept",
+        _reformatted,
+        why="Scalekit does not promise compact JSON; verifying a re-serialisation of the "
+        "parsed body instead of the raw bytes rejects genuine events.",
+        fix="Verify the raw request bytes (request.body() before any JSON parsing), "
+        "never json.dumps(json.loads(body)).",
+    ),
+    Case(
+        "webhook-only",
+        "only the webhook-* headers",
+        "accept",
+        _family("webhook"),
+        why="Scalekit's SDKs and docs use webhook-id, webhook-timestamp and "
+        "webhook-signature; an app that ignores them rejects genuine deliveries.",
+        fix="Read webhook-id, webhook-timestamp and webhook-signature (svix-* may be "
+        "accepted as well).",
+    ),
+    Case("svix-only", "only the svix-* headers", "either", _family("svix")),
+)
+
+#: The header-family deliveries, judged together (SIG007) rather than one by one.
+_FAMILIES = ("webhook-only", "svix-only")
+
+
 def _cases() -> list[Case]:
-    forged_fix = (
-        "Verify every request with the SDK (verify_webhook_payload) or a Standard Webhooks "
-        "library on the raw body before doing anything else, and answer 401 when it fails."
-    )
-    return [
-        Case(
-            "unsigned",
-            "no signature headers",
-            "reject",
-            _unsigned,
-            why="Without verification anyone who finds the URL can create, change or "
-            "deprovision users.",
-            fix=forged_fix,
-        ),
-        Case(
-            "wrong-secret",
-            "a signature made with the wrong secret",
-            "reject",
-            _wrong_secret,
-            why="A signature is only proof if it is checked against this endpoint's secret.",
-            fix=forged_fix + " Check the secret is the one shown for this endpoint.",
-        ),
-        Case(
-            "tampered",
-            "a body changed after signing",
-            "reject",
-            _tampered,
-            why="An attacker who can alter a captured delivery (here: granting admin) "
-            "must not get it applied.",
-            fix="Compute the signature over the exact raw bytes received and compare it "
-            "with a constant-time comparison.",
-        ),
-        Case(
-            "stale",
-            "a timestamp 6 minutes old",
-            "reject",
-            _stale,
-            why="Without the 5-minute tolerance, a captured delivery can be replayed later "
-            "(e.g. re-activating a user who was just deprovisioned).",
-            fix="Reject webhook-timestamp values more than 5 minutes from now (the SDK's "
-            "verify_webhook_payload does this).",
-        ),
-        Case(
-            "future",
-            "a timestamp 6 minutes in the future",
-            "reject",
-            _future,
-            why="Future timestamps let a captured delivery stay replayable for longer.",
-            fix="Reject webhook-timestamp values more than 5 minutes ahead of now.",
-        ),
-        Case(
-            "no-prefix",
-            "a signature without the v1, prefix",
-            "reject",
-            _no_prefix,
-            why="A malformed signature header must fail verification cleanly, not crash "
-            "the handler or be skipped.",
-            fix="Treat any header that does not parse as 'v1,<base64>' as a failed "
-            "verification (401), and catch parse errors as verification errors.",
-        ),
-        Case(
-            "bad-base64",
-            "a signature that is not base64",
-            "reject",
-            _bad_base64,
-            why="A malformed signature header must fail verification cleanly, not crash "
-            "the handler or be skipped.",
-            fix="Catch decoding errors during verification and answer 401.",
-        ),
-        Case(
-            "rotation",
-            "the valid signature second of two (key rotation)",
-            "accept",
-            _rotation,
-            why="During secret rotation Scalekit sends several space-separated signatures; "
-            "a receiver must accept if any v1 signature matches.",
-            fix="Split webhook-signature on spaces and accept when any v1 entry matches "
-            "(the SDK does).",
-        ),
-        Case(
-            "reformatted",
-            "a valid signature over indented JSON with other key order",
-            "accept",
-            _reformatted,
-            why="Scalekit does not promise compact JSON; verifying a re-serialisation of the "
-            "parsed body instead of the raw bytes rejects genuine events.",
-            fix="Verify the raw request bytes (request.body() before any JSON parsing), "
-            "never json.dumps(json.loads(body)).",
-        ),
-        Case(
-            "webhook-only",
-            "only the webhook-* headers",
-            "accept",
-            _family("webhook"),
-            why="Scalekit's SDKs and docs use webhook-id, webhook-timestamp and "
-            "webhook-signature; an app that ignores them rejects genuine deliveries.",
-            fix="Read webhook-id, webhook-timestamp and webhook-signature (svix-* may be "
-            "accepted as well).",
-        ),
-        Case(
-            "svix-only",
-            "only the svix-* headers",
-            "either",
-            _family("svix"),
-        ),
-    ]
+    """Fresh copies of the deliveries, to be filled in as they are sent (nothing mutable is
+    shared with the table)."""
+    return [dataclasses.replace(case, event={}) for case in _CASES]
 
 
 # ---------------------------------------------------------------------------- the check
 
 
 async def run(ctx: CheckContext) -> None:
+    # asyncio is for a run only; `scim-readiness checks` must not load it.
     import asyncio
 
-    from scim_readiness.webhooks.probing import (
-        missing_webhook_setting,
-        record_possibly_applied,
-        webhook_sender,
-    )
+    if _skipped_for_missing_setting(ctx):
+        return
+    start = len(ctx.findings.items)
+    unopened = webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s)
+    _code_recorded_since(ctx.findings, start, "SIG002")  # the placeholder-organisation WARN
+    mutate = not ctx.read_only
+    view, no_view = app_view(ctx) if mutate else (None, "read-only mode")
+    gate = asyncio.Semaphore(Options.of(ctx).concurrency)
+    async with unopened as sender:
+        control = Case("valid", "a correct signature", "accept", _signed)
+        await _deliver(sender, control, _event_for(ctx, sender, control, mutate=mutate))
+        if not control.outcome or not control.outcome.accepted:
+            _control_refused(ctx.findings, control)
+            return
+        ctx.findings.passed(
+            "Correctly signed delivery accepted",
+            expected="2xx",
+            observed=control.outcome.summary(),
+            evidence=control.outcome.evidence(),
+            code="SIG003",
+        )
 
+        cases = _cases()
+
+        async def bounded(case: Case) -> None:
+            async with gate:
+                await _deliver(sender, case, _event_for(ctx, sender, case, mutate=mutate))
+
+        await asyncio.gather(*(bounded(case) for case in cases))
+        _judge_statuses(ctx.findings, cases)
+        record_possibly_applied(ctx, cases)
+        _judge_families(ctx.findings, {case.key: case for case in cases})
+
+        replay = await _replay(ctx, sender, control, view)
+        if view is None:
+            _skip_app_state(ctx.findings, no_view, mutate=mutate)
+            return
+        await _judge_traces(ctx, view, sender, control, cases, replay)
+
+
+def _skipped_for_missing_setting(ctx: CheckContext) -> bool:
+    """SKIP (SIG001) when the webhook URL or secret is missing; True when it was."""
     missing = missing_webhook_setting(ctx)
     if missing == "webhook.url":
         ctx.findings.skipped(
             "Signature validation not tested: no webhook URL configured",
             fix="Set webhook.url in the config.",
+            code="SIG001",
         )
-        return
+        return True
     if missing == "webhook.secret":
         ctx.findings.skipped(
             "Signature validation not tested: no webhook secret configured",
@@ -334,85 +494,57 @@ async def run(ctx: CheckContext) -> None:
             why="A valid signature is needed to tell forged deliveries from genuine ones; "
             "without it nothing can be concluded.",
             fix="Set webhook.secret (as ${SCALEKIT_WEBHOOK_SECRET}) in the config.",
+            code="SIG001",
         )
-        return
-    unopened = webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s)
-    target = unopened.target
-    from scim_readiness.webhooks.traces import CONFIGURE_PROBE, app_view
+        return True
+    return False
 
-    mutate = not ctx.read_only
-    view, no_view = app_view(ctx) if mutate else (None, "read-only mode")
-    concurrency = Options.of(ctx).concurrency
-    async with unopened as sender:
 
-        def event_for(case: Case) -> dict[str, Any]:
-            event_id = sender.next_event_id()
-            if not mutate:
-                return sender.event(
-                    _HARMLESS, _harmless_data(ctx, target.organization_id), event_id=event_id
-                )
-            from scim_readiness.events import EventType
-            from scim_readiness.webhooks.sender import record_test_user, user_event_data
+def _event_for(ctx: CheckContext, sender: Sender, case: Case, *, mutate: bool) -> dict[str, Any]:
+    """The event ``case`` carries: a user_created for its own test user (recorded in the
+    ledger), or a harmless directory event when the run may not change data."""
+    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
+    from scim_readiness.webhooks.sender import record_test_user, user_event_data
 
-            case.identity = ctx.identities.user(f"sig-{case.key}")
-            record_test_user(ctx, case.identity, expect_applied=case.expect != "reject")
-            return sender.event(
-                EventType.USER_CREATED,
-                user_event_data(case.identity, target.organization_id),
-                event_id=event_id,
-            )
+    event_id = sender.next_event_id()
+    organization_id = sender.target.organization_id
+    if not mutate:
+        return sender.event(_HARMLESS, _harmless_data(ctx, organization_id), event_id=event_id)
+    case.identity = ctx.identities.user(f"sig-{case.key}")
+    record_test_user(ctx, case.identity, expect_applied=case.expect != "reject")
+    return sender.event(
+        EventType.USER_CREATED,
+        user_event_data(case.identity, organization_id),
+        event_id=event_id,
+    )
 
-        control = Case("valid", "a correct signature", "accept", _signed)
-        await _deliver(sender, control, event_for(control))
-        if not control.outcome or not control.outcome.accepted:
-            _control_refused(ctx, control)
-            return
-        ctx.findings.passed(
-            "Correctly signed delivery accepted",
-            expected="2xx",
-            observed=control.outcome.summary(),
-            evidence=control.outcome.evidence(),
-        )
 
-        cases = _cases()
-        gate = asyncio.Semaphore(concurrency)
-
-        async def bounded(case: Case) -> None:
-            async with gate:
-                await _deliver(sender, case, event_for(case))
-
-        await asyncio.gather(*(bounded(case) for case in cases))
-        _judge_statuses(ctx, cases)
-        record_possibly_applied(ctx, cases)
-        _judge_families(ctx, {case.key: case for case in cases})
-
-        replay = await _replay(ctx, sender, control, target.organization_id, view)
-        if view is None:
-            ctx.findings.skipped(
-                "Replay effect not checked",
-                observed=no_view,
-                why="Whether a replay was applied twice can only be seen in the app's state.",
-            )
-            ctx.findings.skipped(
-                "Traces of rejected deliveries not checked",
-                observed=no_view
-                + ("; harmless events were sent instead of user events" if not mutate else ""),
-                why="A 4xx only says the app answered no; without reading the app's state it "
-                "cannot be shown that nothing was written before the refusal.",
-                fix=CONFIGURE_PROBE,
-            )
-            if mutate:
-                mark_essential(ctx.findings, _TRACES)
-            return
-        await _judge_traces(ctx, view, sender, control, cases, replay)
+def _skip_app_state(findings: FindingRecorder, no_view: str, *, mutate: bool) -> None:
+    """Without a view of the app, the replay's effect (SIG009) and the traces (SIG010) are
+    SKIP; the traces are essential only when user events were sent."""
+    findings.skipped(
+        "Replay effect not checked",
+        observed=no_view,
+        why="Whether a replay was applied twice can only be seen in the app's state.",
+        code="SIG009",
+    )
+    findings.skipped(
+        "Traces of rejected deliveries not checked",
+        observed=no_view
+        + ("; harmless events were sent instead of user events" if not mutate else ""),
+        why="A 4xx only says the app answered no; without reading the app's state it "
+        "cannot be shown that nothing was written before the refusal.",
+        fix=CONFIGURE_PROBE,
+        code="SIG010",
+    )
+    if mutate:
+        mark_essential(findings, _TRACES)
 
 
 _HARMLESS = "organization.directory_enabled"
 
 
 def _harmless_data(ctx: CheckContext, organization_id: str) -> dict[str, Any]:
-    from scim_readiness.events import directory_data
-
     return directory_data(
         id=ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}",
         organization_id=organization_id,
@@ -425,16 +557,18 @@ async def _deliver(sender: Sender, case: Case, event: dict[str, Any]) -> None:
     case.outcome = await sender.post(case.name, body, headers, event_id=str(event["id"]))
 
 
-def _control_refused(ctx: CheckContext, control: Case) -> None:
+def _control_refused(findings: FindingRecorder, control: Case) -> None:
+    """SIG003 not met: why the correctly signed delivery was not accepted."""
     outcome = control.outcome
     assert outcome is not None  # noqa: S101 - set by _deliver
     kw: dict[str, Any] = {
         "expected": "2xx for a delivery signed with webhook.secret",
         "observed": outcome.summary(),
         "evidence": outcome.evidence(),
+        "code": "SIG003",
     }
     if outcome.status is None:
-        ctx.findings.errored(
+        findings.errored(
             "Webhook endpoint did not answer a correctly signed delivery",
             why="Nothing about signature handling can be concluded without an answer.",
             fix="Check that webhook.url is reachable from here (see webhook-endpoint).",
@@ -442,10 +576,11 @@ def _control_refused(ctx: CheckContext, control: Case) -> None:
         )
         return
     if outcome.redirected:
+        # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
         from scim_readiness.webhooks.sender import REDIRECT_WHY, redirect_blocker
 
         # One cause, reported once: webhook-endpoint FAILs on the redirect itself.
-        ctx.findings.errored(
+        findings.errored(
             redirect_blocker(outcome),
             why=f"{REDIRECT_WHY} Nothing about signature handling can be concluded.",
             fix="Fix the redirect first (see webhook-endpoint).",
@@ -454,7 +589,7 @@ def _control_refused(ctx: CheckContext, control: Case) -> None:
         return
     if outcome.server_error:
         # Not a refused signature: the handler failed on a genuine event.
-        ctx.findings.failed(
+        findings.failed(
             f"Correctly signed delivery answered with HTTP {outcome.status} (the app failed)",
             why="Scalekit retries a 5xx for hours and then drops the event: no user is "
             "provisioned; and the forged deliveries below could not be told apart from it.",
@@ -463,7 +598,7 @@ def _control_refused(ctx: CheckContext, control: Case) -> None:
             **kw,
         )
         return
-    ctx.findings.failed(
+    findings.failed(
         "Correctly signed delivery refused",
         why="If the app refuses genuine deliveries, no user is ever provisioned; and the "
         "forged deliveries below could not be told apart from it.",
@@ -473,7 +608,7 @@ def _control_refused(ctx: CheckContext, control: Case) -> None:
     )
 
 
-def _judge_statuses(ctx: CheckContext, cases: list[Case]) -> None:
+def _judge_statuses(findings: FindingRecorder, cases: list[Case]) -> None:
     rejected: list[str] = []
     for case in cases:
         outcome = case.outcome
@@ -483,52 +618,46 @@ def _judge_statuses(ctx: CheckContext, cases: list[Case]) -> None:
             continue
         verdict = _verdict_on_status(case, outcome)
         if verdict is not None:
-            verdict.record(ctx, outcome)
+            judgement, code = verdict
+            findings.record(
+                judgement.status,
+                judgement.title,
+                expected=judgement.expected,
+                observed=outcome.summary(),
+                why=judgement.why,
+                fix=judgement.fix,
+                evidence=outcome.evidence(),
+                code=code,
+            )
     expected_rejections = [case for case in cases if case.expect == "reject"]
     if len(rejected) == len(expected_rejections):
-        ctx.findings.passed(
+        findings.passed(
             f"All {len(rejected)} forged or malformed deliveries rejected with 4xx",
             expected="4xx for each",
             observed="; ".join(rejected),
+            code="SIG004",
         )
     accepted = [c.name for c in cases if c.expect == "accept" and c.outcome and c.outcome.accepted]
     if accepted:
-        ctx.findings.passed(
+        findings.passed(
             "Valid variants accepted: " + "; ".join(accepted),
             expected="2xx for each",
+            code="SIG006",
         )
 
 
-def _verdict_on_status(case: Case, outcome: Outcome) -> Judgement | None:
-    """What is wrong with the status the app answered ``case`` with; None when nothing is,
-    or when it is judged elsewhere (rejections are summed up, ``webhook-only`` is judged
-    with the header families)."""
-    from scim_readiness.api import Status
-    from scim_readiness.webhooks.probing import Judgement
-
+def _verdict_on_status(case: Case, outcome: Outcome) -> tuple[Judgement, str] | None:
+    """What is wrong with the status the app answered ``case`` with, and the code of the
+    assertion it breaks; None when nothing is, or when it is judged elsewhere (rejections
+    are summed up, ``webhook-only`` is judged with the header families)."""
+    if case.key in _FAMILIES:
+        code = "SIG007"
+    else:
+        code = "SIG004" if case.expect == "reject" else "SIG006"
     if outcome.status is None:
-        return Judgement(Status.ERROR, f"No answer to a delivery with {case.name}")
+        return Judgement(Status.ERROR, f"No answer to a delivery with {case.name}"), code
     if case.expect == "reject":
-        if outcome.server_error:
-            # Not accepted, and never sent by Scalekit: hardening, not readiness.
-            return Judgement(
-                Status.WARN,
-                f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx "
-                "(hardening)",
-                expected="4xx (401)",
-                why="It was not accepted, but the handler is crashing on hostile input, and a "
-                "5xx invites the sender to try again. " + case.why,
-                fix=case.fix,
-            )
-        return Judgement(
-            Status.FAIL,
-            f"Accepted a delivery with {case.name}"
-            if outcome.accepted
-            else f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx",
-            expected="4xx (401), nothing applied",
-            why=case.why,
-            fix=case.fix,
-        )
+        return _verdict_on_forged(case, outcome)
     if case.expect == "accept":
         if outcome.accepted or case.key == "webhook-only":
             return None
@@ -541,7 +670,7 @@ def _verdict_on_status(case: Case, outcome: Outcome) -> Judgement | None:
             expected="2xx",
             why=case.why,
             fix=case.fix,
-        )
+        ), code
     if outcome.server_error:
         return Judgement(
             # Scalekit always sends both header families: one family alone is never real.
@@ -551,11 +680,34 @@ def _verdict_on_status(case: Case, outcome: Outcome) -> Judgement | None:
             why="A 5xx makes Scalekit retry and shows the handler crashing on input it "
             "should either verify or refuse.",
             fix="Refuse with 401 what cannot be verified.",
-        )
+        ), code
     return None
 
 
-def _judge_families(ctx: CheckContext, cases: dict[str, Case]) -> None:
+def _verdict_on_forged(case: Case, outcome: Outcome) -> tuple[Judgement, str]:
+    """A delivery that must be refused and was answered other than 4xx."""
+    if outcome.server_error:
+        # Not accepted, and never sent by Scalekit: hardening, not readiness.
+        return Judgement(
+            Status.WARN,
+            f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx (hardening)",
+            expected="4xx (401)",
+            why="It was not accepted, but the handler is crashing on hostile input, and a "
+            "5xx invites the sender to try again. " + case.why,
+            fix=case.fix,
+        ), "SIG005"
+    return Judgement(
+        Status.FAIL,
+        f"Accepted a delivery with {case.name}"
+        if outcome.accepted
+        else f"Delivery with {case.name} answered with HTTP {outcome.status}, not 4xx",
+        expected="4xx (401), nothing applied",
+        why=case.why,
+        fix=case.fix,
+    ), "SIG004"
+
+
+def _judge_families(findings: FindingRecorder, cases: dict[str, Case]) -> None:
     webhook_only = cases["webhook-only"].outcome
     svix_only = cases["svix-only"].outcome
     assert webhook_only is not None and svix_only is not None  # noqa: S101 - delivered above
@@ -564,39 +716,40 @@ def _judge_families(ctx: CheckContext, cases: dict[str, Case]) -> None:
         for family, outcome in (("webhook-*", webhook_only), ("svix-*", svix_only))
         if outcome.accepted
     ]
-    ctx.findings.metrics["header_families_honoured"] = honoured
-    observed = f"webhook-* only: {webhook_only.summary()}; svix-* only: {svix_only.summary()}"
-    evidence = {"webhook_only": webhook_only.evidence(), "svix_only": svix_only.evidence()}
+    findings.metrics["header_families_honoured"] = honoured
+    kw: dict[str, Any] = {
+        "expected": "a valid signature in the webhook-* headers alone is accepted",
+        "observed": f"webhook-* only: {webhook_only.summary()}; svix-* only: {svix_only.summary()}",
+        "evidence": {"webhook_only": webhook_only.evidence(), "svix_only": svix_only.evidence()},
+        "code": "SIG007",
+    }
     if webhook_only.accepted:
-        ctx.findings.passed(
+        findings.passed(
             "Honours the webhook-* headers"
             + (" (and svix-*)" if svix_only.accepted else " (svix-* alone is not accepted)"),
-            expected="a valid signature in the webhook-* headers alone is accepted",
-            observed=observed,
-            evidence=evidence,
+            **kw,
         )
         return
     if svix_only.accepted:
-        ctx.findings.failed(
+        findings.failed(
             "Valid webhook-* signature ignored: the app honours only svix-* headers",
-            expected="a valid signature in the webhook-* headers alone is accepted",
-            observed=observed,
             why="Scalekit's SDKs and documentation use the webhook-* headers; an app that "
             "reads only svix-* depends on a second header family being sent and breaks "
             "when it is not.",
             fix="Read webhook-id, webhook-timestamp and webhook-signature (the SDK's "
             "verify_webhook_payload does); keep svix-* only as a fallback.",
-            evidence=evidence,
+            **kw,
         )
         return
-    ctx.findings.failed(
+    findings.failed(
         "Accepts neither header family on its own",
-        expected="a valid signature in the webhook-* headers alone is accepted",
-        observed=observed,
         why="Genuine deliveries carrying one header family would be refused.",
         fix="Read the webhook-* headers (svix-* may be accepted as well).",
-        evidence=evidence,
+        **kw,
     )
+
+
+# ---------------------------------------------------------------------------- the replay
 
 
 @dataclass(slots=True)
@@ -606,11 +759,7 @@ class Replay:
 
 
 async def _replay(
-    ctx: CheckContext,
-    sender: Sender,
-    control: Case,
-    organization_id: str,
-    view: AppView | None,
+    ctx: CheckContext, sender: Sender, control: Case, view: AppView | None
 ) -> Replay | None:
     """Apply an update to the control user, then redeliver that update's webhook-id with a
     fresh timestamp and signature (what a late Scalekit retry looks like).
@@ -619,53 +768,75 @@ async def _replay(
     deduplication but upserts idempotently shows no second effect here (duplicate
     *creation* is bad-data's subject).
     """
-    from scim_readiness.events import EventType
-    from scim_readiness.webhooks.sender import user_event_data
-
     if control.identity is None:  # --read-only: the control was a harmless directory event
         event = control.event
     else:
-        renamed = f"{control.identity.family_name}-renamed"
-        event = sender.event(
-            EventType.USER_UPDATED,
-            user_event_data(control.identity, organization_id, family_name=renamed),
-        )
-        update = await sender.send_event("user_updated before the replay", event)
-        if not update.accepted:
-            ctx.findings.skipped(
-                "Replay not tested: the update to replay was refused",
-                observed=update.summary(),
-                why="Only an update the app applied can show whether a replay applies it "
-                "again (a refused update is user-lifecycle's subject).",
-                evidence=update.evidence(),
-            )
+        applied = await _applied_update(ctx.findings, sender, control.identity)
+        if applied is None:
             return None
+        event = applied
     before = None
     if view is not None and control.identity is not None:
-        from scim_readiness.api import ProbeError
-        from scim_readiness.webhooks.probing import propagation_budget
-
-        budget = propagation_budget(ctx)
-        expected_name = f"{control.identity.given_name} {control.identity.family_name}-renamed"
-        try:
-            before = await view.wait_visible(
-                control.identity,
-                budget_s=budget,
-                clock=ctx.clock,
-                until=lambda user: user.name == expected_name,
-            )
-        except ProbeError:
-            before = None  # reported when the traces are read
-    body = _body(event)
+        before = await _state_before_replay(ctx, view, control.identity)
+    body = encode_body(event)
     outcome = await sender.post(
         "replay of an already-delivered webhook-id",
         body,
         sender.headers(event["id"], body),
         event_id=str(event["id"]),
     )
+    _judge_replay_answer(ctx.findings, outcome)
+    return Replay(outcome, before)
+
+
+async def _applied_update(
+    findings: FindingRecorder, sender: Sender, identity: TestIdentity
+) -> dict[str, Any] | None:
+    """Send a user_updated renaming ``identity``: the event, or None when the app refused it
+    (SKIP: only an applied update can show whether a replay applies it again)."""
+    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
+    from scim_readiness.webhooks.sender import user_event_data
+
+    renamed = f"{identity.family_name}-renamed"
+    event = sender.event(
+        EventType.USER_UPDATED,
+        user_event_data(identity, sender.target.organization_id, family_name=renamed),
+    )
+    update = await sender.send_event("user_updated before the replay", event)
+    if update.accepted:
+        return event
+    findings.skipped(
+        "Replay not tested: the update to replay was refused",
+        observed=update.summary(),
+        why="Only an update the app applied can show whether a replay applies it "
+        "again (a refused update is user-lifecycle's subject).",
+        evidence=update.evidence(),
+        code="SIG008",
+    )
+    return None
+
+
+async def _state_before_replay(
+    ctx: CheckContext, view: AppView, identity: TestIdentity
+) -> AppUser | None:
+    """The control user once the rename shows in the app; None when it never does in time
+    or the probe fails (reported when the traces are read)."""
+    expected_name = f"{identity.given_name} {identity.family_name}-renamed"
+    try:
+        return await view.wait_visible(
+            identity,
+            budget_s=propagation_budget(ctx),
+            clock=ctx.clock,
+            until=lambda user: user.name == expected_name,
+        )
+    except ProbeError:
+        return None
+
+
+def _judge_replay_answer(findings: FindingRecorder, outcome: Outcome) -> None:
     evidence = outcome.evidence()
     if outcome.server_error or outcome.status is None or outcome.redirected:
-        record = ctx.findings.errored if outcome.status is None else ctx.findings.failed
+        record = findings.errored if outcome.status is None else findings.failed
         record(
             "Replay of an already-delivered event not answered with 2xx or 4xx",
             expected="2xx (already processed) or 4xx",
@@ -675,16 +846,20 @@ async def _replay(
             fix="Record processed webhook-ids and answer duplicates with 2xx without "
             "applying them again.",
             evidence=evidence,
+            code="SIG008",
         )
-    else:
-        ctx.findings.passed(
-            "Replay of an already-delivered webhook-id answered "
-            + ("2xx" if outcome.accepted else f"HTTP {outcome.status}"),
-            expected="2xx (already processed) or 4xx",
-            observed=outcome.summary(),
-            evidence=evidence,
-        )
-    return Replay(outcome, before)
+        return
+    findings.passed(
+        "Replay of an already-delivered webhook-id answered "
+        + ("2xx" if outcome.accepted else f"HTTP {outcome.status}"),
+        expected="2xx (already processed) or 4xx",
+        observed=outcome.summary(),
+        evidence=evidence,
+        code="SIG008",
+    )
+
+
+# ---------------------------------------------------------------------------- the app's state
 
 
 async def _judge_traces(
@@ -695,10 +870,6 @@ async def _judge_traces(
     cases: list[Case],
     replay: Replay | None,
 ) -> None:
-    from scim_readiness.api import ProbeError
-    from scim_readiness.webhooks.probing import propagation_budget, record_absent, send_sentinel
-    from scim_readiness.webhooks.traces import brief, record_probe_failure
-
     assert control.identity is not None  # noqa: S101 - only read-only runs lack it
     budget = propagation_budget(ctx)
     try:
@@ -714,24 +885,16 @@ async def _judge_traces(
                 "nothing. (Whether accepted events are applied is user-lifecycle's subject.)",
                 fix="Check the probe configuration, or raise the option "
                 "propagation_timeout_s if the app processes events slowly.",
+                code="SIG010",
             )
             mark_essential(ctx.findings, _TRACES)
             return
-        traces: list[str] = []
-        looked = 0
-        for case in cases:
-            if case.expect != "reject" or case.identity is None:
-                continue
-            looked += 1
-            found = await view.find(case.identity)
-            if found is None:
-                record_absent(ctx, case.identity)
-            else:
-                assert case.outcome is not None  # noqa: S101 - delivered above
-                traces.append(f"{case.name} (HTTP {case.outcome.status}) → app user {brief(found)}")
+        traces, looked = await _traces_of_rejected(ctx, view, cases)
         after = await view.find(control.identity)
     except ProbeError as exc:
+        start = len(ctx.findings.items)
         record_probe_failure(ctx, exc)
+        _code_recorded_since(ctx.findings, start, "SIG010")
         return
     if traces:
         ctx.findings.failed(
@@ -741,27 +904,50 @@ async def _judge_traces(
             why="Whatever the status code said, forged data reached the app's database.",
             fix="Verify the signature before parsing or writing anything, and do the write "
             "in the same transaction that can still be rolled back.",
+            code="SIG010",
         )
     else:
         ctx.findings.passed(
             f"No trace of the {looked} rejected deliveries in the app",
             expected="no record for any of their test users",
             observed=f"looked up {looked} test users by directory id and email: none found",
+            code="SIG010",
         )
-    _judge_replay_effect(ctx, replay, after)
+    _judge_replay_effect(ctx.findings, replay, after)
 
 
-def _judge_replay_effect(ctx: CheckContext, replay: Replay | None, after: AppUser | None) -> None:
-    from scim_readiness.webhooks.traces import describe
+async def _traces_of_rejected(
+    ctx: CheckContext, view: AppView, cases: list[Case]
+) -> tuple[list[str], int]:
+    """Look up the test user of each delivery that must be rejected: one line per user the
+    app holds, and how many were looked up. Users seen absent leave the ledger."""
+    traces: list[str] = []
+    looked = 0
+    for case in cases:
+        if case.expect != "reject" or case.identity is None:
+            continue
+        looked += 1
+        found = await view.find(case.identity)
+        if found is None:
+            record_absent(ctx, case.identity)
+        else:
+            assert case.outcome is not None  # noqa: S101 - delivered above
+            traces.append(f"{case.name} (HTTP {case.outcome.status}) → app user {brief(found)}")
+    return traces, looked
 
+
+def _judge_replay_effect(
+    findings: FindingRecorder, replay: Replay | None, after: AppUser | None
+) -> None:
     if replay is None:
         return  # the update to replay was refused; already reported
     before = replay.before
     if before is None:
-        ctx.findings.skipped(
+        findings.skipped(
             "Replay effect not checked",
             observed="the update before the replay never became visible through the probe",
             why="Without the state before the replay there is nothing to compare with.",
+            code="SIG009",
         )
         return
 
@@ -771,12 +957,13 @@ def _judge_replay_effect(ctx: CheckContext, replay: Replay | None, after: AppUse
         return (user.id, user.email, user.name, user.active, tuple(sorted(user.roles)))
 
     if state(before) == state(after):
-        ctx.findings.passed(
+        findings.passed(
             "Replay had no visible second effect",
             observed=f"before and after the replay: {describe(before)}",
+            code="SIG009",
         )
         return
-    ctx.findings.failed(
+    findings.failed(
         "Replay of an already-delivered event changed the app's record",
         expected=f"unchanged: {describe(before)}",
         observed=f"after the replay: {describe(after) if after else 'record gone'}",
@@ -784,10 +971,12 @@ def _judge_replay_effect(ctx: CheckContext, replay: Replay | None, after: AppUse
         "deprovisioned user) or duplicate data.",
         fix="Record processed webhook-ids and answer duplicates with 2xx without applying "
         "them again; make every handler an idempotent upsert.",
+        code="SIG009",
     )
 
 
 async def cleanup(ctx: CheckContext) -> None:
+    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
     from scim_readiness.webhooks.sender import remove_test_users
 
     await remove_test_users(ctx)

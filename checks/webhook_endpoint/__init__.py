@@ -32,12 +32,23 @@ PASS means every step passed; this check changes nothing in the app.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from scim_readiness.api import CheckInfo, Need, option
+from scim_readiness.api import (
+    CheckInfo,
+    DeliveryRefused,
+    FindingCode,
+    FindingRecorder,
+    Need,
+    TargetError,
+    option,
+)
+from scim_readiness.events import directory_data
 from scim_readiness.plugin.options import EventOptions
 
 if TYPE_CHECKING:
@@ -45,9 +56,11 @@ if TYPE_CHECKING:
     from scim_readiness.webhooks.sender import Outcome
 
     from .burst import BurstPlan
+    from .tls_inspect import TlsHandshake
 
 
 def _burst_plan(raw: object) -> BurstPlan | None:
+    # The burst module brings asyncio and the HTTP stack: loaded only when a burst is asked for.
     from .burst import parse_plan
 
     return parse_plan(raw, where="burst")
@@ -79,6 +92,97 @@ class Options(EventOptions):
     )
 
 
+_DOCS = "https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks"
+_WEBHOOK_DOCS = "https://docs.scalekit.com/reference/webhooks/overview"
+
+CODES = (
+    FindingCode(
+        "WHE001",
+        "The webhook URL is configured as an absolute http(s) URL with a valid port",
+        why="Scalekit can only deliver to an absolute HTTPS URL; without one nothing about the "
+        "endpoint can be observed.",
+        fix="Set webhook.url to the full HTTPS URL registered in the Scalekit dashboard.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "WHE002",
+        "The webhook URL uses HTTPS",
+        why="Webhook bodies carry names, emails and roles; over plain HTTP anyone on the path "
+        "can read them, and Scalekit requires HTTPS endpoints in production.",
+        fix="Serve the webhook endpoint over HTTPS and register the https:// URL in Scalekit.",
+        docs_url=_WEBHOOK_DOCS,
+    ),
+    FindingCode(
+        "WHE003",
+        "The webhook host is on the allow-list (webhook.allowed_hosts)",
+        why="Events sent to a domain nobody approved (a staging host, a tunnel, a typo) carry "
+        "user data there and leave production unprovisioned.",
+        fix="Register the approved domain's URL in Scalekit, or list the host in "
+        "webhook.allowed_hosts.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "WHE004",
+        "The webhook host resolves, to public addresses in production",
+        why="Scalekit delivers from the internet: a name it cannot resolve, or a loopback, "
+        "private or link-local address, cannot be reached.",
+        fix="Publish DNS records for the public hostname of the webhook endpoint.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "WHE005",
+        "The endpoint's TLS certificate verifies, matches the host and is not about to expire",
+        why="Scalekit verifies certificates: a wrong, untrusted or expired certificate fails "
+        "every delivery's handshake, and users stop being provisioned and deprovisioned.",
+        fix="Serve a certificate for the host from a public CA with the full chain, and "
+        "automate its renewal (e.g. ACME).",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "WHE006",
+        "A handshake capped at TLS 1.1 is refused",
+        why="TLS 1.0 and 1.1 are deprecated (RFC 8996) and have known weaknesses; compliance "
+        "reviews flag them.",
+        fix="Set the server's or load balancer's minimum TLS version to 1.2.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "WHE007",
+        "The plain-HTTP twin of the webhook URL is refused or redirects to HTTPS",
+        why="A URL registered with http:// by mistake would deliver user data in clear text.",
+        fix="Close plain HTTP for the webhook path (port 80) or redirect it to HTTPS.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "WHE008",
+        "Correctly signed harmless events are acknowledged with 2xx within the latency budget",
+        why="Scalekit treats anything but a prompt 2xx (a redirect included: it is not "
+        "followed) as a failed delivery and retries it; after the last attempt the event is "
+        "lost.",
+        fix="Register the final URL, verify the signature on the raw body, and return 2xx as "
+        "soon as the event is stored; do the provisioning work in a background job.",
+        docs_url=_WEBHOOK_DOCS,
+    ),
+    FindingCode(
+        "WHE009",
+        "Test events are addressed to the configured organisation",
+        why="An app that (rightly) refuses events for organisations it does not know rejects "
+        "them for that reason alone, which can hide or fake results.",
+        fix="Set scalekit.organization_id (org_…) in the config.",
+        docs_url=_DOCS,
+    ),
+    FindingCode(
+        "WHE010",
+        "A burst of signed events (option burst) is acknowledged with 2xx, p95 within the "
+        "latency budget",
+        why="An IdP's bulk change arrives as a burst; an endpoint that sheds load or slows "
+        "down falls further behind as Scalekit retries, and may lose events.",
+        fix="Acknowledge as soon as the event is verified and stored, process in a background "
+        "queue, and size the endpoint (workers, connection and rate limits) for bursts.",
+        docs_url=_WEBHOOK_DOCS,
+    ),
+)
+
 CHECK = CheckInfo(
     id="webhook-endpoint",
     title="Webhook endpoint: HTTPS, domain, reachability",
@@ -86,12 +190,11 @@ CHECK = CheckInfo(
     options=Options,
     needs=(Need.WEBHOOK,),
     mutates=False,
-    docs_url="https://docs.scalekit.com/authenticate/implement-workflows/implement-webhooks",
+    docs_url=_DOCS,
     description="HTTPS on an allowed, public domain; valid certificate; TLS >= 1.2; "
     "plain HTTP refused; a signed event acknowledged within the latency budget",
+    codes=CODES,
 )
-
-_WEBHOOK_DOCS = "https://docs.scalekit.com/reference/webhooks/overview"
 
 
 @dataclass(slots=True)
@@ -115,6 +218,7 @@ Step = Callable[["CheckContext", Endpoint], Awaitable[None]]
 
 
 async def run(ctx: CheckContext) -> None:
+    # The guards read the config models (pydantic), which `scim-readiness checks` must not load.
     from scim_readiness.guards import production_target
 
     url = ctx.config.webhook.url
@@ -125,6 +229,7 @@ async def run(ctx: CheckContext) -> None:
             observed="webhook.url is empty",
             why="Without the URL nothing about the endpoint can be observed.",
             fix="Set webhook.url in the config.",
+            code="WHE001",
         )
         return
     parts = urlsplit(url)
@@ -135,6 +240,7 @@ async def run(ctx: CheckContext) -> None:
             observed=f"webhook.url = {url!r}",
             why="Scalekit can only deliver to an absolute HTTPS URL.",
             fix="Set webhook.url to the full HTTPS URL registered in the Scalekit dashboard.",
+            code="WHE001",
         )
         return
     try:
@@ -144,6 +250,7 @@ async def run(ctx: CheckContext) -> None:
             "Webhook URL has an invalid port",
             observed=f"webhook.url = {url!r}",
             fix="Fix the port in webhook.url.",
+            code="WHE001",
         )
         return
     endpoint = Endpoint(
@@ -163,7 +270,11 @@ async def run(ctx: CheckContext) -> None:
 async def _scheme(ctx: CheckContext, ep: Endpoint) -> None:
     if ep.scheme == "https":
         ctx.findings.passed(
-            "Webhook URL uses HTTPS", expected="https://", observed=ep.url, docs_url=_WEBHOOK_DOCS
+            "Webhook URL uses HTTPS",
+            expected="https://",
+            observed=ep.url,
+            docs_url=_WEBHOOK_DOCS,
+            code="WHE002",
         )
         return
     kw: dict[str, Any] = {
@@ -173,6 +284,7 @@ async def _scheme(ctx: CheckContext, ep: Endpoint) -> None:
         "path can read them, and Scalekit requires HTTPS endpoints in production.",
         "fix": "Serve the webhook endpoint over HTTPS and register the https:// URL in Scalekit.",
         "docs_url": _WEBHOOK_DOCS,
+        "code": "WHE002",
     }
     if ep.production:
         ctx.findings.failed("Webhook URL is plain HTTP in production", **kw)
@@ -185,6 +297,8 @@ async def _scheme(ctx: CheckContext, ep: Endpoint) -> None:
 
 
 async def _allowed_host(ctx: CheckContext, ep: Endpoint) -> None:
+    # The TLS module brings asyncio and the HTTP stack, which `scim-readiness checks` must
+    # not load.
     from .tls_inspect import host_allowed
 
     allowed = ctx.config.webhook.allowed_hosts
@@ -195,6 +309,7 @@ async def _allowed_host(ctx: CheckContext, ep: Endpoint) -> None:
             why="Without a list, a URL pointing at the wrong domain (a staging host, a "
             "personal tunnel) cannot be told apart from the right one.",
             fix="List the production webhook host(s) in webhook.allowed_hosts.",
+            code="WHE003",
         )
         return
     if host_allowed(ep.host, allowed):
@@ -202,6 +317,7 @@ async def _allowed_host(ctx: CheckContext, ep: Endpoint) -> None:
             "Webhook host is on the allow-list",
             expected=f"one of {', '.join(allowed)}",
             observed=ep.host,
+            code="WHE003",
         )
     else:
         ctx.findings.failed(
@@ -212,12 +328,11 @@ async def _allowed_host(ctx: CheckContext, ep: Endpoint) -> None:
             "typo), carrying user data there and leaving production unprovisioned.",
             fix="Register the approved domain's URL in Scalekit, or add the host to "
             "webhook.allowed_hosts if it is in fact approved.",
+            code="WHE003",
         )
 
 
 async def _addresses(ctx: CheckContext, ep: Endpoint) -> None:
-    from scim_readiness.api import TargetError
-
     from .tls_inspect import is_loopback_host, non_public_reason, resolve
 
     timeout = Options.of(ctx).dns_timeout_s
@@ -232,6 +347,7 @@ async def _addresses(ctx: CheckContext, ep: Endpoint) -> None:
             why="Scalekit cannot deliver to a name it cannot resolve; every event would be "
             "retried and then dropped.",
             fix="Publish DNS records for the webhook host (or fix the host in webhook.url).",
+            code="WHE004",
         )
         return
     reasons = {address: non_public_reason(address) for address in ep.addresses}
@@ -246,6 +362,7 @@ async def _addresses(ctx: CheckContext, ep: Endpoint) -> None:
             "Webhook host resolves to public addresses",
             observed=f"{ep.host} → {listing}",
             evidence=evidence,
+            code="WHE004",
         )
     elif ep.production:
         ctx.findings.failed(
@@ -257,6 +374,7 @@ async def _addresses(ctx: CheckContext, ep: Endpoint) -> None:
             fix="Register the public hostname of the webhook endpoint, or, if this run "
             "targets a non-production setup, set scalekit.expect accordingly.",
             evidence=evidence,
+            code="WHE004",
         )
     else:
         kind = "local (loopback)" if ep.loopback else "non-public"
@@ -267,22 +385,22 @@ async def _addresses(ctx: CheckContext, ep: Endpoint) -> None:
             why="Real Scalekit cannot reach this address; the results describe a local or "
             "internal setup, not the production endpoint.",
             evidence=evidence,
+            code="WHE004",
         )
 
 
 async def _certificate(ctx: CheckContext, ep: Endpoint) -> None:
-    import datetime as dt
-
     from .tls_inspect import inspect_tls
 
     if ep.scheme != "https":
-        ctx.findings.skipped("TLS certificate not checked", observed="the webhook URL is not HTTPS")
+        ctx.findings.skipped(
+            "TLS certificate not checked", observed="the webhook URL is not HTTPS", code="WHE005"
+        )
         return
     if not ep.reachable:
         return
     opts = Options.of(ctx)
-    timeout, warn_days, fail_days = opts.tls_timeout_s, opts.cert_warn_days, opts.cert_fail_days
-    shake = await inspect_tls(ep.host, ep.port, ctx.tls, timeout_s=timeout)
+    shake = await inspect_tls(ep.host, ep.port, ctx.tls, timeout_s=opts.tls_timeout_s)
     cert = shake.certificate
     described = (
         f"certificate for {', '.join(cert.names) or cert.subject} issued by {cert.issuer}, "
@@ -290,33 +408,7 @@ async def _certificate(ctx: CheckContext, ep: Endpoint) -> None:
         if cert
         else "no certificate could be read"
     )
-    if shake.connect_error:
-        ep.reachable = False
-        ctx.findings.failed(
-            "Webhook endpoint does not answer TLS",
-            expected=f"a TLS handshake on {ep.host}:{ep.port}",
-            observed=shake.connect_error,
-            why="Scalekit cannot deliver to an endpoint it cannot connect to.",
-            fix="Check that the service is up and listening for HTTPS on that port.",
-        )
-        return
-    if not shake.verified:
-        ep.deliverable = False
-        title = (
-            "TLS certificate does not match the webhook host"
-            if shake.hostname_mismatch
-            else "TLS certificate does not verify"
-        )
-        ctx.findings.failed(
-            title,
-            expected=f"a certificate for {ep.host} chaining to a trusted CA",
-            observed=f"{shake.verify_error}; {described}",
-            why="Scalekit verifies certificates; every delivery would fail the handshake "
-            "and be retried until it is dropped.",
-            fix=f"Serve a certificate whose subjectAltName covers {ep.host}, issued by a "
-            "public CA (with the full chain). For a private CA in a test setup, pass "
-            "--ca-bundle.",
-        )
+    if _handshake_failed(ctx.findings, ep, shake, described):
         return
     assert cert is not None  # noqa: S101 - a verified handshake always has a peer certificate
     days = cert.days_left(dt.datetime.fromtimestamp(ctx.clock.now(), dt.UTC))
@@ -328,23 +420,60 @@ async def _certificate(ctx: CheckContext, ep: Endpoint) -> None:
     }
     ctx.findings.metrics["certificate_days_left"] = round(days, 1)
     kw: dict[str, Any] = {
-        "expected": f"more than {warn_days:g} days of validity left",
+        "expected": f"more than {opts.cert_warn_days:g} days of validity left",
         "observed": f"{days:.1f} days left; {described} ({shake.version})",
         "why": "When the certificate expires, every delivery fails the TLS handshake: "
         "users stop being provisioned and, worse, deprovisioned.",
         "fix": "Renew the certificate (automate renewal, e.g. ACME) well before it expires.",
         "evidence": evidence,
+        "code": "WHE005",
     }
-    if days < fail_days:
+    if days < opts.cert_fail_days:
         ctx.findings.failed(f"TLS certificate expires in {days:.1f} days", **kw)
-    elif days < warn_days:
+    elif days < opts.cert_warn_days:
         ctx.findings.warned(f"TLS certificate expires in {days:.0f} days", **kw)
     else:
         ctx.findings.passed(
             "TLS certificate is valid and matches the host",
             observed=f"{described}; {days:.0f} days left; negotiated {shake.version}",
             evidence=evidence,
+            code="WHE005",
         )
+
+
+def _handshake_failed(
+    findings: FindingRecorder, ep: Endpoint, shake: TlsHandshake, described: str
+) -> bool:
+    """FAIL when the endpoint did not answer TLS (then unreachable) or its certificate did
+    not verify (then undeliverable); True when either happened."""
+    if shake.connect_error:
+        ep.reachable = False
+        findings.failed(
+            "Webhook endpoint does not answer TLS",
+            expected=f"a TLS handshake on {ep.host}:{ep.port}",
+            observed=shake.connect_error,
+            why="Scalekit cannot deliver to an endpoint it cannot connect to.",
+            fix="Check that the service is up and listening for HTTPS on that port.",
+            code="WHE005",
+        )
+        return True
+    if shake.verified:
+        return False
+    ep.deliverable = False
+    findings.failed(
+        "TLS certificate does not match the webhook host"
+        if shake.hostname_mismatch
+        else "TLS certificate does not verify",
+        expected=f"a certificate for {ep.host} chaining to a trusted CA",
+        observed=f"{shake.verify_error}; {described}",
+        why="Scalekit verifies certificates; every delivery would fail the handshake "
+        "and be retried until it is dropped.",
+        fix=f"Serve a certificate whose subjectAltName covers {ep.host}, issued by a "
+        "public CA (with the full chain). For a private CA in a test setup, pass "
+        "--ca-bundle.",
+        code="WHE005",
+    )
+    return True
 
 
 async def _legacy_tls(ctx: CheckContext, ep: Endpoint) -> None:
@@ -359,6 +488,7 @@ async def _legacy_tls(ctx: CheckContext, ep: Endpoint) -> None:
             "TLS 1.0/1.1 refused",
             expected="a handshake capped at TLS 1.1 is refused",
             observed=f"refused ({legacy.detail})",
+            code="WHE006",
         )
     elif legacy.outcome == "accepted":
         ctx.findings.failed(
@@ -368,6 +498,7 @@ async def _legacy_tls(ctx: CheckContext, ep: Endpoint) -> None:
             why="TLS 1.0 and 1.1 are deprecated (RFC 8996) and have known weaknesses; "
             "compliance reviews flag them.",
             fix="Set the server's or load balancer's minimum TLS version to 1.2.",
+            code="WHE006",
         )
     elif legacy.outcome == "unavailable":
         ctx.findings.skipped(
@@ -375,9 +506,12 @@ async def _legacy_tls(ctx: CheckContext, ep: Endpoint) -> None:
             observed=legacy.detail,
             why="The local TLS library cannot offer the old protocols, so whether the "
             "server would accept them is unknown.",
+            code="WHE006",
         )
     else:
-        ctx.findings.skipped("TLS 1.0/1.1 refusal not tested", observed=legacy.detail)
+        ctx.findings.skipped(
+            "TLS 1.0/1.1 refusal not tested", observed=legacy.detail, code="WHE006"
+        )
 
 
 async def _plain_http_twin(ctx: CheckContext, ep: Endpoint) -> None:
@@ -392,11 +526,12 @@ async def _plain_http_twin(ctx: CheckContext, ep: Endpoint) -> None:
     outcome = await _post_unsigned(ctx, twin)
     title_ok = "Plain-HTTP twin of the webhook URL is refused"
     if outcome.status is None:
-        ctx.findings.passed(title_ok, observed=f"{twin}: {outcome.summary()}")
+        ctx.findings.passed(title_ok, observed=f"{twin}: {outcome.summary()}", code="WHE007")
     elif outcome.redirected and (outcome.location or "").startswith("https://"):
         ctx.findings.passed(
             "Plain-HTTP twin of the webhook URL redirects to HTTPS",
             observed=f"{twin}: {outcome.summary()}",
+            code="WHE007",
         )
     elif outcome.accepted:
         ctx.findings.failed(
@@ -407,6 +542,7 @@ async def _plain_http_twin(ctx: CheckContext, ep: Endpoint) -> None:
             "text, and this endpoint acknowledges it.",
             fix="Stop serving the webhook over plain HTTP: close port 80 or redirect it to HTTPS.",
             evidence=outcome.evidence(),
+            code="WHE007",
         )
     else:
         ctx.findings.warned(
@@ -417,13 +553,15 @@ async def _plain_http_twin(ctx: CheckContext, ep: Endpoint) -> None:
             "event bodies on the wire.",
             fix="Close plain HTTP for the webhook path or redirect it to HTTPS.",
             evidence=outcome.evidence(),
+            code="WHE007",
         )
 
 
 async def _post_unsigned(ctx: CheckContext, url: str) -> Outcome:
-    # Nothing signed goes over plain HTTP: a signature seen in clear text could be replayed.
+    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
     from scim_readiness.webhooks.sender import Sender, event_target
 
+    # Nothing signed goes over plain HTTP: a signature seen in clear text could be replayed.
     async with Sender(
         ctx, url, secret="", target=event_target(ctx), timeout_s=3.0, fresh_connections=True
     ) as sender:
@@ -431,16 +569,6 @@ async def _post_unsigned(ctx: CheckContext, url: str) -> Outcome:
 
 
 async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
-    from scim_readiness.api import DeliveryRefused
-    from scim_readiness.events import directory_data
-    from scim_readiness.webhooks.sender import (
-        REDIRECT_WHY,
-        Sender,
-        event_target,
-        percentile,
-        warn_if_fake_organization,
-    )
-
     secret = ctx.config.webhook.secret
     if secret is None or not secret.get_secret_value():
         ctx.findings.errored(
@@ -450,6 +578,7 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
             why="Whether the endpoint acknowledges Scalekit's deliveries in time is the core "
             "of this check and needs a correctly signed event.",
             fix="Set webhook.secret (as ${SCALEKIT_WEBHOOK_SECRET}) in the config.",
+            code="WHE008",
         )
         return
     if not ep.reachable:
@@ -459,23 +588,39 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
             "Signed event not sent",
             observed="the TLS certificate failed verification (see above)",
             why="A sender that verifies certificates, as Scalekit does, cannot deliver.",
+            code="WHE008",
         )
         return
-    count = Options.of(ctx).deliveries
-    budget = ctx.config.webhook.latency_budget_s
     event_type = Options.of(ctx).harmless_event_type
+    outcomes = await _send_harmless(ctx, ep, secret.get_secret_value(), event_type)
+    if outcomes is not None:
+        _judge_acknowledgements(
+            ctx.findings, outcomes, ctx.config.webhook.latency_budget_s, event_type
+        )
+
+
+async def _send_harmless(
+    ctx: CheckContext, ep: Endpoint, secret: str, event_type: str
+) -> list[Outcome] | None:
+    """Send option ``deliveries`` signed harmless events, one after the other, each on a new
+    connection; what each got, or None when nothing signed may go to this URL (SKIP)."""
+    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
+    from scim_readiness.webhooks.sender import Sender, event_target, warn_if_fake_organization
+
     target = event_target(ctx)
+    start = len(ctx.findings.items)
     warn_if_fake_organization(ctx, target)
+    _code_recorded_since(ctx.findings, start, "WHE009")
     data = directory_data(
         id=ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}",
         organization_id=target.organization_id,
     )
-    outcomes: list[Outcome] = []
+    budget = ctx.config.webhook.latency_budget_s
     try:
         unopened = Sender(
             ctx,
             ep.url,
-            secret.get_secret_value(),
+            secret,
             target,
             timeout_s=max(ctx.config.webhook.timeout_s, budget),
             fresh_connections=True,
@@ -488,18 +633,39 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
             why="A valid signature seen in clear text could be replayed for five minutes; "
             "fix the URL first (see above).",
             fix=refused.hint,
+            code="WHE008",
         )
-        return
+        return None
+    outcomes: list[Outcome] = []
     async with unopened as sender:
-        for n in range(count):
+        for n in range(Options.of(ctx).deliveries):
             event = sender.event(event_type, data)
             outcome = await sender.send_event(f"harmless {event_type} #{n + 1}", event)
             outcomes.append(outcome)
             if outcome.status is None:
                 break  # the endpoint is down or hanging: one bounded wait is enough
+    return outcomes
+
+
+def _code_recorded_since(findings: FindingRecorder, start: int, code: str) -> None:
+    """Give ``code`` to the findings a shared helper recorded, from ``start`` on, without one
+    (the shared webhook helpers record findings but take no code)."""
+    for index in range(start, len(findings.items)):
+        if not findings.items[index].code:
+            findings.items[index] = dataclasses.replace(findings.items[index], code=code)
+
+
+def _judge_acknowledgements(
+    findings: FindingRecorder, outcomes: list[Outcome], budget: float, event_type: str
+) -> None:
+    """WHE008: every delivery a 2xx from the URL itself (no redirect), within ``budget``;
+    the p50/p95 of the acknowledgements go to the metrics."""
+    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
+    from scim_readiness.webhooks.sender import percentile
+
     latencies = [o.latency_s for o in outcomes]
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-    ctx.findings.metrics.update(
+    findings.metrics.update(
         {"ack_p50_ms": round(p50 * 1000, 1), "ack_p95_ms": round(p95 * 1000, 1)}
     )
     stats = (
@@ -508,22 +674,9 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
     )
     evidence = {"deliveries": [o.evidence() for o in outcomes], "latency_budget_s": budget}
     answers = "; ".join(f"#{i + 1} {o.summary()}" for i, o in enumerate(outcomes))
-    redirects = [o for o in outcomes if o.redirected]
-    if redirects:
-        targets = sorted({o.location or "(no Location header)" for o in redirects})
-        ctx.findings.failed(
-            "Webhook URL answers deliveries with a redirect",
-            expected="a 2xx from the registered URL itself (redirects are not followed)",
-            observed=f"redirected to {', '.join(targets)}; {answers}",
-            why=REDIRECT_WHY,
-            fix=f"Register the final URL ({targets[0]}) in Scalekit instead, and make it "
-            "answer 2xx itself; a redirect loop or a redirect to http:// means the endpoint "
-            "is misconfigured.",
-            evidence=evidence,
-        )
-    failed = [o for o in outcomes if not o.accepted and not o.redirected]
-    if failed:
-        ctx.findings.failed(
+    redirected = _judge_redirects(findings, outcomes, answers, evidence)
+    if any(not o.accepted and not o.redirected for o in outcomes):
+        findings.failed(
             "Signed harmless event not acknowledged with 2xx",
             expected=f"2xx within {budget:g} s for a correctly signed {event_type}",
             observed=answers,
@@ -532,11 +685,11 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
             fix="Make the endpoint verify the signature on the raw body, accept this event "
             "type (or ignore it with a 2xx), and check the secret matches the dashboard's.",
             evidence=evidence,
+            code="WHE008",
         )
         return
-    slow = [o for o in outcomes if o.accepted and o.latency_s > budget]
-    if slow:
-        ctx.findings.failed(
+    if any(o.accepted and o.latency_s > budget for o in outcomes):
+        findings.failed(
             "Webhook acknowledged slower than the latency budget",
             expected=f"every 2xx within {budget:g} s",
             observed=f"{stats}; {answers}",
@@ -545,14 +698,40 @@ async def _acknowledgement(ctx: CheckContext, ep: Endpoint) -> None:
             fix="Return 2xx as soon as the signature is verified and the event is stored; "
             "do the provisioning work in a background job.",
             evidence=evidence,
+            code="WHE008",
         )
-    elif not redirects:
-        ctx.findings.passed(
+    elif not redirected:
+        findings.passed(
             "Signed harmless event acknowledged within the latency budget",
             expected=f"2xx within {budget:g} s",
             observed=f"{stats}; first answer: {outcomes[0].summary()}",
             evidence=evidence,
+            code="WHE008",
         )
+
+
+def _judge_redirects(
+    findings: FindingRecorder, outcomes: list[Outcome], answers: str, evidence: dict[str, Any]
+) -> bool:
+    """FAIL when any delivery was answered with a redirect (not followed); True then."""
+    from scim_readiness.webhooks.sender import REDIRECT_WHY
+
+    redirects = [o for o in outcomes if o.redirected]
+    if not redirects:
+        return False
+    targets = sorted({o.location or "(no Location header)" for o in redirects})
+    findings.failed(
+        "Webhook URL answers deliveries with a redirect",
+        expected="a 2xx from the registered URL itself (redirects are not followed)",
+        observed=f"redirected to {', '.join(targets)}; {answers}",
+        why=REDIRECT_WHY,
+        fix=f"Register the final URL ({targets[0]}) in Scalekit instead, and make it "
+        "answer 2xx itself; a redirect loop or a redirect to http:// means the endpoint "
+        "is misconfigured.",
+        evidence=evidence,
+        code="WHE008",
+    )
+    return True
 
 
 async def _burst(ctx: CheckContext, ep: Endpoint) -> None:

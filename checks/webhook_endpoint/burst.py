@@ -29,18 +29,23 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from scim_readiness.api import ConfigError
+from scim_readiness import __version__
+from scim_readiness.api import ConfigError, DeliveryRefused, FindingRecorder
+from scim_readiness.clients.answers import excerpt
+from scim_readiness.clients.http import ssl_context
 from scim_readiness.clients.http1 import Connection, HttpError, Target
+from scim_readiness.events import build_event, directory_data, encode_body, signed_headers
+from scim_readiness.guards import refuse_plain_http_signing
+from scim_readiness.webhooks.sender import REDIRECT_WHY, event_target, percentile
 
 if TYPE_CHECKING:
-    import ssl
-
     from scim_readiness.api import CheckContext
 
 OPTION = "burst"
@@ -52,6 +57,8 @@ DEFAULT_CONCURRENCY = 10
 MIN_DEAD_STREAK = 5
 _EXAMPLE = "{events: 500, concurrency: 10}"
 _KEEP = 5  # distinct errors and sample answers kept as evidence
+#: The code of every finding the burst records (webhook-endpoint's catalogue).
+CODE = "WHE010"
 
 
 # ---------------------------------------------------------------------------- the plan
@@ -135,8 +142,6 @@ class BurstResult:
     def percentile_s(self, pct: float) -> float | None:
         if not self.latencies_s:
             return None
-        from scim_readiness.webhooks.sender import percentile
-
         return percentile(self.latencies_s, pct)
 
     def stats(self) -> str:
@@ -192,8 +197,6 @@ class BurstResult:
 
 
 def _reason(exc: BaseException, timeout_s: float) -> str:
-    import ssl
-
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout_s:g} s"
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -217,6 +220,131 @@ class _Tally:
 EventFactory = Callable[[int], Mapping[str, Any]]
 
 
+def _request_writer(
+    target: Target, secret: str, make_event: EventFactory, clock: Callable[[], float]
+) -> Callable[[int], bytes]:
+    """What writes delivery n as raw HTTP/1.1 bytes: compact JSON, signed now, with the
+    Standard Webhooks headers in both families."""
+    fixed = (
+        f"POST {target.path} HTTP/1.1\r\n"
+        f"host: {target.host_header}\r\n"
+        f"user-agent: scim-readiness/{__version__} (burst)\r\n"
+        "content-type: application/json\r\n"
+        "accept: */*\r\n"
+    ).encode("latin-1")
+
+    def request_bytes(n: int) -> bytes:
+        event = make_event(n)
+        body = encode_body(event)
+        headers = signed_headers(secret, str(event["id"]), int(clock()), body)
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        return b"%scontent-length: %d\r\n%s\r\n%s" % (
+            fixed,
+            len(body),
+            lines.encode("latin-1"),
+            body,
+        )
+
+    return request_bytes
+
+
+@dataclass(slots=True)
+class _Workers:
+    """The burst's C workers: each takes the next delivery number, sends it on its own
+    persistent connection and tallies what came back, until N are sent or the burst stops."""
+
+    target: Target
+    plan: BurstPlan
+    request_bytes: Callable[[int], bytes]
+    ssl_context: ssl.SSLContext | None
+    timeout_s: float
+    max_duration_s: float | None
+    secrets: tuple[str, ...]  # blanked out of quoted answers
+    tally: _Tally = field(default_factory=_Tally)
+    numbers: itertools.count[int] = field(default_factory=itertools.count)
+    started: float = field(default_factory=time.perf_counter)
+    deadline: float | None = field(init=False)
+    dead_limit: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        limit = self.max_duration_s
+        self.deadline = self.started + limit if limit is not None else None
+        self.dead_limit = max(MIN_DEAD_STREAK, self.plan.concurrency)
+
+    def next_number(self) -> int | None:
+        """The next delivery to send, or None when the burst is done or out of time."""
+        n = next(self.numbers)
+        if n >= self.plan.events:
+            return None
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            self.tally.stopped = f"stopped after {self.max_duration_s:g} s (the burst's time limit)"
+            return None
+        return n
+
+    async def work(self) -> None:
+        conn: Connection | None = None
+        try:
+            while self.tally.stopped is None:
+                n = self.next_number()
+                if n is None:
+                    return
+                data = self.request_bytes(n)
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        if conn is None or not conn.open:
+                            if conn is not None:
+                                conn.close()
+                            conn = await Connection.connect(self.target, self.ssl_context)
+                            self.tally.connections += 1
+                        sent_at = time.perf_counter()
+                        status, body = await conn.request(data)
+                    latency = time.perf_counter() - sent_at
+                except (OSError, TimeoutError, HttpError) as exc:  # ssl.SSLError is an OSError
+                    self.no_answer(exc)
+                    if conn is not None:
+                        conn.close()
+                        conn = None
+                    continue
+                self.answered(status, body, latency)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def no_answer(self, exc: BaseException) -> None:
+        tally = self.tally
+        tally.no_answer += 1
+        tally.dead_streak += 1
+        if len(tally.errors) < _KEEP:
+            tally.errors[_reason(exc, self.timeout_s)] = None
+        if tally.dead_streak >= self.dead_limit:
+            tally.stopped = (
+                f"stopped after {tally.dead_streak} deliveries in a row got no HTTP answer"
+            )
+
+    def answered(self, status: int, body: bytes, latency: float) -> None:
+        tally = self.tally
+        tally.dead_streak = 0
+        tally.latencies.append(latency)
+        tally.statuses[status] += 1
+        if not 200 <= status < 300 and len(tally.samples) < _KEEP:
+            text = excerpt(body, self.secrets)
+            tally.samples[f"HTTP {status}: {text}" if text else f"HTTP {status}"] = None
+
+    def result(self) -> BurstResult:
+        tally = self.tally
+        return BurstResult(
+            plan=self.plan,
+            elapsed_s=time.perf_counter() - self.started,
+            latencies_s=tuple(tally.latencies),
+            statuses=dict(tally.statuses),
+            no_answer=tally.no_answer,
+            connections=tally.connections,
+            errors=tuple(tally.errors),
+            samples=tuple(tally.samples),
+            stopped=tally.stopped,
+        )
+
+
 async def send_burst(
     url: str,
     secret: str,
@@ -237,103 +365,27 @@ async def send_burst(
     or after ``max_duration_s``; ``BurstResult.stopped`` then says why.
     ``redact`` lists secrets to blank out of quoted answers.
     """
-    from scim_readiness import __version__
-    from scim_readiness.clients.answers import excerpt
-    from scim_readiness.events import encode_body, signed_headers
-
     target = Target.of(url)
     signed_headers(secret, "probe", 0, b"")  # a bad secret raises ValueError here, once
-    fixed = (
-        f"POST {target.path} HTTP/1.1\r\n"
-        f"host: {target.host_header}\r\n"
-        f"user-agent: scim-readiness/{__version__} (burst)\r\n"
-        "content-type: application/json\r\n"
-        "accept: */*\r\n"
-    ).encode("latin-1")
-    secrets = tuple(s for s in (secret, *redact) if s)
-    tally = _Tally()
-    numbers = itertools.count()
-    dead_limit = max(MIN_DEAD_STREAK, plan.concurrency)
-    started = time.perf_counter()
-    deadline = started + max_duration_s if max_duration_s is not None else None
-
-    def request_bytes(n: int) -> bytes:
-        event = make_event(n)
-        body = encode_body(event)
-        headers = signed_headers(secret, str(event["id"]), int(clock()), body)
-        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        return b"%scontent-length: %d\r\n%s\r\n%s" % (
-            fixed,
-            len(body),
-            lines.encode("latin-1"),
-            body,
-        )
-
-    async def worker() -> None:
-        conn: Connection | None = None
-        try:
-            while tally.stopped is None:
-                n = next(numbers)
-                if n >= plan.events:
-                    return
-                if deadline is not None and time.perf_counter() > deadline:
-                    tally.stopped = f"stopped after {max_duration_s:g} s (the burst's time limit)"
-                    return
-                data = request_bytes(n)
-                try:
-                    async with asyncio.timeout(timeout_s):
-                        if conn is None or not conn.open:
-                            if conn is not None:
-                                conn.close()
-                            conn = await Connection.connect(target, ssl_context)
-                            tally.connections += 1
-                        sent_at = time.perf_counter()
-                        status, body = await conn.request(data)
-                    latency = time.perf_counter() - sent_at
-                except (OSError, TimeoutError, HttpError) as exc:  # ssl.SSLError is an OSError
-                    tally.no_answer += 1
-                    tally.dead_streak += 1
-                    if len(tally.errors) < _KEEP:
-                        tally.errors[_reason(exc, timeout_s)] = None
-                    if conn is not None:
-                        conn.close()
-                        conn = None
-                    if tally.dead_streak >= dead_limit:
-                        tally.stopped = (
-                            f"stopped after {tally.dead_streak} deliveries in a row got no "
-                            "HTTP answer"
-                        )
-                    continue
-                tally.dead_streak = 0
-                tally.latencies.append(latency)
-                tally.statuses[status] += 1
-                if not 200 <= status < 300 and len(tally.samples) < _KEEP:
-                    text = excerpt(body, secrets)
-                    tally.samples[f"HTTP {status}: {text}" if text else f"HTTP {status}"] = None
-        finally:
-            if conn is not None:
-                conn.close()
-
-    workers = [asyncio.create_task(worker()) for _ in range(plan.concurrency)]
+    workers = _Workers(
+        target,
+        plan,
+        _request_writer(target, secret, make_event, clock),
+        ssl_context,
+        timeout_s,
+        max_duration_s,
+        secrets=tuple(s for s in (secret, *redact) if s),
+    )
+    tasks = [asyncio.create_task(workers.work()) for _ in range(plan.concurrency)]
     try:
-        await asyncio.gather(*workers)
+        await asyncio.gather(*tasks)
     finally:
-        for task in workers:
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         for _ in range(2):  # let the aborted transports run their connection_lost callbacks
             await asyncio.sleep(0)
-    return BurstResult(
-        plan=plan,
-        elapsed_s=time.perf_counter() - started,
-        latencies_s=tuple(tally.latencies),
-        statuses=dict(tally.statuses),
-        no_answer=tally.no_answer,
-        connections=tally.connections,
-        errors=tuple(tally.errors),
-        samples=tuple(tally.samples),
-        stopped=tally.stopped,
-    )
+    return workers.result()
 
 
 # ---------------------------------------------------------------------------- the check step
@@ -364,11 +416,44 @@ async def burst_step(ctx: CheckContext, ep: EndpointView) -> None:
             observed=exc.message,
             fix=f"Write it as checks.webhook-endpoint.options.{OPTION}: {_EXAMPLE}, "
             "or remove it to skip the burst.",
+            code=CODE,
         )
         return
     if plan is None:
         return
-    title = f"Burst of {plan.events:,} signed events at concurrency {plan.concurrency}"
+    title = _title(plan)
+    secret = _signing_secret(ctx, ep, title)
+    if secret is None:
+        return
+    budget = ctx.config.webhook.latency_budget_s
+    event_type: str = ctx.option("harmless_event_type")
+    check_timeout = ctx.settings.timeout_s or ctx.info.default_timeout_s
+    try:
+        result = await send_burst(
+            ep.url,
+            secret,
+            plan,
+            _event_factory(ctx, event_type),
+            ssl_context=ssl_context(ctx.tls) if ep.url.startswith("https:") else None,
+            timeout_s=max(ctx.config.webhook.timeout_s, budget),
+            # Leave the check time to report: a burst cut by the runner's timeout says nothing.
+            max_duration_s=check_timeout / 2,
+            redact=ctx.config.secret_values(),
+            clock=ctx.clock.now,
+        )
+    except ValueError as exc:  # a secret that is not whsec_…, a URL that is not http(s)
+        ctx.findings.errored(f"{title}: not sent", observed=str(exc), code=CODE)
+        return
+    record_burst(ctx, result, budget=budget, event_type=event_type)
+
+
+def _title(plan: BurstPlan) -> str:
+    return f"Burst of {plan.events:,} signed events at concurrency {plan.concurrency}"
+
+
+def _signing_secret(ctx: CheckContext, ep: EndpointView, title: str) -> str | None:
+    """The secret to sign the burst with; None (SKIP recorded) when there is none, the
+    endpoint cannot be delivered to, or nothing signed may go to its URL."""
     secret = ctx.config.webhook.secret
     if secret is None or not secret.get_secret_value():
         ctx.findings.skipped(
@@ -376,29 +461,29 @@ async def burst_step(ctx: CheckContext, ep: EndpointView) -> None:
             observed="no webhook secret configured",
             why="Only correctly signed events measure how the endpoint copes with load.",
             fix="Set webhook.secret (as ${SCALEKIT_WEBHOOK_SECRET}) in the config.",
+            code=CODE,
         )
-        return
+        return None
     if not ep.reachable or not ep.deliverable:
         ctx.findings.skipped(
             f"{title}: not sent",
             observed="the endpoint cannot be delivered to (see the findings above)",
+            code=CODE,
         )
-        return
-    from scim_readiness.api import DeliveryRefused
-    from scim_readiness.clients.http import ssl_context
-    from scim_readiness.events import build_event, directory_data
-    from scim_readiness.guards import refuse_plain_http_signing
-    from scim_readiness.webhooks.sender import event_target
-
+        return None
     # The burst has its own transport (for speed), so it applies the senders' rule itself.
     try:
         refuse_plain_http_signing(ctx.config, ep.url)
     except DeliveryRefused as refused:
-        ctx.findings.skipped(f"{title}: not sent", observed=refused.message, fix=refused.hint)
-        return
+        ctx.findings.skipped(
+            f"{title}: not sent", observed=refused.message, fix=refused.hint, code=CODE
+        )
+        return None
+    return secret.get_secret_value()
 
-    budget = ctx.config.webhook.latency_budget_s
-    event_type: str = ctx.option("harmless_event_type")
+
+def _event_factory(ctx: CheckContext, event_type: str) -> EventFactory:
+    """Harmless events of ``event_type`` for the configured organisation and directory."""
     target = event_target(ctx)
     data = directory_data(
         id=ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}",
@@ -416,31 +501,14 @@ async def burst_step(ctx: CheckContext, ep: EndpointView) -> None:
             event_id=f"evt_{ctx.run_id}burst{n:06d}",
         )
 
-    check_timeout = ctx.settings.timeout_s or ctx.info.default_timeout_s
-    try:
-        result = await send_burst(
-            ep.url,
-            secret.get_secret_value(),
-            plan,
-            make_event,
-            ssl_context=ssl_context(ctx.tls) if ep.url.startswith("https:") else None,
-            timeout_s=max(ctx.config.webhook.timeout_s, budget),
-            # Leave the check time to report: a burst cut by the runner's timeout says nothing.
-            max_duration_s=check_timeout / 2,
-            redact=ctx.config.secret_values(),
-            clock=ctx.clock.now,
-        )
-    except ValueError as exc:  # a secret that is not whsec_…, a URL that is not http(s)
-        ctx.findings.errored(f"{title}: not sent", observed=str(exc))
-        return
-    record_burst(ctx, result, budget=budget, event_type=event_type)
+    return make_event
 
 
 def record_burst(ctx: CheckContext, result: BurstResult, *, budget: float, event_type: str) -> None:
     """Turn a burst's result into findings and metrics (see ``burst_step``)."""
     plan = result.plan
     ctx.findings.metrics.update(result.metrics())
-    title = f"Burst of {plan.events:,} signed events at concurrency {plan.concurrency}"
+    title = _title(plan)
     evidence = {**result.evidence(), "latency_budget_s": budget, "event_type": event_type}
     observed = (
         f"{result.sent:,} sent in {result.elapsed_s:.2f} s: {result.answers()}; {result.stats()}"
@@ -449,59 +517,63 @@ def record_burst(ctx: CheckContext, result: BurstResult, *, budget: float, event
         observed += "; first answers: " + " | ".join(result.samples[:2])
     if result.errors:
         observed += "; " + " | ".join(result.errors[:2])
-    redirects = sum(n for status, n in result.statuses.items() if 300 <= status < 400)
-    if redirects and redirects == result.not_accepted:
-        from scim_readiness.webhooks.sender import REDIRECT_WHY
-
-        ctx.findings.failed(
-            f"{title}: {redirects:,} answered with a redirect",
-            expected=f"a 2xx from the registered URL itself within {budget:g} s",
-            observed=observed,
-            why=REDIRECT_WHY,
-            fix="Register the final URL in Scalekit instead.",
-            evidence=evidence,
+    kw: dict[str, Any] = {"observed": observed, "evidence": evidence, "code": CODE}
+    if _burst_failed(ctx.findings, result, title, budget, kw):
+        return
+    if result.stopped:
+        ctx.findings.warned(
+            f"{title}: {result.stopped}",
+            expected=f"{plan.events:,} deliveries",
+            why="Only part of the burst was measured.",
+            fix="Raise checks.webhook-endpoint.timeout_s, or ask for fewer events.",
+            **kw,
         )
         return
+    ctx.findings.passed(
+        f"{title}: acknowledged within the latency budget",
+        expected=f"a 2xx for every delivery, p95 within {budget:g} s",
+        **kw,
+    )
+
+
+def _burst_failed(
+    findings: FindingRecorder, result: BurstResult, title: str, budget: float, kw: dict[str, Any]
+) -> bool:
+    """FAIL when only redirects, or any other non-2xx, or a p95 over ``budget`` came back;
+    True then. ``kw``: what every burst finding carries (observed, evidence, code)."""
+    redirects = sum(n for status, n in result.statuses.items() if 300 <= status < 400)
+    if redirects and redirects == result.not_accepted:
+        findings.failed(
+            f"{title}: {redirects:,} answered with a redirect",
+            expected=f"a 2xx from the registered URL itself within {budget:g} s",
+            why=REDIRECT_WHY,
+            fix="Register the final URL in Scalekit instead.",
+            **kw,
+        )
+        return True
     if result.not_accepted:
-        ctx.findings.failed(
+        findings.failed(
             f"{title}: {result.not_accepted:,} not acknowledged with 2xx",
             expected=f"a 2xx for every delivery within {budget:g} s",
-            observed=observed,
             why="Scalekit retries every delivery that does not get a 2xx; an endpoint that "
             "sheds load under a burst (a bulk assignment in the IdP) falls further behind "
             "and may lose events after the last retry.",
             fix="Acknowledge as soon as the signature is verified and the event is stored, "
             "process in a background queue, and size the endpoint (workers, connection "
             "limits, rate limits) for bursts.",
-            evidence=evidence,
+            **kw,
         )
-        return
+        return True
     p95 = result.percentile_s(95)
     if p95 is not None and p95 > budget:
-        ctx.findings.failed(
+        findings.failed(
             f"{title}: p95 acknowledgement {p95 * 1000:.0f} ms is over the latency budget",
             expected=f"p95 within {budget:g} s",
-            observed=observed,
             why="Under load a slow acknowledgement counts as a failed delivery: Scalekit "
             "retries it, adding to the load that made it slow.",
             fix="Return 2xx as soon as the event is verified and stored; do the provisioning "
             "work in a background job.",
-            evidence=evidence,
+            **kw,
         )
-        return
-    if result.stopped:
-        ctx.findings.warned(
-            f"{title}: {result.stopped}",
-            expected=f"{plan.events:,} deliveries",
-            observed=observed,
-            why="Only part of the burst was measured.",
-            fix="Raise checks.webhook-endpoint.timeout_s, or ask for fewer events.",
-            evidence=evidence,
-        )
-        return
-    ctx.findings.passed(
-        f"{title}: acknowledged within the latency budget",
-        expected=f"a 2xx for every delivery, p95 within {budget:g} s",
-        observed=observed,
-        evidence=evidence,
-    )
+        return True
+    return False

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import inspect
 import json
+import re
 import socket
 
 import pytest
 import yaml
+from scim_readiness.checks import environment as environment_check
+from scim_readiness.checks.environment import CHECK as ENVIRONMENT
 
 from checks_scalekit.conftest import StackFactory
 from checks_scalekit.stack import Stack, check, finding, raw_text, result_of, run, titles
@@ -22,8 +26,23 @@ from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.model import CheckResult, Severity, Status
 
 
+def coded(result: CheckResult) -> CheckResult:
+    """``result``, once each of its findings is shown to carry a code of the check's catalogue."""
+    catalogue = {code.code for code in ENVIRONMENT.codes}
+    assert [(f.title, f.code) for f in result.findings if f.code not in catalogue] == []
+    return result
+
+
 def environment(stack: Stack, config: Config | None = None) -> CheckResult:
-    return check(stack, "environment", config)
+    return coded(check(stack, "environment", config))
+
+
+def test_the_catalogue_names_each_code_the_check_records_once() -> None:
+    source = inspect.getsource(environment_check)
+    used = set(re.findall(r'"(ENV\d{3})"', source.split("CHECK = CheckInfo(")[1]))
+    declared = [code.code for code in ENVIRONMENT.codes]
+    assert declared == [f"ENV{n:03d}" for n in range(1, len(declared) + 1)]
+    assert used == set(declared)
 
 
 def secret_free(stack: Stack, *texts: str) -> None:
@@ -34,7 +53,7 @@ def secret_free(stack: Stack, *texts: str) -> None:
 
 def test_clean_setup_passes_and_shows_no_secret(stack: Stack) -> None:
     report = run(stack, None, "environment")
-    result = result_of(report, "environment")
+    result = coded(result_of(report, "environment"))
     assert result.status is Status.PASS, titles(result)
     assert "Client-credentials exchange succeeds" in titles(result)
     assert "Directory sync is enabled for the organisation" in titles(result)
@@ -67,7 +86,7 @@ def test_development_url_when_production_is_expected_fails(stack: Stack) -> None
 
     options = RunOptions(only=("environment",), ca_bundle=stack.ca_path)
     report = asyncio.run(run_suite(config, options, scalekit_factory=gateway))
-    result = result_of(report, "environment")
+    result = coded(result_of(report, "environment"))
     assert result.status is Status.FAIL
     failed = finding(result, "not a production environment")
     assert "acme-dev.scalekit.dev is a *.scalekit.dev host" in failed.observed
@@ -76,7 +95,7 @@ def test_development_url_when_production_is_expected_fails(stack: Stack) -> None
 def test_wrong_client_secret_fails_with_the_servers_reason(stack: Stack) -> None:
     wrong = "wrong_secret_0123456789abcdef"
     report = run(stack, stack.config(scalekit={"client_secret": wrong}), "environment")
-    result = result_of(report, "environment")
+    result = coded(result_of(report, "environment"))
     assert result.status is Status.FAIL
     refused = finding(result, "Client credentials are refused")
     assert "invalid_client" in refused.observed or "client" in refused.observed.lower()
@@ -271,7 +290,8 @@ def test_a_mistyped_option_is_one_clear_error(stack: Stack) -> None:
     config = stack.config(
         checks={"environment": {"options": {"secret_expiry_warn_days": "14 days"}}}
     )
-    result = environment(stack, config)
+    # The runner records the option error (the check never starts), so no ENV code is due.
+    result = check(stack, "environment", config)
     assert result.status is Status.ERROR
     (only,) = result.findings
     assert "secret_expiry_warn_days must be a number" in only.title
@@ -288,7 +308,7 @@ def test_a_production_url_when_development_is_expected_warns(stack: Stack) -> No
 
     options = RunOptions(only=("environment",), ca_bundle=stack.ca_path)
     report = asyncio.run(run_suite(config, options, scalekit_factory=gateway))
-    result = result_of(report, "environment")
+    result = coded(result_of(report, "environment"))
     assert emu.env_url not in raw_text(report)
     assert result.status is Status.WARN
     assert finding(result, "development was expected").status is Status.WARN

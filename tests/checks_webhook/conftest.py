@@ -125,7 +125,14 @@ def run_check(check: ModuleType, ctx: CheckContext, app: RunningApp | None = Non
                 await probe.aclose()
 
     asyncio.run(go())
+    assert_coded(check, ctx.findings.items)
     return fold_status(f.status for f in ctx.findings.items)
+
+
+def assert_coded(check: ModuleType, findings: list[Finding]) -> None:
+    """Every finding the check recorded carries a code of its own catalogue."""
+    catalogue = {code.code for code in check.CHECK.codes}
+    assert [(f.title, f.code) for f in findings if f.code not in catalogue] == []
 
 
 def titles(ctx: CheckContext, status: Status | None = None) -> list[str]:

@@ -19,7 +19,7 @@ from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 from scim_readiness.model import Status, fold_status
 from scim_readiness.plugin.context import CheckContext
 
-from .conftest import ORG_ID, MakeContext, finding
+from .conftest import ORG_ID, MakeContext, assert_coded, finding
 from .receiver import Received, serve
 
 StartApp = Callable[..., RunningApp]
@@ -27,6 +27,7 @@ StartApp = Callable[..., RunningApp]
 
 def run(ctx: CheckContext) -> Status:
     asyncio.run(webhook_endpoint.run(ctx))
+    assert_coded(webhook_endpoint, ctx.findings.items)
     return fold_status(f.status for f in ctx.findings.items)
 
 

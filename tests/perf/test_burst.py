@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from scim_readiness.checks.webhook_endpoint.burst import (
+    CODE,
     BurstPlan,
     BurstResult,
     burst_step,
@@ -36,6 +37,7 @@ class Endpoint:
 
 def run_step(ctx: CheckContext, url: str, **endpoint: Any) -> Status:
     asyncio.run(burst_step(ctx, Endpoint(url, **endpoint)))
+    assert {f.code for f in ctx.findings.items} <= {CODE}
     return fold_status(f.status for f in ctx.findings.items)
 
 
