@@ -8,6 +8,7 @@ from scim_readiness.checks.data_model import CHECK
 from checks_scalekit.conftest import StackFactory
 from checks_scalekit.stack import Stack, check, finding, titles, wait_for_app_users
 from scim_readiness.config import Config
+from scim_readiness.devstack.emulator.state import DirUser
 from scim_readiness.devstack.sampleapp.store import NewUser
 from scim_readiness.model import CheckResult, Severity, Status
 
@@ -214,7 +215,7 @@ def test_100k_users_with_three_planted_mismatches(stack_factory: StackFactory) -
         missing, deactivated, renamed = generated[11_111], generated[55_555], generated[99_000]
         deactivated.active = False  # the app below still holds this user as active
 
-        def mirror(user):  # noqa: ANN001, ANN202
+        def mirror(user: DirUser) -> NewUser:
             email = "stale@bulk.example" if user is renamed else user.email
             return NewUser(
                 user.id, emu.organization_id, email, user.name, True, (), "tenant-acme", {}

@@ -17,7 +17,7 @@ from scim_readiness.checks.environment import CHECK as ENVIRONMENT
 from checks_scalekit.conftest import StackFactory
 from checks_scalekit.stack import Stack, check, finding, raw_text, result_of, run, titles
 from scim_readiness.clients.http import TlsSettings
-from scim_readiness.clients.scalekit import connect
+from scim_readiness.clients.scalekit import ScalekitGateway, connect
 from scim_readiness.config import Config
 from scim_readiness.devstack.emulator import default_seed
 from scim_readiness.devstack.emulator.seed import SecretSeed
@@ -81,7 +81,7 @@ def test_development_url_when_production_is_expected_fails(stack: Stack) -> None
     )
     real = stack.config().scalekit
 
-    async def gateway():  # noqa: ANN202
+    async def gateway() -> ScalekitGateway:
         return await connect(real, TlsSettings(ca_bundle=str(emu.ca_path)))
 
     options = RunOptions(only=("environment",), ca_bundle=stack.ca_path)
@@ -303,7 +303,7 @@ def test_a_production_url_when_development_is_expected_warns(stack: Stack) -> No
     config = stack.config(scalekit={"environment_url": "https://acme.scalekit.com"})
     real = stack.config().scalekit
 
-    async def gateway():  # noqa: ANN202
+    async def gateway() -> ScalekitGateway:
         return await connect(real, TlsSettings(ca_bundle=stack.ca_path))
 
     options = RunOptions(only=("environment",), ca_bundle=stack.ca_path)

@@ -230,7 +230,8 @@ def test_bad_users_are_refused_with_the_path(change: dict[str, Any], message: st
 
 
 def test_a_listed_page_maps_each_user_as_a_single_read_does(tmp_path: Path) -> None:
-    page = {"users": [_DOCUMENT, {**_DOCUMENT, "id": 8, "active": False}], "next_cursor": None}
+    items = [_DOCUMENT, {**_DOCUMENT, "id": 8, "active": False}]
+    page = {"users": items, "next_cursor": None}
     script = tmp_path / "list.py"
     script.write_text(f"print({json.dumps(json.dumps(page))})\n")
     section = ProbeSection.model_validate(
@@ -245,7 +246,7 @@ def test_a_listed_page_maps_each_user_as_a_single_read_does(tmp_path: Path) -> N
             await probe.aclose()
 
     users = asyncio.run(listed())
-    assert users == [to_app_user(item, HttpProbeFields()) for item in page["users"]]
+    assert users == [to_app_user(item, HttpProbeFields()) for item in items]
     assert users[0] == _EXPECTED and users[1].active is False
 
 
