@@ -34,8 +34,11 @@ Statuses:
   WARN  the app refused a re-hire with a 4xx the config declares deliberate.
   FAIL  a scenario ended in the wrong state, a delivery got 5xx (or no answer), a correctly
         signed event the app must apply was refused, or the burst was not applied in budget.
-  SKIP  read-only run, no webhook URL/secret, no probe (nothing could be observed), or, for the
-        organisation-wide scenarios, no ``test_organization`` configured.
+  SKIP  read-only run, no webhook URL/secret, no probe (nothing could be observed), or a
+        scenario could not be judged because a step it builds on did not happen (the check is
+        then SKIP, never PASS, unless another scenario failed). The organisation-wide
+        scenarios without ``test_organization`` are a SKIP finding that leaves the rest to
+        decide.
   ERROR the probe failed, or the webhook could not be reached for a raw delivery.
 """
 
@@ -48,6 +51,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from scim_readiness.api import (
+    ESSENTIAL_ASSERTION,
     CheckInfo,
     FindingCode,
     Need,
@@ -647,9 +651,12 @@ async def _rehire(s: Script) -> str:
     from scim_readiness.events import EventType
 
     old = s.user("rehire-old")
-    await s.send("user_created (first employment)", s.user_event(EventType.USER_CREATED, old))
+    # Three moments, as in a real directory: hired, left, re-hired. Equal timestamps would
+    # let a receiver that ignores events not newer than the last one drop the delete.
+    first = s.user_event(EventType.USER_CREATED, old, at=-60)
+    await s.send("user_created (first employment)", first)
     await s.expect("created", old, _active, "user active", owner=LIFECYCLE)
-    await s.send("user_deleted", s.deleted_event(old))
+    await s.send("user_deleted", s.deleted_event(old, at=-30))
     await s.expect("deleted", old, _gone, "user inactive or removed", owner=LIFECYCLE)
     new = s.user("rehire-new", email=old.email)
     label = "user_created for a new directory user with the same email"
@@ -1055,6 +1062,14 @@ def _record(ctx: CheckContext, played: Played) -> None:
     ctx.findings.timeline.extend(played.steps)
     timeline = [f"{step.status} {step.step}: {step.observed}" for step in played.steps]
     passing = played.status in (Status.PASS, Status.SKIP)
+    evidence: dict[str, Any] = {"scenario": scenario.key, "timeline": timeline}
+    if played.status is Status.SKIP:
+        # A scenario not judged (a step it builds on did not happen) is a claim this check
+        # cannot make: the check is SKIP, not PASS, unless another scenario failed. Whoever
+        # owns the step that did not happen reports it; if that owner passed (the step works
+        # alone but not inside this scenario), the run must not read READY on the strength
+        # of what was never observed.
+        evidence[ESSENTIAL_ASSERTION] = scenario.key
     ctx.findings.record(
         played.status,
         scenario.title,
@@ -1062,7 +1077,7 @@ def _record(ctx: CheckContext, played: Played) -> None:
         observed=played.observed,
         why="" if passing else scenario.entry.why,
         fix="" if passing else scenario.entry.fix,
-        evidence={"scenario": scenario.key, "timeline": timeline},
+        evidence=evidence,
         code=scenario.entry.code,
     )
     if played.answered:
