@@ -79,6 +79,7 @@ CHECK = CheckInfo(
     options=Options,
     needs=(Need.SCALEKIT, Need.PROBE),
     mutates=False,
+    sharing="exclusive",  # compares every user: no test users in flight meanwhile
     docs_url="https://docs.scalekit.com/directory/guides/user-provisioning-basics/",
     description=(
         "organisation external_id maps to the app's tenant; every directory user reconciles "
