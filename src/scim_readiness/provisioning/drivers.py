@@ -837,7 +837,7 @@ async def close_never_accepted(
     grow the "earlier runs left" warning with every run against a down endpoint."""
     from scim_readiness.errors import ProbeError
     from scim_readiness.plugin.ledger import recorded_by_this_process
-    from scim_readiness.webhooks.sender import maybe_applied
+    from scim_readiness.webhooks.test_users import maybe_applied
 
     kept: list[LedgerEntry] = []
     for entry in pending:
