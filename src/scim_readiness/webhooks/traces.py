@@ -12,7 +12,7 @@ A probe may answer only some lookups (by directory user id, by email, the full l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,11 +53,38 @@ class AppView:
         return await self.probe.user_by_email(email) if self.by_email else None
 
     async def find(self, identity: TestIdentity) -> AppUser | None:
-        """The app's record for ``identity``: by directory user id, then by email."""
-        found = await self.user_by_id(identity.directory_user_id)
-        if found is None:
-            found = await self.user_by_email(identity.email)
-        return found
+        """The app's record for ``identity``: by directory user id, else by email.
+
+        With both lookups configured they are asked at once (one round trip, not two, for a
+        user the app does not hold, the usual answer when looking for traces); the answer is
+        the same as asking one after the other: the record by id when there is one (the
+        email lookup's answer, or its failure, is then ignored), else the one by email."""
+        # A list-only probe answers both by scanning the list: one scan at a time.
+        if not (self.by_id and self.by_email) or getattr(self.probe, "scans", False):
+            found = await self.user_by_id(identity.directory_user_id)
+            if found is None:
+                found = await self.user_by_email(identity.email)
+            return found
+        import asyncio
+
+        by_id, by_email = await asyncio.gather(
+            self.probe.user_by_id(identity.directory_user_id),
+            self.probe.user_by_email(identity.email),
+            return_exceptions=True,
+        )
+        for answer in (by_id, by_email):
+            if isinstance(answer, BaseException):
+                raise answer
+            if answer is not None:
+                return answer
+        return None
+
+    async def find_all(self, identities: Sequence[TestIdentity]) -> list[AppUser | None]:
+        """:meth:`find` for each of ``identities``, all at once: the records in the same order.
+        Looking for the traces of N deliveries then costs one round trip, not N."""
+        import asyncio
+
+        return list(await asyncio.gather(*(self.find(identity) for identity in identities)))
 
     async def wait_visible(
         self,
