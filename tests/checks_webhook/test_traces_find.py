@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import pytest
-
 from scim_readiness.clients.probe import AppUser
 from scim_readiness.errors import ProbeError
 from scim_readiness.plugin.identities import TestIdentities
@@ -72,34 +70,37 @@ def view(probe: ScriptedProbe) -> AppView:
     return AppView(probe, by_id=True, by_email=True, listing=False)  # type: ignore[arg-type]
 
 
-def test_both_lookups_are_asked_at_once_for_a_user_the_app_does_not_hold() -> None:
-    probe = ScriptedProbe({}, {}, together=True)
-    assert asyncio.run(view(probe).find(IDS.user("absent"))) is None
-
-
-def test_the_record_by_id_wins_and_a_failed_email_lookup_is_then_ignored() -> None:
-    alice = user("alice")
-    identity = IDS.user("alice")
-    probe = ScriptedProbe(
-        {identity.directory_user_id: alice}, {identity.email: ProbeError("email lookup broke")}
-    )
-    assert asyncio.run(view(probe).find(identity)) == alice
-
-
-def test_without_a_record_by_id_the_email_lookup_answers_or_fails() -> None:
-    bob = user("bob")
-    identity = IDS.user("bob")
-    assert asyncio.run(view(ScriptedProbe({}, {identity.email: bob})).find(identity)) == bob
-    failing = ScriptedProbe({}, {identity.email: ProbeError("email lookup broke")})
-    with pytest.raises(ProbeError, match="email lookup broke"):
-        asyncio.run(view(failing).find(identity))
-    broken_id = ScriptedProbe({identity.directory_user_id: ProbeError("id lookup broke")}, {})
-    with pytest.raises(ProbeError, match="id lookup broke"):
-        asyncio.run(view(broken_id).find(identity))
-
-
-def test_find_all_answers_in_order() -> None:
+def test_find_all_asks_every_lookup_by_id_at_once_then_by_email_for_the_missing() -> None:
+    """Each lookup by id finishes only once all of them are in flight; the email lookups
+    come after, only for those not found by id, all at once too."""
     people = [IDS.user(label) for label in ("c1", "c2", "c3")]
-    carol = user("c2")
-    probe = ScriptedProbe({people[1].directory_user_id: carol}, {})
-    assert asyncio.run(view(probe).find_all(people)) == [None, carol, None]
+    carol, dave = user("c2"), user("c3")
+    started = {"id": 0, "email": 0}
+    all_by_id, all_by_email = asyncio.Event(), asyncio.Event()
+
+    class Probe(ScriptedProbe):
+        async def user_by_id(self, directory_user_id: str) -> AppUser | None:
+            started["id"] += 1
+            if started["id"] == len(people):
+                all_by_id.set()
+            await asyncio.wait_for(all_by_id.wait(), 5)
+            assert started["email"] == 0
+            return await self._answer(self.by_id, directory_user_id)
+
+        async def user_by_email(self, email: str) -> AppUser | None:
+            started["email"] += 1
+            if started["email"] == 2:
+                all_by_email.set()
+            await asyncio.wait_for(all_by_email.wait(), 5)
+            return await self._answer(self.by_email, email)
+
+    probe = Probe({people[1].directory_user_id: carol}, {people[2].email: dave})
+    assert asyncio.run(view(probe).find_all(people)) == [None, carol, dave]
+    assert started == {"id": 3, "email": 2}
+
+
+def test_find_all_without_email_lookups_asks_by_id_only() -> None:
+    people = [IDS.user(label) for label in ("e1", "e2")]
+    probe = ScriptedProbe({}, {people[0].email: ProbeError("must not be asked")})
+    lone = AppView(probe, by_id=True, by_email=False, listing=False)  # type: ignore[arg-type]
+    assert asyncio.run(lone.find_all(people)) == [None, None]
