@@ -133,6 +133,22 @@ def _uncancel() -> None:
             task.uncancel()
 
 
+async def _grace(tasks: Sequence[asyncio.Task[Any]], seconds: float) -> None:
+    """Wait up to ``seconds`` for interrupted checks to finish their cleanup. A second
+    interruption meanwhile (CI sends SIGTERM again when a job is slow to stop) does not cut
+    the cleanup short: with several checks cleaning up side by side it takes a moment, and
+    the time is bounded anyway."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=left)
+        except asyncio.CancelledError:
+            _uncancel()
+            continue
+        if not pending:
+            return
+
+
 def _one_line(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= 300 else line[:297] + "…"
@@ -659,7 +675,7 @@ class _Run:
             for task in tasks:
                 task.cancel()
             if tasks:
-                await asyncio.wait(tasks, timeout=INTERRUPT_GRACE_S)
+                await _grace(tasks, INTERRUPT_GRACE_S)
         if self._preflight is not None and not self._preflight.done():
             self._preflight.cancel()
         results = []

@@ -232,12 +232,15 @@ class Sender:
         key = (target.scheme, target.host, target.port)
         pool = self._pools.get(key)
         if pool is None:
-            from scim_readiness.clients.http import ssl_context
-
-            context = ssl_context(self.ctx.tls) if target.scheme == "https" else None
-            pool = Pool(target, context, keep_alive=not self.fresh_connections)
+            pool = self._new_pool(target, keep_alive=not self.fresh_connections)
             self._pools[key] = pool
         return pool
+
+    def _new_pool(self, target: Target, *, keep_alive: bool) -> Pool:
+        from scim_readiness.clients.http import ssl_context
+
+        context = ssl_context(self.ctx.tls) if target.scheme == "https" else None
+        return Pool(target, context, keep_alive=keep_alive)
 
     def now(self) -> int:
         return int(self.ctx.clock.now())
@@ -324,7 +327,8 @@ class Sender:
             request = request_bytes(target, body, headers)
         except ValueError as exc:
             return Outcome(label, None, 0.0, error=str(exc), event_id=event_id, never_sent=True)
-        pool = self._pool(target)
+        # Used without ``async with``: a pool of this delivery's own, dropped after it.
+        pool = self._pool(target) if self._entered else self._new_pool(target, keep_alive=False)
         try:
             async with asyncio.timeout(limit):
                 answer = await pool.exchange(request)
@@ -351,7 +355,7 @@ class Sender:
             outcome = self._outcome(label, answer, time.perf_counter() - started, event_id)
         finally:
             if not self._entered:
-                self._close_pools()  # used without ``async with``: nothing is kept
+                pool.close()
         refused = outcome.never_sent or (outcome.status is not None and not outcome.accepted)
         note_delivery(body, refused=refused)
         return outcome
