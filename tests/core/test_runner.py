@@ -370,6 +370,39 @@ def test_cancellation_returns_a_partial_report_and_cleans_up() -> None:
     assert cleaned == ["slow"]  # the queued check never started, so had nothing to clean
 
 
+def test_a_second_interruption_during_cleanup_does_not_cut_it_short() -> None:
+    """CI sends SIGTERM again when a job is slow to stop: the checks' cleanups, started by
+    the first, still finish, and the run still returns its partial report."""
+    cleaned: list[str] = []
+    started = asyncio.Event()
+    cleaning = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(ctx: CheckContext) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    async def cleanup(ctx: CheckContext) -> None:
+        cleaning.set()
+        await asyncio.wait_for(release.wait(), 5)
+        cleaned.append(ctx.info.id)
+
+    async def scenario() -> Report:
+        specs = [_sharing(spec(n, slow, cleanup=cleanup, mutates=True), "shared") for n in "ab"]
+        task = asyncio.create_task(run_suite(config(), RunOptions(), specs=specs))
+        await asyncio.wait_for(started.wait(), 5)
+        task.cancel()
+        await asyncio.wait_for(cleaning.wait(), 5)
+        task.cancel()  # the second signal, while the cleanups run
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.wait_for(task, 10)
+
+    report = asyncio.run(scenario())
+    assert report.interrupted
+    assert sorted(cleaned) == ["a", "b"]
+
+
 def test_cleanup_errors_are_reported_not_raised() -> None:
     async def bad_cleanup(ctx: CheckContext) -> None:
         raise OSError("disk gone")
