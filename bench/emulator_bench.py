@@ -284,7 +284,7 @@ def bench_webhooks(
     Latencies are the attempts' (request written to answer read), leaving out the first
     attempts that waited on the closed gate.
     """
-    from scim_readiness.webhooks.sender import percentile
+    from scim_readiness.model import percentile
 
     with (
         Receiver(tls=tls, gated=backlog) as receiver,

@@ -253,6 +253,7 @@ CHECK = CheckInfo(
     options=Options,
     needs=(Need.WEBHOOK,),
     mutates=True,
+    sharing="shared",  # judges only its own bad-* test users
     read_only=ReadOnly.NONE,  # every delivery it judges carries a test user
     docs_url=_DOCS,
     description="duplicate events and users, conflicting emails, invalid and hostile payloads: "

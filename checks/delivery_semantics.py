@@ -245,6 +245,7 @@ CHECK = CheckInfo(
     checklist_item=4,
     needs=(Need.WEBHOOK,),
     mutates=True,
+    sharing="exclusive",  # its burst floods the app: the others would wait behind it
     docs_url="https://docs.scalekit.com/directory/reference/directory-events/",
     description="Reordered, duplicated, concurrent and dropped deliveries, re-hires, group "
     "renames, organisation-wide events and a burst: the newer state wins and access ends.",

@@ -188,6 +188,7 @@ CHECK = CheckInfo(
     options=RoundTripOptions,
     needs=(Need.WEBHOOK,),
     mutates=True,
+    sharing="shared",  # judges only its own lifecycle* test users
     read_only=ReadOnly.NONE,  # every step changes the app: nothing to run without changes
     docs_url=_DOCS,
     description="Creates, updates, deactivates, reactivates and deletes a test user through "

@@ -187,6 +187,7 @@ CHECK = CheckInfo(
     options=Options,
     needs=(Need.WEBHOOK,),
     mutates=True,
+    sharing="shared",  # judges only its own sig-* test users
     # When it may not change data it sends harmless directory events instead of user events:
     # forged ones must still be refused, so a read-only gate still proves enforcement.
     read_only=ReadOnly.REDUCED,

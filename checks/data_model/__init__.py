@@ -235,6 +235,7 @@ CHECK = CheckInfo(
     options=Options,
     needs=(Need.SCALEKIT, Need.PROBE),
     mutates=False,
+    sharing="exclusive",  # compares every user: no test users in flight meanwhile
     docs_url=_DOCS,
     description=(
         "organisation external_id maps to the app's tenant; every directory user reconciles "

@@ -230,6 +230,7 @@ CHECK = CheckInfo(
     options=RoundTripOptions,
     needs=(Need.ROLES,),
     mutates=True,
+    sharing="shared",  # judges only its own test user and test groups
     # Its directory-side comparison alone cannot show the app follows group changes.
     read_only=ReadOnly.NONE,
     docs_url=_DOCS,

@@ -36,6 +36,7 @@ from scim_readiness.plugin.contract import (
     FindingRecorder,
     Need,
     ReadOnly,
+    Sharing,
     SystemClock,
 )
 from scim_readiness.plugin.options import CheckOptions, option
@@ -94,6 +95,7 @@ __all__ = [
     "Need",
     "ProbeError",
     "ReadOnly",
+    "Sharing",
     "ReadinessError",
     "ScalekitAuthError",
     "ScalekitError",

@@ -429,3 +429,12 @@ class Report:
         if fail_on is FailOn.WARN and summary.counts[Status.WARN]:
             return ExitCode.NOT_READY
         return ExitCode.READY
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (p95 of three samples is the slowest one)."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]

@@ -109,6 +109,88 @@ def test_mutating_checks_on_different_targets_run_together() -> None:
     assert [c.status for c in run(config(), specs).checks] == [Status.PASS, Status.PASS]
 
 
+def _sharing(base: object, sharing: str) -> object:
+    from dataclasses import replace
+
+    return replace(base, info=replace(base.info, sharing=sharing))  # type: ignore[attr-defined]
+
+
+def test_mutating_checks_that_keep_to_their_own_identities_run_together() -> None:
+    entered = {name: asyncio.Event() for name in ("s1", "s2", "s3")}
+
+    def sharer(name: str):
+        async def run_it(ctx: CheckContext) -> None:
+            entered[name].set()
+            # Only possible if the other two are inside at the same time.
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in entered.values())), 5)
+            ctx.findings.passed(f"{name} saw the others")
+
+        return run_it
+
+    specs = [_sharing(spec(n, sharer(n), mutates=True), "shared") for n in entered]
+    report = run(config(), specs)
+    assert [c.status for c in report.checks] == [Status.PASS] * 3, report
+
+
+def test_a_check_that_needs_the_app_quiet_runs_alone_and_first() -> None:
+    """An EXCLUSIVE check (even one that changes nothing, like a reconciliation) sees no
+    SHARED check inside, even when it comes last in the suite; the SHARED ones then overlap."""
+    inside: list[str] = []
+    seen_by_quiet: list[tuple[str, ...]] = []
+    order: list[str] = []
+    both = {name: asyncio.Event() for name in ("s1", "s2")}
+
+    def sharer(name: str):
+        async def run_it(ctx: CheckContext) -> None:
+            order.append(name)
+            inside.append(name)
+            both[name].set()
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in both.values())), 5)
+            inside.remove(name)
+            ctx.findings.passed(name)
+
+        return run_it
+
+    async def quiet(ctx: CheckContext) -> None:
+        order.append("quiet")
+        for _ in range(5):
+            seen_by_quiet.append(tuple(inside))
+            await asyncio.sleep(0)
+        ctx.findings.passed("had the app to itself")
+
+    specs = [
+        _sharing(spec("s1", sharer("s1"), mutates=True), "shared"),
+        _sharing(spec("s2", sharer("s2"), mutates=True), "shared"),
+        _sharing(spec("quiet", quiet), "exclusive"),
+    ]
+    report = run(config(), specs)
+    assert all(c.status is Status.PASS for c in report.checks), report
+    assert order[0] == "quiet"
+    assert seen_by_quiet == [()] * 5
+
+
+def test_a_skipped_quiet_check_does_not_hold_the_others_back() -> None:
+    async def sharer(ctx: CheckContext) -> None:
+        ctx.findings.passed("ran")
+
+    specs = [
+        _sharing(spec("quiet", needs=("webhook",)), "exclusive"),
+        _sharing(spec("s1", sharer, mutates=True), "shared"),
+    ]
+    checks = by_id(run(config(), specs, timeout_s=20))
+    assert checks["quiet"].status is Status.SKIP
+    assert checks["s1"].status is Status.PASS
+
+
+def test_sharing_is_checked_when_a_check_is_defined() -> None:
+    with pytest.raises(PluginError, match="sharing 'sometimes' is not one of"):
+        CheckInfo(id="x", title="x", checklist_item=0, sharing="sometimes")
+    with pytest.raises(PluginError, match="cannot take no turn"):
+        CheckInfo(id="x", title="x", checklist_item=0, mutates=True, sharing="free")
+    assert CheckInfo(id="x", title="x", checklist_item=0, mutates=True).sharing_mode == "exclusive"
+    assert CheckInfo(id="x", title="x", checklist_item=0).sharing_mode == "free"
+
+
 def test_a_hanging_check_times_out_keeps_its_findings_and_is_cleaned_up() -> None:
     cleaned: list[str] = []
 
@@ -287,6 +369,39 @@ def test_cancellation_returns_a_partial_report_and_cleans_up() -> None:
     assert checks["queued"].findings[0].title == "not started: the run was interrupted"
     assert checks["quick"].status is Status.PASS and not checks["quick"].interrupted
     assert cleaned == ["slow"]  # the queued check never started, so had nothing to clean
+
+
+def test_a_second_interruption_during_cleanup_does_not_cut_it_short() -> None:
+    """CI sends SIGTERM again when a job is slow to stop: the checks' cleanups, started by
+    the first, still finish, and the run still returns its partial report."""
+    cleaned: list[str] = []
+    started = asyncio.Event()
+    cleaning = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(ctx: CheckContext) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    async def cleanup(ctx: CheckContext) -> None:
+        cleaning.set()
+        await asyncio.wait_for(release.wait(), 5)
+        cleaned.append(ctx.info.id)
+
+    async def scenario() -> Report:
+        specs = [_sharing(spec(n, slow, cleanup=cleanup, mutates=True), "shared") for n in "ab"]
+        task = asyncio.create_task(run_suite(config(), RunOptions(), specs=specs))
+        await asyncio.wait_for(started.wait(), 5)
+        task.cancel()
+        await asyncio.wait_for(cleaning.wait(), 5)
+        task.cancel()  # the second signal, while the cleanups run
+        await asyncio.sleep(0.05)
+        release.set()
+        return await asyncio.wait_for(task, 10)
+
+    report = asyncio.run(scenario())
+    assert report.interrupted
+    assert sorted(cleaned) == ["a", "b"]
 
 
 def test_cleanup_errors_are_reported_not_raised() -> None:

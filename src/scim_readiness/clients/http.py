@@ -99,11 +99,20 @@ def _cached_context(key: tuple[tuple[str, int, int], ...]) -> ssl.SSLContext:
 
 
 def make_async_client(
-    tls: TlsSettings, *, timeout_s: float = 10.0, follow_redirects: bool = False
+    tls: TlsSettings,
+    *,
+    timeout_s: float = 10.0,
+    follow_redirects: bool = False,
+    keep_alive: int = 20,
 ) -> httpx.AsyncClient:
+    """``keep_alive``: how many idle connections are kept for reuse (httpx's default, 20,
+    unless the caller sends more requests at once than that)."""
     from scim_readiness import __version__
 
     return httpx.AsyncClient(
+        limits=httpx.Limits(
+            max_connections=max(100, keep_alive), max_keepalive_connections=keep_alive
+        ),
         verify=ssl_context(tls),
         timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
         follow_redirects=follow_redirects,

@@ -59,6 +59,8 @@ MAX_PAGES = 100_000
 # argv) and is a broken or hostile answer, not a page to ask for.
 MAX_CURSOR_CHARS = 4096
 _MISSING = object()
+#: Connections to the app's probe kept alive between look-ups (at most this many at once).
+PROBE_CONNECTIONS = 100
 
 
 @dataclass(frozen=True)
@@ -473,7 +475,12 @@ class HttpAppProbe(_UserReads):
         self.scan_cost = new_scan_cost()
         self._headers = {k: v.get_secret_value() for k, v in config.headers.items()}
         self._redact = Redactor(self._headers.values())
-        self._client: httpx.AsyncClient = make_async_client(tls, timeout_s=config.timeout_s)
+        # Checks look up many users at once (delivery-semantics polls 100 burst users per
+        # round): every connection of a round is kept for the next, or each round would pay
+        # a TLS handshake on the connections past httpx's default of 20.
+        self._client: httpx.AsyncClient = make_async_client(
+            tls, timeout_s=config.timeout_s, keep_alive=PROBE_CONNECTIONS
+        )
 
     async def _read(self, what: str, **values: str) -> Any:
 

@@ -11,8 +11,9 @@ No check repeats any of this. For each selected check the runner:
   trusted, probe answering, Scalekit token) for the prerequisites the runnable checks have,
   and ends a check whose prerequisite failed at once as ERROR "blocked by …: <root cause>";
 * runs it under a time limit (``checks.<id>.timeout_s``, else the check's default, never past
-  the whole run's budget less the part kept for cleanup), concurrently with the others,
-  except that checks changing the same target take turns;
+  the whole run's budget less the part kept for cleanup), concurrently with the others, as
+  each declares it may (``CheckInfo.sharing``): checks that keep to their own test identities
+  share the app, a check that needs it quiet has it to itself, and those go first;
 * turns a raised exception into an ERROR finding with a one-line cause, keeping every finding
   recorded before it (a transport failure is "unreachable: …", never a defect of the check);
 * folds a SKIP on an essential assertion (``api.skipped_essential``) into the check's status:
@@ -59,7 +60,7 @@ from scim_readiness.model import (
     fold_status,
 )
 from scim_readiness.plugin.context import CheckContext, SharedClients, build_context
-from scim_readiness.plugin.contract import CheckInfo, FindingRecorder, ReadOnly
+from scim_readiness.plugin.contract import CheckInfo, FindingRecorder, ReadOnly, Sharing
 from scim_readiness.plugin.identities import TestIdentities, new_run_id
 from scim_readiness.plugin.ledger import Ledger, default_ledger_path
 
@@ -131,6 +132,22 @@ def _uncancel() -> None:
     if task is not None:
         while task.cancelling():
             task.uncancel()
+
+
+async def _grace(tasks: Sequence[asyncio.Task[Any]], seconds: float) -> None:
+    """Wait up to ``seconds`` for interrupted checks to finish their cleanup. A second
+    interruption meanwhile (CI sends SIGTERM again when a job is slow to stop) does not cut
+    the cleanup short: with several checks cleaning up side by side it takes a moment, and
+    the time is bounded anyway."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=left)
+        except asyncio.CancelledError:
+            _uncancel()
+            continue
+        if not pending:
+            return
 
 
 def _one_line(text: str) -> str:
@@ -224,6 +241,54 @@ def _sane_step(item: object) -> TimelineStep | None:
     )
 
 
+class _Turns:
+    """Who may use one mutation target now: any number of SHARED checks at once, or one
+    EXCLUSIVE check alone. EXCLUSIVE checks go first: a SHARED check waits while any of the
+    run's EXCLUSIVE checks of this target has not finished (each is counted from the start
+    and released when it ends, run or not), so the SHARED ones then overlap to the end
+    instead of waiting behind an EXCLUSIVE one that arrived after them."""
+
+    def __init__(self, exclusive_expected: int) -> None:
+        self.changed = asyncio.Condition()
+        self.exclusive_pending = exclusive_expected
+        self.exclusive_inside = False
+        self.shared_inside = 0
+
+    @contextlib.asynccontextmanager
+    async def turn(self, mode: Sharing) -> AsyncIterator[None]:
+        exclusive = mode is Sharing.EXCLUSIVE
+        async with self.changed:
+            if exclusive:
+                await self.changed.wait_for(
+                    lambda: not self.exclusive_inside and not self.shared_inside
+                )
+                self.exclusive_inside = True
+            else:
+                await self.changed.wait_for(
+                    lambda: not self.exclusive_inside and not self.exclusive_pending
+                )
+                self.shared_inside += 1
+        try:
+            yield
+        finally:
+            # Shielded: a cancelled check must still hand its turn on.
+            await asyncio.shield(self._leave(exclusive))
+
+    async def _leave(self, exclusive: bool) -> None:
+        async with self.changed:
+            if exclusive:
+                self.exclusive_inside = False
+            else:
+                self.shared_inside -= 1
+            self.changed.notify_all()
+
+    async def exclusive_done(self) -> None:
+        """One EXCLUSIVE check of this target ended (ran, was skipped, blocked or stopped)."""
+        async with self.changed:
+            self.exclusive_pending -= 1
+            self.changed.notify_all()
+
+
 class _Run:
     def __init__(
         self,
@@ -253,7 +318,12 @@ class _Run:
         # cleanup reserve free for removing what they created.
         self.hard_deadline = time.monotonic() + budget
         self.deadline = self.hard_deadline - cleanup_reserve(budget)
-        self.locks: dict[str, asyncio.Lock] = {}
+        exclusive: dict[str, int] = {}
+        for spec in specs:
+            if spec.info.sharing_mode is Sharing.EXCLUSIVE:
+                target = spec.info.mutation_target
+                exclusive[target] = exclusive.get(target, 0) + 1
+        self.turns = {target: _Turns(count) for target, count in exclusive.items()}
         self._preflight: asyncio.Task[dict[str, Failure]] | None = None
 
     # ---- deciding -------------------------------------------------------------------------
@@ -366,14 +436,22 @@ class _Run:
 
     @contextlib.asynccontextmanager
     async def turn(self, spec: CheckSpec) -> AsyncIterator[None]:
-        if not spec.info.mutates:
+        mode = spec.info.sharing_mode
+        if mode is Sharing.FREE:
             yield
             return
-        lock = self.locks.setdefault(spec.info.mutation_target, asyncio.Lock())
-        async with lock:
+        turns = self.turns.setdefault(spec.info.mutation_target, _Turns(0))
+        async with turns.turn(mode):
             yield
 
     async def execute(self, spec: CheckSpec) -> CheckResult:
+        try:
+            return await self._execute(spec)
+        finally:
+            if spec.info.sharing_mode is Sharing.EXCLUSIVE:
+                await asyncio.shield(self.turns[spec.info.mutation_target].exclusive_done())
+
+    async def _execute(self, spec: CheckSpec) -> CheckResult:
         info = spec.info
         recorder = FindingRecorder(info.docs_url)
         started: float | None = None
@@ -618,7 +696,7 @@ class _Run:
             for task in tasks:
                 task.cancel()
             if tasks:
-                await asyncio.wait(tasks, timeout=INTERRUPT_GRACE_S)
+                await _grace(tasks, INTERRUPT_GRACE_S)
         if self._preflight is not None and not self._preflight.done():
             self._preflight.cancel()
         results = []

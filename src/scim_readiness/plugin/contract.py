@@ -70,6 +70,25 @@ class ReadOnly(enum.StrEnum):
     REDUCED = "reduced"
 
 
+class Sharing(enum.StrEnum):
+    """How a check shares its ``mutation_target`` (the app) with the checks running beside it.
+    The runner alone schedules by it; a check never locks anything itself.
+
+    ``FREE``: takes no turn. It changes nothing, and what others change cannot change what
+    it observes (it reads Scalekit, a TLS certificate, only its own answers).
+    ``SHARED``: it changes only its own test identities (users, groups and events named from
+    labels no other check uses) and judges only those, so it runs beside other ``SHARED``
+    checks: their test users come and go without touching what it looks at.
+    ``EXCLUSIVE``: it needs the target quiet (it counts or compares every user, or times the
+    app under load): no ``SHARED`` or other ``EXCLUSIVE`` check of the same target runs while
+    it does. The runner lets these go first, so the ``SHARED`` ones then overlap freely.
+    """
+
+    FREE = "free"
+    SHARED = "shared"
+    EXCLUSIVE = "exclusive"
+
+
 @dataclass(frozen=True, slots=True)
 class FindingCode:
     """One entry of a check's catalogue of finding codes: what the assertion tests, why it
@@ -108,8 +127,13 @@ class CheckInfo:
     read_only: ReadOnly | None = None
     docs_url: str = ""
     description: str = ""
-    # Checks with the same mutation target run one at a time (e.g. "app" state).
+    # What the check changes or needs quiet (e.g. "app" state); see ``sharing``.
     mutation_target: str = "app"
+    # How it shares the target (see Sharing; the value or its name, "shared"). Unset:
+    # EXCLUSIVE for a check that changes data (one that does not say it keeps to its own test
+    # identities takes turns with every other), FREE for one that does not. Read it as
+    # ``sharing_mode``.
+    sharing: Sharing | str | None = None
     default_timeout_s: float = 60.0
     # The check's options model (checks.<id>.options is validated against it); None: the
     # check declares none, and whatever is configured reaches it unchecked via ctx.option.
@@ -130,6 +154,7 @@ class CheckInfo:
                     + ", ".join(n.value for n in Need),
                 ) from None
         object.__setattr__(self, "needs", tuple(needs))
+        self._settle_sharing()
         if self.read_only is None:
             object.__setattr__(self, "read_only", ReadOnly.NONE if self.mutates else ReadOnly.FULL)
             return
@@ -140,6 +165,29 @@ class CheckInfo:
                 f"check {self.id}: read_only {self.read_only!r} is not one of "
                 + ", ".join(r.value for r in ReadOnly)
             ) from None
+
+    @property
+    def sharing_mode(self) -> Sharing:
+        """``sharing`` as settled when the check was defined (never unset)."""
+        return Sharing(str(self.sharing))
+
+    def _settle_sharing(self) -> None:
+        if self.sharing is None:
+            default = Sharing.EXCLUSIVE if self.mutates else Sharing.FREE
+            object.__setattr__(self, "sharing", default)
+            return
+        try:
+            object.__setattr__(self, "sharing", Sharing(self.sharing))
+        except ValueError:
+            raise PluginError(
+                f"check {self.id}: sharing {self.sharing!r} is not one of "
+                + ", ".join(s.value for s in Sharing)
+            ) from None
+        if self.mutates and self.sharing_mode is Sharing.FREE:
+            raise PluginError(
+                f"check {self.id}: a check that changes data cannot take no turn (sharing free)",
+                hint="declare sharing shared (it keeps to its own test identities) or exclusive",
+            )
 
 
 class FindingRecorder:

@@ -40,6 +40,7 @@ from scim_readiness.events import (
 from scim_readiness.plugin.identities import TestIdentities, TestIdentity
 from scim_readiness.plugin.ledger import recorded_by_this_process
 from scim_readiness.plugin.options import RoundTripOptions
+from scim_readiness.webhooks.test_users import maybe_applied
 
 if TYPE_CHECKING:
     import httpx
@@ -907,8 +908,6 @@ async def close_never_accepted(
     created (every delivery about them was refused or never sent) and that the app, where a
     probe is configured, does not hold: they are not left behind, and counting them would
     grow the "earlier runs left" warning with every run against a down endpoint."""
-    # The sender brings the HTTP stack with it; removal runs only after a check.
-    from scim_readiness.webhooks.sender import maybe_applied
 
     kept: list[LedgerEntry] = []
     for entry in pending:

@@ -68,9 +68,10 @@ def missing_webhook_setting(ctx: CheckContext) -> str | None:
 def webhook_sender(ctx: CheckContext, *, timeout_s: float) -> Sender:
     """A sender (not yet entered: ``async with``) to the configured webhook, signing with its
     secret, for the configured organisation; WARN first when no organisation is configured.
-    Every delivery opens its own connection: an app may close one after a refusal (a 413 sent
-    before the body is read does), and a pooled connection would then make the next delivery
-    fail for the client's reasons, not the app's."""
+    Deliveries reuse kept-alive connections. An app may close one after a refusal (a 413 sent
+    before the body is read does); the sender then sends the next delivery on a new
+    connection, which it may because nothing of it had been written, so no delivery fails for
+    the client's reasons instead of the app's (see ``Sender``)."""
     from scim_readiness.webhooks.sender import Sender, event_target, warn_if_fake_organization
 
     webhook = ctx.config.webhook
@@ -84,7 +85,6 @@ def webhook_sender(ctx: CheckContext, *, timeout_s: float) -> Sender:
         webhook.secret.get_secret_value(),
         target,
         timeout_s,
-        fresh_connections=True,
     )
     warn_if_fake_organization(ctx, target)
     return sender
@@ -100,7 +100,7 @@ def record_possibly_applied(ctx: CheckContext, deliveries: Iterable[Delivered]) 
     """A delivery the app accepted may have created its test user, even one it should have
     refused: cleanup must then deactivate the user as well as delete it (a later ledger entry
     supersedes the first)."""
-    from scim_readiness.webhooks.sender import record_test_user
+    from scim_readiness.webhooks.test_users import record_test_user
 
     for delivery in deliveries:
         outcome = delivery.outcome
@@ -121,7 +121,7 @@ async def send_sentinel(
     seen, an app that works in order has handled everything sent before it. ProbeError
     propagates."""
     from scim_readiness.events import EventType
-    from scim_readiness.webhooks.sender import record_test_user, user_event_data
+    from scim_readiness.webhooks.test_users import record_test_user, user_event_data
 
     sentinel = ctx.identities.user(label)
     record_test_user(ctx, sentinel, expect_applied=True)

@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 # Re-exported: callers describe failed requests through delivery.describe_http_error.
 from scim_readiness.clients.answers import (
+    CUT_SHORT,
     EXCERPT_CHARS,
     MAX_ANSWER_BYTES,
     excerpt,
     redact,
-    request_capped,
 )
 from scim_readiness.clients.answers import describe_http_error as describe_http_error
+from scim_readiness.clients.http1 import Answer, ConnectFailed, HttpError, NotSent, Pool, Target
 from scim_readiness.events import (
     HEADER_FAMILIES,
     SIGNATURE_HEADERS,
@@ -35,18 +34,26 @@ from scim_readiness.events import (
     signed_headers,
 )
 from scim_readiness.guards import refuse_plain_http_signing
+
+# Re-exported where the checks import them from; they live in model and webhooks.test_users.
+from scim_readiness.model import percentile as percentile
 from scim_readiness.plugin.options import EventOptions
+from scim_readiness.webhooks.test_users import maybe_applied as maybe_applied
+from scim_readiness.webhooks.test_users import note_delivery
+from scim_readiness.webhooks.test_users import record_test_user as record_test_user
+from scim_readiness.webhooks.test_users import user_event_data as user_event_data
 
 if TYPE_CHECKING:
-    import httpx
-
     from scim_readiness.plugin.context import CheckContext
-    from scim_readiness.plugin.identities import TestIdentity
     from scim_readiness.plugin.ledger import LedgerEntry
 
 #: Used when the config names no organisation: obviously not a real Scalekit id.
 FAKE_ORGANIZATION_ID = "org_scimreadinessnotconfigured"
-CLEANUP_CONCURRENCY = 8
+# Test users removed at once, each on its own kept-alive connection: the removals are
+# independent, and a check that made 100 users (delivery-semantics' burst) then waits about
+# 2 x 100 / 32 round trips instead of 2 x 100 / 8. Scalekit itself delivers far more at once
+# in a resync.
+CLEANUP_CONCURRENCY = 32
 # One sequence for the whole process: every check of a run shares the run id, and an app that
 # deduplicates webhook-ids must never see two different test events with the same id.
 _EVENT_SEQUENCE = itertools.count(1)
@@ -66,15 +73,6 @@ def redirect_blocker(outcome: Outcome) -> str:
         f"blocked by webhook-endpoint: the webhook answered a correctly signed delivery with a "
         f"redirect ({outcome.summary()}); redirects are not followed, so nothing was delivered"
     )
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile (p95 of three samples is the slowest one)."""
-    if not values:
-        raise ValueError("no values")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * pct // 100))
-    return ordered[int(rank) - 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +174,14 @@ def warn_if_fake_organization(ctx: CheckContext, target: EventTarget) -> None:
 class Sender:
     """Sends deliveries to one webhook URL. Use as ``async with Sender(...) as sender``.
 
-    With ``fresh_connections`` every delivery opens its own connection (TLS handshake
-    included), as an independent sender would; otherwise one connection is reused.
+    Deliveries go over kept-alive HTTP/1.1 connections (:class:`~scim_readiness.clients.
+    http1.Pool`), one per delivery in flight, so concurrent deliveries do not queue behind
+    each other and sequential ones do not pay a TLS handshake each. A delivery that meets a
+    kept connection the app had closed (after a 413, or idle) goes out on a new one: nothing
+    of it had been written, so the app cannot see it twice, and it never fails for the
+    client's reasons. With ``fresh_connections`` every delivery opens its own connection
+    (TLS handshake included), as an independent sender would: for the checks that judge the
+    connection itself (webhook-endpoint, the preflight).
 
     Redirects are never followed, as Scalekit does not follow them: a 3xx is the answer.
     A signed delivery over plain ``http://`` to a production target is never sent: creating
@@ -191,7 +195,8 @@ class Sender:
     target: EventTarget
     timeout_s: float
     fresh_connections: bool = False
-    _client: httpx.AsyncClient | None = field(default=None, init=False)
+    _pools: dict[tuple[str, str, int], Pool] = field(default_factory=dict, init=False)
+    _entered: bool = field(default=False, init=False)
     _secrets: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -201,8 +206,7 @@ class Sender:
 
     async def __aenter__(self) -> Sender:
         self._secrets = tuple(self.ctx.config.secret_values())
-        if not self.fresh_connections:
-            self._client = self.ctx.http(timeout_s=self.timeout_s)
+        self._entered = True
         return self
 
     async def __aexit__(
@@ -211,9 +215,32 @@ class Sender:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        self._entered = False
+        self._close_pools()
+
+    def _close_pools(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+    @property
+    def connections_opened(self) -> int:
+        """Connections opened so far by this sender (the handshakes its deliveries paid)."""
+        return sum(pool.connections for pool in self._pools.values())
+
+    def _pool(self, target: Target) -> Pool:
+        key = (target.scheme, target.host, target.port)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._new_pool(target, keep_alive=not self.fresh_connections)
+            self._pools[key] = pool
+        return pool
+
+    def _new_pool(self, target: Target, *, keep_alive: bool) -> Pool:
+        from scim_readiness.clients.http import ssl_context
+
+        context = ssl_context(self.ctx.tls) if target.scheme == "https" else None
+        return Pool(target, context, keep_alive=keep_alive)
 
     def now(self) -> int:
         return int(self.ctx.clock.now())
@@ -260,6 +287,25 @@ class Sender:
         event_id = str(event["id"])
         return await self.post(label, body, self.headers(event_id, body), event_id=event_id)
 
+    async def send_events(
+        self, deliveries: Iterable[tuple[str, Mapping[str, Any]]], *, concurrency: int = 8
+    ) -> list[Outcome]:
+        """Correctly signed deliveries of independent events, at most ``concurrency`` in
+        flight (each on its own kept-alive connection): the outcomes in the order given.
+
+        For events whose order does not matter to the app (each about another test user, or
+        a batch the check releases together on purpose): N of them cost about N/concurrency
+        round trips instead of N. Events one user's state depends on in order must go one
+        after another through :meth:`send_event`.
+        """
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(label: str, event: Mapping[str, Any]) -> Outcome:
+            async with gate:
+                return await self.send_event(label, event)
+
+        return list(await asyncio.gather(*(one(label, event) for label, event in deliveries)))
+
     async def post(
         self,
         label: str,
@@ -272,143 +318,128 @@ class Sender:
     ) -> Outcome:
         """POST ``body`` as ``application/json`` and capture the answer; never raises for
         network trouble (that becomes an Outcome with ``status=None``)."""
-        import httpx
-
         if SIGNATURE_HEADERS & {name.lower() for name in headers}:
             refuse_plain_http_signing(self.ctx.config, url or self.url)
-        all_headers = {"content-type": "application/json", **headers}
-        client = self._client
-        owned = client is None or timeout_s is not None
-        if owned:
-            client = self.ctx.http(timeout_s=timeout_s or self.timeout_s)
-        assert client is not None  # noqa: S101 - narrowing for the type checker
+        limit = timeout_s or self.timeout_s
         started = time.perf_counter()
         try:
-            # The status is the acknowledgement; of the body only an excerpt is quoted.
-            response = await request_capped(
-                client,
-                "POST",
-                url or self.url,
-                cap=MAX_ANSWER_BYTES,
-                truncate=True,
-                content=body,
-                headers=all_headers,
-            )
-            content = response.content
-        except httpx.TimeoutException:
-            return Outcome(
-                label,
-                None,
-                time.perf_counter() - started,
-                # "no complete answer": the answer may have begun (headers, a dripping body).
-                error=f"no complete answer within {timeout_s or self.timeout_s:g} s",
-                event_id=event_id,
-            )
-        except httpx.HTTPError as exc:
+            target = Target.of(url or self.url)
+            request = request_bytes(target, body, headers)
+        except ValueError as exc:
+            return Outcome(label, None, 0.0, error=str(exc), event_id=event_id, never_sent=True)
+        # Used without ``async with``: a pool of this delivery's own, dropped after it.
+        pool = self._pool(target) if self._entered else self._new_pool(target, keep_alive=False)
+        try:
+            async with asyncio.timeout(limit):
+                answer = await pool.exchange(request)
+        except TimeoutError:
+            # "no complete answer": the answer may have begun (headers, a dripping body), and
+            # the app may have acted on the request before it stopped answering.
             outcome = Outcome(
                 label,
                 None,
                 time.perf_counter() - started,
-                error=describe_http_error(exc),
+                error=f"no complete answer within {limit:g} s",
                 event_id=event_id,
-                never_sent=isinstance(exc, httpx.ConnectError),
             )
-            _note_delivery(body, outcome)
-            return outcome
+        except (HttpError, OSError) as exc:
+            outcome = Outcome(
+                label,
+                None,
+                time.perf_counter() - started,
+                error=describe_failure(exc),
+                event_id=event_id,
+                never_sent=isinstance(exc, ConnectFailed | NotSent),
+            )
+        else:
+            outcome = self._outcome(label, answer, time.perf_counter() - started, event_id)
         finally:
-            if owned:
-                await client.aclose()
-        latency = time.perf_counter() - started
-        location = response.headers.get("location") if response.is_redirect else None
-        if location is not None:
+            if not self._entered:
+                pool.close()
+        refused = outcome.never_sent or (outcome.status is not None and not outcome.accepted)
+        note_delivery(body, refused=refused)
+        return outcome
+
+    def _outcome(self, label: str, answer: Answer, latency: float, event_id: str | None) -> Outcome:
+        location: str | None = None
+        raw_location = answer.headers.get(b"location")
+        if answer.status in _REDIRECTS and raw_location is not None:
             # Shown in findings: a redirect target may carry a token in its query.
             from scim_readiness.redact import mask_url_tokens
 
-            location = redact(mask_url_tokens(location), self._secrets)
+            shown = raw_location.decode("latin-1")
+            location = redact(mask_url_tokens(shown), self._secrets)
             if len(location) > 2 * EXCERPT_CHARS:  # cut after redacting, never before
                 location = location[: 2 * EXCERPT_CHARS - 1] + "…"
-        outcome = Outcome(
+        return Outcome(
             label,
-            response.status_code,
+            answer.status,
             latency,
-            excerpt=excerpt(content, self._secrets),
+            excerpt=excerpt(answer.body[:MAX_ANSWER_BYTES], self._secrets),
             location=location,
             event_id=event_id,
         )
-        _note_delivery(body, outcome)
-        return outcome
+
+
+#: The statuses whose Location is a redirect (as httpx and Scalekit's sender read them).
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def request_bytes(target: Target, body: bytes, headers: Mapping[str, str]) -> bytes:
+    """One POST of ``body`` to ``target`` as HTTP/1.1 bytes: ``application/json`` unless
+    ``headers`` says otherwise, keep-alive, the body's length. ValueError for a header that
+    would break the request (a line break in it)."""
+    from scim_readiness import __version__
+    from scim_readiness.clients.http import USER_AGENT
+
+    merged = {
+        "host": target.host_header,
+        "user-agent": f"{USER_AGENT}/{__version__}",
+        "accept": "*/*",
+        "content-type": "application/json",
+    }
+    for name, value in headers.items():
+        merged[name.lower()] = value
+    merged["content-length"] = str(len(body))
+    lines = [f"POST {target.path} HTTP/1.1"]
+    for name, value in merged.items():
+        if any(c in name or c in value for c in "\r\n\0") or not name:
+            raise ValueError(f"header {name[:40]!r} cannot be sent: it holds a line break")
+        lines.append(f"{name}: {value}")
+    head = "\r\n".join(lines) + "\r\n\r\n"
+    try:
+        encoded = head.encode("latin-1")
+    except UnicodeEncodeError:
+        encoded = head.encode("utf-8")  # what httpx sends for a header outside latin-1
+    return encoded + body
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A one-line reason for a delivery that got no answer, without a traceback, in the
+    words the other clients use (refused, not trusted, closed before a complete answer)."""
+    import socket
+    import ssl
+
+    cause = exc.__cause__ if isinstance(exc, ConnectFailed) and exc.__cause__ else exc
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, socket.gaierror):
+        return f"could not resolve the host: {cause.strerror or cause}"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {cause.verify_message or cause} ({cause.reason})"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS handshake failed: {cause.reason or cause}"
+    if isinstance(cause, NotSent):
+        return f"not sent: {cause}"
+    if isinstance(cause, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return CUT_SHORT
+    if isinstance(cause, HttpError) and "closed" in str(cause):
+        return f"{CUT_SHORT} ({cause})"
+    text = str(cause) or type(cause).__name__
+    return f"{type(cause).__name__}: {text}"[:300]
 
 
 # ---------------------------------------------------------------------------- test users
-
-# Directory user ids that some delivery of this process may have applied: it got a 2xx, or no
-# definite answer (a time-out: the app may have acted before it stopped answering). A test
-# user none of whose deliveries is here was provably never accepted, and the end-of-run
-# sweep closes its ledger entry instead of counting it as left behind.
-_MAYBE_APPLIED: set[str] = set()
-_NOTE_LIMIT_BYTES = 64 * 1024
-_ANY_ID = re.compile(r'"id"\s*:\s*"([^"\\]{1,200})"')
-
-
-def _note_delivery(body: bytes, outcome: Outcome) -> None:
-    definitely_not = outcome.never_sent or (outcome.status is not None and not outcome.accepted)
-    if definitely_not or len(body) > _NOTE_LIMIT_BYTES:
-        return
-    try:
-        event = json.loads(body)
-    except ValueError:
-        return
-    except RecursionError:
-        # Nested past what the parser handles (bad-data's deep body), yet accepted: every
-        # id it names may have been applied, so none of them is closed as never created.
-        _MAYBE_APPLIED.update(_ANY_ID.findall(body.decode("utf-8", "replace")))
-        return
-    data = event.get("data") if isinstance(event, dict) else None
-    if isinstance(data, dict) and isinstance(data.get("id"), str):
-        _MAYBE_APPLIED.add(data["id"])
-
-
-def maybe_applied(directory_user_id: str) -> bool:
-    """Whether any delivery this process sent about ``directory_user_id`` may have been
-    applied by the app (see ``_MAYBE_APPLIED``)."""
-    return directory_user_id in _MAYBE_APPLIED
-
-
-def record_test_user(ctx: CheckContext, identity: TestIdentity, *, expect_applied: bool) -> None:
-    """Ledger entry for a user a delivery may create; call *before* sending it.
-
-    ``expect_applied`` says whether the delivery is one the app should apply (cleanup then
-    deactivates and deletes) or one it should refuse (cleanup only sends ``user_deleted``,
-    which a correct app answers without creating anything).
-    """
-    ctx.ledger.created(
-        "user",
-        identity.directory_user_id,
-        channel="events",
-        check_id=ctx.info.id,
-        email=identity.email,
-        dp_id=identity.dp_id,
-        given_name=identity.given_name,
-        family_name=identity.family_name,
-        organization_id=ctx.config.scalekit.organization_id,
-        expect_applied=expect_applied,
-    )
-
-
-def user_event_data(identity: TestIdentity, organization_id: str, **fields: Any) -> dict[str, Any]:
-    """``user_created``/``user_updated`` data for a test identity."""
-    from scim_readiness.events import user_data
-
-    values: dict[str, Any] = {
-        "id": identity.directory_user_id,
-        "organization_id": organization_id,
-        "email": identity.email,
-        "given_name": identity.given_name,
-        "family_name": identity.family_name,
-        "dp_id": identity.dp_id,
-    }
-    values.update(fields)
-    return user_data(**values)
 
 
 async def remove_test_users(ctx: CheckContext) -> tuple[list[str], list[str]]:
@@ -493,7 +524,6 @@ async def remove_test_users(ctx: CheckContext) -> tuple[list[str], list[str]]:
         secret.get_secret_value(),
         target,
         ctx.config.webhook.timeout_s,
-        fresh_connections=True,
     ) as sender:
         await asyncio.gather(*(bounded(sender, entry) for entry in entries))
     return removed, failed
