@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def bench_scim_one_connection(seconds: float = 3.0) -> dict[str, float]:
     ):
         client.get("/ServiceProviderConfig")  # the handshake is not what is measured
         user_id = next(iter(emu.state.directory(emu.directory_id).users))
-        for label, call in (
+        calls: tuple[tuple[str, Callable[[int], httpx.Response]], ...] = (
             ("GET /Users/{id}", lambda n: client.get(f"/Users/{user_id}")),
             (
                 "POST /Users",
@@ -126,7 +127,8 @@ def bench_scim_one_connection(seconds: float = 3.0) -> dict[str, float]:
                     },
                 ),
             ),
-        ):
+        )
+        for label, call in calls:
             done = 0
             began = time.perf_counter()
             while time.perf_counter() - began < seconds:

@@ -18,7 +18,7 @@ from scim_readiness.checks import webhook_signature
 
 from scim_readiness.clients.http1 import Connection, Target
 from scim_readiness.events import EventType, directory_data
-from scim_readiness.webhooks.sender import Sender, event_target
+from scim_readiness.webhooks.sender import Outcome, Sender, event_target
 
 from .conftest import MakeContext
 
@@ -91,15 +91,15 @@ def receiver(plan: list[str] | None = None) -> Iterator[Receiver]:
 
 def deliver(
     make_context: MakeContext, url: str, count: int, *, fresh: bool = False, gap_s: float = 0.0
-) -> list:
+) -> list[Outcome]:
     ctx = make_context(webhook_signature, url=url)
 
-    async def go() -> list:
+    async def go() -> list[Outcome]:
         async with Sender(
             ctx, url, "whsec_" + "QUJD" * 8, event_target(ctx), 5.0, fresh_connections=fresh
         ) as sender:
             data = directory_data(id="dir_test", organization_id="org_test")
-            outcomes = []
+            outcomes: list[Outcome] = []
             for n in range(count):
                 event = sender.event(EventType.DIRECTORY_ENABLED, data)
                 outcomes.append(await sender.send_event(f"n{n}", event))
@@ -160,14 +160,14 @@ def test_a_written_delivery_is_never_sent_twice(make_context: MakeContext) -> No
     assert first.accepted
     assert second.status is None and not second.never_sent
     assert "closed" in (second.error or "")
-    assert app.ids.count(second.event_id) == 1
+    assert second.event_id is not None and app.ids.count(second.event_id) == 1
 
 
 def test_independent_deliveries_go_out_side_by_side(make_context: MakeContext) -> None:
     with receiver() as app:
         ctx = make_context(webhook_signature, url=app.url)
 
-        async def go() -> list:
+        async def go() -> list[Outcome]:
             async with Sender(ctx, app.url, "whsec_" + "QUJD" * 8, event_target(ctx), 5.0) as s:
                 data = directory_data(id="dir_test", organization_id="org_test")
                 batch = [(f"n{n}", s.event(EventType.DIRECTORY_ENABLED, data)) for n in range(6)]

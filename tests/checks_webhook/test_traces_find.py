@@ -67,7 +67,7 @@ class ScriptedProbe:
 
 
 def view(probe: ScriptedProbe) -> AppView:
-    return AppView(probe, by_id=True, by_email=True, listing=False)  # type: ignore[arg-type]
+    return AppView(probe, by_id=True, by_email=True, listing=False)
 
 
 def test_find_all_asks_every_lookup_by_id_at_once_then_by_email_for_the_missing() -> None:
@@ -102,5 +102,5 @@ def test_find_all_asks_every_lookup_by_id_at_once_then_by_email_for_the_missing(
 def test_find_all_without_email_lookups_asks_by_id_only() -> None:
     people = [IDS.user(label) for label in ("e1", "e2")]
     probe = ScriptedProbe({}, {people[0].email: ProbeError("must not be asked")})
-    lone = AppView(probe, by_id=True, by_email=False, listing=False)  # type: ignore[arg-type]
+    lone = AppView(probe, by_id=True, by_email=False, listing=False)
     assert asyncio.run(lone.find_all(people)) == [None, None]

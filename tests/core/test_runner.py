@@ -109,16 +109,16 @@ def test_mutating_checks_on_different_targets_run_together() -> None:
     assert [c.status for c in run(config(), specs).checks] == [Status.PASS, Status.PASS]
 
 
-def _sharing(base: object, sharing: str) -> object:
+def _sharing(base: CheckSpec, sharing: str) -> CheckSpec:
     from dataclasses import replace
 
-    return replace(base, info=replace(base.info, sharing=sharing))  # type: ignore[attr-defined]
+    return replace(base, info=replace(base.info, sharing=sharing))
 
 
 def test_mutating_checks_that_keep_to_their_own_identities_run_together() -> None:
     entered = {name: asyncio.Event() for name in ("s1", "s2", "s3")}
 
-    def sharer(name: str):
+    def sharer(name: str) -> RunFn:
         async def run_it(ctx: CheckContext) -> None:
             entered[name].set()
             # Only possible if the other two are inside at the same time.
@@ -140,7 +140,7 @@ def test_a_check_that_needs_the_app_quiet_runs_alone_and_first() -> None:
     order: list[str] = []
     both = {name: asyncio.Event() for name in ("s1", "s2")}
 
-    def sharer(name: str):
+    def sharer(name: str) -> RunFn:
         async def run_it(ctx: CheckContext) -> None:
             order.append(name)
             inside.append(name)

@@ -347,7 +347,7 @@ class Sender:
                 label,
                 None,
                 time.perf_counter() - started,
-                error=describe_failure(exc),
+                error=describe_failure(exc, endpoint=target.host_header),
                 event_id=event_id,
                 never_sent=isinstance(exc, ConnectFailed | NotSent),
             )
@@ -414,19 +414,22 @@ def request_bytes(target: Target, body: bytes, headers: Mapping[str, str]) -> by
     return encoded + body
 
 
-def describe_failure(exc: BaseException) -> str:
+def describe_failure(exc: BaseException, *, endpoint: str = "the webhook") -> str:
     """A one-line reason for a delivery that got no answer, without a traceback, in the
-    words the other clients use (refused, not trusted, closed before a complete answer)."""
+    words the other clients use (refused, not trusted, closed before a complete answer); a
+    refused certificate is named with ``endpoint`` (host:port) and the fix, as everywhere."""
     import socket
     import ssl
+
+    from scim_readiness.clients.trust import certificate_problem
 
     cause = exc.__cause__ if isinstance(exc, ConnectFailed) and exc.__cause__ else exc
     if isinstance(cause, ConnectionRefusedError):
         return "connection refused"
     if isinstance(cause, socket.gaierror):
         return f"could not resolve the host: {cause.strerror or cause}"
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted: {cause.verify_message or cause} ({cause.reason})"
+    if (refused := certificate_problem(cause)) is not None:
+        return refused.sentence(endpoint)
     if isinstance(cause, ssl.SSLError):
         return f"TLS handshake failed: {cause.reason or cause}"
     if isinstance(cause, NotSent):
