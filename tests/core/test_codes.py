@@ -66,3 +66,19 @@ def test_a_shared_helper_s_finding_takes_the_code_of_its_coded_block() -> None:
         recorder.failed("explicit", code="ABC004")
     recorder.passed("after the block")
     assert [f.code for f in recorder.items] == ["ABC003", "ABC004", ""]
+
+
+def test_the_readme_s_delivery_semantics_table_names_each_scenario_by_its_code() -> None:
+    """The README explains delivery-semantics' findings in a table with their codes; each
+    row's finding must be the start of that code's catalogue title, so the two cannot drift."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (DLV\d{3}(?:, DLV\d{3})*) \| ([^|]+) \|", readme, re.M)
+    infos = [spec.info for spec in discover()]
+    titles = {entry.code.code: entry.code.title for entry in catalogue(infos)}
+    assert len(rows) >= 10
+    for codes, finding in rows:
+        for code in codes.split(", "):
+            assert titles[code].lower().startswith(finding.strip().lower()), (code, finding)
