@@ -388,8 +388,9 @@ async def observe_step(
 
     ``judge`` turns a settled state into a status and an observation (default: PASS with the
     state described). An unsettled state at the end of the budget is FAIL with the last state
-    seen; a probe that failed on every attempt, or several times in a row, is ERROR (the
-    latter at once, without waiting out the budget).
+    seen; a probe that failed on every attempt, several times in a row (at once, without
+    waiting out the budget) or at the last look is ERROR: a FAIL needs the state at the end
+    of the budget to have been seen.
     """
     if not probing:
         findings.step(step, expected=expected, observed=NO_PROBE, status=Status.SKIP)
@@ -418,6 +419,15 @@ async def observe_step(
     elif outcome.error is not None and outcome.value is None:
         status = Status.ERROR
         observed = f"the probe failed for {outcome.elapsed_s:.1f} s: {outcome.error}"
+        latency = None
+    elif outcome.error is not None:
+        # The last look failed: the state at the end of the budget was not seen, so an
+        # earlier unsettled look cannot stand for it (the app may have settled since).
+        status = Status.ERROR
+        observed = (
+            f"the probe failed at the last look, after {outcome.elapsed_s:.1f} s: "
+            f"{outcome.error}; an earlier look showed: {describe_user(outcome.value)}"
+        )
         latency = None
     else:
         status = Status.FAIL
