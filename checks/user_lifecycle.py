@@ -29,8 +29,11 @@ Statuses:
         user_created under its legacy name (scalekit.dir.user.create) is sent too: an app
         that acts on that one only is named as such in the finding.
   SKIP  read-only run, the mode's config is missing, or no probe is configured (the changes are
-        still sent and must be accepted, but nothing can be observed, so nothing passes).
-  ERROR the SCIM endpoint or the probe failed, so the app could not be evaluated.
+        still sent and must be accepted, but nothing can be observed, so nothing passes). A
+        step after one that failed is "not judged" when the app already showed the state it
+        waits for (a reactivation after an ignored deactivation), or its start is unknown.
+  ERROR the SCIM endpoint or the probe failed, so the app could not be evaluated; a probe
+        failure at the create leaves the later steps "not judged", never failed.
 """
 
 from __future__ import annotations
@@ -469,7 +472,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         if outcome.status is Status.FAIL and outcome.user is None:
             legacy = await _acts_only_on_legacy_names(ctx, stepper.budget())
         _step_failed(ctx.findings, step, outcome, legacy_only=legacy)
-        return "the user never appeared in the app"
+        return _why_later_steps_stop(step, outcome)
 
     try:
         await stepper.run(STEPS, state, on_failure)
@@ -479,6 +482,15 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
             # Whatever ended the steps (a refusal, the end), report what was observed.
             _conclude(ctx.findings, stepper.outcomes, RoundTripOptions.of(ctx).mode)
             ctx.findings.metrics["propagation_ms"] = latency_summary(ctx.findings)
+
+
+def _why_later_steps_stop(step: Step[_Run], outcome: StepOutcome) -> str:
+    """Why nothing after a failed create is run, as what was (or was not) observed."""
+    if outcome.status is Status.ERROR:
+        return f"the probe failed at step {step.name}, so the test user was never seen"
+    if outcome.user is None:
+        return "the user never appeared in the app"
+    return f"step {step.name} did not show the user as expected, and the later steps build on it"
 
 
 def _past_create(stepper: Stepper[_Run]) -> bool:
@@ -582,6 +594,17 @@ def _conclude(findings: FindingRecorder, outcomes: dict[str, StepOutcome], mode:
         outcome = outcomes.get(step.name)
         if outcome is not None and outcome.failed:
             _step_failed(findings, step, outcome)
+        elif outcome is not None and outcome.observed.startswith("not judged"):
+            # A waiver of the step it followed must not make this one look passed.
+            findings.skipped(
+                f"Step {step.name}: not judged",
+                expected=outcome.expected,
+                observed=outcome.observed,
+                why="A step is judged only from a known state that is not already the one it "
+                "waits for.",
+                fix="Fix the step before it (see its finding).",
+                code=step.code.code,
+            )
     deleted = outcomes.get(STEPS[5].name)
     if deleted is not None and deleted.status is Status.WARN:
         findings.warned(
@@ -675,8 +698,9 @@ class _Access:
                 code=code.code,
             )
         elif not step.ok:
+            outcome = "failed" if step.failed else "was not judged"
             self.findings.skipped(
-                title, observed=f"not judged: the {after} step failed", code=code.code
+                title, observed=f"not judged: the {after} step {outcome}", code=code.code
             )
         elif self.credentials is None:
             self.findings.errored(
@@ -713,8 +737,13 @@ class _Access:
                 "reached the app",
                 code=code.code,
             )
-        elif outcome.value is None:
+        elif outcome.error is not None or outcome.value is None:
+            # The last look failed: whatever an earlier one saw is not the state at the end.
             message = outcome.error.message if isinstance(outcome.error, ProbeError) else ""
+            if outcome.value:
+                message += "; an earlier look found still working: " + " and ".join(
+                    k.replace("_", " ") for k in outcome.value
+                )
             self.findings.errored(title, expected=expected, observed=message, code=code.code)
         else:
             self.findings.failed(

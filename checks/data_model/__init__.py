@@ -283,10 +283,9 @@ async def run(ctx: CheckContext) -> None:
         )
         return
     coverage = AttributeCoverage(section.required_attributes)
+    compared_roles = (known_roles or None) if opts.compare_roles else None
     reconciler = Reconciler(
-        expected_tenant=expected_tenant,
-        known_roles=(known_roles or None) if opts.compare_roles else None,
-        sample_limit=opts.samples,
+        expected_tenant=expected_tenant, known_roles=compared_roles, sample_limit=opts.samples
     )
     # The checker's own test identities (this run's, or left by an interrupted one) come and
     # go while mutating checks run; they are not the customer's data model.
@@ -309,7 +308,14 @@ async def run(ctx: CheckContext) -> None:
         }
     )
     _report_tenant(ctx.findings, result, expected_tenant)
-    _report_drift(ctx.findings, result, directory_id, ignored, groups)
+    roles_left_out = None
+    if compared_roles is None:
+        roles_left_out = (
+            "roles not compared (option compare_roles is off)"
+            if not opts.compare_roles
+            else "roles not compared (neither roles.map nor the environment names a role)"
+        )
+    _report_drift(ctx.findings, result, directory_id, ignored, groups, roles_left_out)
     _report_attributes(ctx.findings, coverage)
 
 
@@ -709,7 +715,10 @@ def _report_drift(
     directory_id: str,
     ignored: _TestIdentityFilter,
     groups: _Groups,
+    roles_left_out: str | None = None,
 ) -> None:
+    """The drift findings; ``roles_left_out`` says why roles were not compared, so a PASS
+    does not claim role drift it never looked for."""
     summary = _drift_summary(result, ignored, groups)
     findings.metrics["summary"] = summary
     any_drift = False
@@ -742,9 +751,13 @@ def _report_drift(
             },
         )
     if not any_drift:
+        looked_for = "no missing, unlinked, extra, inactive, email or role drift"
+        if roles_left_out is not None:
+            looked_for = "no missing, unlinked, extra, inactive or email drift"
+            summary = f"{summary}; {roles_left_out}"
         findings.passed(
             "Every directory user reconciles with the app",
-            expected="no missing, unlinked, extra, inactive, email or role drift",
+            expected=looked_for,
             observed=summary,
             code=RECONCILED.code,
         )

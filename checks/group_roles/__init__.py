@@ -32,7 +32,9 @@ Statuses:
   SKIP  read-only run, no roles section, or an essential assertion not observable (no
         Scalekit credentials or organisation, no probe, no mapped group, or the test user
         never appeared: see user-lifecycle), whatever else passed.
-  ERROR Scalekit, the SCIM endpoint or the probe failed, so a side could not be evaluated.
+  ERROR Scalekit, the SCIM endpoint or the probe failed, so a side could not be evaluated; a
+        probe failure at a step is that step's ERROR (with the probe's reason), the later
+        steps are SKIP "not judged", and no roles are claimed to differ.
 """
 
 from __future__ import annotations
@@ -703,11 +705,12 @@ def _membership_failed(
             fix="Check the probe section of the config against the app.",
             code=step.code.code,
         )
+    if outcome.status is Status.ERROR:
+        # What the app did was not seen: the later steps are not judged, and nothing FAILs.
+        return f"the probe failed at step {step.name}"
     if index > 0:
         # Later steps build on this state; each would wait out its budget for nothing.
         return f"step {step.name} failed and later steps build on it"
-    if outcome.status is Status.ERROR:
-        return "the probe could not read the app's state"
     if outcome.user is not None:
         return None  # the user is there with other roles: the later steps still tell
     restate_last_step(
@@ -747,7 +750,8 @@ async def _remove_test_user(state: _Memberships) -> None:
 def _conclude(findings: FindingRecorder, stepper: Stepper[_Memberships], mode: Mode) -> None:
     outcomes = stepper.outcomes
     for name, outcome in outcomes.items():
-        if outcome.failed:
+        # An ERROR step has its own finding (the probe's reason): no roles were seen to differ.
+        if outcome.status is Status.FAIL:
             findings.failed(
                 f"Step {name}: the app's roles differ from the expected ones",
                 expected=outcome.expected,

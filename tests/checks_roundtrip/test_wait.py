@@ -6,8 +6,12 @@ import asyncio
 
 import pytest
 
+from scim_readiness.clients.probe import AppUser
 from scim_readiness.errors import ProbeError
+from scim_readiness.model import Status
+from scim_readiness.plugin.contract import FindingRecorder
 from scim_readiness.plugin.wait import wait_until
+from scim_readiness.provisioning.roundtrip import observe_step
 
 
 class ManualClock:
@@ -119,3 +123,55 @@ def test_errors_in_a_row_end_the_wait_early_but_a_good_look_resets_the_count() -
     assert outcome.value == 1  # the last state seen is still reported
     assert isinstance(outcome.error, ProbeError)
     assert outcome.elapsed_s < 1  # nowhere near the 30 s budget
+
+
+def _step_after(looks: list[object]) -> tuple[Status, str]:
+    """observe_step over scripted looks (an AppUser, or a ProbeError raised), waiting for an
+    inactive user within a 2 s budget, as a round trip waits for a deactivation."""
+    clock = ManualClock()
+    findings = FindingRecorder()
+    script = iter(looks)
+    active = AppUser("u1", "d1", "a@example.com", "A", True)
+
+    async def lookup() -> AppUser | None:
+        look = next(script, active)
+        if isinstance(look, ProbeError):
+            raise look
+        assert isinstance(look, AppUser)
+        return look
+
+    async def look_until_the_end() -> None:
+        await observe_step(
+            findings,
+            clock,
+            probing=True,
+            step="4. deactivate",
+            expected="inactive",
+            lookup=lookup,
+            settled=lambda found: found is not None and not found.active,
+            started_at=clock.monotonic(),
+            budget_s=2.0,
+        )
+
+    asyncio.run(look_until_the_end())
+    (step,) = findings.timeline
+    return step.status, step.observed
+
+
+def test_a_step_whose_last_look_failed_is_error_not_fail() -> None:
+    # Active at every look but the last, which failed: the state at the end of the budget was
+    # not seen, so "did not reach the state" would be a claim nobody observed.
+    active = AppUser("u1", "d1", "a@example.com", "A", True)
+    looks: list[object] = [active] * 7 + [ProbeError("probe answered HTTP 503")]
+    status, observed = _step_after(looks)
+    assert status is Status.ERROR, observed
+    assert "the probe failed at the last look" in observed and "503" in observed
+    assert "active" in observed  # what the earlier look showed is kept
+
+
+def test_a_step_seen_unsettled_at_the_last_look_fails() -> None:
+    # The same probe hiccup earlier in the wait: the last look saw the user still active.
+    active = AppUser("u1", "d1", "a@example.com", "A", True)
+    status, observed = _step_after([active, ProbeError("probe answered HTTP 503"), active])
+    assert status is Status.FAIL, observed
+    assert observed.startswith("after 2.0 s: id u1")

@@ -283,3 +283,14 @@ def test_progress_lines_only_when_asked_or_on_a_terminal(
     assert "data-model: 30 of 205 directory users read (15%)" in err
     assert "data-model: 205 of 205 directory users read (100%)" in err
     assert quiet.status is loud.status
+
+
+def test_a_pass_without_role_comparison_claims_no_role_drift(stack: Stack) -> None:
+    off = stack.config(checks={"data-model": {"options": {"compare_roles": False}}})
+    result = data_model(stack, off)
+    assert result.status is Status.PASS, [(f.status, f.title) for f in result.findings]
+    reconciled = finding(result, "reconciles")
+    assert "role" not in reconciled.expected, reconciled.expected
+    assert reconciled.observed.endswith("; roles not compared (option compare_roles is off)")
+    # Compared, the PASS names role drift among what it looked for.
+    assert "role drift" in finding(data_model(stack), "reconciles").expected

@@ -7,9 +7,12 @@ it makes the change, watches the app through the probe until the app shows a *se
 or the step's budget runs out, judges that state (PASS, WARN, FAIL) and puts it on the
 check's timeline with its propagation time, the time from sending the change to the
 observation that showed it. Without a probe nothing can be observed, so the step is SKIP with
-that reason, never PASS. A change that is refused ends the table: the later rows are SKIP,
-"not run". What a failed step means for the rest (go on, or stop because later rows build on
-it) is the check's call, made in its ``on_failure``.
+that reason, never PASS. A FAIL needs the state at the end of the budget to have been seen: a
+probe that failed there is ERROR. A change that is refused ends the table: the later rows are
+SKIP, "not run". What a failed step means for the rest (go on, or stop because later rows
+build on it) is the check's call, made in its ``on_failure``; rows left out after a probe
+failure are SKIP, "not judged". A row after one that did not reach its state is judged only
+from a known state other than the one it waits for, else it is SKIP, "not judged".
 
 Both round-trip checks (``user-lifecycle``, ``group-roles``) also share what comes before and
 after their steps, kept here once: the ``mode``/``step_timeout_s`` options, the skip for a
@@ -142,7 +145,14 @@ class Stepper(Generic[S]):
         return self.budget_s
 
     async def run(self, table: Sequence[Step[S]], state: S, on_failure: OnFailure[S]) -> None:
-        """Every row in turn, until one is refused or ``on_failure`` stops the run."""
+        """Every row in turn, until one is refused or ``on_failure`` stops the run.
+
+        A row after one that did not reach its state still has its change made, but it is
+        judged only from a known starting state that is not already the one it waits for:
+        otherwise its first look could "pass" on a state its change never produced (a
+        reactivation after a deactivation the app ignored). Such a row is SKIP, "not judged".
+        """
+        start = _Start()
         for index, row in enumerate(table):
             try:
                 if row.prepare is not None:
@@ -159,17 +169,35 @@ class Stepper(Generic[S]):
                 )
                 self.refused_at = index
                 return
-            outcome = await self._observe(row, state, started)
+            # Judged on what the row expects once its change is made (group-roles' expected
+            # roles follow the memberships the change updates).
+            unjudged = start.why_not_judged(row, state) if self.probing else None
+            if unjudged is None:
+                outcome = await self._observe(row, state, started)
+            else:
+                outcome = self._not_judged(row, state, unjudged)
             self.outcomes[row.name] = outcome
+            start = start.after(row, outcome, judged=unjudged is None)
             if outcome.failed:
                 reason = await on_failure(index, row, outcome)
                 if reason is not None:
-                    record_not_run(self.findings, _plan(table[index + 1 :]), reason)
+                    later = _plan(table[index + 1 :])
+                    if outcome.status is Status.ERROR:
+                        # Nothing after a probe failure was seen: not a verdict, not a FAIL.
+                        record_not_judged(self.findings, later, reason)
+                    else:
+                        record_not_run(self.findings, later, reason)
                     self.stopped_at = index
                     return
             if row.after is not None:
                 await row.after(state, outcome, self.budget())
         self.finished = True
+
+    def _not_judged(self, row: Step[S], state: S, reason: str) -> StepOutcome:
+        expected = row.shows(state) if row.shows else row.expected
+        observed = f"not judged: {reason}"
+        self.findings.step(row.name, expected=expected, observed=observed, status=Status.SKIP)
+        return StepOutcome(Status.SKIP, observed, expected=expected, code=row.code.code)
 
     async def _observe(self, row: Step[S], state: S, started: float) -> StepOutcome:
         judge = row.judge
@@ -190,6 +218,46 @@ class Stepper(Generic[S]):
             budget_s=self.budget(),
         )
         return replace(outcome, code=row.code.code)
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """What is known of the app's state when a row's change is made: the state the row
+    before showed (``ok``), a state seen but not the one wanted (``known``, ``user``), or
+    nothing reliable (``unknown``, the reason)."""
+
+    ok: bool = True
+    known: bool = True
+    user: AppUser | None = None
+    unknown: str = ""
+    previous: str = ""
+
+    def why_not_judged(self, row: Step[S], state: S) -> str | None:
+        """Why ``row`` cannot be judged from here, or None when it can."""
+        if self.ok:
+            return None
+        if not self.known:
+            return f"the state before the change is unknown: {self.unknown}"
+        if not row.settled(state, self.user):
+            return None  # the last state seen differs from the one this row waits for
+        return (
+            f"the app already showed this state before the change ({self.previous}: "
+            f"{describe_user(self.user)})"
+        )
+
+    def after(self, row: Step[S], outcome: StepOutcome, *, judged: bool) -> _Start:
+        """What is known once ``row`` ended with ``outcome``."""
+        if outcome.ok:
+            return _Start()
+        if outcome.status is Status.FAIL:
+            reached = f"step {row.name} did not reach its own"
+            return _Start(False, True, outcome.user, previous=reached)
+        if outcome.status is Status.ERROR:
+            return _Start(False, False, unknown=f"the probe failed at step {row.name}")
+        if not judged and self.known:
+            # The state already was the one this row's change aims at: it stands.
+            return replace(self, previous=f"step {row.name} was not judged")
+        return _Start(False, False, unknown=f"step {row.name} was not judged")
 
 
 def _plan(rows: Iterable[Step[S]]) -> list[tuple[str, str]]:
@@ -388,8 +456,9 @@ async def observe_step(
 
     ``judge`` turns a settled state into a status and an observation (default: PASS with the
     state described). An unsettled state at the end of the budget is FAIL with the last state
-    seen; a probe that failed on every attempt, or several times in a row, is ERROR (the
-    latter at once, without waiting out the budget).
+    seen; a probe that failed on every attempt, several times in a row (at once, without
+    waiting out the budget) or at the last look is ERROR: a FAIL needs the state at the end
+    of the budget to have been seen.
     """
     if not probing:
         findings.step(step, expected=expected, observed=NO_PROBE, status=Status.SKIP)
@@ -419,6 +488,15 @@ async def observe_step(
         status = Status.ERROR
         observed = f"the probe failed for {outcome.elapsed_s:.1f} s: {outcome.error}"
         latency = None
+    elif outcome.error is not None:
+        # The last look failed: the state at the end of the budget was not seen, so an
+        # earlier unsettled look cannot stand for it (the app may have settled since).
+        status = Status.ERROR
+        observed = (
+            f"the probe failed at the last look, after {outcome.elapsed_s:.1f} s: "
+            f"{outcome.error}; an earlier look showed: {describe_user(outcome.value)}"
+        )
+        latency = None
     else:
         status = Status.FAIL
         observed = f"after {outcome.elapsed_s:.1f} s: {describe_user(outcome.value)}"
@@ -433,6 +511,14 @@ def record_not_run(
     """Put steps that could not run on the timeline as SKIP with the reason."""
     for step, expected in steps:
         findings.step(step, expected=expected, observed=f"not run: {reason}", status=Status.SKIP)
+
+
+def record_not_judged(
+    findings: FindingRecorder, steps: Iterable[tuple[str, str]], reason: str
+) -> None:
+    """Put steps left out after a probe failure on the timeline as SKIP, "not judged"."""
+    for step, expected in steps:
+        findings.step(step, expected=expected, observed=f"not judged: {reason}", status=Status.SKIP)
 
 
 def restate_last_step(findings: FindingRecorder, status: Status, observed: str) -> None:
