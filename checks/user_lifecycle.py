@@ -373,8 +373,11 @@ def _judge_deleted(run: _Run, found: AppUser | None) -> tuple[Status, str]:
 
 async def _access_after_delete(run: _Run, outcome: StepOutcome, budget_s: float) -> None:
     await run.access.ended("delete", outcome, budget_s, code=ACCESS_DELETE)
-    if outcome.status is not Status.FAIL:
-        # Still active in the app means not gone: cleanup deactivates it another way.
+    if outcome.status in (Status.PASS, Status.WARN):
+        # Only a delete the probe saw take effect closes the ledger line. Still active (FAIL),
+        # a probe that failed (ERROR) or a step not judged (SKIP): the user may still be in
+        # the app, so the line stays open and the end-of-run removal (or `cleanup`) deals
+        # with it; a closed line for a user still there would be a lost record.
         run.driver.mark_removed(run.test_user)
 
 
