@@ -873,9 +873,15 @@ async def _judge_traces(
 ) -> None:
     assert control.identity is not None  # noqa: S101 - only read-only runs lack it
     budget = propagation_budget(ctx)
+    rejected = [(c, c.identity) for c in cases if c.expect == "reject" and c.identity]
     try:
         sent, seen = await send_sentinel(ctx, sender, view, "sig-sentinel", budget_s=budget)
-        control_seen = await view.find(control.identity) if seen else None
+        # The control and every rejected delivery's user in two round trips, not one or two
+        # each: the sentinel being visible, all were handled before these look-ups.
+        found: list[AppUser | None] = [None]
+        if seen is not None:
+            found = await view.find_all([control.identity, *(i for _, i in rejected)])
+        control_seen = found[0]
         if seen is None or control_seen is None:
             ctx.findings.skipped(
                 "Traces of rejected deliveries not checked",
@@ -890,13 +896,12 @@ async def _judge_traces(
             )
             mark_essential(ctx.findings, _TRACES)
             return
-        traces, looked = await _traces_of_rejected(ctx, view, cases)
-        after = await view.find(control.identity)
     except ProbeError as exc:
         start = len(ctx.findings.items)
         record_probe_failure(ctx, exc)
         _code_recorded_since(ctx.findings, start, "SIG010")
         return
+    traces = _traces_of_rejected(ctx, rejected, found[1:])
     if traces:
         ctx.findings.failed(
             f"{len(traces)} refused or forged deliveries left a trace in the app",
@@ -909,32 +914,30 @@ async def _judge_traces(
         )
     else:
         ctx.findings.passed(
-            f"No trace of the {looked} rejected deliveries in the app",
+            f"No trace of the {len(rejected)} rejected deliveries in the app",
             expected="no record for any of their test users",
-            observed=f"looked up {looked} test users by directory id and email: none found",
+            observed=f"looked up {len(rejected)} test users by directory id and email: none found",
             code="SIG010",
         )
-    _judge_replay_effect(ctx.findings, replay, after)
+    # The control as the app shows it once the sentinel is: after the replay, handled before.
+    _judge_replay_effect(ctx.findings, replay, control_seen)
 
 
-async def _traces_of_rejected(
-    ctx: CheckContext, view: AppView, cases: list[Case]
-) -> tuple[list[str], int]:
-    """Look up the test user of each delivery that must be rejected: one line per user the
-    app holds, and how many were looked up. Users seen absent leave the ledger."""
+def _traces_of_rejected(
+    ctx: CheckContext,
+    rejected: list[tuple[Case, TestIdentity]],
+    found: list[AppUser | None],
+) -> list[str]:
+    """One line for each delivery that must be rejected whose test user the app holds
+    (``found``, in the order of ``rejected``). Users seen absent leave the ledger."""
     traces: list[str] = []
-    looked = 0
-    for case in cases:
-        if case.expect != "reject" or case.identity is None:
-            continue
-        looked += 1
-        found = await view.find(case.identity)
-        if found is None:
-            record_absent(ctx, case.identity)
+    for (case, identity), user in zip(rejected, found, strict=True):
+        assert case.outcome is not None  # noqa: S101 - delivered above
+        if user is None:
+            record_absent(ctx, identity)
         else:
-            assert case.outcome is not None  # noqa: S101 - delivered above
-            traces.append(f"{case.name} (HTTP {case.outcome.status}) → app user {brief(found)}")
-    return traces, looked
+            traces.append(f"{case.name} (HTTP {case.outcome.status}) → app user {brief(user)}")
+    return traces
 
 
 def _judge_replay_effect(
