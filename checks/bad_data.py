@@ -74,6 +74,7 @@ from scim_readiness.webhooks.traces import (
     brief,
     describe,
     record_probe_failure,
+    side_by_side,
 )
 
 if TYPE_CHECKING:
@@ -706,13 +707,15 @@ async def _judge_case_variant_records(
     if not (variant.first_outcome.accepted and variant.second_outcome.accepted):
         return  # refused (judged above), or the first user never arrived (judged elsewhere)
     try:
-        owner = await view.find(first)
-        claimant = await view.user_by_id(second.directory_user_id)
-        counts = await view.count(
-            directory_user_ids=[], emails=[first.email, second.email], limit=50_000
-        )
+        async with side_by_side() as group:
+            owner_found = group.create_task(view.find(first))
+            claimant_found = group.create_task(view.user_by_id(second.directory_user_id))
+            counting = group.create_task(
+                view.count(directory_user_ids=[], emails=[first.email, second.email], limit=50_000)
+            )
     except ProbeError:
         return  # the records judgement above already reported the probe's failure
+    owner, claimant, counts = owner_found.result(), claimant_found.result(), counting.result()
     # Both spellings count as one address in the scan: their sum is every record of it.
     n = None if counts is None else sum(counts.by_email.values())
     separate = claimant is not None and (owner is None or claimant.id != owner.id)
@@ -1053,23 +1056,25 @@ async def _judge_records(state: _Run, view: AppView, sent: _Scenarios) -> None:
 async def _read_records(state: _Run, view: AppView, sent: _Scenarios) -> _Records:
     """Count every test user's records, look up both sides of the email conflict and the
     invalid deliveries' users. ProbeError propagates."""
-    conflict, invalid = sent.conflict, sent.invalid
-    counts = await view.count(
-        directory_user_ids=[i.directory_user_id for i in state.identities],
-        emails=[i.email for i in state.identities],
-        limit=Options.of(state.ctx).max_scan_users,
-    )
-    owner = await view.find(conflict.first)
-    claimant = await view.user_by_id(conflict.second.directory_user_id)
-    by_email = await view.user_by_email(conflict.first.email)
-    traces = {
-        case.key: await view.find(case.identity) for case in invalid if case.identity is not None
-    }
-    absent = [
-        case.identity
-        for case in invalid
-        if case.identity is not None and traces.get(case.key) is None
-    ]
+    conflict = sent.conflict
+    invalid = [(case.key, case.identity) for case in sent.invalid if case.identity is not None]
+    # Independent reads, all at once: the list scan's pages and two rounds of look-ups, not
+    # one round trip (or two) per user after another.
+    async with side_by_side() as group:
+        counting = group.create_task(
+            view.count(
+                directory_user_ids=[i.directory_user_id for i in state.identities],
+                emails=[i.email for i in state.identities],
+                limit=Options.of(state.ctx).max_scan_users,
+            )
+        )
+        owner_found = group.create_task(view.find(conflict.first))
+        claimant_found = group.create_task(view.user_by_id(conflict.second.directory_user_id))
+        by_email_found = group.create_task(view.user_by_email(conflict.first.email))
+        traces_found = group.create_task(view.find_all([identity for _, identity in invalid]))
+    counts, claimant = counting.result(), claimant_found.result()
+    traces = dict(zip((key for key, _ in invalid), traces_found.result(), strict=True))
+    absent = [identity for key, identity in invalid if traces[key] is None]
     if (
         view.by_id
         and claimant is None
@@ -1077,7 +1082,7 @@ async def _read_records(state: _Run, view: AppView, sent: _Scenarios) -> _Record
         and counts.by_email.get(conflict.first.email, 0) <= 1
     ):
         absent.append(conflict.second)
-    return _Records(counts, owner, claimant, by_email, traces, absent)
+    return _Records(counts, owner_found.result(), claimant, by_email_found.result(), traces, absent)
 
 
 def _judge_duplicates(findings: FindingRecorder, pair: Pair, counts: RecordCount | None) -> None:
