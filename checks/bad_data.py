@@ -279,14 +279,6 @@ _RULE_CODES: Mapping[Rule, str] = {
 }
 
 
-def _code_recorded_since(findings: FindingRecorder, start: int, code: str) -> None:
-    """Give ``code`` to the findings a shared helper recorded, from ``start`` on, without one
-    (the shared webhook helpers record findings but take no code)."""
-    for index in range(start, len(findings.items)):
-        if not findings.items[index].code:
-            findings.items[index] = dataclasses.replace(findings.items[index], code=code)
-
-
 @dataclass(slots=True)
 class Invalid:
     """One invalid or hostile delivery and the rule its answer is judged by."""
@@ -378,9 +370,7 @@ async def run(ctx: CheckContext) -> None:
             code="BAD001",
         )
         return
-    start = len(ctx.findings.items)
-    unopened = webhook_sender(ctx, timeout_s=max(ctx.config.webhook.timeout_s, 1.0))
-    _code_recorded_since(ctx.findings, start, "BAD002")  # the placeholder-organisation WARN
+    unopened = webhook_sender(ctx, timeout_s=max(ctx.config.webhook.timeout_s, 1.0), code="BAD002")
     async with unopened as sender:
         state = _Run(ctx, sender, sender.target.organization_id)
         # The four scenarios are independent: a slow app costs their longest, not their sum.
@@ -461,20 +451,6 @@ def _judge_answers(findings: FindingRecorder, sent: _Scenarios) -> None:
     )
     for case in sent.invalid:
         _judge_invalid(findings, case)
-
-
-def _record(findings: FindingRecorder, judgement: Judgement, outcome: Outcome, code: str) -> None:
-    """Record ``judgement`` with the answer as what was observed."""
-    findings.record(
-        judgement.status,
-        judgement.title,
-        expected=judgement.expected,
-        observed=outcome.summary(),
-        why=judgement.why,
-        fix=judgement.fix,
-        evidence=outcome.evidence(),
-        code=code,
-    )
 
 
 # ---------------------------------------------------------------------------- duplicates
@@ -857,7 +833,7 @@ def _judge_invalid(findings: FindingRecorder, case: Invalid) -> None:
     assert outcome is not None  # noqa: S101 - sent above
     verdict = _verdict_on_invalid(case, outcome)
     if verdict is not None:
-        _record(findings, verdict, outcome, _RULE_CODES[case.rule])
+        verdict.record(findings, outcome, code=_RULE_CODES[case.rule])
 
 
 def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Judgement | None:
@@ -1041,9 +1017,7 @@ async def _judge_records(state: _Run, view: AppView, sent: _Scenarios) -> None:
             return
         records = await _read_records(state, view, sent)
     except ProbeError as exc:
-        start = len(ctx.findings.items)
-        record_probe_failure(ctx, exc)
-        _code_recorded_since(ctx.findings, start, "BAD012")
+        record_probe_failure(ctx.findings, exc, code="BAD012")
         return
     for identity in records.absent:
         record_absent(ctx, identity)

@@ -219,14 +219,6 @@ class Case:
     fix: str = ""
 
 
-def _code_recorded_since(findings: FindingRecorder, start: int, code: str) -> None:
-    """Give ``code`` to the findings a shared helper recorded, from ``start`` on, without one
-    (the shared webhook helpers record findings but take no code)."""
-    for index in range(start, len(findings.items)):
-        if not findings.items[index].code:
-            findings.items[index] = dataclasses.replace(findings.items[index], code=code)
-
-
 # ---------------------------------------------------------------------------- deliveries
 
 
@@ -439,9 +431,7 @@ async def run(ctx: CheckContext) -> None:
 
     if _skipped_for_missing_setting(ctx):
         return
-    start = len(ctx.findings.items)
-    unopened = webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s)
-    _code_recorded_since(ctx.findings, start, "SIG002")  # the placeholder-organisation WARN
+    unopened = webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s, code="SIG002")
     mutate = not ctx.read_only
     view, no_view = app_view(ctx) if mutate else (None, "read-only mode")
     gate = asyncio.Semaphore(Options.of(ctx).concurrency)
@@ -620,16 +610,7 @@ def _judge_statuses(findings: FindingRecorder, cases: list[Case]) -> None:
         verdict = _verdict_on_status(case, outcome)
         if verdict is not None:
             judgement, code = verdict
-            findings.record(
-                judgement.status,
-                judgement.title,
-                expected=judgement.expected,
-                observed=outcome.summary(),
-                why=judgement.why,
-                fix=judgement.fix,
-                evidence=outcome.evidence(),
-                code=code,
-            )
+            judgement.record(findings, outcome, code=code)
     expected_rejections = [case for case in cases if case.expect == "reject"]
     if len(rejected) == len(expected_rejections):
         findings.passed(
@@ -897,9 +878,7 @@ async def _judge_traces(
             mark_essential(ctx.findings, _TRACES)
             return
     except ProbeError as exc:
-        start = len(ctx.findings.items)
-        record_probe_failure(ctx, exc)
-        _code_recorded_since(ctx.findings, start, "SIG010")
+        record_probe_failure(ctx.findings, exc, code="SIG010")
         return
     traces = _traces_of_rejected(ctx, rejected, found[1:])
     if traces:

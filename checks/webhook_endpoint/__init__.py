@@ -32,7 +32,6 @@ PASS means every step passed; this check changes nothing in the app.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -608,9 +607,7 @@ async def _send_harmless(
     from scim_readiness.webhooks.sender import Sender, event_target, warn_if_fake_organization
 
     target = event_target(ctx)
-    start = len(ctx.findings.items)
-    warn_if_fake_organization(ctx, target)
-    _code_recorded_since(ctx.findings, start, "WHE009")
+    warn_if_fake_organization(ctx, target, code="WHE009")
     data = directory_data(
         id=ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}",
         organization_id=target.organization_id,
@@ -645,14 +642,6 @@ async def _send_harmless(
             if outcome.status is None:
                 break  # the endpoint is down or hanging: one bounded wait is enough
     return outcomes
-
-
-def _code_recorded_since(findings: FindingRecorder, start: int, code: str) -> None:
-    """Give ``code`` to the findings a shared helper recorded, from ``start`` on, without one
-    (the shared webhook helpers record findings but take no code)."""
-    for index in range(start, len(findings.items)):
-        if not findings.items[index].code:
-            findings.items[index] = dataclasses.replace(findings.items[index], code=code)
 
 
 def _judge_acknowledgements(

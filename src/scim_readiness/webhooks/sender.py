@@ -157,7 +157,8 @@ def event_target(ctx: CheckContext) -> EventTarget:
     return EventTarget(FAKE_ORGANIZATION_ID, env, organization_is_fake=True)
 
 
-def warn_if_fake_organization(ctx: CheckContext, target: EventTarget) -> None:
+def warn_if_fake_organization(ctx: CheckContext, target: EventTarget, *, code: str) -> None:
+    """WARN (with the calling check's ``code``) when events go to a placeholder organisation."""
     if target.organization_is_fake:
         ctx.findings.warned(
             "Events addressed to a placeholder organisation",
@@ -167,6 +168,7 @@ def warn_if_fake_organization(ctx: CheckContext, target: EventTarget) -> None:
             why="An app that (rightly) refuses events for organisations it does not know "
             "will reject these deliveries for that reason alone, which can hide or fake results.",
             fix="Set scalekit.organization_id (org_…) in the config.",
+            code=code,
         )
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from scim_readiness.clients.probe import AppUser, Probe
     from scim_readiness.config import ProbeSection
     from scim_readiness.plugin.context import CheckContext
-    from scim_readiness.plugin.contract import Clock
+    from scim_readiness.plugin.contract import Clock, FindingRecorder
     from scim_readiness.plugin.identities import TestIdentity
 
 
@@ -166,12 +166,14 @@ def _lookups(section: ProbeSection | None) -> tuple[bool, bool, bool]:
 CONFIGURE_PROBE = "Configure a probe (see 'Observing the app') so the check can look."
 
 
-def record_probe_failure(ctx: CheckContext, exc: ProbeError) -> None:
-    """ERROR: the probe failed while the app's state was being read."""
-    ctx.findings.errored(
+def record_probe_failure(findings: FindingRecorder, exc: ProbeError, *, code: str) -> None:
+    """ERROR (with the calling check's ``code``): the probe failed while the app's state was
+    being read."""
+    findings.errored(
         "Could not read the app's state through the probe",
         observed=exc.message,
         fix="Check the probe section of the config.",
+        code=code,
     )
 
 
