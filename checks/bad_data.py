@@ -56,7 +56,12 @@ from scim_readiness.api import (
     option,
     skipped_essential,
 )
-from scim_readiness.clients.answers import MAX_ANSWER_BYTES, excerpt, request_capped
+from scim_readiness.clients.answers import (
+    MAX_ANSWER_BYTES,
+    describe_http_error,
+    excerpt,
+    request_capped,
+)
 from scim_readiness.events import directory_data, encode_body
 from scim_readiness.plugin.options import EventOptions, PropagationOptions
 from scim_readiness.webhooks.probing import (
@@ -68,6 +73,7 @@ from scim_readiness.webhooks.probing import (
     send_sentinel,
     webhook_sender,
 )
+from scim_readiness.webhooks.test_users import record_test_user, user_event_data
 from scim_readiness.webhooks.traces import (
     CONFIGURE_PROBE,
     app_view,
@@ -305,9 +311,6 @@ class _Run:
         return self.sender.next_event_id()
 
     def identity(self, label: str, *, expect_applied: bool = True) -> TestIdentity:
-        # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
-        from scim_readiness.webhooks.sender import record_test_user
-
         identity = self.ctx.identities.user(f"bad-{label}")
         record_test_user(self.ctx, identity, expect_applied=expect_applied)
         self.identities.append(identity)
@@ -316,8 +319,6 @@ class _Run:
     def claimant(self, label: str, email: str) -> TestIdentity:
         """Another directory user (another IdP account) claiming ``email``; in the ledger as
         not applied until the app accepts it."""
-        from scim_readiness.webhooks.sender import record_test_user
-
         claimant = dataclasses.replace(self.ctx.identities.user(f"bad-{label}"), email=email)
         record_test_user(self.ctx, claimant, expect_applied=False)
         self.identities.append(claimant)
@@ -331,8 +332,6 @@ class _Run:
         event_id: str | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        from scim_readiness.webhooks.sender import user_event_data
-
         return self.sender.event(
             event_type,
             user_event_data(identity, self.org, **fields),
@@ -601,8 +600,6 @@ async def _claim(
 ) -> Conflict:
     """Create ``first``, then ``second`` claiming its address (with ``title``, to tell a
     merge apart); a claimant the app accepted may have been applied."""
-    from scim_readiness.webhooks.sender import record_test_user
-
     first_outcome = await state.sender.send_event("user_created", state.user_event(first))
     second_outcome = await state.sender.send_event(label, state.user_event(second, title=title))
     if second_outcome.accepted:
@@ -962,11 +959,8 @@ async def _still_healthy(state: _Run) -> None:
 
 async def _health_url_answer(ctx: CheckContext, health_url: str) -> tuple[str, bool]:
     """What a GET of the health URL got, and whether it was a 2xx."""
-    # httpx and the sender module are the HTTP stack, which `scim-readiness checks` must
-    # not load.
+    # httpx is the HTTP stack, which `scim-readiness checks` must not load.
     import httpx
-
-    from scim_readiness.webhooks.sender import describe_http_error
 
     try:
         async with ctx.http(timeout_s=5.0) as client:

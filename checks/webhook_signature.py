@@ -70,6 +70,7 @@ from scim_readiness.webhooks.probing import (
     send_sentinel,
     webhook_sender,
 )
+from scim_readiness.webhooks.test_users import record_test_user, user_event_data
 from scim_readiness.webhooks.traces import (
     CONFIGURE_PROBE,
     app_view,
@@ -494,9 +495,6 @@ def _skipped_for_missing_setting(ctx: CheckContext) -> bool:
 def _event_for(ctx: CheckContext, sender: Sender, case: Case, *, mutate: bool) -> dict[str, Any]:
     """The event ``case`` carries: a user_created for its own test user (recorded in the
     ledger), or a harmless directory event when the run may not change data."""
-    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
-    from scim_readiness.webhooks.sender import record_test_user, user_event_data
-
     event_id = sender.next_event_id()
     organization_id = sender.target.organization_id
     if not mutate:
@@ -776,9 +774,6 @@ async def _applied_update(
 ) -> dict[str, Any] | None:
     """Send a user_updated renaming ``identity``: the event, or None when the app refused it
     (SKIP: only an applied update can show whether a replay applies it again)."""
-    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
-    from scim_readiness.webhooks.sender import user_event_data
-
     renamed = f"{identity.family_name}-renamed"
     event = sender.event(
         EventType.USER_UPDATED,

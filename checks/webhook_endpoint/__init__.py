@@ -48,6 +48,7 @@ from scim_readiness.api import (
     option,
 )
 from scim_readiness.events import directory_data
+from scim_readiness.model import percentile
 from scim_readiness.plugin.options import EventOptions
 
 if TYPE_CHECKING:
@@ -649,9 +650,6 @@ def _judge_acknowledgements(
 ) -> None:
     """WHE008: every delivery a 2xx from the URL itself (no redirect), within ``budget``;
     the p50/p95 of the acknowledgements go to the metrics."""
-    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
-    from scim_readiness.webhooks.sender import percentile
-
     latencies = [o.latency_s for o in outcomes]
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     findings.metrics.update(
