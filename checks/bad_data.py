@@ -56,7 +56,12 @@ from scim_readiness.api import (
     option,
     skipped_essential,
 )
-from scim_readiness.clients.answers import MAX_ANSWER_BYTES, excerpt, request_capped
+from scim_readiness.clients.answers import (
+    MAX_ANSWER_BYTES,
+    describe_http_error,
+    excerpt,
+    request_capped,
+)
 from scim_readiness.events import directory_data, encode_body
 from scim_readiness.plugin.options import EventOptions, PropagationOptions
 from scim_readiness.webhooks.probing import (
@@ -68,12 +73,14 @@ from scim_readiness.webhooks.probing import (
     send_sentinel,
     webhook_sender,
 )
+from scim_readiness.webhooks.test_users import record_test_user, user_event_data
 from scim_readiness.webhooks.traces import (
     CONFIGURE_PROBE,
     app_view,
     brief,
     describe,
     record_probe_failure,
+    side_by_side,
 )
 
 if TYPE_CHECKING:
@@ -278,14 +285,6 @@ _RULE_CODES: Mapping[Rule, str] = {
 }
 
 
-def _code_recorded_since(findings: FindingRecorder, start: int, code: str) -> None:
-    """Give ``code`` to the findings a shared helper recorded, from ``start`` on, without one
-    (the shared webhook helpers record findings but take no code)."""
-    for index in range(start, len(findings.items)):
-        if not findings.items[index].code:
-            findings.items[index] = dataclasses.replace(findings.items[index], code=code)
-
-
 @dataclass(slots=True)
 class Invalid:
     """One invalid or hostile delivery and the rule its answer is judged by."""
@@ -312,9 +311,6 @@ class _Run:
         return self.sender.next_event_id()
 
     def identity(self, label: str, *, expect_applied: bool = True) -> TestIdentity:
-        # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
-        from scim_readiness.webhooks.sender import record_test_user
-
         identity = self.ctx.identities.user(f"bad-{label}")
         record_test_user(self.ctx, identity, expect_applied=expect_applied)
         self.identities.append(identity)
@@ -323,8 +319,6 @@ class _Run:
     def claimant(self, label: str, email: str) -> TestIdentity:
         """Another directory user (another IdP account) claiming ``email``; in the ledger as
         not applied until the app accepts it."""
-        from scim_readiness.webhooks.sender import record_test_user
-
         claimant = dataclasses.replace(self.ctx.identities.user(f"bad-{label}"), email=email)
         record_test_user(self.ctx, claimant, expect_applied=False)
         self.identities.append(claimant)
@@ -338,8 +332,6 @@ class _Run:
         event_id: str | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        from scim_readiness.webhooks.sender import user_event_data
-
         return self.sender.event(
             event_type,
             user_event_data(identity, self.org, **fields),
@@ -377,9 +369,7 @@ async def run(ctx: CheckContext) -> None:
             code="BAD001",
         )
         return
-    start = len(ctx.findings.items)
-    unopened = webhook_sender(ctx, timeout_s=max(ctx.config.webhook.timeout_s, 1.0))
-    _code_recorded_since(ctx.findings, start, "BAD002")  # the placeholder-organisation WARN
+    unopened = webhook_sender(ctx, timeout_s=max(ctx.config.webhook.timeout_s, 1.0), code="BAD002")
     async with unopened as sender:
         state = _Run(ctx, sender, sender.target.organization_id)
         # The four scenarios are independent: a slow app costs their longest, not their sum.
@@ -460,20 +450,6 @@ def _judge_answers(findings: FindingRecorder, sent: _Scenarios) -> None:
     )
     for case in sent.invalid:
         _judge_invalid(findings, case)
-
-
-def _record(findings: FindingRecorder, judgement: Judgement, outcome: Outcome, code: str) -> None:
-    """Record ``judgement`` with the answer as what was observed."""
-    findings.record(
-        judgement.status,
-        judgement.title,
-        expected=judgement.expected,
-        observed=outcome.summary(),
-        why=judgement.why,
-        fix=judgement.fix,
-        evidence=outcome.evidence(),
-        code=code,
-    )
 
 
 # ---------------------------------------------------------------------------- duplicates
@@ -624,8 +600,6 @@ async def _claim(
 ) -> Conflict:
     """Create ``first``, then ``second`` claiming its address (with ``title``, to tell a
     merge apart); a claimant the app accepted may have been applied."""
-    from scim_readiness.webhooks.sender import record_test_user
-
     first_outcome = await state.sender.send_event("user_created", state.user_event(first))
     second_outcome = await state.sender.send_event(label, state.user_event(second, title=title))
     if second_outcome.accepted:
@@ -706,13 +680,15 @@ async def _judge_case_variant_records(
     if not (variant.first_outcome.accepted and variant.second_outcome.accepted):
         return  # refused (judged above), or the first user never arrived (judged elsewhere)
     try:
-        owner = await view.find(first)
-        claimant = await view.user_by_id(second.directory_user_id)
-        counts = await view.count(
-            directory_user_ids=[], emails=[first.email, second.email], limit=50_000
-        )
+        async with side_by_side() as group:
+            owner_found = group.create_task(view.find(first))
+            claimant_found = group.create_task(view.user_by_id(second.directory_user_id))
+            counting = group.create_task(
+                view.count(directory_user_ids=[], emails=[first.email, second.email], limit=50_000)
+            )
     except ProbeError:
         return  # the records judgement above already reported the probe's failure
+    owner, claimant, counts = owner_found.result(), claimant_found.result(), counting.result()
     # Both spellings count as one address in the scan: their sum is every record of it.
     n = None if counts is None else sum(counts.by_email.values())
     separate = claimant is not None and (owner is None or claimant.id != owner.id)
@@ -854,7 +830,7 @@ def _judge_invalid(findings: FindingRecorder, case: Invalid) -> None:
     assert outcome is not None  # noqa: S101 - sent above
     verdict = _verdict_on_invalid(case, outcome)
     if verdict is not None:
-        _record(findings, verdict, outcome, _RULE_CODES[case.rule])
+        verdict.record(findings, outcome, code=_RULE_CODES[case.rule])
 
 
 def _verdict_on_invalid(case: Invalid, outcome: Outcome) -> Judgement | None:
@@ -983,11 +959,8 @@ async def _still_healthy(state: _Run) -> None:
 
 async def _health_url_answer(ctx: CheckContext, health_url: str) -> tuple[str, bool]:
     """What a GET of the health URL got, and whether it was a 2xx."""
-    # httpx and the sender module are the HTTP stack, which `scim-readiness checks` must
-    # not load.
+    # httpx is the HTTP stack, which `scim-readiness checks` must not load.
     import httpx
-
-    from scim_readiness.webhooks.sender import describe_http_error
 
     try:
         async with ctx.http(timeout_s=5.0) as client:
@@ -1038,9 +1011,7 @@ async def _judge_records(state: _Run, view: AppView, sent: _Scenarios) -> None:
             return
         records = await _read_records(state, view, sent)
     except ProbeError as exc:
-        start = len(ctx.findings.items)
-        record_probe_failure(ctx, exc)
-        _code_recorded_since(ctx.findings, start, "BAD012")
+        record_probe_failure(ctx.findings, exc, code="BAD012")
         return
     for identity in records.absent:
         record_absent(ctx, identity)
@@ -1053,23 +1024,25 @@ async def _judge_records(state: _Run, view: AppView, sent: _Scenarios) -> None:
 async def _read_records(state: _Run, view: AppView, sent: _Scenarios) -> _Records:
     """Count every test user's records, look up both sides of the email conflict and the
     invalid deliveries' users. ProbeError propagates."""
-    conflict, invalid = sent.conflict, sent.invalid
-    counts = await view.count(
-        directory_user_ids=[i.directory_user_id for i in state.identities],
-        emails=[i.email for i in state.identities],
-        limit=Options.of(state.ctx).max_scan_users,
-    )
-    owner = await view.find(conflict.first)
-    claimant = await view.user_by_id(conflict.second.directory_user_id)
-    by_email = await view.user_by_email(conflict.first.email)
-    traces = {
-        case.key: await view.find(case.identity) for case in invalid if case.identity is not None
-    }
-    absent = [
-        case.identity
-        for case in invalid
-        if case.identity is not None and traces.get(case.key) is None
-    ]
+    conflict = sent.conflict
+    invalid = [(case.key, case.identity) for case in sent.invalid if case.identity is not None]
+    # Independent reads, all at once: the list scan's pages and two rounds of look-ups, not
+    # one round trip (or two) per user after another.
+    async with side_by_side() as group:
+        counting = group.create_task(
+            view.count(
+                directory_user_ids=[i.directory_user_id for i in state.identities],
+                emails=[i.email for i in state.identities],
+                limit=Options.of(state.ctx).max_scan_users,
+            )
+        )
+        owner_found = group.create_task(view.find(conflict.first))
+        claimant_found = group.create_task(view.user_by_id(conflict.second.directory_user_id))
+        by_email_found = group.create_task(view.user_by_email(conflict.first.email))
+        traces_found = group.create_task(view.find_all([identity for _, identity in invalid]))
+    counts, claimant = counting.result(), claimant_found.result()
+    traces = dict(zip((key for key, _ in invalid), traces_found.result(), strict=True))
+    absent = [identity for key, identity in invalid if traces[key] is None]
     if (
         view.by_id
         and claimant is None
@@ -1077,7 +1050,7 @@ async def _read_records(state: _Run, view: AppView, sent: _Scenarios) -> _Record
         and counts.by_email.get(conflict.first.email, 0) <= 1
     ):
         absent.append(conflict.second)
-    return _Records(counts, owner, claimant, by_email, traces, absent)
+    return _Records(counts, owner_found.result(), claimant, by_email_found.result(), traces, absent)
 
 
 def _judge_duplicates(findings: FindingRecorder, pair: Pair, counts: RecordCount | None) -> None:

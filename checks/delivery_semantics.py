@@ -381,7 +381,7 @@ class Script:
         org: str | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        from scim_readiness.webhooks.sender import user_event_data
+        from scim_readiness.webhooks.test_users import user_event_data
 
         organization_id = org or self.sender.target.organization_id
         data = user_event_data(identity, organization_id, **fields)

@@ -508,12 +508,8 @@ async def _acts_only_on_legacy_names(ctx: CheckContext, budget_s: float) -> str 
     name) although it ignored the current one: what was seen, or None. The user it creates
     is deleted again under the legacy name, the only one such an app acts on."""
     # The sender brings the HTTP stack with it: loaded only when a create failed.
-    from scim_readiness.webhooks.sender import (
-        Sender,
-        event_target,
-        record_test_user,
-        user_event_data,
-    )
+    from scim_readiness.webhooks.sender import Sender, event_target
+    from scim_readiness.webhooks.test_users import record_test_user, user_event_data
 
     view, _ = app_view(ctx)
     webhook = ctx.config.webhook

@@ -70,6 +70,7 @@ from scim_readiness.webhooks.probing import (
     send_sentinel,
     webhook_sender,
 )
+from scim_readiness.webhooks.test_users import record_test_user, user_event_data
 from scim_readiness.webhooks.traces import (
     CONFIGURE_PROBE,
     app_view,
@@ -217,14 +218,6 @@ class Case:
     outcome: Outcome | None = None
     why: str = ""
     fix: str = ""
-
-
-def _code_recorded_since(findings: FindingRecorder, start: int, code: str) -> None:
-    """Give ``code`` to the findings a shared helper recorded, from ``start`` on, without one
-    (the shared webhook helpers record findings but take no code)."""
-    for index in range(start, len(findings.items)):
-        if not findings.items[index].code:
-            findings.items[index] = dataclasses.replace(findings.items[index], code=code)
 
 
 # ---------------------------------------------------------------------------- deliveries
@@ -439,9 +432,7 @@ async def run(ctx: CheckContext) -> None:
 
     if _skipped_for_missing_setting(ctx):
         return
-    start = len(ctx.findings.items)
-    unopened = webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s)
-    _code_recorded_since(ctx.findings, start, "SIG002")  # the placeholder-organisation WARN
+    unopened = webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s, code="SIG002")
     mutate = not ctx.read_only
     view, no_view = app_view(ctx) if mutate else (None, "read-only mode")
     gate = asyncio.Semaphore(Options.of(ctx).concurrency)
@@ -504,9 +495,6 @@ def _skipped_for_missing_setting(ctx: CheckContext) -> bool:
 def _event_for(ctx: CheckContext, sender: Sender, case: Case, *, mutate: bool) -> dict[str, Any]:
     """The event ``case`` carries: a user_created for its own test user (recorded in the
     ledger), or a harmless directory event when the run may not change data."""
-    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
-    from scim_readiness.webhooks.sender import record_test_user, user_event_data
-
     event_id = sender.next_event_id()
     organization_id = sender.target.organization_id
     if not mutate:
@@ -620,16 +608,7 @@ def _judge_statuses(findings: FindingRecorder, cases: list[Case]) -> None:
         verdict = _verdict_on_status(case, outcome)
         if verdict is not None:
             judgement, code = verdict
-            findings.record(
-                judgement.status,
-                judgement.title,
-                expected=judgement.expected,
-                observed=outcome.summary(),
-                why=judgement.why,
-                fix=judgement.fix,
-                evidence=outcome.evidence(),
-                code=code,
-            )
+            judgement.record(findings, outcome, code=code)
     expected_rejections = [case for case in cases if case.expect == "reject"]
     if len(rejected) == len(expected_rejections):
         findings.passed(
@@ -795,9 +774,6 @@ async def _applied_update(
 ) -> dict[str, Any] | None:
     """Send a user_updated renaming ``identity``: the event, or None when the app refused it
     (SKIP: only an applied update can show whether a replay applies it again)."""
-    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
-    from scim_readiness.webhooks.sender import user_event_data
-
     renamed = f"{identity.family_name}-renamed"
     event = sender.event(
         EventType.USER_UPDATED,
@@ -873,9 +849,15 @@ async def _judge_traces(
 ) -> None:
     assert control.identity is not None  # noqa: S101 - only read-only runs lack it
     budget = propagation_budget(ctx)
+    rejected = [(c, c.identity) for c in cases if c.expect == "reject" and c.identity]
     try:
         sent, seen = await send_sentinel(ctx, sender, view, "sig-sentinel", budget_s=budget)
-        control_seen = await view.find(control.identity) if seen else None
+        # The control and every rejected delivery's user in two round trips, not one or two
+        # each: the sentinel being visible, all were handled before these look-ups.
+        found: list[AppUser | None] = [None]
+        if seen is not None:
+            found = await view.find_all([control.identity, *(i for _, i in rejected)])
+        control_seen = found[0]
         if seen is None or control_seen is None:
             ctx.findings.skipped(
                 "Traces of rejected deliveries not checked",
@@ -890,13 +872,10 @@ async def _judge_traces(
             )
             mark_essential(ctx.findings, _TRACES)
             return
-        traces, looked = await _traces_of_rejected(ctx, view, cases)
-        after = await view.find(control.identity)
     except ProbeError as exc:
-        start = len(ctx.findings.items)
-        record_probe_failure(ctx, exc)
-        _code_recorded_since(ctx.findings, start, "SIG010")
+        record_probe_failure(ctx.findings, exc, code="SIG010")
         return
+    traces = _traces_of_rejected(ctx, rejected, found[1:])
     if traces:
         ctx.findings.failed(
             f"{len(traces)} refused or forged deliveries left a trace in the app",
@@ -909,32 +888,30 @@ async def _judge_traces(
         )
     else:
         ctx.findings.passed(
-            f"No trace of the {looked} rejected deliveries in the app",
+            f"No trace of the {len(rejected)} rejected deliveries in the app",
             expected="no record for any of their test users",
-            observed=f"looked up {looked} test users by directory id and email: none found",
+            observed=f"looked up {len(rejected)} test users by directory id and email: none found",
             code="SIG010",
         )
-    _judge_replay_effect(ctx.findings, replay, after)
+    # The control as the app shows it once the sentinel is: after the replay, handled before.
+    _judge_replay_effect(ctx.findings, replay, control_seen)
 
 
-async def _traces_of_rejected(
-    ctx: CheckContext, view: AppView, cases: list[Case]
-) -> tuple[list[str], int]:
-    """Look up the test user of each delivery that must be rejected: one line per user the
-    app holds, and how many were looked up. Users seen absent leave the ledger."""
+def _traces_of_rejected(
+    ctx: CheckContext,
+    rejected: list[tuple[Case, TestIdentity]],
+    found: list[AppUser | None],
+) -> list[str]:
+    """One line for each delivery that must be rejected whose test user the app holds
+    (``found``, in the order of ``rejected``). Users seen absent leave the ledger."""
     traces: list[str] = []
-    looked = 0
-    for case in cases:
-        if case.expect != "reject" or case.identity is None:
-            continue
-        looked += 1
-        found = await view.find(case.identity)
-        if found is None:
-            record_absent(ctx, case.identity)
+    for (case, identity), user in zip(rejected, found, strict=True):
+        assert case.outcome is not None  # noqa: S101 - delivered above
+        if user is None:
+            record_absent(ctx, identity)
         else:
-            assert case.outcome is not None  # noqa: S101 - delivered above
-            traces.append(f"{case.name} (HTTP {case.outcome.status}) → app user {brief(found)}")
-    return traces, looked
+            traces.append(f"{case.name} (HTTP {case.outcome.status}) → app user {brief(user)}")
+    return traces
 
 
 def _judge_replay_effect(

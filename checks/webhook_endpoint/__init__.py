@@ -32,7 +32,6 @@ PASS means every step passed; this check changes nothing in the app.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from scim_readiness.api import (
     option,
 )
 from scim_readiness.events import directory_data
+from scim_readiness.model import percentile
 from scim_readiness.plugin.options import EventOptions
 
 if TYPE_CHECKING:
@@ -608,9 +608,7 @@ async def _send_harmless(
     from scim_readiness.webhooks.sender import Sender, event_target, warn_if_fake_organization
 
     target = event_target(ctx)
-    start = len(ctx.findings.items)
-    warn_if_fake_organization(ctx, target)
-    _code_recorded_since(ctx.findings, start, "WHE009")
+    warn_if_fake_organization(ctx, target, code="WHE009")
     data = directory_data(
         id=ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}",
         organization_id=target.organization_id,
@@ -647,22 +645,11 @@ async def _send_harmless(
     return outcomes
 
 
-def _code_recorded_since(findings: FindingRecorder, start: int, code: str) -> None:
-    """Give ``code`` to the findings a shared helper recorded, from ``start`` on, without one
-    (the shared webhook helpers record findings but take no code)."""
-    for index in range(start, len(findings.items)):
-        if not findings.items[index].code:
-            findings.items[index] = dataclasses.replace(findings.items[index], code=code)
-
-
 def _judge_acknowledgements(
     findings: FindingRecorder, outcomes: list[Outcome], budget: float, event_type: str
 ) -> None:
     """WHE008: every delivery a 2xx from the URL itself (no redirect), within ``budget``;
     the p50/p95 of the acknowledgements go to the metrics."""
-    # The sender module brings the HTTP stack, which `scim-readiness checks` must not load.
-    from scim_readiness.webhooks.sender import percentile
-
     latencies = [o.latency_s for o in outcomes]
     p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
     findings.metrics.update(

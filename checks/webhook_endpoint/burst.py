@@ -43,7 +43,8 @@ from scim_readiness.clients.http import ssl_context
 from scim_readiness.clients.http1 import Connection, HttpError, Target
 from scim_readiness.events import build_event, directory_data, encode_body, signed_headers
 from scim_readiness.guards import refuse_plain_http_signing
-from scim_readiness.webhooks.sender import REDIRECT_WHY, event_target, percentile
+from scim_readiness.model import percentile
+from scim_readiness.webhooks.sender import REDIRECT_WHY, event_target
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext

@@ -104,3 +104,33 @@ def test_find_all_without_email_lookups_asks_by_id_only() -> None:
     probe = ScriptedProbe({}, {people[0].email: ProbeError("must not be asked")})
     lone = AppView(probe, by_id=True, by_email=False, listing=False)
     assert asyncio.run(lone.find_all(people)) == [None, None]
+
+
+def test_a_failed_lookup_is_raised_as_itself_once_the_others_are_cancelled() -> None:
+    """One lookup fails while another hangs: find_all raises that ProbeError (not an
+    exception group), and only after the hanging lookup was cancelled and ended, so no
+    request goes on unobserved after the check recorded the error."""
+    people = [IDS.user(label) for label in ("f1", "f2")]
+    hanging_started, hanging_ended = asyncio.Event(), asyncio.Event()
+
+    class Probe(ScriptedProbe):
+        async def user_by_id(self, directory_user_id: str) -> AppUser | None:
+            if directory_user_id == people[0].directory_user_id:
+                hanging_started.set()
+                try:
+                    await asyncio.sleep(60)
+                finally:
+                    hanging_ended.set()
+            await asyncio.wait_for(hanging_started.wait(), 5)
+            raise ProbeError("user_by_id answered HTTP 500")
+
+    async def scenario() -> None:
+        try:
+            await view(Probe({}, {})).find_all(people)
+        except ProbeError as exc:
+            assert exc.message == "user_by_id answered HTTP 500"
+            assert hanging_ended.is_set()
+        else:
+            raise AssertionError("the failed lookup was not raised")
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))

@@ -291,7 +291,8 @@ def test_missing_organisation_is_flagged(
         ctx = make_context(webhook_endpoint, url=app.url, organization_id=None)
         assert run(ctx) is Status.WARN
         received: list[Received] = app.received
-    assert finding(ctx, "placeholder organisation").status is Status.WARN
+    warning = finding(ctx, "placeholder organisation")
+    assert (warning.status, warning.code) == (Status.WARN, "WHE009")
     assert b"org_scimreadinessnotconfigured" in received[-1].body
 
 

@@ -173,7 +173,7 @@ async def _remove_group(ctx: CheckContext, entries: Sequence[LedgerEntry]) -> st
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a target fault must not stop the other groups
-        from scim_readiness.webhooks.sender import describe_http_error
+        from scim_readiness.clients.answers import describe_http_error
 
         return describe_http_error(exc)
     return None

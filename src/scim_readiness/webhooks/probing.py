@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from scim_readiness.clients.probe import AppUser
     from scim_readiness.model import Status
     from scim_readiness.plugin.context import CheckContext
+    from scim_readiness.plugin.contract import FindingRecorder
     from scim_readiness.plugin.identities import TestIdentity
     from scim_readiness.webhooks.sender import Outcome, Sender
     from scim_readiness.webhooks.traces import AppView
@@ -41,9 +42,10 @@ class Judgement(NamedTuple):
     why: str = ""
     fix: str = ""
 
-    def record(self, ctx: CheckContext, outcome: Outcome) -> None:
-        """Record the judgement with the answer as what was observed."""
-        ctx.findings.record(
+    def record(self, findings: FindingRecorder, outcome: Outcome, *, code: str) -> None:
+        """Record the judgement, as the calling check's ``code``, with the answer as what
+        was observed."""
+        findings.record(
             self.status,
             self.title,
             expected=self.expected,
@@ -51,6 +53,7 @@ class Judgement(NamedTuple):
             why=self.why,
             fix=self.fix,
             evidence=outcome.evidence(),
+            code=code,
         )
 
 
@@ -65,9 +68,11 @@ def missing_webhook_setting(ctx: CheckContext) -> str | None:
     return None
 
 
-def webhook_sender(ctx: CheckContext, *, timeout_s: float) -> Sender:
+def webhook_sender(ctx: CheckContext, *, timeout_s: float, code: str = "") -> Sender:
     """A sender (not yet entered: ``async with``) to the configured webhook, signing with its
-    secret, for the configured organisation; WARN first when no organisation is configured.
+    secret, for the configured organisation; WARN first, as the calling check's ``code``,
+    when no organisation is configured (a caller passing no code must call this inside
+    ``findings.coded(...)``, or the WARN has none).
     Deliveries reuse kept-alive connections. An app may close one after a refusal (a 413 sent
     before the body is read does); the sender then sends the next delivery on a new
     connection, which it may because nothing of it had been written, so no delivery fails for
@@ -86,7 +91,7 @@ def webhook_sender(ctx: CheckContext, *, timeout_s: float) -> Sender:
         target,
         timeout_s,
     )
-    warn_if_fake_organization(ctx, target)
+    warn_if_fake_organization(ctx, target, code=code)
     return sender
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-# Re-exported: callers describe failed requests through delivery.describe_http_error.
 from scim_readiness.clients.answers import (
     CUT_SHORT,
     EXCERPT_CHARS,
@@ -24,7 +23,6 @@ from scim_readiness.clients.answers import (
     excerpt,
     redact,
 )
-from scim_readiness.clients.answers import describe_http_error as describe_http_error
 from scim_readiness.clients.http1 import Answer, ConnectFailed, HttpError, NotSent, Pool, Target
 from scim_readiness.events import (
     HEADER_FAMILIES,
@@ -34,14 +32,8 @@ from scim_readiness.events import (
     signed_headers,
 )
 from scim_readiness.guards import refuse_plain_http_signing
-
-# Re-exported where the checks import them from; they live in model and webhooks.test_users.
-from scim_readiness.model import percentile as percentile
 from scim_readiness.plugin.options import EventOptions
-from scim_readiness.webhooks.test_users import maybe_applied as maybe_applied
-from scim_readiness.webhooks.test_users import note_delivery
-from scim_readiness.webhooks.test_users import record_test_user as record_test_user
-from scim_readiness.webhooks.test_users import user_event_data as user_event_data
+from scim_readiness.webhooks.test_users import note_delivery, user_event_data
 
 if TYPE_CHECKING:
     from scim_readiness.plugin.context import CheckContext
@@ -157,7 +149,8 @@ def event_target(ctx: CheckContext) -> EventTarget:
     return EventTarget(FAKE_ORGANIZATION_ID, env, organization_is_fake=True)
 
 
-def warn_if_fake_organization(ctx: CheckContext, target: EventTarget) -> None:
+def warn_if_fake_organization(ctx: CheckContext, target: EventTarget, *, code: str) -> None:
+    """WARN (with the calling check's ``code``) when events go to a placeholder organisation."""
     if target.organization_is_fake:
         ctx.findings.warned(
             "Events addressed to a placeholder organisation",
@@ -167,6 +160,7 @@ def warn_if_fake_organization(ctx: CheckContext, target: EventTarget) -> None:
             why="An app that (rightly) refuses events for organisations it does not know "
             "will reject these deliveries for that reason alone, which can hide or fake results.",
             fix="Set scalekit.organization_id (org_…) in the config.",
+            code=code,
         )
 
 

@@ -12,7 +12,8 @@ A probe may answer only some lookups (by directory user id, by email, the full l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,10 +21,12 @@ from scim_readiness.errors import ProbeError
 from scim_readiness.plugin.wait import wait_until
 
 if TYPE_CHECKING:
+    import asyncio
+
     from scim_readiness.clients.probe import AppUser, Probe
     from scim_readiness.config import ProbeSection
     from scim_readiness.plugin.context import CheckContext
-    from scim_readiness.plugin.contract import Clock
+    from scim_readiness.plugin.contract import Clock, FindingRecorder
     from scim_readiness.plugin.identities import TestIdentity
 
 
@@ -69,18 +72,18 @@ class AppView:
         lookup by id at once, then by email at once for those not found by id. Looking for
         the traces of N deliveries then costs two round trips, not up to 2 N, and never more
         requests than looking one at a time."""
-        import asyncio
-
-        found: list[AppUser | None] = list(
-            await asyncio.gather(*(self.user_by_id(i.directory_user_id) for i in identities))
-        )
+        async with side_by_side() as group:
+            by_id = [group.create_task(self.user_by_id(i.directory_user_id)) for i in identities]
+        found: list[AppUser | None] = [task.result() for task in by_id]
         missing = [index for index, user in enumerate(found) if user is None]
         if self.by_email and missing:
-            by_email = await asyncio.gather(
-                *(self.user_by_email(identities[index].email) for index in missing)
-            )
-            for index, user in zip(missing, by_email, strict=True):
-                found[index] = user
+            async with side_by_side() as group:
+                by_email = {
+                    index: group.create_task(self.user_by_email(identities[index].email))
+                    for index in missing
+                }
+            for index, task in by_email.items():
+                found[index] = task.result()
         return found
 
     async def wait_visible(
@@ -133,6 +136,22 @@ class AppView:
         return RecordCount(by_id, by_email, scanned, complete)
 
 
+@contextlib.asynccontextmanager
+async def side_by_side() -> AsyncIterator[asyncio.TaskGroup]:
+    """A task group for look-ups that run at once: the first to fail (a ProbeError, say) is
+    raised as itself, as it would be had they run one after another, and only once the
+    others are cancelled and awaited, so none goes on unobserved after the check moved on.
+    (``asyncio.gather`` would raise it while the others still run, their errors unseen.)"""
+    import asyncio
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            yield group
+    except BaseExceptionGroup as failed:
+        first = failed.exceptions[0]
+        raise first from first.__cause__  # its own cause, not the group
+
+
 def _lookups(section: ProbeSection | None) -> tuple[bool, bool, bool]:
     if section is None:
         return True, True, True  # a probe handed over directly (tests): assume all
@@ -147,12 +166,14 @@ def _lookups(section: ProbeSection | None) -> tuple[bool, bool, bool]:
 CONFIGURE_PROBE = "Configure a probe (see 'Observing the app') so the check can look."
 
 
-def record_probe_failure(ctx: CheckContext, exc: ProbeError) -> None:
-    """ERROR: the probe failed while the app's state was being read."""
-    ctx.findings.errored(
+def record_probe_failure(findings: FindingRecorder, exc: ProbeError, *, code: str) -> None:
+    """ERROR (with the calling check's ``code``): the probe failed while the app's state was
+    being read."""
+    findings.errored(
         "Could not read the app's state through the probe",
         observed=exc.message,
         fix="Check the probe section of the config.",
+        code=code,
     )
 
 
