@@ -1,5 +1,5 @@
-"""AppView.find asks by id and by email at once and answers as if it had asked one after the
-other; find_all looks for many users at once, answers in order. Concurrency is proven with
+"""AppView.find asks by id, then by email; find_all looks for many users at once (every id,
+then every missing email) and answers in order. Concurrency is proven with
 events (a lookup that can only finish while the other is in flight), never with timings."""
 
 from __future__ import annotations
