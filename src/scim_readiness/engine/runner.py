@@ -243,6 +243,17 @@ def _sane_step(item: object) -> TimelineStep | None:
     )
 
 
+def _loop_running() -> bool:
+    """False when a check's coroutine is being closed after its loop ended (a second
+    interruption stopped the process): there is nobody left to hand a turn to, and
+    scheduling the hand-over would fail with a traceback on the way out."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 # Set while the current task (and the tasks it starts) holds its target alone.
 _HOLDING_ALONE: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "holding_alone", default=False
@@ -290,7 +301,8 @@ class _Turns:
             yield
         finally:
             # Shielded: a cancelled check must still hand its turn on.
-            await asyncio.shield(self._leave(exclusive))
+            if _loop_running():
+                await asyncio.shield(self._leave(exclusive))
 
     def _shared_may_enter(self) -> bool:
         return not (
@@ -327,7 +339,8 @@ class _Turns:
             yield
         finally:
             _HOLDING_ALONE.reset(holding)
-            await asyncio.shield(self._alone_done())
+            if _loop_running():
+                await asyncio.shield(self._alone_done())
 
     async def _alone_done(self) -> None:
         async with self.changed:
@@ -517,7 +530,7 @@ class _Run:
         try:
             return await self._execute(spec)
         finally:
-            if spec.info.sharing_mode is Sharing.EXCLUSIVE:
+            if spec.info.sharing_mode is Sharing.EXCLUSIVE and _loop_running():
                 await asyncio.shield(self.turns[spec.info.mutation_target].exclusive_done())
 
     async def _execute(self, spec: CheckSpec) -> CheckResult:
