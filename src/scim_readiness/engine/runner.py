@@ -291,7 +291,7 @@ class _Turns:
         async with self.changed:
             if exclusive:
                 await self.changed.wait_for(
-                    lambda: not self.exclusive_inside and not self.shared_inside
+                    lambda: not (self.exclusive_inside or self.shared_inside or self.alone_inside)
                 )
                 self.exclusive_inside = True
             else:
