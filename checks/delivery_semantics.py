@@ -245,7 +245,8 @@ CHECK = CheckInfo(
     checklist_item=4,
     needs=(Need.WEBHOOK,),
     mutates=True,
-    sharing="exclusive",  # its burst floods the app: the others would wait behind it
+    # Its own test users only; the burst, which floods the app, holds it alone (app_alone).
+    sharing="shared",
     docs_url="https://docs.scalekit.com/directory/reference/directory-events/",
     description="Reordered, duplicated, concurrent and dropped deliveries, re-hires, group "
     "renames, organisation-wide events and a burst: the newer state wins and access ends.",
@@ -1138,16 +1139,27 @@ async def run(ctx: CheckContext) -> None:
     with ctx.findings.coded(PLACEHOLDER_ORG.code):  # the sender warns about a placeholder
         sender_cm = webhook_sender(ctx, timeout_s=timeout)
     async with sender_cm as sender:
-        # Scenarios on separate test users run side by side; those acting on the whole test
-        # organisation one after the other (directory_disabled would deactivate the other's
-        # user), and the burst alone, so its timing is its own.
+
+        async def play(scenario: Scenario) -> Played:
+            return await _play(ctx, sender, view, options, scenario)
+
+        async def whole_org_in_turn() -> list[Played]:
+            # One after the other: directory_disabled deactivates every user of the test
+            # organisation, the second organisation's user included.
+            whole_org = [item for item in SCENARIOS if item.whole_org] if with_org else []
+            return [await play(item) for item in whole_org]
+
+        # Scenarios on separate test users run side by side, and beside them those acting
+        # on the test organisation: they change only that organisation, which no scenario
+        # on the configured one (nor any other check) uses. The burst has the app alone, so
+        # its backlog is its own and no other check's steps queue behind it.
         independent = [item for item in SCENARIOS if not item.whole_org]
-        played = list(
-            await asyncio.gather(*(_play(ctx, sender, view, options, s) for s in independent))
+        apart, in_turn = await asyncio.gather(
+            asyncio.gather(*map(play, independent)), whole_org_in_turn()
         )
-        whole_org = [item for item in SCENARIOS if item.whole_org] if with_org else []
-        played += [await _play(ctx, sender, view, options, item) for item in whole_org]
-        played.append(await _play(ctx, sender, view, options, BURST))
+        played = [*apart, *in_turn]
+        async with ctx.app_alone():
+            played.append(await play(BURST))
     by_key = {item.scenario.key: item for item in played}
     for scenario in (*SCENARIOS, BURST):
         if scenario.key in by_key:

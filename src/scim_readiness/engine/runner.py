@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import datetime as _dt
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -241,18 +243,47 @@ def _sane_step(item: object) -> TimelineStep | None:
     )
 
 
+def _loop_running() -> bool:
+    """False when a check's coroutine is being closed after its loop ended (a second
+    interruption stopped the process): there is nobody left to hand a turn to, and
+    scheduling the hand-over would fail with a traceback on the way out."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+# Set while the current task (and the tasks it starts) holds its target alone.
+_HOLDING_ALONE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "holding_alone", default=False
+)
+
+
 class _Turns:
     """Who may use one mutation target now: any number of SHARED checks at once, or one
     EXCLUSIVE check alone. EXCLUSIVE checks go first: a SHARED check waits while any of the
     run's EXCLUSIVE checks of this target has not finished (each is counted from the start
     and released when it ends, run or not), so the SHARED ones then overlap to the end
-    instead of waiting behind an EXCLUSIVE one that arrived after them."""
+    instead of waiting behind an EXCLUSIVE one that arrived after them.
+
+    A SHARED check may also hold the target alone for a part of its run (:meth:`alone`,
+    ``ctx.app_alone()``): it steps out of the shared group, and has the target once no other
+    SHARED check is inside it (each has finished, or is itself waiting to be alone) and no
+    other holds it. While one holds it or waits for it, no SHARED check starts, so a waiting
+    holder is not overtaken by checks arriving after it. Two checks asking at once do not
+    deadlock: both have stepped out, so the first to wake takes it and the other waits for
+    its release only. Every wait is cancellable (Ctrl-C, the check's timeout), and whatever
+    ends it leaves the counts as they were.
+    """
 
     def __init__(self, exclusive_expected: int) -> None:
         self.changed = asyncio.Condition()
         self.exclusive_pending = exclusive_expected
         self.exclusive_inside = False
         self.shared_inside = 0
+        self.alone_waiting = 0
+        self.alone_inside = False
 
     @contextlib.asynccontextmanager
     async def turn(self, mode: Sharing) -> AsyncIterator[None]:
@@ -260,19 +291,63 @@ class _Turns:
         async with self.changed:
             if exclusive:
                 await self.changed.wait_for(
-                    lambda: not self.exclusive_inside and not self.shared_inside
+                    lambda: not (self.exclusive_inside or self.shared_inside or self.alone_inside)
                 )
                 self.exclusive_inside = True
             else:
-                await self.changed.wait_for(
-                    lambda: not self.exclusive_inside and not self.exclusive_pending
-                )
+                await self.changed.wait_for(self._shared_may_enter)
                 self.shared_inside += 1
         try:
             yield
         finally:
             # Shielded: a cancelled check must still hand its turn on.
-            await asyncio.shield(self._leave(exclusive))
+            if _loop_running():
+                await asyncio.shield(self._leave(exclusive))
+
+    def _shared_may_enter(self) -> bool:
+        return not (
+            self.exclusive_inside
+            or self.exclusive_pending
+            or self.alone_inside
+            or self.alone_waiting
+        )
+
+    @contextlib.asynccontextmanager
+    async def alone(self) -> AsyncIterator[None]:
+        """Hold the target alone, from inside a SHARED turn (see the class docstring)."""
+        if _HOLDING_ALONE.get():
+            # Waiting for oneself would end only at the check's timeout.
+            raise RuntimeError("app_alone() is already held here: it does not nest")
+        async with self.changed:
+            self.shared_inside -= 1
+            self.alone_waiting += 1
+            self.changed.notify_all()
+            try:
+                await self.changed.wait_for(
+                    lambda: not self.alone_inside and not self.shared_inside
+                )
+            except BaseException:
+                # Cancelled while waiting: back into the shared group, as the turn expects.
+                self.alone_waiting -= 1
+                self.shared_inside += 1
+                self.changed.notify_all()
+                raise
+            self.alone_waiting -= 1
+            self.alone_inside = True
+        holding = _HOLDING_ALONE.set(True)
+        try:
+            yield
+        finally:
+            _HOLDING_ALONE.reset(holding)
+            if _loop_running():
+                await asyncio.shield(self._alone_done())
+
+    async def _alone_done(self) -> None:
+        async with self.changed:
+            self.alone_inside = False
+            # Back among the shared checks at once: the turn it came from is still open.
+            self.shared_inside += 1
+            self.changed.notify_all()
 
     async def _leave(self, exclusive: bool) -> None:
         async with self.changed:
@@ -432,7 +507,14 @@ class _Run:
             identities=self.identities,
             shared=self.shared,
             probe=probe,
+            alone=self.alone_of(spec),
         )
+
+    def alone_of(self, spec: CheckSpec) -> Callable[[], AbstractAsyncContextManager[None]] | None:
+        """How a SHARED check holds its target alone (``ctx.app_alone()``); None otherwise."""
+        if spec.info.sharing_mode is not Sharing.SHARED:
+            return None
+        return self.turns.setdefault(spec.info.mutation_target, _Turns(0)).alone
 
     @contextlib.asynccontextmanager
     async def turn(self, spec: CheckSpec) -> AsyncIterator[None]:
@@ -448,7 +530,7 @@ class _Run:
         try:
             return await self._execute(spec)
         finally:
-            if spec.info.sharing_mode is Sharing.EXCLUSIVE:
+            if spec.info.sharing_mode is Sharing.EXCLUSIVE and _loop_running():
                 await asyncio.shield(self.turns[spec.info.mutation_target].exclusive_done())
 
     async def _execute(self, spec: CheckSpec) -> CheckResult:

@@ -8,13 +8,15 @@ Heavy clients (the Scalekit SDK) are built lazily on first use and shared by the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from scim_readiness.config import CheckSettings, Config
-from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, SystemClock
+from scim_readiness.plugin.contract import CheckInfo, Clock, FindingRecorder, Sharing, SystemClock
 from scim_readiness.plugin.identities import TestIdentities
 from scim_readiness.plugin.ledger import Ledger
 from scim_readiness.plugin.options import CheckOptions
@@ -81,6 +83,8 @@ class CheckContext:
     shared: SharedClients
     probe: Probe | None = None
     clock: Clock = field(default_factory=SystemClock)
+    # Set by the runner for a SHARED check: holds the app alone (see app_alone).
+    alone: Callable[[], AbstractAsyncContextManager[None]] | None = None
 
     @property
     def tls(self) -> TlsSettings:
@@ -115,6 +119,26 @@ class CheckContext:
         """The run's Scalekit client (connects on first use; errors are ScalekitError)."""
         return await self.shared.scalekit()
 
+    def app_alone(self) -> AbstractAsyncContextManager[None]:
+        """``async with ctx.app_alone():`` -- the part of a ``sharing="shared"`` check that
+        needs the app quiet (it times the app under load, or floods it). On entry the check
+        waits until no other shared check of the run is inside its turn (each has finished,
+        its cleanup included, or waits for the app alone itself); while it holds the app no
+        shared check starts. The wait is part of the check's run, so its timeout bounds it.
+        Keep the part short: the shared checks not yet finished wait for it.
+
+        An exclusive check has the app alone already, and a check run outside the runner
+        (a test) has nobody to share with: both get a context that does nothing. A check
+        that takes no turn (``sharing="free"``) cannot hold the app: ValueError."""
+        if self.alone is not None:
+            return self.alone()
+        if self.info.sharing_mode is Sharing.FREE:
+            raise ValueError(
+                f"check {self.info.id} takes no turn (sharing free), so it cannot hold the app "
+                "alone: declare sharing shared"
+            )
+        return contextlib.nullcontext()
+
 
 def build_context(
     info: CheckInfo,
@@ -129,6 +153,7 @@ def build_context(
     identities: TestIdentities | None = None,
     findings: FindingRecorder | None = None,
     clock: Clock | None = None,
+    alone: Callable[[], AbstractAsyncContextManager[None]] | None = None,
 ) -> CheckContext:
     """The one way to make a :class:`CheckContext` (the runner, the sweep, tests, benches).
 
@@ -153,4 +178,5 @@ def build_context(
         shared=shared,
         probe=probe,
         clock=clock if clock is not None else SystemClock(),
+        alone=alone,
     )

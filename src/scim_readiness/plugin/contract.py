@@ -72,13 +72,23 @@ class ReadOnly(enum.StrEnum):
 
 class Sharing(enum.StrEnum):
     """How a check shares its ``mutation_target`` (the app) with the checks running beside it.
-    The runner alone schedules by it; a check never locks anything itself.
+    The runner alone schedules by it; a check never locks anything itself (for one part of
+    its run it may ask the runner for the target alone, below).
 
     ``FREE``: takes no turn. It changes nothing, and what others change cannot change what
     it observes (it reads Scalekit, a TLS certificate, only its own answers).
     ``SHARED``: it changes only its own test identities (users, groups and events named from
     labels no other check uses) and judges only those, so it runs beside other ``SHARED``
-    checks: their test users come and go without touching what it looks at.
+    checks: their test users come and go without touching what it looks at. When one part of
+    it needs the target quiet (a burst that floods the app and times its backlog), it wraps
+    that part in ``async with ctx.app_alone():`` instead of declaring itself ``EXCLUSIVE``:
+    it then waits, within its own timeout, until no other ``SHARED`` check is inside its
+    turn (each has finished, its cleanup included, or is waiting for the target alone
+    too), and no ``SHARED`` check starts while it holds it. "Quiet" means no other
+    ``SHARED`` or ``EXCLUSIVE`` check's deliveries or test users in flight; ``FREE`` checks
+    go on (they change nothing, though some send harmless deliveries). Two checks asking
+    at once take it one after the other. It does not nest, and a part that waits for
+    another ``SHARED`` check to do something cannot hold it (that check must finish first).
     ``EXCLUSIVE``: it needs the target quiet (it counts or compares every user, or times the
     app under load): no ``SHARED`` or other ``EXCLUSIVE`` check of the same target runs while
     it does. The runner lets these go first, so the ``SHARED`` ones then overlap freely.
