@@ -1136,8 +1136,7 @@ async def run(ctx: CheckContext) -> None:
     assert view is not None  # noqa: S101 - _not_runnable checked it
     with_org = ctx.config.test_organization is not None
     timeout = max(ctx.config.webhook.timeout_s, 1.0)
-    with ctx.findings.coded(PLACEHOLDER_ORG.code):  # the sender warns about a placeholder
-        sender_cm = webhook_sender(ctx, timeout_s=timeout)
+    sender_cm = webhook_sender(ctx, timeout_s=timeout, code=PLACEHOLDER_ORG.code)
     async with sender_cm as sender:
 
         async def play(scenario: Scenario) -> Played:
@@ -1191,8 +1190,9 @@ async def _remove_test_groups(ctx: CheckContext) -> list[str]:
     if not entries or missing_webhook_setting(ctx) is not None:
         return [entry.object_id for entry in entries]
     failed = []
-    with ctx.findings.coded(PLACEHOLDER_ORG.code):
-        sender_cm = webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s)
+    sender_cm = webhook_sender(
+        ctx, timeout_s=ctx.config.webhook.timeout_s, code=PLACEHOLDER_ORG.code
+    )
     async with sender_cm as sender:
         for entry in entries:
             data = group_deleted_data(

@@ -57,17 +57,6 @@ def test_codes_are_found_whatever_their_case_and_a_typo_gets_a_suggestion() -> N
     assert "did you mean 'ABC001'" in unknown_code_hint(entries, "ABC01")
 
 
-def test_a_shared_helper_s_finding_takes_the_code_of_its_coded_block() -> None:
-    from scim_readiness.api import FindingRecorder
-
-    recorder = FindingRecorder()
-    with recorder.coded("ABC003"):
-        recorder.warned("from a shared helper")
-        recorder.failed("explicit", code="ABC004")
-    recorder.passed("after the block")
-    assert [f.code for f in recorder.items] == ["ABC003", "ABC004", ""]
-
-
 def test_the_readme_s_delivery_semantics_table_names_each_scenario_by_its_code() -> None:
     """The README explains delivery-semantics' findings in a table with their codes; each
     row's finding must be the start of that code's catalogue title, so the two cannot drift."""

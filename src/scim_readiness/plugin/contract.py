@@ -28,10 +28,9 @@ listing the checks loads any of them.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -205,21 +204,9 @@ class FindingRecorder:
 
     def __init__(self, docs_url: str = "") -> None:
         self._docs_url = docs_url
-        self._default_code = ""
         self.items: list[Finding] = []
         self.timeline: list[TimelineStep] = []
         self.metrics: dict[str, Any] = {}
-
-    @contextlib.contextmanager
-    def coded(self, code: str) -> Iterator[None]:
-        """Give ``code`` to the findings recorded without one inside the block: for a shared
-        helper that records on the check's behalf (``with ctx.findings.coded("DLV002"):``).
-        Not for blocks that run side by side with other recording tasks."""
-        outer, self._default_code = self._default_code, code
-        try:
-            yield
-        finally:
-            self._default_code = outer
 
     def add(self, finding: Finding) -> Finding:
         if not finding.docs_url and self._docs_url:
@@ -254,7 +241,7 @@ class FindingRecorder:
                 docs_url=docs_url,
                 severity=severity,
                 evidence=evidence or {},
-                code=code or self._default_code,
+                code=code,
             )
         )
 

@@ -68,11 +68,10 @@ def missing_webhook_setting(ctx: CheckContext) -> str | None:
     return None
 
 
-def webhook_sender(ctx: CheckContext, *, timeout_s: float, code: str = "") -> Sender:
+def webhook_sender(ctx: CheckContext, *, timeout_s: float, code: str) -> Sender:
     """A sender (not yet entered: ``async with``) to the configured webhook, signing with its
     secret, for the configured organisation; WARN first, as the calling check's ``code``,
-    when no organisation is configured (a caller passing no code must call this inside
-    ``findings.coded(...)``, or the WARN has none).
+    when no organisation is configured.
     Deliveries reuse kept-alive connections. An app may close one after a refusal (a 413 sent
     before the body is read does); the sender then sends the next delivery on a new
     connection, which it may because nothing of it had been written, so no delivery fails for
