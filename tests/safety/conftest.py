@@ -24,6 +24,9 @@ NAME_PREFIX = "zz-scim-readiness"
 # so runs that drive SCIM use a reserved example domain instead.
 SCIM_EMAIL_DOMAIN = "scim-readiness.example.com"
 MUTATING = ("user-lifecycle", "group-roles", "bad-data", "webhook-signature")
+#: How long the emulator may take to finish its webhook deliveries (first attempts and the
+#: scaled retries of the demo stack) before the app's state is judged.
+DELIVERY_SETTLE_S = 30.0
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -95,6 +98,38 @@ class Leftovers:
     def __bool__(self) -> bool:
         return any(
             (self.app_active_users, self.app_groups, self.directory_users, self.directory_groups)
+        )
+
+
+def settle_deliveries(stack: Stack, timeout_s: float = DELIVERY_SETTLE_S) -> bool:
+    """Wait (bounded) until the emulator has finished every webhook delivery so far: a SCIM
+    change reaches the app asynchronously, as it does from Scalekit, so the app's state is
+    only final once the directory's deliveries are."""
+    return stack.emulator.deliveries.wait_idle(timeout=timeout_s)
+
+
+def purge_test_identities(stack: Stack) -> None:
+    """Remove every test identity from the directory (through the emulator, which tells the
+    app) and then from the app's store directly, so the next test starts clean whatever the
+    last one left behind. Only for test teardown: it proves nothing about the checker."""
+    emu = stack.emulator
+    directory = emu.state.directory(emu.directory_id)
+    with emu.state.lock:
+        groups = [g for g in directory.groups.values() if NAME_PREFIX in g.display_name]
+        users = [u for u in directory.users.values() if NAME_PREFIX in u.email]
+    for group in groups:
+        emu.state.delete_group(directory, group)
+    for user in users:
+        emu.state.delete_user(directory, user)
+    settle_deliveries(stack)
+    pattern = f"%{NAME_PREFIX}%"
+    with stack.app.store.transaction() as tx:
+        tx.conn.execute(
+            "UPDATE users SET active = 0, deleted = 1 WHERE email LIKE ? AND active = 1",
+            (pattern,),
+        )
+        tx.conn.execute(
+            "UPDATE groups SET deleted = 1 WHERE display_name LIKE ? AND deleted = 0", (pattern,)
         )
 
 

@@ -179,6 +179,17 @@ def test_group_events_and_recalculated_roles(send: Sender, app: RunningApp) -> N
     )
     assert send.event(deleted).json()["status"] == "group_deleted"
     assert app.store.groups()[0]["deleted"] is True
+    # A create retried after the delete (redeliveries leave the original order) stays dead.
+    late = build_event(
+        EventType.GROUP_CREATED,
+        group_data(
+            id="dirgroup_1", directory_id="dir_1", display_name="Engineering", organization_id=ORG
+        ),
+        organization_id=ORG,
+        environment_id=ENV,
+    )
+    assert send.event(late).json()["status"] == "ignored_deleted"
+    assert app.store.groups()[0]["deleted"] is True
     # Scalekit follows a group deletion with user_updated carrying the recalculated roles.
     send.user(EventType.USER_UPDATED, roles=["viewer"], groups=[])
     state = send.user_state("diruser_1")

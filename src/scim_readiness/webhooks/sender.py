@@ -345,6 +345,11 @@ class Sender:
                 event_id=event_id,
                 never_sent=isinstance(exc, ConnectFailed | NotSent),
             )
+        except asyncio.CancelledError:
+            # Ctrl-C while waiting for the answer: the request may be out, and the app may
+            # apply it after the sweep has looked; never let the sweep call it never created.
+            note_delivery(body, refused=False)
+            raise
         else:
             outcome = self._outcome(label, answer, time.perf_counter() - started, event_id)
         finally:

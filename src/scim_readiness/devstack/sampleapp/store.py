@@ -374,6 +374,10 @@ class Transaction:
         )
         return cursor.rowcount
 
+    def group_deleted(self, group_id: str) -> bool:
+        row = self.conn.execute("SELECT deleted FROM groups WHERE id = ?", (group_id,)).fetchone()
+        return bool(row and row[0])
+
     def group_name(self, group_id: str) -> str | None:
         row = self.conn.execute("SELECT display_name FROM groups WHERE id = ?", (group_id,))
         found = row.fetchone()

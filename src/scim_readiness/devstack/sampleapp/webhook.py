@@ -371,6 +371,10 @@ class WebhookHandler:
             deleted = event_type is EventType.GROUP_DELETED
 
             def write_group(tx: Transaction) -> str:
+                if not deleted and tx.group_deleted(group_id):
+                    # Directory group ids are never reused: a create or update retried after
+                    # the delete (a redelivery outside the original order) must not revive it.
+                    return "ignored_deleted"
                 renamed = tx.group_name(group_id) not in (None, display_name)
                 if renamed and self.settings.has("roles-follow-group-name"):
                     # Roles looked up by the group's name, which the rename just changed.
