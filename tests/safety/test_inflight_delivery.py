@@ -23,7 +23,8 @@ from scim_readiness.events import EventType
 from scim_readiness.plugin.context import SharedClients, build_context
 from scim_readiness.plugin.identities import new_run_id
 from scim_readiness.plugin.ledger import Ledger
-from scim_readiness.webhooks.sender import Sender, event_target, maybe_applied, user_event_data
+from scim_readiness.webhooks.sender import Sender, event_target
+from scim_readiness.webhooks.test_users import maybe_applied, user_event_data
 
 SECRET = "whsec_" + "QUJD" * 8
 
