@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
+from scim_readiness.clients.trust import exception_chain
 from scim_readiness.errors import ScalekitAuthError, ScalekitError
 
 if TYPE_CHECKING:
@@ -350,25 +351,9 @@ def apply_trust(bundle: str | None) -> None:
 # -- errors ---------------------------------------------------------------------------------
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    stack: list[BaseException] = [exc]
-    while stack:
-        item = stack.pop()
-        if any(item is s for s in seen):
-            continue
-        seen.append(item)
-        linked = [item.__cause__, item.__context__, *item.args]
-        stack.extend(nxt for nxt in linked if isinstance(nxt, BaseException))
-        reason = getattr(item, "reason", None)
-        if isinstance(reason, BaseException):
-            stack.append(reason)
-    return seen
-
-
 def plain_cause(exc: BaseException) -> str:
     """Why a connection failed, in words a release engineer can act on."""
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     for item in chain:
         if isinstance(item, ssl.SSLError):
             return f"the TLS handshake failed ({item.reason or item})"

@@ -63,7 +63,7 @@ class CertificateProblem:
 
 def certificate_problem(exc: BaseException) -> CertificateProblem | None:
     """The refused certificate behind ``exc`` (any wrapping), or None if there is none."""
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     for item in chain:
         if isinstance(item, ssl.SSLCertVerificationError):
             code = item.verify_code
@@ -103,7 +103,7 @@ def _grpc_details(item: BaseException) -> str | None:
     return None
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
+def exception_chain(exc: BaseException) -> list[BaseException]:
     """``exc`` and everything it wraps: causes, contexts, exception arguments and the
     ``reason`` that urllib3 and requests hang their cause on."""
     seen: list[BaseException] = []

@@ -10,9 +10,23 @@ import enum
 from importlib import import_module
 from typing import TYPE_CHECKING, Protocol
 
+from scim_readiness.model import Status
+
 if TYPE_CHECKING:
     from scim_readiness.model import Report
     from scim_readiness.redact import Redactor
+
+
+#: The statuses of the findings every format shows in full by default (PASS findings only
+#: with --verbose, or listed by title): what a reader must see to act on the report.
+ATTENTION = (
+    Status.FAIL,
+    Status.ERROR,
+    Status.WARN,
+    Status.WAIVED,
+    Status.SKIP,
+    Status.ATTESTED,
+)
 
 
 class Format(enum.StrEnum):

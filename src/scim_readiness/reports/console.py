@@ -11,6 +11,7 @@ from rich.text import Text
 
 from scim_readiness.model import CheckResult, Finding, Report, Status, Verdict
 from scim_readiness.redact import NO_SECRETS, Redactor
+from scim_readiness.reports import ATTENTION
 from scim_readiness.reports.scan_cost import scan_cost_line
 
 STYLE = {
@@ -28,15 +29,6 @@ VERDICT_STYLE = {
     Verdict.INCOMPLETE: "bold magenta",
     Verdict.PARTIAL: "bold yellow",
 }
-# Findings a reader must see by default; PASS findings only with --verbose.
-ATTENTION = (
-    Status.FAIL,
-    Status.ERROR,
-    Status.WARN,
-    Status.WAIVED,
-    Status.SKIP,
-    Status.ATTESTED,
-)
 
 
 def shown_findings(check: CheckResult, verbose: bool) -> list[Finding]:

@@ -21,17 +21,7 @@ from typing import Any
 
 from scim_readiness.model import CheckResult, Finding, Report, Status
 from scim_readiness.redact import NO_SECRETS, Redactor
-
-# Findings shown in full under "Needs attention"; passing ones are listed by title under their
-# check (in full with --verbose), so the file stays a record of everything that was observed.
-ATTENTION = (
-    Status.FAIL,
-    Status.ERROR,
-    Status.WARN,
-    Status.WAIVED,
-    Status.SKIP,
-    Status.ATTESTED,
-)
+from scim_readiness.reports import ATTENTION
 
 # Colours chosen to stay distinguishable in greyscale print as well (different lightness).
 COLOUR = {
@@ -279,6 +269,8 @@ def _attention(report: Report, e: _Escaper) -> str:
     """What a reader must act on, first: every finding that is not a plain PASS."""
     parts = []
     for check in report.checks:
+        # In full under "Needs attention"; passing ones are listed by title under their check
+        # (in full with --verbose), so the file stays a record of everything observed.
         findings = [f for f in check.findings if f.status in ATTENTION]
         if findings:
             parts.append(_check_heading(check, e, link=True))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from scim_readiness.model import Report, Status, Verdict
 from scim_readiness.redact import NO_SECRETS, Redactor
+from scim_readiness.reports import ATTENTION
 from scim_readiness.reports.scan_cost import scan_cost_line
 
 ICON = {
@@ -21,14 +22,6 @@ MARK = {
     Verdict.INCOMPLETE: "💥",
     Verdict.PARTIAL: "⏭️",
 }
-ATTENTION = (
-    Status.FAIL,
-    Status.ERROR,
-    Status.WARN,
-    Status.WAIVED,
-    Status.SKIP,
-    Status.ATTESTED,
-)
 
 
 def _cell(text: str) -> str:

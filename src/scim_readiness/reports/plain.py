@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from scim_readiness.model import Report, Status
+from scim_readiness.model import Report
 from scim_readiness.redact import NO_SECRETS, Redactor
+from scim_readiness.reports import ATTENTION
 from scim_readiness.reports.scan_cost import scan_cost_line
-
-ATTENTION = (
-    Status.FAIL,
-    Status.ERROR,
-    Status.WARN,
-    Status.WAIVED,
-    Status.SKIP,
-    Status.ATTESTED,
-)
 
 
 def render(report: Report, *, redactor: Redactor | None = None, verbose: bool = False) -> str:
