@@ -54,29 +54,10 @@ from scim_readiness.api import (
 from scim_readiness.events import EventType, user_deleted_data
 from scim_readiness.plugin.options import RoundTripOptions
 from scim_readiness.plugin.wait import wait_until
-from scim_readiness.provisioning.drivers import (
-    PROFILE_ATTRIBUTE,
-    DirectoryUser,
-    Mode,
-    ProvisioningDriver,
-    make_driver,
-)
-from scim_readiness.provisioning.roundtrip import (
-    Step,
-    StepOutcome,
-    Stepper,
-    app_user_reader,
-    latencies_text,
-    latency_summary,
-    record_not_observed,
-    remove_test_objects,
-    round_trip_options,
-    skipped_unconfigured_mode,
-)
-from scim_readiness.webhooks.probing import missing_webhook_setting
-from scim_readiness.webhooks.send import LEGACY_EVENT_NAMES
-from scim_readiness.webhooks.traces import app_view
+from scim_readiness.provisioning.steps import PROFILE_ATTRIBUTE, Step, StepOutcome
 
+# The drivers, the stepper and the webhook helpers are imported where the check runs:
+# `scim-readiness checks` imports this module to list it, and they cost it tens of ms.
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.clients.access import AccessClient, Credentials, Kind
@@ -84,6 +65,8 @@ if TYPE_CHECKING:
     from scim_readiness.clients.probe import AppUser
     from scim_readiness.config import AccessProbe
     from scim_readiness.plugin.identities import TestIdentity
+    from scim_readiness.provisioning.drivers import DirectoryUser, Mode, ProvisioningDriver
+    from scim_readiness.provisioning.roundtrip import Stepper
 
 _DOCS = "https://docs.scalekit.com/reference/webhooks/overview"
 
@@ -215,6 +198,9 @@ CHECK = CheckInfo(
 
 
 async def run(ctx: CheckContext) -> None:
+    from scim_readiness.provisioning.drivers import make_driver
+    from scim_readiness.provisioning.roundtrip import round_trip_options, skipped_unconfigured_mode
+
     options = round_trip_options(ctx, code=OPTIONS)
     if options is None:
         return
@@ -230,6 +216,8 @@ async def run(ctx: CheckContext) -> None:
 
 
 async def cleanup(ctx: CheckContext) -> None:
+    from scim_readiness.provisioning.roundtrip import remove_test_objects
+
     await remove_test_objects(ctx, what="Test users", code=CLEANUP)
 
 
@@ -445,6 +433,8 @@ STEPS: tuple[Step[_Run], ...] = (
 
 
 async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: float) -> None:
+    from scim_readiness.provisioning.roundtrip import Stepper, app_user_reader, latency_summary
+
     data_model, probe = ctx.config.data_model, ctx.config.probe
     identity = ctx.identities.user("lifecycle", international=True)
     state = _Run(
@@ -507,9 +497,13 @@ async def _acts_only_on_legacy_names(ctx: CheckContext, budget_s: float) -> str 
     """Whether the app creates a user from ``scalekit.dir.user.create`` (an older guide's
     name) although it ignored the current one: what was seen, or None. The user it creates
     is deleted again under the legacy name, the only one such an app acts on."""
+    from scim_readiness.webhooks.probing import missing_webhook_setting
+    from scim_readiness.webhooks.send import LEGACY_EVENT_NAMES
+
     # The sender brings the HTTP stack with it: loaded only when a create failed.
     from scim_readiness.webhooks.sender import Sender, event_target
     from scim_readiness.webhooks.test_users import record_test_user, user_event_data
+    from scim_readiness.webhooks.traces import app_view
 
     view, _ = app_view(ctx)
     webhook = ctx.config.webhook
@@ -589,6 +583,12 @@ def _step_failed(
 
 
 def _conclude(findings: FindingRecorder, outcomes: dict[str, StepOutcome], mode: Mode) -> None:
+    from scim_readiness.provisioning.roundtrip import (
+        latencies_text,
+        latency_summary,
+        record_not_observed,
+    )
+
     for step in STEPS[1:]:
         outcome = outcomes.get(step.name)
         if outcome is not None and outcome.failed:

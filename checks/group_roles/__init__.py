@@ -56,33 +56,10 @@ from scim_readiness.api import (
 )
 from scim_readiness.plugin.options import RoundTripOptions
 from scim_readiness.plugin.target import TargetUnavailable, find_directory
-from scim_readiness.provisioning.drivers import (
-    ChangeRejected,
-    DirectoryUser,
-    GroupRef,
-    Mode,
-    ProvisioningDriver,
-    RoleAssignments,
-    make_driver,
-    retire_user,
-)
-from scim_readiness.provisioning.roundtrip import (
-    Step,
-    StepOutcome,
-    Stepper,
-    app_user_reader,
-    describe_user,
-    latencies_text,
-    latency_summary,
-    record_not_observed,
-    record_refused,
-    remove_test_objects,
-    restate_last_step,
-    roles_text,
-    round_trip_options,
-    skipped_unconfigured_mode,
-)
+from scim_readiness.provisioning.steps import Step, StepOutcome
 
+# The drivers and the stepper are imported where the check runs: `scim-readiness checks`
+# imports this module to list it, and they cost it tens of ms.
 from .role_mapping import (
     CoverageIssue,
     DirectoryRoles,
@@ -97,6 +74,14 @@ if TYPE_CHECKING:
     from scim_readiness.clients.probe import AppUser
     from scim_readiness.config import RolesSection
     from scim_readiness.plugin.identities import TestIdentity
+    from scim_readiness.provisioning.drivers import (
+        DirectoryUser,
+        GroupRef,
+        Mode,
+        ProvisioningDriver,
+        RoleAssignments,
+    )
+    from scim_readiness.provisioning.roundtrip import Stepper
 
 _Change = Callable[["_Memberships"], Awaitable[None]]
 
@@ -265,6 +250,8 @@ CHECK = CheckInfo(
 
 
 async def run(ctx: CheckContext) -> None:
+    from scim_readiness.provisioning.roundtrip import round_trip_options, skipped_unconfigured_mode
+
     roles_cfg = ctx.config.roles
     if roles_cfg is None or not roles_cfg.map:
         ctx.findings.skipped(
@@ -287,6 +274,8 @@ async def run(ctx: CheckContext) -> None:
 
 
 async def cleanup(ctx: CheckContext) -> None:
+    from scim_readiness.provisioning.roundtrip import remove_test_objects
+
     await remove_test_objects(ctx, what="Test users and groups", code=CLEANUP)
 
 
@@ -447,6 +436,8 @@ def _role_assignments(
     ctx: CheckContext, roles_cfg: RolesSection, directory: DirectoryRoles | None
 ) -> tuple[RoleAssignments, list[tuple[str, str, str]]]:
     """Who grants what, and the mapped groups a test user can join: (id, name, role)."""
+    from scim_readiness.provisioning.drivers import RoleAssignments
+
     if directory is not None:
         by_id = directory.role_by_group_id()
         candidates = [
@@ -470,6 +461,9 @@ async def _app_side(
     directory: DirectoryRoles | None,
     budget_s: float,
 ) -> None:
+    from scim_readiness.provisioning.drivers import ChangeRejected, make_driver
+    from scim_readiness.provisioning.roundtrip import record_refused
+
     assignments, candidates = _role_assignments(ctx, roles_cfg, directory)
     if directory is None:
         ctx.findings.skipped(
@@ -552,10 +546,14 @@ def _roles_settled(state: _Memberships, found: AppUser | None) -> bool:
 
 
 def _roles_seen(state: _Memberships, found: AppUser | None) -> tuple[Status, str]:
+    from scim_readiness.provisioning.roundtrip import roles_text
+
     return Status.PASS, roles_text(found.roles if found else ())
 
 
 def _roles_expected(state: _Memberships) -> str:
+    from scim_readiness.provisioning.roundtrip import roles_text
+
     event_roles, want = state.wanted()
     return roles_text(want) + ("" if event_roles else " (in no mapped group)")
 
@@ -659,6 +657,8 @@ def _membership_table(
 
 
 async def _membership_steps(ctx: CheckContext, state: _Memberships, budget_s: float) -> None:
+    from scim_readiness.provisioning.roundtrip import Stepper, app_user_reader
+
     groups = state.groups
     second = groups[1] if len(groups) > 1 else None
     table = _membership_table(
@@ -697,6 +697,8 @@ def _membership_failed(
     findings: FindingRecorder, index: int, step: Step[_Memberships], outcome: StepOutcome
 ) -> str | None:
     """What a failed step means for the rest: why they do not run, or None to go on."""
+    from scim_readiness.provisioning.roundtrip import describe_user, restate_last_step
+
     if outcome.status is Status.ERROR:
         findings.errored(
             f"Step {step.name}: the probe could not read the app's state",
@@ -734,6 +736,8 @@ def _membership_failed(
 async def _remove_test_user(state: _Memberships) -> None:
     """Take the test user out of the test group and retire it; what fails here is left to
     ``cleanup``, which retries whatever the ledger still holds."""
+    from scim_readiness.provisioning.drivers import ChangeRejected, retire_user
+
     user, test_group = state.user, state.test_group
     if test_group is not None and user is not None and test_group in user.groups:
         try:
@@ -748,6 +752,12 @@ async def _remove_test_user(state: _Memberships) -> None:
 
 
 def _conclude(findings: FindingRecorder, stepper: Stepper[_Memberships], mode: Mode) -> None:
+    from scim_readiness.provisioning.roundtrip import (
+        latencies_text,
+        latency_summary,
+        record_not_observed,
+    )
+
     outcomes = stepper.outcomes
     for name, outcome in outcomes.items():
         # An ERROR step has its own finding (the probe's reason): no roles were seen to differ.

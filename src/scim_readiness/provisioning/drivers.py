@@ -40,6 +40,7 @@ from scim_readiness.events import (
 from scim_readiness.plugin.identities import TestIdentities, TestIdentity
 from scim_readiness.plugin.ledger import recorded_by_this_process
 from scim_readiness.plugin.options import RoundTripOptions
+from scim_readiness.provisioning.steps import PROFILE_ATTRIBUTE
 from scim_readiness.webhooks.test_users import maybe_applied
 
 if TYPE_CHECKING:
@@ -57,7 +58,6 @@ IdpProfile = Literal["generic", "okta", "entra", "google"]
 IDP_PROFILES: tuple[IdpProfile, ...] = ("generic", "okta", "entra", "google")
 #: The profile attribute the lifecycle check changes: an HR field both Scalekit's events
 #: (``department``) and SCIM's enterprise extension carry.
-PROFILE_ATTRIBUTE = "department"
 _PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
