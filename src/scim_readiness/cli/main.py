@@ -303,7 +303,7 @@ def list_checks(
             ", ".join(s.info.needs) or "-",
             "yes" if s.info.mutates else "no",
             _READ_ONLY_RUN[s.info.read_only or "full"],
-            str(len(_option_names(s.info))) if _option_names(s.info) else "-",
+            str(len(names)) if (names := _option_names(s.info)) else "-",
             s.info.title + ("" if s.origin.startswith("scim_readiness.") else f" [{s.origin}]"),
         )
     console.print(table)
