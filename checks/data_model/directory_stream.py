@@ -24,6 +24,8 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
+from scalekit.v1.directories import directories_pb2 as dpb
+
 from scim_readiness.api import ScalekitAuthError, ScalekitError
 from scim_readiness.clients.scalekit import plain_cause
 
@@ -215,8 +217,6 @@ async def iter_user_pages(
     """Pages of ``DirectoryUser`` protobuf messages (read them with :func:`lean_user`)."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE} (the API's cap)")
-    # The SDK's generated modules load grpc: only when a directory is actually read.
-    from scalekit.v1.directories import directories_pb2 as dpb
 
     client = gateway.sdk_client
     host = getattr(gateway, "host", "Scalekit")

@@ -18,6 +18,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal
 
+from cryptography import x509
+
 from scim_readiness.api import TargetError
 from scim_readiness.clients.http import TlsSettings, ssl_context
 
@@ -119,7 +121,6 @@ _IP_MISMATCH = 64  # X509_V_ERR_IP_ADDRESS_MISMATCH
 
 
 def _certificate_info(der: bytes) -> CertificateInfo:
-    from cryptography import x509
 
     cert = x509.load_der_x509_certificate(der)
     try:

@@ -39,6 +39,7 @@ from scim_readiness.plugin.contract import (
     Sharing,
     SystemClock,
 )
+from scim_readiness.plugin.entry import deferred
 from scim_readiness.plugin.options import CheckOptions, option
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ __all__ = [
     "TimelineStep",
     "Unreachable",
     "mark_essential",
+    "deferred",
     "option",
     "skipped_essential",
 ]

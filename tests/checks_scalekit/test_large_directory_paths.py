@@ -18,10 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scalekit.v1.directories import directories_pb2 as dpb
 from scim_readiness.checks.data_model.directory_stream import LeanUser, iter_user_pages, lean_user
+from scim_readiness.checks.data_model.drift import Drift
 from scim_readiness.checks.data_model.reconcile import (
     AppRecord,
     DirectoryRecord,
-    Drift,
     Reconciler,
     ReconcileResult,
 )

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scim_readiness.checks.data_model.drift import Drift
 from scim_readiness.checks.data_model.reconcile import (
     AppRecord,
     AttributeCoverage,
     DirectoryRecord,
-    Drift,
     Reconciler,
     RoleMapper,
 )

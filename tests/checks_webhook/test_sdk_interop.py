@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from scim_readiness.checks import webhook_signature
+from scim_readiness.checks.webhook_signature import check as signature_body
 
 from scim_readiness.webhooks.sender import Sender, event_target
 
@@ -24,9 +25,9 @@ def sdk_verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
         return False
 
 
-@pytest.mark.parametrize("case", webhook_signature._cases(), ids=lambda case: case.key)
+@pytest.mark.parametrize("case", signature_body._cases(), ids=lambda case: case.key)
 def test_sdk_agrees_with_each_delivery_expectation(
-    make_context: MakeContext, webhook_secret: str, case: webhook_signature.Case
+    make_context: MakeContext, webhook_secret: str, case: signature_body.Case
 ) -> None:
     ctx = make_context(webhook_signature, url="https://127.0.0.1:1/webhooks")
     sender = Sender(ctx, "https://127.0.0.1:1/webhooks", webhook_secret, event_target(ctx), 5.0)
@@ -52,6 +53,6 @@ def test_signed_control_verifies_with_the_sdk(
     ctx = make_context(webhook_signature, url="https://127.0.0.1:1/webhooks")
     sender = Sender(ctx, "https://127.0.0.1:1/webhooks", webhook_secret, event_target(ctx), 5.0)
     event = sender.event("organization.directory_enabled", {"id": "dir_1", "enabled": True})
-    body, headers = webhook_signature._signed(sender, event)
+    body, headers = signature_body._signed(sender, event)
     assert sdk_verifies(webhook_secret, headers, body)
     assert not sdk_verifies("whsec_" + "QUJD" * 8, headers, body)

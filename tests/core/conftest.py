@@ -4,7 +4,7 @@ fake checks as a real distribution (a ``*.dist-info`` with entry points on ``sys
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from scim_readiness.engine.registry import CheckSpec
 from scim_readiness.plugin.context import CheckContext
 from scim_readiness.plugin.contract import CheckInfo, Need
+from scim_readiness.plugin.entry import RunFn
 
 ISOLATED_ENV = (
     "SCALEKIT_ENVIRONMENT_URL",
@@ -31,9 +32,6 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ISOLATED_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "100")
-
-
-RunFn = Callable[[CheckContext], Awaitable[None]]
 
 
 def spec(

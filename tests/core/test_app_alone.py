@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from scim_readiness.engine.registry import CheckSpec, RunFn
+from scim_readiness.engine.registry import CheckSpec
 from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.model import Report, Status
 from scim_readiness.plugin.context import CheckContext
+from scim_readiness.plugin.entry import RunFn
 
 from .conftest import spec
 from .test_runner import by_id, config, run

@@ -97,7 +97,7 @@ def test_pip_installed_project_ships_its_checks_and_finds_an_installed_plugin(
     project_site, plugin_site = tmp_path / "project", tmp_path / "plugins"
     pip_install(source, project_site)
     pip_install(plugin, plugin_site)
-    assert (project_site / "scim_readiness" / "checks" / "webhook_signature.py").is_file()
+    assert (project_site / "scim_readiness" / "checks" / "webhook_signature" / "check.py").is_file()
     assert (project_site / "scim_readiness" / "reports" / "json_schema_v1.json").is_file()
     assert (project_site / "scim_readiness" / "starter.yaml").is_file()
 

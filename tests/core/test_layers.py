@@ -40,7 +40,7 @@ def test_checks_are_part_of_the_graph(tool: ModuleType, tmp_path: Path) -> None:
     # The built-in checks live outside src/; a staging that left them out would keep every
     # contract trivially.
     staged = tool.stage(tmp_path)
-    assert (staged / "scim_readiness" / "checks" / "bad_data.py").is_file()
+    assert (staged / "scim_readiness" / "checks" / "bad_data" / "check.py").is_file()
     assert (staged / "scim_readiness" / "checks" / "data_model" / "reconcile.py").is_file()
 
 
@@ -67,7 +67,7 @@ def test_a_type_only_cycle_is_found(tool: ModuleType, tmp_path: Path) -> None:
 
 def test_a_check_importing_devstack_is_refused(tool: ModuleType, tmp_path: Path) -> None:
     staged = tool.stage(tmp_path)
-    check = staged / "scim_readiness" / "checks" / "environment.py"
+    check = staged / "scim_readiness" / "checks" / "environment" / "check.py"
     check.write_text(check.read_text() + "\nimport scim_readiness.devstack.tls_ca  # noqa\n")
     code, said = tool.check(staged)
     assert code == 1

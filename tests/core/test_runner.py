@@ -13,12 +13,13 @@ import pytest
 
 from scim_readiness.config import Config
 from scim_readiness.engine.config_file import parse_config
-from scim_readiness.engine.registry import CheckSpec, RunFn
+from scim_readiness.engine.registry import CheckSpec
 from scim_readiness.engine.runner import RunOptions, run_suite
 from scim_readiness.errors import PluginError, ScalekitError, UsageError
 from scim_readiness.model import CheckResult, Report, Status
 from scim_readiness.plugin.context import CheckContext
 from scim_readiness.plugin.contract import CheckInfo, ReadOnly
+from scim_readiness.plugin.entry import RunFn
 from scim_readiness.plugin.ledger import default_ledger_path
 
 from .conftest import spec

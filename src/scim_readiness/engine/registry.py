@@ -15,19 +15,13 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 from scim_readiness.errors import PluginError, UsageError, did_you_mean
 from scim_readiness.plugin.contract import CODE_FORMAT, CheckInfo
-
-if TYPE_CHECKING:
-    from scim_readiness.plugin.context import CheckContext
-
-#: A check's ``run`` or ``cleanup``.
-RunFn = Callable[["CheckContext"], Awaitable[None]]
+from scim_readiness.plugin.entry import RunFn
 
 ENTRY_POINT_GROUP = "scim_readiness.checks"
 #: The prefix of the engine's own finding codes (``engine.codes``), which no check may take.

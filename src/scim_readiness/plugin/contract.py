@@ -16,14 +16,21 @@ after ``run`` whatever happened (failure, timeout, Ctrl-C).
 ``run`` records findings on ``ctx.findings`` instead of returning them, so a check that
 times out or is interrupted still reports what it had already observed.
 
-Imports go at the top of a check module, as anywhere else, so that a reader sees what the
-check depends on. The one exception is what is heavy on the CLI's start-up path:
-``scim-readiness checks`` imports every check module to list them, and ``--help`` and
-``checks`` stay instant, so the Scalekit SDK, grpc, the emulator and the rest of the
-devstack, pydantic and asyncio (and the modules that bring them, such as the HTTP clients,
-the sender and the config models) are imported inside the function that needs them, with a
-comment saying why, or for type checking only. ``tests/core/test_process.py`` fails when
-listing the checks loads any of them.
+A check's declaration (``CHECK``, its options and codes) and its body (``run`` and what it
+calls) may live apart, so that ``scim-readiness checks``, ``explain`` and ``config validate``,
+which read every check's declaration, never pay for the bodies. A built-in check is a package
+whose ``__init__`` declares it and names its entry points with
+:func:`scim_readiness.plugin.entry.deferred`; the body, in
+``check.py`` beside it, is imported the first time the runner calls ``run``::
+
+    run = deferred(f"{__name__}.check", "run")
+
+Imports go at the top of every module, as anywhere else, so that a reader sees what each part
+depends on. A declaration imports ``scim_readiness.api`` and little more;
+``tests/core/test_process.py`` fails when listing the checks loads a body, the probe views,
+the event builders, the provisioning drivers, the HTTP clients, the SDK, grpc, pydantic or
+asyncio. A check that keeps everything in one module may: it then pays at start-up for what
+it imports.
 """
 
 from __future__ import annotations

@@ -163,7 +163,6 @@ def _lookups(section: ProbeSection | None) -> tuple[bool, bool, bool]:
 
 
 #: The fix for a finding that needed the app's state but had no view of it.
-CONFIGURE_PROBE = "Configure a probe (see 'Observing the app') so the check can look."
 
 
 def record_probe_failure(findings: FindingRecorder, exc: ProbeError, *, code: str) -> None:

@@ -1,40 +1,4 @@
-"""`user-lifecycle`: user create, update and deprovision round trips (checklist item 4).
-
-One test user goes through six steps; after each change the app is watched through the probe
-(poll with backoff, up to option ``step_timeout_s``) and the step's propagation
-time goes on the timeline:
-
-1. create → the user exists, active, with the email and name sent;
-2. update the profile (name and the ``department`` attribute) → reflected;
-3. change the email → reflected on the same user, not on a second one;
-4. deactivate (``user_updated`` with ``active: false`` / SCIM PATCH ``active``) → no access;
-5. reactivate → active again;
-6. delete (``user_deleted`` / SCIM DELETE) → deactivated or removed.
-
-With ``probe.access`` configured, access is judged by access, not only by the ``active``
-flag: a session and an API token are issued for the user after steps 1 and 5, and after
-steps 4 and 6 both must stop working within the step budget ("Access ends on deactivation",
-"Access ends on delete": FAIL naming what still works; SKIP without ``probe.access``).
-
-Changes are driven as Scalekit would send them (option ``mode: events``: signed
-events straight to the webhook) or as the IdP would (``mode: scim``: SCIM requests to the
-directory's endpoint; Scalekit then delivers the webhooks).
-
-Statuses:
-  PASS  every step showed the expected state in the app within its budget.
-  WARN  the user was removed outright on delete although ``data_model.keep_records_on_delete``
-        says the app keeps records (audit history is lost).
-  FAIL  a step did not show the expected state in time (the step is named, with the last state
-        seen), or the app refused a correctly signed event. When the user never appears, one
-        user_created under its legacy name (scalekit.dir.user.create) is sent too: an app
-        that acts on that one only is named as such in the finding.
-  SKIP  read-only run, the mode's config is missing, or no probe is configured (the changes are
-        still sent and must be accepted, but nothing can be observed, so nothing passes). A
-        step after one that failed is "not judged" when the app already showed the state it
-        waits for (a reactivation after an ignored deactivation), or its start is unknown.
-  ERROR the SCIM endpoint or the probe failed, so the app could not be evaluated; a probe
-        failure at the create leaves the later steps "not judged", never failed.
-"""
+"""The body of `user-lifecycle`: see the package's docstring for what it checks."""
 
 from __future__ import annotations
 
@@ -42,22 +6,49 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from scim_readiness.api import (
-    CheckInfo,
     Clock,
     FindingCode,
     FindingRecorder,
-    Need,
     ProbeError,
-    ReadOnly,
     Status,
 )
+from scim_readiness.clients.access import KINDS, AccessClient
 from scim_readiness.events import EventType, user_deleted_data
 from scim_readiness.plugin.options import RoundTripOptions
 from scim_readiness.plugin.wait import wait_until
+from scim_readiness.provisioning.drivers import make_driver
+from scim_readiness.provisioning.roundtrip import (
+    Stepper,
+    app_user_reader,
+    latencies_text,
+    latency_summary,
+    record_not_observed,
+    remove_test_objects,
+    round_trip_options,
+    skipped_unconfigured_mode,
+)
 from scim_readiness.provisioning.steps import PROFILE_ATTRIBUTE, Step, StepOutcome
+from scim_readiness.webhooks.probing import missing_webhook_setting
+from scim_readiness.webhooks.send import LEGACY_EVENT_NAMES
+from scim_readiness.webhooks.sender import Sender, event_target
+from scim_readiness.webhooks.test_users import record_test_user, user_event_data
+from scim_readiness.webhooks.traces import app_view
 
-# The drivers, the stepper and the webhook helpers are imported where the check runs:
-# `scim-readiness checks` imports this module to list it, and they cost it tens of ms.
+from . import (
+    ACCESS_DEACTIVATION,
+    ACCESS_DELETE,
+    CLEANUP,
+    CREATE,
+    DEACTIVATE,
+    DELETE,
+    EMAIL,
+    LIFECYCLE,
+    MODE,
+    OPTIONS,
+    PROFILE,
+    REACTIVATE,
+)
+
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
     from scim_readiness.clients.access import AccessClient, Credentials, Kind
@@ -68,138 +59,8 @@ if TYPE_CHECKING:
     from scim_readiness.provisioning.drivers import DirectoryUser, Mode, ProvisioningDriver
     from scim_readiness.provisioning.roundtrip import Stepper
 
-_DOCS = "https://docs.scalekit.com/reference/webhooks/overview"
-
-OPTIONS = FindingCode(
-    "ULC001",
-    "The check's options are valid",
-    "Invalid options would drive the wrong channel or wait the wrong time.",
-    "Set checks.user-lifecycle.options.mode to events or scim and step_timeout_s to a number "
-    "of seconds.",
-)
-MODE = FindingCode(
-    "ULC002",
-    "The config can drive the chosen mode",
-    "mode events needs the webhook URL and secret, mode scim the directory's SCIM endpoint; "
-    "without them no change can be made.",
-    "Add the missing section to the config, or choose the other mode.",
-)
-CREATE = FindingCode(
-    "ULC003",
-    "A user created in the directory appears in the app, active, with its email and name",
-    "Users the directory provisions must be able to sign in; an app that does not create them "
-    "on the current event names leaves every new hire locked out.",
-    "Handle organization.directory.user_created (and user_updated) as an upsert keyed on "
-    "data.id; match the current event type names exactly.",
-    _DOCS,
-)
-PROFILE = FindingCode(
-    "ULC004",
-    "A profile update (name, department) reaches the app",
-    "Profile changes in the IdP must reach the app, or names and attributes drift from the "
-    "source of truth.",
-    "Apply given_name, family_name and the attributes you store on "
-    "organization.directory.user_updated.",
-    _DOCS,
-)
-EMAIL = FindingCode(
-    "ULC005",
-    "An email change reaches the same app user, without creating a second one",
-    "Emails change (marriage, domain moves); keying users on email instead of the directory "
-    "user id duplicates or orphans accounts.",
-    "Look users up by data.id (the directory user id), then update the email.",
-    _DOCS,
-)
-DEACTIVATE = FindingCode(
-    "ULC006",
-    "A deactivation in the directory makes the app user inactive (or removes it)",
-    "Suspending someone in the IdP arrives as user_updated with active: false; an app that "
-    "ignores it keeps a departed employee's access.",
-    "On user_updated with data.active false, deactivate the user and end their sessions.",
-    _DOCS,
-)
-REACTIVATE = FindingCode(
-    "ULC007",
-    "A reactivation in the directory makes the app user active again",
-    "A reinstated user must regain access without a support ticket.",
-    "On user_updated with data.active true, reactivate the user.",
-    _DOCS,
-)
-DELETE = FindingCode(
-    "ULC008",
-    "A delete in the directory deactivates or removes the app user (keeping the record when "
-    "the app keeps records)",
-    "Deleting a user in the IdP must remove access; a 2xx without effect leaves an account "
-    "nobody controls.",
-    "On organization.directory.user_deleted, deactivate (or delete) the user keyed on data.id "
-    "and end their sessions.",
-    _DOCS,
-)
-ACCESS_DEACTIVATION = FindingCode(
-    "ULC009",
-    "Sessions and API tokens stop working when the user is deactivated",
-    "A departed employee keeps acting through a session or an API token issued before the "
-    "change, although the app shows the user inactive.",
-    "On deactivation, revoke the user's sessions and API tokens (and check the user's state "
-    "on every authenticated request).",
-)
-ACCESS_DELETE = FindingCode(
-    "ULC010",
-    "Sessions and API tokens stop working when the user is deleted",
-    "A departed employee keeps acting through a session or an API token issued before the "
-    "change, although the app shows the user gone.",
-    "On delete, revoke the user's sessions and API tokens (and check the user's state on "
-    "every authenticated request).",
-)
-LIFECYCLE = FindingCode(
-    "ULC011",
-    "Every lifecycle change was observed in the app",
-    "Acceptance of a change proves nothing about what the app did with it; only the app's "
-    "state shows the lifecycle works.",
-    "Configure a probe (http or command) so the check can read the app's users, and fix the "
-    "steps named in the other findings.",
-    _DOCS,
-)
-CLEANUP = FindingCode(
-    "ULC012",
-    "The check's test users are removed again",
-    "Test users left behind clutter the app and the directory.",
-    "Run `scim-readiness cleanup` once the cause is fixed.",
-)
-
-CHECK = CheckInfo(
-    id="user-lifecycle",
-    title="User create, update and deprovision round trips",
-    checklist_item=4,
-    options=RoundTripOptions,
-    needs=(Need.WEBHOOK,),
-    mutates=True,
-    sharing="shared",  # judges only its own lifecycle* test users
-    read_only=ReadOnly.NONE,  # every step changes the app: nothing to run without changes
-    docs_url=_DOCS,
-    description="Creates, updates, deactivates, reactivates and deletes a test user through "
-    "signed events (or the directory's SCIM endpoint) and watches the app through the probe.",
-    default_timeout_s=300.0,
-    codes=(
-        OPTIONS,
-        MODE,
-        CREATE,
-        PROFILE,
-        EMAIL,
-        DEACTIVATE,
-        REACTIVATE,
-        DELETE,
-        ACCESS_DEACTIVATION,
-        ACCESS_DELETE,
-        LIFECYCLE,
-        CLEANUP,
-    ),
-)
-
 
 async def run(ctx: CheckContext) -> None:
-    from scim_readiness.provisioning.drivers import make_driver
-    from scim_readiness.provisioning.roundtrip import round_trip_options, skipped_unconfigured_mode
 
     options = round_trip_options(ctx, code=OPTIONS)
     if options is None:
@@ -216,7 +77,6 @@ async def run(ctx: CheckContext) -> None:
 
 
 async def cleanup(ctx: CheckContext) -> None:
-    from scim_readiness.provisioning.roundtrip import remove_test_objects
 
     await remove_test_objects(ctx, what="Test users", code=CLEANUP)
 
@@ -433,7 +293,6 @@ STEPS: tuple[Step[_Run], ...] = (
 
 
 async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: float) -> None:
-    from scim_readiness.provisioning.roundtrip import Stepper, app_user_reader, latency_summary
 
     data_model, probe = ctx.config.data_model, ctx.config.probe
     identity = ctx.identities.user("lifecycle", international=True)
@@ -497,13 +356,6 @@ async def _acts_only_on_legacy_names(ctx: CheckContext, budget_s: float) -> str 
     """Whether the app creates a user from ``scalekit.dir.user.create`` (an older guide's
     name) although it ignored the current one: what was seen, or None. The user it creates
     is deleted again under the legacy name, the only one such an app acts on."""
-    from scim_readiness.webhooks.probing import missing_webhook_setting
-    from scim_readiness.webhooks.send import LEGACY_EVENT_NAMES
-
-    # The sender brings the HTTP stack with it: loaded only when a create failed.
-    from scim_readiness.webhooks.sender import Sender, event_target
-    from scim_readiness.webhooks.test_users import record_test_user, user_event_data
-    from scim_readiness.webhooks.traces import app_view
 
     view, _ = app_view(ctx)
     webhook = ctx.config.webhook
@@ -583,11 +435,6 @@ def _step_failed(
 
 
 def _conclude(findings: FindingRecorder, outcomes: dict[str, StepOutcome], mode: Mode) -> None:
-    from scim_readiness.provisioning.roundtrip import (
-        latencies_text,
-        latency_summary,
-        record_not_observed,
-    )
 
     for step in STEPS[1:]:
         outcome = outcomes.get(step.name)
@@ -662,8 +509,6 @@ class _Access:
         for it (when ``probe.access`` is configured)."""
         if self._section is None or user is None:
             return
-        # The access client brings the HTTP stack with it: loaded only when configured.
-        from scim_readiness.clients.access import KINDS, AccessClient
 
         self.client = AccessClient(self._section, self._tls)
         self.kinds = KINDS
