@@ -355,6 +355,8 @@ class _Memberships:
     identity: TestIdentity
     user: DirectoryUser | None = None
     test_group: GroupRef | None = None
+    #: The roles the app should hold before the current step's change.
+    before: frozenset[str] = frozenset()
 
     @property
     def test_user(self) -> DirectoryUser:
@@ -374,6 +376,16 @@ class _Memberships:
 
 _TEST_LABEL = "deleted"
 
+_FIX_UNMOVED = (
+    "Map groups so that each change moves the roles: distinct roles for the mapped groups, "
+    "none of them roles.default_role (under combine: highest, ranked so that each join or "
+    "leave changes the highest)."
+)
+_FIX_SCIM_TEST_GROUP = (
+    "Nothing to fix in the app: Scalekit assigns no role to a group new to the directory, so "
+    "the test group cannot move roles in scim mode; mode events observes these steps."
+)
+
 
 def _roles_settled(state: _Memberships, found: AppUser | None) -> bool:
     return found is not None and frozenset(found.roles) == state.wanted()[1]
@@ -382,6 +394,24 @@ def _roles_settled(state: _Memberships, found: AppUser | None) -> bool:
 def _roles_seen(state: _Memberships, found: AppUser | None) -> tuple[Status, str]:
 
     return Status.PASS, roles_text(found.roles if found else ())
+
+
+NOT_OBSERVABLE = "the expected roles equal those before the change"
+
+
+def _unchanged_roles(state: _Memberships) -> str | None:
+    """Why a membership change cannot show in the app: it leaves the expected roles as they
+    were (a group Scalekit assigns no role, a role the user already holds, a lower-ranked
+    one under ``highest``), so the first look would pass whether or not the app processed it."""
+    return NOT_OBSERVABLE if state.wanted()[1] == state.before else None
+
+
+def _noting_before(change: _Change) -> _Change:
+    async def noted(state: _Memberships) -> None:
+        state.before = state.wanted()[1]
+        await change(state)
+
+    return noted
 
 
 def _roles_expected(state: _Memberships) -> str:
@@ -457,7 +487,11 @@ def _membership_table(
         rows.append(_Row(f"join {second.display_name}", combined, COMBINE, _join(second)))
         remaining = "only the remaining group's role"
         rows.append(_Row(f"leave {first_name}", remaining, LEAVE, _leave(first)))
+    # The test group comes last, joined from no mapped group: its role (events mode) then
+    # changes the user's roles and its deletion takes that role away, with one mapped group
+    # as with two.
     rows += [
+        _Row("leave every mapped group", "the default role, or none", LEAVE_ALL, _leave_all),
         _Row(
             "join test group",
             f"roles recalculated with {test_name}",
@@ -471,18 +505,20 @@ def _membership_table(
             DELETE_TEST,
             _delete_test_group,
         ),
-        _Row("leave every mapped group", "the default role, or none", LEAVE_ALL, _leave_all),
     ]
     return [
         Step(
             f"{number}. {row.name}",
             row.expected,
             row.code,
-            change=row.change,
+            # The user's appearance shows the first step; a later one is seen only when its
+            # change moves the expected roles.
+            change=row.change if number == 1 else _noting_before(row.change),
             prepare=row.prepare,
             settled=_roles_settled,
             judge=_roles_seen,
             shows=_roles_expected,
+            unobservable=None if number == 1 else _unchanged_roles,
         )
         for number, row in enumerate(rows, 1)
     ]
@@ -583,7 +619,21 @@ async def _remove_test_user(state: _Memberships) -> None:
 def _conclude(findings: FindingRecorder, stepper: Stepper[_Memberships], mode: Mode) -> None:
 
     outcomes = stepper.outcomes
+    unseen = set(stepper.unobservable)
     for name, outcome in outcomes.items():
+        if name in unseen:
+            findings.skipped(
+                f"Step {name} not observable: {NOT_OBSERVABLE}",
+                expected=outcome.expected,
+                observed="not looked at: any state the app shows would match before and after",
+                why="A change that leaves the expected roles as they were cannot show whether "
+                "the app processed it; passing it would claim what was not observed.",
+                fix=_FIX_SCIM_TEST_GROUP
+                if mode == "scim" and outcome.code in (JOIN_TEST.code, DELETE_TEST.code)
+                else _FIX_UNMOVED,
+                evidence={"step": name, "mode": mode},
+                code=outcome.code,
+            )
         # An ERROR step has its own finding (the probe's reason): no roles were seen to differ.
         if outcome.status is Status.FAIL:
             findings.failed(
@@ -595,13 +645,27 @@ def _conclude(findings: FindingRecorder, stepper: Stepper[_Memberships], mode: M
                 evidence={"step": name, "waited_s": round(outcome.elapsed_s, 3), "mode": mode},
                 code=outcome.code,
             )
-    if stepper.finished and all(o.status is Status.PASS for o in outcomes.values()):
-        findings.passed(
-            "The app's roles followed every membership change",
-            observed=latencies_text(findings),
-            evidence={"propagation_ms": latency_summary(findings), "mode": mode},
-            code=APP_SIDE.code,
-        )
+    seen = [outcome for name, outcome in outcomes.items() if name not in unseen]
+    if stepper.finished and all(o.status is Status.PASS for o in seen):
+        if len(seen) > 1:  # beyond the user's creation, a membership change was seen
+            findings.passed(
+                "The app's roles followed every observable membership change",
+                observed=latencies_text(findings)
+                + (f"; not observable: {', '.join(unseen)}" if unseen else ""),
+                evidence={"propagation_ms": latency_summary(findings), "mode": mode},
+                code=APP_SIDE.code,
+            )
+        else:
+            skipped_essential(
+                findings,
+                _APP_SIDE,
+                "App roles not observed: no membership change moved the expected roles",
+                observed=f"not observable: {', '.join(unseen)}",
+                why="Only a change that moves the expected roles shows that the app follows "
+                "group changes.",
+                fix="Map the groups of roles.map to roles other than roles.default_role.",
+                code=APP_SIDE.code,
+            )
     elif stepper.finished and all(o.status is Status.SKIP for o in outcomes.values()):
         record_not_observed(
             findings,

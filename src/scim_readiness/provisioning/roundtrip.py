@@ -84,6 +84,8 @@ class Stepper(Generic[S]):
     stopped_at: int | None = None
     refused_at: int | None = None
     finished: bool = False
+    #: The rows SKIP because their change could not show in the app (``Step.unobservable``).
+    unobservable: list[str] = field(default_factory=list)
 
     def budget(self) -> float:
         """The budget the next wait gets."""
@@ -98,6 +100,8 @@ class Stepper(Generic[S]):
         judged only from a known starting state that is not already the one it waits for:
         otherwise its first look could "pass" on a state its change never produced (a
         reactivation after a deactivation the app ignored). Such a row is SKIP, "not judged".
+        A row whose change cannot show in the app at all (``Step.unobservable``) is SKIP,
+        "not observable", without a look.
         """
         start = _Start()
         for index, row in enumerate(table):
@@ -119,12 +123,17 @@ class Stepper(Generic[S]):
             # Judged on what the row expects once its change is made (group-roles' expected
             # roles follow the memberships the change updates).
             unjudged = start.why_not_judged(row, state) if self.probing else None
-            if unjudged is None:
+            blind = row.unobservable(state) if self.probing and row.unobservable else None
+            if blind is not None:
+                # Nothing the app could show tells this change apart: SKIP, never PASS.
+                outcome = self._skipped(row, state, f"not observable: {blind}")
+                self.unobservable.append(row.name)
+            elif unjudged is None:
                 outcome = await self._observe(row, state, started)
             else:
-                outcome = self._not_judged(row, state, unjudged)
+                outcome = self._skipped(row, state, f"not judged: {unjudged}")
             self.outcomes[row.name] = outcome
-            start = start.after(row, outcome, judged=unjudged is None)
+            start = start.after(row, outcome, judged=unjudged is None and blind is None)
             if outcome.failed:
                 reason = await on_failure(index, row, outcome)
                 if reason is not None:
@@ -140,9 +149,8 @@ class Stepper(Generic[S]):
                 await row.after(state, outcome, self.budget())
         self.finished = True
 
-    def _not_judged(self, row: Step[S], state: S, reason: str) -> StepOutcome:
+    def _skipped(self, row: Step[S], state: S, observed: str) -> StepOutcome:
         expected = row.shows(state) if row.shows else row.expected
-        observed = f"not judged: {reason}"
         self.findings.step(row.name, expected=expected, observed=observed, status=Status.SKIP)
         return StepOutcome(Status.SKIP, observed, expected=expected, code=row.code.code)
 

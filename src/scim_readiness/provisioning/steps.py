@@ -54,6 +54,9 @@ class Step(Generic[S]):
     ``judge`` what that state earns (default: PASS, the state described); ``shows`` is
     ``expected`` with this run's values, when the timeline should carry them; ``after`` runs
     once the step is judged (and the run goes on), with the budget a next wait gets.
+    ``unobservable``, asked once the change is made, says why the change cannot show in the
+    app (the state it expects is the one before it, so a first look would pass on a change
+    the app never processed), or None when it can.
     ``code`` carries the row's finding code and the why and fix its findings give.
     """
 
@@ -66,6 +69,7 @@ class Step(Generic[S]):
     shows: Callable[[S], str] | None = None
     prepare: Callable[[S], Awaitable[object]] | None = None
     after: Callable[[S, StepOutcome, float], Awaitable[None]] | None = None
+    unobservable: Callable[[S], str | None] | None = None
 
     @property
     def why(self) -> str:
