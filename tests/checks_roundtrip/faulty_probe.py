@@ -1,7 +1,8 @@
 """A probe that breaks on demand: a real HTTPS server on loopback in front of the reference
 app's probe (and access-check) routes. It passes every request through, except those whose
 URL names ``marker`` (one test user's lookups, or the access check): once the app has
-answered ``found_before_failing`` of them with 200, every later one answers HTTP 503. The
+answered ``found_before_failing`` of them with 200, every later one answers HTTP 503 (or, with
+``trips``, every one after the first answer for which ``trips(body)`` is true). The
 preflight's known user and the checks' other reads are left alone, so a round trip meets a
 probe that fails at a chosen step."""
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
@@ -22,8 +23,17 @@ from scim_readiness.devstack.emulator import process_ca
 
 
 class FaultyProbe:
-    def __init__(self, upstream: str, ca_path: str, marker: str, found_before_failing: int):
+    def __init__(
+        self,
+        upstream: str,
+        ca_path: str,
+        marker: str,
+        found_before_failing: int,
+        trips: Callable[[bytes], bool] | None = None,
+    ):
         self.upstream = upstream.rstrip("/")
+        self.trips = trips
+        self.tripped = False
         self.marker = marker.lower()
         self.found_before_failing = found_before_failing
         self.found = 0
@@ -42,13 +52,15 @@ class FaultyProbe:
     def _answer(self, target: str, headers: dict[str, str]) -> tuple[int, bytes]:
         ours = self.marker in unquote(target).lower()
         with self._lock:
-            if ours and self.found >= self.found_before_failing:
+            broken = self.tripped if self.trips else self.found >= self.found_before_failing
+            if ours and broken:
                 self.failed += 1
                 return 503, b'{"error": "probe unavailable"}'
         response = self._client.get(self.upstream + target, headers=headers)
         if ours and response.status_code == 200:
             with self._lock:
                 self.found += 1
+                self.tripped = self.tripped or bool(self.trips and self.trips(response.content))
         return response.status_code, response.content
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -115,7 +127,12 @@ class FaultyProbe:
 
 @contextlib.contextmanager
 def faulty_probe(
-    upstream: str, ca_path: str, *, marker: str, found_before_failing: int
+    upstream: str,
+    ca_path: str,
+    *,
+    marker: str,
+    found_before_failing: int = 0,
+    trips: Callable[[bytes], bool] | None = None,
 ) -> Iterator[FaultyProbe]:
-    with FaultyProbe(upstream, ca_path, marker, found_before_failing) as probe:
+    with FaultyProbe(upstream, ca_path, marker, found_before_failing, trips) as probe:
         yield probe

@@ -4,6 +4,9 @@ judged" for what it could not see, never a FAIL or a PASS."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 from checks_roundtrip.faulty_probe import faulty_probe
 from checks_roundtrip.stack import FAILING_STEP_S, Stack, StackFactory, result_of, uncoded
 from scim_readiness.model import CheckResult, Report, Status
@@ -127,3 +130,42 @@ def test_access_seen_working_then_unreadable_is_error_not_fail(
     assert "answered HTTP 503" in access.observed
     assert access.observed.endswith("an earlier look found still working: session and api token")
     assert not [f for f in result.findings if f.status is Status.FAIL], _explain(result)
+
+
+def test_a_delete_the_probe_could_not_see_keeps_the_users_ledger_line(
+    stack_factory: StackFactory,
+) -> None:
+    # The app ignores deletes, and the probe breaks right after it showed the reactivation:
+    # the check cannot tell whether its delete took effect, so the test user's ledger line
+    # must stay open for its cleanup to remove the user again. Closed after the unseen
+    # delete, the user would stay active in the app with nothing on record.
+    with stack_factory(flaws=("ignore-delete",)) as stack:
+        upstream = stack.app.base_url
+        with faulty_probe(
+            upstream, stack.demo.ca_path, marker="-lifecycle", trips=_active_again()
+        ) as p:
+            config = p.config(stack.config(), secret_in_url=_probe_token(stack))
+            report = stack.run(config, "user-lifecycle")
+            assert p.failed >= 1
+        deletes = stack.app.store.processed_events_of_type("organization.directory.user_deleted")
+    result = result_of(report, "user-lifecycle")
+    steps = {s.step: s for s in result.timeline}
+    assert steps["5. reactivate"].status is Status.PASS, _explain(result)
+    assert steps["6. delete"].status is Status.ERROR, steps["6. delete"]
+    assert not [f for f in result.findings if f.status is Status.FAIL], _explain(result)
+    # The check's own delete, then its cleanup's for the line left open (one per email the
+    # user was given): a line closed after the unseen delete would leave only the first.
+    assert deletes >= 2, deletes
+
+
+def _active_again() -> Callable[[bytes], bool]:
+    """True for the first probe answer showing the user active after one showed it inactive."""
+    inactive_seen = False
+
+    def trips(body: bytes) -> bool:
+        nonlocal inactive_seen
+        active = json.loads(body).get("active")
+        inactive_seen = inactive_seen or active is False
+        return inactive_seen and active is True
+
+    return trips

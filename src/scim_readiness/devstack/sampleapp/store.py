@@ -236,6 +236,14 @@ class Store:
             (count,) = self._conn.execute("SELECT COUNT(*) FROM processed_events").fetchone()
         return int(count)
 
+    def processed_events_of_type(self, event_type: str) -> int:
+        """How many distinct events of ``event_type`` the app has processed."""
+        with self._lock:
+            (count,) = self._conn.execute(
+                "SELECT COUNT(*) FROM processed_events WHERE type = ?", (event_type,)
+            ).fetchone()
+        return int(count)
+
     def bulk_insert_users(self, users: Iterable[NewUser]) -> int:
         """Seed many users in one transaction (scale tests); returns how many."""
         stamp = _now()
