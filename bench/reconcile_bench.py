@@ -117,7 +117,7 @@ def _await_go(target: dict[str, Any]) -> None:
 
 def child_idle(_: dict[str, Any]) -> dict[str, Any]:
     import scalekit  # noqa: F401
-    import scim_readiness.checks.data_model  # noqa: F401
+    import scim_readiness.checks.data_model.check  # noqa: F401
 
     import scim_readiness.clients.probe  # noqa: F401
     import scim_readiness.clients.scalekit  # noqa: F401
@@ -228,7 +228,7 @@ def child_reconcile(target: dict[str, Any]) -> dict[str, Any]:
     # What the check imports is imported before the clock starts, as child_raw imports the
     # SDK before its own: both clocks measure the work, not the imports.
     import scalekit  # noqa: F401
-    import scim_readiness.checks.data_model  # noqa: F401
+    import scim_readiness.checks.data_model.check  # noqa: F401
     import scim_readiness.checks.data_model.directory_stream  # noqa: F401
     import scim_readiness.checks.data_model.reconcile  # noqa: F401
 
