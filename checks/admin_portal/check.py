@@ -87,7 +87,7 @@ async def _session(ctx: CheckContext) -> tuple[Any, str | None]:
     code = LINK_GENERATED.code
     try:
         gateway = await ctx.scalekit()
-        return gateway, await organization_id_for(ctx, gateway)
+        return gateway, await organization_id_for(ctx.config.scalekit, gateway)
     except TargetUnavailable as exc:
         ctx.findings.skipped(
             "Portal link not generated", observed=exc.reason, why=exc.why, code=code
@@ -114,7 +114,7 @@ async def _session(ctx: CheckContext) -> tuple[Any, str | None]:
 
 
 def _env_host_port(ctx: CheckContext) -> tuple[str, int | None]:
-    url = resolved_environment_url(ctx) or ""
+    url = resolved_environment_url(ctx.config.scalekit) or ""
     try:
         parts = urlsplit(url)
         return (parts.hostname or "").lower(), parts.port

@@ -23,18 +23,17 @@ from scim_readiness.clients.answers import (
     request_capped,
 )
 from scim_readiness.events import directory_data, encode_body
+from scim_readiness.parts import CheckParts
 from scim_readiness.webhooks import CONFIGURE_PROBE
 from scim_readiness.webhooks.probing import (
     Judgement,
     missing_webhook_setting,
-    propagation_budget,
-    record_absent,
     record_possibly_applied,
     send_sentinel,
     webhook_sender,
 )
 from scim_readiness.webhooks.sender import REDIRECT_WHY, redirect_blocker, remove_test_users
-from scim_readiness.webhooks.test_users import record_test_user, user_event_data
+from scim_readiness.webhooks.test_users import user_event_data
 from scim_readiness.webhooks.traces import (
     app_view,
     brief,
@@ -89,6 +88,7 @@ class _Run:
         self.ctx = ctx
         self.sender = sender
         self.org = organization_id
+        self.test_users = CheckParts(ctx).test_users
         self.identities: list[TestIdentity] = []
 
     def event_id(self) -> str:
@@ -96,7 +96,7 @@ class _Run:
 
     def identity(self, label: str, *, expect_applied: bool = True) -> TestIdentity:
         identity = self.ctx.identities.user(f"bad-{label}")
-        record_test_user(self.ctx, identity, expect_applied=expect_applied)
+        self.test_users.record(identity, expect_applied=expect_applied)
         self.identities.append(identity)
         return identity
 
@@ -104,7 +104,7 @@ class _Run:
         """Another directory user (another IdP account) claiming ``email``; in the ledger as
         not applied until the app accepts it."""
         claimant = dataclasses.replace(self.ctx.identities.user(f"bad-{label}"), email=email)
-        record_test_user(self.ctx, claimant, expect_applied=False)
+        self.test_users.record(claimant, expect_applied=False)
         self.identities.append(claimant)
         return claimant
 
@@ -141,7 +141,7 @@ class _Scenarios:
 
 async def run(ctx: CheckContext) -> None:
 
-    missing = missing_webhook_setting(ctx)
+    missing = missing_webhook_setting(ctx.config.webhook)
     if missing is not None:
         ctx.findings.skipped(
             f"Duplicate and invalid data not tested: no {missing} configured",
@@ -151,7 +151,14 @@ async def run(ctx: CheckContext) -> None:
             code="BAD001",
         )
         return
-    unopened = webhook_sender(ctx, timeout_s=max(ctx.config.webhook.timeout_s, 1.0), code="BAD002")
+    parts = CheckParts(ctx)
+    unopened = webhook_sender(
+        parts.senders,
+        parts.event_target(),
+        ctx.findings,
+        timeout_s=max(ctx.config.webhook.timeout_s, 1.0),
+        code="BAD002",
+    )
     async with unopened as sender:
         state = _Run(ctx, sender, sender.target.organization_id)
         # The four scenarios are independent: a slow app costs their longest, not their sum.
@@ -168,7 +175,7 @@ async def run(ctx: CheckContext) -> None:
             return
         _judge_answers(ctx.findings, sent)
         await _still_healthy(state)
-        view, no_view = app_view(ctx)
+        view, no_view = app_view(ctx.probe, ctx.config.probe)
         if view is None:
             skipped_essential(
                 ctx.findings,
@@ -383,7 +390,7 @@ async def _claim(
     first_outcome = await state.sender.send_event("user_created", state.user_event(first))
     second_outcome = await state.sender.send_event(label, state.user_event(second, title=title))
     if second_outcome.accepted:
-        record_test_user(state.ctx, second, expect_applied=True)
+        state.test_users.record(second, expect_applied=True)
     return Conflict(first, second, first_outcome, second_outcome)
 
 
@@ -600,7 +607,7 @@ async def _invalid_payloads(state: _Run) -> list[Invalid]:
             case.outcome = await state.post(case.name, case.body, state.event_id())
 
     await asyncio.gather(*(send(case) for case in cases))
-    record_possibly_applied(state.ctx, cases)
+    record_possibly_applied(state.test_users, cases)
     return cases
 
 
@@ -768,10 +775,15 @@ class _Records:
 
 async def _judge_records(state: _Run, view: AppView, sent: _Scenarios) -> None:
     ctx = state.ctx
-    budget = propagation_budget(ctx)
+    budget = Options.of(ctx).propagation_timeout_s
     try:
         delivery, seen = await send_sentinel(
-            ctx, state.sender, view, "bad-sentinel", budget_s=budget
+            state.test_users,
+            state.sender,
+            view,
+            ctx.identities.user("bad-sentinel"),
+            clock=ctx.clock,
+            budget_s=budget,
         )
         if seen is None:
             skipped_essential(
@@ -791,7 +803,7 @@ async def _judge_records(state: _Run, view: AppView, sent: _Scenarios) -> None:
         record_probe_failure(ctx.findings, exc, code="BAD012")
         return
     for identity in records.absent:
-        record_absent(ctx, identity)
+        state.test_users.absent(identity)
     _judge_duplicates(ctx.findings, sent.twice, records.counts)
     _judge_duplicates(ctx.findings, sent.reissued, records.counts)
     _judge_conflict(ctx.findings, sent.conflict, records)
@@ -1018,4 +1030,5 @@ def _judge_partial_records(
 
 async def cleanup(ctx: CheckContext) -> None:
 
-    await remove_test_users(ctx)
+    parts = CheckParts(ctx)
+    await remove_test_users(ctx.ledger, ctx.info.id, parts.event_target(), parts.senders)

@@ -146,8 +146,8 @@ async def _read_target(ctx: CheckContext) -> tuple[Any, Any, Any] | None:
     code = TARGET.code
     try:
         gateway = await ctx.scalekit()
-        org = await find_organization(ctx, gateway)
-        directory = await find_directory(ctx, gateway, str(org.id))
+        org = await find_organization(ctx.config.scalekit, gateway)
+        directory = await find_directory(ctx.config.scalekit, gateway, str(org.id))
     except TargetUnavailable as exc:
         ctx.findings.skipped("Data model not compared", observed=exc.reason, why=exc.why, code=code)
         return None

@@ -28,6 +28,7 @@ from scim_readiness.events import (
     user_deleted_data,
 )
 from scim_readiness.guards import refuse_plain_http_signing
+from scim_readiness.parts import CheckParts
 from scim_readiness.plugin.wait import wait_until
 from scim_readiness.webhooks.probing import missing_webhook_setting, webhook_sender
 from scim_readiness.webhooks.sender import remove_test_users
@@ -875,10 +876,10 @@ def _not_runnable(ctx: CheckContext) -> str | None:
     """Why the check cannot run (recorded as SKIP), or None."""
     if ctx.read_only:
         return "read-only mode: this check creates, changes and deletes test users"
-    missing = missing_webhook_setting(ctx)
+    missing = missing_webhook_setting(ctx.config.webhook)
     if missing is not None:
         return f"no {missing} configured: every delivery must be correctly signed"
-    view, why = app_view(ctx)
+    view, why = app_view(ctx.probe, ctx.config.probe)
     if view is None:
         return f"{why}: what the app did with each delivery cannot be observed"
     return None
@@ -896,11 +897,18 @@ async def run(ctx: CheckContext) -> None:
         )
         return
     options = Options.of(ctx)
-    view, _ = app_view(ctx)
+    view, _ = app_view(ctx.probe, ctx.config.probe)
     assert view is not None  # noqa: S101 - _not_runnable checked it
     with_org = ctx.config.test_organization is not None
     timeout = max(ctx.config.webhook.timeout_s, 1.0)
-    sender_cm = webhook_sender(ctx, timeout_s=timeout, code=PLACEHOLDER_ORG.code)
+    parts = CheckParts(ctx)
+    sender_cm = webhook_sender(
+        parts.senders,
+        parts.event_target(),
+        ctx.findings,
+        timeout_s=timeout,
+        code=PLACEHOLDER_ORG.code,
+    )
     async with sender_cm as sender:
 
         async def play(scenario: Scenario) -> Played:
@@ -935,7 +943,8 @@ async def cleanup(ctx: CheckContext) -> None:
 
     # What could not be removed stays in the ledger (unremovable) for `scim-readiness
     # cleanup`; the end-of-run sweep reports what is left, once for every check.
-    await remove_test_users(ctx)
+    parts = CheckParts(ctx)
+    await remove_test_users(ctx.ledger, ctx.info.id, parts.event_target(), parts.senders)
     await _remove_test_groups(ctx)
 
 
@@ -949,11 +958,16 @@ async def _remove_test_groups(ctx: CheckContext) -> list[str]:
         and entry.channel == "events"
         and ctx.identities.proves(entry)
     ]
-    if not entries or missing_webhook_setting(ctx) is not None:
+    if not entries or missing_webhook_setting(ctx.config.webhook) is not None:
         return [entry.object_id for entry in entries]
     failed = []
+    parts = CheckParts(ctx)
     sender_cm = webhook_sender(
-        ctx, timeout_s=ctx.config.webhook.timeout_s, code=PLACEHOLDER_ORG.code
+        parts.senders,
+        parts.event_target(),
+        ctx.findings,
+        timeout_s=ctx.config.webhook.timeout_s,
+        code=PLACEHOLDER_ORG.code,
     )
     async with sender_cm as sender:
         for entry in entries:

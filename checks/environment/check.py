@@ -45,7 +45,7 @@ _DAY = 86_400.0
 async def run(ctx: CheckContext) -> None:
     # Options are checked before anything is observed, so a typo is one clear message.
     options = Options.of(ctx)
-    settings = environment_settings(ctx)
+    settings = environment_settings(ctx.config)
     client_id, client_secret, webhook_secret = _CREDENTIAL_RULES
     usable = _check_url(ctx.findings, settings["url"], ctx.config.scalekit.expect)
     usable = _check_credential(ctx.findings, settings["client_id"], client_id) and usable
@@ -328,7 +328,7 @@ async def _check_organization(ctx: CheckContext, gateway: Any) -> Any:
     it could not be read (recorded)."""
     section = ctx.config.scalekit
     try:
-        org = await find_organization(ctx, gateway)
+        org = await find_organization(ctx.config.scalekit, gateway)
     except TargetUnavailable as exc:
         if section.organization_id or section.organization_external_id:
             ctx.findings.failed(
@@ -423,7 +423,7 @@ async def _check_directory(ctx: CheckContext, gateway: Any, org_id: str, options
     """The organisation's directory (ENV010), its active secrets' expiry (ENV011) and their
     last use (ENV012)."""
     try:
-        directory = await find_directory(ctx, gateway, org_id)
+        directory = await find_directory(ctx.config.scalekit, gateway, org_id)
     except TargetUnavailable as exc:
         ctx.findings.failed(
             "No SCIM directory to provision from",

@@ -14,11 +14,11 @@ from scim_readiness.api import (
     mark_essential,
     skipped_essential,
 )
+from scim_readiness.parts import CheckParts
 from scim_readiness.plugin.target import TargetUnavailable, find_directory
 from scim_readiness.provisioning.drivers import (
     ChangeRejected,
     RoleAssignments,
-    make_driver,
     retire_user,
 )
 from scim_readiness.provisioning.roundtrip import (
@@ -99,13 +99,15 @@ async def run(ctx: CheckContext) -> None:
             code=ROLES_MAP.code,
         )
         return
-    options = round_trip_options(ctx, code=OPTIONS)
+    options = round_trip_options(ctx, ctx.findings, code=OPTIONS)
     if options is None:
         return
     mode, budget_s = options
     ctx.findings.metrics["mode"] = mode
     directory = await _scalekit_side(ctx, roles_cfg)
-    if skipped_unconfigured_mode(ctx, mode, code=MODE, part="App side not run"):
+    if skipped_unconfigured_mode(
+        ctx.config, ctx.findings, mode, code=MODE, part="App side not run"
+    ):
         mark_essential(ctx.findings, _APP_SIDE)
         return
     await _app_side(ctx, roles_cfg, mode, directory, budget_s)
@@ -113,7 +115,9 @@ async def run(ctx: CheckContext) -> None:
 
 async def cleanup(ctx: CheckContext) -> None:
 
-    await remove_test_objects(ctx, what="Test users and groups", code=CLEANUP)
+    await remove_test_objects(
+        CheckParts(ctx).teardown(), ctx.findings, what="Test users and groups", code=CLEANUP
+    )
 
 
 # -- Scalekit side ----------------------------------------------------------------------------
@@ -127,7 +131,7 @@ async def _read_directory(ctx: CheckContext) -> DirectoryRoles:
         directory = await gateway.get_directory(section.organization_id, section.directory_id)
     else:
         # Like the other checks: the organisation's first directory.
-        directory = await find_directory(ctx, gateway, section.organization_id)
+        directory = await find_directory(section, gateway, section.organization_id)
     roles = await gateway.list_roles()
     groups: dict[str, str] = {}
     async for page in gateway.iter_directory_groups(section.organization_id, directory.id):
@@ -318,7 +322,7 @@ async def _app_side(
             code=GROUPS_TO_JOIN.code,
         )
         return
-    driver = make_driver(ctx, mode, assignments)
+    driver = CheckParts(ctx).driver(mode, assignments)
     try:
         groups = [await driver.existing_group(gid, name) for gid, name, _ in chosen]
     except ChangeRejected as exc:
@@ -538,7 +542,7 @@ async def _membership_steps(ctx: CheckContext, state: _Memberships, budget_s: fl
             fix="Map a second directory group to a role and list it in roles.map.",
             code=COMBINE.code,
         )
-    reader = app_user_reader(ctx)
+    reader = app_user_reader(ctx.probe, ctx.config.probe)
     stepper: Stepper[_Memberships] = Stepper(
         ctx.findings,
         ctx.clock,

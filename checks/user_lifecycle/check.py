@@ -14,9 +14,9 @@ from scim_readiness.api import (
 )
 from scim_readiness.clients.access import KINDS, AccessClient
 from scim_readiness.events import EventType, user_deleted_data
+from scim_readiness.parts import CheckParts
 from scim_readiness.plugin.options import RoundTripOptions
 from scim_readiness.plugin.wait import wait_until
-from scim_readiness.provisioning.drivers import make_driver
 from scim_readiness.provisioning.roundtrip import (
     Stepper,
     app_user_reader,
@@ -30,8 +30,7 @@ from scim_readiness.provisioning.roundtrip import (
 from scim_readiness.provisioning.steps import PROFILE_ATTRIBUTE, Step, StepOutcome
 from scim_readiness.webhooks.probing import missing_webhook_setting
 from scim_readiness.webhooks.send import LEGACY_EVENT_NAMES
-from scim_readiness.webhooks.sender import Sender, event_target
-from scim_readiness.webhooks.test_users import record_test_user, user_event_data
+from scim_readiness.webhooks.test_users import user_event_data
 from scim_readiness.webhooks.traces import app_view
 
 from . import (
@@ -62,14 +61,14 @@ if TYPE_CHECKING:
 
 async def run(ctx: CheckContext) -> None:
 
-    options = round_trip_options(ctx, code=OPTIONS)
+    options = round_trip_options(ctx, ctx.findings, code=OPTIONS)
     if options is None:
         return
     mode, budget_s = options
-    if skipped_unconfigured_mode(ctx, mode, code=MODE):
+    if skipped_unconfigured_mode(ctx.config, ctx.findings, mode, code=MODE):
         return
     ctx.findings.metrics["mode"] = mode
-    driver = make_driver(ctx, mode)
+    driver = CheckParts(ctx).driver(mode)
     try:
         await _lifecycle(ctx, driver, budget_s)
     finally:
@@ -78,7 +77,9 @@ async def run(ctx: CheckContext) -> None:
 
 async def cleanup(ctx: CheckContext) -> None:
 
-    await remove_test_objects(ctx, what="Test users", code=CLEANUP)
+    await remove_test_objects(
+        CheckParts(ctx).teardown(), ctx.findings, what="Test users", code=CLEANUP
+    )
 
 
 # -- the table ----------------------------------------------------------------------------------
@@ -307,7 +308,7 @@ async def _lifecycle(ctx: CheckContext, driver: ProvisioningDriver, budget_s: fl
         keep_records=data_model.keep_records_on_delete if data_model else True,
         access=_Access(ctx.findings, ctx.clock, probe.access if probe else None, ctx.tls),
     )
-    reader = app_user_reader(ctx)
+    reader = app_user_reader(ctx.probe, ctx.config.probe)
     stepper: Stepper[_Run] = Stepper(
         ctx.findings,
         ctx.clock,
@@ -357,19 +358,21 @@ async def _acts_only_on_legacy_names(ctx: CheckContext, budget_s: float) -> str 
     name) although it ignored the current one: what was seen, or None. The user it creates
     is deleted again under the legacy name, the only one such an app acts on."""
 
-    view, _ = app_view(ctx)
+    view, _ = app_view(ctx.probe, ctx.config.probe)
     webhook = ctx.config.webhook
-    if view is None or missing_webhook_setting(ctx) is not None or webhook.secret is None:
+    if view is None or missing_webhook_setting(webhook) is not None or webhook.secret is None:
         return None
     create, delete = (
         LEGACY_EVENT_NAMES[t] for t in (EventType.USER_CREATED, EventType.USER_DELETED)
     )
     identity = ctx.identities.user("lifecycle-legacy")
-    target = event_target(ctx)
+    parts = CheckParts(ctx)
+    target = parts.event_target()
     org = target.organization_id
     secret = webhook.secret.get_secret_value()
-    async with Sender(ctx, webhook.url or "", secret, target, webhook.timeout_s) as sender:
-        record_test_user(ctx, identity, expect_applied=True)
+    unopened = parts.senders.sender(webhook.url or "", secret, target, webhook.timeout_s)
+    async with unopened as sender:
+        parts.test_users.record(identity, expect_applied=True)
         sent = await sender.send_event(create, sender.event(create, user_event_data(identity, org)))
         if not sent.accepted:
             return None

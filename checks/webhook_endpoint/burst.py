@@ -44,7 +44,8 @@ from scim_readiness.clients.http1 import Connection, HttpError, Target
 from scim_readiness.events import build_event, directory_data, encode_body, signed_headers
 from scim_readiness.guards import refuse_plain_http_signing
 from scim_readiness.model import percentile
-from scim_readiness.webhooks.sender import REDIRECT_WHY, event_target
+from scim_readiness.parts import CheckParts
+from scim_readiness.webhooks.sender import REDIRECT_WHY
 
 if TYPE_CHECKING:
     from scim_readiness.api import CheckContext
@@ -485,7 +486,7 @@ def _signing_secret(ctx: CheckContext, ep: EndpointView, title: str) -> str | No
 
 def _event_factory(ctx: CheckContext, event_type: str) -> EventFactory:
     """Harmless events of ``event_type`` for the configured organisation and directory."""
-    target = event_target(ctx)
+    target = CheckParts(ctx).event_target()
     data = directory_data(
         id=ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}",
         organization_id=target.organization_id,

@@ -16,10 +16,9 @@ from scim_readiness.api import (
 from scim_readiness.events import directory_data
 from scim_readiness.guards import production_target
 from scim_readiness.model import percentile
+from scim_readiness.parts import CheckParts
 from scim_readiness.webhooks.sender import (
     REDIRECT_WHY,
-    Sender,
-    event_target,
     warn_if_fake_organization,
 )
 
@@ -396,8 +395,9 @@ async def _plain_http_twin(ctx: CheckContext, ep: Endpoint) -> None:
 async def _post_unsigned(ctx: CheckContext, url: str) -> Outcome:
 
     # Nothing signed goes over plain HTTP: a signature seen in clear text could be replayed.
-    async with Sender(
-        ctx, url, secret="", target=event_target(ctx), timeout_s=3.0, fresh_connections=True
+    parts = CheckParts(ctx)
+    async with parts.senders.sender(
+        url, secret="", target=parts.event_target(), timeout_s=3.0, fresh_connections=True
     ) as sender:
         return await sender.post("plain-http twin", b"{}", {})
 
@@ -439,16 +439,16 @@ async def _send_harmless(
     """Send option ``deliveries`` signed harmless events, one after the other, each on a new
     connection; what each got, or None when nothing signed may go to this URL (SKIP)."""
 
-    target = event_target(ctx)
-    warn_if_fake_organization(ctx, target, code="WHE009")
+    parts = CheckParts(ctx)
+    target = parts.event_target()
+    warn_if_fake_organization(ctx.findings, target, code="WHE009")
     data = directory_data(
         id=ctx.config.scalekit.directory_id or f"dir_{ctx.run_id}",
         organization_id=target.organization_id,
     )
     budget = ctx.config.webhook.latency_budget_s
     try:
-        unopened = Sender(
-            ctx,
+        unopened = parts.senders.sender(
             ep.url,
             secret,
             target,

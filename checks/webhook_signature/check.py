@@ -18,18 +18,17 @@ from scim_readiness.api import (
     mark_essential,
 )
 from scim_readiness.events import EventType, directory_data, encode_body, sign
+from scim_readiness.parts import CheckParts
 from scim_readiness.webhooks import CONFIGURE_PROBE
 from scim_readiness.webhooks.probing import (
     Judgement,
     missing_webhook_setting,
-    propagation_budget,
-    record_absent,
     record_possibly_applied,
     send_sentinel,
     webhook_sender,
 )
 from scim_readiness.webhooks.sender import REDIRECT_WHY, redirect_blocker, remove_test_users
-from scim_readiness.webhooks.test_users import record_test_user, user_event_data
+from scim_readiness.webhooks.test_users import user_event_data
 from scim_readiness.webhooks.traces import (
     app_view,
     brief,
@@ -278,9 +277,16 @@ async def run(ctx: CheckContext) -> None:
 
     if _skipped_for_missing_setting(ctx):
         return
-    unopened = webhook_sender(ctx, timeout_s=ctx.config.webhook.timeout_s, code="SIG002")
+    parts = CheckParts(ctx)
+    unopened = webhook_sender(
+        parts.senders,
+        parts.event_target(),
+        ctx.findings,
+        timeout_s=ctx.config.webhook.timeout_s,
+        code="SIG002",
+    )
     mutate = not ctx.read_only
-    view, no_view = app_view(ctx) if mutate else (None, "read-only mode")
+    view, no_view = app_view(ctx.probe, ctx.config.probe) if mutate else (None, "read-only mode")
     gate = asyncio.Semaphore(Options.of(ctx).concurrency)
     async with unopened as sender:
         control = Case("valid", "a correct signature", "accept", _signed)
@@ -304,7 +310,7 @@ async def run(ctx: CheckContext) -> None:
 
         await asyncio.gather(*(bounded(case) for case in cases))
         _judge_statuses(ctx.findings, cases)
-        record_possibly_applied(ctx, cases)
+        record_possibly_applied(parts.test_users, cases)
         _judge_families(ctx.findings, {case.key: case for case in cases})
 
         replay = await _replay(ctx, sender, control, view)
@@ -316,7 +322,7 @@ async def run(ctx: CheckContext) -> None:
 
 def _skipped_for_missing_setting(ctx: CheckContext) -> bool:
     """SKIP (SIG001) when the webhook URL or secret is missing; True when it was."""
-    missing = missing_webhook_setting(ctx)
+    missing = missing_webhook_setting(ctx.config.webhook)
     if missing == "webhook.url":
         ctx.findings.skipped(
             "Signature validation not tested: no webhook URL configured",
@@ -346,7 +352,7 @@ def _event_for(ctx: CheckContext, sender: Sender, case: Case, *, mutate: bool) -
     if not mutate:
         return sender.event(_HARMLESS, _harmless_data(ctx, organization_id), event_id=event_id)
     case.identity = ctx.identities.user(f"sig-{case.key}")
-    record_test_user(ctx, case.identity, expect_applied=case.expect != "reject")
+    CheckParts(ctx).test_users.record(case.identity, expect_applied=case.expect != "reject")
     return sender.event(
         EventType.USER_CREATED,
         user_event_data(case.identity, organization_id),
@@ -645,7 +651,7 @@ async def _state_before_replay(
     try:
         return await view.wait_visible(
             identity,
-            budget_s=propagation_budget(ctx),
+            budget_s=Options.of(ctx).propagation_timeout_s,
             clock=ctx.clock,
             until=lambda user: user.name == expected_name,
         )
@@ -691,10 +697,13 @@ async def _judge_traces(
     replay: Replay | None,
 ) -> None:
     assert control.identity is not None  # noqa: S101 - only read-only runs lack it
-    budget = propagation_budget(ctx)
+    budget = Options.of(ctx).propagation_timeout_s
     rejected = [(c, c.identity) for c in cases if c.expect == "reject" and c.identity]
+    records, sentinel = CheckParts(ctx).test_users, ctx.identities.user("sig-sentinel")
     try:
-        sent, seen = await send_sentinel(ctx, sender, view, "sig-sentinel", budget_s=budget)
+        sent, seen = await send_sentinel(
+            records, sender, view, sentinel, clock=ctx.clock, budget_s=budget
+        )
         # The control and every rejected delivery's user in two round trips, not one or two
         # each: the sentinel being visible, all were handled before these look-ups.
         found: list[AppUser | None] = [None]
@@ -751,7 +760,7 @@ def _traces_of_rejected(
     for (case, identity), user in zip(rejected, found, strict=True):
         assert case.outcome is not None  # noqa: S101 - delivered above
         if user is None:
-            record_absent(ctx, identity)
+            CheckParts(ctx).test_users.absent(identity)
         else:
             traces.append(f"{case.name} (HTTP {case.outcome.status}) → app user {brief(user)}")
     return traces
@@ -798,4 +807,5 @@ def _judge_replay_effect(
 
 async def cleanup(ctx: CheckContext) -> None:
 
-    await remove_test_users(ctx)
+    parts = CheckParts(ctx)
+    await remove_test_users(ctx.ledger, ctx.info.id, parts.event_target(), parts.senders)

@@ -9,7 +9,7 @@ import pytest
 from scim_readiness.checks import webhook_signature
 from scim_readiness.checks.webhook_signature import check as signature_body
 
-from scim_readiness.webhooks.sender import Sender, event_target
+from scim_readiness.parts import CheckParts
 
 from .conftest import MakeContext
 
@@ -30,7 +30,10 @@ def test_sdk_agrees_with_each_delivery_expectation(
     make_context: MakeContext, webhook_secret: str, case: signature_body.Case
 ) -> None:
     ctx = make_context(webhook_signature, url="https://127.0.0.1:1/webhooks")
-    sender = Sender(ctx, "https://127.0.0.1:1/webhooks", webhook_secret, event_target(ctx), 5.0)
+    parts = CheckParts(ctx)
+    sender = parts.senders.sender(
+        "https://127.0.0.1:1/webhooks", webhook_secret, parts.event_target(), 5.0
+    )
     identity = ctx.identities.user("interop")
     event = sender.event(
         "organization.directory.user_created",
@@ -51,7 +54,10 @@ def test_signed_control_verifies_with_the_sdk(
     make_context: MakeContext, webhook_secret: str
 ) -> None:
     ctx = make_context(webhook_signature, url="https://127.0.0.1:1/webhooks")
-    sender = Sender(ctx, "https://127.0.0.1:1/webhooks", webhook_secret, event_target(ctx), 5.0)
+    parts = CheckParts(ctx)
+    sender = parts.senders.sender(
+        "https://127.0.0.1:1/webhooks", webhook_secret, parts.event_target(), 5.0
+    )
     event = sender.event("organization.directory_enabled", {"id": "dir_1", "enabled": True})
     body, headers = signature_body._signed(sender, event)
     assert sdk_verifies(webhook_secret, headers, body)

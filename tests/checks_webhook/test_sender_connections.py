@@ -18,7 +18,8 @@ from scim_readiness.checks import webhook_signature
 
 from scim_readiness.clients.http1 import Connection, Target
 from scim_readiness.events import EventType, directory_data
-from scim_readiness.webhooks.sender import Outcome, Sender, event_target
+from scim_readiness.parts import CheckParts
+from scim_readiness.webhooks.sender import Outcome
 
 from .conftest import MakeContext
 
@@ -95,8 +96,9 @@ def deliver(
     ctx = make_context(webhook_signature, url=url)
 
     async def go() -> list[Outcome]:
-        async with Sender(
-            ctx, url, "whsec_" + "QUJD" * 8, event_target(ctx), 5.0, fresh_connections=fresh
+        parts = CheckParts(ctx)
+        async with parts.senders.sender(
+            url, "whsec_" + "QUJD" * 8, parts.event_target(), 5.0, fresh_connections=fresh
         ) as sender:
             data = directory_data(id="dir_test", organization_id="org_test")
             outcomes: list[Outcome] = []
@@ -168,7 +170,11 @@ def test_independent_deliveries_go_out_side_by_side(make_context: MakeContext) -
         ctx = make_context(webhook_signature, url=app.url)
 
         async def go() -> list[Outcome]:
-            async with Sender(ctx, app.url, "whsec_" + "QUJD" * 8, event_target(ctx), 5.0) as s:
+            parts = CheckParts(ctx)
+            unopened = parts.senders.sender(
+                app.url, "whsec_" + "QUJD" * 8, parts.event_target(), 5.0
+            )
+            async with unopened as s:
                 data = directory_data(id="dir_test", organization_id="org_test")
                 batch = [(f"n{n}", s.event(EventType.DIRECTORY_ENABLED, data)) for n in range(6)]
                 outcomes = await s.send_events(batch, concurrency=3)

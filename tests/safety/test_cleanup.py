@@ -11,15 +11,16 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from scim_readiness.clients.http import TlsSettings
+from scim_readiness.clients.http import TlsSettings, make_async_client
 from scim_readiness.engine.registry import CheckSpec
-from scim_readiness.engine.sweep import _context
 from scim_readiness.model import Status
+from scim_readiness.parts import CheckParts
 from scim_readiness.plugin.context import CheckContext
-from scim_readiness.plugin.contract import CheckInfo
-from scim_readiness.plugin.identities import new_run_id
+from scim_readiness.plugin.contract import CheckInfo, SystemClock
+from scim_readiness.plugin.identities import TestIdentities, new_run_id
 from scim_readiness.plugin.ledger import Ledger
-from scim_readiness.provisioning.drivers import EventsDriver, RoleAssignments
+from scim_readiness.provisioning.drivers import Channels, DriverRecords, ProvisioningDriver
+from scim_readiness.webhooks.sender import Senders
 
 from .conftest import closed_url, leftovers, run_cli, write_config
 
@@ -28,18 +29,32 @@ if TYPE_CHECKING:
     from scim_readiness.devstack.demo_stack import Stack
 
 
+def _events_driver(
+    config: Config, ledger: Path, tls: TlsSettings
+) -> tuple[ProvisioningDriver, TestIdentities]:
+    """An events driver recording as user-lifecycle in a new run, made from the config and
+    the ledger alone (as the sweep makes its own), and that run's test identities."""
+    names = config.test_identities
+    identities = TestIdentities(
+        new_run_id(), email_domain=names.email_domain, name_prefix=names.name_prefix
+    )
+    channels = Channels(
+        config=config,
+        records=DriverRecords(Ledger(ledger, identities.run_id), "user-lifecycle", config.scalekit),
+        senders=Senders(config, tls, SystemClock(), identities),
+        http=lambda timeout_s: make_async_client(tls, timeout_s=timeout_s),
+    )
+    return channels.driver("events"), identities
+
+
 def _leave_user_behind(config: Config, ledger: Path, stack: Stack, label: str) -> str:
     """Create one active test user in the app through signed events, as user-lifecycle
     would, and return its email; nothing removes it."""
-    run_id = new_run_id()
-    ctx = _context(
-        config, ledger, run_id, "user-lifecycle", TlsSettings(ca_bundle=stack.ca_path), None
-    )
 
     async def create() -> str:
-        driver = EventsDriver(ctx, RoleAssignments())
+        driver, identities = _events_driver(config, ledger, TlsSettings(ca_bundle=stack.ca_path))
         try:
-            user = await driver.create_user(ctx.identities.user(label))
+            user = await driver.create_user(identities.user(label))
         finally:
             await driver.aclose()
         return user.email
@@ -116,7 +131,7 @@ def test_the_runner_sweeps_what_a_check_left_and_flags_what_it_cannot(
     created: list[str] = []
 
     async def leaves_a_user(ctx: CheckContext) -> None:
-        driver = EventsDriver(ctx, RoleAssignments())
+        driver = CheckParts(ctx).driver("events")
         try:
             created.append((await driver.create_user(ctx.identities.user("swept"))).email)
         finally:
@@ -401,17 +416,14 @@ def test_cleanup_removes_a_test_user_under_every_email_it_ever_had(
             probe={"kind": "http", "http": {"user_by_email": app.url + "/users?email={email}"}},
         )
         ledger = tmp_path / "ledger.jsonl"
-        run_id = new_run_id()
-        ctx = _context(config, ledger, run_id, "user-lifecycle", TlsSettings(stack.ca_path), None)
 
         async def create_and_rename() -> None:
-            driver = EventsDriver(ctx, RoleAssignments())
+            driver, identities = _events_driver(config, ledger, TlsSettings(stack.ca_path))
             try:
-                user = await driver.create_user(ctx.identities.user("renamed"))
-                await driver.change_email(user, ctx.identities.user("renamed-new").email)
+                user = await driver.create_user(identities.user("renamed"))
+                await driver.change_email(user, identities.user("renamed-new").email)
             finally:
                 await driver.aclose()
-                await ctx.shared.aclose()
 
         asyncio.run(create_and_rename())
         assert len(app.active_test_users()) == 2  # the app now holds both addresses

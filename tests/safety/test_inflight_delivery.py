@@ -20,10 +20,10 @@ from scim_readiness.checks import user_lifecycle
 from scim_readiness.clients.http import TlsSettings
 from scim_readiness.config import CheckSettings, Config
 from scim_readiness.events import EventType
+from scim_readiness.parts import CheckParts
 from scim_readiness.plugin.context import SharedClients, build_context
 from scim_readiness.plugin.identities import new_run_id
 from scim_readiness.plugin.ledger import Ledger
-from scim_readiness.webhooks.sender import Sender, event_target
 from scim_readiness.webhooks.test_users import maybe_applied, user_event_data
 
 SECRET = "whsec_" + "QUJD" * 8
@@ -95,7 +95,8 @@ def test_a_delivery_interrupted_after_it_was_written_counts_as_maybe_applied(
         data = user_event_data(identity, "org_inflight")
 
         async def go() -> None:
-            async with Sender(ctx, app.url, SECRET, event_target(ctx), 30.0) as sender:
+            parts = CheckParts(ctx)
+            async with parts.senders.sender(app.url, SECRET, parts.event_target(), 30.0) as sender:
                 task = asyncio.create_task(
                     sender.send_event("user_created", sender.event(EventType.USER_CREATED, data))
                 )

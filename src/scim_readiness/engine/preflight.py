@@ -121,16 +121,16 @@ async def run_preflight(
 async def webhook_answers(ctx: CheckContext, timeout_s: float) -> Failure | None:
     """One correctly signed harmless event; any HTTP answer passes."""
     from scim_readiness.events import EventType, directory_data
-    from scim_readiness.webhooks.sender import Sender, event_target
+    from scim_readiness.parts import CheckParts
 
     webhook = ctx.config.webhook
     assert webhook.url and webhook.secret is not None  # noqa: S101 - configured() said so
     options = ctx.config.checks.for_check("webhook-endpoint").options
     event_type = str(options.get("harmless_event_type", EventType.DIRECTORY_ENABLED.value))
-    target = event_target(ctx)
+    parts = CheckParts(ctx)
+    target = parts.event_target()
     try:
-        unopened = Sender(
-            ctx,
+        unopened = parts.senders.sender(
             webhook.url,
             webhook.secret.get_secret_value(),
             target,

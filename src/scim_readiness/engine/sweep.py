@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scim_readiness.errors import ReadinessError
-from scim_readiness.plugin.contract import CheckInfo
+from scim_readiness.plugin.contract import SystemClock
 from scim_readiness.plugin.identities import TestIdentities, refusal_reason
 from scim_readiness.plugin.ledger import Ledger, LedgerEntry
 
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     from scim_readiness.clients.probe import Probe
     from scim_readiness.config import Config
     from scim_readiness.model import CheckResult
-    from scim_readiness.plugin.context import CheckContext
 
 # One (run, check) group of entries gets this long; a cleanup never waits on a dead target
 # for longer than this, whatever the targets' own timeouts are.
@@ -119,55 +117,63 @@ async def live_refusal(
     )
 
 
-def _context(
-    config: Config,
-    ledger_path: Path,
-    run_id: str,
-    check_id: str,
-    tls: TlsSettings,
-    probe: Probe | None,
-) -> CheckContext:
-    from scim_readiness.plugin.context import SharedClients, build_context
+@dataclass(frozen=True, slots=True)
+class _Removal:
+    """What removing one check's leftovers of one run uses: that run's ledger and test
+    identities, the check's id, and what reaches the app and the directory."""
 
-    return build_context(
-        _check_info(check_id),
-        config,
-        run_id=run_id,
-        ledger=Ledger(ledger_path, run_id),
-        shared=SharedClients(config, tls),
-        probe=probe,
-    )
+    config: Config
+    ledger: Ledger
+    identities: TestIdentities
+    check_id: str
+    tls: TlsSettings
+    probe: Probe | None
 
 
-def _check_info(check_id: str) -> CheckInfo:
-    """The info of the check that wrote these ledger lines; a stand-in when that check is no
-    longer installed (a plugin removed since), so its leftovers can still be removed."""
-    from scim_readiness.engine.registry import discover
-
-    try:
-        specs = discover()
-    except ReadinessError:  # a broken plugin must not stop the removal of test data
-        specs = []
-    for spec in specs:
-        if spec.info.id == check_id:
-            return spec.info
-    return CheckInfo(id=check_id, title=f"cleanup of {check_id}", checklist_item=0)
-
-
-async def _remove_group(ctx: CheckContext, entries: Sequence[LedgerEntry]) -> str | None:
+async def _remove_group(removal: _Removal, entries: Sequence[LedgerEntry]) -> str | None:
     """Remove one check's leftovers of one run; the reason it stopped early, if it did."""
-    from scim_readiness.provisioning.drivers import cleanup_outstanding, teardown_of
-    from scim_readiness.webhooks.sender import remove_test_users
+    from scim_readiness.clients.http import make_async_client
+    from scim_readiness.plugin.options import EventOptions
+    from scim_readiness.provisioning.drivers import (
+        Channels,
+        DriverRecords,
+        cleanup_outstanding,
+        teardown,
+    )
+    from scim_readiness.webhooks.sender import Senders, event_target, remove_test_users
 
+    config, ledger, identities = removal.config, removal.ledger, removal.identities
     try:
         async with asyncio.timeout(GROUP_TIMEOUT_S):
+            # The check's own option, as its events carried it (read here, so an option that
+            # does not fit is this group's reason, not the end of the whole cleanup).
+            raw = config.checks.for_check(removal.check_id).options
+            environment_id = EventOptions.configured(raw, check_id=removal.check_id).environment_id
+            senders = Senders(config, removal.tls, SystemClock(), identities)
             # Users recorded by the webhook checks say whether the app was meant to apply the
             # delivery; their own removal honours that (no deactivation of a user that a
             # correct app never created).
             if any("expect_applied" in e.details for e in entries):
-                await remove_test_users(ctx)
-            if any(e.kind in ("user", "group") for e in ctx.ledger.outstanding(ctx.run_id)):
-                await cleanup_outstanding(teardown_of(ctx))
+                target = event_target(config.scalekit, identities.run_id, environment_id)
+                await remove_test_users(ledger, removal.check_id, target, senders)
+            if any(e.kind in ("user", "group") for e in ledger.outstanding(identities.run_id)):
+                channels = Channels(
+                    config=config,
+                    records=DriverRecords(ledger, removal.check_id, config.scalekit),
+                    senders=senders,
+                    http=lambda timeout_s: make_async_client(removal.tls, timeout_s=timeout_s),
+                    environment_id=environment_id,
+                )
+                await cleanup_outstanding(
+                    teardown(
+                        config,
+                        ledger,
+                        identities,
+                        removal.check_id,
+                        removal.probe,
+                        open_driver=channels.driver,
+                    )
+                )
     except TimeoutError:
         return f"removal did not finish within {GROUP_TIMEOUT_S:g} s"
     except asyncio.CancelledError:
@@ -227,17 +233,22 @@ async def remove_entries(
         if time.monotonic() >= deadline:
             stopped[(run_id, check_id)] = f"cleanup's time limit of {timeout_s:g} s ran out"
             continue
-        ctx = _context(config, ledger_path, run_id, check_id, tls, probe)
+        removal = _Removal(
+            config,
+            Ledger(ledger_path, run_id),
+            TestIdentities(run_id, email_domain=names.email_domain, name_prefix=names.name_prefix),
+            check_id,
+            tls,
+            probe,
+        )
         try:
-            reason = await _remove_group(ctx, members)
+            reason = await _remove_group(removal, members)
         except asyncio.CancelledError:
             # A second Ctrl-C/SIGTERM: stop here, leave the rest to `scim-readiness cleanup`.
             _uncancel()
             interrupted = True
             stopped[(run_id, check_id)] = "cleanup was interrupted"
             break
-        finally:
-            await ctx.shared.aclose()
         if reason is not None:
             stopped[(run_id, check_id)] = reason
     states = latest_states(Ledger(ledger_path, ""))

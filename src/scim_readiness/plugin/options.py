@@ -249,9 +249,15 @@ class CheckOptions:
         parsed = ctx.options
         if isinstance(parsed, cls):
             return parsed
-        raw = ctx.settings.options
+        return cls.configured(ctx.settings.options, check_id=ctx.info.id)
+
+    @classmethod
+    def configured(cls, raw: Mapping[str, Any], *, check_id: str) -> Self:
+        """This model's own fields read from a check's raw options (``checks.<id>.options``),
+        the others left alone: for code that acts for a check outside its run (the removal
+        sweep)."""
         mine = {name: raw[name] for name in cls.names() if name in raw}
-        return cls.parse(mine, key=f"checks.{ctx.info.id}.options")
+        return cls.parse(mine, key=f"checks.{check_id}.options")
 
     @classmethod
     def _type_of(cls, name: str) -> Any:

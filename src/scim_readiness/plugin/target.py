@@ -15,7 +15,7 @@ from scim_readiness.errors import ScalekitError
 
 if TYPE_CHECKING:
     from scim_readiness.clients.scalekit import ScalekitGateway
-    from scim_readiness.plugin.context import CheckContext
+    from scim_readiness.config import Config, ScalekitSection
 
 #: The credentials ``environment_settings`` reports on, by name: (config section, key).
 _CREDENTIALS = {
@@ -44,7 +44,7 @@ class Setting:
         return f"neither {self.config_key} nor ${self.variable}"
 
 
-def environment_settings(ctx: CheckContext) -> dict[str, Setting]:
+def environment_settings(config: Config) -> dict[str, Setting]:
     """The environment URL, client id, client secret and webhook secret as configured, each
     with its standard variable and where its value came from. The config loader is the one
     place that falls back to the variables; it records which keys it filled."""
@@ -52,7 +52,6 @@ def environment_settings(ctx: CheckContext) -> dict[str, Setting]:
 
     from scim_readiness.config import ENV_FALLBACKS
 
-    config = ctx.config
     found: dict[str, Setting] = {}
     for name, (section, key) in _CREDENTIALS.items():
         value = getattr(getattr(config, section), key)
@@ -68,9 +67,9 @@ def environment_settings(ctx: CheckContext) -> dict[str, Setting]:
     return found
 
 
-def resolved_environment_url(ctx: CheckContext) -> str | None:
+def resolved_environment_url(scalekit: ScalekitSection) -> str | None:
     """The configured environment URL (the loader has already applied its variable)."""
-    return ctx.config.scalekit.environment_url or None
+    return scalekit.environment_url or None
 
 
 class TargetUnavailable(Exception):
@@ -89,10 +88,9 @@ def is_not_found(exc: ScalekitError) -> bool:
     return isinstance(exc, ScalekitNotFoundError)
 
 
-async def find_organization(ctx: CheckContext, gateway: ScalekitGateway) -> Any:
-    """The configured organisation; TargetUnavailable when none is configured or it does not
-    exist; ScalekitError when Scalekit cannot be asked."""
-    section = ctx.config.scalekit
+async def find_organization(section: ScalekitSection, gateway: ScalekitGateway) -> Any:
+    """The organisation ``section`` configures; TargetUnavailable when none is configured or
+    it does not exist; ScalekitError when Scalekit cannot be asked."""
     try:
         if section.organization_id:
             return await gateway.get_organization(section.organization_id)
@@ -118,17 +116,19 @@ async def find_organization(ctx: CheckContext, gateway: ScalekitGateway) -> Any:
     )
 
 
-async def organization_id_for(ctx: CheckContext, gateway: ScalekitGateway) -> str:
-    section = ctx.config.scalekit
+async def organization_id_for(section: ScalekitSection, gateway: ScalekitGateway) -> str:
+    """The id of the organisation ``section`` configures (looked up by its external id when
+    only that is configured)."""
     if section.organization_id:
         return section.organization_id
-    org = await find_organization(ctx, gateway)
+    org = await find_organization(section, gateway)
     return str(org.id)
 
 
-async def find_directory(ctx: CheckContext, gateway: ScalekitGateway, org_id: str) -> Any:
-    """The configured directory, else the organisation's only (or first enabled) one."""
-    wanted = ctx.config.scalekit.directory_id
+async def find_directory(section: ScalekitSection, gateway: ScalekitGateway, org_id: str) -> Any:
+    """The directory ``section`` configures, else the organisation's only (or first enabled)
+    one."""
+    wanted = section.directory_id
     if wanted:
         try:
             return await gateway.get_directory(org_id, wanted)

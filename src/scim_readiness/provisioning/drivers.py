@@ -39,7 +39,6 @@ from scim_readiness.events import (
 )
 from scim_readiness.plugin.identities import TestIdentities, TestIdentity
 from scim_readiness.plugin.ledger import recorded_by_this_process
-from scim_readiness.plugin.options import RoundTripOptions
 from scim_readiness.provisioning.steps import PROFILE_ATTRIBUTE
 from scim_readiness.webhooks.test_users import maybe_applied
 
@@ -47,9 +46,9 @@ if TYPE_CHECKING:
     import httpx
 
     from scim_readiness.clients.probe import Probe
-    from scim_readiness.plugin.context import CheckContext
+    from scim_readiness.config import Config, ProbeSection, ScalekitSection, ScimIdpSection
     from scim_readiness.plugin.ledger import Kind, Ledger, LedgerEntry
-    from scim_readiness.webhooks.sender import Sender
+    from scim_readiness.webhooks.sender import Sender, Senders
 
 Mode = Literal["events", "scim"]
 #: Whose SCIM dialect ``mode: scim`` speaks (option ``idp_profile``): the shapes and order of
@@ -178,42 +177,79 @@ class ProvisioningDriver(Protocol):
     async def aclose(self) -> None: ...
 
 
-def selected_mode(ctx: CheckContext) -> Mode:
-    """The check's ``mode`` option (ConfigError when it is not one of the modes)."""
-    return RoundTripOptions.of(ctx).mode
-
-
-def missing_for_mode(ctx: CheckContext, mode: Mode) -> str | None:
-    """Why ``mode`` cannot run with this config, or None when it can."""
+def missing_for_mode(config: Config, mode: Mode) -> str | None:
+    """Why ``mode`` cannot run with ``config``, or None when it can."""
     if mode == "events":
-        if not ctx.config.webhook.url or ctx.config.webhook.secret is None:
+        if not config.webhook.url or config.webhook.secret is None:
             return "mode 'events' needs webhook.url and webhook.secret"
         return None
-    if ctx.config.scim_idp is None:
+    if config.scim_idp is None:
         return "mode 'scim' needs the scim_idp section (the directory's SCIM URL and token)"
     return None
 
 
-def selected_idp_profile(ctx: CheckContext) -> IdpProfile:
-    """The check's ``idp_profile`` option (ConfigError when it is not one of the profiles)."""
-    return RoundTripOptions.of(ctx).idp_profile
+#: Makes an HTTP client (trust and timeouts set) that waits ``timeout_s``; the caller closes it.
+HttpFactory = Callable[[float], "httpx.AsyncClient"]
 
 
-def make_driver(
-    ctx: CheckContext, mode: Mode, roles: RoleAssignments | None = None
-) -> ProvisioningDriver:
-    if mode == "events":
-        return EventsDriver(ctx, roles or RoleAssignments())
-    return ScimDriver(ctx, selected_idp_profile(ctx))
+@dataclass(frozen=True, slots=True)
+class DriverRecords:
+    """Where a driver keeps the ledger in step with its changes: the run's ledger, the check
+    the lines are recorded for, and the organisation and directory each line names."""
+
+    ledger: Ledger
+    check_id: str
+    scalekit: ScalekitSection
+
+    def created(self, kind: Kind, object_id: str, *, channel: Mode, **details: Any) -> None:
+        found: dict[str, Any] = {
+            "organization_id": self.scalekit.organization_id,
+            "directory_id": self.scalekit.directory_id,
+        }
+        found.update({key: value for key, value in details.items() if value is not None})
+        self.ledger.created(kind, object_id, channel=channel, check_id=self.check_id, **found)
+
+    def removed(self, kind: Kind, object_id: str, *, channel: Mode) -> None:
+        self.ledger.removed(kind, object_id, channel=channel, check_id=self.check_id)
 
 
-def _details(ctx: CheckContext, **extra: Any) -> dict[str, Any]:
-    found: dict[str, Any] = {
-        "organization_id": ctx.config.scalekit.organization_id,
-        "directory_id": ctx.config.scalekit.directory_id,
-    }
-    found.update({key: value for key, value in extra.items() if value is not None})
-    return found
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """The two ways one check's drivers reach the directory: signed events to the configured
+    webhook (made by ``senders``, carrying ``environment_id`` or one derived from the run),
+    and SCIM requests to ``config.scim_idp`` over clients from ``http``; either way keeping
+    ``records``."""
+
+    config: Config
+    records: DriverRecords
+    senders: Senders
+    http: HttpFactory
+    environment_id: str | None = None
+
+    def driver(
+        self,
+        mode: Mode,
+        roles: RoleAssignments | None = None,
+        *,
+        profile: IdpProfile = "generic",
+    ) -> ProvisioningDriver:
+        """A driver for ``mode`` (ValueError when the config lacks what it needs)."""
+        # The sender brings the HTTP stack with it: loaded when events are first driven.
+        from scim_readiness.webhooks.sender import event_target
+
+        identities = self.senders.identities
+        if mode == "events":
+            if missing_for_mode(self.config, "events") is not None:
+                raise ValueError("mode 'events' needs webhook.url and webhook.secret")
+            target = event_target(self.config.scalekit, identities.run_id, self.environment_id)
+            # Made now, entered at the first event: a sender that may not sign for this URL
+            # refuses here, before anything is recorded in the ledger.
+            sender = self.senders.to_webhook(target)
+            return EventsDriver(sender, roles or RoleAssignments(), self.records, identities)
+        section = self.config.scim_idp
+        if section is None:
+            raise ValueError("mode 'scim' needs the scim_idp section")
+        return ScimDriver(section, self.http, self.records, identities, profile)
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,7 +261,8 @@ class _Driver:
     the ledger in step with each change. Subclasses say how a user change is published and
     how a user is deleted."""
 
-    ctx: CheckContext
+    records: DriverRecords
+    identities: TestIdentities
     channel: Mode
 
     async def _publish_user(self, user: DirectoryUser, label: str) -> None:
@@ -236,16 +273,10 @@ class _Driver:
 
     def _record_created(self, kind: Kind, object_id: str, **details: Any) -> None:
         """Ledger: this driver is about to create ``object_id`` (call before the request)."""
-        self.ctx.ledger.created(
-            kind,
-            object_id,
-            channel=self.channel,
-            check_id=self.ctx.info.id,
-            **_details(self.ctx, **details),
-        )
+        self.records.created(kind, object_id, channel=self.channel, **details)
 
     def _record_removed(self, kind: Kind, object_id: str) -> None:
-        self.ctx.ledger.removed(kind, object_id, channel=self.channel, check_id=self.ctx.info.id)
+        self.records.removed(kind, object_id, channel=self.channel)
 
     def _email_details(self, user: DirectoryUser) -> dict[str, Any]:
         """What the ledger keeps beside a new email, so cleanup can still address the user."""
@@ -285,25 +316,24 @@ class _Driver:
 
 
 class EventsDriver(_Driver):
-    """Sends signed Scalekit events to the app's webhook (``ctx.config.webhook``)."""
+    """Sends signed Scalekit events to the app's webhook through ``sender`` (not yet entered:
+    the driver enters it at the first event and leaves it in :meth:`aclose`), addressed to
+    the sender's target; groups are named after ``identities``."""
 
     channel: Mode = "events"
 
-    def __init__(self, ctx: CheckContext, roles: RoleAssignments) -> None:
-        # The sender brings the HTTP stack with it: loaded when events are first driven.
-        from scim_readiness.webhooks.sender import Sender, event_target
-
-        webhook = ctx.config.webhook
-        if not webhook.url or webhook.secret is None:
-            raise ValueError("mode 'events' needs webhook.url and webhook.secret")
-        self.ctx = ctx
+    def __init__(
+        self,
+        sender: Sender,
+        roles: RoleAssignments,
+        records: DriverRecords,
+        identities: TestIdentities,
+    ) -> None:
+        self.records = records
+        self.identities = identities
         self.roles = roles
-        self.target = event_target(ctx)
-        # Made now, entered at the first event: a sender that may not sign for this URL
-        # refuses here, before anything is recorded in the ledger.
-        self._unopened = Sender(
-            ctx, webhook.url, webhook.secret.get_secret_value(), self.target, webhook.timeout_s
-        )
+        self.target = sender.target
+        self._unopened = sender
         self._sender: Sender | None = None
 
     async def _send(self, label: str, event_type: EventType, data: Mapping[str, Any]) -> None:
@@ -392,10 +422,10 @@ class EventsDriver(_Driver):
         )
 
     def _directory_id(self) -> str:
-        return self.ctx.config.scalekit.directory_id or f"dir_{self.ctx.run_id}"
+        return self.records.scalekit.directory_id or f"dir_{self.identities.run_id}"
 
     async def create_group(self, label: str) -> GroupRef:
-        identities = self.ctx.identities
+        identities = self.identities
         group = GroupRef(identities.group_id(label), identities.group_name(label), test=True)
         self._record_created("group", group.id, display_name=group.display_name)
         await self._send(
@@ -475,8 +505,9 @@ def _scim_error(response: httpx.Response, secrets: Sequence[str] = ()) -> str:
 
 
 class ScimDriver(_Driver):
-    """SCIM 2.0 requests to the directory's endpoint (``ctx.config.scim_idp``), as an IdP sends
-    them: POST and PUT for users, PATCH for ``active`` and group membership, DELETE.
+    """SCIM 2.0 requests to the directory's endpoint (``section``, the config's ``scim_idp``)
+    over a client from ``http``, as an IdP sends them: POST and PUT for users, PATCH for
+    ``active`` and group membership, DELETE.
 
     ``profile`` picks an IdP's dialect: ``okta`` PATCHes ``active`` without a path (a value
     object) and deactivates before it deletes; ``entra`` writes ops capitalised
@@ -486,12 +517,18 @@ class ScimDriver(_Driver):
 
     channel: Mode = "scim"
 
-    def __init__(self, ctx: CheckContext, profile: IdpProfile = "generic") -> None:
-        if ctx.config.scim_idp is None:
-            raise ValueError("mode 'scim' needs the scim_idp section")
-        self.ctx = ctx
+    def __init__(
+        self,
+        section: ScimIdpSection,
+        http: HttpFactory,
+        records: DriverRecords,
+        identities: TestIdentities,
+        profile: IdpProfile = "generic",
+    ) -> None:
+        self.records = records
+        self.identities = identities
         self.profile = profile
-        section = ctx.config.scim_idp
+        self._http = http
         self._base = section.url.rstrip("/")
         self._token = section.token.get_secret_value()
         self._timeout_s = section.timeout_s
@@ -515,7 +552,7 @@ class ScimDriver(_Driver):
         import httpx  # the HTTP stack: not on the start-up path
 
         if self._client is None:
-            self._client = self.ctx.http(timeout_s=self._timeout_s)
+            self._client = self._http(self._timeout_s)
             self._client.headers["authorization"] = f"Bearer {self._token}"
             self._client.headers["accept"] = "application/scim+json"
         headers = {"content-type": "application/scim+json"} if body is not None else {}
@@ -624,9 +661,9 @@ class ScimDriver(_Driver):
     async def create_group(self, label: str) -> GroupRef:
         from scim2_models import Context, Group
 
-        name = self.ctx.identities.group_name(label)
+        name = self.identities.group_name(label)
         self._record_created("group", name, display_name=name, lookup="displayName")
-        resource = Group(display_name=name, external_id=f"{self.ctx.run_id}-{label}")
+        resource = Group(display_name=name, external_id=f"{self.identities.run_id}-{label}")
         response = await self.request(
             "POST", "/Groups", body=resource.model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
         )
@@ -723,22 +760,24 @@ class Teardown:
     open_driver: Callable[[Mode], ProvisioningDriver]
 
 
-def teardown_of(ctx: CheckContext, roles: RoleAssignments | None = None) -> Teardown:
-    """The teardown of ``ctx``'s check and run, with drivers made from ``ctx``."""
-
-    def open_driver(channel: Mode) -> ProvisioningDriver:
-        if channel == "events":
-            return EventsDriver(ctx, roles or RoleAssignments())
-        return ScimDriver(ctx)
-
+def teardown(
+    config: Config,
+    ledger: Ledger,
+    identities: TestIdentities,
+    check_id: str,
+    probe: Probe | None,
+    open_driver: Callable[[Mode], ProvisioningDriver],
+) -> Teardown:
+    """The teardown of check ``check_id`` in the run of ``identities``; what the probe can
+    look up and whether events can be sent are read from ``config``."""
     return Teardown(
-        ledger=ctx.ledger,
-        identities=ctx.identities,
-        run_id=ctx.run_id,
-        check_id=ctx.info.id,
-        probe=ctx.probe,
-        reads_by_email=probe_reads_by_email(ctx),
-        can_send_events=missing_for_mode(ctx, "events") is None,
+        ledger=ledger,
+        identities=identities,
+        run_id=identities.run_id,
+        check_id=check_id,
+        probe=probe,
+        reads_by_email=probe_reads_by_email(config.probe),
+        can_send_events=missing_for_mode(config, "events") is None,
         open_driver=open_driver,
     )
 
@@ -1050,9 +1089,9 @@ class _SweepEntry:
         return {"email": self.email}
 
 
-def probe_reads_by_email(ctx: CheckContext) -> bool:
-    """Whether the configured probe can look users up by email (else by directory user id)."""
-    section = ctx.config.probe
+def probe_reads_by_email(section: ProbeSection | None) -> bool:
+    """Whether the probe ``section`` configures can look users up by email (else by
+    directory user id)."""
     if section is None:
         return True
     kind = section.http if section.kind == "http" else section.command

@@ -29,24 +29,23 @@ from typing import TYPE_CHECKING, Generic
 from scim_readiness.errors import ConfigError, ProbeError
 from scim_readiness.model import Status
 from scim_readiness.plugin.contract import Clock, FindingCode, FindingRecorder
-from scim_readiness.plugin.options import RoundTripOptions
+from scim_readiness.plugin.options import RoundTripOptions, RunningCheck
 from scim_readiness.plugin.wait import wait_until
 from scim_readiness.provisioning.drivers import (
     ChangeRejected,
     DeliveryRedirected,
     DirectoryUser,
     Mode,
+    Teardown,
     cleanup_outstanding,
     missing_for_mode,
     probe_reads_by_email,
-    selected_mode,
-    teardown_of,
 )
 from scim_readiness.provisioning.steps import S, Step, StepOutcome
 
 if TYPE_CHECKING:
     from scim_readiness.clients.probe import AppUser, Probe
-    from scim_readiness.plugin.context import CheckContext
+    from scim_readiness.config import Config, ProbeSection
 
 NO_PROBE = "not observed: no probe is configured, so the app's state cannot be read"
 #: A probe that fails this many times in a row is broken, not slow: the step stops waiting.
@@ -219,18 +218,17 @@ def _plan(rows: Iterable[Step[S]]) -> list[tuple[str, str]]:
     return [(row.name, row.expected) for row in rows]
 
 
-def step_budget(ctx: CheckContext) -> float:
-    """The per-step budget (option ``step_timeout_s``; ConfigError when invalid)."""
-    return RoundTripOptions.of(ctx).step_timeout_s
-
-
-def round_trip_options(ctx: CheckContext, *, code: FindingCode) -> tuple[Mode, float] | None:
-    """The check's ``mode`` and per-step budget; None (recorded as ERROR) when invalid."""
+def round_trip_options(
+    check: RunningCheck, findings: FindingRecorder, *, code: FindingCode
+) -> tuple[Mode, float] | None:
+    """The ``mode`` and per-step budget (``step_timeout_s``) of the running ``check``'s
+    options; None (recorded on ``findings`` as ERROR) when invalid."""
     try:
-        return selected_mode(ctx), step_budget(ctx)
+        options = RoundTripOptions.of(check)
+        return options.mode, options.step_timeout_s
     except ConfigError as exc:
-        check_id = ctx.info.id
-        ctx.findings.errored(
+        check_id = check.info.id
+        findings.errored(
             f"Invalid {check_id} options",
             observed=exc.message,
             fix=f"Set checks.{check_id}.options.mode to events or scim and step_timeout_s to a "
@@ -241,14 +239,19 @@ def round_trip_options(ctx: CheckContext, *, code: FindingCode) -> tuple[Mode, f
 
 
 def skipped_unconfigured_mode(
-    ctx: CheckContext, mode: Mode, *, code: FindingCode, part: str = "Not run"
+    config: Config,
+    findings: FindingRecorder,
+    mode: Mode,
+    *,
+    code: FindingCode,
+    part: str = "Not run",
 ) -> bool:
-    """When the config lacks what ``mode`` needs, record ``part`` (the check, or the side of
+    """When ``config`` lacks what ``mode`` needs, record ``part`` (the check, or the side of
     it that needs the mode) as SKIP and return True."""
-    missing = missing_for_mode(ctx, mode)
+    missing = missing_for_mode(config, mode)
     if not missing:
         return False
-    ctx.findings.skipped(
+    findings.skipped(
         f"{part}: mode '{mode}' is not configured",
         why=missing,
         fix="Add the missing section to the config, or choose the other mode.",
@@ -310,12 +313,14 @@ def record_refused(
     )
 
 
-async def remove_test_objects(ctx: CheckContext, *, what: str, code: FindingCode) -> None:
+async def remove_test_objects(
+    teardown: Teardown, findings: FindingRecorder, *, what: str, code: FindingCode
+) -> None:
     """The check's ``cleanup``: remove what the ledger says is outstanding; WARN naming
     ``what`` (e.g. "Test users") when some of it could not be removed."""
-    outcome = await cleanup_outstanding(teardown_of(ctx))
+    outcome = await cleanup_outstanding(teardown)
     if outcome.failed:
-        ctx.findings.warned(
+        findings.warned(
             "Some test objects could not be removed",
             observed="; ".join(outcome.failed),
             why=f"{what} left behind clutter the app and the directory.",
@@ -363,13 +368,13 @@ class AppUserReader:
         return await probe.user_by_id(user.handle)
 
 
-def app_user_reader(ctx: CheckContext) -> AppUserReader:
-    """The reader for the configured probe (see :class:`AppUserReader`)."""
-    by_email = probe_reads_by_email(ctx)
-    section = ctx.config.probe
+def app_user_reader(probe: Probe | None, section: ProbeSection | None) -> AppUserReader:
+    """The reader for ``probe``, with the lookups ``section`` (the config's probe section)
+    defines (see :class:`AppUserReader`)."""
+    by_email = probe_reads_by_email(section)
     sub = None if section is None else getattr(section, section.kind)
     also_by_id = by_email and sub is not None and bool(sub.user_by_id)
-    return AppUserReader(ctx.probe, by_email, also_by_id)
+    return AppUserReader(probe, by_email, also_by_id)
 
 
 def describe_user(user: AppUser | None) -> str:

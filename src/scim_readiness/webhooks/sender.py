@@ -32,12 +32,14 @@ from scim_readiness.events import (
     signed_headers,
 )
 from scim_readiness.guards import refuse_plain_http_signing
-from scim_readiness.plugin.options import EventOptions
 from scim_readiness.webhooks.test_users import note_delivery, user_event_data
 
 if TYPE_CHECKING:
-    from scim_readiness.plugin.context import CheckContext
-    from scim_readiness.plugin.ledger import LedgerEntry
+    from scim_readiness.clients.http import TlsSettings
+    from scim_readiness.config import Config, ScalekitSection
+    from scim_readiness.plugin.contract import Clock, FindingRecorder
+    from scim_readiness.plugin.identities import TestIdentities
+    from scim_readiness.plugin.ledger import Ledger, LedgerEntry
 
 #: Used when the config names no organisation: obviously not a real Scalekit id.
 FAKE_ORGANIZATION_ID = "org_scimreadinessnotconfigured"
@@ -139,20 +141,24 @@ class EventTarget:
     organization_is_fake: bool = False
 
 
-def event_target(ctx: CheckContext) -> EventTarget:
-    org = ctx.config.scalekit.organization_id
+def event_target(
+    scalekit: ScalekitSection, run_id: str, environment_id: str | None = None
+) -> EventTarget:
+    """Events for the configured organisation, carrying ``environment_id`` (the option of
+    that name), else one derived from ``run_id``."""
+    org = scalekit.organization_id
     # The config does not name the environment id; receivers rarely check it, and a run-derived
     # value keeps test events recognisable.
-    env = EventOptions.of(ctx).environment_id or f"env_{ctx.run_id}"
+    env = environment_id or f"env_{run_id}"
     if org:
         return EventTarget(org, env)
     return EventTarget(FAKE_ORGANIZATION_ID, env, organization_is_fake=True)
 
 
-def warn_if_fake_organization(ctx: CheckContext, target: EventTarget, *, code: str) -> None:
+def warn_if_fake_organization(findings: FindingRecorder, target: EventTarget, *, code: str) -> None:
     """WARN (with the calling check's ``code``) when events go to a placeholder organisation."""
     if target.organization_is_fake:
-        ctx.findings.warned(
+        findings.warned(
             "Events addressed to a placeholder organisation",
             expected="scalekit.organization_id set to the organisation whose directory "
             "provisions this app",
@@ -181,14 +187,21 @@ class Sender:
     A signed delivery over plain ``http://`` to a production target is never sent: creating
     a signing sender for one, or posting signature headers there, raises
     :class:`~scim_readiness.errors.DeliveryRefused` (the runner records SKIP with the reason).
+
+    ``config`` decides whether the URL is a production target and holds the secrets that are
+    cut out of every answer shown; ``tls`` is the trust for https; ``clock`` stamps the
+    signatures; ``identities`` names the webhook-ids. :class:`Senders` supplies all four.
     """
 
-    ctx: CheckContext
     url: str
     secret: str
     target: EventTarget
     timeout_s: float
     fresh_connections: bool = False
+    config: Config = field(kw_only=True)
+    tls: TlsSettings = field(kw_only=True)
+    clock: Clock = field(kw_only=True)
+    identities: TestIdentities = field(kw_only=True)
     _pools: dict[tuple[str, str, int], Pool] = field(default_factory=dict, init=False)
     _entered: bool = field(default=False, init=False)
     _secrets: tuple[str, ...] = field(default=(), init=False)
@@ -196,10 +209,10 @@ class Sender:
     def __post_init__(self) -> None:
         # Refused at once, before a check records test users it could never send.
         if self.secret:
-            refuse_plain_http_signing(self.ctx.config, self.url)
+            refuse_plain_http_signing(self.config, self.url)
 
     async def __aenter__(self) -> Sender:
-        self._secrets = tuple(self.ctx.config.secret_values())
+        self._secrets = tuple(self.config.secret_values())
         self._entered = True
         return self
 
@@ -233,15 +246,15 @@ class Sender:
     def _new_pool(self, target: Target, *, keep_alive: bool) -> Pool:
         from scim_readiness.clients.http import ssl_context
 
-        context = ssl_context(self.ctx.tls) if target.scheme == "https" else None
+        context = ssl_context(self.tls) if target.scheme == "https" else None
         return Pool(target, context, keep_alive=keep_alive)
 
     def now(self) -> int:
-        return int(self.ctx.clock.now())
+        return int(self.clock.now())
 
     def next_event_id(self) -> str:
         """A webhook-id unique in this run, recognisable as a test event (``evt_<run id>…``)."""
-        return self.ctx.identities.event_id(next(_EVENT_SEQUENCE))
+        return self.identities.event_id(next(_EVENT_SEQUENCE))
 
     def event(
         self, event_type: str, data: Mapping[str, Any], *, event_id: str | None = None
@@ -313,7 +326,7 @@ class Sender:
         """POST ``body`` as ``application/json`` and capture the answer; never raises for
         network trouble (that becomes an Outcome with ``status=None``)."""
         if SIGNATURE_HEADERS & {name.lower() for name in headers}:
-            refuse_plain_http_signing(self.ctx.config, url or self.url)
+            refuse_plain_http_signing(self.config, url or self.url)
         limit = timeout_s or self.timeout_s
         started = time.perf_counter()
         try:
@@ -377,6 +390,53 @@ class Sender:
             excerpt=excerpt(answer.body[:MAX_ANSWER_BYTES], self._secrets),
             location=location,
             event_id=event_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Senders:
+    """What every sender of a run is made with (see :class:`Sender`): the config, TLS trust,
+    the clock and the run's test identities."""
+
+    config: Config
+    tls: TlsSettings
+    clock: Clock
+    identities: TestIdentities
+
+    def sender(
+        self,
+        url: str,
+        secret: str,
+        target: EventTarget,
+        timeout_s: float,
+        *,
+        fresh_connections: bool = False,
+    ) -> Sender:
+        """A sender to ``url`` (not yet entered: ``async with``); signing with ``secret``
+        unless it is empty."""
+        return Sender(
+            url,
+            secret,
+            target,
+            timeout_s,
+            fresh_connections,
+            config=self.config,
+            tls=self.tls,
+            clock=self.clock,
+            identities=self.identities,
+        )
+
+    def to_webhook(self, target: EventTarget, timeout_s: float | None = None) -> Sender:
+        """A sender to the configured webhook, signing with its secret, waiting ``timeout_s``
+        (default: ``webhook.timeout_s``); ValueError when the URL or secret is not set."""
+        webhook = self.config.webhook
+        if not webhook.url or webhook.secret is None:
+            raise ValueError("sending to the webhook needs webhook.url and webhook.secret")
+        return self.sender(
+            webhook.url,
+            webhook.secret.get_secret_value(),
+            target,
+            webhook.timeout_s if timeout_s is None else timeout_s,
         )
 
 
@@ -444,9 +504,13 @@ def describe_failure(exc: BaseException, *, endpoint: str = "the webhook") -> st
 # ---------------------------------------------------------------------------- test users
 
 
-async def remove_test_users(ctx: CheckContext) -> tuple[list[str], list[str]]:
-    """Remove the users this check recorded in this run and has not removed yet, through
-    signed events (``user_updated active:false`` for applied ones, then ``user_deleted``).
+async def remove_test_users(
+    ledger: Ledger, check_id: str, target: EventTarget, senders: Senders
+) -> tuple[list[str], list[str]]:
+    """Remove the users check ``check_id`` recorded in the run of ``senders.identities`` and
+    has not removed yet, through signed events to the configured webhook
+    (``user_updated active:false`` for applied ones, then ``user_deleted``), addressed to
+    ``target`` unless a user's line names its organisation.
 
     Returns (removed, failed) descriptions; failures stay in the ledger as unremovable so
     ``scim-readiness cleanup`` can retry them.
@@ -454,18 +518,18 @@ async def remove_test_users(ctx: CheckContext) -> tuple[list[str], list[str]]:
     from scim_readiness.events import EventType, user_deleted_data
     from scim_readiness.plugin.identities import TestIdentity
 
+    identities = senders.identities
     entries = [
         entry
-        for entry in ctx.ledger.outstanding(ctx.run_id)
-        if entry.check_id == ctx.info.id
+        for entry in ledger.outstanding(identities.run_id)
+        if entry.check_id == check_id
         and entry.kind == "user"
         and entry.channel == "events"
-        and ctx.identities.proves(entry)
+        and identities.proves(entry)
     ]
-    url, secret = ctx.config.webhook.url, ctx.config.webhook.secret
-    if not entries or not url or secret is None:
+    webhook = senders.config.webhook
+    if not entries or not webhook.url or webhook.secret is None:
         return [], [e.object_id for e in entries]
-    target = event_target(ctx)
     removed: list[str] = []
     failed: list[str] = []
 
@@ -500,14 +564,14 @@ async def remove_test_users(ctx: CheckContext) -> tuple[list[str], list[str]]:
             ),
         )
         if outcome.accepted:
-            ctx.ledger.removed("user", entry.object_id, channel="events", check_id=ctx.info.id)
+            ledger.removed("user", entry.object_id, channel="events", check_id=check_id)
             removed.append(entry.object_id)
         else:
-            ctx.ledger.unremovable(
+            ledger.unremovable(
                 "user",
                 entry.object_id,
                 channel="events",
-                check_id=ctx.info.id,
+                check_id=check_id,
                 reason=f"user_deleted answered {outcome.summary()}",
             )
             failed.append(f"{entry.object_id}: {outcome.summary()}")
@@ -520,12 +584,6 @@ async def remove_test_users(ctx: CheckContext) -> tuple[list[str], list[str]]:
         async with gate:
             await remove(sender, entry)
 
-    async with Sender(
-        ctx,
-        url,
-        secret.get_secret_value(),
-        target,
-        ctx.config.webhook.timeout_s,
-    ) as sender:
+    async with senders.to_webhook(target) as sender:
         await asyncio.gather(*(bounded(sender, entry) for entry in entries))
     return removed, failed

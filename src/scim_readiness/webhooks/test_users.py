@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scim_readiness.plugin.context import CheckContext
     from scim_readiness.plugin.identities import TestIdentity
+    from scim_readiness.plugin.ledger import Ledger
 
 # Directory user ids that some delivery of this process may have applied: it got a 2xx, or no
 # definite answer (a time-out: the app may have acted before it stopped answering). A test
@@ -48,25 +49,42 @@ def maybe_applied(directory_user_id: str) -> bool:
     return directory_user_id in _MAYBE_APPLIED
 
 
-def record_test_user(ctx: CheckContext, identity: TestIdentity, *, expect_applied: bool) -> None:
-    """Ledger entry for a user a delivery may create; call *before* sending it.
+@dataclass(frozen=True, slots=True)
+class TestUserRecords:
+    """The ledger lines of the test users one check's deliveries may create: the run's
+    ledger, the check they are recorded for, and the organisation the deliveries name."""
 
-    ``expect_applied`` says whether the delivery is one the app should apply (cleanup then
-    deactivates and deletes) or one it should refuse (cleanup only sends ``user_deleted``,
-    which a correct app answers without creating anything).
-    """
-    ctx.ledger.created(
-        "user",
-        identity.directory_user_id,
-        channel="events",
-        check_id=ctx.info.id,
-        email=identity.email,
-        dp_id=identity.dp_id,
-        given_name=identity.given_name,
-        family_name=identity.family_name,
-        organization_id=ctx.config.scalekit.organization_id,
-        expect_applied=expect_applied,
-    )
+    __test__ = False
+
+    ledger: Ledger
+    check_id: str
+    organization_id: str | None
+
+    def record(self, identity: TestIdentity, *, expect_applied: bool) -> None:
+        """Ledger entry for a user a delivery may create; call *before* sending it.
+
+        ``expect_applied`` says whether the delivery is one the app should apply (cleanup then
+        deactivates and deletes) or one it should refuse (cleanup only sends ``user_deleted``,
+        which a correct app answers without creating anything).
+        """
+        self.ledger.created(
+            "user",
+            identity.directory_user_id,
+            channel="events",
+            check_id=self.check_id,
+            email=identity.email,
+            dp_id=identity.dp_id,
+            given_name=identity.given_name,
+            family_name=identity.family_name,
+            organization_id=self.organization_id,
+            expect_applied=expect_applied,
+        )
+
+    def absent(self, identity: TestIdentity) -> None:
+        """The app was seen not to hold ``identity``: nothing is left for cleanup to remove."""
+        self.ledger.removed(
+            "user", identity.directory_user_id, channel="events", check_id=self.check_id
+        )
 
 
 def user_event_data(identity: TestIdentity, organization_id: str, **fields: Any) -> dict[str, Any]:

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
     from scim_readiness.clients.probe import AppUser, Probe
     from scim_readiness.config import ProbeSection
-    from scim_readiness.plugin.context import CheckContext
     from scim_readiness.plugin.contract import Clock, FindingRecorder
     from scim_readiness.plugin.identities import TestIdentity
 
@@ -176,14 +175,15 @@ def record_probe_failure(findings: FindingRecorder, exc: ProbeError, *, code: st
     )
 
 
-def app_view(ctx: CheckContext) -> tuple[AppView | None, str]:
-    """The view of the app for this check, or None and why not."""
-    if ctx.probe is None:
+def app_view(probe: Probe | None, section: ProbeSection | None) -> tuple[AppView | None, str]:
+    """The view of the app through ``probe``, limited to the lookups ``section`` (the
+    config's probe section) defines; or None and why not."""
+    if probe is None:
         return None, "no probe is configured"
-    by_id, by_email, listing = _lookups(ctx.config.probe)
+    by_id, by_email, listing = _lookups(section)
     if not (by_id or by_email):
         return None, "the probe defines neither user_by_id nor user_by_email"
-    return AppView(ctx.probe, by_id, by_email, listing), ""
+    return AppView(probe, by_id, by_email, listing), ""
 
 
 def describe(user: AppUser) -> str:
