@@ -1,14 +1,23 @@
 """Fixtures several test folders share: one local CA per session, a loopback certificate
-from it, and a fresh webhook signing secret."""
+from it, and a fresh webhook signing secret; and Ctrl-C restored for the processes the tests
+start."""
 
 from __future__ import annotations
 
 import base64
 import secrets
+import signal
 
 import pytest
 
 from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
+
+# A shell that starts the suite in the background (`pytest &` in a script) makes it ignore
+# SIGINT, and every process it starts inherits that: the tests that press Ctrl-C on the CLI
+# would then see it ignored and fail for the shell's reason, not the product's. A handler
+# here is reset to the default in each child at exec, so the children take Ctrl-C again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
