@@ -562,9 +562,24 @@ def _report_drift(
                 "samples": [s._asdict() for s in samples],
             },
         )
-    if not any_drift and result.directory_users == 0:
-        # Nothing compared is nothing observed (an app user the empty directory lacks would
-        # have been drift above).
+    if not any_drift:
+        _report_reconciled(findings, result, summary, roles_left_out)
+    else:
+        findings.metrics["drift"] = {d.value: c for d, c in result.counts.items() if c}
+    if result.unlinked_active_samples:
+        findings.metrics["unlinked_active_samples"] = list(result.unlinked_active_samples)
+
+
+def _report_reconciled(
+    findings: FindingRecorder,
+    result: ReconcileResult,
+    summary: str,
+    roles_left_out: str | None,
+) -> None:
+    """No drift found: a PASS naming what was looked for, or, with no directory user
+    compared, the essential assertion not observed (an app user the empty directory lacks
+    would have been drift)."""
+    if result.directory_users == 0:
         skipped_essential(
             findings,
             _EVERY_USER,
@@ -575,21 +590,17 @@ def _report_drift(
             fix=COMPARED.fix,
             code=COMPARED.code,
         )
-    elif not any_drift:
-        looked_for = "no missing, unlinked, extra, inactive, email or role drift"
-        if roles_left_out is not None:
-            looked_for = "no missing, unlinked, extra, inactive or email drift"
-            summary = f"{summary}; {roles_left_out}"
-        findings.passed(
-            "Every directory user reconciles with the app",
-            expected=looked_for,
-            observed=summary,
-            code=RECONCILED.code,
-        )
-    else:
-        findings.metrics["drift"] = {d.value: c for d, c in result.counts.items() if c}
-    if result.unlinked_active_samples:
-        findings.metrics["unlinked_active_samples"] = list(result.unlinked_active_samples)
+        return
+    looked_for = "no missing, unlinked, extra, inactive, email or role drift"
+    if roles_left_out is not None:
+        looked_for = "no missing, unlinked, extra, inactive or email drift"
+        summary = f"{summary}; {roles_left_out}"
+    findings.passed(
+        "Every directory user reconciles with the app",
+        expected=looked_for,
+        observed=summary,
+        code=RECONCILED.code,
+    )
 
 
 def _report_attributes(findings: FindingRecorder, coverage: AttributeCoverage) -> None:
