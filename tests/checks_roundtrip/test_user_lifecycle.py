@@ -170,7 +170,14 @@ def test_probe_without_email_lookup_reads_by_directory_user_id(stack: Stack, mod
     for check_id in ("user-lifecycle", "group-roles"):
         result = result_of(report, check_id)
         assert result.status is Status.PASS, [f.title for f in result.findings]
-        assert {step.status for step in result.timeline} == {Status.PASS}
+        # In scim mode Scalekit gives the test group no role: its steps are not observable.
+        unobservable = mode == "scim" and check_id == "group-roles"
+        skipped = {"join test group", "delete test group"} if unobservable else set()
+        assert {
+            step.step.split(". ", 1)[1]
+            for step in result.timeline
+            if step.status is not Status.PASS
+        } == skipped
 
 
 @pytest.mark.parametrize(
