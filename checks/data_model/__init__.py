@@ -10,6 +10,10 @@ tenant mismatches. Nothing is requested per user, and memory holds one compact t
 user still waiting for its partner. Finally the share of directory users lacking each
 required attribute.
 
+Essential assertions (PASS needs every one observed; one that could not be is SKIP):
+  * every directory user reconciles with the app: at least one directory user (other than
+    the checker's test identities) was compared; an empty directory shows nothing.
+
 Statuses:
 
 * PASS: the tenant maps, every user reconciles, required attributes are present.
@@ -18,7 +22,10 @@ Statuses:
   any drift between directory and app (missing, extra active, active, email or role
   mismatch, two app users for one directory user).
 * ERROR: Scalekit or the probe failed mid-way (what was read so far is not judged).
-* SKIP: no probe configured (or one without ``list_users``), or no organisation to read.
+* SKIP: no probe configured (or one without ``list_users``), no organisation to read, or
+  a directory with no users to compare (unless the app holds active users it lacks: FAIL).
+  When the environment's roles cannot be read, the role comparison is a SKIP finding with the
+  reason and the rest is judged.
 
 Roles are compared with the roles Scalekit reports for each user (what its events carry);
 the config's group→role map (with ``default_role`` and ``precedence``) stands in only when the
@@ -195,6 +202,15 @@ _DRIFT: dict[Drift, tuple[FindingCode, str]] = {
     ),
 }
 
+COMPARED = FindingCode(
+    "DMD015",
+    "The directory has users to compare with the app",
+    "With no directory user compared, nothing shows that the app's users reconcile with the "
+    "directory; an empty directory is not a pass.",
+    "Assign users to the app in the IdP so the directory syncs them (the checker's own test "
+    "identities are left out), or accept data-model as not evaluated for this run.",
+    _DOCS,
+)
 ATTRIBUTES = FindingCode(
     "DMD014",
     "Every directory user has the attributes the app requires",
@@ -227,6 +243,7 @@ CHECK = CheckInfo(
         TENANT,
         *(code for code, _ in _DRIFT.values()),
         ATTRIBUTES,
+        COMPARED,
     ),
 )
 

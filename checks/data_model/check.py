@@ -14,6 +14,7 @@ from scim_readiness.api import (
     ScalekitAuthError,
     ScalekitError,
     Severity,
+    skipped_essential,
 )
 from scim_readiness.config import DataModelSection
 from scim_readiness.plugin.target import TargetUnavailable, find_directory, find_organization
@@ -22,6 +23,7 @@ from . import (
     _DRIFT,
     APP_LISTED,
     ATTRIBUTES,
+    COMPARED,
     EXTERNAL_ID,
     RECONCILED,
     TARGET,
@@ -67,7 +69,7 @@ async def run(ctx: CheckContext) -> None:
     expected_tenant = _expected_tenant(ctx, section.expected_tenant, org)
     org_id, directory_id = str(org.id), str(directory.id)
     mapper = await _role_mapper(ctx, gateway, org_id, directory)
-    known_roles = mapper.known_roles | await _environment_roles(gateway)
+    environment_roles = await _environment_roles(ctx.findings, gateway, opts.compare_roles)
     try:
         groups = await _directory_groups(gateway, org_id, directory_id, mapper)
     except ScalekitError as exc:
@@ -76,7 +78,9 @@ async def run(ctx: CheckContext) -> None:
         )
         return
     coverage = AttributeCoverage(section.required_attributes)
-    compared_roles = (known_roles or None) if opts.compare_roles else None
+    compared_roles = None
+    if opts.compare_roles and environment_roles is not None:
+        compared_roles = (mapper.known_roles | environment_roles) or None
     reconciler = Reconciler(
         expected_tenant=expected_tenant, known_roles=compared_roles, sample_limit=opts.samples
     )
@@ -102,12 +106,12 @@ async def run(ctx: CheckContext) -> None:
     )
     _report_tenant(ctx.findings, result, expected_tenant)
     roles_left_out = None
-    if compared_roles is None:
-        roles_left_out = (
-            "roles not compared (option compare_roles is off)"
-            if not opts.compare_roles
-            else "roles not compared (neither roles.map nor the environment names a role)"
-        )
+    if not opts.compare_roles:
+        roles_left_out = "roles not compared (option compare_roles is off)"
+    elif environment_roles is None:
+        roles_left_out = "roles not compared: the environment's roles could not be read"
+    elif compared_roles is None:
+        roles_left_out = "roles not compared (neither roles.map nor the environment names a role)"
     _report_drift(ctx.findings, result, directory_id, ignored, groups, roles_left_out)
     _report_attributes(ctx.findings, coverage)
 
@@ -268,13 +272,29 @@ async def _role_mapper(ctx: CheckContext, gateway: Any, org_id: str, directory: 
     )
 
 
-async def _environment_roles(gateway: Any) -> frozenset[str]:
+async def _environment_roles(
+    findings: FindingRecorder, gateway: Any, wanted: bool
+) -> frozenset[str] | None:
     """Every role the environment defines: the roles the directory can grant. App roles
-    outside this set (a locally granted "owner") are not compared."""
+    outside this set (a locally granted "owner") are not compared. None when roles are not
+    compared, or could not be read (recorded as a SKIP of the role comparison: comparing
+    against a partial set would be a "no role drift" nobody observed)."""
+    if not wanted:
+        return frozenset()
     try:
         return frozenset(role.name for role in await gateway.list_roles())
-    except ScalekitError:
-        return frozenset()
+    except ScalekitError as exc:
+        code, _ = _DRIFT[Drift.ROLE_MISMATCH]
+        findings.skipped(
+            "Role drift not compared: the environment's roles could not be read",
+            observed=f"the environment's roles could not be read: {exc.message}",
+            why="The environment's roles say which app roles the directory grants; without "
+            "them app and directory roles cannot be compared.",
+            fix="Run again; if it persists, check the client credentials' access to roles and "
+            "Scalekit's status.",
+            code=code.code,
+        )
+        return None
 
 
 class _Groups:
@@ -498,6 +518,9 @@ def _drift_summary(result: ReconcileResult, ignored: _TestIdentityFilter, groups
     return summary
 
 
+_EVERY_USER = "every directory user reconciles with the app"
+
+
 def _report_drift(
     findings: FindingRecorder,
     result: ReconcileResult,
@@ -540,20 +563,44 @@ def _report_drift(
             },
         )
     if not any_drift:
-        looked_for = "no missing, unlinked, extra, inactive, email or role drift"
-        if roles_left_out is not None:
-            looked_for = "no missing, unlinked, extra, inactive or email drift"
-            summary = f"{summary}; {roles_left_out}"
-        findings.passed(
-            "Every directory user reconciles with the app",
-            expected=looked_for,
-            observed=summary,
-            code=RECONCILED.code,
-        )
+        _report_reconciled(findings, result, summary, roles_left_out)
     else:
         findings.metrics["drift"] = {d.value: c for d, c in result.counts.items() if c}
     if result.unlinked_active_samples:
         findings.metrics["unlinked_active_samples"] = list(result.unlinked_active_samples)
+
+
+def _report_reconciled(
+    findings: FindingRecorder,
+    result: ReconcileResult,
+    summary: str,
+    roles_left_out: str | None,
+) -> None:
+    """No drift found: a PASS naming what was looked for, or, with no directory user
+    compared, the essential assertion not observed (an app user the empty directory lacks
+    would have been drift)."""
+    if result.directory_users == 0:
+        skipped_essential(
+            findings,
+            _EVERY_USER,
+            "Reconciliation not observed: no directory users to compare",
+            expected="at least one directory user compared with the app",
+            observed=summary,
+            why=COMPARED.why,
+            fix=COMPARED.fix,
+            code=COMPARED.code,
+        )
+        return
+    looked_for = "no missing, unlinked, extra, inactive, email or role drift"
+    if roles_left_out is not None:
+        looked_for = "no missing, unlinked, extra, inactive or email drift"
+        summary = f"{summary}; {roles_left_out}"
+    findings.passed(
+        "Every directory user reconciles with the app",
+        expected=looked_for,
+        observed=summary,
+        code=RECONCILED.code,
+    )
 
 
 def _report_attributes(findings: FindingRecorder, coverage: AttributeCoverage) -> None:

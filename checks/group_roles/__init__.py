@@ -7,25 +7,34 @@ Two sides:
   environment. An assignment for a group the config does not name is a warning.
 * **The app** (through the probe): a test user, driven through signed events (option ``mode:
   events``) or the directory's SCIM endpoint (``mode: scim``), is created in no
-  mapped group, joins a mapped group, joins a second one, leaves the first, joins and loses a
-  test group that is then deleted, and finally leaves every mapped group. The mapped groups
+  mapped group, joins a mapped group, joins a second one, leaves the first, leaves every
+  mapped group, and (events mode) joins a test group that is then deleted. The mapped groups
   are the directory's own (in scim mode the test user really joins and leaves them); the test
   group is the only group created, and it and the user are removed at the end. After each change
   its roles in the app must be those the config describes: every role of its groups
   (``roles.combine: all``) or the highest by ``roles.precedence`` (``highest``), and
   ``roles.default_role`` (or none) in no mapped group.
 
+A step whose change leaves the expected roles as they were (a role the user already holds, a
+lower-ranked one under ``highest``, a group's role equal to the default role) cannot show
+whether the app processed it: when the app shows those roles the step is SKIP "not
+observable", never PASS; roles seen to differ still FAIL.
+
 In events mode the checker computes ``roles`` as Scalekit would from the directory's role
 assignments; when those cannot be read it falls back to the config map and says so. The test
-group stands in, in events mode, for a group mapped to the first group's role, so that its
-deletion must take a role away; in scim mode Scalekit decides (a new group has no role).
+group stands in, in events mode, for a group mapped to the first group's role, joined from no
+mapped group so that joining it gives a role and deleting it must take that role away. In scim
+mode Scalekit decides, and a group new to the directory has no role: joining or deleting it
+cannot move roles, so the test group is not made and its two steps are SKIP "not observable".
 
 Essential assertions (PASS needs every one observed; one that could not be is SKIP):
   * the directory's role assignments were read and compared with ``roles.map``;
-  * the app side ran: a test user's roles were seen in the app after the membership changes.
+  * the app side ran: a test user's roles were seen in the app after the membership changes,
+    at least one of which moved the expected roles.
 
 Statuses:
-  PASS  assignments match the config and every app-side step showed the expected roles.
+  PASS  assignments match the config and every observable app-side step showed the expected
+        roles (the steps that are not observable are SKIP findings, named).
   WARN  the directory maps groups the config does not mention.
   FAIL  a configured group lacks an assignment, is assigned another or a non-existent role,
         or a step's roles in the app differed from the expected ones (the step is named).

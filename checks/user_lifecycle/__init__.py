@@ -32,6 +32,9 @@ Statuses:
         still sent and must be accepted, but nothing can be observed, so nothing passes). A
         step after one that failed is "not judged" when the app already showed the state it
         waits for (a reactivation after an ignored deactivation), or its start is unknown.
+        The profile update is "not observable" (a SKIP finding; the others still PASS the
+        check) when the probe shows neither the user's name nor its department: the app
+        would look the same before and after it.
   ERROR the SCIM endpoint or the probe failed, so the app could not be evaluated; a probe
         failure at the create leaves the later steps "not judged", never failed.
 """

@@ -25,7 +25,10 @@ Steps, each recorded as its own finding:
   crosses the wire in clear text);
 - optionally (``burst: {events: N, concurrency: C}``) a burst of N signed harmless events at
   concurrency C, with throughput and p50/p95/p99: FAIL on any non-2xx or a p95 over the
-  budget (see ``scim_readiness.checks.webhook_endpoint.burst``).
+  budget (see ``scim_readiness.checks.webhook_endpoint.burst``). The burst floods the app,
+  so it holds the app alone (``holds_app``): it waits, up to a quarter of the check's timeout,
+  until no other check is at work on the app (else it is SKIP, not sent), and none starts
+  while it runs.
 
 PASS means every step passed; this check changes nothing in the app.
 """
@@ -178,6 +181,8 @@ CHECK = CheckInfo(
     options=Options,
     needs=(Need.WEBHOOK,),
     mutates=False,
+    # Takes no turn, but the optional burst floods the app: that part holds it alone.
+    holds_app=True,
     docs_url=_DOCS,
     description="HTTPS on an allowed, public domain; valid certificate; TLS >= 1.2; "
     "plain HTTP refused; a signed event acknowledged within the latency budget",

@@ -28,6 +28,7 @@ The connection itself is :mod:`scim_readiness.clients.http1`, shared with the em
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import ssl
 import time
@@ -427,16 +428,47 @@ async def burst_step(ctx: CheckContext, ep: EndpointView) -> None:
     secret = _signing_secret(ctx, ep, title)
     if secret is None:
         return
-    budget = ctx.config.webhook.latency_budget_s
     event_type: str = ctx.option("harmless_event_type")
     check_timeout = ctx.settings.timeout_s or ctx.info.default_timeout_s
+    async with contextlib.AsyncExitStack() as holding:
+        # The burst floods the app: it holds it alone, so it neither slows nor times the other
+        # checks' changes; the wait is bounded so the burst keeps the time it needs.
+        wait_s = check_timeout / 4
+        try:
+            async with asyncio.timeout(wait_s):
+                await holding.enter_async_context(ctx.app_alone())
+        except TimeoutError:
+            ctx.findings.skipped(
+                f"{title}: not sent",
+                observed=f"other checks were still at work on the app after {wait_s:g} s",
+                why="A burst beside other checks' changes would slow their work and time "
+                "theirs along with the endpoint's.",
+                fix="Raise checks.webhook-endpoint.timeout_s so the burst can wait for the "
+                "other checks (it waits a quarter of it), or run it alone with "
+                "--only webhook-endpoint.",
+                code=CODE,
+            )
+            return
+        await _send(ctx, ep.url, secret, plan, title, check_timeout, event_type)
+
+
+async def _send(
+    ctx: CheckContext,
+    url: str,
+    secret: str,
+    plan: BurstPlan,
+    title: str,
+    check_timeout: float,
+    event_type: str,
+) -> None:
+    budget = ctx.config.webhook.latency_budget_s
     try:
         result = await send_burst(
-            ep.url,
+            url,
             secret,
             plan,
             _event_factory(ctx, event_type),
-            ssl_context=ssl_context(ctx.tls) if ep.url.startswith("https:") else None,
+            ssl_context=ssl_context(ctx.tls) if url.startswith("https:") else None,
             timeout_s=max(ctx.config.webhook.timeout_s, budget),
             # Leave the check time to report: a burst cut by the runner's timeout says nothing.
             max_duration_s=check_timeout / 2,

@@ -93,9 +93,9 @@ def test_one_configured_group_warns_about_the_other_and_skips_combining(stack: S
     assert [step.step for step in result.timeline] == [
         "1. no mapped group",
         "2. join Engineering",
-        "3. join test group",
-        "4. delete test group",
-        "5. leave every mapped group",
+        "3. leave every mapped group",
+        "4. join test group",
+        "5. delete test group",
     ]
     assert {step.status for step in result.timeline} == {Status.PASS}
 
@@ -107,3 +107,61 @@ def test_without_directory_id_the_organisations_first_directory_is_used(stack: S
     result = result_of(report, "group-roles")
     assert result.status is Status.PASS, [f.title for f in result.findings]
     assert "Role assignments cover all 2 configured groups" in [f.title for f in result.findings]
+
+
+def _roles_only(expected: str) -> str:
+    return expected.removesuffix(" (in no mapped group)")
+
+
+@pytest.mark.parametrize(
+    ("mode", "roles"),
+    [("events", {"map": {"Engineering": "editor"}}), ("events", None), ("scim", None)],
+    ids=["events-one-group", "events-two-groups", "scim"],
+)
+def test_a_step_passes_only_when_its_change_moves_the_expected_roles(
+    stack: Stack, mode: str, roles: dict[str, object] | None
+) -> None:
+    # A step whose expected roles are those before its change passes at the first look
+    # whether or not the app processed anything: it must be SKIP, "not observable".
+    report = stack.run(stack.config(mode=mode, roles=roles), "group-roles")
+    result = result_of(report, "group-roles")
+    timeline = result.timeline
+    for before, step in zip(timeline, timeline[1:], strict=False):
+        if step.status is Status.SKIP:
+            assert step.observed.startswith("not observable: the expected roles equal"), step
+        else:
+            assert step.status is Status.PASS, step
+            assert _roles_only(step.expected) != _roles_only(before.expected), step
+    steps = {step.step.split(". ", 1)[1]: step for step in timeline}
+    test_group = {steps["join test group"].status, steps["delete test group"].status}
+    if mode == "events":
+        # Acting as Scalekit, the checker gives the test group a role, whatever the map.
+        assert test_group == {Status.PASS}
+    else:
+        # Scalekit gives a group new to the directory no role: nothing to observe.
+        assert test_group == {Status.SKIP}
+        skipped = [f.title for f in result.findings if f.status is Status.SKIP]
+        assert any("join test group not observable" in title for title in skipped), skipped
+    assert result.status in (Status.PASS, Status.WARN), [
+        f"{f.status} {f.title}" for f in result.findings
+    ]
+    assert stack.active_test_users() == []
+
+
+def test_a_step_that_should_not_move_roles_still_fails_when_the_app_moves_them(
+    stack: Stack,
+) -> None:
+    # Under highest with editor ranked first, joining Admins leaves the expected roles at
+    # editor: not observable as a PASS, but the reference app applies both roles, and a
+    # state seen to differ is a FAIL all the same.
+    roles = {
+        "map": {"Engineering": "editor", "Admins": "admin"},
+        "combine": "highest",
+        "precedence": ["editor", "admin"],
+    }
+    report = stack.run(stack.config(roles=roles, step_timeout_s=FAILING_STEP_S), "group-roles")
+    result = result_of(report, "group-roles")
+    steps = {step.step: step for step in result.timeline}
+    assert steps["3. join Admins"].status is Status.FAIL, steps["3. join Admins"]
+    assert result.status is Status.FAIL
+    assert stack.active_test_users() == []

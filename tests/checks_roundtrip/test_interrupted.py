@@ -69,8 +69,9 @@ def test_stopped_check_leaves_nothing_behind(stack: Stack, mode: str, check_id: 
     assert config.checks.for_check(check_id).timeout_s == CHECK_TIMEOUT_S
     assert config.probe is not None
     inner = build_probe(config.probe, TlsSettings(ca_bundle=stack.demo.ca_path))
-    if check_id == "group-roles":
-        # Hang once the test group exists, so there is a group as well as a user to remove.
+    if check_id == "group-roles" and mode == "events":
+        # Hang once the test group exists, so there is a group as well as a user to remove
+        # (scim mode makes no test group: Scalekit would give it no role to observe).
         probe = HangingProbe(inner, lambda _calls: groups_recorded(stack.ledger_path))
     else:
         probe = HangingProbe(inner, lambda calls: calls == 3)  # during the email change

@@ -294,3 +294,39 @@ def test_a_pass_without_role_comparison_claims_no_role_drift(stack: Stack) -> No
     assert reconciled.observed.endswith("; roles not compared (option compare_roles is off)")
     # Compared, the PASS names role drift among what it looked for.
     assert "role drift" in finding(data_model(stack), "reconciles").expected
+
+
+def test_an_empty_directory_is_not_a_pass(stack_factory: StackFactory) -> None:
+    # Nothing compared is nothing observed: "every directory user reconciles" is not shown
+    # by a directory with no users, and the check must not count towards READY.
+    from scim_readiness.devstack.emulator import default_seed
+
+    seed = default_seed()
+    empty = seed.directories[0].model_copy(update={"users": []})
+    with stack_factory(seed=seed.model_copy(update={"directories": [empty]})) as stack:
+        result = data_model(stack)
+    assert result.status is Status.SKIP, [(f.status, f.title) for f in result.findings]
+    assert not [f for f in result.findings if f.status is Status.PASS]
+    skipped = finding(result, "no directory users")
+    assert skipped.status is Status.SKIP
+    assert "0 directory users" in skipped.observed
+    assert codes_by_title(result)[skipped.title.split(": ")[0]] == "DMD015"
+
+
+def test_roles_that_cannot_be_read_are_not_a_silent_no_role_drift(stack: Stack) -> None:
+    stack.emulator.delays["ListRoles"] = 30.0
+    try:
+        config = stack.config(
+            scalekit={"timeout_s": 0.5},
+            checks={"data-model": {"options": {"compare_roles": True}}},
+        )
+        result = data_model(stack, config)
+    finally:
+        stack.emulator.delays.clear()
+    skipped = finding(result, "Role drift not compared")
+    assert skipped.status is Status.SKIP
+    assert skipped.code == "DMD012"
+    assert "environment's roles could not be read" in skipped.observed
+    reconciled = finding(result, "reconciles")
+    assert "role" not in reconciled.expected, reconciled.expected
+    assert "roles not compared: the environment's roles could not be read" in reconciled.observed

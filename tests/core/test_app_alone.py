@@ -221,3 +221,56 @@ def test_it_does_not_nest_and_needs_a_turn() -> None:
     assert "does not nest" in checks["nests"].findings[0].title
     assert "cannot hold the app alone" in checks["free"].findings[0].title
     assert checks["quiet"].status is Status.PASS
+
+
+def holding_free(check_id: str, run_it: RunFn) -> CheckSpec:
+    base = spec(check_id, run_it)
+    return replace(base, info=replace(base.info, holds_app=True))
+
+
+def test_a_free_check_that_declares_it_holds_the_app_waits_for_shared_and_exclusive() -> None:
+    # A free check's burst floods the app: it holds it as a shared check would, though the
+    # rest of it takes no turn, and it also waits for an exclusive check at work.
+    active: set[str] = set()
+    seen_alone: list[set[str]] = []
+    entered = {name: asyncio.Event() for name in ("s1", "s2")}
+    asking = asyncio.Event()
+
+    async def burst(ctx: CheckContext) -> None:
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in entered.values())), 5)
+        asking.set()
+        async with ctx.app_alone():
+            for _ in range(3):
+                seen_alone.append(set(active))
+                await asyncio.sleep(0)
+        ctx.findings.passed("burst had the app alone")
+
+    async def quiet(ctx: CheckContext) -> None:
+        active.add("quiet")
+        await turns()
+        active.discard("quiet")
+        ctx.findings.passed("quiet")
+
+    def worker(name: str) -> RunFn:
+        async def work(ctx: CheckContext) -> None:
+            active.add(name)
+            entered[name].set()
+            await asyncio.wait_for(asking.wait(), 5)
+            await turns()
+            ctx.findings.passed(name)
+
+        return work
+
+    async def cleanup(ctx: CheckContext) -> None:
+        await turns()
+        active.discard(ctx.info.id)
+
+    specs = [
+        holding_free("burst", burst),
+        spec("quiet", quiet, mutates=True),
+        shared("s1", worker("s1"), cleanup=cleanup),
+        shared("s2", worker("s2"), cleanup=cleanup),
+    ]
+    report = run(config(), specs, timeout_s=20)
+    assert [c.status for c in report.checks] == [Status.PASS] * 4, report
+    assert seen_alone == [set(), set(), set()]

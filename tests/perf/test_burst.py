@@ -19,13 +19,15 @@ from scim_readiness.checks.webhook_endpoint.burst import (
     send_burst,
 )
 
+from scim_readiness.config import Config
 from scim_readiness.devstack.sampleapp import AppSettings, serve_app
 from scim_readiness.devstack.tls_ca import LocalCA, ServerCert
 from scim_readiness.model import Finding, Status, fold_status
 from scim_readiness.plugin.context import CheckContext
+from scim_readiness.plugin.contract import CheckInfo
 
 from .conftest import ORG_ID, MakeContext
-from .receiver import serve
+from .receiver import Receiver, serve
 
 
 @dataclass
@@ -322,3 +324,98 @@ def test_redirects_fail_like_the_single_delivery_step(
         ctx = make_context(url=rec.url, options={"burst": {"events": 6, "concurrency": 2}})
         assert run_step(ctx, rec.url) is Status.FAIL
     assert only(ctx).title.endswith(": 3 answered with a redirect")
+
+
+# ---------------------------------------------------------------------------- in a run
+
+
+def _beside_shared_work(
+    secret: str, loopback_cert: ServerCert, ca: LocalCA, *, endpoint_timeout_s: float | None
+) -> tuple[dict[str, tuple[Status, list[str]]], dict[str, int], int]:
+    """webhook-endpoint's burst in a run beside a shared check that works until a burst
+    delivery lands (for a bounded while): the statuses, the burst deliveries the shared check
+    saw land at its start and at the end of its cleanup, and the burst deliveries received."""
+    from scim_readiness.checks import webhook_endpoint
+
+    from scim_readiness.engine.registry import CheckSpec
+    from scim_readiness.engine.runner import RunOptions, run_suite
+
+    seen: dict[str, int] = {}
+
+    def bursts(rec: Receiver) -> int:
+        return sum("burst" in event_id for event_id in list(rec.ids))
+
+    with serve(secret, tls=loopback_cert.server_context()) as rec:
+
+        async def burst_only(ctx: CheckContext) -> None:
+            await burst_step(ctx, Endpoint(rec.url))
+
+        async def shared_work(ctx: CheckContext) -> None:
+            seen["start"] = bursts(rec)
+            for _ in range(60):
+                if bursts(rec) > seen["start"]:
+                    break
+                await asyncio.sleep(0.05)
+            ctx.findings.passed("worked")
+
+        async def shared_cleanup(ctx: CheckContext) -> None:
+            await asyncio.sleep(0.05)
+            seen["end"] = bursts(rec)
+
+        shared = CheckSpec(
+            info=CheckInfo(
+                id="shared-work",
+                title="Fake shared check",
+                checklist_item=0,
+                mutates=True,
+                sharing="shared",
+                docs_url="https://docs.example.com/shared-work",
+            ),
+            run=shared_work,
+            cleanup=shared_cleanup,
+            origin="tests.shared-work",
+        )
+        endpoint = CheckSpec(info=webhook_endpoint.CHECK, run=burst_only, origin="tests.burst")
+        settings: dict[str, Any] = {"options": {"burst": {"events": 20, "concurrency": 4}}}
+        if endpoint_timeout_s is not None:
+            settings["timeout_s"] = endpoint_timeout_s
+        config = Config.model_validate(
+            {
+                "scalekit": {"expect": "development", "organization_id": ORG_ID},
+                "webhook": {"url": rec.url, "secret": secret},
+                "checks": {"allow_mutation": True, "webhook-endpoint": settings},
+            }
+        )
+        options = RunOptions(ca_bundle=str(ca.ca_path))
+        report = asyncio.run(run_suite(config, options, specs=[endpoint, shared]))
+        received = bursts(rec)
+    statuses = {c.id: (c.status, [f.title for f in c.findings]) for c in report.checks}
+    return statuses, seen, received
+
+
+def test_the_burst_waits_until_no_shared_check_is_at_work(
+    secret: str, loopback_cert: ServerCert, ca: LocalCA
+) -> None:
+    """webhook-endpoint takes no turn, but its burst floods the app: it must hold the app
+    alone, so no burst delivery lands while a shared check (its cleanup included) works."""
+    statuses, seen, received = _beside_shared_work(
+        secret, loopback_cert, ca, endpoint_timeout_s=None
+    )
+    assert statuses["webhook-endpoint"][0] is Status.PASS, statuses
+    assert statuses["shared-work"][0] is Status.PASS, statuses
+    assert seen["end"] == seen["start"], seen  # no burst delivery during the shared work
+    assert received == 20
+
+
+def test_a_burst_that_cannot_have_the_app_in_time_is_skip_not_sent(
+    secret: str, loopback_cert: ServerCert, ca: LocalCA
+) -> None:
+    # A quarter of 0.8 s is far shorter than the shared check's work (it waits for a burst
+    # delivery that never comes, up to 3 s).
+    statuses, seen, received = _beside_shared_work(
+        secret, loopback_cert, ca, endpoint_timeout_s=0.8
+    )
+    status, titles = statuses["webhook-endpoint"]
+    assert status is Status.SKIP, statuses
+    assert titles == ["Burst of 20 signed events at concurrency 4: not sent"]
+    assert received == 0 and seen["end"] == seen["start"] == 0

@@ -31,6 +31,7 @@ import contextlib
 import contextvars
 import dataclasses
 import datetime as _dt
+import functools
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -270,8 +271,10 @@ class _Turns:
     A SHARED check may also hold the target alone for a part of its run (:meth:`alone`,
     ``ctx.app_alone()``): it steps out of the shared group, and has the target once no other
     SHARED check is inside it (each has finished, or is itself waiting to be alone) and no
-    other holds it. While one holds it or waits for it, no SHARED check starts, so a waiting
-    holder is not overtaken by checks arriving after it. Two checks asking at once do not
+    other holds it. A FREE check that declares ``holds_app`` (an optional burst) holds it the
+    same way from outside any turn, also waiting for an EXCLUSIVE check to finish. While one
+    holds it or waits for it, no SHARED check starts, so a waiting holder is not overtaken by
+    checks arriving after it. Two checks asking at once do not
     deadlock: both have stepped out, so the first to wake takes it and the other waits for
     its release only. Every wait is cancellable (Ctrl-C, the check's timeout), and whatever
     ends it leaves the counts as they were.
@@ -313,23 +316,26 @@ class _Turns:
         )
 
     @contextlib.asynccontextmanager
-    async def alone(self) -> AsyncIterator[None]:
-        """Hold the target alone, from inside a SHARED turn (see the class docstring)."""
+    async def alone(self, *, from_shared: bool = True) -> AsyncIterator[None]:
+        """Hold the target alone, from inside a SHARED turn (see the class docstring), or,
+        ``from_shared`` False, for a FREE check that declares ``holds_app``: it is in no turn,
+        so it also waits for an EXCLUSIVE check to finish."""
         if _HOLDING_ALONE.get():
             # Waiting for oneself would end only at the check's timeout.
             raise RuntimeError("app_alone() is already held here: it does not nest")
+        step_out = 1 if from_shared else 0
         async with self.changed:
-            self.shared_inside -= 1
+            self.shared_inside -= step_out
             self.alone_waiting += 1
             self.changed.notify_all()
             try:
                 await self.changed.wait_for(
-                    lambda: not self.alone_inside and not self.shared_inside
+                    lambda: not (self.alone_inside or self.shared_inside or self.exclusive_inside)
                 )
             except BaseException:
                 # Cancelled while waiting: back into the shared group, as the turn expects.
                 self.alone_waiting -= 1
-                self.shared_inside += 1
+                self.shared_inside += step_out
                 self.changed.notify_all()
                 raise
             self.alone_waiting -= 1
@@ -340,13 +346,13 @@ class _Turns:
         finally:
             _HOLDING_ALONE.reset(holding)
             if _loop_running():
-                await asyncio.shield(self._alone_done())
+                await asyncio.shield(self._alone_done(step_out))
 
-    async def _alone_done(self) -> None:
+    async def _alone_done(self, step_out: int) -> None:
         async with self.changed:
             self.alone_inside = False
             # Back among the shared checks at once: the turn it came from is still open.
-            self.shared_inside += 1
+            self.shared_inside += step_out
             self.changed.notify_all()
 
     async def _leave(self, exclusive: bool) -> None:
@@ -511,10 +517,15 @@ class _Run:
         )
 
     def alone_of(self, spec: CheckSpec) -> Callable[[], AbstractAsyncContextManager[None]] | None:
-        """How a SHARED check holds its target alone (``ctx.app_alone()``); None otherwise."""
-        if spec.info.sharing_mode is not Sharing.SHARED:
-            return None
-        return self.turns.setdefault(spec.info.mutation_target, _Turns(0)).alone
+        """How a SHARED check, or a FREE one that declares ``holds_app``, holds its target
+        alone (``ctx.app_alone()``); None otherwise."""
+        mode = spec.info.sharing_mode
+        if mode is Sharing.SHARED:
+            return self.turns.setdefault(spec.info.mutation_target, _Turns(0)).alone
+        if mode is Sharing.FREE and spec.info.holds_app:
+            turns = self.turns.setdefault(spec.info.mutation_target, _Turns(0))
+            return functools.partial(turns.alone, from_shared=False)
+        return None
 
     @contextlib.asynccontextmanager
     async def turn(self, spec: CheckSpec) -> AsyncIterator[None]:

@@ -129,13 +129,14 @@ class CheckContext:
 
         An exclusive check has the app alone already, and a check run outside the runner
         (a test) has nobody to share with: both get a context that does nothing. A check
-        that takes no turn (``sharing="free"``) cannot hold the app: ValueError."""
+        that takes no turn (``sharing="free"``) holds the app only when it declares
+        ``holds_app`` (a burst that floods it); undeclared: ValueError."""
         if self.alone is not None:
             return self.alone()
-        if self.info.sharing_mode is Sharing.FREE:
+        if self.info.sharing_mode is Sharing.FREE and not self.info.holds_app:
             raise ValueError(
                 f"check {self.info.id} takes no turn (sharing free), so it cannot hold the app "
-                "alone: declare sharing shared"
+                "alone: declare holds_app=True (or sharing shared)"
             )
         return contextlib.nullcontext()
 

@@ -92,7 +92,9 @@ class Sharing(enum.StrEnum):
     turn (each has finished, its cleanup included, or is waiting for the target alone
     too), and no ``SHARED`` check starts while it holds it. "Quiet" means no other
     ``SHARED`` or ``EXCLUSIVE`` check's deliveries or test users in flight; ``FREE`` checks
-    go on (they change nothing, though some send harmless deliveries). Two checks asking
+    go on (they change nothing, though some send harmless deliveries), except one that
+    declares ``CheckInfo.holds_app``: its ``ctx.app_alone()`` part (a load burst) holds the
+    target the same way, waiting for ``EXCLUSIVE`` checks as well. Two checks asking
     at once take it one after the other. It does not nest, and a part that waits for
     another ``SHARED`` check to do something cannot hold it (that check must finish first).
     ``EXCLUSIVE``: it needs the target quiet (it counts or compares every user, or times the
@@ -150,6 +152,10 @@ class CheckInfo:
     # identities takes turns with every other), FREE for one that does not. Read it as
     # ``sharing_mode``.
     sharing: Sharing | str | None = None
+    # A FREE check one part of which floods or times the app (an optional load burst)
+    # declares it, so that ``ctx.app_alone()`` holds the app for that part as a SHARED
+    # check's does; the rest of it still takes no turn. SHARED checks may hold it anyway.
+    holds_app: bool = False
     default_timeout_s: float = 60.0
     # The check's options model (checks.<id>.options is validated against it); None: the
     # check declares none, and whatever is configured reaches it unchecked via ctx.option.

@@ -99,8 +99,9 @@ class Stepper(Generic[S]):
         judged only from a known starting state that is not already the one it waits for:
         otherwise its first look could "pass" on a state its change never produced (a
         reactivation after a deactivation the app ignored). Such a row is SKIP, "not judged".
-        A row whose change cannot show in the app at all (``Step.unobservable``) is SKIP,
-        "not observable", without a look.
+        A row whose change cannot show in the app (``Step.unobservable``: the state it waits
+        for is the one before it) is SKIP, "not observable", when the app shows that state;
+        a state that differs is judged as usual.
         """
         start = _Start()
         for index, row in enumerate(table):
@@ -122,17 +123,20 @@ class Stepper(Generic[S]):
             # Judged on what the row expects once its change is made (group-roles' expected
             # roles follow the memberships the change updates).
             unjudged = start.why_not_judged(row, state) if self.probing else None
-            blind = row.unobservable(state) if self.probing and row.unobservable else None
-            if blind is not None:
-                # Nothing the app could show tells this change apart: SKIP, never PASS.
-                outcome = self._skipped(row, state, f"not observable: {blind}")
-                self.unobservable.append(row.name)
-            elif unjudged is None:
+            blind = None
+            if unjudged is None:
                 outcome = await self._observe(row, state, started)
+                blind = row.unobservable(state) if row.unobservable and outcome.ok else None
+                if blind is not None:
+                    # The state wanted is the one before the change: seeing it shows nothing
+                    # the change did, so SKIP, never PASS (a state that differs still FAILs).
+                    outcome = self._unobserved(outcome, f"not observable: {blind}")
+                    self.unobservable.append(row.name)
             else:
-                outcome = self._skipped(row, state, f"not judged: {unjudged}")
+                outcome = self._not_judged(row, state, unjudged)
             self.outcomes[row.name] = outcome
-            start = start.after(row, outcome, judged=unjudged is None and blind is None)
+            # Not observable, the state was still seen to be the one wanted: a known start.
+            start = _Start() if blind else start.after(row, outcome, judged=unjudged is None)
             if outcome.failed:
                 reason = await on_failure(index, row, outcome)
                 if reason is not None:
@@ -148,10 +152,16 @@ class Stepper(Generic[S]):
                 await row.after(state, outcome, self.budget())
         self.finished = True
 
-    def _skipped(self, row: Step[S], state: S, observed: str) -> StepOutcome:
+    def _not_judged(self, row: Step[S], state: S, reason: str) -> StepOutcome:
         expected = row.shows(state) if row.shows else row.expected
+        observed = f"not judged: {reason}"
         self.findings.step(row.name, expected=expected, observed=observed, status=Status.SKIP)
         return StepOutcome(Status.SKIP, observed, expected=expected, code=row.code.code)
+
+    def _unobserved(self, outcome: StepOutcome, reason: str) -> StepOutcome:
+        observed = f"{reason}; the app shows {outcome.observed}"
+        restate_last_step(self.findings, Status.SKIP, observed)
+        return replace(outcome, status=Status.SKIP, observed=observed, latency_s=None)
 
     async def _observe(self, row: Step[S], state: S, started: float) -> StepOutcome:
         judge = row.judge
