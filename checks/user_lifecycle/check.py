@@ -168,11 +168,14 @@ async def _update_profile(run: _Run) -> None:
 def _profile_settled(run: _Run, found: AppUser | None) -> bool:
     if found is None:
         return False
+    # Both halves of the update are waited for: an app may apply the name and the attribute
+    # at different moments, and judging at the first name that matches would fail a correct
+    # app whose attribute lands a moment later. One the probe does not show is not waited for.
+    stored = found.attributes.get(PROFILE_ATTRIBUTE)
+    attribute_settled = stored is None or str(stored) == run.department
     if found.name is None:
-        # No name to wait for: the attribute, when the probe shows one, is what changes.
-        stored = found.attributes.get(PROFILE_ATTRIBUTE)
-        return stored is None or str(stored) == run.department
-    return _name_matches(found, run.test_user.given_name, run.new_family)
+        return attribute_settled
+    return attribute_settled and _name_matches(found, run.test_user.given_name, run.new_family)
 
 
 def _judge_profile(run: _Run, found: AppUser | None) -> tuple[Status, str]:

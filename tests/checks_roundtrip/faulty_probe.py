@@ -2,9 +2,10 @@
 app's probe (and access-check) routes. It passes every request through, except those whose
 URL names ``marker`` (one test user's lookups, or the access check): once the app has
 answered ``found_before_failing`` of them with 200, every later one answers HTTP 503 (or, with
-``trips``, every one after the first answer for which ``trips(body)`` is true). The
-preflight's known user and the checks' other reads are left alone, so a round trip meets a
-probe that fails at a chosen step."""
+``trips``, every one after the first answer for which ``trips(body)`` is true); with
+``rewrite``, the answers that pass are rewritten by it. The preflight's known user and the
+checks' other reads are left alone, so a round trip meets a probe that fails at a chosen step,
+or an app that shows a change late."""
 
 from __future__ import annotations
 
@@ -30,8 +31,10 @@ class FaultyProbe:
         marker: str,
         found_before_failing: int,
         trips: Callable[[bytes], bool] | None = None,
+        rewrite: Callable[[bytes], bytes] | None = None,
     ):
         self.upstream = upstream.rstrip("/")
+        self.rewrite = rewrite
         self.trips = trips
         self.tripped = False
         self.marker = marker.lower()
@@ -57,11 +60,13 @@ class FaultyProbe:
                 self.failed += 1
                 return 503, b'{"error": "probe unavailable"}'
         response = self._client.get(self.upstream + target, headers=headers)
+        body = response.content
         if ours and response.status_code == 200:
             with self._lock:
                 self.found += 1
-                self.tripped = self.tripped or bool(self.trips and self.trips(response.content))
-        return response.status_code, response.content
+                self.tripped = self.tripped or bool(self.trips and self.trips(body))
+                body = self.rewrite(body) if self.rewrite is not None else body
+        return response.status_code, body
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         probe = self
@@ -133,6 +138,7 @@ def faulty_probe(
     marker: str,
     found_before_failing: int = 0,
     trips: Callable[[bytes], bool] | None = None,
+    rewrite: Callable[[bytes], bytes] | None = None,
 ) -> Iterator[FaultyProbe]:
-    with FaultyProbe(upstream, ca_path, marker, found_before_failing, trips) as probe:
+    with FaultyProbe(upstream, ca_path, marker, found_before_failing, trips, rewrite) as probe:
         yield probe

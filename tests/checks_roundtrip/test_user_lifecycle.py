@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
 from pydantic import SecretStr
 
+from checks_roundtrip.faulty_probe import faulty_probe
 from checks_roundtrip.stack import Stack, StackFactory, result_of, steps_by_status, uncoded
 from scim_readiness.clients.http import TlsSettings
 from scim_readiness.clients.probe import AppUser, Probe, build_probe
@@ -228,3 +230,42 @@ def test_a_profile_update_the_probe_cannot_show_is_not_a_pass(stack: Stack) -> N
     ), [f.title for f in result.findings]
     assert not any("all reached the app" in f.title for f in result.findings)
     assert stack.active_test_users() == []
+
+
+def test_a_department_that_lands_after_the_name_is_waited_for_not_failed(stack: Stack) -> None:
+    # The app applies the new name at once and the department a few looks later (as an app
+    # that updates its directory fields in a second job would): correct, only not at once.
+    # The step used to be judged at the first look whose name matched, and FAILed.
+    late = DepartmentShownLate(looks=3)
+    token = stack.demo.secrets_env()["SCIM_READINESS_PROBE_TOKEN"]
+    with faulty_probe(
+        stack.app.base_url,
+        stack.demo.ca_path,
+        marker="-lifecycle",
+        found_before_failing=10**6,
+        rewrite=late,
+    ) as p:
+        report = stack.run(p.config(stack.config(), secret_in_url=token), "user-lifecycle")
+    result = result_of(report, "user-lifecycle")
+    profile = {step.step: step for step in result.timeline}["2. update profile"]
+    assert late.held == 3, late.held  # the probe did show the department late
+    assert profile.status is Status.PASS, profile
+    assert profile.observed.endswith("-dept'"), profile
+    assert result.status is Status.PASS, [f.title for f in result.findings]
+
+
+class DepartmentShownLate:
+    """Rewrites the first ``looks`` probe answers that show the updated name, so that they
+    still show the department from before the update."""
+
+    def __init__(self, looks: int) -> None:
+        self.looks = looks
+        self.held = 0
+
+    def __call__(self, body: bytes) -> bytes:
+        user = json.loads(body)
+        shown = json.dumps(user)
+        if "-renamed" in shown.lower() and "-dept" in shown and self.held < self.looks:
+            self.held += 1
+            return shown.replace("-dept", "-before").encode()
+        return body
