@@ -29,6 +29,8 @@ FAILING_STEP_S = 3.0
 # as the default .invalid one; example.com is reserved too (for documentation) and passes.
 SCIM_TEST_DOMAIN = "scim-readiness.example.com"
 TEST_PREFIX = "zz-scim-readiness+"
+#: How long a test waits for the emulator's deliveries to settle before judging the app.
+DELIVERY_SETTLE_S = 10.0
 
 
 @dataclass
@@ -95,7 +97,10 @@ class Stack:
         return asyncio.run(run_suite(config, options))
 
     def active_test_users(self) -> list[str]:
-        """Emails of test identities the app still holds as active."""
+        """Emails of test identities the app still holds as active, once the emulator's
+        deliveries so far have landed (bounded): a SCIM change reaches the app
+        asynchronously, as from Scalekit, so the app's state is final only then."""
+        self.emulator.deliveries.wait_idle(timeout=DELIVERY_SETTLE_S)
         return [
             user.email
             for user in self.app.store.list_users(limit=100_000)
