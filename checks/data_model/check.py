@@ -276,9 +276,10 @@ async def _environment_roles(
     findings: FindingRecorder, gateway: Any, wanted: bool
 ) -> frozenset[str] | None:
     """Every role the environment defines: the roles the directory can grant. App roles
-    outside this set (a locally granted "owner") are not compared. None when roles are not
-    compared, or could not be read (recorded as a SKIP of the role comparison: comparing
-    against a partial set would be a "no role drift" nobody observed)."""
+    outside this set (a locally granted "owner") are not compared. Empty when roles are not to
+    be compared (``wanted`` False); None when they could not be read, recorded as a SKIP of the
+    role comparison (comparing against a partial set would be a "no role drift" nobody
+    observed)."""
     if not wanted:
         return frozenset()
     try:

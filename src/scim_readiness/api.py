@@ -73,8 +73,8 @@ def mark_essential(findings: FindingRecorder, assertion: str) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    # The context brings the HTTP stack with it; ``scim-readiness checks`` imports every check
-    # module, and a check names CheckContext in annotations only, so it is loaded on first use.
+    # The context brings the HTTP stack with it, and ``scim-readiness checks`` imports every
+    # check's declaration, which imports this module: CheckContext is loaded on first use.
     if name == "CheckContext":
         from scim_readiness.plugin.context import CheckContext
 

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import httpx
+
 from scim_readiness.clients.answers import (
     EXCERPT_CHARS,
     MAX_SCIM_ANSWER_BYTES,
@@ -40,15 +42,13 @@ from scim_readiness.events import (
 from scim_readiness.plugin.identities import TestIdentities, TestIdentity
 from scim_readiness.plugin.ledger import recorded_by_this_process
 from scim_readiness.provisioning.steps import PROFILE_ATTRIBUTE
+from scim_readiness.webhooks.sender import Sender, Senders, event_target, redirect_blocker
 from scim_readiness.webhooks.test_users import maybe_applied
 
 if TYPE_CHECKING:
-    import httpx
-
     from scim_readiness.clients.probe import Probe
     from scim_readiness.config import Config, ProbeSection, ScalekitSection, ScimIdpSection
     from scim_readiness.plugin.ledger import Kind, Ledger, LedgerEntry
-    from scim_readiness.webhooks.sender import Sender, Senders
 
 Mode = Literal["events", "scim"]
 #: Whose SCIM dialect ``mode: scim`` speaks (option ``idp_profile``): the shapes and order of
@@ -234,9 +234,6 @@ class Channels:
         profile: IdpProfile = "generic",
     ) -> ProvisioningDriver:
         """A driver for ``mode`` (ValueError when the config lacks what it needs)."""
-        # The sender brings the HTTP stack with it: loaded when events are first driven.
-        from scim_readiness.webhooks.sender import event_target
-
         identities = self.senders.identities
         if mode == "events":
             if missing_for_mode(self.config, "events") is not None:
@@ -341,8 +338,6 @@ class EventsDriver(_Driver):
             self._sender = await self._unopened.__aenter__()
         outcome = await self._sender.send_event(label, self._sender.event(event_type, data))
         if outcome.redirected:
-            from scim_readiness.webhooks.sender import redirect_blocker
-
             raise DeliveryRedirected(redirect_blocker(outcome), by_app=True, status=outcome.status)
         if not outcome.accepted:
             raise ChangeRejected(
@@ -549,8 +544,6 @@ class ScimDriver(_Driver):
         ok_statuses: Sequence[int] = (),
     ) -> httpx.Response:
         """One SCIM request; ChangeRejected for network trouble or an unexpected status."""
-        import httpx  # the HTTP stack: not on the start-up path
-
         if self._client is None:
             self._client = self._http(self._timeout_s)
             self._client.headers["authorization"] = f"Bearer {self._token}"

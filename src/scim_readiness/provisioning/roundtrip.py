@@ -42,6 +42,7 @@ from scim_readiness.provisioning.drivers import (
     probe_reads_by_email,
 )
 from scim_readiness.provisioning.steps import S, Step, StepOutcome
+from scim_readiness.webhooks.sender import REDIRECT_WHY
 
 if TYPE_CHECKING:
     from scim_readiness.clients.probe import AppUser, Probe
@@ -284,9 +285,6 @@ def record_refused(
     with the check's ``why`` and ``fix``) or the directory's SCIM endpoint (ERROR)."""
     evidence = {"step": step, "status": exc.status}
     if isinstance(exc, DeliveryRedirected):
-        # The sender brings the HTTP stack; a redirect is rare, so it is loaded only then.
-        from scim_readiness.webhooks.sender import REDIRECT_WHY
-
         findings.step(step, expected=expected, observed=str(exc), status=Status.ERROR)
         findings.errored(
             f"Step {step}: {exc}",

@@ -1,8 +1,8 @@
-"""The rows of a round-trip table and how a row ended: the light half of the round trip.
+"""The rows of a round-trip table and how a row ended: the data of a round trip.
 
-A check declares its table at import time (``scim-readiness checks`` imports every check to
-list it), so the row types live here, apart from :mod:`scim_readiness.provisioning.roundtrip`
-(the stepper) and the provisioning drivers, which the check imports only to run.
+Kept apart from :mod:`scim_readiness.provisioning.roundtrip` (the stepper, which imports the
+drivers): the drivers name :data:`PROFILE_ATTRIBUTE` too, and importing it from the stepper
+would make a cycle.
 """
 
 from __future__ import annotations
